@@ -1,0 +1,5 @@
+import sys
+
+from iomt.cli import main
+
+sys.exit(main())
