@@ -1,0 +1,95 @@
+"""Thin helpers over cyclonedds-python internals the runtime relies on.
+
+The public cyclonedds API deserializes inside ``DataReader.take`` and serializes inside
+``DataWriter.write``; the runtime needs the raw CDR instead (to catch a malformed sample
+per sample, to peek at a service header before paying for deserialization, and for the
+bag recorder, which stores bytes as they were on the wire). Those entry points live in
+``cyclonedds._clayer``; this module is the only place that touches them.
+"""
+
+from __future__ import annotations
+
+import ctypes as ct
+from typing import Any
+
+from cyclonedds._clayer import ddspy_take, ddspy_write
+from cyclonedds.core import DDSException, Entity, InstanceState, SampleState, ViewState
+
+from iomt.errors import TransportError
+
+ANY_STATE = SampleState.Any | ViewState.Any | InstanceState.Any
+
+
+def take_raw(reader: Any, max_samples: int) -> list[tuple[bytes, Any]]:
+    """Take up to ``max_samples`` (cdr bytes, SampleInfo) pairs; never deserializes."""
+    ret = ddspy_take(reader._ref, ANY_STATE, max_samples)
+    if isinstance(ret, int):
+        raise TransportError(f"take failed on {reader!r}: DDS return code {ret}")
+    return list(ret)
+
+
+def write_raw(writer: Any, cdr: bytes) -> None:
+    """Write already-serialized CDR (encapsulation header included)."""
+    if len(cdr) % 4:
+        cdr = cdr.ljust((len(cdr) + 3) & ~3, b"\0")
+    ret = ddspy_write(writer._ref, cdr)
+    if ret < 0:
+        raise TransportError(f"write failed on {writer!r}: DDS return code {ret}")
+
+
+def delete_entity(entity: Any) -> None:
+    """Delete a DDS entity now rather than at garbage collection."""
+    ref = getattr(entity, "_ref", None)
+    if ref is None or ref not in Entity._entities:
+        return
+    del Entity._entities[ref]
+    try:
+        entity._delete(ref)
+    except DDSException:  # already gone with its parent
+        pass
+
+
+class RawWaitSet:
+    """A WaitSet that reports *which* conditions triggered.
+
+    cyclonedds-python's ``WaitSet.wait`` only returns a count; scanning thousands of
+    conditions after each wake-up would cost O(entities) per message. Cyclone's
+    ``dds_waitset_wait`` fills an array with the attach values of the triggered entities,
+    so we attach each condition with a small integer key and get the keys back. The wait
+    runs in C with the GIL released, so no Python runs on Cyclone's threads.
+    """
+
+    def __init__(self, participant: Any):
+        from cyclonedds.core import WaitSet
+
+        self._ws = WaitSet(participant)
+        self._capacity = 64
+        self._buf = (ct.c_void_p * self._capacity)()
+        self._count = 0
+
+    def attach(self, condition: Any, key: int) -> None:
+        ret = self._ws._waitset_attach(self._ws._ref, condition._ref, key)
+        if ret < 0:
+            raise TransportError(f"waitset attach failed: DDS return code {ret}")
+        self._count += 1
+        if self._count > self._capacity:
+            self._capacity *= 2
+            self._buf = (ct.c_void_p * self._capacity)()
+
+    def detach(self, condition: Any) -> None:
+        ret = self._ws._waitset_detach(self._ws._ref, condition._ref)
+        if ret >= 0:
+            self._count -= 1
+
+    def wait(self, timeout_ns: int) -> list[int]:
+        buf = self._buf
+        n = self._ws._waitset_wait(
+            self._ws._ref, ct.cast(buf, ct.POINTER(ct.c_void_p)), self._capacity, timeout_ns
+        )
+        if n < 0:
+            raise TransportError(f"waitset wait failed: DDS return code {n}")
+        n = min(n, self._capacity)
+        return [buf[i] or 0 for i in range(n)]
+
+    def close(self) -> None:
+        delete_entity(self._ws)

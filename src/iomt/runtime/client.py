@@ -1,0 +1,202 @@
+"""Service client: writes ``rq/<name>Request``, reads the shared ``rr/<name>Reply``.
+
+Every client of a service reads every reply; a client keeps only replies carrying its
+own ``client_guid`` (its request writer's instance handle, as rmw_cyclonedds does) and
+reads that from the CDR header before deserializing anything. ``call`` never hangs: it
+takes its own replies itself (so it also works inside a callback on the executor thread)
+and raises ``ServiceTimeoutError`` at its deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from cyclonedds.core import GuardCondition, ReadCondition
+from cyclonedds.pub import DataWriter
+from cyclonedds.sub import DataReader
+
+from iomt.errors import ServiceTimeoutError, TransportError
+from iomt.runtime._dds import ANY_STATE, RawWaitSet, delete_entity, take_raw
+from iomt.runtime._wire import (
+    UINT64_MASK,
+    ServiceType,
+    csid_to_string,
+    from_wire,
+    next_request_seq,
+    peek_header,
+    to_wire,
+    user_data_id,
+)
+from iomt.runtime.qos import QoSProfile
+from iomt.runtime.task import Future
+from iomt.runtime.waitable import TAKE_BATCH, Waitable
+
+if TYPE_CHECKING:
+    from iomt.runtime.node import Node
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CALL_TIMEOUT_S = 5.0
+_REPLY_KEY, _GUARD_KEY = 1, 2
+
+
+class Client(Waitable):
+    def __init__(
+        self,
+        node: Node,
+        srv_type: ServiceType,
+        name: str,
+        dds_topics: tuple[str, str],
+        qos: QoSProfile,
+    ) -> None:
+        self.node = node
+        self.srv_type = srv_type
+        self.service_name = name
+        ctx = node.context
+        self.csid = ctx.next_client_service_id()
+        user_data = f"clientid={csid_to_string(self.csid)};".encode()
+        dds_qos = qos.to_dds(user_data=user_data)
+        self._writer: DataWriter[Any] = DataWriter(
+            ctx.participant, ctx.topic(dds_topics[0], srv_type.RequestWire, qos), qos=dds_qos
+        )
+        self._reader: DataReader[Any] = DataReader(
+            ctx.participant, ctx.topic(dds_topics[1], srv_type.ResponseWire, qos), qos=dds_qos
+        )
+        self.condition = ReadCondition(self._reader, ANY_STATE)
+        self.writer_gid: bytes = self._writer.guid.bytes
+        self.reader_gid: bytes = self._reader.guid.bytes
+        self.client_guid = self._writer.get_instance_handle() & UINT64_MASK
+        self._pending: dict[int, Future[Any]] = {}
+        self._lock = threading.Lock()
+        # A private waitset lets a synchronous call() wait for its own reply on any thread.
+        self._guard = GuardCondition(ctx.participant)
+        self._ws = RawWaitSet(ctx.participant)
+        self._ws.attach(self.condition, _REPLY_KEY)
+        self._ws.attach(self._guard, _GUARD_KEY)
+        self.dropped = 0
+
+    # -- calling ------------------------------------------------------------------------------
+
+    def call_async(self, request: Any) -> Future[Any]:
+        if not isinstance(request, self.srv_type.Request):
+            raise TypeError(f"{self.service_name} takes {self.srv_type.Request.__name__}, "
+                            f"not {type(request).__name__}")
+        seq = next_request_seq()
+        future: Future[Any] = Future()
+        with self._lock:
+            self._pending[seq] = future
+        future.add_done_callback(lambda _f: self._guard.set(True))
+        try:
+            self._writer.write(to_wire(self.srv_type.RequestWire, request, self.client_guid, seq))
+        except Exception as exc:
+            with self._lock:
+                self._pending.pop(seq, None)
+            raise TransportError(f"{self.service_name}: request failed: {exc}") from exc
+        future.seq = seq  # type: ignore[attr-defined]
+        return future
+
+    def call(self, request: Any, timeout_s: float = DEFAULT_CALL_TIMEOUT_S) -> Any:
+        """Send ``request`` and wait for its response; ``ServiceTimeoutError`` at the deadline."""
+        future = self.call_async(request)
+        deadline = time.monotonic() + timeout_s
+        while not future.done():
+            self.execute()
+            if future.done():
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.cancel(future)
+                raise ServiceTimeoutError(
+                    f"service {self.service_name}: no response within {timeout_s:g} s"
+                )
+            self._ws.wait(int(min(remaining, 1.0) * 1e9))
+            self._guard.set(False)
+        return future.result(0)
+
+    def cancel(self, future: Future[Any]) -> None:
+        seq = getattr(future, "seq", None)
+        with self._lock:
+            if seq is not None:
+                self._pending.pop(seq, None)
+        future.cancel()
+
+    # -- replies ------------------------------------------------------------------------------
+
+    def execute(self) -> None:
+        with self._lock:
+            samples = take_raw(self._reader, TAKE_BATCH)
+        for cdr, info in samples:
+            if not info.valid_data:
+                continue
+            try:
+                guid, seq = peek_header(cdr)
+            except ValueError as exc:
+                self.dropped += 1
+                log.warning("%s: dropped malformed reply: %s", self.service_name, exc)
+                continue
+            if guid != self.client_guid:
+                continue  # another client's reply
+            with self._lock:
+                future = self._pending.pop(seq, None)
+            if future is None:
+                log.debug("%s: reply %d has no pending call (late or duplicate)",
+                          self.service_name, seq)
+                continue
+            try:
+                response, _, _ = from_wire(self.srv_type.Response,
+                                           self.srv_type.ResponseWire.deserialize(cdr))
+            except Exception as exc:
+                self.dropped += 1
+                future.set_exception(TransportError(
+                    f"{self.service_name}: malformed reply to request {seq}: {exc}"))
+                continue
+            future.set_result(response)
+
+    # -- discovery ----------------------------------------------------------------------------
+
+    def service_is_ready(self) -> bool:
+        """True when a server's request reader and reply writer both matched us (rmw's test:
+        the reply writer must carry a ``serviceid`` of a matched request reader)."""
+        service_ids: set[str] = set()
+        for handle in self._writer.get_matched_subscriptions():
+            sid = _matched_id(self._writer.get_matched_subscription_data, handle)
+            if sid is not None:
+                service_ids.add(sid)
+        for handle in self._reader.get_matched_publications():
+            sid = _matched_id(self._reader.get_matched_publication_data, handle)
+            if sid is not None and sid in service_ids:
+                return True
+        return False
+
+    def wait_for_service(self, timeout_s: float | None = None) -> bool:
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while not self.service_is_ready():
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def destroy(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for future in pending.values():
+            future.cancel()
+        self._ws.close()
+        delete_entity(self._guard)
+        delete_entity(self.condition)
+        delete_entity(self._reader)
+        delete_entity(self._writer)
+
+
+def _matched_id(getter: Any, handle: int) -> str | None:
+    from cyclonedds.core import Policy
+
+    try:
+        endpoint = getter(handle)
+        user_data = endpoint.qos[Policy.Userdata].data
+    except Exception:
+        return None
+    return user_data_id(bytes(user_data), "serviceid")

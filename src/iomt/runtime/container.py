@@ -1,0 +1,132 @@
+"""Component container: many nodes in one process, one Context, one Executor.
+
+A container is started with a list of node specs (JSON: factory, name, namespace,
+params). Each factory is a dotted path ``package.module:Callable`` called as
+``factory(context, name=..., namespace=..., **params)`` and returning a Node. That keeps
+the runtime ignorant of what the nodes are; the topology layer decides.
+
+    python -m iomt.runtime.container --spec group-3.json [--domain N] [--dds-config lan]
+
+The container prints ``READY <n_nodes>`` on stdout once every node exists and the graph
+has been announced, then spins until SIGINT/SIGTERM, when it destroys its nodes and its
+participant so peers see it leave at once instead of after the lease expires.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from iomt.errors import ConfigurationError, IomtError
+from iomt.runtime.context import Context
+from iomt.runtime.executor import Executor
+from iomt.runtime.node import Node
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ContainerNode:
+    factory: str
+    name: str
+    namespace: str = "/"
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> ContainerNode:
+        try:
+            return cls(str(raw["factory"]), str(raw["name"]), str(raw.get("namespace", "/")),
+                       dict(raw.get("params", {})))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigurationError(f"bad node spec {raw!r}: {exc}") from exc
+
+
+def load_factory(path: str) -> Any:
+    module_name, sep, attr = path.partition(":")
+    if not sep:
+        raise ConfigurationError(f"factory {path!r} must look like package.module:Callable")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(f"cannot load node factory {path!r}: {exc}") from exc
+
+
+class Container:
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        self.executor = Executor(context)
+        self.nodes: list[Node] = []
+
+    def add(self, spec: ContainerNode) -> Node:
+        factory = load_factory(spec.factory)
+        node = factory(self.context, name=spec.name, namespace=spec.namespace, **spec.params)
+        if not isinstance(node, Node):
+            raise ConfigurationError(f"{spec.factory} returned {type(node).__name__}, not a Node")
+        self.nodes.append(node)
+        self.executor.add_node(node)
+        return node
+
+    def add_all(self, specs: Sequence[ContainerNode]) -> None:
+        with self.context.graph_batch():
+            for spec in specs:
+                self.add(spec)
+
+    def shutdown(self) -> None:
+        self.executor.shutdown()
+        for node in reversed(self.nodes):
+            try:
+                node.destroy_node()
+            except Exception:
+                log.exception("destroying %s failed", node.get_fully_qualified_name())
+        self.nodes.clear()
+        self.context.shutdown()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m iomt.runtime.container",
+                                     description="Host iomt nodes in one process.")
+    parser.add_argument("--spec", required=True, help="JSON file: {\"nodes\": [...]}")
+    parser.add_argument("--domain", type=int, default=None, help="DDS domain (ROS_DOMAIN_ID)")
+    parser.add_argument("--dds-config", default=None, help="loopback | lan | path to XML")
+    parser.add_argument("--log-level", default="WARNING")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        raw = json.loads(Path(args.spec).read_text(encoding="utf-8"))
+        specs = [ContainerNode.from_json(n) for n in raw["nodes"]]
+        context = Context(domain_id=args.domain if args.domain is not None
+                          else raw.get("domain_id"), dds_config_name=args.dds_config)
+    except (OSError, ValueError, KeyError, IomtError) as exc:
+        print(f"container: {exc}", file=sys.stderr)
+        return 2
+    container = Container(context)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: (stop.set(), container.executor.wake()))
+    try:
+        container.add_all(specs)
+    except IomtError as exc:
+        print(f"container: {exc}", file=sys.stderr)
+        container.shutdown()
+        return 2
+    print(f"READY {len(container.nodes)}", flush=True)
+    try:
+        while not stop.is_set():
+            container.executor.spin_once(0.5)
+    finally:
+        container.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""Context: one DDS domain participant per process, shared by every node in it.
+
+This mirrors rmw_cyclonedds_cpp: a process has one participant (Cyclone runs about five
+threads per domain regardless), its nodes are purely a ROS-level notion announced on
+``ros_discovery_info``, and all of them share topics, the participant's GUID prefix and
+a per-context counter for client/service ids.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from cyclonedds.core import Policy, Qos
+from cyclonedds.domain import Domain, DomainParticipant
+from cyclonedds.pub import DataWriter
+from cyclonedds.topic import Topic
+
+from iomt.errors import TransportError
+from iomt.msg import Gid, NodeEntitiesInfo, ParticipantEntitiesInfo
+from iomt.runtime import config as dds_config
+from iomt.runtime._dds import delete_entity
+from iomt.runtime.qos import QoSProfile, qos_profile_latched
+
+log = logging.getLogger(__name__)
+
+DISCOVERY_INFO_TOPIC = "ros_discovery_info"
+
+
+@dataclass
+class _NodeEntities:
+    namespace: str
+    name: str
+    readers: list[bytes] = field(default_factory=list)
+    writers: list[bytes] = field(default_factory=list)
+
+
+class Context:
+    """Owns the DomainParticipant and the process's entry in the ROS graph."""
+
+    def __init__(
+        self,
+        *,
+        domain_id: int | None = None,
+        dds_config_name: str | None = None,
+        enclave: str = "/",
+    ) -> None:
+        settings = dds_config.resolve(domain_id, dds_config_name)
+        self.domain_id = settings.domain_id
+        self.config_source = settings.config_source
+        self._lock = threading.RLock()
+        try:
+            # A Domain created with explicit XML must exist before the participant.
+            self._domain = (
+                Domain(self.domain_id, settings.config_xml) if settings.config_xml else None
+            )
+            self.participant = DomainParticipant(
+                self.domain_id, qos=Qos(Policy.Userdata(f"enclave={enclave};".encode()))
+            )
+        except Exception as exc:  # cyclonedds raises DDSException or plain errors
+            raise TransportError(f"cannot create DDS participant: {exc}") from exc
+        self.gid: bytes = self.participant.guid.bytes
+        self._topics: dict[tuple[str, type], Topic[Any]] = {}
+        self._client_service_ids = 0
+        self._nodes: dict[int, _NodeEntities] = {}
+        self._batch_depth = 0
+        self._graph_dirty = False
+        self._shutdown = False
+        info_qos = qos_profile_latched.to_dds()
+        self._info_writer: DataWriter[ParticipantEntitiesInfo] = DataWriter(
+            self.participant,
+            Topic(self.participant, DISCOVERY_INFO_TOPIC, ParticipantEntitiesInfo, qos=info_qos),
+            qos=info_qos,
+        )
+        self._publish_graph()
+
+    # -- topics and ids -------------------------------------------------------------------
+
+    def topic(self, dds_name: str, data_type: type, qos: QoSProfile) -> Topic[Any]:
+        key = (dds_name, data_type)
+        with self._lock:
+            topic = self._topics.get(key)
+            if topic is None:
+                try:
+                    topic = Topic(self.participant, dds_name, data_type, qos=qos.to_dds())
+                except Exception as exc:
+                    raise TransportError(f"cannot create topic {dds_name!r}: {exc}") from exc
+                self._topics[key] = topic
+            return topic
+
+    def next_client_service_id(self) -> bytes:
+        """16 bytes: the participant's GUID prefix and a big-endian counter (as rmw)."""
+        with self._lock:
+            self._client_service_ids += 1
+            counter = self._client_service_ids
+        return self.gid[:12] + counter.to_bytes(4, "big")
+
+    # -- the graph as ROS 2 tools see it ------------------------------------------------------
+
+    def add_node(self, key: int, namespace: str, name: str) -> None:
+        with self._lock:
+            self._nodes[key] = _NodeEntities(namespace, name)
+            self._graph_changed()
+
+    def remove_node(self, key: int) -> None:
+        with self._lock:
+            self._nodes.pop(key, None)
+            self._graph_changed()
+
+    def add_endpoint(self, key: int, gid: bytes, *, is_writer: bool) -> None:
+        with self._lock:
+            node = self._nodes[key]
+            (node.writers if is_writer else node.readers).append(gid)
+            self._graph_changed()
+
+    def remove_endpoint(self, key: int, gid: bytes) -> None:
+        with self._lock:
+            node = self._nodes.get(key)
+            if node is None:
+                return
+            for gids in (node.readers, node.writers):
+                if gid in gids:
+                    gids.remove(gid)
+            self._graph_changed()
+
+    @contextlib.contextmanager
+    def graph_batch(self) -> Iterator[None]:
+        """Announce the graph once after creating many nodes/entities, not per entity."""
+        with self._lock:
+            self._batch_depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._batch_depth -= 1
+                if self._batch_depth == 0 and self._graph_dirty:
+                    self._publish_graph()
+
+    def _graph_changed(self) -> None:
+        if self._batch_depth:
+            self._graph_dirty = True
+        else:
+            self._publish_graph()
+
+    def _publish_graph(self) -> None:
+        if self._shutdown:
+            return
+        info = ParticipantEntitiesInfo(
+            gid=Gid(data=list(self.gid)),
+            node_entities_info_seq=[
+                NodeEntitiesInfo(
+                    node_namespace=n.namespace,
+                    node_name=n.name,
+                    reader_gid_seq=[Gid(data=list(g)) for g in n.readers],
+                    writer_gid_seq=[Gid(data=list(g)) for g in n.writers],
+                )
+                for n in self._nodes.values()
+            ],
+        )
+        self._graph_dirty = False
+        try:
+            self._info_writer.write(info)
+        except Exception as exc:
+            log.warning("could not publish %s: %s", DISCOVERY_INFO_TOPIC, exc)
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    @property
+    def ok(self) -> bool:
+        return not self._shutdown
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if self._shutdown:
+                return
+            self._nodes.clear()
+            self._publish_graph()
+            self._shutdown = True
+        delete_entity(self.participant)
+        if self._domain is not None:
+            delete_entity(self._domain)
+
+    def __enter__(self) -> Context:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()

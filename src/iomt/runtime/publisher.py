@@ -1,0 +1,49 @@
+"""Publisher: a DDS writer on ``rt/<topic>``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from cyclonedds.pub import DataWriter
+
+from iomt.errors import TransportError
+from iomt.runtime._dds import delete_entity, write_raw
+from iomt.runtime.qos import QoSProfile
+
+if TYPE_CHECKING:
+    from iomt.runtime.node import Node
+
+MsgT = TypeVar("MsgT")
+
+
+class Publisher(Generic[MsgT]):
+    def __init__(self, node: Node, msg_type: type[MsgT], topic: str, dds_topic: str,
+                 qos: QoSProfile) -> None:
+        self.node = node
+        self.msg_type = msg_type
+        self.topic_name = topic
+        self.qos = qos
+        ctx = node.context
+        self._writer: DataWriter[Any] = DataWriter(
+            ctx.participant, ctx.topic(dds_topic, msg_type, qos), qos=qos.to_dds()
+        )
+        self.gid: bytes = self._writer.guid.bytes
+
+    def publish(self, msg: MsgT) -> None:
+        if not isinstance(msg, self.msg_type):
+            raise TypeError(f"{self.topic_name} takes {self.msg_type.__name__}, "
+                            f"not {type(msg).__name__}")
+        try:
+            self._writer.write(msg)
+        except Exception as exc:
+            raise TransportError(f"publish on {self.topic_name} failed: {exc}") from exc
+
+    def publish_raw(self, cdr: bytes) -> None:
+        """Publish an already-serialized message (CDR with encapsulation header)."""
+        write_raw(self._writer, cdr)
+
+    def get_subscription_count(self) -> int:
+        return len(self._writer.get_matched_subscriptions())
+
+    def destroy(self) -> None:
+        delete_entity(self._writer)

@@ -1,0 +1,190 @@
+"""Service server: reads ``rq/<name>Request``, answers on ``rr/<name>Reply``.
+
+The callback is rclpy-shaped, ``callback(request, response) -> response``. A callback
+created with ``deferred=True`` instead receives ``(request, responder)`` and answers later
+with ``responder.send(response)`` (for replies that wait on other nodes).
+
+Before replying, the server waits briefly until the requesting client's reply reader is
+matched, as rmw_cyclonedds does: a reply written before discovery completes would be
+lost on a volatile topic.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cyclonedds.core import ReadCondition
+from cyclonedds.pub import DataWriter
+from cyclonedds.sub import DataReader
+
+from iomt.errors import TransportError
+from iomt.runtime._dds import ANY_STATE, delete_entity, take_raw
+from iomt.runtime._wire import (
+    ServiceType,
+    csid_to_string,
+    from_wire,
+    to_wire,
+    user_data_id,
+)
+from iomt.runtime.qos import QoSProfile
+from iomt.runtime.waitable import TAKE_BATCH, Waitable
+
+if TYPE_CHECKING:
+    from iomt.runtime.node import Node
+
+log = logging.getLogger(__name__)
+
+# How long a reply waits for the client's reply reader to be discovered (rmw: 100 ms).
+REPLY_MATCH_TIMEOUT_S = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class RequestHeader:
+    client_guid: int
+    seq: int
+    publication_handle: int
+    source_timestamp_ns: int
+
+
+class Responder:
+    """Answers one request, once."""
+
+    __slots__ = ("_header", "_sent", "_service")
+
+    def __init__(self, service: Service, header: RequestHeader) -> None:
+        self._service = service
+        self._header = header
+        self._sent = False
+
+    @property
+    def header(self) -> RequestHeader:
+        return self._header
+
+    def send(self, response: Any) -> None:
+        if self._sent:
+            raise TransportError("response already sent for this request")
+        self._sent = True
+        self._service.send_response(response, self._header)
+
+
+class Service(Waitable):
+    def __init__(
+        self,
+        node: Node,
+        srv_type: ServiceType,
+        name: str,
+        dds_topics: tuple[str, str],
+        callback: Callable[..., Any],
+        qos: QoSProfile,
+        *,
+        deferred: bool = False,
+    ) -> None:
+        self.node = node
+        self.srv_type = srv_type
+        self.service_name = name
+        self.callback = callback
+        self.deferred = deferred
+        ctx = node.context
+        self.csid = ctx.next_client_service_id()
+        user_data = f"serviceid={csid_to_string(self.csid)};".encode()
+        dds_qos = qos.to_dds(user_data=user_data)
+        self._reader: DataReader[Any] = DataReader(
+            ctx.participant, ctx.topic(dds_topics[0], srv_type.RequestWire, qos), qos=dds_qos
+        )
+        self._writer: DataWriter[Any] = DataWriter(
+            ctx.participant, ctx.topic(dds_topics[1], srv_type.ResponseWire, qos), qos=dds_qos
+        )
+        self.condition = ReadCondition(self._reader, ANY_STATE)
+        self.reader_gid: bytes = self._reader.guid.bytes
+        self.writer_gid: bytes = self._writer.guid.bytes
+        # publication handle of a client's request writer -> its clientid (once matched)
+        self._ready_clients: dict[int, str] = {}
+        self.dropped = 0
+
+    def execute(self) -> None:
+        for cdr, info in take_raw(self._reader, TAKE_BATCH):
+            if not info.valid_data:
+                self._ready_clients.pop(info.publication_handle, None)
+                continue
+            try:
+                wire = self.srv_type.RequestWire.deserialize(cdr)
+                request, guid, seq = from_wire(self.srv_type.Request, wire)
+            except Exception as exc:
+                self.dropped += 1
+                log.warning("%s: dropped malformed request (%d bytes): %s",
+                            self.service_name, len(cdr), exc)
+                continue
+            header = RequestHeader(guid, seq, info.publication_handle, info.source_timestamp)
+            try:
+                if self.deferred:
+                    self.callback(request, Responder(self, header))
+                    continue
+                response = self.callback(request, self.srv_type.Response())
+            except Exception:
+                log.exception("%s: service callback failed; request %d not answered",
+                              self.service_name, seq)
+                continue
+            if not isinstance(response, self.srv_type.Response):
+                log.error("%s: callback returned %r, not a %s; request not answered",
+                          self.service_name, type(response).__name__,
+                          self.srv_type.Response.__name__)
+                continue
+            try:
+                self.send_response(response, header)
+            except TransportError as exc:
+                log.warning("%s: %s", self.service_name, exc)
+
+    def send_response(self, response: Any, header: RequestHeader) -> None:
+        self._wait_for_reply_reader(header.publication_handle)
+        wire = to_wire(self.srv_type.ResponseWire, response, header.client_guid, header.seq)
+        try:
+            self._writer.write(wire)
+        except Exception as exc:
+            raise TransportError(f"{self.service_name}: reply failed: {exc}") from exc
+
+    def _wait_for_reply_reader(self, publication_handle: int) -> None:
+        if publication_handle in self._ready_clients:
+            return
+        try:
+            endpoint = self._reader.get_matched_publication_data(publication_handle)
+        except Exception:
+            endpoint = None
+        clientid = _endpoint_id(endpoint, "clientid")
+        if clientid is None:
+            return  # not an rmw-style client (or it left); nothing to wait for
+        deadline = time.monotonic() + REPLY_MATCH_TIMEOUT_S
+        while True:
+            for handle in self._writer.get_matched_subscriptions():
+                try:
+                    reader = self._writer.get_matched_subscription_data(handle)
+                except Exception:
+                    continue
+                if _endpoint_id(reader, "clientid") == clientid:
+                    self._ready_clients[publication_handle] = clientid
+                    return
+            if time.monotonic() >= deadline:
+                log.debug("%s: client %s reply reader not matched yet", self.service_name,
+                          clientid)
+                return
+            time.sleep(0.01)
+
+    def destroy(self) -> None:
+        delete_entity(self.condition)
+        delete_entity(self._reader)
+        delete_entity(self._writer)
+
+
+def _endpoint_id(endpoint: Any, key: str) -> str | None:
+    if endpoint is None:
+        return None
+    from cyclonedds.core import Policy
+
+    try:
+        user_data = endpoint.qos[Policy.Userdata].data
+    except (KeyError, AttributeError, TypeError):
+        return None
+    return user_data_id(bytes(user_data), key)

@@ -1,0 +1,52 @@
+"""Interfaces used only by the runtime tests (in the style the code generator emits)."""
+
+
+from dataclasses import dataclass
+
+import cyclonedds.idl.annotations as annotate
+from cyclonedds.idl import IdlStruct
+from cyclonedds.idl.types import int64, uint64
+
+
+@dataclass
+@annotate.final
+class Chatter(IdlStruct, typename="iomt_test::msg::dds_::Chatter_"):
+    seq: int64 = 0
+    text: str = ""
+
+
+@dataclass
+@annotate.final
+class AddTwoInts_Request(IdlStruct, typename="iomt_test::srv::dds_::AddTwoInts_Request_plain_"):
+    a: int64 = 0
+    b: int64 = 0
+
+
+@dataclass
+@annotate.final
+class AddTwoInts_Response(IdlStruct, typename="iomt_test::srv::dds_::AddTwoInts_Response_plain_"):
+    total: int64 = 0
+
+
+@dataclass
+@annotate.final
+class AddTwoInts_RequestWire(IdlStruct, typename="iomt_test::srv::dds_::AddTwoInts_Request_"):
+    client_guid: uint64 = 0
+    seq: int64 = 0
+    a: int64 = 0
+    b: int64 = 0
+
+
+@dataclass
+@annotate.final
+class AddTwoInts_ResponseWire(IdlStruct, typename="iomt_test::srv::dds_::AddTwoInts_Response_"):
+    client_guid: uint64 = 0
+    seq: int64 = 0
+    total: int64 = 0
+
+
+class AddTwoInts:
+    Request = AddTwoInts_Request
+    Response = AddTwoInts_Response
+    RequestWire = AddTwoInts_RequestWire
+    ResponseWire = AddTwoInts_ResponseWire
