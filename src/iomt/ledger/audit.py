@@ -290,7 +290,12 @@ class _LogWalk:
                         expected=start + i,
                         computed=tx.seq,
                     )
-        if start + len(chunk) > self.head.tree_size:
+        # Check what the signed head covers first, so a row slipped into the middle is named
+        # where it was inserted rather than where the log overflows.
+        covered = chunk[: max(0, self.head.tree_size - start)]
+        if covered:
+            self._check_covered(covered)
+        if len(covered) < len(chunk):
             raise UncoveredTransactionError(
                 f"transaction {self.head.tree_size} onwards are not covered by the latest "
                 "signed tree head (inserted after signing)",
@@ -298,6 +303,8 @@ class _LogWalk:
                 expected=self.head.tree_size,
                 computed=start + len(chunk),
             )
+
+    def _check_covered(self, chunk: Sequence[Transaction]) -> None:
         leaves = [tx.leaf_hash() for tx in chunk]
         stored = self.storage.get_nodes((0, tx.seq) for tx in chunk)
         for tx, leaf in zip(chunk, leaves, strict=True):

@@ -382,12 +382,13 @@ def verify_consistency(proof: ConsistencyProof, first_root: bytes, second_root: 
                 expected=0,
                 computed=len(path),
             )
-        want = EMPTY_ROOT if m == 0 else second_root
-        if not hmac.compare_digest(first_root, want):
+        if m == 0 and not hmac.compare_digest(first_root, EMPTY_ROOT):
             raise ConsistencyProofError(
-                f"first root does not match for sizes {m} -> {n}",
-                expected=first_root,
-                computed=want,
+                "first root is not the empty tree's root", expected=first_root, computed=EMPTY_ROOT
+            )
+        if m == n and not hmac.compare_digest(first_root, second_root):
+            raise ConsistencyProofError(
+                f"two different roots for tree size {m}", expected=first_root, computed=second_root
             )
         return
     if not path:
