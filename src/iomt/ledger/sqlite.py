@@ -108,8 +108,8 @@ _INSERT_NODE = "INSERT INTO nodes (level, idx, hash) VALUES (?, ?, ?)"
 _PUT_META = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
 _INSERT_RECORD = "INSERT INTO records (device_id, seq, data) VALUES (?, ?, ?)"
 
-#: Row-value lookups per statement (well under SQLite's default variable limit).
-_NODE_BATCH = 400
+#: Node keys per lookup statement (two parameters each; well under SQLite's limits).
+_NODE_BATCH = 256
 #: Rows per page when iterating transactions or blocks.
 _PAGE = 1024
 
@@ -367,10 +367,12 @@ class SqliteStorage(LedgerStorage):
         out: dict[NodeKey, bytes] = {}
         for i in range(0, len(wanted), _NODE_BATCH):
             batch = wanted[i : i + _NODE_BATCH]
-            values = ", ".join("(?, ?)" for _ in batch)
+            # An OR of primary-key equalities: SQLite answers each term with an index search
+            # (a row-value "IN (VALUES ...)" would scan the whole table). Only placeholders
+            # are interpolated; the keys travel as parameters.
+            terms = " OR ".join("(level = ? AND idx = ?)" for _ in batch)
             params = [x for key in batch for x in key]
-            # Only "(?, ?)" placeholders are interpolated; the keys travel as parameters.
-            sql = "SELECT level, idx, hash FROM nodes WHERE (level, idx) IN (VALUES " + values + ")"  # noqa: S608
+            sql = "SELECT level, idx, hash FROM nodes WHERE " + terms  # noqa: S608
             for level, idx, h in self._read(sql, params):
                 out[level, idx] = h
         return out
