@@ -259,6 +259,20 @@ def test_inserted_block(db: Path, signer) -> None:
     assert isinstance(err, BlockSignatureError | ChainLinkError) and err.block_index == 3
 
 
+def test_reordered_blocks(db: Path, signer) -> None:
+    cols = (
+        "log_id, prev_hash, first_seq, tx_count, tx_root, tree_size, tree_root, time_ns, "
+        "privacy_hash, signature, privacy_header"
+    )
+    one = _row(db, f"SELECT {cols} FROM blocks WHERE idx = 1")
+    two = _row(db, f"SELECT {cols} FROM blocks WHERE idx = 2")
+    assign = ", ".join(f"{c.strip()} = ?" for c in cols.split(","))
+    update = f"UPDATE blocks SET {assign} WHERE idx = ?"
+    _tamper(db, (update, (*two, 1)), (update, (*one, 2)))
+    err = _audit_error(db, signer)
+    assert type(err) is ChainLinkError and err.block_index == 1
+
+
 def test_tampered_signed_head(db: Path, signer) -> None:
     (raw,) = _row(db, "SELECT value FROM meta WHERE key = 'head'")
     _tamper(db, ("UPDATE meta SET value = ? WHERE key = 'head'", (_flip_byte(raw, len(raw) - 1),)))

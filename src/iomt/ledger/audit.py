@@ -228,13 +228,13 @@ class _LogWalk:
         self.trusted = list(trusted)
         self.tree = Frontier()
         self.block_tree = Frontier()
-        self.block_pos = 1  # block 0 (genesis) covers no transactions
+        self.block_pos = 0
         self.counts: Counter[TxType] = Counter()
         self.bad_node: MerkleNodeError | None = None
         self.expected_nodes = 0
 
     def run(self) -> None:
-        self._at_size()  # blocks and checkpoints at size 0
+        self._at_size()  # the genesis block (and any checkpoint) at size 0
         chunk: list[Transaction] = []
         for tx in self.storage.iter_transactions():
             chunk.append(tx)
