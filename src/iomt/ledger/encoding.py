@@ -1,0 +1,178 @@
+"""Canonical binary encoding of ledger structures (what gets hashed and signed).
+
+Every hashed or signed value has exactly one encoding, so a hash or signature commits to the
+value and not to a serializer's whims: big-endian fixed-width integers, length-prefixed byte
+strings and UTF-8 text, fields in a fixed order, sets sorted, and a leading tag naming the
+structure and its version (domain separation: a block header can never be mistaken for a
+checkpoint or a transaction). Decoders are strict: anything that does not re-encode to the
+same bytes (trailing bytes, short reads, bad UTF-8, out-of-range values) raises
+:class:`~iomt.ledger.errors.LedgerDecodeError`.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from itertools import pairwise
+
+from .errors import LedgerDecodeError
+
+__all__ = ["MAX_BYTES", "Reader", "Writer", "check_u64", "tag"]
+
+#: Upper bound for any one length-prefixed field (16 MiB): bounds memory on hostile input.
+MAX_BYTES = 1 << 24
+
+_U8 = struct.Struct(">B")
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+
+
+def tag(name: str) -> bytes:
+    """The domain-separation prefix for a structure: a length byte, then the ASCII name."""
+    raw = name.encode("ascii")
+    if not 0 < len(raw) < 256:
+        raise ValueError("tag names are 1..255 ASCII bytes")
+    return bytes([len(raw)]) + raw
+
+
+class Writer:
+    """Appends canonical fields to a buffer."""
+
+    __slots__ = ("_parts",)
+
+    def __init__(self, prefix: bytes = b"") -> None:
+        self._parts: list[bytes] = [prefix] if prefix else []
+
+    def u8(self, value: int) -> Writer:
+        self._parts.append(_U8.pack(value))
+        return self
+
+    def u32(self, value: int) -> Writer:
+        self._parts.append(_U32.pack(value))
+        return self
+
+    def u64(self, value: int) -> Writer:
+        self._parts.append(_U64.pack(value))
+        return self
+
+    def fixed(self, value: bytes, size: int) -> Writer:
+        if len(value) != size:
+            raise ValueError(f"expected {size} bytes, got {len(value)}")
+        self._parts.append(value)
+        return self
+
+    def blob(self, value: bytes) -> Writer:
+        if len(value) > MAX_BYTES:
+            raise ValueError(f"field longer than {MAX_BYTES} bytes")
+        self._parts.append(_U32.pack(len(value)))
+        self._parts.append(value)
+        return self
+
+    def text(self, value: str) -> Writer:
+        return self.blob(value.encode("utf-8"))
+
+    def texts(self, values: Iterable[str]) -> Writer:
+        """A set of strings: count, then each string, sorted by its UTF-8 bytes."""
+        raws = sorted(v.encode("utf-8") for v in values)
+        self.u32(len(raws))
+        for raw in raws:
+            self.blob(raw)
+        return self
+
+    def hashes(self, values: Iterable[bytes], size: int = 32) -> Writer:
+        """A list (order kept) of fixed-size hashes."""
+        items = list(values)
+        self.u32(len(items))
+        for item in items:
+            self.fixed(item, size)
+        return self
+
+    def getvalue(self) -> bytes:
+        return b"".join(self._parts)
+
+
+class Reader:
+    """Reads canonical fields; every problem is a :class:`LedgerDecodeError`."""
+
+    __slots__ = ("_data", "_pos", "_what")
+
+    def __init__(self, data: bytes, what: str) -> None:
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise LedgerDecodeError(f"{what}: expected bytes, got {type(data).__name__}")
+        self._data = bytes(data)
+        self._pos = 0
+        self._what = what
+
+    def _take(self, size: int) -> bytes:
+        end = self._pos + size
+        if end > len(self._data):
+            raise LedgerDecodeError(
+                f"{self._what}: truncated (needed {size} bytes at offset {self._pos})",
+                expected=end,
+                computed=len(self._data),
+            )
+        chunk = self._data[self._pos : end]
+        self._pos = end
+        return chunk
+
+    def expect_tag(self, prefix: bytes) -> None:
+        got = self._take(len(prefix))
+        if got != prefix:
+            raise LedgerDecodeError(
+                f"{self._what}: wrong structure tag", expected=prefix, computed=got
+            )
+
+    def u8(self) -> int:
+        return int(_U8.unpack(self._take(1))[0])
+
+    def u32(self) -> int:
+        return int(_U32.unpack(self._take(4))[0])
+
+    def u64(self) -> int:
+        return int(_U64.unpack(self._take(8))[0])
+
+    def fixed(self, size: int) -> bytes:
+        return self._take(size)
+
+    def blob(self) -> bytes:
+        size = self.u32()
+        if size > MAX_BYTES:
+            raise LedgerDecodeError(f"{self._what}: field of {size} bytes exceeds the limit")
+        return self._take(size)
+
+    def text(self) -> str:
+        raw = self.blob()
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise LedgerDecodeError(f"{self._what}: text field is not UTF-8") from exc
+
+    def texts(self) -> frozenset[str]:
+        count = self.u32()
+        raws = [self.blob() for _ in range(count)]
+        if any(a >= b for a, b in pairwise(raws)):
+            raise LedgerDecodeError(f"{self._what}: set not sorted or has duplicates")
+        try:
+            return frozenset(raw.decode("utf-8") for raw in raws)
+        except UnicodeDecodeError as exc:
+            raise LedgerDecodeError(f"{self._what}: text field is not UTF-8") from exc
+
+    def hashes(self, size: int = 32) -> tuple[bytes, ...]:
+        count = self.u32()
+        if count * size > len(self._data) - self._pos:
+            raise LedgerDecodeError(f"{self._what}: hash list longer than the input")
+        return tuple(self._take(size) for _ in range(count))
+
+    def end(self) -> None:
+        if self._pos != len(self._data):
+            raise LedgerDecodeError(
+                f"{self._what}: {len(self._data) - self._pos} trailing bytes",
+                expected=self._pos,
+                computed=len(self._data),
+            )
+
+
+def check_u64(name: str, value: int) -> None:
+    """Reject values outside 0..2**63-1 (what SQLite's INTEGER and our encodings can hold)."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < (1 << 63):
+        raise ValueError(f"{name} must be an int in [0, 2**63), got {value!r}")
