@@ -119,7 +119,8 @@ def discover(root: Path) -> list[Source]:
     sources: list[Source] = []
     for pkg_dir in sorted(p for p in VENDORED.iterdir() if p.is_dir()):
         for path in sorted((pkg_dir / "msg").glob("*.msg")):
-            display = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+            # Shown as in the repository, wherever the package is installed.
+            display = "src/iomt/msg/" + path.relative_to(HERE).as_posix()
             sources.append(Source(pkg_dir.name, "msg", path.stem, display, _read(path)))
     for kind in ("msg", "srv"):
         for path in sorted((root / kind).glob(f"*.{kind}")):
