@@ -24,6 +24,7 @@ from msg_values import (
 )
 
 import iomt.msg
+from iomt.errors import LocalProtocolError, RemoteProtocolError
 from iomt.msg import decode
 
 MESSAGES = sorted(
@@ -152,3 +153,36 @@ def test_wire_helpers_share_field_values_without_copying() -> None:
     back, _, _ = iomt.msg.DataShare.from_wire(wire)
     assert back.envelope is envelope
     assert back == reply
+
+
+@pytest.mark.parametrize("little", [True, False])
+@examples
+@given(data=st.data(), client_guid=GUIDS, seq=SEQS)
+def test_split_and_join_service_samples(
+    little: bool, data: st.DataObject, client_guid: int, seq: int
+) -> None:
+    name = "iomt/srv/DataShare_Response"
+    value = data.draw(message_strategy(name))
+    body = bytes(STORE.serialize_cdr(to_rosbags(name, value), name, little_endian=little))
+    sample = iomt.msg.join_service_sample(body, client_guid, seq)
+    assert iomt.msg.split_service_sample(sample) == (client_guid, seq, body)
+    wire, guid_back, seq_back = iomt.msg.DataShare.from_wire(
+        decode(iomt.msg.DataShare.ResponseWire, sample)
+    )
+    assert (guid_back, seq_back) == (client_guid, seq)
+    assert canonical(name, wire) == canonical(name, value)
+    if little:
+        assert sample == iomt.msg.encode(iomt.msg.DataShare.to_wire(wire, client_guid, seq))
+
+
+@pytest.mark.parametrize("raw", [b"", HEADER_LE + bytes(15), b"\x00\x07\x00\x00" + bytes(16)])
+def test_split_rejects_what_is_not_a_service_sample(raw: bytes) -> None:
+    with pytest.raises(RemoteProtocolError):
+        iomt.msg.split_service_sample(raw)
+
+
+def test_join_rejects_bad_bodies_and_header_values() -> None:
+    with pytest.raises(LocalProtocolError):
+        iomt.msg.join_service_sample(b"\x01", 1, 1)
+    with pytest.raises(LocalProtocolError):
+        iomt.msg.join_service_sample(HEADER_LE, 2**64, 1)

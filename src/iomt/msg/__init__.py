@@ -54,7 +54,9 @@ from iomt.msg._support import (
     ServiceType,
     decode,
     encode,
+    join_service_sample,
     rosbag2_definition,
+    split_service_sample,
 )
 
 if TYPE_CHECKING:
@@ -91,9 +93,11 @@ __all__ = [
     "encode",
     "get_message_type",
     "get_service_type",
+    "join_service_sample",
     "message_info",
     "rosbags_typestore",
     "service_info",
+    "split_service_sample",
 ]
 
 AnyService = ServiceType[Any, Any, Any, Any]

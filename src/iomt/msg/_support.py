@@ -43,8 +43,10 @@ __all__ = [
     "decode",
     "deserialize",
     "encode",
+    "join_service_sample",
     "prepare",
     "rosbag2_definition",
+    "split_service_sample",
 ]
 
 MsgT = TypeVar("MsgT", bound=idl.IdlStruct)
@@ -290,6 +292,38 @@ class ServiceType(Protocol[ReqT, RespT, ReqWireT, RespWireT]):
     def response_to_wire(self, msg: RespT, client_guid: int, seq: int) -> RespWireT: ...
 
     def response_from_wire(self, wire: RespWireT) -> tuple[RespT, int, int]: ...
+
+
+_SERVICE_HEADER_SIZE = 16  # rmw_cyclonedds: uint64 client_guid, int64 seq
+
+
+def split_service_sample(data: bytes | bytearray | memoryview) -> tuple[int, int, bytes]:
+    """``(client_guid, seq, body)`` of a serialized rq/rr sample, without decoding the body.
+
+    ``body`` is a complete sample of the plain request/response type (the encapsulation
+    header followed by the body), e.g. for recording service traffic under the ROS type name
+    ``pkg/srv/Name_Request``. A sample too short for the header raises RemoteProtocolError.
+    """
+    raw = bytes(data)
+    end = _ENCAPSULATION_HEADER_SIZE + _SERVICE_HEADER_SIZE
+    if len(raw) < end or raw[:2] not in (CDR_LE, CDR_BE):
+        raise RemoteProtocolError(f"not a service sample: {len(raw)} bytes, header {raw[:4].hex()}")
+    order = "<" if raw[:2] == CDR_LE else ">"
+    client_guid, seq = struct.unpack_from(order + "Qq", raw, _ENCAPSULATION_HEADER_SIZE)
+    return client_guid, seq, raw[:_ENCAPSULATION_HEADER_SIZE] + raw[end:]
+
+
+def join_service_sample(body: bytes | bytearray | memoryview, client_guid: int, seq: int) -> bytes:
+    """The rq/rr sample carrying ``body`` (a plain request/response sample) under rmw's header."""
+    raw = bytes(body)
+    if len(raw) < _ENCAPSULATION_HEADER_SIZE or raw[:2] not in (CDR_LE, CDR_BE):
+        raise LocalProtocolError("body is not a CDR sample")
+    order = "<" if raw[:2] == CDR_LE else ">"
+    try:
+        header = struct.pack(order + "Qq", client_guid, seq)
+    except struct.error as exc:
+        raise LocalProtocolError(f"client_guid/seq out of range: {exc}") from exc
+    return raw[:_ENCAPSULATION_HEADER_SIZE] + header + raw[_ENCAPSULATION_HEADER_SIZE:]
 
 
 # --- registry records -------------------------------------------------------------------------
