@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from iomt.errors import IomtError
 
 # Subcommand modules, in the order `iomt --help` lists them.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = ("iomt.cli.interface",)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,724 @@
+"""Generate iomt's Python wire types from its ROS 2 interface files.
+
+    python -m iomt.msg.codegen            # regenerate src/iomt/msg/_<package>.py
+    python -m iomt.msg.codegen --check    # exit 1 if the checked-in modules are stale
+
+The ``.msg``/``.srv`` files are the single source of truth for what goes on the wire: the
+repository's ``msg/`` and ``srv/`` (ROS 2 package ``iomt``) and the vendored core types under
+``src/iomt/msg/interfaces/<package>/msg/`` (``builtin_interfaces``, ``rmw_dds_common``).
+rosbags parses them (``get_types_from_msg``); this module only maps the parse onto
+cyclonedds ``IdlStruct`` dataclasses that rmw_cyclonedds_cpp peers accept:
+
+* final (non-appendable), unkeyed structs, so cyclonedds writes plain XCDR1 like ROS 2;
+* DDS type names ``pkg::msg::dds_::Name_`` and ``pkg::srv::dds_::Name_Request_``/``_Response_``;
+* each service also gets ``Name_RequestWire``/``Name_ResponseWire`` (rmw's
+  ``{uint64 client_guid; int64 seq}`` header, then the body) and a descriptor class ``Name``.
+
+The output is formatted with ruff so it is stable under ``ruff format``. This file needs only
+the standard library and rosbags, so ``python src/iomt/msg/codegen.py`` still works when the
+generated modules are broken and ``import iomt.msg`` fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import keyword
+import re
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rosbags.typesys import Stores, TypesysError, get_types_from_msg, get_typestore
+from rosbags.typesys.msg import MSGParser
+
+HERE = Path(__file__).resolve().parent
+VENDORED = HERE / "interfaces"
+PACKAGE = "iomt"
+
+# rosbags' field descriptor node types (rosbags.interfaces.Nodetype).
+_BASE, _NAME, _ARRAY, _SEQUENCE = 1, 2, 3, 4
+_OCTET = frozenset({"uint8", "byte", "char"})  # rosidl maps all three to IDL uint8/octet
+_INTS = frozenset(
+    {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "byte", "char"}
+)
+_SIZED = {
+    "byte": "uint8",
+    "char": "uint8",
+    **{t: t for t in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")},
+    "float32": "float32",
+    "float64": "float64",
+}
+# Names the generated classes need for themselves (cyclonedds methods, the DataReader's
+# sample_info attribute, the service header fields).
+_RESERVED_FIELDS = frozenset(
+    {"serialize", "deserialize", "serialize_key", "deserialize_key", "sample_info"}
+)
+_WIRE_HEADER = (("client_guid", "_types.uint64"), ("seq", "_types.int64"))
+
+
+class CodegenError(Exception):
+    """An interface file cannot be turned into a wire type."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    package: str
+    kind: str  # "msg" | "srv"
+    name: str
+    display: str  # path shown in the generated header, relative to the repository
+    text: str
+
+
+@dataclasses.dataclass
+class Field:
+    name: str
+    desc: Any
+    default: Any
+    comment: str
+
+
+@dataclasses.dataclass
+class Struct:
+    ros_name: str  # iomt/msg/Vitals, iomt/srv/DataShare_Request
+    package: str
+    class_name: str
+    dds_name: str
+    text: str
+    doc: str
+    constants: list[tuple[str, str, Any]]
+    fields: list[Field]
+    deps: list[str]  # ros names of nested types
+
+
+@dataclasses.dataclass
+class Service:
+    ros_name: str
+    package: str
+    name: str
+    text: str
+    doc: str
+    request: Struct
+    response: Struct
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def find_root(start: Path = HERE) -> Path:
+    for candidate in (start, *start.parents):
+        if (candidate / "package.xml").is_file() and (candidate / "msg").is_dir():
+            return candidate
+    raise CodegenError(f"no repository root (package.xml + msg/) above {start}")
+
+
+def discover(root: Path) -> list[Source]:
+    sources: list[Source] = []
+    for pkg_dir in sorted(p for p in VENDORED.iterdir() if p.is_dir()):
+        for path in sorted((pkg_dir / "msg").glob("*.msg")):
+            # Shown as in the repository, wherever the package is installed.
+            display = "src/iomt/msg/" + path.relative_to(HERE).as_posix()
+            sources.append(Source(pkg_dir.name, "msg", path.stem, display, _read(path)))
+    for kind in ("msg", "srv"):
+        for path in sorted((root / kind).glob(f"*.{kind}")):
+            sources.append(Source(PACKAGE, kind, path.stem, f"{kind}/{path.name}", _read(path)))
+    return sources
+
+
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def split_service(text: str, where: str) -> tuple[str, str]:
+    """Split ``.srv`` text at its ``---`` line (rosidl: exactly one, alone on its line)."""
+    lines = text.splitlines(keepends=True)
+    cuts = [i for i, line in enumerate(lines) if line.rstrip("\r\n") == "---"]
+    if len(cuts) != 1:
+        raise CodegenError(f"{where}: a service needs exactly one '---' line, found {len(cuts)}")
+    return "".join(lines[: cuts[0]]), "".join(lines[cuts[0] + 1 :])
+
+
+def parse(sources: Sequence[Source]) -> tuple[list[Struct], list[Service]]:
+    structs: list[Struct] = []
+    services: list[Service] = []
+    for src in sources:
+        if src.kind == "msg":
+            structs.append(_parse_struct(src.package, "msg", src.name, src.text, src.display))
+            continue
+        req_text, resp_text = split_service(src.text, src.display)
+        request = _parse_struct(src.package, "srv", f"{src.name}_Request", req_text, src.display)
+        response = _parse_struct(src.package, "srv", f"{src.name}_Response", resp_text, src.display)
+        for part in (request, response):
+            clash = {f.name for f in part.fields} & {name for name, _ in _WIRE_HEADER}
+            if clash:
+                raise CodegenError(f"{src.display}: fields {sorted(clash)} clash with rmw's header")
+        services.append(
+            Service(
+                ros_name=f"{src.package}/srv/{src.name}",
+                package=src.package,
+                name=src.name,
+                text=src.text,
+                doc=_leading_comment(src.text),
+                request=request,
+                response=response,
+            )
+        )
+    _check_references(structs)
+    return structs, services
+
+
+def _parse_struct(package: str, namespace: str, name: str, text: str, where: str) -> Struct:
+    # rosbags resolves relative type names against the owner's package, so parse service parts
+    # under a msg name too and rename after.
+    parse_name = f"{package}/msg/{name}"
+    try:
+        typesdict = get_types_from_msg(text, parse_name)
+        (message,) = MSGParser(f"MSG: {parse_name}\n{text}").specification()
+    except TypesysError as exc:
+        raise CodegenError(f"{where}: {exc}") from exc
+    constants, field_descs = typesdict[parse_name]
+    defaults = {f.name: f.value for f in message.fields}
+    comments = _field_comments(text)
+    fields: list[Field] = []
+    for field_name, desc in field_descs:
+        if keyword.iskeyword(field_name) or field_name in _RESERVED_FIELDS:
+            raise CodegenError(f"{where}: field name {field_name!r} is reserved in Python/iomt")
+        _check_supported(desc, f"{where}: {field_name}")
+        fields.append(
+            Field(field_name, desc, defaults.get(field_name), comments.get(field_name, ""))
+        )
+    ros_name = f"{package}/{namespace}/{name}"
+    return Struct(
+        ros_name=ros_name,
+        package=package,
+        class_name=name,
+        dds_name=f"{package}::{namespace}::dds_::{name}_",
+        text=text,
+        doc=_leading_comment(text),
+        constants=[(c[0], c[1], c[2]) for c in constants],
+        fields=fields,
+        deps=sorted({d for f in fields if (d := _nested_name(f.desc))}),
+    )
+
+
+def _check_supported(desc: Any, where: str) -> None:
+    if desc[0] == _BASE:
+        base = desc[1][0]
+        if base not in _SIZED and base not in ("bool", "string"):
+            raise CodegenError(f"{where}: type {base!r} is not supported on the ROS 2 wire here")
+    elif desc[0] in (_ARRAY, _SEQUENCE):
+        _check_supported(desc[1][0], where)
+
+
+def _nested_name(desc: Any) -> str | None:
+    if desc[0] == _NAME:
+        return str(desc[1])
+    if desc[0] in (_ARRAY, _SEQUENCE):
+        return _nested_name(desc[1][0])
+    return None
+
+
+def _check_references(structs: Iterable[Struct]) -> None:
+    known = {s.ros_name for s in structs}
+    for s in structs:
+        for dep in s.deps:
+            if dep not in known:
+                raise CodegenError(f"{s.ros_name} uses {dep}, which has no interface file")
+
+
+_COMMENT_LINE = re.compile(r"^\s*#\s?(.*)$")
+_FIELD_COMMENT = re.compile(r"^\s*\S+\s+([a-z][a-z0-9_]*)\s*(?:\S.*?)?#\s?(.*)$")
+
+
+def _leading_comment(text: str) -> str:
+    lines: list[str] = []
+    for line in text.splitlines():
+        match = _COMMENT_LINE.match(line)
+        if not match:
+            break
+        lines.append(match.group(1).rstrip())
+    return "\n".join(lines).strip()
+
+
+def _field_comments(text: str) -> dict[str, str]:
+    comments: dict[str, str] = {}
+    for line in text.splitlines():
+        if _COMMENT_LINE.match(line) or "=" in line.split("#", 1)[0]:
+            continue
+        match = _FIELD_COMMENT.match(line)
+        if match:
+            comments[match.group(1)] = match.group(2).strip()
+    return comments
+
+
+# --- type hashes -------------------------------------------------------------------------------
+
+
+def type_hashes(structs: Sequence[Struct]) -> dict[str, str]:
+    """RIHS01 hash of every struct, via a rosbags ROS 2 Jazzy type store.
+
+    Registering the vendored types into the Jazzy store also proves they match Jazzy: rosbags
+    refuses a name it already knows with a different field list.
+    """
+    store = get_typestore(Stores.ROS2_JAZZY)
+    typesdict: dict[str, Any] = {}
+    for s in structs:
+        parse_name = f"{s.package}/msg/{s.class_name}"
+        typesdict[s.ros_name] = get_types_from_msg(s.text, parse_name)[parse_name]
+    try:
+        store.register(typesdict)
+    except TypesysError as exc:
+        raise CodegenError(f"interface files disagree with ROS 2 Jazzy: {exc}") from exc
+    return {s.ros_name: store.hash_rihs01(s.ros_name) for s in structs}
+
+
+# --- emitting ----------------------------------------------------------------------------------
+
+
+class _Module:
+    """Emits one generated module: the types of one ROS 2 package."""
+
+    def __init__(
+        self,
+        package: str,
+        *,
+        sources: Sequence[Source],
+        structs: Sequence[Struct],
+        services: Sequence[Service],
+        hashes: dict[str, str],
+        owner: dict[str, Struct],
+    ) -> None:
+        self.package = package
+        self.sources = sources
+        self.structs = structs
+        self.services = services
+        self.hashes = hashes
+        self.owner = owner
+        self.imports: set[str] = set()
+        self.out: list[str] = []
+
+    # references -------------------------------------------------------------------------------
+
+    def ref(self, ros_name: str) -> str:
+        target = self.owner[ros_name]
+        if target.package == self.package:
+            return target.class_name
+        self.imports.add(target.package)
+        return f"_{target.package}.{target.class_name}"
+
+    def annotation(self, desc: Any) -> str:
+        kind, arg = desc
+        if kind == _BASE:
+            base, bound = arg
+            if base == "bool":
+                return "bool"
+            if base == "string":
+                return f"_types.bounded_str[{bound}]" if bound else "str"
+            return f"_types.{_SIZED[base]}"
+        if kind == _NAME:
+            return self.ref(arg)
+        inner, size = arg
+        if inner[0] == _BASE and inner[1][0] in _OCTET:
+            container = "array" if kind == _ARRAY else "sequence"
+            size_arg = f", {size}" if size else ""
+            return f"_typing.Annotated[bytes, _types.{container}(_types.uint8{size_arg})]"
+        element = self.annotation(inner)
+        if kind == _ARRAY:
+            return f"_types.array[{element}, {size}]"
+        return f"_types.sequence[{element}, {size}]" if size else f"_types.sequence[{element}]"
+
+    def default(self, desc: Any, value: Any) -> str:
+        kind, arg = desc
+        if kind == _BASE:
+            base = arg[0]
+            if value is not None:
+                return repr(bool(value)) if base == "bool" else repr(value)
+            if base == "bool":
+                return "False"
+            if base == "string":
+                return '""'
+            return "0" if base in _INTS else "0.0"
+        if kind == _NAME:
+            return f"_dataclasses.field(default_factory={self.ref(arg)})"
+        inner, size = arg
+        octets = inner[0] == _BASE and inner[1][0] in _OCTET
+        if value is not None:
+            items = list(value)
+            if octets:
+                return f"bytes({items!r})"
+            return f"_dataclasses.field(default_factory=lambda: {items!r})"
+        if kind == _SEQUENCE:
+            return 'b""' if octets else "_dataclasses.field(default_factory=list)"
+        if octets:
+            return f"bytes({size})"
+        if inner[0] == _NAME:
+            return (
+                f"_dataclasses.field(default_factory=lambda: "
+                f"[{self.ref(inner[1])}() for _ in range({size})])"
+            )
+        return f"_dataclasses.field(default_factory=lambda: [{self.default(inner, None)}] * {size})"
+
+    # blocks -----------------------------------------------------------------------------------
+
+    def emit(self, *lines: str) -> None:
+        self.out.extend(lines)
+
+    def constants_mixin(self, s: Struct) -> str | None:
+        if not s.constants:
+            return None
+        name = f"_{s.class_name}Constants"
+        self.emit("", "", f"class {name}:")
+        self.emit(f'    """Constants of {s.ros_name}."""', "")
+        for cname, ctype, value in s.constants:
+            py = "bool" if ctype == "bool" else "str" if ctype == "string" else None
+            if py is None:
+                py = "int" if ctype in _INTS else "float"
+            literal = repr(bool(value)) if py == "bool" else repr(value)
+            self.emit(f"    {cname}: _typing.ClassVar[{py}] = {literal}")
+        return name
+
+    def struct(
+        self, s: Struct, *, class_name: str, mixin: str | None, header: bool, doc: str
+    ) -> None:
+        bases = "_idl.IdlStruct" + (f", {mixin}" if mixin else "")
+        self.emit(
+            "",
+            "",
+            "@_dataclasses.dataclass",
+            "@_annotate.final",
+            f'class {class_name}({bases}, typename="{s.dds_name}"):',
+        )
+        self.emit(*_docstring(doc, indent="    "), "")
+        if header:
+            for name, annotation in _WIRE_HEADER:
+                self.emit(f"    {name}: {annotation} = 0")
+        for f in s.fields:
+            if f.comment:
+                self.emit(f"    # {f.comment}")
+            self.emit(
+                f"    {f.name}: {self.annotation(f.desc)} = {self.default(f.desc, f.default)}"
+            )
+        self.emit(
+            "",
+            "    @classmethod",
+            "    def deserialize(",
+            "        cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None",
+            "    ) -> _typing.Self:",
+            '        """Decode a CDR sample; malformed input raises RemoteProtocolError."""',
+            "        return _support.deserialize(",
+            "            cls, data, has_header=has_header, use_version_2=use_version_2",
+            "        )",
+        )
+
+    def service(self, srv: Service) -> None:
+        req, resp = srv.request, srv.response
+        names = {
+            "req": req.class_name,
+            "resp": resp.class_name,
+            "req_wire": f"{req.class_name}Wire",
+            "resp_wire": f"{resp.class_name}Wire",
+        }
+        for part, wire in ((req, names["req_wire"]), (resp, names["resp_wire"])):
+            direction = "request" if part is req else "reply"
+            topic = "rq/<service>Request" if part is req else "rr/<service>Reply"
+            self.struct(
+                part,
+                class_name=wire,
+                mixin=f"_{part.class_name}Constants" if part.constants else None,
+                header=True,
+                doc=(
+                    f"The DDS sample of one {srv.ros_name} {direction}, on {topic}.\n\n"
+                    f"rmw_cyclonedds' header (the requesting client's guid and its sequence\n"
+                    f"number) followed by the fields of {part.ros_name}; the same DDS type\n"
+                    f"name, so ROS 2 peers match it. Build it with {srv.name}.to_wire()."
+                ),
+            )
+        rw, pw = names["req_wire"], names["resp_wire"]
+        self.emit("", "", f"class {srv.name}:")
+        self.emit(
+            *_docstring(
+                f"{srv.ros_name}: descriptor, as rclpy's service classes.\n\n"
+                + (f"{srv.doc}\n\n" if srv.doc else "")
+                + f"``{srv.name}.Request``/``{srv.name}.Response`` are the messages user code\n"
+                f"handles; ``RequestWire``/``ResponseWire`` are what travels on the rq/rr\n"
+                f"topics. ``to_wire``/``from_wire`` move between them without serializing.",
+                indent="    ",
+            ),
+            "",
+            f'    ros_name: _typing.ClassVar[str] = "{srv.ros_name}"',
+            f"    Request: _typing.TypeAlias = {names['req']}",
+            f"    Response: _typing.TypeAlias = {names['resp']}",
+            f"    RequestWire: _typing.ClassVar[type[{rw}]] = {rw}",
+            f"    ResponseWire: _typing.ClassVar[type[{pw}]] = {pw}",
+        )
+        for part, plain, wire, role in (
+            (req, names["req"], names["req_wire"], "request"),
+            (resp, names["resp"], names["resp_wire"], "response"),
+        ):
+            to_args = ", ".join(f"{f.name}=msg.{f.name}" for f in part.fields)
+            from_args = ", ".join(f"{f.name}=wire.{f.name}" for f in part.fields)
+            self.emit(
+                "",
+                "    @staticmethod",
+                f"    def {role}_to_wire(msg: {plain}, client_guid: int, seq: int) -> {wire}:",
+                f'        """The {role} sample for the wire, carrying rmw\'s header."""',
+                f"        return {wire}(client_guid=client_guid, seq=seq, {to_args})",
+                "",
+                "    @staticmethod",
+                f"    def {role}_from_wire(wire: {wire}) -> tuple[{plain}, int, int]:",
+                f'        """The {role} message, client guid and sequence number of a sample."""',
+                f"        return {plain}({from_args}), wire.client_guid, wire.seq",
+            )
+        r, p = names["req"], names["resp"]
+        self.emit(
+            "",
+            "    @_typing.overload",
+            "    @staticmethod",
+            f"    def to_wire(msg: {r}, client_guid: int, seq: int) -> {rw}: ...",
+            "",
+            "    @_typing.overload",
+            "    @staticmethod",
+            f"    def to_wire(msg: {p}, client_guid: int, seq: int) -> {pw}: ...",
+            "",
+            "    @staticmethod",
+            f"    def to_wire(msg: {r} | {p}, client_guid: int, seq: int) -> {rw} | {pw}:",
+            '        """``msg`` with rmw\'s header: the sample to write on rq/… or rr/…."""',
+            f"        if isinstance(msg, {r}):",
+            f"            return {srv.name}.request_to_wire(msg, client_guid, seq)",
+            f"        return {srv.name}.response_to_wire(msg, client_guid, seq)",
+            "",
+            "    @_typing.overload",
+            "    @staticmethod",
+            f"    def from_wire(wire: {rw}) -> tuple[{r}, int, int]: ...",
+            "",
+            "    @_typing.overload",
+            "    @staticmethod",
+            f"    def from_wire(wire: {pw}) -> tuple[{p}, int, int]: ...",
+            "",
+            "    @staticmethod",
+            f"    def from_wire(wire: {rw} | {pw}) -> tuple[{r}, int, int] | tuple[{p}, int, int]:",
+            '        """(message, client_guid, seq) of a sample read from rq/… or rr/…."""',
+            f"        if isinstance(wire, {rw}):",
+            f"            return {srv.name}.request_from_wire(wire)",
+            f"        return {srv.name}.response_from_wire(wire)",
+        )
+
+    def render(self) -> str:
+        body_classes: list[str] = []
+        for s in _toposort(self.structs):
+            mixin = self.constants_mixin(s)
+            doc = f"{s.ros_name} (DDS type ``{s.dds_name}``)."
+            if s.doc:
+                doc += f"\n\n{s.doc}"
+            self.struct(s, class_name=s.class_name, mixin=mixin, header=False, doc=doc)
+            body_classes.append(s.class_name)
+        for srv in self.services:
+            for part in (srv.request, srv.response):
+                mixin = self.constants_mixin(part)
+                role = part.class_name.rsplit("_", 1)[1].lower()
+                doc = f"{part.ros_name}: the {role} of {srv.ros_name} (user side)."
+                self.struct(part, class_name=part.class_name, mixin=mixin, header=False, doc=doc)
+                body_classes.append(part.class_name)
+            self.service(srv)
+            body_classes += [f"{srv.request.class_name}Wire", f"{srv.response.class_name}Wire"]
+        structs_all = [*self.structs, *(p for s in self.services for p in (s.request, s.response))]
+        self.emit("", "", f"_support.prepare({', '.join(body_classes)})")
+        self.emit(
+            "", "#: Interface text of every type, as in its .msg/.srv file (service parts split)."
+        )
+        self.emit("TEXTS: dict[str, str] = {")
+        for s in self.structs:
+            self.emit(f"    {s.ros_name!r}: {_text_literal(s.text)},")
+        for srv in self.services:
+            self.emit(f"    {srv.ros_name!r}: {_text_literal(srv.text)},")
+            for part in (srv.request, srv.response):
+                self.emit(f"    {part.ros_name!r}: {_text_literal(part.text)},")
+        self.emit("}", "", "#: RIHS01 type hashes (ROS 2 type description hashes), by rosbags.")
+        self.emit("TYPE_HASHES: dict[str, str] = {")
+        for s in structs_all:
+            self.emit(f"    {s.ros_name!r}: {self.hashes[s.ros_name]!r},")
+        self.emit("}", "", "MESSAGES: dict[str, type[_idl.IdlStruct]] = {")
+        for s in structs_all:
+            self.emit(f"    {s.ros_name!r}: {s.class_name},")
+        self.emit("}", "")
+        self.emit(
+            "SERVICES: dict[str, _support.ServiceType["
+            "_typing.Any, _typing.Any, _typing.Any, _typing.Any]] = {"
+        )
+        for srv in self.services:
+            self.emit(f"    {srv.ros_name!r}: {srv.name},")
+        self.emit("}")
+
+        names = sorted(
+            [s.class_name for s in structs_all]
+            + [
+                n
+                for srv in self.services
+                for n in (
+                    srv.name,
+                    f"{srv.request.class_name}Wire",
+                    f"{srv.response.class_name}Wire",
+                )
+            ]
+        )
+        files = ", ".join(src.display for src in self.sources)
+        head = [
+            "# ruff: noqa: E501",
+            f"# generated by iomt.msg.codegen from {files} — do not edit",
+            f'"""Wire types of ROS 2 package ``{self.package}``, generated from its interfaces.',
+            "",
+            "Each message is a final, unkeyed cyclonedds IdlStruct (plain XCDR1, as",
+            "rmw_cyclonedds_cpp writes) named by its DDS type. Every field has its ROS default.",
+            "``uint8[]`` fields are ``bytes``. Regenerate with ``python -m iomt.msg.codegen``;",
+            "import from ``iomt.msg``.",
+            '"""',
+            "",
+            "import dataclasses as _dataclasses",
+            "import typing as _typing",
+            "",
+            "import cyclonedds.idl as _idl",
+            "import cyclonedds.idl.annotations as _annotate",
+            "import cyclonedds.idl.types as _types",
+            "",
+        ]
+        imported = sorted(self.imports)
+        head.append(
+            "from iomt.msg import " + ", ".join(sorted(["_support", *(f"_{p}" for p in imported)]))
+        )
+        head += ["", "__all__ = [", *(f'    "{n}",' for n in names), "]"]
+        return "\n".join(head + self.out) + "\n"
+
+
+def _docstring(text: str, indent: str) -> list[str]:
+    text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    lines = text.splitlines() or [""]
+    if len(lines) == 1:
+        return [f'{indent}"""{lines[0]}"""']
+    return [
+        f'{indent}"""{lines[0]}',
+        *[f"{indent}{line}" if line else "" for line in lines[1:]],
+        f'{indent}"""',
+    ]
+
+
+def _text_literal(text: str) -> str:
+    parts = text.splitlines(keepends=True) or [""]
+    if len(parts) == 1:
+        return repr(parts[0])
+    return "(\n" + "\n".join(f"        {part!r}" for part in parts) + "\n    )"
+
+
+def _toposort(structs: Sequence[Struct]) -> list[Struct]:
+    by_name = {s.ros_name: s for s in structs}
+    done: dict[str, None] = {}
+
+    def visit(s: Struct, path: tuple[str, ...]) -> None:
+        if s.ros_name in done:
+            return
+        if s.ros_name in path:
+            raise CodegenError(f"recursive types: {' -> '.join((*path, s.ros_name))}")
+        for dep in s.deps:
+            if dep in by_name:
+                visit(by_name[dep], (*path, s.ros_name))
+        done[s.ros_name] = None
+
+    for s in sorted(structs, key=lambda s: s.ros_name):
+        visit(s, ())
+    return [by_name[n] for n in done]
+
+
+# --- driver ------------------------------------------------------------------------------------
+
+
+def generate(root: Path) -> dict[Path, str]:
+    """Map each generated module path to its (ruff-formatted) text."""
+    sources = discover(root)
+    structs, services = parse(sources)
+    all_structs = [*structs, *(p for s in services for p in (s.request, s.response))]
+    hashes = type_hashes(all_structs)
+    owner = {s.ros_name: s for s in all_structs}
+    outputs: dict[Path, str] = {}
+    for package in sorted({src.package for src in sources}):
+        module = _Module(
+            package,
+            sources=[src for src in sources if src.package == package],
+            structs=[s for s in structs if s.package == package],
+            services=[s for s in services if s.package == package],
+            hashes=hashes,
+            owner=owner,
+        )
+        path = HERE / f"_{package}.py"
+        outputs[path] = _ruff_format(module.render(), path, root)
+    return outputs
+
+
+def _ruff_format(code: str, path: Path, root: Path) -> str:
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "ruff", "format", "--stdin-filename", str(path), "-"],
+            input=code,
+            capture_output=True,
+            text=True,
+            cwd=root,
+            check=False,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise CodegenError(f"cannot run ruff to format {path.name}: {exc}") from exc
+    if proc.returncode != 0:
+        raise CodegenError(f"ruff format failed on {path.name}:\n{proc.stderr}")
+    return proc.stdout
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m iomt.msg.codegen", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--check", action="store_true", help="fail if checked-in output is stale")
+    parser.add_argument("--root", type=Path, help="repository root (default: found upward)")
+    args = parser.parse_args(argv)
+    try:
+        root = args.root.resolve() if args.root else find_root()
+        outputs = generate(root)
+    except CodegenError as exc:
+        print(f"codegen: error: {exc}", file=sys.stderr)
+        return 2
+    stale = [p for p, text in outputs.items() if not p.is_file() or _read(p) != text]
+    extra = sorted(
+        p
+        for p in HERE.glob("_*.py")
+        if p.name not in ("_support.py", "__init__.py")
+        and p not in outputs
+        and "generated by iomt.msg.codegen" in _read(p)[:300]
+    )
+    if args.check:
+        for path in stale:
+            old = _read(path).splitlines(keepends=True) if path.is_file() else []
+            diff = difflib.unified_diff(
+                old, outputs[path].splitlines(keepends=True), str(path), "generated"
+            )
+            sys.stdout.writelines(list(diff)[:40])
+        for path in extra:
+            print(f"{path}: generated module without an interface package")
+        if stale or extra:
+            print(
+                f"codegen: {len(stale) + len(extra)} module(s) out of date; "
+                "run python -m iomt.msg.codegen",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+    for path in stale:
+        path.write_text(outputs[path], encoding="utf-8")
+        print(f"wrote {path.relative_to(root) if path.is_relative_to(root) else path}")
+    for path in extra:
+        path.unlink()
+        print(f"removed {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
