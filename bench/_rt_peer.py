@@ -14,9 +14,8 @@ signal.signal(signal.SIGTERM, lambda *_: STOP.__setitem__(0, True))
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from runtime.ifaces import AddTwoInts, Chatter  # noqa: E402
-
 from iomt.runtime.qos import HistoryPolicy, QoSProfile  # noqa: E402
+from runtime.ifaces import AddTwoInts, Chatter  # noqa: E402
 
 # Lossless, back-pressured stream for counting throughput.
 THROUGHPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_ALL, max_blocking_s=5.0)
@@ -56,8 +55,11 @@ def raw_server(domain: int, seconds: float, sink: bool) -> None:
                 continue
             n += 1
             if not sink:
-                w.write(AddTwoInts.ResponseWire(client_guid=req.client_guid, seq=req.seq,
-                                                total=req.a + req.b))
+                w.write(
+                    AddTwoInts.ResponseWire(
+                        client_guid=req.client_guid, seq=req.seq, total=req.a + req.b
+                    )
+                )
     print("count", n, flush=True)
     del ws, rc, r
     dp.__del__()
@@ -70,8 +72,9 @@ def runtime_server(domain: int, seconds: float, sink: bool) -> None:
     node = Node("bench_server", context=ctx, namespace="/bench")
     count = [0]
     if sink:
-        node.create_subscription(Chatter, "chatter", lambda m: count.__setitem__(0, count[0] + 1),
-                                 THROUGHPUT_QOS)
+        node.create_subscription(
+            Chatter, "chatter", lambda m: count.__setitem__(0, count[0] + 1), THROUGHPUT_QOS
+        )
     else:
 
         def add(req, resp):

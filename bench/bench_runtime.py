@@ -32,8 +32,12 @@ TARGET_RTT_RATIO = 1.3
 
 def start_peer(mode: str, domain: int, seconds: float) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    proc = subprocess.Popen([sys.executable, PEER, mode, str(domain), str(seconds)],
-                            stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, PEER, mode, str(domain), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line.startswith("ready"):
@@ -116,7 +120,6 @@ def rtt_runtime(ctx, calls: int) -> list[float]:  # type: ignore[no-untyped-def]
 
 def throughput(mode: str, ctx, domain: int, seconds: float = 1.5) -> float:  # type: ignore[no-untyped-def]
     from _rt_peer import THROUGHPUT_QOS
-
     from iomt.runtime import Node
 
     peer = start_peer(f"sink-{mode}", domain, 30)
@@ -153,8 +156,9 @@ def throughput(mode: str, ctx, domain: int, seconds: float = 1.5) -> float:  # t
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--domain", type=int, default=201)
@@ -197,14 +201,20 @@ def main() -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"service round trip   raw p50 {result['rtt_raw_p50_ms']:.3f} ms "
-              f"p99 {result['rtt_raw_p99_ms']:.3f} ms | runtime p50 "
-              f"{result['rtt_runtime_p50_ms']:.3f} ms p99 {result['rtt_runtime_p99_ms']:.3f} ms")
-        print(f"  ratio p50 {result['rtt_p50_ratio']:.2f}x (target <= {TARGET_RTT_RATIO}x: "
-              f"{'met' if result['rtt_target_met'] else 'NOT met'}), "
-              f"p99 {result['rtt_p99_ratio']:.2f}x")
-        print(f"throughput           raw {tp_raw:,.0f} msg/s | runtime {tp_rt:,.0f} msg/s "
-              f"| ratio {result['throughput_ratio']:.2f}x")
+        print(
+            f"service round trip   raw p50 {result['rtt_raw_p50_ms']:.3f} ms "
+            f"p99 {result['rtt_raw_p99_ms']:.3f} ms | runtime p50 "
+            f"{result['rtt_runtime_p50_ms']:.3f} ms p99 {result['rtt_runtime_p99_ms']:.3f} ms"
+        )
+        print(
+            f"  ratio p50 {result['rtt_p50_ratio']:.2f}x (target <= {TARGET_RTT_RATIO}x: "
+            f"{'met' if result['rtt_target_met'] else 'NOT met'}), "
+            f"p99 {result['rtt_p99_ratio']:.2f}x"
+        )
+        print(
+            f"throughput           raw {tp_raw:,.0f} msg/s | runtime {tp_rt:,.0f} msg/s "
+            f"| ratio {result['throughput_ratio']:.2f}x"
+        )
     return 0
 
 

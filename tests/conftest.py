@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -40,9 +41,14 @@ class Procs:
         return env
 
     def start(self, *args: str, **extra_env: str) -> subprocess.Popen[str]:
-        proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=self.env(**extra_env),
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env(**extra_env),
+            start_new_session=True,
+        )
         self.procs.append(proc)
         return proc
 
@@ -68,19 +74,15 @@ class Procs:
     def stop_all(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         deadline = time.monotonic() + 5
         for proc in self.procs:
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 proc.wait(timeout=5)
             for stream in (proc.stdout, proc.stderr):
                 if stream:

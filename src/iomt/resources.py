@@ -25,8 +25,11 @@ def share_dir(kind: str) -> Path:
     for candidate in candidates:
         if candidate.is_dir():
             return candidate
-    raise ConfigurationError(f"iomt resource directory {kind!r} not found (looked in "
-                             + ", ".join(str(c) for c in candidates) + ")")
+    raise ConfigurationError(
+        f"iomt resource directory {kind!r} not found (looked in "
+        + ", ".join(str(c) for c in candidates)
+        + ")"
+    )
 
 
 def share_file(kind: str, name: str) -> Path:

@@ -1,6 +1,5 @@
 """Interfaces used only by the runtime tests (in the style the code generator emits)."""
 
-
 from dataclasses import dataclass
 
 import cyclonedds.idl.annotations as annotate
@@ -46,7 +45,30 @@ class AddTwoInts_ResponseWire(IdlStruct, typename="iomt_test::srv::dds_::AddTwoI
 
 
 class AddTwoInts:
+    """Service descriptor shaped like the ones iomt.msg.codegen generates."""
+
+    ros_name = "iomt_test/srv/AddTwoInts"
     Request = AddTwoInts_Request
     Response = AddTwoInts_Response
     RequestWire = AddTwoInts_RequestWire
     ResponseWire = AddTwoInts_ResponseWire
+
+    @staticmethod
+    def request_to_wire(
+        msg: AddTwoInts_Request, client_guid: int, seq: int
+    ) -> AddTwoInts_RequestWire:
+        return AddTwoInts_RequestWire(client_guid=client_guid, seq=seq, a=msg.a, b=msg.b)
+
+    @staticmethod
+    def request_from_wire(wire: AddTwoInts_RequestWire) -> tuple[AddTwoInts_Request, int, int]:
+        return AddTwoInts_Request(a=wire.a, b=wire.b), wire.client_guid, wire.seq
+
+    @staticmethod
+    def response_to_wire(
+        msg: AddTwoInts_Response, client_guid: int, seq: int
+    ) -> AddTwoInts_ResponseWire:
+        return AddTwoInts_ResponseWire(client_guid=client_guid, seq=seq, total=msg.total)
+
+    @staticmethod
+    def response_from_wire(wire: AddTwoInts_ResponseWire) -> tuple[AddTwoInts_Response, int, int]:
+        return AddTwoInts_Response(total=wire.total), wire.client_guid, wire.seq

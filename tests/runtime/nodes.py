@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from iomt.runtime import Context, Node
 from runtime.ifaces import AddTwoInts, Chatter
 
-from iomt.runtime import Context, Node
 
-
-def talker(context: Context, *, name: str, namespace: str = "/", period_s: float = 0.05,
-           topic: str = "chatter") -> Node:
+def talker(
+    context: Context,
+    *,
+    name: str,
+    namespace: str = "/",
+    period_s: float = 0.05,
+    topic: str = "chatter",
+) -> Node:
     node = Node(name, context=context, namespace=namespace)
     pub = node.create_publisher(Chatter, topic)
     count = [0]

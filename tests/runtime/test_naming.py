@@ -31,11 +31,15 @@ def test_dds_mangling_matches_rmw() -> None:
     assert naming.topic_to_dds("/ward1/vitals") == "rt/ward1/vitals"
     assert naming.service_to_dds("/dev/share") == ("rq/dev/shareRequest", "rr/dev/shareReply")
     assert naming.ros_type_to_dds("iomt/msg/Vitals") == "iomt::msg::dds_::Vitals_"
-    assert naming.ros_type_to_dds("iomt/srv/DataShare", "_Request") == \
-        "iomt::srv::dds_::DataShare_Request_"
+    assert (
+        naming.ros_type_to_dds("iomt/srv/DataShare", "_Request")
+        == "iomt::srv::dds_::DataShare_Request_"
+    )
     assert naming.dds_type_to_ros("iomt::srv::dds_::DataShare_Response_") == "iomt/srv/DataShare"
-    assert naming.demangle_topic("rq/dev/shareRequest") == \
-        (naming.EndpointKind.SERVICE_REQUEST, "/dev/share")
+    assert naming.demangle_topic("rq/dev/shareRequest") == (
+        naming.EndpointKind.SERVICE_REQUEST,
+        "/dev/share",
+    )
     assert naming.demangle_topic("ros_discovery_info") is None
 
 

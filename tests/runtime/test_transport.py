@@ -6,11 +6,11 @@ import time
 from pathlib import Path
 
 import pytest
-from runtime.helpers import wait_for, write_spec
-from runtime.ifaces import AddTwoInts, Chatter
 
 from iomt.errors import ServiceTimeoutError
 from iomt.runtime import Context, Executor, Node
+from runtime.helpers import wait_for, write_spec
+from runtime.ifaces import AddTwoInts, Chatter
 
 pytestmark = [pytest.mark.dds, pytest.mark.timeout(60)]
 
@@ -27,16 +27,26 @@ def local(domain_id: int):  # type: ignore[no-untyped-def]
     ctx.shutdown()
 
 
-def test_subscription_receives_from_another_process(local, procs, tmp_path: Path,
-                                                     domain_id: int) -> None:
+def test_subscription_receives_from_another_process(
+    local, procs, tmp_path: Path, domain_id: int
+) -> None:
     node, ex = local
     got: list[Chatter] = []
     node.create_subscription(Chatter, "/t/chatter", got.append)
-    spec = write_spec(tmp_path / "talker.json", [
-        {"factory": "runtime.nodes:talker", "name": "talker", "namespace": "/t",
-         "params": {"period_s": 0.02}}])
-    proc = procs.start("-m", "iomt.runtime.container", "--spec", str(spec),
-                       "--domain", str(domain_id))
+    spec = write_spec(
+        tmp_path / "talker.json",
+        [
+            {
+                "factory": "runtime.nodes:talker",
+                "name": "talker",
+                "namespace": "/t",
+                "params": {"period_s": 0.02},
+            }
+        ],
+    )
+    proc = procs.start(
+        "-m", "iomt.runtime.container", "--spec", str(spec), "--domain", str(domain_id)
+    )
     procs.wait_for_line(proc, "READY", 20)
     assert wait_for(lambda: len(got) >= 10, 15, lambda: ex.spin_once(0.1))
     seqs = [m.seq for m in got]
@@ -44,14 +54,16 @@ def test_subscription_receives_from_another_process(local, procs, tmp_path: Path
     assert got[-1].text == f"hello {got[-1].seq}"
 
 
-def test_service_round_trip_across_processes(local, procs, tmp_path: Path,
-                                             domain_id: int) -> None:
+def test_service_round_trip_across_processes(local, procs, tmp_path: Path, domain_id: int) -> None:
     node, ex = local
     ex.spin_in_thread()  # call_async futures complete on the executor
-    spec = write_spec(tmp_path / "adder.json", [
-        {"factory": "runtime.nodes:adder", "name": "adder", "namespace": "/t"}])
-    proc = procs.start("-m", "iomt.runtime.container", "--spec", str(spec),
-                       "--domain", str(domain_id))
+    spec = write_spec(
+        tmp_path / "adder.json",
+        [{"factory": "runtime.nodes:adder", "name": "adder", "namespace": "/t"}],
+    )
+    proc = procs.start(
+        "-m", "iomt.runtime.container", "--spec", str(spec), "--domain", str(domain_id)
+    )
     procs.wait_for_line(proc, "READY", 20)
     client = node.create_client(AddTwoInts, "add_two_ints")
     assert client.wait_for_service(15)
@@ -61,14 +73,22 @@ def test_service_round_trip_across_processes(local, procs, tmp_path: Path,
     assert [f.result(5).total for f in futures] == [2 * i for i in range(20)]
 
 
-def test_two_clients_get_only_their_own_replies(local, procs, tmp_path: Path,
-                                                domain_id: int) -> None:
+def test_two_clients_get_only_their_own_replies(
+    local, procs, tmp_path: Path, domain_id: int
+) -> None:
     node, ex = local
     ex.spin_in_thread()
-    spec = write_spec(tmp_path / "adder.json", [
-        {"factory": "runtime.nodes:adder", "name": "adder", "namespace": "/t"}])
-    procs.wait_for_line(procs.start("-m", "iomt.runtime.container", "--spec", str(spec),
-                                    "--domain", str(domain_id)), "READY", 20)
+    spec = write_spec(
+        tmp_path / "adder.json",
+        [{"factory": "runtime.nodes:adder", "name": "adder", "namespace": "/t"}],
+    )
+    procs.wait_for_line(
+        procs.start(
+            "-m", "iomt.runtime.container", "--spec", str(spec), "--domain", str(domain_id)
+        ),
+        "READY",
+        20,
+    )
     c1 = node.create_client(AddTwoInts, "add_two_ints")
     c2 = node.create_client(AddTwoInts, "add_two_ints")
     assert c1.wait_for_service(15) and c2.wait_for_service(15)
@@ -83,7 +103,7 @@ def test_call_without_server_times_out_with_a_clear_error(local) -> None:
     client = node.create_client(AddTwoInts, "nobody_serves_this")
     assert client.wait_for_service(0.3) is False
     t0 = time.monotonic()
-    with pytest.raises(ServiceTimeoutError, match="nobody_serves_this.*0.5 s"):
+    with pytest.raises(ServiceTimeoutError, match=r"nobody_serves_this.*0\.5 s"):
         client.call(AddTwoInts.Request(a=1, b=2), timeout_s=0.5)
     assert time.monotonic() - t0 < 3
 
@@ -91,8 +111,9 @@ def test_call_without_server_times_out_with_a_clear_error(local) -> None:
 def test_server_that_never_answers_times_out(local, domain_id: int) -> None:
     node, ex = local
     held = []
-    node.create_service(AddTwoInts, "silent", lambda req, responder: held.append(responder),
-                        deferred=True)
+    node.create_service(
+        AddTwoInts, "silent", lambda req, responder: held.append(responder), deferred=True
+    )
     ex.spin_in_thread()
     client = node.create_client(AddTwoInts, "silent")
     assert client.wait_for_service(5)
@@ -109,8 +130,9 @@ def test_server_that_never_answers_times_out(local, domain_id: int) -> None:
 
 def test_sync_call_inside_a_callback_does_not_deadlock(local, domain_id: int) -> None:
     node, ex = local
-    node.create_service(AddTwoInts, "inner",
-                        lambda req, resp: AddTwoInts.Response(total=req.a * req.b))
+    node.create_service(
+        AddTwoInts, "inner", lambda req, resp: AddTwoInts.Response(total=req.a * req.b)
+    )
     inner = node.create_client(AddTwoInts, "inner")
     results: list[int] = []
 

@@ -9,11 +9,19 @@ bag recorder, which stores bytes as they were on the wire). Those entry points l
 
 from __future__ import annotations
 
+import contextlib
 import ctypes as ct
 from typing import Any
 
 from cyclonedds._clayer import ddspy_take, ddspy_write
-from cyclonedds.core import DDSException, Entity, InstanceState, SampleState, ViewState
+from cyclonedds.core import (
+    DDSException,
+    Entity,
+    InstanceState,
+    SampleState,
+    ViewState,
+    WaitSet,
+)
 
 from iomt.errors import TransportError
 
@@ -43,10 +51,8 @@ def delete_entity(entity: Any) -> None:
     if ref is None or ref not in Entity._entities:
         return
     del Entity._entities[ref]
-    try:
+    with contextlib.suppress(DDSException):  # already gone with its parent
         entity._delete(ref)
-    except DDSException:  # already gone with its parent
-        pass
 
 
 class RawWaitSet:
@@ -60,8 +66,6 @@ class RawWaitSet:
     """
 
     def __init__(self, participant: Any):
-        from cyclonedds.core import WaitSet
-
         self._ws = WaitSet(participant)
         self._capacity = 64
         self._buf = (ct.c_void_p * self._capacity)()

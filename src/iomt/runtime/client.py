@@ -14,20 +14,18 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from cyclonedds.core import GuardCondition, ReadCondition
+from cyclonedds.core import GuardCondition, Policy, ReadCondition
 from cyclonedds.pub import DataWriter
 from cyclonedds.sub import DataReader
 
 from iomt.errors import ServiceTimeoutError, TransportError
+from iomt.msg import ServiceType
 from iomt.runtime._dds import ANY_STATE, RawWaitSet, delete_entity, take_raw
 from iomt.runtime._wire import (
     UINT64_MASK,
-    ServiceType,
     csid_to_string,
-    from_wire,
     next_request_seq,
     peek_header,
-    to_wire,
     user_data_id,
 )
 from iomt.runtime.qos import QoSProfile
@@ -47,13 +45,16 @@ class Client(Waitable):
     def __init__(
         self,
         node: Node,
-        srv_type: ServiceType,
+        srv_type: ServiceType[Any, Any, Any, Any],
         name: str,
         dds_topics: tuple[str, str],
         qos: QoSProfile,
     ) -> None:
         self.node = node
         self.srv_type = srv_type
+        # Request/Response are type aliases on the generated descriptors, not protocol
+        # members, so they are reached dynamically.
+        self._types: Any = srv_type
         self.service_name = name
         ctx = node.context
         self.csid = ctx.next_client_service_id()
@@ -81,16 +82,18 @@ class Client(Waitable):
     # -- calling ------------------------------------------------------------------------------
 
     def call_async(self, request: Any) -> Future[Any]:
-        if not isinstance(request, self.srv_type.Request):
-            raise TypeError(f"{self.service_name} takes {self.srv_type.Request.__name__}, "
-                            f"not {type(request).__name__}")
+        if not isinstance(request, self._types.Request):
+            raise TypeError(
+                f"{self.service_name} takes {self._types.Request.__name__}, "
+                f"not {type(request).__name__}"
+            )
         seq = next_request_seq()
         future: Future[Any] = Future()
         with self._lock:
             self._pending[seq] = future
         future.add_done_callback(lambda _f: self._guard.set(True))
         try:
-            self._writer.write(to_wire(self.srv_type.RequestWire, request, self.client_guid, seq))
+            self._writer.write(self.srv_type.request_to_wire(request, self.client_guid, seq))
         except Exception as exc:
             with self._lock:
                 self._pending.pop(seq, None)
@@ -142,16 +145,19 @@ class Client(Waitable):
             with self._lock:
                 future = self._pending.pop(seq, None)
             if future is None:
-                log.debug("%s: reply %d has no pending call (late or duplicate)",
-                          self.service_name, seq)
+                log.debug(
+                    "%s: reply %d has no pending call (late or duplicate)", self.service_name, seq
+                )
                 continue
             try:
-                response, _, _ = from_wire(self.srv_type.Response,
-                                           self.srv_type.ResponseWire.deserialize(cdr))
+                response, _, _ = self.srv_type.response_from_wire(
+                    self.srv_type.ResponseWire.deserialize(cdr)
+                )
             except Exception as exc:
                 self.dropped += 1
-                future.set_exception(TransportError(
-                    f"{self.service_name}: malformed reply to request {seq}: {exc}"))
+                future.set_exception(
+                    TransportError(f"{self.service_name}: malformed reply to request {seq}: {exc}")
+                )
                 continue
             future.set_result(response)
 
@@ -192,8 +198,6 @@ class Client(Waitable):
 
 
 def _matched_id(getter: Any, handle: int) -> str | None:
-    from cyclonedds.core import Policy
-
     try:
         endpoint = getter(handle)
         user_data = endpoint.qos[Policy.Userdata].data

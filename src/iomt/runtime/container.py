@@ -44,8 +44,12 @@ class ContainerNode:
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> ContainerNode:
         try:
-            return cls(str(raw["factory"]), str(raw["name"]), str(raw.get("namespace", "/")),
-                       dict(raw.get("params", {})))
+            return cls(
+                str(raw["factory"]),
+                str(raw["name"]),
+                str(raw.get("namespace", "/")),
+                dict(raw.get("params", {})),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigurationError(f"bad node spec {raw!r}: {exc}") from exc
 
@@ -92,27 +96,36 @@ class Container:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m iomt.runtime.container",
-                                     description="Host iomt nodes in one process.")
-    parser.add_argument("--spec", required=True, help="JSON file: {\"nodes\": [...]}")
+    parser = argparse.ArgumentParser(
+        prog="python -m iomt.runtime.container", description="Host iomt nodes in one process."
+    )
+    parser.add_argument("--spec", required=True, help='JSON file: {"nodes": [...]}')
     parser.add_argument("--domain", type=int, default=None, help="DDS domain (ROS_DOMAIN_ID)")
     parser.add_argument("--dds-config", default=None, help="loopback | lan | path to XML")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         raw = json.loads(Path(args.spec).read_text(encoding="utf-8"))
         specs = [ContainerNode.from_json(n) for n in raw["nodes"]]
-        context = Context(domain_id=args.domain if args.domain is not None
-                          else raw.get("domain_id"), dds_config_name=args.dds_config)
+        context = Context(
+            domain_id=args.domain if args.domain is not None else raw.get("domain_id"),
+            dds_config_name=args.dds_config,
+        )
     except (OSError, ValueError, KeyError, IomtError) as exc:
         print(f"container: {exc}", file=sys.stderr)
         return 2
     container = Container(context)
     stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        stop.set()
+        container.executor.wake()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: (stop.set(), container.executor.wake()))
+        signal.signal(sig, on_signal)
     try:
         container.add_all(specs)
     except IomtError as exc:

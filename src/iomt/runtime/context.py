@@ -150,13 +150,13 @@ class Context:
         if self._shutdown:
             return
         info = ParticipantEntitiesInfo(
-            gid=Gid(data=list(self.gid)),
+            gid=Gid(data=self.gid),
             node_entities_info_seq=[
                 NodeEntitiesInfo(
                     node_namespace=n.namespace,
                     node_name=n.name,
-                    reader_gid_seq=[Gid(data=list(g)) for g in n.readers],
-                    writer_gid_seq=[Gid(data=list(g)) for g in n.writers],
+                    reader_gid_seq=[Gid(data=g) for g in n.readers],
+                    writer_gid_seq=[Gid(data=g) for g in n.writers],
                 )
                 for n in self._nodes.values()
             ],

@@ -140,8 +140,9 @@ class Executor:
         while not self._shutdown.is_set() and self.context.ok:
             self.spin_once(_MAX_WAIT_S)
 
-    def spin_until_future_complete(self, future: Future[Any],
-                                   timeout_s: float | None = None) -> None:
+    def spin_until_future_complete(
+        self, future: Future[Any], timeout_s: float | None = None
+    ) -> None:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         future.add_done_callback(lambda _f: self.wake())
         while not future.done():

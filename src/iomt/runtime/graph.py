@@ -21,7 +21,7 @@ from cyclonedds.builtin import (
     BuiltinTopicDcpsPublication,
     BuiltinTopicDcpsSubscription,
 )
-from cyclonedds.core import InstanceState
+from cyclonedds.core import InstanceState, Policy
 from cyclonedds.sub import DataReader
 from cyclonedds.topic import Topic
 
@@ -34,8 +34,9 @@ from iomt.runtime.qos import DurabilityPolicy, HistoryPolicy, QoSProfile
 _BATCH = 4096
 # ros_discovery_info is unkeyed: every participant writes the same instance, so the reader
 # must keep all samples (rmw uses KEEP_ALL) and fold them per participant GID.
-_INFO_READER_QOS = QoSProfile(history=HistoryPolicy.KEEP_ALL,
-                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
+_INFO_READER_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_ALL, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +60,9 @@ class NodeInfo:
 
     @property
     def fqn(self) -> str:
-        return self.name if self.name.startswith("(") else naming.node_fqn(self.namespace,
-                                                                           self.name)
+        return (
+            self.name if self.name.startswith("(") else naming.node_fqn(self.namespace, self.name)
+        )
 
 
 @dataclass
@@ -74,11 +76,14 @@ class GraphSnapshot:
     def topics(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for node in self.nodes:
-            for role, table in (("publishers", node.publishers),
-                                ("subscribers", node.subscriptions)):
+            for role, table in (
+                ("publishers", node.publishers),
+                ("subscribers", node.subscriptions),
+            ):
                 for topic, types in table.items():
-                    entry = out.setdefault(topic, {"types": set(), "publishers": [],
-                                                   "subscribers": []})
+                    entry = out.setdefault(
+                        topic, {"types": set(), "publishers": [], "subscribers": []}
+                    )
                     entry["types"] |= types
                     entry[role].append(node.fqn)
         return dict(sorted(out.items()))
@@ -95,17 +100,22 @@ class GraphSnapshot:
 
     def to_json(self) -> dict[str, Any]:
         def clean(d: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-            return {k: {kk: sorted(vv) if isinstance(vv, set | list) else vv
-                        for kk, vv in v.items()} for k, v in d.items()}
+            return {
+                k: {kk: sorted(vv) if isinstance(vv, set | list) else vv for kk, vv in v.items()}
+                for k, v in d.items()
+            }
 
         return {
             "participants": len(self.participants),
             "nodes": [
-                {"name": n.fqn, "participant": uuid.UUID(bytes=n.participant).hex,
-                 "publishers": {k: sorted(v) for k, v in sorted(n.publishers.items())},
-                 "subscriptions": {k: sorted(v) for k, v in sorted(n.subscriptions.items())},
-                 "services": {k: sorted(v) for k, v in sorted(n.services.items())},
-                 "clients": {k: sorted(v) for k, v in sorted(n.clients.items())}}
+                {
+                    "name": n.fqn,
+                    "participant": uuid.UUID(bytes=n.participant).hex,
+                    "publishers": {k: sorted(v) for k, v in sorted(n.publishers.items())},
+                    "subscriptions": {k: sorted(v) for k, v in sorted(n.subscriptions.items())},
+                    "services": {k: sorted(v) for k, v in sorted(n.services.items())},
+                    "clients": {k: sorted(v) for k, v in sorted(n.clients.items())},
+                }
                 for n in sorted(self.nodes, key=lambda n: n.fqn)
             ],
             "topics": clean(self.topics()),
@@ -150,12 +160,14 @@ class GraphReader:
                 if _alive(e):
                     if key not in self._endpoints:
                         changes += 1
-                    self._endpoints[key] = Endpoint(key, e.participant_key.bytes, e.topic_name,
-                                                    e.type_name, is_writer)
+                    self._endpoints[key] = Endpoint(
+                        key, e.participant_key.bytes, e.topic_name, e.type_name, is_writer
+                    )
                 elif self._endpoints.pop(key, None) is not None:
                     changes += 1
         for info in self._info.take(_BATCH):
-            if not getattr(info, "sample_info", None) or not info.sample_info.valid_data:
+            sample_info = getattr(info, "sample_info", None)
+            if sample_info is None or not sample_info.valid_data:
                 continue
             gid = bytes(info.gid.data)
             self._node_info[gid] = info
@@ -178,16 +190,19 @@ class GraphReader:
         for ep in self._endpoints.values():
             if ep.dds_topic == DISCOVERY_INFO_TOPIC:
                 continue
-            node = owner.get(ep.gid)
-            if node is None:
-                node = orphans.setdefault(ep.participant, NodeInfo("/", "(no node)",
-                                                                   ep.participant))
+            owned = owner.get(ep.gid)
+            node = (
+                owned
+                if owned is not None
+                else orphans.setdefault(ep.participant, NodeInfo("/", "(no node)", ep.participant))
+            )
             _attribute(node, ep)
         nodes.extend(o for o in orphans.values() if _has_ros_endpoints(o))
         return GraphSnapshot(dict(self._participant_data), nodes)
 
-    def wait_until(self, predicate: Callable[[GraphSnapshot], bool], timeout_s: float,
-                   poll_s: float = 0.05) -> GraphSnapshot:
+    def wait_until(
+        self, predicate: Callable[[GraphSnapshot], bool], timeout_s: float, poll_s: float = 0.05
+    ) -> GraphSnapshot:
         """Poll discovery until ``predicate(snapshot)`` holds or the timeout passes."""
         deadline = time.monotonic() + timeout_s
         while True:
@@ -248,8 +263,6 @@ def _alive(sample: Any) -> bool:
 
 
 def _user_data(qos: Any) -> str:
-    from cyclonedds.core import Policy
-
     try:
         return bytes(qos[Policy.Userdata].data).decode("utf-8", "replace")
     except Exception:

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from iomt.msg import ServiceType
 from iomt.runtime import naming
-from iomt.runtime._wire import ServiceType
 from iomt.runtime.client import Client
 from iomt.runtime.publisher import Publisher
 from iomt.runtime.qos import QoSProfile, qos_profile_default, qos_profile_services_default
@@ -39,8 +39,9 @@ class Node:
         self.context = context
         self._name = naming.validate_node_name(node_name)
         self._namespace = naming.validate_namespace(namespace)
-        self._logger = logging.getLogger("iomt.node" + self.get_fully_qualified_name()
-                                         .replace("/", "."))
+        self._logger = logging.getLogger(
+            "iomt.node" + self.get_fully_qualified_name().replace("/", ".")
+        )
         self.publishers: list[Publisher[Any]] = []
         self.waitables: list[Waitable] = []
         self.timers: list[Timer] = []
@@ -70,40 +71,58 @@ class Node:
 
     # -- entities ---------------------------------------------------------------------------
 
-    def create_publisher(self, msg_type: type[MsgT], topic: str,
-                         qos_profile: QoSProfile | int = 10) -> Publisher[MsgT]:
+    def create_publisher(
+        self, msg_type: type[MsgT], topic: str, qos_profile: QoSProfile | int = 10
+    ) -> Publisher[MsgT]:
         fq = self.resolve_name(topic)
         pub = Publisher(self, msg_type, fq, naming.topic_to_dds(fq), _profile(qos_profile))
         self.publishers.append(pub)
         self.context.add_endpoint(self._key, pub.gid, is_writer=True)
         return pub
 
-    def create_subscription(self, msg_type: type[MsgT], topic: str,
-                            callback: Callable[[MsgT], None],
-                            qos_profile: QoSProfile | int = 10, *,
-                            raw: bool = False) -> Subscription[MsgT]:
+    def create_subscription(
+        self,
+        msg_type: type[MsgT],
+        topic: str,
+        callback: Callable[[MsgT], None],
+        qos_profile: QoSProfile | int = 10,
+        *,
+        raw: bool = False,
+    ) -> Subscription[MsgT]:
         fq = self.resolve_name(topic)
-        sub = Subscription(self, msg_type, fq, naming.topic_to_dds(fq), callback,
-                           _profile(qos_profile), raw=raw)
+        sub = Subscription(
+            self, msg_type, fq, naming.topic_to_dds(fq), callback, _profile(qos_profile), raw=raw
+        )
         self.context.add_endpoint(self._key, sub.gid, is_writer=False)
         self._add_waitable(sub)
         return sub
 
-    def create_service(self, srv_type: ServiceType, srv_name: str,
-                       callback: Callable[..., Any], *,
-                       qos_profile: QoSProfile = qos_profile_services_default,
-                       deferred: bool = False) -> Service:
+    def create_service(
+        self,
+        srv_type: ServiceType[Any, Any, Any, Any],
+        srv_name: str,
+        callback: Callable[..., Any],
+        *,
+        qos_profile: QoSProfile = qos_profile_services_default,
+        deferred: bool = False,
+    ) -> Service:
         fq = self.resolve_name(srv_name)
-        srv = Service(self, srv_type, fq, naming.service_to_dds(fq), callback, qos_profile,
-                      deferred=deferred)
+        srv = Service(
+            self, srv_type, fq, naming.service_to_dds(fq), callback, qos_profile, deferred=deferred
+        )
         with self.context.graph_batch():
             self.context.add_endpoint(self._key, srv.reader_gid, is_writer=False)
             self.context.add_endpoint(self._key, srv.writer_gid, is_writer=True)
         self._add_waitable(srv)
         return srv
 
-    def create_client(self, srv_type: ServiceType, srv_name: str, *,
-                      qos_profile: QoSProfile = qos_profile_services_default) -> Client:
+    def create_client(
+        self,
+        srv_type: ServiceType[Any, Any, Any, Any],
+        srv_name: str,
+        *,
+        qos_profile: QoSProfile = qos_profile_services_default,
+    ) -> Client:
         fq = self.resolve_name(srv_name)
         cli = Client(self, srv_type, fq, naming.service_to_dds(fq), qos_profile)
         with self.context.graph_batch():

@@ -17,8 +17,9 @@ MsgT = TypeVar("MsgT")
 
 
 class Publisher(Generic[MsgT]):
-    def __init__(self, node: Node, msg_type: type[MsgT], topic: str, dds_topic: str,
-                 qos: QoSProfile) -> None:
+    def __init__(
+        self, node: Node, msg_type: type[MsgT], topic: str, dds_topic: str, qos: QoSProfile
+    ) -> None:
         self.node = node
         self.msg_type = msg_type
         self.topic_name = topic
@@ -31,8 +32,9 @@ class Publisher(Generic[MsgT]):
 
     def publish(self, msg: MsgT) -> None:
         if not isinstance(msg, self.msg_type):
-            raise TypeError(f"{self.topic_name} takes {self.msg_type.__name__}, "
-                            f"not {type(msg).__name__}")
+            raise TypeError(
+                f"{self.topic_name} takes {self.msg_type.__name__}, not {type(msg).__name__}"
+            )
         try:
             self._writer.write(msg)
         except Exception as exc:

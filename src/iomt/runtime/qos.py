@@ -1,7 +1,8 @@
 """QoS profiles shaped like rclpy's, mapped to Cyclone DDS policies as rmw_cyclonedds does.
 
 Defaults mirror rmw: topics RELIABLE, VOLATILE, KEEP_LAST 10; sensor data BEST_EFFORT,
-KEEP_LAST 5. Services differ on purpose: KEEP_ALL (see ``qos_profile_services_default``). Every endpoint is pinned to plain CDR (XCDR1) and keeps
+KEEP_LAST 5. Services differ on purpose: KEEP_ALL (see ``qos_profile_services_default``).
+Every endpoint is pinned to plain CDR (XCDR1) and keeps
 ``autodispose`` off, as rmw_cyclonedds_cpp does, so ROS 2 peers match our endpoints.
 """
 

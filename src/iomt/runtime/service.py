@@ -17,17 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cyclonedds.core import ReadCondition
+from cyclonedds.core import Policy, ReadCondition
 from cyclonedds.pub import DataWriter
 from cyclonedds.sub import DataReader
 
 from iomt.errors import TransportError
+from iomt.msg import ServiceType
 from iomt.runtime._dds import ANY_STATE, delete_entity, take_raw
 from iomt.runtime._wire import (
-    ServiceType,
     csid_to_string,
-    from_wire,
-    to_wire,
     user_data_id,
 )
 from iomt.runtime.qos import QoSProfile
@@ -75,7 +73,7 @@ class Service(Waitable):
     def __init__(
         self,
         node: Node,
-        srv_type: ServiceType,
+        srv_type: ServiceType[Any, Any, Any, Any],
         name: str,
         dds_topics: tuple[str, str],
         callback: Callable[..., Any],
@@ -85,6 +83,9 @@ class Service(Waitable):
     ) -> None:
         self.node = node
         self.srv_type = srv_type
+        # Request/Response are type aliases on the generated descriptors, not protocol
+        # members, so they are reached dynamically.
+        self._types: Any = srv_type
         self.service_name = name
         self.callback = callback
         self.deferred = deferred
@@ -112,26 +113,31 @@ class Service(Waitable):
                 continue
             try:
                 wire = self.srv_type.RequestWire.deserialize(cdr)
-                request, guid, seq = from_wire(self.srv_type.Request, wire)
+                request, guid, seq = self.srv_type.request_from_wire(wire)
             except Exception as exc:
                 self.dropped += 1
-                log.warning("%s: dropped malformed request (%d bytes): %s",
-                            self.service_name, len(cdr), exc)
+                log.warning(
+                    "%s: dropped malformed request (%d bytes): %s", self.service_name, len(cdr), exc
+                )
                 continue
             header = RequestHeader(guid, seq, info.publication_handle, info.source_timestamp)
             try:
                 if self.deferred:
                     self.callback(request, Responder(self, header))
                     continue
-                response = self.callback(request, self.srv_type.Response())
+                response = self.callback(request, self._types.Response())
             except Exception:
-                log.exception("%s: service callback failed; request %d not answered",
-                              self.service_name, seq)
+                log.exception(
+                    "%s: service callback failed; request %d not answered", self.service_name, seq
+                )
                 continue
-            if not isinstance(response, self.srv_type.Response):
-                log.error("%s: callback returned %r, not a %s; request not answered",
-                          self.service_name, type(response).__name__,
-                          self.srv_type.Response.__name__)
+            if not isinstance(response, self._types.Response):
+                log.error(
+                    "%s: callback returned %r, not a %s; request not answered",
+                    self.service_name,
+                    type(response).__name__,
+                    self._types.Response.__name__,
+                )
                 continue
             try:
                 self.send_response(response, header)
@@ -140,7 +146,7 @@ class Service(Waitable):
 
     def send_response(self, response: Any, header: RequestHeader) -> None:
         self._wait_for_reply_reader(header.publication_handle)
-        wire = to_wire(self.srv_type.ResponseWire, response, header.client_guid, header.seq)
+        wire = self.srv_type.response_to_wire(response, header.client_guid, header.seq)
         try:
             self._writer.write(wire)
         except Exception as exc:
@@ -149,26 +155,19 @@ class Service(Waitable):
     def _wait_for_reply_reader(self, publication_handle: int) -> None:
         if publication_handle in self._ready_clients:
             return
-        try:
-            endpoint = self._reader.get_matched_publication_data(publication_handle)
-        except Exception:
-            endpoint = None
+        endpoint = _matched_data(self._reader.get_matched_publication_data, publication_handle)
         clientid = _endpoint_id(endpoint, "clientid")
         if clientid is None:
             return  # not an rmw-style client (or it left); nothing to wait for
         deadline = time.monotonic() + REPLY_MATCH_TIMEOUT_S
         while True:
             for handle in self._writer.get_matched_subscriptions():
-                try:
-                    reader = self._writer.get_matched_subscription_data(handle)
-                except Exception:
-                    continue
+                reader = _matched_data(self._writer.get_matched_subscription_data, handle)
                 if _endpoint_id(reader, "clientid") == clientid:
                     self._ready_clients[publication_handle] = clientid
                     return
             if time.monotonic() >= deadline:
-                log.debug("%s: client %s reply reader not matched yet", self.service_name,
-                          clientid)
+                log.debug("%s: client %s reply reader not matched yet", self.service_name, clientid)
                 return
             time.sleep(0.01)
 
@@ -178,11 +177,17 @@ class Service(Waitable):
         delete_entity(self._writer)
 
 
+def _matched_data(getter: Callable[[int], Any], handle: int) -> Any:
+    try:
+        return getter(handle)
+    except Exception as exc:  # the endpoint left between listing and reading it
+        log.debug("matched endpoint %d gone: %s", handle, exc)
+        return None
+
+
 def _endpoint_id(endpoint: Any, key: str) -> str | None:
     if endpoint is None:
         return None
-    from cyclonedds.core import Policy
-
     try:
         user_data = endpoint.qos[Policy.Userdata].data
     except (KeyError, AttributeError, TypeError):

@@ -59,8 +59,13 @@ class Subscription(Waitable, Generic[MsgT]):
                     msg = self.msg_type.deserialize(cdr)  # type: ignore[attr-defined]
                 except Exception as exc:
                     self.dropped += 1
-                    log.warning("%s: dropped malformed %s sample (%d bytes): %s",
-                                self.topic_name, self.msg_type.__name__, len(cdr), exc)
+                    log.warning(
+                        "%s: dropped malformed %s sample (%d bytes): %s",
+                        self.topic_name,
+                        self.msg_type.__name__,
+                        len(cdr),
+                        exc,
+                    )
                     continue
             try:
                 self.callback(msg)

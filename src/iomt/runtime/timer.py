@@ -9,8 +9,13 @@ from iomt.errors import ConfigurationError
 
 
 class Timer:
-    def __init__(self, period_s: float, callback: Callable[[], None], *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        period_s: float,
+        callback: Callable[[], None],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if period_s <= 0:
             raise ConfigurationError(f"timer period must be positive, got {period_s}")
         self.period_s = period_s

@@ -166,7 +166,7 @@ def _ct_leaf_hash(i: int) -> str:
 def inclusion_cases() -> list[dict[str, Any]]:
     cases: list[dict[str, Any]] = []
 
-    def case(desc: str, idx: int, size: int, leaf: str, root: str, proof: list[str], ok: bool):  # noqa: PLR0917 - a table row
+    def case(desc: str, idx: int, size: int, leaf: str, root: str, proof: list[str], ok: bool):
         cases.append(
             {
                 "desc": desc,
@@ -220,7 +220,7 @@ def inclusion_cases() -> list[dict[str, Any]]:
 def consistency_cases() -> list[dict[str, Any]]:
     cases: list[dict[str, Any]] = []
 
-    def case(desc: str, m: int, n: int, r1: str, r2: str, proof: list[str], ok: bool):  # noqa: PLR0917 - a table row
+    def case(desc: str, m: int, n: int, r1: str, r2: str, proof: list[str], ok: bool):
         cases.append(
             {
                 "desc": desc,
