@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
-.venv/bin/ruff check src tests bench
-.venv/bin/ruff format --check src tests bench
+.venv/bin/ruff check src tests bench launch
+.venv/bin/ruff format --check src tests bench launch
 .venv/bin/mypy
 .venv/bin/pytest "$@"

@@ -72,3 +72,55 @@ class AddTwoInts:
     @staticmethod
     def response_from_wire(wire: AddTwoInts_ResponseWire) -> tuple[AddTwoInts_Response, int, int]:
         return AddTwoInts_Response(total=wire.total), wire.client_guid, wire.seq
+
+
+@dataclass
+@annotate.final
+class Echo_Request(IdlStruct, typename="iomt_test::srv::dds_::Echo_Request_plain_"):
+    text: str = ""
+
+
+@dataclass
+@annotate.final
+class Echo_Response(IdlStruct, typename="iomt_test::srv::dds_::Echo_Response_plain_"):
+    text: str = ""
+
+
+@dataclass
+@annotate.final
+class Echo_RequestWire(IdlStruct, typename="iomt_test::srv::dds_::Echo_Request_"):
+    client_guid: uint64 = 0
+    seq: int64 = 0
+    text: str = ""
+
+
+@dataclass
+@annotate.final
+class Echo_ResponseWire(IdlStruct, typename="iomt_test::srv::dds_::Echo_Response_"):
+    client_guid: uint64 = 0
+    seq: int64 = 0
+    text: str = ""
+
+
+class Echo:
+    ros_name = "iomt_test/srv/Echo"
+    Request = Echo_Request
+    Response = Echo_Response
+    RequestWire = Echo_RequestWire
+    ResponseWire = Echo_ResponseWire
+
+    @staticmethod
+    def request_to_wire(msg: Echo_Request, client_guid: int, seq: int) -> Echo_RequestWire:
+        return Echo_RequestWire(client_guid=client_guid, seq=seq, text=msg.text)
+
+    @staticmethod
+    def request_from_wire(wire: Echo_RequestWire) -> tuple[Echo_Request, int, int]:
+        return Echo_Request(text=wire.text), wire.client_guid, wire.seq
+
+    @staticmethod
+    def response_to_wire(msg: Echo_Response, client_guid: int, seq: int) -> Echo_ResponseWire:
+        return Echo_ResponseWire(client_guid=client_guid, seq=seq, text=msg.text)
+
+    @staticmethod
+    def response_from_wire(wire: Echo_ResponseWire) -> tuple[Echo_Response, int, int]:
+        return Echo_Response(text=wire.text), wire.client_guid, wire.seq

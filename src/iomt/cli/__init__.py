@@ -16,7 +16,11 @@ from collections.abc import Sequence
 from iomt.errors import IomtError
 
 # Subcommand modules, in the order `iomt --help` lists them.
-_COMMAND_MODULES: tuple[str, ...] = ("iomt.cli.interface",)
+_COMMAND_MODULES: tuple[str, ...] = (
+    "iomt.cli.launch",
+    "iomt.cli.graph",
+    "iomt.cli.interface",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

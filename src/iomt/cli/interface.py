@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _list(args: argparse.Namespace) -> int:
-    import iomt.msg  # noqa: PLC0415  (keeps `iomt --help` free of cyclonedds)
+    import iomt.msg
 
     print(
         format_list(iomt.msg.all_interfaces(), msgs=not args.only_srvs, srvs=not args.only_msgs),
@@ -67,7 +67,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    import iomt.msg  # noqa: PLC0415
+    import iomt.msg
 
     comments = "all" if args.all_comments else "none" if args.no_comments else "default"
     info = _lookup(args.type.strip())
@@ -78,7 +78,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _lookup(name: str) -> MessageInfo | ServiceInfo:
-    import iomt.msg  # noqa: PLC0415
+    import iomt.msg
 
     try:
         return iomt.msg.message_info(name)
@@ -109,7 +109,7 @@ def format_list(
 
 def format_dds(info: MessageInfo | ServiceInfo) -> str:
     """The names a DDS/ROS 2 peer sees: DDS type names, topics' type hashes."""
-    from iomt.msg import ServiceInfo  # noqa: PLC0415
+    from iomt.msg import ServiceInfo
 
     parts = [info.request, info.response] if isinstance(info, ServiceInfo) else [info]
     lines = [f"# ros type:  {info.name}\n"]

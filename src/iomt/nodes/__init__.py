@@ -1,1 +1,1 @@
-"""iomt.nodes"""
+"""Thin DDS nodes: each wires a sans-IO core object to topics, services and timers."""

@@ -103,6 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--domain", type=int, default=None, help="DDS domain (ROS_DOMAIN_ID)")
     parser.add_argument("--dds-config", default=None, help="loopback | lan | path to XML")
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument(
+        "--ready-file", default=None, help="also write READY to this file (for supervisors)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -110,11 +113,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         raw = json.loads(Path(args.spec).read_text(encoding="utf-8"))
         specs = [ContainerNode.from_json(n) for n in raw["nodes"]]
-        context = Context(
-            domain_id=args.domain if args.domain is not None else raw.get("domain_id"),
-            dds_config_name=args.dds_config,
-        )
     except (OSError, ValueError, KeyError, IomtError) as exc:
+        print(f"container: {exc}", file=sys.stderr)
+        return 2
+    domain_id = args.domain if args.domain is not None else raw.get("domain_id")
+    return run(specs, domain_id=domain_id, dds_config=args.dds_config, ready_file=args.ready_file)
+
+
+def run(
+    specs: Sequence[ContainerNode],
+    *,
+    domain_id: int | None = None,
+    dds_config: str | None = None,
+    ready_file: str | None = None,
+) -> int:
+    """Host ``specs`` until SIGINT/SIGTERM; returns the process exit code."""
+    try:
+        context = Context(domain_id=domain_id, dds_config_name=dds_config)
+    except IomtError as exc:
         print(f"container: {exc}", file=sys.stderr)
         return 2
     container = Container(context)
@@ -133,6 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         container.shutdown()
         return 2
     print(f"READY {len(container.nodes)}", flush=True)
+    if ready_file:
+        Path(ready_file).write_text(f"READY {len(container.nodes)}\n", encoding="utf-8")
     try:
         while not stop.is_set():
             container.executor.spin_once(0.5)

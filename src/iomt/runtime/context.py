@@ -71,10 +71,11 @@ class Context:
         self._graph_dirty = False
         self._shutdown = False
         info_qos = qos_profile_latched.to_dds()
+        self.discovery_info_topic: Topic[ParticipantEntitiesInfo] = Topic(
+            self.participant, DISCOVERY_INFO_TOPIC, ParticipantEntitiesInfo, qos=info_qos
+        )
         self._info_writer: DataWriter[ParticipantEntitiesInfo] = DataWriter(
-            self.participant,
-            Topic(self.participant, DISCOVERY_INFO_TOPIC, ParticipantEntitiesInfo, qos=info_qos),
-            qos=info_qos,
+            self.participant, self.discovery_info_topic, qos=info_qos
         )
         self._publish_graph()
 

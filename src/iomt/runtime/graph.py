@@ -23,7 +23,6 @@ from cyclonedds.builtin import (
 )
 from cyclonedds.core import InstanceState, Policy
 from cyclonedds.sub import DataReader
-from cyclonedds.topic import Topic
 
 from iomt.msg import ParticipantEntitiesInfo
 from iomt.runtime import naming
@@ -57,6 +56,9 @@ class NodeInfo:
     subscriptions: dict[str, set[str]] = field(default_factory=dict)
     services: dict[str, set[str]] = field(default_factory=dict)
     clients: dict[str, set[str]] = field(default_factory=dict)
+    # Endpoints the node announced on ros_discovery_info that builtin-topic discovery has
+    # not delivered yet (SEDP lags the node announcement for a moment).
+    unresolved: int = 0
 
     @property
     def fqn(self) -> str:
@@ -72,6 +74,10 @@ class GraphSnapshot:
 
     def node_names(self) -> list[str]:
         return sorted(n.fqn for n in self.nodes if not n.name.startswith("("))
+
+    def complete_node_names(self) -> list[str]:
+        """Nodes whose every announced endpoint has been discovered."""
+        return sorted(n.fqn for n in self.nodes if not n.name.startswith("(") and n.unresolved == 0)
 
     def topics(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -132,9 +138,8 @@ class GraphReader:
         self._participants = BuiltinDataReader(dp, BuiltinTopicDcpsParticipant)
         self._publications = BuiltinDataReader(dp, BuiltinTopicDcpsPublication)
         self._subscriptions = BuiltinDataReader(dp, BuiltinTopicDcpsSubscription)
-        qos = _INFO_READER_QOS.to_dds()
-        self._info = DataReader(
-            dp, Topic(dp, DISCOVERY_INFO_TOPIC, ParticipantEntitiesInfo, qos=qos), qos=qos
+        self._info: DataReader[ParticipantEntitiesInfo] = DataReader(
+            dp, context.discovery_info_topic, qos=_INFO_READER_QOS.to_dds()
         )
         self._participant_data: dict[bytes, str] = {}
         self._endpoints: dict[bytes, Endpoint] = {}
@@ -185,7 +190,10 @@ class GraphReader:
                 node = NodeInfo(str(n.node_namespace), str(n.node_name), pgid)
                 nodes.append(node)
                 for g in list(n.reader_gid_seq) + list(n.writer_gid_seq):
-                    owner[bytes(g.data)] = node
+                    gid = bytes(g.data)
+                    owner[gid] = node
+                    if gid not in self._endpoints:
+                        node.unresolved += 1
         orphans: dict[bytes, NodeInfo] = {}
         for ep in self._endpoints.values():
             if ep.dds_topic == DISCOVERY_INFO_TOPIC:

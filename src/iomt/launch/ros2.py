@@ -1,0 +1,47 @@
+"""Build a ROS 2 LaunchDescription from a built-in topology (used by launch/*.launch.py).
+
+Only importable on a ROS 2 machine (it needs ``launch`` and ``launch_ros``). Each process
+of the plan becomes a ``launch_ros.actions.Node`` running the ``iomt-group`` executable,
+so ``ros2 launch iomt scale_400.launch.py`` starts the same processes, with the same
+nodes, as ``iomt launch scale_400``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from iomt.topology import load
+
+
+def generate(topology: str, **options: Any) -> Any:
+    # Imported by name: the repository's own launch/ directory would otherwise shadow the
+    # ROS 2 `launch` package for type checkers run from the repository root.
+    launch = importlib.import_module("launch")
+    actions = importlib.import_module("launch.actions")
+    substitutions = importlib.import_module("launch.substitutions")
+    ros_actions = importlib.import_module("launch_ros.actions")
+
+    plan = load(topology, **options)
+    opts = [arg for key, value in sorted(options.items()) for arg in ("--option", f"{key}={value}")]
+    entities: list[Any] = [actions.DeclareLaunchArgument("dds_config", default_value="loopback")]
+    for proc in plan.processes:
+        arguments = [
+            "--topology",
+            topology,
+            "--process",
+            proc.name,
+            *opts,
+            "--dds-config",
+            substitutions.LaunchConfiguration("dds_config"),
+        ]
+        entities.append(
+            ros_actions.Node(
+                package="iomt",
+                executable="iomt-group",
+                name=proc.name,
+                output="screen",
+                arguments=arguments,
+            )
+        )
+    return launch.LaunchDescription(entities)
