@@ -16,7 +16,10 @@ from collections.abc import Sequence
 from iomt.errors import IomtError
 
 # Subcommand modules, in the order `iomt --help` lists them.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = (
+    "iomt.cli.keystore",
+    "iomt.cli.crypto",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

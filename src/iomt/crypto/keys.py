@@ -92,7 +92,7 @@ _P256 = ec.SECP256R1()
 class EccPublicKey:
     """A recipient's ECDH public key (P-256 or X25519)."""
 
-    __slots__ = ("_key", "curve")
+    __slots__ = ("_encoded", "_key", "curve")
 
     def __init__(self, key: ec.EllipticCurvePublicKey | x25519.X25519PublicKey) -> None:
         if isinstance(key, ec.EllipticCurvePublicKey):
@@ -104,6 +104,7 @@ class EccPublicKey:
         else:
             raise KeyFormatError(f"not an ECDH public key: {type(key).__name__}")
         self._key = key
+        self._encoded: bytes | None = None
 
     @classmethod
     def from_bytes(cls, data: bytes, curve: EccCurve = EccCurve.P256) -> EccPublicKey:
@@ -132,11 +133,16 @@ class EccPublicKey:
 
     def public_bytes(self) -> bytes:
         """Compact encoding: compressed point for P-256, raw 32 bytes for X25519."""
-        if isinstance(self._key, ec.EllipticCurvePublicKey):
-            return self._key.public_bytes(
-                serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint
-            )
-        return self._key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        if self._encoded is None:
+            if isinstance(self._key, ec.EllipticCurvePublicKey):
+                self._encoded = self._key.public_bytes(
+                    serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint
+                )
+            else:
+                self._encoded = self._key.public_bytes(
+                    serialization.Encoding.Raw, serialization.PublicFormat.Raw
+                )
+        return self._encoded
 
     def to_pem(self) -> bytes:
         return self._key.public_bytes(

@@ -344,14 +344,17 @@ class TokenVerifier:
         scope: str | None = None,
     ) -> TokenClaims:
         raw = self.decode(token)
-        claims = _typed_claims(raw)
+        # Validity window and audience first: they decide whether the token counts at all.
         now = self._clock()
-        if now >= claims.expires_at + self._leeway:
-            raise TokenExpired(f"token expired at {claims.expires_at}, now {now:.0f}")
-        if now < claims.not_before - self._leeway:
-            raise TokenNotYetValid(f"token valid from {claims.not_before}, now {now:.0f}")
-        if claims.audience != audience:
-            raise TokenAudienceMismatch(f"token is for {claims.audience!r}, not {audience!r}")
+        expires_at, not_before = _number(raw, EXP, "exp"), _number(raw, NBF, "nbf")
+        if now >= expires_at + self._leeway:
+            raise TokenExpired(f"token expired at {expires_at:.0f}, now {now:.0f}")
+        if now < not_before - self._leeway:
+            raise TokenNotYetValid(f"token valid from {not_before:.0f}, now {now:.0f}")
+        aud = _text(raw, AUD, "aud")
+        if aud != audience:
+            raise TokenAudienceMismatch(f"token is for {aud!r}, not {audience!r}")
+        claims = _typed_claims(raw)
         rev = self._revocations
         if rev is not None and (
             rev.is_token_revoked(claims.token_id)
@@ -402,19 +405,21 @@ def _peek(token: bytes) -> tuple[bytes, dict[int, Any]]:
     return kid, claims
 
 
+def _text(raw: Mapping[int, Any], key: int, name: str) -> str:
+    v = raw.get(key)
+    if not isinstance(v, str):
+        raise TokenMalformed(f"{name} claim missing or not text")
+    return v
+
+
+def _number(raw: Mapping[int, Any], key: int, name: str) -> float:
+    v = raw.get(key)
+    if isinstance(v, bool) or not isinstance(v, int | float) or v != v:  # NaN
+        raise TokenMalformed(f"{name} claim missing or not a number")
+    return float(v)
+
+
 def _typed_claims(raw: Mapping[int, Any]) -> TokenClaims:
-    def text(key: int, name: str) -> str:
-        v = raw.get(key)
-        if not isinstance(v, str):
-            raise TokenMalformed(f"{name} claim missing or not text")
-        return v
-
-    def number(key: int, name: str) -> float:
-        v = raw.get(key)
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise TokenMalformed(f"{name} claim missing or not a number")
-        return float(v)
-
     cti = raw.get(CTI)
     if not isinstance(cti, bytes) or not cti:
         raise TokenMalformed("cti claim missing or not bytes")
@@ -424,15 +429,15 @@ def _typed_claims(raw: Mapping[int, Any]) -> TokenClaims:
     single = raw.get(SINGLE_USE, False)
     if not isinstance(single, bool):
         raise TokenMalformed("single-use claim is not a boolean")
-    scope = text(SCOPE, "scope")
+    scope = _text(raw, SCOPE, "scope")
     return TokenClaims(
-        issuer=text(ISS, "iss"),
-        subject=text(SUB, "sub"),
-        audience=text(AUD, "aud"),
+        issuer=_text(raw, ISS, "iss"),
+        subject=_text(raw, SUB, "sub"),
+        audience=_text(raw, AUD, "aud"),
         scope=frozenset(scope.split()),
-        issued_at=number(IAT, "iat"),
-        not_before=number(NBF, "nbf"),
-        expires_at=number(EXP, "exp"),
+        issued_at=_number(raw, IAT, "iat"),
+        not_before=_number(raw, NBF, "nbf"),
+        expires_at=_number(raw, EXP, "exp"),
         token_id=cti,
         confirmation=_verifier_from_cose(cnf[1]),
         single_use=single,
