@@ -82,7 +82,11 @@ def _rfc8392_verifier(now: float) -> TokenVerifier:
     pub = ec.EllipticCurvePublicNumbers(
         int(key["x"], 16), int(key["y"], 16), ec.SECP256R1()
     ).public_key()
-    return TokenVerifier({a3["issuer"]: EcdsaP256Verifier(pub)}, clock=lambda: now)
+    return TokenVerifier(
+        {a3["issuer"]: EcdsaP256Verifier(pub)},
+        clock=lambda: now,
+        key_ids={a3["issuer"]: unhex(key["kid"])},
+    )
 
 
 def test_rfc8392_a3_token_verifies_through_our_cose_layer() -> None:

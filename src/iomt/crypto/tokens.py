@@ -27,6 +27,8 @@ Time comes from an injected clock so tests and simulations control expiry.
 
 from __future__ import annotations
 
+import io
+import math
 import os
 import threading
 import time
@@ -293,8 +295,13 @@ class TokenVerifier:
         leeway: float = 0.0,
         revocations: RevocationList | None = None,
         replay_cache: ReplayCache | None = None,
+        key_ids: Mapping[str, bytes] | None = None,
     ) -> None:
+        """``issuers`` maps each trusted issuer (``iss``) to its public key; ``key_ids``
+        overrides the COSE ``kid`` expected from an issuer (default: the issuer name,
+        which is what ``TokenIssuer`` writes)."""
         self._issuers = dict(issuers)
+        self._kids = {iss: iss.encode() for iss in self._issuers} | dict(key_ids or {})
         self._clock = clock
         self._leeway = leeway
         self._revocations = revocations
@@ -316,6 +323,9 @@ class TokenVerifier:
         issuer_key = self._issuers.get(iss)
         if issuer_key is None:
             raise TokenIssuerMismatch(f"issuer {iss!r} is not trusted here")
+        # kid sits in the unprotected header: pin it, or flipped kid bytes would pass.
+        if kid != self._kids[iss]:
+            raise TokenMalformed(f"key id {kid!r} is not the key id of issuer {iss!r}")
         cose_key = self._keys.get((iss, kid))
         if cose_key is None:
             try:
@@ -378,7 +388,10 @@ class TokenVerifier:
 def _peek(token: bytes) -> tuple[bytes, dict[int, Any]]:
     """Structural check: one COSE_Sign1 (optionally CWT-tagged) whose payload is a map."""
     try:
-        outer = cbor2.loads(token)
+        stream = io.BytesIO(token)
+        outer = cbor2.CBORDecoder(stream).decode()
+        if stream.tell() != len(token):
+            raise TokenMalformed("trailing bytes after the COSE message")
         if isinstance(outer, cbor2.CBORTag) and outer.tag == _CWT_TAG:
             outer = outer.value
         if not isinstance(outer, cbor2.CBORTag) or outer.tag != _COSE_SIGN1_TAG:
@@ -414,8 +427,8 @@ def _text(raw: Mapping[int, Any], key: int, name: str) -> str:
 
 def _number(raw: Mapping[int, Any], key: int, name: str) -> float:
     v = raw.get(key)
-    if isinstance(v, bool) or not isinstance(v, int | float) or v != v:  # NaN
-        raise TokenMalformed(f"{name} claim missing or not a number")
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise TokenMalformed(f"{name} claim missing or not a finite number")
     return float(v)
 
 
