@@ -7,7 +7,7 @@ import json
 import pytest
 
 from iomt.cli import main as cli_main
-from iomt.crypto.benchmark import POLICY_SIZES, RECORD_SIZES
+from iomt.crypto.benchmark import POLICY_SHAPES, POLICY_SIZES, RECORD_SIZES
 from iomt.crypto.techniques import TECHNIQUE_NAMES
 
 
@@ -25,9 +25,9 @@ def test_bench_quick_json_has_every_measurement(capsys: pytest.CaptureFixture[st
     doc = json.loads(capsys.readouterr().out)
     seen = {(r["technique"], r["record_bytes"]) for r in doc["techniques"]}
     assert seen == {(t, s) for t in TECHNIQUE_NAMES for s in RECORD_SIZES}
-    assert {(r["technique"], r["attributes"]) for r in doc["abe"]} == {
-        (t, n) for t in ("cpabe", "ecc-attr") for n in POLICY_SIZES
-    }
+    assert {(r["technique"], r["policy"], r["attributes"]) for r in doc["abe"]} == {
+        ("cpabe", shape, n) for shape in POLICY_SHAPES for n in POLICY_SIZES
+    } | {("ecc-attr", "and", n) for n in POLICY_SIZES}
     ops = {(o["group"], o["operation"]) for o in doc["ops"]}
     for needed in [
         ("token", "issue"),

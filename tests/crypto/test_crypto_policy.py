@@ -95,6 +95,27 @@ def test_lsss_matrix_is_exactly_the_formula(node: Attribute | Gate, attrs: set[s
             for col in range(msp.columns)
         ]
         assert combined == [1] + [0] * (msp.columns - 1)
+        # AND-groups (one aggregated FAME row each) are used all-or-nothing, one coefficient
+        for group in msp.groups:
+            used = {solution.get(i) for i in group}
+            assert len(used) == 1
+
+
+@given(nodes)
+def test_and_groups_partition_the_rows(node: Attribute | Gate) -> None:
+    msp = Policy.from_node(node).msp()
+    flat = [i for g in msp.groups for i in g]
+    assert sorted(flat) == list(range(len(msp.rows)))
+    for group in msp.groups:  # a group's summed row has no fresh-column residue but its own
+        assert group == tuple(sorted(group))
+
+
+def test_and_groups_examples() -> None:
+    assert Policy.parse("a AND b AND c").groups == ((0, 1, 2),)
+    assert Policy.parse("a OR b").groups == ((0,), (1,))
+    assert Policy.parse("(a AND b) OR (c AND d)").groups == ((0, 1), (2, 3))
+    assert Policy.parse("a AND (b OR c) AND d").groups == ((0, 3), (1,), (2,))
+    assert Policy.parse("2 of (a AND d, b, c)").groups == ((0, 1), (2,), (3,))
 
 
 def test_repeated_attributes_get_distinct_labels() -> None:

@@ -92,12 +92,21 @@ def _bench(args: argparse.Namespace) -> int:
             str(r.overhead_bytes),
         )
     console.print(t1)
-    t2 = Table(title="CP-ABE (FAME, BLS12-381) vs policy size: AND of n attributes")
-    for col in ("technique", "attributes", "keygen ms", "encrypt ms", "decrypt ms", "ciphertext B"):
-        t2.add_column(col, justify="right" if col != "technique" else "left")
+    t2 = Table(title="CP-ABE (FAME, BLS12-381) vs policy size and shape")
+    for col in (
+        "technique",
+        "policy",
+        "attributes",
+        "keygen ms",
+        "encrypt ms",
+        "decrypt ms",
+        "ciphertext B",
+    ):
+        t2.add_column(col, justify="left" if col in ("technique", "policy") else "right")
     for a in report.abe:
         t2.add_row(
             a.technique,
+            a.policy,
             str(a.attributes),
             f"{a.keygen_ms:.2f}",
             f"{a.encrypt_ms:.2f}",

@@ -3,8 +3,8 @@
 What the paper's Table 3 argues qualitatively (ECC "small key size", CP-ABE "large"), this
 measures on the machine at hand: per technique the seal/open time for a 64-byte vital
 record and a 1 KiB record and the ciphertext overhead; for ``cpabe`` / ``ecc-attr`` the
-key generation, encryption and decryption time against policy size (an AND of n
-attributes, the worst case for decryption since every row is needed); signatures; CWT
+key generation, encryption and decryption time against policy size for three policy
+shapes (AND / OR / threshold of n attributes, see ``POLICY_SHAPES``); signatures; CWT
 token issue/verify (verify includes the proof-of-possession check); and a session's
 handshake and per-request protect/unprotect. Medians of repeated runs; no targets here —
 the bench script compares against them.
@@ -55,6 +55,9 @@ __all__ = [
 
 RECORD_SIZES = (64, 1024)
 POLICY_SIZES = (1, 5, 10, 20)
+POLICY_SHAPES = ("and", "or", "threshold")
+"""AND of n: every attribute needed (one aggregated row). OR of n: n rows sent, one used.
+Threshold: ceil(n/2) of n (Shamir rows; decryption scales rows by Lagrange coefficients)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,7 @@ class TechniqueRow:
 @dataclass(frozen=True, slots=True)
 class AbeRow:
     technique: str
+    policy: str
     attributes: int
     keygen_ms: float
     encrypt_ms: float
@@ -96,8 +100,12 @@ class BenchReport:
             r for r in self.techniques if r.technique == name and r.record_bytes == record_bytes
         )
 
-    def abe_row(self, name: str, attributes: int) -> AbeRow:
-        return next(r for r in self.abe if r.technique == name and r.attributes == attributes)
+    def abe_row(self, name: str, policy: str, attributes: int) -> AbeRow:
+        return next(
+            r
+            for r in self.abe
+            if r.technique == name and r.policy == policy and r.attributes == attributes
+        )
 
     def op(self, group: str, operation: str) -> OpRow:
         return next(r for r in self.ops if r.group == group and r.operation == operation)
@@ -139,6 +147,14 @@ def _seal_open(
 
 def _attrs(n: int) -> list[str]:
     return [f"attr:{i:02d}" for i in range(n)]
+
+
+def _policy(shape: str, attrs: list[str]) -> Policy:
+    if shape == "and" or len(attrs) == 1:
+        return Policy.all_of(attrs)
+    if shape == "or":
+        return Policy.any_of(attrs)
+    return Policy.parse(f"{(len(attrs) + 1) // 2} of ({', '.join(attrs)})")
 
 
 def run_benchmarks(*, quick: bool = False) -> BenchReport:
@@ -198,23 +214,36 @@ def run_benchmarks(*, quick: bool = False) -> BenchReport:
         attrs = _attrs(size)
         keygen_us = _median_us(partial(authority.keygen, attrs), abe_n)
         user_key = authority.keygen(attrs)
-        policy = AbePolicy(authority.public_params, Policy.all_of(attrs))
-        for name, recipient, secret in (
-            ("cpabe", policy, user_key),
-            (
-                "ecc-attr",
-                EccAttrRecipient(ecc.public_key(), policy),
-                EccAttrSecret(ecc, user_key),
-            ),
-        ):
-            tech = get_technique(name)
-            pt = os.urandom(64)
-            enc_us = _median_us(partial(tech.seal, pt, recipient, aad), abe_n)
-            cts = [tech.seal(pt, recipient, aad) for _ in range(abe_n)]
-            dec_us = _median_each_us(iter([partial(tech.open, c, secret, aad) for c in cts]), abe_n)
-            report.abe.append(
-                AbeRow(name, size, keygen_us / 1000, enc_us / 1000, dec_us / 1000, len(cts[0]))
-            )
+        for shape in POLICY_SHAPES:
+            policy = AbePolicy(authority.public_params, _policy(shape, attrs))
+            cases: list[tuple[str, RecipientKey, RecipientSecret]] = [("cpabe", policy, user_key)]
+            if shape == "and":
+                cases.append(
+                    (
+                        "ecc-attr",
+                        EccAttrRecipient(ecc.public_key(), policy),
+                        EccAttrSecret(ecc, user_key),
+                    )
+                )
+            for name, recipient, secret in cases:
+                tech = get_technique(name)
+                pt = os.urandom(64)
+                enc_us = _median_us(partial(tech.seal, pt, recipient, aad), abe_n)
+                cts = [tech.seal(pt, recipient, aad) for _ in range(abe_n)]
+                dec_us = _median_each_us(
+                    iter([partial(tech.open, c, secret, aad) for c in cts]), abe_n
+                )
+                report.abe.append(
+                    AbeRow(
+                        name,
+                        shape,
+                        size,
+                        keygen_us / 1000,
+                        enc_us / 1000,
+                        dec_us / 1000,
+                        len(cts[0]),
+                    )
+                )
 
     # -- signatures ------------------------------------------------------------------
     data = os.urandom(64)

@@ -30,8 +30,17 @@ Departures from the reference implementation (Charm's ``ac17.py``), all delibera
   ``"A1"`` (l=0) with ``"A"`` at a two-digit index, i.e. hashes meant to be independent
   random-oracle outputs coincide.
 * Repeated attributes get distinct occurrence labels (see :mod:`.policy`).
+* AND-joined leaves travel as one aggregated row. Every satisfying attribute set uses the
+  leaves joined by AND gates all-or-nothing and with one common coefficient (the Lewko-
+  Waters AND rows sum to the parent's vector), so the ciphertext carries, for each such
+  group g, ``ct_{g,l} = prod_{i in g} ct_{i,l}`` instead of the individual rows, and
+  decryption uses it exactly where FAME would use ``prod_{i in g} ct_{i,l}^gamma``. The
+  aggregate is a public function of the FAME ciphertext, so any attack on this form is
+  an attack on FAME itself; it costs 6 scalar multiplications per group to encrypt and
+  one subgroup-checked 3-point decode per group to decrypt, instead of per attribute.
+  (``role:cardiologist AND facility:F1`` is one row, not two.)
 * Hash results are cached per input (they depend only on public strings).
-* Decryption touches only the ciphertext rows it needs; each is deserialized with mcl's
+* Decryption decodes only the ciphertext rows it needs; each point goes through mcl's
   subgroup check. Keys carry the authority's parameter id so a key from another
   authority fails loudly instead of producing garbage.
 """
@@ -366,7 +375,7 @@ class AttributeAuthority:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class FameCiphertext:
-    """A FAME KEM ciphertext header: policy, ct0 and one 3-point row per policy leaf.
+    """A FAME KEM ciphertext header: policy, ct0 and one 3-point row per AND-group.
 
     Rows stay serialized until decryption needs them: a decryptor checks (and pays the
     subgroup check for) only the rows of the attribute set it uses.
@@ -396,7 +405,7 @@ class FameCiphertext:
         c0 = _triple(tuple(_g2(r.take(G2_SIZE), MalformedCiphertextError) for _ in range(3)))
         if any(p.is_zero() for p in c0):
             raise MalformedCiphertextError("degenerate FAME ciphertext")
-        rows = r.take(ROW_SIZE * len(policy.labels))
+        rows = r.take(ROW_SIZE * len(policy.groups))
         return cls(params_id, policy, c0, rows)
 
     def row(self, i: int) -> tuple[G1, G1, G1]:
@@ -420,13 +429,21 @@ def encapsulate(params: FamePublicParams, policy: Policy) -> tuple[bytes, FameCi
     s = (_random_fr(), _random_fr())
     c0 = (params.h1 * s[0], params.h2 * s[1], params.h * (s[0] + s[1]))
     rows = []
-    for row, label in zip(msp.rows, msp.labels, strict=True):
+    for group in msp.groups:
+        # the group's summed matrix row (fresh AND columns cancel inside a group)
+        columns: dict[int, int] = {}
+        for i in group:
+            for j, coeff in msp.rows[i].items():
+                columns[j] = (columns.get(j, 0) + coeff) % CURVE_ORDER
         for ell in range(3):
             acc = None
             for t in range(2):
-                base = _attr_hash(label, ell, t)
-                for j, coeff in row.items():
-                    base = base + _scaled(_col_hash(j + 1, ell, t), coeff % CURVE_ORDER)
+                base = G1()
+                for i in group:
+                    base = base + _attr_hash(msp.labels[i], ell, t)
+                for j, coeff in columns.items():
+                    if coeff:
+                        base = base + _scaled(_col_hash(j + 1, ell, t), coeff)
                 term = base * s[t]
                 acc = term if acc is None else acc + term
             assert acc is not None
@@ -448,12 +465,19 @@ def decapsulate(ct: FameCiphertext, key: FameUserKey) -> bytes:
     labels = ct.policy.labels
     acc_ct = [G1(), G1(), G1()]
     acc_key = list(key.kp)
-    for i, coeff in solution.items():
-        ct_row = ct.row(i)
-        key_row = key.k[labels[i]]
+    for g, group in enumerate(ct.policy.groups):
+        if group[0] not in solution:
+            continue
+        coeff = solution[group[0]]
+        if any(solution.get(i) != coeff for i in group):  # cannot happen for AND groups
+            raise DecryptionError("internal error: a group is not used all-or-nothing")
+        ct_row = ct.row(g)
         for ell in range(3):
+            key_sum = G1()
+            for i in group:
+                key_sum = key_sum + key.k[labels[i]][ell]
             acc_ct[ell] = acc_ct[ell] + _scaled(ct_row[ell], coeff)
-            acc_key[ell] = acc_key[ell] + _scaled(key_row[ell], coeff)
+            acc_key[ell] = acc_key[ell] + _scaled(key_sum, coeff)
     num = pairing(acc_ct[0], key.k0[0]) * pairing(acc_ct[1], key.k0[1])
     num = num * pairing(acc_ct[2], key.k0[2])
     den = pairing(acc_key[0], ct.c0[0]) * pairing(acc_key[1], ct.c0[1])

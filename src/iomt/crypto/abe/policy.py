@@ -117,11 +117,17 @@ Node = Attribute | Gate
 
 @dataclass(frozen=True, slots=True)
 class Msp:
-    """A monotone span program: sparse integer rows over ``columns`` columns, labelled."""
+    """A monotone span program: sparse integer rows over ``columns`` columns, labelled.
+
+    ``groups`` partitions the rows into sets that any solution uses all-or-nothing with
+    one common coefficient: the leaves joined by AND gates only. (FAME ciphertexts carry
+    one aggregated row per group; see :mod:`.fame`.)
+    """
 
     rows: tuple[dict[int, int], ...]
     labels: tuple[Label, ...]
     columns: int
+    groups: tuple[tuple[int, ...], ...]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -192,6 +198,11 @@ class Policy:
     def labels(self) -> tuple[Label, ...]:
         """One label per leaf (= per MSP row), in left-to-right order."""
         return self._msp.labels
+
+    @property
+    def groups(self) -> tuple[tuple[int, ...], ...]:
+        """Row indices that are always used together (AND-joined leaves), in row order."""
+        return self._msp.groups
 
     @property
     def max_occurrence(self) -> int:
@@ -403,7 +414,35 @@ def _build_msp(root: Node) -> Msp:
             visit(c, v)
 
     visit(root, {0: 1})
-    return Msp(rows=tuple(rows), labels=tuple(labels), columns=columns)
+    return Msp(rows=tuple(rows), labels=tuple(labels), columns=columns, groups=_and_groups(root))
+
+
+def _and_groups(root: Node) -> tuple[tuple[int, ...], ...]:
+    """Leaves reachable from one AND gate through AND gates only form one group; a leaf
+    under an OR or threshold gate (or alone at the root) is a group of its own."""
+    groups: list[list[int]] = []
+    counter = iter(range(MAX_LEAVES + 1))
+
+    def assign(node: Node, group: list[int] | None) -> None:
+        if isinstance(node, Attribute):
+            row = next(counter)
+            if group is None:
+                groups.append([row])
+            else:
+                group.append(row)
+            return
+        if node.is_and:
+            mine = group if group is not None else []
+            if group is None:
+                groups.append(mine)
+            for child in node.children:
+                assign(child, mine if isinstance(child, Attribute) or child.is_and else None)
+            return
+        for child in node.children:
+            assign(child, None)
+
+    assign(root, None)
+    return tuple(sorted((tuple(g) for g in groups if g), key=lambda g: g[0]))
 
 
 def _lagrange_at_zero(xs: list[int]) -> list[int]:
