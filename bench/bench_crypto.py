@@ -113,10 +113,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{o.group + ': ' + o.operation:<46} {o.median_us:>10.1f} "
             f"{o.median_us / baseline:>8.1f} {size:>6}"
         )
-    print(f"\n{'target':<44} {'measured':>12} {'target':>10} {'x base':>8}  result")
+    print(f"\n{'target':<48} {'measured':>12} {'target':>10} {'x base':>8}  result")
     for c in results:
         print(
-            f"{c.name:<44} {c.value_us:>10.1f}µs {c.target_us:>8.0f}µs "
+            f"{c.name:<48} {c.value_us:>10.1f}µs {c.target_us:>8.0f}µs "
             f"{c.value_us / baseline:>8.1f}  {'ok' if c.ok else 'MISSED'}"
         )
     return 0 if all(c.ok for c in results) else 1
