@@ -181,6 +181,35 @@ def test_keystore_errors(store: Keystore, tmp_path: Path) -> None:
         Keystore.open(store.root)
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "identities/dr-bob/identity.key.pem",
+        "identities/dr-bob/encryption.key.pem",
+        "identities/dr-bob/attributes.key.pem",
+        "identities/dr-bob/identity.json",
+    ],
+)
+def test_corrupt_files_raise_keystore_errors(store: Keystore, path: str) -> None:
+    target = store.root / path
+    data = target.read_bytes()
+    target.write_bytes(data[: len(data) // 2] + b"garbage")
+    with pytest.raises(KeystoreError):
+        store.identity("dr-bob")
+
+
+def test_corrupt_authority_files(store: Keystore) -> None:
+    (store.root / "authority" / "fame.public.pem").write_bytes(b"not pem")
+    (store.root / "authority" / "fame.master.pem").write_bytes(
+        b"-----BEGIN IOMT FAME MASTER KEY-----\nAAAA\n-----END IOMT FAME MASTER KEY-----\n"
+    )
+    reopened = Keystore.open(store.root)
+    with pytest.raises(KeystoreError):
+        _ = reopened.public_params
+    with pytest.raises(KeystoreError):
+        reopened.authority()
+
+
 def test_cli_manages_a_keystore(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ks = str(tmp_path / "cli-ks")
     assert cli_main(["keystore", "create", ks, "--facility", "F9"]) == 0

@@ -22,6 +22,8 @@ from iomt.crypto.sessions import (
     PinnedCredentials,
     Session,
     SessionPolicy,
+    addressed_to,
+    is_handshake_start,
     raw_credential,
     record_session_id,
 )
@@ -294,6 +296,23 @@ def test_handshake_fuzz(junk: bytes) -> None:
     with pytest.raises((HandshakeError, HandshakeMessageError)):
         pair.i.receive(junk)
     assert pair.i.state is HandshakeState.WAIT_MESSAGE_2
+
+
+def test_messages_can_be_routed(clock: FakeClock) -> None:
+    pair = Pair(clock)
+    m1 = pair.i.start()
+    assert is_handshake_start(m1)
+    with pytest.raises(HandshakeMessageError):
+        addressed_to(m1)
+    m2 = pair.r.receive(m1)
+    assert m2 is not None and not is_handshake_start(m2)
+    m3 = pair.i.receive(m2)
+    pair.r.receive(m3)
+    assert addressed_to(m2) == pair.i.session.local_id
+    assert addressed_to(m3) == pair.r.session.local_id
+    assert addressed_to(pair.i.session.protect(b"x")) == pair.r.session.local_id
+    with pytest.raises(HandshakeMessageError):
+        addressed_to(b"\x01\x99" + bytes(20))
 
 
 def test_session_repr_hides_keys(clock: FakeClock) -> None:

@@ -19,7 +19,7 @@ from iomt.crypto.errors import (
     UnknownTechniqueError,
     WrongKeyTypeError,
 )
-from iomt.crypto.keys import EccCurve, EccPrivateKey, SymmetricKey
+from iomt.crypto.keys import EccCurve, EccPrivateKey, EccPublicKey, SymmetricKey
 from iomt.crypto.techniques import (
     NO_KEY,
     TECHNIQUE_NAMES,
@@ -334,6 +334,16 @@ def test_malformed_key_bytes_raise_key_format_error(junk: bytes, which: str) -> 
     for data in (junk, magic + junk):
         with pytest.raises(KeyFormatError):
             loader(data)
+
+
+@settings(max_examples=100)
+@given(junk=st.binary(max_size=80), curve=st.sampled_from(list(EccCurve)))
+def test_malformed_public_keys_raise_key_format_error(junk: bytes, curve: EccCurve) -> None:
+    try:
+        key = EccPublicKey.from_bytes(junk, curve)
+    except KeyFormatError:
+        return
+    assert key.curve is curve
 
 
 def test_reprs_hide_secrets(authority: AttributeAuthority) -> None:

@@ -68,6 +68,8 @@ __all__ = [
     "PinnedCredentials",
     "Session",
     "SessionPolicy",
+    "addressed_to",
+    "is_handshake_start",
     "raw_credential",
     "record_session_id",
 ]
@@ -142,6 +144,20 @@ class PinnedCredentials:
         if key != expected:
             raise HandshakeError(f"{name!r} presented a key that is not its pinned key")
         return key
+
+
+def addressed_to(message: bytes) -> bytes:
+    """The connection id a message 2, message 3 or record is for (to find its handshake or
+    session). A message 1 starts a new handshake and is addressed to no one: it raises
+    ``HandshakeMessageError``, as does anything that is not an iomt session message."""
+    if len(message) >= 2 + _CID and message[0] == _VERSION and message[1] in (_M2, _M3, _DATA):
+        return message[2 : 2 + _CID]
+    raise HandshakeMessageError("not a message 2, message 3 or session record")
+
+
+def is_handshake_start(message: bytes) -> bool:
+    """True for bytes that look like a handshake message 1 (start a responder for it)."""
+    return len(message) == 3 + _CID + _POINT and message[:2] == bytes((_VERSION, _M1))
 
 
 def record_session_id(record: bytes) -> bytes:

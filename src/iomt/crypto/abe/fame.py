@@ -373,6 +373,12 @@ class AttributeAuthority:
 # --- ciphertext ----------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)
+def _parse_policy(text: str) -> Policy:
+    # Policies are immutable and a device sees the same few again and again.
+    return Policy.parse(text)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class FameCiphertext:
     """A FAME KEM ciphertext header: policy, ct0 and one 3-point row per AND-group.
@@ -399,7 +405,7 @@ class FameCiphertext:
         """Parse from a reader positioned at the header; errors are MalformedCiphertext."""
         params_id = r.take(PARAMS_ID_SIZE)
         try:
-            policy = Policy.parse(r.lp16().decode())
+            policy = _parse_policy(r.lp16().decode())
         except (UnicodeDecodeError, PolicySyntaxError) as exc:
             raise MalformedCiphertextError(f"bad policy in ciphertext: {exc}") from None
         c0 = _triple(tuple(_g2(r.take(G2_SIZE), MalformedCiphertextError) for _ in range(3)))
