@@ -169,6 +169,14 @@ def test_keystore_errors(store: Keystore, tmp_path: Path) -> None:
         store.identity("nobody")
     with pytest.raises(KeystoreError):
         Keystore.create(store.root)  # not empty
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    os.chmod(shared, 0o755)  # test setup: a directory someone else made readable
+    with pytest.raises(KeystoreError):
+        Keystore.create(shared)
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    Keystore.create(private)
     with pytest.raises(KeystoreError) as info:
         Keystore.open(tmp_path / "missing")
     assert isinstance(info.value, StorageError)

@@ -236,6 +236,10 @@ class Keystore:
         if root.exists():
             if not root.is_dir() or any(root.iterdir()):
                 raise KeystoreError(f"{root} exists and is not an empty directory")
+            mode = root.stat().st_mode & 0o777
+            if mode & 0o077:
+                # we did not create it, so we cannot vouch for who else can read it
+                raise KeystoreError(f"{root} exists with mode {mode:o}; remove it or chmod 700")
         else:
             _mkdir_private(root)
         for sub in ("ca", "authority", "identities"):
