@@ -1,15 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, settings
 
 from iomt.crypto.abe.fame import AttributeAuthority
-
-# Crypto timings vary on a shared box; hypothesis checks behaviour, never speed.
-settings.register_profile(
-    "iomt-crypto", deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.load_profile("iomt-crypto")
 
 
 class FakeClock:

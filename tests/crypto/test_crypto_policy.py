@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from crypto_vectors import error, params
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iomt.crypto.abe.policy import CURVE_ORDER, Attribute, Gate, Policy
@@ -71,6 +71,7 @@ def test_invalid_policies(v: dict) -> None:
         Policy.parse(v["policy"])
 
 
+@settings(deadline=None)
 @given(nodes)
 def test_canonical_form_round_trips(node: Attribute | Gate) -> None:
     policy = Policy.from_node(node)
@@ -78,6 +79,7 @@ def test_canonical_form_round_trips(node: Attribute | Gate) -> None:
     assert str(Policy.parse(str(policy))) == str(policy)
 
 
+@settings(deadline=None)
 @given(nodes, st.sets(st.sampled_from(UNIVERSE)))
 def test_lsss_matrix_is_exactly_the_formula(node: Attribute | Gate, attrs: set[str]) -> None:
     policy = Policy.from_node(node)
@@ -101,6 +103,7 @@ def test_lsss_matrix_is_exactly_the_formula(node: Attribute | Gate, attrs: set[s
             assert len(used) == 1
 
 
+@settings(deadline=None)
 @given(nodes)
 def test_and_groups_partition_the_rows(node: Attribute | Gate) -> None:
     msp = Policy.from_node(node).msp()
@@ -133,6 +136,7 @@ def test_keywords_are_not_attributes_and_gates_are_bounded() -> None:
         Policy.any_of([f"x{i}" for i in range(65)])
 
 
+@settings(deadline=None)
 @given(st.text(max_size=80))
 def test_any_string_parses_or_raises_policy_syntax_error(text: str) -> None:
     try:

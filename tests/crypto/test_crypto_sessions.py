@@ -72,7 +72,7 @@ def test_handshake_then_records_both_ways(clock: FakeClock, ecdsa: bool) -> None
     assert si.symmetric_key("link") != si.symmetric_key("other")
 
 
-@settings(max_examples=40)
+@settings(deadline=None, max_examples=40)
 @given(messages=st.lists(st.tuples(st.binary(max_size=300), st.binary(max_size=40)), max_size=8))
 def test_records_round_trip(messages: list[tuple[bytes, bytes]]) -> None:
     si, sr = Pair(FakeClock()).run()
@@ -102,7 +102,7 @@ def test_replays_and_the_window(clock: FakeClock) -> None:
         sr.unprotect(records[7])
 
 
-@settings(max_examples=60)
+@settings(deadline=None, max_examples=60)
 @given(order=st.lists(st.integers(0, 15), max_size=40))
 def test_no_record_is_ever_accepted_twice(order: list[int]) -> None:
     si, sr = Pair(FakeClock(), SessionPolicy(replay_window=8)).run()
@@ -153,7 +153,7 @@ def test_records_do_not_reflect_or_cross_sessions(clock: FakeClock) -> None:
         other_r.unprotect(si.protect(b"x"))
 
 
-@settings(max_examples=150)
+@settings(deadline=None, max_examples=150)
 @given(junk=st.binary(max_size=120))
 def test_garbage_records_raise_session_errors(junk: bytes) -> None:
     _si, sr = Pair(FakeClock()).run()
@@ -283,7 +283,7 @@ def test_handshake_timeout(clock: FakeClock) -> None:
         pair.i.receive(m2)
 
 
-@settings(max_examples=150)
+@settings(deadline=None, max_examples=150)
 @given(junk=st.binary(max_size=300))
 def test_handshake_fuzz(junk: bytes) -> None:
     clock = FakeClock()

@@ -25,7 +25,7 @@ def _signers() -> list[Signer]:
 
 
 @pytest.mark.parametrize("signer", _signers(), ids=lambda s: s.algorithm)
-@settings(max_examples=30)
+@settings(deadline=None, max_examples=30)
 @given(data=st.binary(max_size=512))
 def test_sign_verify_round_trip(signer: Signer, data: bytes) -> None:
     sig = signer.sign(data)
@@ -113,7 +113,7 @@ def test_every_flipped_envelope_byte_is_refused() -> None:
             SignedPayload.decode(bytes(bad)).verify(dev.verifier())
 
 
-@settings(max_examples=200)
+@settings(deadline=None, max_examples=200)
 @given(st.binary(max_size=200))
 def test_envelope_decode_fuzz(junk: bytes) -> None:
     for data in (junk, b"IS\x01" + junk):

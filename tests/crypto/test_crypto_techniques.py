@@ -75,19 +75,20 @@ ads = st.builds(
 
 
 @pytest.mark.parametrize("name", ["none", "sym-3des", "sym-aes", "ecc"])
-@settings(max_examples=60)
+@settings(deadline=None, max_examples=60)
 @given(plaintext=st.binary(max_size=2048), aad=ads)
 def test_round_trip_fast_techniques(material: dict, name: str, plaintext: bytes, aad) -> None:
     assert _seal_open(material, name, plaintext, aad) == plaintext
 
 
 @pytest.mark.parametrize("name", ["cpabe", "ecc-attr"])
-@settings(max_examples=6)
+@settings(deadline=None, max_examples=6)
 @given(plaintext=st.binary(max_size=1024), aad=ads)
 def test_round_trip_abe_techniques(material: dict, name: str, plaintext: bytes, aad) -> None:
     assert _seal_open(material, name, plaintext, aad) == plaintext
 
 
+@settings(deadline=None)
 @given(ads, ads)
 def test_associated_data_encoding_is_injective(a: AssociatedData, b: AssociatedData) -> None:
     assert (a.encode() == b.encode()) == (a == b)
@@ -160,7 +161,7 @@ def test_every_truncation_is_refused(material: dict, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", TECHNIQUE_NAMES)
-@settings(max_examples=80)
+@settings(deadline=None, max_examples=80)
 @given(junk=st.binary(max_size=600))
 def test_garbage_is_refused_with_a_typed_error(material: dict, name: str, junk: bytes) -> None:
     tech = get_technique(name)
@@ -322,7 +323,7 @@ def test_fame_keys_and_params_serialize(authority: AttributeAuthority) -> None:
     assert tech.open(sealed, restored_authority.keygen(HOLDER), AAD) == b"t=36.6"
 
 
-@settings(max_examples=40)
+@settings(deadline=None, max_examples=40)
 @given(junk=st.binary(max_size=400), which=st.sampled_from(["user", "params", "master"]))
 def test_malformed_key_bytes_raise_key_format_error(junk: bytes, which: str) -> None:
     loader = {
@@ -336,7 +337,7 @@ def test_malformed_key_bytes_raise_key_format_error(junk: bytes, which: str) -> 
             loader(data)
 
 
-@settings(max_examples=100)
+@settings(deadline=None, max_examples=100)
 @given(junk=st.binary(max_size=80), curve=st.sampled_from(list(EccCurve)))
 def test_malformed_public_keys_raise_key_format_error(junk: bytes, curve: EccCurve) -> None:
     try:

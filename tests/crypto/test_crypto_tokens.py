@@ -216,7 +216,7 @@ def test_every_flipped_token_byte_is_refused(world: World) -> None:
         world.present(token + b"\x00")  # trailing bytes are not ignored
 
 
-@settings(max_examples=200)
+@settings(deadline=None, max_examples=200)
 @given(st.binary(max_size=300))
 def test_garbage_tokens_raise_token_errors(junk: bytes) -> None:
     verifier = TokenVerifier({WALLET: Ed25519Signer.generate().verifier()})
