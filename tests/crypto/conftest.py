@@ -1,21 +1,9 @@
 from __future__ import annotations
 
 import pytest
+from crypto_clock import FakeClock
 
 from iomt.crypto.abe.fame import AttributeAuthority
-
-
-class FakeClock:
-    """An injectable clock: ``clock()`` returns the current time, ``advance`` moves it."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import FakeClock
+from crypto_clock import FakeClock
 from cryptography import x509
 
 from iomt.cli import main as cli_main

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import FakeClock
+from crypto_clock import FakeClock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
