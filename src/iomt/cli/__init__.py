@@ -20,6 +20,8 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "iomt.cli.launch",
     "iomt.cli.graph",
     "iomt.cli.interface",
+    "iomt.cli.keystore",
+    "iomt.cli.crypto",
 )
 
 

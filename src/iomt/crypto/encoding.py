@@ -1,0 +1,100 @@
+"""Unambiguous byte encodings shared by the security layer.
+
+Everything that is signed, MACed, hashed or used as associated data is built from
+length-prefixed fields, so two different field tuples can never encode to the same bytes
+(the ambiguity of plain concatenation — ``"ab" + "c" == "a" + "bc"`` — is what lets an
+attacker move bytes between fields). ``Reader`` parses the same framing and raises the
+caller's typed error on any truncation or trailing garbage, never ``IndexError`` or
+``struct.error``.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from iomt.errors import IomtError
+
+__all__ = ["Reader", "lp16", "lp32", "u8", "u16", "u32", "u64"]
+
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+
+
+def u8(value: int) -> bytes:
+    return bytes((value,))
+
+
+def u16(value: int) -> bytes:
+    return _U16.pack(value)
+
+
+def u32(value: int) -> bytes:
+    return _U32.pack(value)
+
+
+def u64(value: int) -> bytes:
+    return _U64.pack(value)
+
+
+def lp16(data: bytes) -> bytes:
+    """``len(data)`` as 2 bytes big-endian, then ``data`` (wire fields, < 64 KiB)."""
+    if len(data) > 0xFFFF:
+        raise ValueError("field longer than 65535 bytes")
+    return _U16.pack(len(data)) + data
+
+
+def lp32(data: bytes) -> bytes:
+    """``len(data)`` as 4 bytes big-endian, then ``data`` (transcripts, signed blobs)."""
+    return _U32.pack(len(data)) + data
+
+
+class Reader:
+    """A cursor over untrusted bytes; every shortfall raises ``error(message)``."""
+
+    __slots__ = ("_data", "_error", "_pos")
+
+    def __init__(self, data: bytes, error: type[IomtError]) -> None:
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise error(f"expected bytes, got {type(data).__name__}")
+        self._data = bytes(data)
+        self._pos = 0
+        self._error = error
+
+    @property
+    def remaining(self) -> int:
+        return len(self._data) - self._pos
+
+    def take(self, n: int) -> bytes:
+        if n < 0 or self._pos + n > len(self._data):
+            raise self._error(f"truncated: wanted {n} bytes, {self.remaining} left")
+        out = self._data[self._pos : self._pos + n]
+        self._pos += n
+        return out
+
+    def u8(self) -> int:
+        return self.take(1)[0]
+
+    def u16(self) -> int:
+        return int(_U16.unpack(self.take(2))[0])
+
+    def u32(self) -> int:
+        return int(_U32.unpack(self.take(4))[0])
+
+    def u64(self) -> int:
+        return int(_U64.unpack(self.take(8))[0])
+
+    def lp16(self) -> bytes:
+        return self.take(self.u16())
+
+    def lp32(self) -> bytes:
+        return self.take(self.u32())
+
+    def rest(self) -> bytes:
+        out = self._data[self._pos :]
+        self._pos = len(self._data)
+        return out
+
+    def end(self) -> None:
+        if self._pos != len(self._data):
+            raise self._error(f"{self.remaining} trailing bytes")

@@ -1,0 +1,321 @@
+"""Sessions: the SIGMA-I handshake (sans-IO) and symmetric-only records after it."""
+
+from __future__ import annotations
+
+import pytest
+from crypto_clock import FakeClock
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from iomt.crypto.errors import (
+    HandshakeError,
+    HandshakeMessageError,
+    SessionError,
+    SessionExpiredError,
+    SessionReplayError,
+)
+from iomt.crypto.sessions import (
+    HandshakeIdentity,
+    HandshakeInitiator,
+    HandshakeResponder,
+    HandshakeState,
+    PinnedCredentials,
+    Session,
+    SessionPolicy,
+    addressed_to,
+    is_handshake_start,
+    raw_credential,
+    record_session_id,
+)
+from iomt.crypto.signing import EcdsaP256Signer, Ed25519Signer, Signer
+from iomt.errors import IomtError, LocalProtocolError
+
+
+def _identity(name: str, signer: Signer | None = None) -> HandshakeIdentity:
+    signer = signer or Ed25519Signer.generate()
+    return HandshakeIdentity(name, signer, raw_credential(signer.verifier()))
+
+
+class Pair:
+    def __init__(
+        self, clock: FakeClock, policy: SessionPolicy | None = None, ecdsa: bool = False
+    ) -> None:
+        make = EcdsaP256Signer.generate if ecdsa else Ed25519Signer.generate
+        self.provider = _identity("provider:dr-bob", make())
+        self.device = _identity("dev-001", make())
+        self.pins = PinnedCredentials(
+            {
+                self.provider.name: self.provider.signer.verifier(),
+                self.device.name: self.device.signer.verifier(),
+            }
+        )
+        self.i = HandshakeInitiator(self.provider, self.pins, policy=policy, clock=clock)
+        self.r = HandshakeResponder(self.device, self.pins, policy=policy, clock=clock)
+
+    def run(self) -> tuple[Session, Session]:
+        m2 = self.r.receive(self.i.start())
+        assert m2 is not None
+        assert self.r.receive(self.i.receive(m2)) is None
+        return self.i.session, self.r.session
+
+
+@pytest.mark.parametrize("ecdsa", [False, True], ids=["ed25519", "ecdsa-p256"])
+def test_handshake_then_records_both_ways(clock: FakeClock, ecdsa: bool) -> None:
+    pair = Pair(clock, ecdsa=ecdsa)
+    si, sr = pair.run()
+    assert pair.i.state is pair.r.state is HandshakeState.ESTABLISHED
+    assert si.peer_name == "dev-001" and sr.peer_name == "provider:dr-bob"
+    assert record_session_id(si.protect(b"x")) == sr.local_id
+    assert sr.unprotect(si.protect(b"GET vitals", b"req-1"), b"req-1") == b"GET vitals"
+    assert si.unprotect(sr.protect(b"hr=72", b"req-1"), b"req-1") == b"hr=72"
+    assert si.symmetric_key("link") == sr.symmetric_key("link")
+    assert si.symmetric_key("link") != si.symmetric_key("other")
+
+
+@settings(deadline=None, max_examples=40)
+@given(messages=st.lists(st.tuples(st.binary(max_size=300), st.binary(max_size=40)), max_size=8))
+def test_records_round_trip(messages: list[tuple[bytes, bytes]]) -> None:
+    si, sr = Pair(FakeClock()).run()
+    for body, aad in messages:
+        assert sr.unprotect(si.protect(body, aad), aad) == body
+        assert si.unprotect(sr.protect(body, aad), aad) == body
+
+
+def test_associated_data_is_bound(clock: FakeClock) -> None:
+    si, sr = Pair(clock).run()
+    with pytest.raises(SessionError):
+        sr.unprotect(si.protect(b"x", b"req-1"), b"req-2")
+
+
+def test_replays_and_the_window(clock: FakeClock) -> None:
+    si, sr = Pair(clock, SessionPolicy(replay_window=4)).run()
+    records = [si.protect(bytes([n])) for n in range(8)]
+    assert sr.unprotect(records[1]) == b"\x01"
+    assert sr.unprotect(records[0]) == b"\x00"  # out of order, inside the window
+    with pytest.raises(SessionReplayError):
+        sr.unprotect(records[1])
+    assert sr.unprotect(records[7]) == b"\x07"
+    assert sr.unprotect(records[5]) == b"\x05"
+    with pytest.raises(SessionReplayError):
+        sr.unprotect(records[2])  # 7 - 2 >= window: too old to tell, refused
+    with pytest.raises(SessionReplayError):
+        sr.unprotect(records[7])
+
+
+@settings(deadline=None, max_examples=60)
+@given(order=st.lists(st.integers(0, 15), max_size=40))
+def test_no_record_is_ever_accepted_twice(order: list[int]) -> None:
+    si, sr = Pair(FakeClock(), SessionPolicy(replay_window=8)).run()
+    records = [si.protect(bytes([n])) for n in range(16)]
+    accepted: list[int] = []
+    for n in order:
+        try:
+            assert sr.unprotect(records[n]) == bytes([n])
+        except SessionReplayError:
+            continue
+        accepted.append(n)
+    assert len(accepted) == len(set(accepted))
+
+
+def test_sessions_expire_by_time_and_by_count(clock: FakeClock) -> None:
+    si, sr = Pair(clock, SessionPolicy(lifetime=60, max_messages=3)).run()
+    for _ in range(3):
+        sr.unprotect(si.protect(b"x"))
+    with pytest.raises(SessionExpiredError):
+        si.protect(b"x")
+    assert si.messages_sent == 3
+    record = sr.protect(b"late")
+    clock.advance(60)
+    assert si.is_expired
+    with pytest.raises(SessionExpiredError):
+        si.unprotect(record)
+    with pytest.raises(SessionExpiredError):
+        sr.protect(b"x")
+
+
+def test_every_flipped_record_byte_is_refused(clock: FakeClock) -> None:
+    si, sr = Pair(clock).run()
+    record = si.protect(b"heart_rate=72", b"aad")
+    for i in range(len(record)):
+        bad = bytearray(record)
+        bad[i] ^= 0x01
+        with pytest.raises(SessionError):
+            sr.unprotect(bytes(bad), b"aad")
+    assert sr.unprotect(record, b"aad") == b"heart_rate=72"
+
+
+def test_records_do_not_reflect_or_cross_sessions(clock: FakeClock) -> None:
+    si, _sr = Pair(clock).run()
+    _other_i, other_r = Pair(clock).run()
+    with pytest.raises(SessionError):
+        si.unprotect(si.protect(b"x"))  # reflected back to its sender
+    with pytest.raises(SessionError):
+        other_r.unprotect(si.protect(b"x"))
+
+
+@settings(deadline=None, max_examples=150)
+@given(junk=st.binary(max_size=120))
+def test_garbage_records_raise_session_errors(junk: bytes) -> None:
+    _si, sr = Pair(FakeClock()).run()
+    for data in (junk, b"\x01\x10" + sr.local_id + junk):
+        with pytest.raises(SessionError):
+            sr.unprotect(data)
+
+
+@pytest.mark.parametrize("which", ["m1", "m2", "m3"])
+def test_every_flipped_handshake_byte_fails_the_handshake(clock: FakeClock, which: str) -> None:
+    template = Pair(clock)
+    m1 = template.i.start()
+    length = {"m1": len(m1), "m2": 200, "m3": 150}[which]
+    for i in range(0, length, 3):
+        pair = Pair(clock)
+        m1 = pair.i.start()
+        try:
+            if which == "m1":
+                m1 = _flip(m1, i)
+            m2 = pair.r.receive(m1)
+            assert m2 is not None
+            if which == "m2":
+                m2 = _flip(m2, i % len(m2))
+            m3 = pair.i.receive(m2)
+            if which == "m3":
+                m3 = _flip(m3, i % len(m3))
+            pair.r.receive(m3)
+        except (HandshakeError, HandshakeMessageError):
+            continue
+        pytest.fail(f"handshake completed with byte {i} of {which} flipped")
+
+
+def _flip(data: bytes, i: int) -> bytes:
+    bad = bytearray(data)
+    bad[i] ^= 0x01
+    return bytes(bad)
+
+
+def test_failed_messages_leave_state_unchanged(clock: FakeClock) -> None:
+    pair = Pair(clock)
+    m1 = pair.i.start()
+    m2 = pair.r.receive(m1)
+    assert m2 is not None
+    with pytest.raises(HandshakeError):
+        pair.i.receive(_flip(m2, len(m2) - 1))
+    assert pair.i.state is HandshakeState.WAIT_MESSAGE_2
+    m3 = pair.i.receive(m2)  # the genuine message still works
+    with pytest.raises(HandshakeMessageError):
+        pair.r.receive(m1)  # a message 1 now is out of order
+    assert pair.r.state is HandshakeState.WAIT_MESSAGE_3
+    pair.r.receive(m3)
+    assert pair.r.session.peer_name == "provider:dr-bob"
+
+
+def test_illegal_calls(clock: FakeClock) -> None:
+    pair = Pair(clock)
+    with pytest.raises(LocalProtocolError):
+        _ = pair.i.session
+    with pytest.raises(HandshakeMessageError):
+        pair.i.receive(b"\x01\x02" + bytes(100))  # message 2 before we sent message 1
+    pair.i.start()
+    with pytest.raises(LocalProtocolError):
+        pair.i.start()
+    si, _ = Pair(clock).run()
+    with pytest.raises(HandshakeMessageError):
+        pair.r.receive(si.protect(b"x"))  # a record is not a handshake message
+
+
+def test_untrusted_or_wrong_credentials(clock: FakeClock) -> None:
+    pair = Pair(clock)
+    stranger = _identity("dev-001")  # right name, another key
+    pair.r = HandshakeResponder(stranger, pair.pins, clock=clock)
+    m2 = pair.r.receive(pair.i.start())
+    assert m2 is not None
+    with pytest.raises(HandshakeError):
+        pair.i.receive(m2)
+    unknown = _identity("dev-999")
+    pair = Pair(clock)
+    pair.i = HandshakeInitiator(unknown, pair.pins, clock=clock)
+    m2 = pair.r.receive(pair.i.start())
+    assert m2 is not None
+    m3 = pair.i.receive(m2)
+    with pytest.raises(HandshakeError):
+        pair.r.receive(m3)
+
+
+def test_a_man_in_the_middle_is_named_not_misbound(clock: FakeClock) -> None:
+    """Mallory relays between Bob and the device: each side learns it talks to Mallory."""
+    pair = Pair(clock)
+    mallory = _identity("mallory")
+    pins = PinnedCredentials(
+        {
+            "mallory": mallory.signer.verifier(),
+            pair.provider.name: pair.provider.signer.verifier(),
+            pair.device.name: pair.device.signer.verifier(),
+        }
+    )
+    bob = HandshakeInitiator(pair.provider, pins, clock=clock)
+    mal_r = HandshakeResponder(mallory, pins, clock=clock)
+    m2 = mal_r.receive(bob.start())
+    assert m2 is not None
+    mal_r.receive(bob.receive(m2))
+    assert bob.session.peer_name == "mallory"
+    assert mal_r.session.peer_name == "provider:dr-bob"
+    # Mallory cannot pass Bob's handshake on to the device as her own: message 2 must be
+    # signed by and encrypted for whoever answered Bob's ephemeral key.
+    bob2 = HandshakeInitiator(pair.provider, pins, clock=clock)
+    m1 = bob2.start()
+    device = HandshakeResponder(pair.device, pins, clock=clock)
+    from_device = device.receive(m1)
+    assert from_device is not None
+    relay = HandshakeResponder(mallory, pins, clock=clock)
+    from_mallory = relay.receive(m1)
+    assert from_mallory is not None
+    # swap the encrypted identity block of Mallory's answer with the device's
+    spliced = from_mallory[:50] + from_device[50:]
+    with pytest.raises(HandshakeError):
+        bob2.receive(spliced)
+
+
+def test_handshake_timeout(clock: FakeClock) -> None:
+    pair = Pair(clock, SessionPolicy(handshake_timeout=5))
+    m2 = pair.r.receive(pair.i.start())
+    assert m2 is not None
+    clock.advance(6)
+    with pytest.raises(HandshakeError):
+        pair.i.receive(m2)
+
+
+@settings(deadline=None, max_examples=150)
+@given(junk=st.binary(max_size=300))
+def test_handshake_fuzz(junk: bytes) -> None:
+    clock = FakeClock()
+    pair = Pair(clock)
+    with pytest.raises(IomtError) as info:
+        pair.r.receive(junk)
+        pair.r.receive(junk)
+    assert isinstance(info.value, HandshakeError | HandshakeMessageError)
+    pair.i.start()
+    with pytest.raises((HandshakeError, HandshakeMessageError)):
+        pair.i.receive(junk)
+    assert pair.i.state is HandshakeState.WAIT_MESSAGE_2
+
+
+def test_messages_can_be_routed(clock: FakeClock) -> None:
+    pair = Pair(clock)
+    m1 = pair.i.start()
+    assert is_handshake_start(m1)
+    with pytest.raises(HandshakeMessageError):
+        addressed_to(m1)
+    m2 = pair.r.receive(m1)
+    assert m2 is not None and not is_handshake_start(m2)
+    m3 = pair.i.receive(m2)
+    pair.r.receive(m3)
+    assert addressed_to(m2) == pair.i.session.local_id
+    assert addressed_to(m3) == pair.r.session.local_id
+    assert addressed_to(pair.i.session.protect(b"x")) == pair.r.session.local_id
+    with pytest.raises(HandshakeMessageError):
+        addressed_to(b"\x01\x99" + bytes(20))
+
+
+def test_session_repr_hides_keys(clock: FakeClock) -> None:
+    si, _ = Pair(clock).run()
+    assert "redacted" in repr(si)
+    assert "redacted" not in repr(HandshakeState.IDLE)
