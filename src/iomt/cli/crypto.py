@@ -6,7 +6,6 @@ iomt crypto bench [--json] [--quick] seal/open per technique, CP-ABE scaling, to
 """
 
 # Handlers import their dependencies lazily so `iomt --help` stays fast.
-# ruff: noqa: PLC0415
 
 from __future__ import annotations
 

@@ -11,7 +11,6 @@ serials, key fingerprints and revocation state.
 """
 
 # Handlers import their dependencies lazily so `iomt --help` stays fast.
-# ruff: noqa: PLC0415
 
 from __future__ import annotations
 
