@@ -27,7 +27,8 @@ def test_list_prints_messages_then_services(capsys: pytest.CaptureFixture[str]) 
     assert all(line.startswith("    ") for line in lines if not line.endswith(":"))
     assert messages == sorted(messages)
     assert {"iomt/msg/Vitals", "rmw_dds_common/msg/ParticipantEntitiesInfo"} <= set(messages)
-    assert services == ["iomt/srv/DataShare", "iomt/srv/DeviceInfoRequest"]
+    assert services == sorted(services)
+    assert {"iomt/srv/DataShare", "iomt/srv/DeviceInfoRequest"} <= set(services)
     assert len(messages) + len(services) == len(iomt.msg.all_interfaces())
 
 

@@ -201,13 +201,17 @@ def test_octet_fields_keep_the_declared_idl_type() -> None:
         "Plain",
         "iomt::msg::dds_::DeviceInfo_",
         {"uri": str, "security_technique": str, "kind": types.uint8,
-         "token": types.sequence[types.uint8]},
+         "token": types.sequence[types.uint8],
+         "device_certificate": types.sequence[types.uint8]},
     )  # fmt: skip
     Plain = annotate.final(plain)
 
     ours = iomt.msg.DeviceInfo(uri="u", kind=1, token=b"\x01\x02")
     assert (
-        ours.serialize() == Plain(uri="u", security_technique="", kind=1, token=[1, 2]).serialize()
+        ours.serialize()
+        == Plain(
+            uri="u", security_technique="", kind=1, token=[1, 2], device_certificate=[]
+        ).serialize()
     )
     assert Plain.__idl__.get_type_id() == iomt.msg.DeviceInfo.__idl__.get_type_id()
     assert iomt.msg.DeviceInfo.deserialize(ours.serialize()).token == b"\x01\x02"

@@ -31,6 +31,7 @@ from iomt.msg._builtin_interfaces import Duration, Time
 from iomt.msg._iomt import (
     BiomtTransaction,
     ConversionRequest,
+    Convert,
     DataShare,
     DataShare_Request,
     DataShare_RequestWire,
@@ -45,6 +46,7 @@ from iomt.msg._iomt import (
     Neighbour,
     Registration,
     SecureEnvelope,
+    SessionHandshake,
     Vitals,
 )
 from iomt.msg._rmw_dds_common import Gid, NodeEntitiesInfo, ParticipantEntitiesInfo
@@ -65,6 +67,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BiomtTransaction",
     "ConversionRequest",
+    "Convert",
     "DataShare",
     "DataShare_Request",
     "DataShare_RequestWire",
@@ -86,6 +89,7 @@ __all__ = [
     "SecureEnvelope",
     "ServiceInfo",
     "ServiceType",
+    "SessionHandshake",
     "Time",
     "Vitals",
     "all_interfaces",
