@@ -353,6 +353,32 @@ class TokenVerifier:
         request: bytes = b"",
         scope: str | None = None,
     ) -> TokenClaims:
+        """Accept a token presented with a proof-of-possession signature (RFC 8747)."""
+        claims, now, until = self._accept(token, audience)
+        nonce = _check_proof(token, proof, claims.confirmation, challenge, request)
+        self._spend(claims, now, until)
+        if not self._replays.add(b"pop:" + claims.token_id + nonce, until=until, now=now):
+            raise TokenReplayed("proof nonce already seen for this token")
+        if scope is not None:
+            claims.require_scope(scope)
+        return claims
+
+    def verify_holder(
+        self, token: bytes, *, audience: str, holder: Verifier, scope: str | None = None
+    ) -> TokenClaims:
+        """Accept a token presented over a channel that already authenticated ``holder``'s
+        key (an iomt session handshake), the way ACE binds PoP to an EDHOC/TLS channel:
+        the token's ``cnf`` key must be exactly the channel peer's key. Replay protection
+        of the individual requests is the channel's (the session's replay window)."""
+        claims, now, until = self._accept(token, audience)
+        if claims.confirmation != holder:
+            raise TokenProofInvalid("token is bound to another key than the channel's peer")
+        self._spend(claims, now, until)
+        if scope is not None:
+            claims.require_scope(scope)
+        return claims
+
+    def _accept(self, token: bytes, audience: str) -> tuple[TokenClaims, float, float]:
         raw = self.decode(token)
         # Validity window and audience first: they decide whether the token counts at all.
         now = self._clock()
@@ -372,17 +398,13 @@ class TokenVerifier:
             or rev.is_key_revoked(claims.confirmation.fingerprint())
         ):
             raise TokenRevoked(f"token {claims.token_id.hex()} or its holder is revoked")
-        nonce = _check_proof(token, proof, claims.confirmation, challenge, request)
-        until = claims.expires_at + self._leeway
+        return claims, now, claims.expires_at + self._leeway
+
+    def _spend(self, claims: TokenClaims, now: float, until: float) -> None:
         if claims.single_use and not self._replays.add(
             b"cti:" + claims.token_id, until=until, now=now
         ):
             raise TokenReplayed(f"single-use token {claims.token_id.hex()} was already used")
-        if not self._replays.add(b"pop:" + claims.token_id + nonce, until=until, now=now):
-            raise TokenReplayed("proof nonce already seen for this token")
-        if scope is not None:
-            claims.require_scope(scope)
-        return claims
 
 
 def _peek(token: bytes) -> tuple[bytes, dict[int, Any]]:

@@ -1,0 +1,150 @@
+"""Conversion (Bilal & Hassan, Alg. 3): a nearby capable device applies the technique.
+
+    Conversion(Message, Token, Data):
+        if Device.Enctechnique == Message.ST: Publish(Convert(Data, ST), Token)
+        else: invalid request
+
+The asking device orders its registered neighbours that can apply the requested
+technique by hop count and tries them in turn (``ConversionPlan``); none left is a
+clear refusal. What crosses the device-converter link is part of the design:
+
+* a device that can do symmetric cryptography protects the reading with a session it
+  holds with the converter (link ``session``);
+* a device that cannot encrypt at all sends it in plaintext (link ``none``) — to a
+  1-hop neighbour only, so an incapable device's plaintext crosses at most that one hop.
+
+Every order is signed by the asking device (all devices hold an identity key, even those
+that cannot encrypt), over all its fields, and carries the device's signature over the
+reading itself; the converter refuses orders from devices it has not registered, orders
+whose plaintext would have crossed more than one hop, and techniques it cannot apply.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field, replace
+
+from iomt.core.registration import Neighbour, NeighbourTable
+from iomt.crypto.sessions import Session
+from iomt.crypto.signing import Signer, Verifier
+from iomt.errors import AuthenticationError, AuthorizationError, RemoteProtocolError
+
+LINK_NONE = "none"
+LINK_SESSION = "session"
+_CONTEXT = b"iomt/conversion-order/v1"
+
+
+def _lp(data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + data
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionOrder:
+    """The core's view of an iomt/msg/ConversionRequest."""
+
+    request_id: str
+    device_uri: str
+    converter_uri: str
+    requester_uri: str
+    requested_technique: str
+    link_technique: str
+    policy: str
+    requester_key: bytes
+    payload: bytes
+    origin_signature: bytes
+    signature_algorithm: str = ""
+    signature: bytes = b""
+
+    def header_bytes(self) -> bytes:
+        """Every field but payload and signature: the session AEAD's associated data."""
+        return _CONTEXT + b"".join(
+            _lp(p)
+            for p in (
+                self.request_id.encode(),
+                self.device_uri.encode(),
+                self.converter_uri.encode(),
+                self.requester_uri.encode(),
+                self.requested_technique.encode(),
+                self.link_technique.encode(),
+                self.policy.encode(),
+                self.requester_key,
+                self.origin_signature,
+                self.signature_algorithm.encode(),
+            )
+        )
+
+    def signed_bytes(self) -> bytes:
+        return self.header_bytes() + _lp(self.payload)
+
+    def signed_by(self, signer: Signer) -> ConversionOrder:
+        unsigned = replace(self, signature_algorithm=signer.algorithm, signature=b"")
+        return replace(unsigned, signature=signer.sign(unsigned.signed_bytes()))
+
+
+@dataclass
+class ConversionPlan:
+    """The candidates for one conversion, best first; ``next()`` after each failure."""
+
+    technique: str
+    candidates: list[str]
+    tried: list[tuple[str, str]] = field(default_factory=list)
+
+    def next(self) -> str | None:
+        done = {uri for uri, _ in self.tried}
+        for uri in self.candidates:
+            if uri not in done:
+                return uri
+        return None
+
+    def failed(self, uri: str, reason: str) -> None:
+        self.tried.append((uri, reason))
+
+    def explain(self) -> str:
+        if not self.candidates:
+            return f"no registered neighbour can apply {self.technique}"
+        return "; ".join(f"{u}: {r}" for u, r in self.tried) or "no candidate tried"
+
+
+def plan(table: NeighbourTable, technique: str, *, can_encrypt: bool) -> ConversionPlan:
+    """Alg. 3's candidate list. Plaintext may cross at most one hop, so a device that
+    cannot encrypt only considers 1-hop neighbours."""
+    max_hops = table.max_hops if can_encrypt else 1
+    return ConversionPlan(
+        technique, [n.uri for n in table.converters_for(technique, max_hops=max_hops)]
+    )
+
+
+class ConversionRefused(AuthorizationError):
+    """A converter would not (or could not) convert this order."""
+
+
+def accept(
+    order: ConversionOrder,
+    *,
+    converter_uri: str,
+    applicable: frozenset[str],
+    neighbour: Neighbour | None,
+    session: Session | None,
+) -> bytes:
+    """The converter's checks (Alg. 3 line 3 and the link rules); returns the reading.
+
+    Raises ConversionRefused, AuthenticationError or RemoteProtocolError.
+    """
+    if order.converter_uri != converter_uri:
+        raise ConversionRefused(f"order is for {order.converter_uri}, not {converter_uri}")
+    if neighbour is None or neighbour.hops != 1 or neighbour.verifier is None:
+        raise ConversionRefused(f"{order.device_uri} is not a registered neighbour")
+    if order.requested_technique not in applicable:
+        raise ConversionRefused(f"{order.requested_technique} is not applicable here")
+    verifier: Verifier = neighbour.verifier
+    if order.signature_algorithm != verifier.algorithm:
+        raise AuthenticationError("order not signed with the device's registered key")
+    verifier.verify(replace(order, signature=b"").signed_bytes(), order.signature)
+    if order.link_technique == LINK_NONE:
+        # The device's plaintext reached us directly: we are its 1-hop neighbour.
+        return order.payload
+    if order.link_technique == LINK_SESSION:
+        if session is None:
+            raise AuthenticationError(f"no session with {order.device_uri}")
+        return session.unprotect(order.payload, aad=order.header_bytes())
+    raise RemoteProtocolError(f"unknown link technique {order.link_technique!r}")

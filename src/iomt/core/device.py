@@ -1,0 +1,326 @@
+"""An IoMT device's protocol logic (Bilal & Hassan): listener, registration, conversion.
+
+``DeviceCore`` is everything a device node does, minus the IO: it keeps its latest
+readings (local storage), announces itself and keeps its neighbour table (Alg. 2.1),
+answers data requests (Alg. 2.2) by sealing for the requester or planning a conversion
+(Alg. 3), and — when capable — converts for its neighbours. The node feeds it messages
+and sends what it returns.
+
+Capability classes (``iomt.crypto.techniques.Capability``) describe which confidentiality
+techniques a device can apply to its readings: NONE (it cannot encrypt: its readings
+leave it in plaintext, to one neighbour only), SYMMETRIC (AES under session keys),
+ECC (plus ECIES), ABE (plus CP-ABE and ECC+attributes). Every device holds an identity
+key and can sign and verify: the paper has every device validate tokens (Alg. 2.2), and
+signatures are what stop a rogue node from posing as a device or a converter.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from iomt.core import conversion
+from iomt.core.channels import ChannelTable
+from iomt.core.conversion import ConversionOrder, ConversionPlan
+from iomt.core.listener import DataRequest, Decision, Listener, Outcome, Refusal, name_of
+from iomt.core.publish import Envelope, Sealer, origin_message, recipient_key_for
+from iomt.core.registration import Announcement, NeighbourTable, RegistrationStatus
+from iomt.crypto.abe import FamePublicParams
+from iomt.crypto.keys import EccPublicKey
+from iomt.crypto.sessions import Session
+from iomt.crypto.signing import Signer
+from iomt.crypto.techniques import AbePolicy, Capability, techniques_for
+from iomt.crypto.tokens import TokenVerifier
+from iomt.errors import IomtError, LocalProtocolError
+
+OWN_TECHNIQUE = {
+    Capability.NONE: "none",
+    Capability.SYMMETRIC: "sym-aes",
+    Capability.ECC: "ecc",
+    Capability.ABE: "cpabe",
+}
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    uri: str
+    capability: Capability
+    kind: int
+    x: float
+    y: float
+    radio_range: float
+    announce_period_s: float
+    policy: str  # the CP-ABE policy this device sets on its data (the paper: attributes
+    #              are "set by the IoMT device that sends its data")
+
+    @property
+    def technique(self) -> str:
+        return OWN_TECHNIQUE[self.capability]
+
+    @property
+    def applicable(self) -> frozenset[str]:
+        return frozenset(techniques_for(self.capability)) - {"sym-3des"}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReading:
+    seq: int
+    stamp_ns: int
+    cdr: bytes  # iomt/msg/Vitals, CDR
+
+
+@dataclass(frozen=True, slots=True)
+class Shared:
+    envelope: Envelope
+
+
+@dataclass(frozen=True, slots=True)
+class Converting:
+    plan: ConversionPlan
+    request: DataRequest
+    reading: StoredReading
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    reason: str
+
+
+DeviceReply = Shared | Converting | Refused
+
+
+class DeviceCore:
+    def __init__(
+        self,
+        config: DeviceConfig,
+        *,
+        signer: Signer,
+        certificate: bytes,
+        channels: ChannelTable,
+        table: NeighbourTable,
+        tokens: TokenVerifier,
+        abe_params: FamePublicParams | None,
+        history: int = 64,
+        clock: Callable[[], float] = time.time,
+        rng: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        self.config = config
+        self.uri = config.uri
+        self._signer = signer
+        self.certificate = certificate
+        self.channels = channels
+        self.table = table
+        self.listener = Listener(config.uri, config.applicable, tokens, clock=clock)
+        self.sealer = Sealer(config.uri, rng=rng)
+        self._abe_params = abe_params
+        self._policy: AbePolicy | None = None
+        self.readings: deque[StoredReading] = deque(maxlen=history)
+        self._clock = clock
+        self.counters: dict[str, int] = {
+            "shared": 0,
+            "converting": 0,
+            "refused": 0,
+            "converted_for_others": 0,
+            "conversion_refused": 0,
+        }
+
+    # -- local storage ----------------------------------------------------------------------
+
+    def record(self, seq: int, stamp_ns: int, cdr: bytes) -> StoredReading:
+        reading = StoredReading(seq, stamp_ns, cdr)
+        self.readings.append(reading)
+        return reading
+
+    def latest(self) -> StoredReading | None:
+        return self.readings[-1] if self.readings else None
+
+    # -- control registration (Alg. 2.1) --------------------------------------------------
+
+    def announcement(self, stamp_ns: int) -> Announcement:
+        c = self.config
+        convertible = tuple(sorted(c.applicable - {c.technique, "none"}))
+        return Announcement(
+            c.uri,
+            c.technique,
+            convertible,
+            c.x,
+            c.y,
+            c.radio_range,
+            c.announce_period_s,
+            self.certificate,
+            self.table.advertised(),
+            stamp_ns,
+        ).signed_by(self._signer)
+
+    def on_announcement(self, a: Announcement) -> RegistrationStatus:
+        return self.table.on_announcement(a)
+
+    # -- listener (Alg. 2.2) ----------------------------------------------------------------
+
+    def on_data_request(self, request: DataRequest) -> DeviceReply:
+        session = self._session_of(request)
+        decision = self.listener.decide(request, session)
+        if decision.outcome is Outcome.REFUSE:
+            return self._refuse(decision.reason)
+        reading = self.latest()
+        if reading is None:
+            return self._refuse(f"{Refusal.NO_DATA.value}: no reading recorded yet")
+        if decision.outcome is Outcome.SHARE:
+            try:
+                envelope = self.seal(request, reading, session)
+            except (IomtError, ValueError) as exc:
+                return self._refuse(f"{Refusal.MALFORMED.value}: {exc}")
+            self.counters["shared"] += 1
+            return Shared(envelope)
+        plan = conversion.plan(
+            self.table, request.technique, can_encrypt=self.config.capability > Capability.NONE
+        )
+        if plan.next() is None:
+            return self._refuse(f"{Refusal.NO_CONVERTER.value}: {plan.explain()}")
+        self.counters["converting"] += 1
+        return Converting(plan, request, reading, decision)
+
+    def _refuse(self, reason: str) -> Refused:
+        self.counters["refused"] += 1
+        return Refused(reason)
+
+    def _session_of(self, request: DataRequest) -> Session | None:
+        if request.proof_type != "session":
+            return None
+        try:
+            return self.channels.session_of_record(request.proof)
+        except IomtError:
+            return None
+
+    def policy(self) -> AbePolicy | None:
+        if self._policy is None and self._abe_params is not None and self.config.policy:
+            self._policy = AbePolicy.parse(self._abe_params, self.config.policy)
+        return self._policy
+
+    def seal(
+        self, request: DataRequest, reading: StoredReading, session: Session | None
+    ) -> Envelope:
+        """Seal ``reading`` for the requester in its technique and authenticate it."""
+        requester_key = (
+            EccPublicKey.from_bytes(request.requester_key) if request.requester_key else None
+        )
+        key = recipient_key_for(
+            request.technique,
+            requester_key=requester_key,
+            policy=self.policy(),
+            link_key=ChannelTable.link_key(session) if session else None,
+        )
+        header, ciphertext = self.sealer.seal(
+            reading.cdr,
+            technique=request.technique,
+            recipient_uri=request.requester_uri,
+            recipient_key=key,
+            device_uri=self.uri,
+            request_id=request.request_id,
+            seq=reading.seq,
+        )
+        envelope = Envelope(
+            request.request_id,
+            self.uri,
+            self.uri,
+            request.requester_uri,
+            request.technique,
+            reading.seq,
+            reading.stamp_ns,
+            header,
+            ciphertext,
+        )
+        if session is not None:
+            return envelope.signed_by(self.channels.mac_key(session))
+        return replace(envelope, sender_certificate=self.certificate).signed_by(self._signer)
+
+    # -- conversion, asking side (Alg. 3) ----------------------------------------------------
+
+    def link_for(self, converter_uri: str) -> Session | None:
+        """The session to protect a reading to ``converter_uri`` with (None: plaintext)."""
+        if self.config.capability == Capability.NONE:
+            return None
+        return self.channels.session(name_of(converter_uri))
+
+    def conversion_order(self, pending: Converting, converter_uri: str) -> ConversionOrder:
+        request, reading = pending.request, pending.reading
+        session = self.link_for(converter_uri)
+        if self.config.capability > Capability.NONE and session is None:
+            raise LocalProtocolError(f"no session with converter {converter_uri} yet")
+        origin = self._signer.sign(origin_message(request.request_id, self.uri, reading.cdr))
+        order = ConversionOrder(
+            request.request_id,
+            self.uri,
+            converter_uri,
+            request.requester_uri,
+            request.technique,
+            conversion.LINK_SESSION if session else conversion.LINK_NONE,
+            self.config.policy,
+            request.requester_key,
+            b"",
+            origin,
+            signature_algorithm=self._signer.algorithm,
+        )
+        payload = session.protect(reading.cdr, aad=order.header_bytes()) if session else reading.cdr
+        return replace(order, payload=payload).signed_by(self._signer)
+
+    # -- conversion, converting side (Alg. 3) ------------------------------------------------
+
+    def on_conversion(self, order: ConversionOrder, seq: int, stamp_ns: int) -> Envelope:
+        """Convert a neighbour's reading; raises ConversionRefused / AuthenticationError."""
+        neighbour = self.table.one_hop(order.device_uri)
+        session = self.channels.session(name_of(order.device_uri))
+        try:
+            reading = conversion.accept(
+                order,
+                converter_uri=self.uri,
+                applicable=self.config.applicable,
+                neighbour=neighbour,
+                session=session,
+            )
+            if order.requested_technique in ("sym-aes", "sym-3des"):
+                raise conversion.ConversionRefused(
+                    f"{order.requested_technique} needs a key shared with the requester, "
+                    "which a converter does not have"
+                )
+            requester_key = (
+                EccPublicKey.from_bytes(order.requester_key) if order.requester_key else None
+            )
+            policy = (
+                AbePolicy.parse(self._abe_params, order.policy)
+                if order.policy and self._abe_params is not None
+                else None
+            )
+            key = recipient_key_for(
+                order.requested_technique, requester_key=requester_key, policy=policy, link_key=None
+            )
+        except (IomtError, ValueError):
+            self.counters["conversion_refused"] += 1
+            raise
+        header, ciphertext = self.sealer.seal(
+            reading,
+            technique=order.requested_technique,
+            recipient_uri=order.requester_uri,
+            recipient_key=key,
+            device_uri=order.device_uri,
+            request_id=order.request_id,
+            seq=seq,
+        )
+        self.counters["converted_for_others"] += 1
+        return Envelope(
+            order.request_id,
+            order.device_uri,
+            self.uri,
+            order.requester_uri,
+            order.requested_technique,
+            seq,
+            stamp_ns,
+            header,
+            ciphertext,
+            sender_certificate=self.certificate,
+            origin_signature=order.origin_signature,
+        ).signed_by(self._signer)

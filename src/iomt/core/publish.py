@@ -1,0 +1,280 @@
+"""Publish (Bilal & Hassan, §III-E): sealed readings with HMAC or a digital signature.
+
+A reading is sealed for its requester as a KEM/DEM pair. The *data key* is sealed with
+the requested security technique (ECIES to the requester's key, FAME under the device's
+policy, ...) into ``key_header``; the reading itself is AES-256-GCM under that key. A
+sender keeps using one data key per (recipient, technique, recipient key) for a bounded
+number of readings and time, and a receiver caches the key of every header it opened, so
+the asymmetric work of a technique is paid once per key instead of once per request.
+Technique ``none`` has no key: its "ciphertext" is the framed plaintext, readable by
+anyone on the wire, which is what the experiments count.
+
+Authenticity: every envelope is authenticated by whoever sealed it, over all its fields
+(:meth:`Envelope.signed_bytes`): an HMAC under a key exported from the session with the
+recipient, or an Ed25519 / ECDSA signature (with the signer's certificate attached) when
+there is no session, as for a converter publishing to a requester it never met. When a
+converter seals another device's reading, the device's own signature over the reading
+(``origin_signature``) travels along, so the requester can check end to end that the
+reading is the device's and not the converter's invention.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from iomt.crypto.errors import DecryptionError, MalformedCiphertextError
+from iomt.crypto.keys import EccPublicKey, SymmetricKey
+from iomt.crypto.signing import Signer, Verifier
+from iomt.crypto.techniques import (
+    NO_KEY,
+    AbePolicy,
+    AssociatedData,
+    EccAttrRecipient,
+    RecipientKey,
+    RecipientSecret,
+    get_technique,
+)
+from iomt.errors import AuthenticationError, LocalProtocolError
+
+NONE = "none"
+_DATA_KEY_LABEL = "iomt/data-key/v1"
+_ORIGIN_CONTEXT = b"iomt/origin-signature/v1"
+_ENVELOPE_CONTEXT = b"iomt/envelope/v1"
+_NONCE = 12
+
+
+def _lp(data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + data
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The core's view of an iomt/msg/SecureEnvelope."""
+
+    request_id: str
+    device_uri: str
+    sender_uri: str
+    recipient_uri: str
+    security_technique: str
+    seq: int
+    stamp_ns: int
+    key_header: bytes
+    ciphertext: bytes
+    signature_algorithm: str = ""
+    signature: bytes = b""
+    sender_certificate: bytes = b""
+    origin_signature: bytes = b""
+
+    def signed_bytes(self) -> bytes:
+        """Canonical, injective encoding of everything but the signature itself."""
+        parts = [
+            self.request_id,
+            self.device_uri,
+            self.sender_uri,
+            self.recipient_uri,
+            self.security_technique,
+            self.signature_algorithm,
+        ]
+        return (
+            _ENVELOPE_CONTEXT
+            + b"".join(_lp(p.encode()) for p in parts)
+            + struct.pack(">QQ", self.seq, self.stamp_ns & (1 << 64) - 1)
+            + _lp(self.key_header)
+            + _lp(self.ciphertext)
+            + _lp(self.sender_certificate)
+            + _lp(self.origin_signature)
+        )
+
+    def signed_by(self, signer: Signer) -> Envelope:
+        unsigned = replace(self, signature_algorithm=signer.algorithm, signature=b"")
+        return replace(unsigned, signature=signer.sign(unsigned.signed_bytes()))
+
+    def verify(self, verifier: Verifier) -> None:
+        """Raise AuthenticationError unless ``verifier`` authenticated every field."""
+        if not self.signature:
+            raise AuthenticationError(f"envelope {self.request_id} is not authenticated")
+        if self.signature_algorithm != verifier.algorithm:
+            raise AuthenticationError(
+                f"envelope {self.request_id} authenticated with {self.signature_algorithm!r}, "
+                f"expected {verifier.algorithm!r}"
+            )
+        verifier.verify(replace(self, signature=b"").signed_bytes(), self.signature)
+
+
+def origin_message(request_id: str, device_uri: str, reading: bytes) -> bytes:
+    """What a device signs over its own reading (kept by converters, checked end to end)."""
+    return _ORIGIN_CONTEXT + _lp(request_id.encode()) + _lp(device_uri.encode()) + _lp(reading)
+
+
+def _key_fingerprint(key: RecipientKey) -> str:
+    if isinstance(key, EccPublicKey):
+        return "ecc:" + key.fingerprint()
+    if isinstance(key, SymmetricKey):
+        return "sym:" + key.key_id
+    if isinstance(key, AbePolicy):
+        return "abe:" + str(key.policy)
+    if isinstance(key, EccAttrRecipient):
+        return f"ecc-attr:{key.ecc.fingerprint()}:{key.abe.policy}"
+    return "none"
+
+
+def _data_aad(
+    sender: str, recipient: str, device: str, seq: int, request_id: str, header: bytes
+) -> bytes:
+    return (
+        AssociatedData(sender, recipient, device, seq, request_id).encode()
+        + hashlib.sha256(header).digest()
+    )
+
+
+@dataclass
+class _DataKey:
+    key: AESGCM
+    header: bytes
+    uses: int
+    created: float
+
+
+class Sealer:
+    """The sending side: seals readings for recipients, reusing data keys within limits."""
+
+    def __init__(
+        self,
+        sender_uri: str,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[int], bytes] = os.urandom,
+        max_uses: int = 1000,
+        max_age_s: float = 600.0,
+    ) -> None:
+        self.sender_uri = sender_uri
+        self._clock = clock
+        self._rng = rng
+        self.max_uses = max_uses
+        self.max_age_s = max_age_s
+        self._keys: dict[tuple[str, str, str], _DataKey] = {}
+        self.keys_created = 0
+
+    def seal(
+        self,
+        plaintext: bytes,
+        *,
+        technique: str,
+        recipient_uri: str,
+        recipient_key: RecipientKey,
+        device_uri: str,
+        request_id: str,
+        seq: int,
+    ) -> tuple[bytes, bytes]:
+        """Return (key_header, ciphertext) for one reading."""
+        tech = get_technique(technique)
+        if technique == NONE:
+            aad = AssociatedData(self.sender_uri, recipient_uri, device_uri, seq, request_id)
+            return b"", tech.seal(plaintext, NO_KEY, aad)
+        slot = (recipient_uri, technique, _key_fingerprint(recipient_key))
+        now = self._clock()
+        dk = self._keys.get(slot)
+        if dk is None or dk.uses >= self.max_uses or now - dk.created > self.max_age_s:
+            raw = self._rng(32)
+            header_aad = AssociatedData(self.sender_uri, recipient_uri, "", 0, _DATA_KEY_LABEL)
+            dk = _DataKey(AESGCM(raw), tech.seal(raw, recipient_key, header_aad), 0, now)
+            self._keys[slot] = dk
+            self.keys_created += 1
+        dk.uses += 1
+        nonce = self._rng(_NONCE)
+        data_aad = _data_aad(self.sender_uri, recipient_uri, device_uri, seq, request_id, dk.header)
+        return dk.header, nonce + dk.key.encrypt(nonce, plaintext, data_aad)
+
+
+class Opener:
+    """The receiving side: opens envelopes, caching the data key of each header it opened."""
+
+    def __init__(self, recipient_uri: str, *, max_cached: int = 4096) -> None:
+        self.recipient_uri = recipient_uri
+        self._keys: dict[bytes, AESGCM] = {}
+        self._max = max_cached
+        self.headers_opened = 0
+
+    def open(self, envelope: Envelope, secret: RecipientSecret) -> bytes:
+        """The plaintext reading; DecryptionError / MalformedCiphertextError otherwise."""
+        e = envelope
+        if e.recipient_uri != self.recipient_uri:
+            raise DecryptionError(f"envelope is for {e.recipient_uri}, not {self.recipient_uri}")
+        tech = get_technique(e.security_technique)
+        if e.security_technique == NONE:
+            if e.key_header:
+                raise MalformedCiphertextError("technique none carries no key header")
+            aad = AssociatedData(e.sender_uri, e.recipient_uri, e.device_uri, e.seq, e.request_id)
+            return tech.open(e.ciphertext, NO_KEY, aad)
+        digest = hashlib.sha256(e.key_header).digest()
+        key = self._keys.get(digest)
+        if key is None:
+            header_aad = AssociatedData(e.sender_uri, e.recipient_uri, "", 0, _DATA_KEY_LABEL)
+            raw = tech.open(e.key_header, secret, header_aad)
+            if len(raw) != 32:
+                raise MalformedCiphertextError("data key has the wrong size")
+            key = AESGCM(raw)
+            if len(self._keys) >= self._max:
+                self._keys.pop(next(iter(self._keys)))
+            self._keys[digest] = key
+            self.headers_opened += 1
+        if len(e.ciphertext) < _NONCE + 16:
+            raise MalformedCiphertextError("ciphertext too short")
+        data_aad = _data_aad(
+            e.sender_uri, e.recipient_uri, e.device_uri, e.seq, e.request_id, e.key_header
+        )
+        try:
+            return key.decrypt(e.ciphertext[:_NONCE], e.ciphertext[_NONCE:], data_aad)
+        except InvalidTag:
+            raise DecryptionError(f"envelope {e.request_id}: tag does not verify") from None
+
+
+def recipient_key_for(
+    technique: str,
+    *,
+    requester_key: EccPublicKey | None,
+    policy: AbePolicy | None,
+    link_key: SymmetricKey | None,
+) -> RecipientKey:
+    """What sealing to a requester needs, per technique; LocalProtocolError when missing."""
+    match technique:
+        case "none":
+            return NO_KEY
+        case "sym-aes" | "sym-3des":
+            if link_key is None:
+                raise LocalProtocolError(f"{technique} needs a key shared with the requester")
+            return link_key
+        case "ecc":
+            if requester_key is None:
+                raise LocalProtocolError("ecc needs the requester's encryption key")
+            return requester_key
+        case "cpabe":
+            if policy is None:
+                raise LocalProtocolError("cpabe needs the device's access policy")
+            return policy
+        case "ecc-attr":
+            if requester_key is None or policy is None:
+                raise LocalProtocolError("ecc-attr needs the requester's key and a policy")
+            return EccAttrRecipient(requester_key, policy)
+    raise LocalProtocolError(f"no recipient key rule for technique {technique!r}")
+
+
+def describe(envelope: Envelope) -> dict[str, Any]:
+    """A loggable summary (never the ciphertext)."""
+    return {
+        "request_id": envelope.request_id,
+        "device": envelope.device_uri,
+        "sender": envelope.sender_uri,
+        "technique": envelope.security_technique,
+        "auth": envelope.signature_algorithm,
+        "bytes": len(envelope.ciphertext),
+    }

@@ -1,0 +1,242 @@
+"""Control registration (Bilal & Hassan, Alg. 2.1): who is near, and what can it do.
+
+Every device announces its URI and capability periodically (the paper: every 20 s).
+A receiver that hears an announcement within radio range registers the sender as a
+1-hop neighbour ("register" in Alg. 2.1), otherwise not ("Not Register"). Announcements
+carry the sender's own 1-hop neighbours, so each device also knows its 2-hop
+neighbourhood, the way OLSR HELLO messages work; conversion (Alg. 3) picks the lowest-hop
+neighbour that can apply a technique. Entries expire when their device falls silent.
+
+Announcements are signed by the announcing device and carry its certificate: a rogue node
+cannot register as a converter, and a converter can later check a conversion request's
+signature against the key it registered.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+from iomt.crypto.signing import Signer, Verifier
+from iomt.errors import AuthenticationError, RemoteProtocolError
+
+_CONTEXT = b"iomt/registration/v1"
+
+
+def _lp(data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + data
+
+
+@dataclass(frozen=True, slots=True)
+class NeighbourEntry:
+    uri: str
+    technique: str
+    hops: int
+
+
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    device_uri: str
+    security_technique: str
+    convertible: tuple[str, ...]
+    x: float
+    y: float
+    radio_range: float
+    period_s: float
+    certificate: bytes
+    neighbours: tuple[NeighbourEntry, ...] = ()
+    stamp_ns: int = 0
+    signature: bytes = b""
+
+    def signed_bytes(self) -> bytes:
+        out = [
+            _CONTEXT,
+            _lp(self.device_uri.encode()),
+            _lp(self.security_technique.encode()),
+            struct.pack(">I", len(self.convertible)),
+            *(_lp(t.encode()) for t in self.convertible),
+            struct.pack(">dddd", self.x, self.y, self.radio_range, self.period_s),
+            _lp(self.certificate),
+            struct.pack(">I", len(self.neighbours)),
+        ]
+        for n in self.neighbours:
+            out += [_lp(n.uri.encode()), _lp(n.technique.encode()), struct.pack(">B", n.hops)]
+        out.append(struct.pack(">q", self.stamp_ns))
+        return b"".join(out)
+
+    def signed_by(self, signer: Signer) -> Announcement:
+        return replace(self, signature=signer.sign(replace(self, signature=b"").signed_bytes()))
+
+    def verify(self, verifier: Verifier) -> None:
+        verifier.verify(replace(self, signature=b"").signed_bytes(), self.signature)
+
+
+class RegistrationStatus(Enum):
+    """Alg. 2.1's answer for one announcement."""
+
+    REGISTER = "register"
+    NOT_REGISTER = "Not Register"
+
+
+@dataclass
+class Neighbour:
+    uri: str
+    technique: str
+    convertible: frozenset[str]
+    hops: int
+    distance: float
+    last_heard: float
+    expires: float
+    via: str | None = None  # for 2-hop entries: the 1-hop neighbour that advertised it
+    verifier: Verifier | None = None
+    certificate: bytes = b""
+    advertised: tuple[NeighbourEntry, ...] = field(default_factory=tuple)
+
+    def can_apply(self, technique: str) -> bool:
+        return technique == self.technique or technique in self.convertible
+
+
+CertificateCheck = Callable[[str, bytes], Verifier]
+"""(device uri, DER certificate) -> its verifier, or raise AuthenticationError."""
+
+
+class NeighbourTable:
+    def __init__(
+        self,
+        self_uri: str,
+        x: float,
+        y: float,
+        radio_range: float,
+        *,
+        check_certificate: CertificateCheck,
+        max_hops: int = 2,
+        expiry_periods: float = 3.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.self_uri = self_uri
+        self.x, self.y = x, y
+        self.radio_range = radio_range
+        self.max_hops = max_hops
+        self.expiry_periods = expiry_periods
+        self._check = check_certificate
+        self._clock = clock
+        self._one_hop: dict[str, Neighbour] = {}
+        self._known_keys: dict[tuple[str, bytes], Verifier] = {}
+        self.rejected = 0
+
+    def distance_to(self, x: float, y: float) -> float:
+        return math.hypot(self.x - x, self.y - y)
+
+    def on_announcement(self, a: Announcement) -> RegistrationStatus:
+        """Register (or refresh) the announcing device if it is in radio range.
+
+        Raises AuthenticationError for a forged or unsigned announcement and
+        RemoteProtocolError for a malformed one; state is unchanged then.
+        """
+        if a.device_uri == self.self_uri:
+            return RegistrationStatus.NOT_REGISTER
+        if not (
+            math.isfinite(a.x)
+            and math.isfinite(a.y)
+            and a.period_s > 0
+            and math.isfinite(a.period_s)
+        ):
+            raise RemoteProtocolError(f"announcement from {a.device_uri} has bad geometry")
+        distance = self.distance_to(a.x, a.y)
+        # Radio range: both ends must reach each other for a usable link.
+        if distance > min(self.radio_range, a.radio_range):
+            return RegistrationStatus.NOT_REGISTER
+        verifier = self._verifier(a)
+        try:
+            a.verify(verifier)
+        except AuthenticationError:
+            self.rejected += 1
+            raise
+        now = self._clock()
+        self._one_hop[a.device_uri] = Neighbour(
+            uri=a.device_uri,
+            technique=a.security_technique,
+            convertible=frozenset(a.convertible),
+            hops=1,
+            distance=distance,
+            last_heard=now,
+            expires=now + self.expiry_periods * a.period_s,
+            verifier=verifier,
+            certificate=a.certificate,
+            advertised=tuple(n for n in a.neighbours if n.hops == 1),
+        )
+        return RegistrationStatus.REGISTER
+
+    def _verifier(self, a: Announcement) -> Verifier:
+        key = (a.device_uri, a.certificate)
+        verifier = self._known_keys.get(key)
+        if verifier is None:
+            verifier = self._check(a.device_uri, a.certificate)
+            self._known_keys[key] = verifier
+        return verifier
+
+    def expire(self) -> list[str]:
+        """Drop silent devices; returns their URIs."""
+        now = self._clock()
+        gone = [uri for uri, n in self._one_hop.items() if n.expires <= now]
+        for uri in gone:
+            del self._one_hop[uri]
+        return gone
+
+    def forget(self, uri: str) -> None:
+        """Drop a neighbour that failed us (it will re-register when heard again)."""
+        self._one_hop.pop(uri, None)
+
+    def one_hop(self, uri: str) -> Neighbour | None:
+        n = self._one_hop.get(uri)
+        if n is None or n.expires <= self._clock():
+            return None
+        return n
+
+    def neighbours(self) -> list[Neighbour]:
+        """Live neighbours up to ``max_hops``, lowest hop count first, then nearest."""
+        now = self._clock()
+        live = [n for n in self._one_hop.values() if n.expires > now]
+        out = sorted(live, key=lambda n: (n.distance, n.uri))
+        if self.max_hops >= 2:
+            seen = {self.self_uri, *(n.uri for n in out)}
+            two: dict[str, Neighbour] = {}
+            for via in out:
+                for adv in via.advertised:
+                    if adv.uri in seen or adv.uri in two:
+                        continue
+                    two[adv.uri] = Neighbour(
+                        uri=adv.uri,
+                        technique=adv.technique,
+                        convertible=frozenset(),
+                        hops=2,
+                        distance=math.inf,
+                        last_heard=via.last_heard,
+                        expires=via.expires,
+                        via=via.uri,
+                    )
+            out += sorted(two.values(), key=lambda n: n.uri)
+        return out
+
+    def converters_for(self, technique: str, *, max_hops: int | None = None) -> list[Neighbour]:
+        """Alg. 3's candidates: registered neighbours that can apply ``technique``,
+        lowest hop count first (1-hop entries know their full capability; 2-hop entries
+        only their own technique, as advertised)."""
+        limit = self.max_hops if max_hops is None else max_hops
+        return [n for n in self.neighbours() if n.hops <= limit and n.can_apply(technique)]
+
+    def advertised(self, limit: int = 8) -> tuple[NeighbourEntry, ...]:
+        """What to put in our own announcement: nearest live 1-hop neighbours."""
+        return tuple(
+            NeighbourEntry(n.uri, n.technique, 1) for n in self.neighbours()[:limit] if n.hops == 1
+        )
+
+    def __len__(self) -> int:
+        return len([n for n in self._one_hop.values() if n.expires > self._clock()])
+
+    def uris(self) -> Iterable[str]:
+        return (n.uri for n in self.neighbours())

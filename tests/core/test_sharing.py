@@ -1,0 +1,463 @@
+"""Bilal & Hassan's framework without DDS: every branch of Alg. 1-3, and the attacks."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from core.sharing_world import World, build_world, der
+from iomt.core.conversion import ConversionRefused
+from iomt.core.device import Converting, Refused, Shared
+from iomt.core.handshake import new_token_request
+from iomt.core.listener import DataRequest
+from iomt.core.registration import RegistrationStatus
+from iomt.crypto.errors import CertificateError, DecryptionError, InvalidSignatureError
+from iomt.errors import AuthenticationError, AuthorizationError
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    w = build_world(tmp_path)
+    w.announce_all()
+    for name in w.devices:
+        w.record(name)
+    return w
+
+
+def _session(w: World, provider: str, device: str) -> None:
+    w.open_session(w.provider(provider).channels, w.device(device).channels)
+
+
+def _ask(w: World, provider: str, device: str, technique: str):  # type: ignore[no-untyped-def]
+    p, d = w.provider(provider), w.device(device)
+    return p, d, d.on_data_request(p.data_request(d.uri, technique))
+
+
+# -- Alg. 1.1 / 1.2: handshake with the wallet ------------------------------------------
+
+
+def test_wallet_issues_a_token_per_device_to_a_consented_provider(world: World) -> None:
+    world.grant("dr_house")
+    grants = world.provider("dr_house").grants
+    assert set(grants) == {d.uri for d in world.devices.values()}
+    assert {g.technique for g in grants.values()} == {"none", "sym-aes", "ecc", "cpabe"}
+
+
+def test_wallet_refuses_a_provider_without_consent(world: World) -> None:
+    with pytest.raises(AuthorizationError, match="not consented"):
+        world.wallet.handle(world.provider("mallory").token_request(world.wallet.wallet_uri))
+
+
+def test_wallet_refuses_a_forged_or_foreign_certificate(world: World, tmp_path: Path) -> None:
+    p = world.provider("dr_house")
+    req = p.token_request(world.wallet.wallet_uri)
+    # signed by another key than the certified one
+    mallory = world.keystore.identity("mallory")
+    forged = new_token_request(world.wallet.wallet_uri, p.uri, p.certificate, mallory.signer)
+    with pytest.raises(InvalidSignatureError):
+        world.wallet.handle(forged)
+    # a certificate from another facility's CA
+    from iomt.crypto.keystore import Keystore
+
+    other = Keystore.create(tmp_path / "other", facility="elsewhere")
+    other.add_identity("dr_house")
+    fake = other.identity("dr_house")
+    with pytest.raises(CertificateError):
+        world.wallet.handle(
+            new_token_request(world.wallet.wallet_uri, p.uri, der(fake), fake.signer)
+        )
+    # a replayed request
+    world.wallet.handle(req)
+    with pytest.raises(AuthenticationError, match="replay"):
+        world.wallet.handle(req)
+
+
+def test_wallet_refuses_requests_for_another_wallet_and_revoked_providers(world: World) -> None:
+    p = world.provider("dr_house")
+    with pytest.raises(AuthorizationError):
+        world.wallet.handle(p.token_request("iomt://ward1/someone_else"))
+    world.keystore.revoke("identity", "dr_house")
+    with pytest.raises(CertificateError, match="revoked"):
+        world.wallet.handle(p.token_request(world.wallet.wallet_uri))
+
+
+# -- Alg. 1.3/1.4 + 2.2: the listener ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("device", "technique"),
+    [
+        ("hr_ecc", "ecc"),
+        ("bp_abe", "cpabe"),
+        ("bp_abe", "ecc-attr"),
+        ("bp_abe", "ecc"),
+        ("bp_sym", "sym-aes"),
+        ("hr_ecc", "sym-aes"),
+    ],
+)
+def test_share_directly_when_the_device_can_apply_the_technique(
+    world: World, device: str, technique: str
+) -> None:
+    world.grant("dr_house")
+    _session(world, "dr_house", device)
+    p, d, reply = _ask(world, "dr_house", device, technique)
+    assert isinstance(reply, Shared)
+    env = reply.envelope
+    assert env.signature_algorithm == "hmac-sha256" and env.sender_uri == d.uri
+    got = p.receive(env)
+    assert got.reading_cdr == d.latest().cdr and not got.converted  # type: ignore[union-attr]
+
+
+def test_requests_over_a_session_cost_one_header_open_per_data_key(world: World) -> None:
+    world.grant("dr_house")
+    _session(world, "dr_house", "hr_ecc")
+    for _ in range(5):
+        world.record("hr_ecc")
+        p, _d, reply = _ask(world, "dr_house", "hr_ecc", "ecc")
+        assert isinstance(reply, Shared)
+        p.receive(reply.envelope)
+    assert world.device("hr_ecc").sealer.keys_created == 1
+    assert world.provider("dr_house").opener.headers_opened == 1
+
+
+def test_proof_of_possession_without_a_session(world: World) -> None:
+    world.grant("dr_house")
+    p, d, reply = _ask(world, "dr_house", "hr_ecc", "ecc")
+    assert isinstance(reply, Shared)
+    assert reply.envelope.signature_algorithm == "ed25519"
+    assert p.receive(reply.envelope).device_uri == d.uri
+
+
+def test_a_replayed_request_is_refused(world: World) -> None:
+    world.grant("dr_house")
+    _session(world, "dr_house", "hr_ecc")
+    p, d = world.provider("dr_house"), world.device("hr_ecc")
+    req = p.data_request(d.uri, "ecc")
+    assert isinstance(d.on_data_request(req), Shared)
+    again = d.on_data_request(req)
+    assert isinstance(again, Refused) and again.reason.startswith("bad-proof")
+    # and without a session: the proof nonce is remembered
+    p.channels.drop("hr_ecc")
+    req = p.data_request(d.uri, "ecc")
+    assert req.proof_type == "pop"
+    assert isinstance(d.on_data_request(req), Shared)
+    again = d.on_data_request(req)
+    assert isinstance(again, Refused) and again.reason.startswith("invalid-token")
+
+
+def _tamper(data: bytes) -> bytes:
+    return data[:-5] + bytes([data[-5] ^ 1]) + data[-4:]
+
+
+@pytest.mark.parametrize("attack", ["forged", "expired", "wrong-audience", "stolen"])
+def test_bad_tokens_are_refused(world: World, attack: str) -> None:
+    world.wallet.token_lifetime_s = 60.0  # shorter than the session's lifetime
+    world.grant("dr_house")
+    world.grant("dr_other")
+    _session(world, "dr_house", "hr_ecc")
+    _session(world, "dr_other", "hr_ecc")
+    p, d = world.provider("dr_house"), world.device("hr_ecc")
+    req = p.data_request(d.uri, "ecc")
+    if attack == "forged":
+        # a flipped signature byte, presented with a valid proof over the forged bytes
+        p.grants[d.uri] = dataclasses.replace(p.grants[d.uri], token=_tamper(req.token))
+        req = p.data_request(d.uri, "ecc")
+    elif attack == "expired":
+        world.clock.advance(120.0)
+    elif attack == "wrong-audience":
+        # a valid token, but for another of the patient's devices
+        other = p.grants[world.device("bp_abe").uri].token
+        grant = p.grants[d.uri]
+        p.grants[d.uri] = dataclasses.replace(grant, token=other)
+        req = p.data_request(d.uri, "ecc")
+    elif attack == "stolen":
+        # dr_other presents dr_house's token over its own (authentic) session
+        thief = world.provider("dr_other")
+        grant = thief.grants[d.uri]
+        thief.grants[d.uri] = dataclasses.replace(grant, token=p.grants[d.uri].token)
+        req = thief.data_request(d.uri, "ecc")
+    reply = d.on_data_request(req)
+    assert isinstance(reply, Refused)
+    assert reply.reason.startswith("invalid-token"), reply.reason
+    detail = {
+        "forged": "signature",
+        "expired": "expired",
+        "wrong-audience": "is for",
+        "stolen": "bound to another key",
+    }[attack]
+    assert detail in reply.reason, reply.reason
+
+
+def test_request_naming_another_requester_than_the_session_peer_is_refused(world: World) -> None:
+    world.grant("dr_house")
+    _session(world, "dr_house", "hr_ecc")
+    p, d = world.provider("dr_house"), world.device("hr_ecc")
+    req = p.data_request(d.uri, "ecc")
+    spoofed = dataclasses.replace(req, requester_uri=world.provider("dr_other").uri)
+    reply = d.on_data_request(spoofed)
+    assert isinstance(reply, Refused) and reply.reason.startswith("bad-proof")
+
+
+def test_unknown_technique_and_missing_data_are_refused(world: World) -> None:
+    world.grant("dr_house")
+    _session(world, "dr_house", "hr_ecc")
+    _p, _d, reply = _ask(world, "dr_house", "hr_ecc", "rot13")
+    assert isinstance(reply, Refused) and reply.reason.startswith("unknown-technique")
+    world.device("hr_ecc").readings.clear()
+    _p, _d, reply = _ask(world, "dr_house", "hr_ecc", "ecc")
+    assert isinstance(reply, Refused) and reply.reason.startswith("no-data")
+
+
+# -- Alg. 3: conversion --------------------------------------------------------------------
+
+
+def _convert(world: World, device: str, technique: str):  # type: ignore[no-untyped-def]
+    p, d, reply = _ask(world, "dr_house", device, technique)
+    assert isinstance(reply, Converting), reply
+    return p, d, reply
+
+
+def test_incapable_device_converts_through_a_one_hop_neighbour(world: World) -> None:
+    world.grant("dr_house")
+    _session(world, "dr_house", "hr_none")
+    p, d, pending = _convert(world, "hr_none", "ecc")
+    converter_uri = pending.plan.next()
+    assert converter_uri is not None
+    converter = next(c for c in world.devices.values() if c.uri == converter_uri)
+    assert d.table.one_hop(converter_uri) is not None  # plaintext crosses one hop only
+    order = d.conversion_order(pending, converter_uri)
+    assert order.link_technique == "none" and order.payload == d.latest().cdr  # type: ignore[union-attr]
+    env = converter.on_conversion(order, seq=7, stamp_ns=1)
+    got = p.receive(env)
+    assert got.converted and got.sender_uri == converter_uri and got.device_uri == d.uri
+    assert got.reading_cdr == d.latest().cdr  # type: ignore[union-attr]
+
+
+def test_symmetric_device_protects_the_hop_with_a_session(world: World) -> None:
+    world.grant("dr_house")
+    _session(world, "dr_house", "bp_sym")
+    p, d, pending = _convert(world, "bp_sym", "cpabe")
+    converter_uri = pending.plan.next()
+    converter = next(c for c in world.devices.values() if c.uri == converter_uri)
+    with pytest.raises(Exception, match="no session with converter"):
+        d.conversion_order(pending, converter_uri)  # type: ignore[arg-type]
+    world.open_session(d.channels, converter.channels)
+    order = d.conversion_order(pending, converter_uri)  # type: ignore[arg-type]
+    assert order.link_technique == "session"
+    assert d.latest().cdr not in order.payload  # type: ignore[union-attr]
+    env = converter.on_conversion(order, seq=1, stamp_ns=1)
+    assert p.receive(env).technique == "cpabe"
+
+
+def test_conversion_picks_the_lowest_hop_and_falls_back(world: World) -> None:
+    world.grant("dr_house")
+    _session(world, "dr_house", "hr_none")
+    _p, d, pending = _convert(world, "hr_none", "ecc")
+    hops = {c: d.table.one_hop(c) for c in pending.plan.candidates}
+    assert all(n is not None and n.hops == 1 for n in hops.values())
+    first = pending.plan.next()
+    pending.plan.failed(first, "timeout")  # type: ignore[arg-type]
+    second = pending.plan.next()
+    assert second not in (None, first)
+
+
+def test_no_capable_neighbour_is_a_clear_refusal(world: World) -> None:
+    world.grant("dr_house")
+    _session(world, "dr_house", "far_ecc")
+    # far_ecc hears nobody, and cannot apply cpabe itself
+    _p, _d, reply = _ask(world, "dr_house", "far_ecc", "cpabe")
+    assert isinstance(reply, Refused)
+    assert reply.reason.startswith("no-capable-neighbour")
+
+
+def test_converter_refuses_orders_from_unregistered_devices(world: World) -> None:
+    world.grant("dr_house")
+    _session(world, "dr_house", "hr_none")
+    _p, d, pending = _convert(world, "hr_none", "ecc")
+    converter = world.device("far_ecc")  # never heard hr_none
+    order = d.conversion_order(pending, converter.uri)
+    with pytest.raises(ConversionRefused, match="not a registered neighbour"):
+        converter.on_conversion(order, seq=1, stamp_ns=1)
+
+
+def test_a_device_impersonating_another_is_caught(world: World) -> None:
+    world.grant("dr_house")
+    _session(world, "dr_house", "hr_none")
+    p, d, pending = _convert(world, "hr_none", "ecc")
+    converter_uri = pending.plan.next()
+    converter = next(c for c in world.devices.values() if c.uri == converter_uri)
+    # mallory signs an order claiming to be hr_none, with a made-up reading
+    mallory = world.keystore.identity("mallory")
+    order = d.conversion_order(pending, converter_uri)  # type: ignore[arg-type]
+    fake = dataclasses.replace(order, payload=b"fabricated").signed_by(mallory.signer)
+    with pytest.raises(AuthenticationError):
+        converter.on_conversion(fake, seq=1, stamp_ns=1)
+    # a converter that invents the reading itself cannot forge the device's signature
+    honest = converter.on_conversion(order, seq=1, stamp_ns=1)
+    from iomt.core import publish
+
+    lie, _ = (
+        publish.Sealer(converter.uri).seal(
+            b"fabricated",
+            technique="ecc",
+            recipient_uri=p.uri,
+            recipient_key=p._encryption_key.public_key(),
+            device_uri=d.uri,
+            request_id=honest.request_id,
+            seq=honest.seq,
+        ),
+        None,
+    )
+    forged = dataclasses.replace(honest, key_header=lie[0], ciphertext=lie[1]).signed_by(
+        world.keystore.identity(converter.uri.rsplit("/", 1)[-1]).signer
+    )
+    with pytest.raises(InvalidSignatureError):
+        p.receive(forged)
+
+
+def test_plaintext_never_travels_more_than_one_hop(world: World) -> None:
+    d = world.device("hr_none")
+    plan_candidates = [
+        world.device(n)
+        for n in world.devices
+        if world.device(n).uri in _convert_candidates(world, "hr_none")
+    ]
+    assert plan_candidates
+    assert all(d.table.one_hop(c.uri) is not None for c in plan_candidates)
+
+
+def _convert_candidates(world: World, device: str) -> list[str]:
+    world.grant("dr_house")
+    _session(world, "dr_house", device)
+    _p, _d, pending = _convert(world, device, "ecc")
+    return pending.plan.candidates
+
+
+# -- publish: tampering --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field_name", ["ciphertext", "signature", "key_header"])
+def test_tampered_envelopes_are_rejected(world: World, field_name: str) -> None:
+    world.grant("dr_house")
+    _session(world, "dr_house", "bp_abe")
+    p, _d, reply = _ask(world, "dr_house", "bp_abe", "cpabe")
+    assert isinstance(reply, Shared)
+    env = reply.envelope
+    bad = dataclasses.replace(env, **{field_name: _tamper(getattr(env, field_name))})
+    with pytest.raises(AuthenticationError):
+        p.receive(bad)
+    # authentic bytes still open afterwards
+    assert p.receive(env).technique == "cpabe"
+
+
+def test_provider_rejects_envelopes_it_did_not_ask_for(world: World) -> None:
+    world.grant("dr_house")
+    world.grant("dr_other")
+    _session(world, "dr_house", "hr_ecc")
+    _session(world, "dr_other", "hr_ecc")
+    _p, _d, reply = _ask(world, "dr_other", "hr_ecc", "ecc")
+    assert isinstance(reply, Shared)
+    with pytest.raises(AuthenticationError, match="no outstanding request"):
+        world.provider("dr_house").receive(reply.envelope)
+    env = dataclasses.replace(reply.envelope, recipient_uri=world.provider("dr_house").uri)
+    with pytest.raises(AuthenticationError):
+        world.provider("dr_house").receive(env)
+
+
+def test_cpabe_without_the_attributes_cannot_open(world: World) -> None:
+    # mallory is certified but holds no attribute keys; give her a token anyway by consent
+    world.wallet.consent.providers[world.provider("mallory").uri] = frozenset({"vitals:read"})  # type: ignore[index]
+    world.grant("mallory")
+    _session(world, "mallory", "bp_abe")
+    m, _d, reply = _ask(world, "mallory", "bp_abe", "cpabe")
+    assert isinstance(reply, Shared)
+    with pytest.raises(Exception, match="attribute"):
+        m.receive(reply.envelope)
+
+
+# -- Alg. 2.1: control registration ---------------------------------------------------------
+
+
+def test_registration_by_radio_range_and_expiry(world: World) -> None:
+    d = world.device("hr_none")
+    assert d.table.one_hop(world.device("hr_ecc").uri) is not None
+    assert d.table.one_hop(world.device("far_ecc").uri) is None
+    far = world.device("far_ecc").announcement(0)
+    assert d.on_announcement(far) is RegistrationStatus.NOT_REGISTER
+    world.clock.advance(3 * 5.0 + 1)
+    assert set(d.table.expire()) == {world.device(n).uri for n in ("bp_sym", "hr_ecc", "bp_abe")}
+    assert d.table.converters_for("ecc") == []
+
+
+def test_forged_announcements_are_rejected(world: World) -> None:
+    d = world.device("hr_none")
+    real = world.device("hr_ecc").announcement(0)
+    moved = dataclasses.replace(real, convertible=("ecc", "cpabe", "ecc-attr"))
+    with pytest.raises(InvalidSignatureError):
+        d.on_announcement(moved)
+    mallory = world.keystore.identity("mallory")
+    impostor = dataclasses.replace(real, signature=b"").signed_by(mallory.signer)
+    with pytest.raises(AuthenticationError):
+        d.on_announcement(impostor)
+
+
+def test_two_hop_neighbours_come_from_advertised_lists(world: World) -> None:
+    from iomt.core.registration import Announcement, NeighbourTable
+
+    ks, check = world.keystore, world.keystore.credential_validator()
+
+    def ann(name: str, x: float, neighbours=()) -> Announcement:  # type: ignore[no-untyped-def]
+        ident = ks.identity(name)
+        return Announcement(
+            ident.uri, "ecc", ("sym-aes",), x, 0.0, 8.0, 5.0, der(ident), tuple(neighbours)
+        ).signed_by(ident.signer)
+
+    # a line: A(0) -- B(6) -- C(12); radio range 8: A hears B, B hears C, A never hears C
+    a = NeighbourTable(
+        "iomt://ward1/A",
+        0.0,
+        0.0,
+        8.0,
+        clock=world.clock,
+        check_certificate=lambda uri, cert: check(uri.rsplit("/", 1)[-1], cert),
+    )
+    c_ann = ann("far_ecc", 12.0)
+    assert a.on_announcement(c_ann) is RegistrationStatus.NOT_REGISTER
+    b_table = NeighbourTable(
+        "iomt://ward1/B", 6.0, 0.0, 8.0, clock=world.clock, check_certificate=a._check
+    )
+    assert b_table.on_announcement(c_ann) is RegistrationStatus.REGISTER
+    b_ann = ann("hr_ecc", 6.0, b_table.advertised())
+    assert a.on_announcement(b_ann) is RegistrationStatus.REGISTER
+    by_uri = {n.uri: n for n in a.neighbours()}
+    assert by_uri[c_ann.device_uri].hops == 2
+    assert by_uri[c_ann.device_uri].via == b_ann.device_uri
+    assert [n.uri for n in a.converters_for("ecc")] == [b_ann.device_uri, c_ann.device_uri]
+    assert [n.uri for n in a.converters_for("ecc", max_hops=1)] == [b_ann.device_uri]
+
+
+def test_decrypting_with_the_wrong_key_fails(world: World) -> None:
+    world.grant("dr_house")
+    world.grant("dr_other")
+    _session(world, "dr_house", "hr_ecc")
+    p, d, reply = _ask(world, "dr_house", "hr_ecc", "ecc")
+    assert isinstance(reply, Shared)
+    other = world.provider("dr_other")
+    other._outstanding[reply.envelope.request_id] = (d.uri, "ecc")
+    other.channels = p.channels  # even with the HMAC key, the data key is sealed to p
+    env = dataclasses.replace(reply.envelope, recipient_uri=other.uri)
+    with pytest.raises((DecryptionError, AuthenticationError)):
+        other.receive(env)
+
+
+def test_data_requests_bind_every_field(world: World) -> None:
+    world.grant("dr_house")
+    _session(world, "dr_house", "hr_ecc")
+    p, d = world.provider("dr_house"), world.device("hr_ecc")
+    req = p.data_request(d.uri, "ecc")
+    for change in ({"technique": "none"}, {"requester_key": b"\x02" * 33}, {"nonce": b"x" * 16}):
+        reply = d.on_data_request(dataclasses.replace(req, **change))  # type: ignore[arg-type]
+        assert isinstance(reply, Refused), change
+    assert isinstance(DataRequest, type)
