@@ -94,12 +94,16 @@ class ProviderCore:
 
     # -- Alg. 1.3 ---------------------------------------------------------------------------
 
-    def data_request(self, device_uri: str, technique: str) -> DataRequest:
+    def data_request(self, device_uri: str, technique: str, *, via: str | None = None
+                     ) -> DataRequest:
+        """A request for ``device_uri``'s data, sent to the device itself or, in the
+        centralized baseline, to the server ``via`` (the session used is with the party
+        the request goes to)."""
         grant = self.grants.get(device_uri)
         if grant is None:
             raise LocalProtocolError(f"no token for {device_uri}: ask the wallet first")
         request_id = self._rng(12).hex()
-        session = self.channels.session(name_of(device_uri))
+        session = self.channels.session(name_of(via or device_uri))
         draft = DataRequest(
             request_id,
             self.uri,
@@ -148,8 +152,11 @@ class ProviderCore:
             return EccAttrSecret(self._encryption_key, self._attribute_key)
         raise LocalProtocolError(f"cannot open {technique} here")
 
-    def receive(self, envelope: Envelope) -> Received:
-        """Verify and open an envelope; AuthenticationError/DecryptionError otherwise."""
+    def receive(self, envelope: Envelope, *, relay: str | None = None) -> Received:
+        """Verify and open an envelope; AuthenticationError/DecryptionError otherwise.
+
+        ``relay`` names a server trusted to seal other devices' readings (the centralized
+        baseline): its envelopes need no origin signature."""
         e = envelope
         expected = self._outstanding.get(e.request_id)
         if expected is None:
@@ -162,7 +169,8 @@ class ProviderCore:
             )
         if e.security_technique != technique:
             raise AuthenticationError(f"asked for {technique}, got {e.security_technique}")
-        converted = e.sender_uri != device_uri
+        relayed = relay is not None and e.sender_uri == relay
+        converted = e.sender_uri != device_uri and not relayed
         if e.signature_algorithm == "hmac-sha256":
             session = self.channels.session(name_of(e.sender_uri))
             if session is None or converted:
@@ -171,7 +179,7 @@ class ProviderCore:
         else:
             e.verify(self._sender_key(e.sender_uri, e.sender_certificate))
         if technique == "sym-aes":
-            session = self.channels.session(name_of(device_uri))
+            session = self.channels.session(name_of(e.sender_uri))
             if session is None:
                 raise AuthenticationError("sym-aes needs our session with the device")
             plaintext = self.opener.open(e, ChannelTable.link_key(session))

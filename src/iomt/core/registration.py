@@ -59,7 +59,8 @@ class Announcement:
             _lp(self.security_technique.encode()),
             struct.pack(">I", len(self.convertible)),
             *(_lp(t.encode()) for t in self.convertible),
-            struct.pack(">dddd", self.x, self.y, self.radio_range, self.period_s),
+            # float32 and whole milliseconds: exactly what the wire carries
+            struct.pack(">fffI", self.x, self.y, self.radio_range, round(self.period_s * 1000)),
             _lp(self.certificate),
             struct.pack(">I", len(self.neighbours)),
         ]

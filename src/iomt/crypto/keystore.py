@@ -597,6 +597,21 @@ class Keystore:
             attribute_key=attribute_key,
         )
 
+    def certificate(self, name: str) -> x509.Certificate:
+        """An identity's public signing certificate (what peers of that identity hold)."""
+        self._meta(name)
+        return self._load_cert(self._dir(name) / "identity.cert.pem")
+
+    def certificate_der(self, name: str) -> bytes:
+        return self.certificate(name).public_bytes(serialization.Encoding.DER)
+
+    def verifier(self, name: str) -> Verifier:
+        """The validated public signing key of identity ``name`` (chain, validity,
+        revocation checked now)."""
+        key = self.validate_certificate(self.certificate(name), name=name, signing=True)
+        assert isinstance(key, Verifier)
+        return key
+
     def add_attributes(self, name: str, attributes: Iterable[str]) -> FameUserKey:
         """Issue a FAME key for the identity's attributes plus ``attributes``.
 

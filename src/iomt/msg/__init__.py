@@ -47,7 +47,9 @@ from iomt.msg._iomt import (
     Registration,
     SecureEnvelope,
     SessionHandshake,
+    Upload,
     Vitals,
+    WorkloadProgress,
 )
 from iomt.msg._rmw_dds_common import Gid, NodeEntitiesInfo, ParticipantEntitiesInfo
 from iomt.msg._support import (
@@ -91,7 +93,9 @@ __all__ = [
     "ServiceType",
     "SessionHandshake",
     "Time",
+    "Upload",
     "Vitals",
+    "WorkloadProgress",
     "all_interfaces",
     "decode",
     "encode",

@@ -1,0 +1,210 @@
+"""What the paper-1 nodes share: names, the keystore, deadlines for async calls, results."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from iomt.crypto.keystore import Keystore
+from iomt.errors import ConfigurationError, IomtError, ServiceTimeoutError
+from iomt.runtime import Client, Future, Node
+
+log = logging.getLogger(__name__)
+
+REGISTRATION_PREFIX = "/iomt/registration"
+
+
+def uri_of(facility: str, name: str) -> str:
+    return f"iomt://{facility}/{name}"
+
+
+def fqn_of(uri: str) -> str:
+    """``iomt://ward1/dev_3`` -> ``/ward1/dev_3`` (nodes live in their facility's namespace)."""
+    if not uri.startswith("iomt://"):
+        raise ConfigurationError(f"not an iomt URI: {uri!r}")
+    return "/" + uri[len("iomt://"):].strip("/")
+
+
+def cell_of(x: float, y: float, size: float) -> tuple[int, int]:
+    return math.floor(x / size), math.floor(y / size)
+
+
+def cell_topic(cell: tuple[int, int]) -> str:
+    """Registration topics are partitioned by area, so a device only hears (and pays for)
+    announcements from cells its radio can reach — radio locality, on DDS."""
+    cx, cy = cell
+    return f"{REGISTRATION_PREFIX}/c{cx}_{cy}".replace("-", "m")
+
+
+def nearby_cells(x: float, y: float, size: float) -> list[tuple[int, int]]:
+    cx, cy = cell_of(x, y, size)
+    return [(cx + dx, cy + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
+
+
+_KEYSTORES: dict[str, Keystore] = {}
+_KS_LOCK = threading.Lock()
+
+
+def open_keystore(path: str) -> Keystore:
+    """One Keystore object per process and path (nodes in a container share it)."""
+    with _KS_LOCK:
+        ks = _KEYSTORES.get(path)
+        if ks is None:
+            ks = Keystore.open(path)
+            _KEYSTORES[path] = ks
+        return ks
+
+
+@dataclass
+class _Pending:
+    client: Client
+    future: Future[Any]
+    deadline: float
+    on_done: Callable[[Any], None]
+    on_error: Callable[[Exception], None]
+
+
+class Calls:
+    """Service calls with deadlines, completed on the executor thread.
+
+    ``call`` never blocks: the callback gets the response, or ``on_error`` gets a
+    ServiceTimeoutError at the deadline (checked by a node timer) or the call's error.
+    """
+
+    def __init__(self, node: Node, *, check_period_s: float = 0.05) -> None:
+        self._node = node
+        self._pending: dict[int, _Pending] = {}
+        self._ids = 0
+        node.create_timer(check_period_s, self._check)
+
+    def call(self, client: Client, request: Any, *, timeout_s: float,
+             on_done: Callable[[Any], None], on_error: Callable[[Exception], None]) -> None:
+        try:
+            future = client.call_async(request)
+        except IomtError as exc:
+            on_error(exc)
+            return
+        self._ids += 1
+        key = self._ids
+        self._pending[key] = _Pending(client, future, time.monotonic() + timeout_s, on_done,
+                                      on_error)
+        future.add_done_callback(lambda f, k=key: self._finish(k, f))
+
+    def _finish(self, key: int, future: Future[Any]) -> None:
+        pending = self._pending.pop(key, None)
+        if pending is None or future.cancelled():
+            return
+        try:
+            response = future.result(0)
+        except Exception as exc:
+            self._safe(pending.on_error, exc)
+            return
+        self._safe(pending.on_done, response)
+
+    def _check(self) -> None:
+        now = time.monotonic()
+        for key in [k for k, p in self._pending.items() if p.deadline <= now]:
+            pending = self._pending.pop(key)
+            pending.client.cancel(pending.future)
+            self._safe(pending.on_error, ServiceTimeoutError(
+                f"{pending.client.service_name}: no response in time"))
+
+    def _safe(self, fn: Callable[[Any], None], arg: Any) -> None:
+        try:
+            fn(arg)
+        except Exception:
+            self._node.get_logger().exception("callback failed")
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+
+class ResultsWriter:
+    """Appends JSON lines to a results file (the experiment driver reads them back)."""
+
+    def __init__(self, path: str | None) -> None:
+        self._file = None
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._file = Path(path).open("a", encoding="utf-8")  # noqa: SIM115
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self._file is not None:
+            self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class SessionOpener:
+    """Opens sessions as the initiator over a peer's ``handshake`` service, once per peer,
+    queueing everyone who needs the session while the handshake runs."""
+
+    def __init__(self, node: Node, uri: str, channels: Any, calls: Calls,
+                 client_for: Callable[[str], Client], *, timeout_s: float = 2.0) -> None:
+        from iomt.core.listener import name_of
+
+        self._name_of = name_of
+        self._node = node
+        self._uri = uri
+        self._channels = channels
+        self._calls = calls
+        self._client_for = client_for
+        self._timeout = timeout_s
+        self._waiting: dict[str, list[tuple[Callable[[], None], Callable[[Exception], None]]]] = {}
+
+    def ensure(self, peer_uri: str, on_ready: Callable[[], None],
+               on_error: Callable[[Exception], None]) -> None:
+        from iomt.msg import SessionHandshake
+
+        peer = self._name_of(peer_uri)
+        if self._channels.session(peer) is not None:
+            on_ready()
+            return
+        waiters = self._waiting.get(peer)
+        if waiters is not None:
+            waiters.append((on_ready, on_error))
+            return
+        self._waiting[peer] = [(on_ready, on_error)]
+        client = self._client_for(peer_uri)
+
+        def fail(exc: Exception) -> None:
+            for _ok, err in self._waiting.pop(peer, []):
+                err(exc)
+
+        def after_m2(resp: Any) -> None:
+            if resp.status != SessionHandshake.Response.STATUS_OK:
+                fail(IomtError(f"{peer_uri} refused the handshake: {resp.reason}"))
+                return
+            try:
+                m3 = self._channels.finish(peer, bytes(resp.message))
+            except IomtError as exc:
+                fail(exc)
+                return
+            self._calls.call(client, SessionHandshake.Request(initiator_uri=self._uri, message=m3),
+                             timeout_s=self._timeout, on_done=after_m3, on_error=fail)
+
+        def after_m3(resp: Any) -> None:
+            if resp.status != SessionHandshake.Response.STATUS_OK:
+                self._channels.drop(peer)
+                fail(IomtError(f"{peer_uri} refused message 3: {resp.reason}"))
+                return
+            for ok, _err in self._waiting.pop(peer, []):
+                ok()
+
+        m1 = self._channels.start(peer)
+        self._calls.call(client, SessionHandshake.Request(initiator_uri=self._uri, message=m1),
+                         timeout_s=self._timeout, on_done=after_m2, on_error=fail)

@@ -1,0 +1,333 @@
+"""The IoMT device node (Bilal & Hassan): a sensor with a capability class.
+
+It samples plausible, seeded synthetic vitals (heart rate or blood pressure) and keeps
+them in local storage; announces itself on its area's registration topic and keeps its
+neighbour table (Alg. 2.1); answers ``~/data_share`` (Alg. 1.4 / 2.2) by sealing for the
+requester or asking a capable neighbour's ``~/convert`` (Alg. 3), trying the next one
+when a converter refuses or stays silent; and, when capable, converts for neighbours and
+publishes the result to the requester's ``inbox``. Sessions are opened over
+``~/handshake``.
+
+Modes: ``distributed`` (the paper's framework), ``centralized`` (the baseline: readings
+are uploaded in plaintext to the central server's ``upload`` service, which does all the
+sharing), ``base`` (no security at all: plaintext answers, no tokens — a lower bound).
+
+Data-transfer time (the paper's Table 2) is measured here per reading: distributed,
+seal at rest (if the device can) and store locally; centralized, upload until the server
+acknowledges it stored the reading.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from iomt.core.channels import ChannelTable
+from iomt.core.device import Converting, DeviceConfig, DeviceCore, Refused, Shared
+from iomt.core.listener import Refusal, name_of
+from iomt.core.registration import NeighbourTable
+from iomt.core.vitals import VitalKind, VitalsGenerator
+from iomt.crypto.techniques import Capability
+from iomt.crypto.tokens import TokenVerifier
+from iomt.errors import ConfigurationError, IomtError
+from iomt.msg import (
+    Convert,
+    DataShare,
+    Registration,
+    SecureEnvelope,
+    SessionHandshake,
+    Upload,
+    Vitals,
+)
+from iomt.nodes import wire
+from iomt.nodes.common import (
+    Calls,
+    ResultsWriter,
+    SessionOpener,
+    cell_of,
+    cell_topic,
+    fqn_of,
+    nearby_cells,
+    open_keystore,
+    uri_of,
+)
+from iomt.runtime import Client, Context, HistoryPolicy, Node, Publisher, QoSProfile, Responder
+
+MODES = ("distributed", "centralized", "base")
+INBOX_QOS = QoSProfile(history=HistoryPolicy.KEEP_ALL)
+CAPABILITIES = {c.name.lower(): c for c in Capability}
+
+
+class DeviceNode(Node):
+    def __init__(self, context: Context, *, name: str, namespace: str, keystore: str,
+                 capability: str, kind: str, x: float, y: float, wallet: str,
+                 patient_id: str = "", radio_range: float = 10.0,
+                 announce_period_s: float = 20.0, sample_period_s: float = 1.0,
+                 policy: str = "", mode: str = "distributed", seed: int = 0,
+                 central: str = "central", storage_dir: str | None = None,
+                 results: str | None = None, convert_timeout_s: float = 1.0) -> None:
+        super().__init__(name, context=context, namespace=namespace)
+        if mode not in MODES:
+            raise ConfigurationError(f"mode must be one of {MODES}, not {mode!r}")
+        if capability not in CAPABILITIES:
+            raise ConfigurationError(f"capability must be one of {list(CAPABILITIES)}")
+        self.mode = mode
+        facility = self.get_namespace().strip("/")
+        ks = open_keystore(keystore)
+        identity = ks.identity(name)
+        self.uri = identity.uri
+        self.patient_id = patient_id
+        self.kind = VitalKind.parse(kind)
+        self._vitals = VitalsGenerator(self.kind, seed)
+        validator = ks.credential_validator()
+        wallet_uri = uri_of(facility, wallet)
+        config = DeviceConfig(self.uri, CAPABILITIES[capability], int(self.kind), x, y,
+                              radio_range, announce_period_s, policy)
+        self.core = DeviceCore(
+            config, signer=identity.signer, certificate=ks.certificate_der(name),
+            channels=ChannelTable(identity.handshake_identity(), validator),
+            table=NeighbourTable(self.uri, x, y, radio_range,
+                                 check_certificate=lambda uri, cert: validator(name_of(uri),
+                                                                               cert)),
+            tokens=TokenVerifier({wallet_uri: ks.verifier(wallet)},
+                                 revocations=ks.revocations),
+            abe_params=ks.public_params if config.capability >= Capability.ABE else None)
+        self.calls = Calls(self)
+        self._clients: dict[str, Client] = {}
+        self._inboxes: dict[str, Publisher[SecureEnvelope]] = {}
+        self._sessions = SessionOpener(self, self.uri, self.core.channels, self.calls,
+                                       lambda peer: self._client(peer, "handshake",
+                                                                 SessionHandshake))
+        self.convert_timeout_s = convert_timeout_s
+        self._results = ResultsWriter(results)
+        self._transfer_us: list[int] = []
+        self._seq = 0
+        self._converted_seq = 0
+        # Local storage: the device's own readings; sealed at rest if it can encrypt.
+        self._storage_key = (AESGCM(os.urandom(32)) if config.capability > Capability.NONE
+                             and mode != "base" else None)
+        self._db = self._open_storage(storage_dir, name)
+
+        self.create_service(DataShare, "~/data_share", self._on_data_share, deferred=True)
+        self.create_service(SessionHandshake, "~/handshake", self._on_handshake)
+        if mode == "distributed":
+            if config.capability > Capability.NONE:
+                self.create_service(Convert, "~/convert", self._on_convert)
+            size = radio_range
+            self._announce_pub = self.create_publisher(
+                Registration, cell_topic(cell_of(x, y, size)))
+            for cell in nearby_cells(x, y, size):
+                self.create_subscription(Registration, cell_topic(cell), self._on_registration)
+            self.create_timer(announce_period_s, self._announce)
+            self.create_timer(announce_period_s, self.core.table.expire)
+            # First announcement soon after start, not a whole period later.
+            self._first = self.create_timer(0.2 + (seed % 10) * 0.05, self._announce_once)
+        if mode == "centralized":
+            self._upload = self.create_client(Upload, f"/{facility}/{central}/upload")
+        self.create_timer(sample_period_s, self._sample)
+
+    # -- sampling and local storage ---------------------------------------------------------
+
+    @staticmethod
+    def _open_storage(storage_dir: str | None, name: str) -> sqlite3.Connection:
+        path = ":memory:"
+        if storage_dir:
+            Path(storage_dir).mkdir(parents=True, exist_ok=True)
+            path = str(Path(storage_dir) / f"{name}.db")
+        db = sqlite3.connect(path, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("CREATE TABLE IF NOT EXISTS readings (seq INTEGER PRIMARY KEY, "
+                   "stamp_ns INTEGER, sealed INTEGER, data BLOB)")
+        return db
+
+    def _sample(self) -> None:
+        r = self._vitals.next()
+        self._seq += 1
+        now = time.time_ns()
+        msg = Vitals(stamp=wire.time_msg(now), device_uri=self.uri, patient_id=self.patient_id,
+                     kind=int(r.kind), seq=self._seq, heart_rate_bpm=r.heart_rate_bpm,
+                     systolic_mmhg=r.systolic_mmhg, diastolic_mmhg=r.diastolic_mmhg)
+        if self.mode == "centralized":
+            t0 = time.perf_counter_ns()
+            self.calls.call(self._upload, Upload.Request(reading=msg), timeout_s=2.0,
+                            on_done=lambda resp, t0=t0: self._uploaded(resp, t0),
+                            on_error=lambda exc: self.get_logger().warning("upload: %s", exc))
+            return
+        t0 = time.perf_counter_ns()
+        cdr = msg.serialize()
+        self.core.record(self._seq, now, cdr)
+        if self._storage_key is not None:
+            nonce = os.urandom(12)
+            stored, sealed = nonce + self._storage_key.encrypt(nonce, cdr, self.uri.encode()), 1
+        else:
+            stored, sealed = cdr, 0
+        self._db.execute("INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?)",
+                         (self._seq, now, sealed, stored))
+        self._db.commit()
+        self._transfer_us.append((time.perf_counter_ns() - t0) // 1000)
+
+    def _uploaded(self, resp: Any, t0: int) -> None:
+        if resp.status == Upload.Response.STATUS_STORED:
+            self._transfer_us.append((time.perf_counter_ns() - t0) // 1000)
+
+    # -- control registration (Alg. 2.1) ------------------------------------------------------
+
+    def _announce_once(self) -> None:
+        self._first.cancel()
+        self._announce()
+
+    def _announce(self) -> None:
+        self._announce_pub.publish(wire.announcement_to_msg(
+            self.core.announcement(time.time_ns())))
+
+    def _on_registration(self, msg: Registration) -> None:
+        if msg.device_uri == self.uri:
+            return
+        try:
+            self.core.on_announcement(wire.announcement_from_msg(msg))
+        except IomtError as exc:
+            self.get_logger().warning("refused announcement from %s: %s", msg.device_uri, exc)
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    def _on_handshake(self, req: Any, resp: Any) -> Any:
+        try:
+            resp.message = self.core.channels.respond(name_of(req.initiator_uri),
+                                                      bytes(req.message))
+            resp.status = SessionHandshake.Response.STATUS_OK
+        except IomtError as exc:
+            resp.status = SessionHandshake.Response.STATUS_REFUSED
+            resp.reason = str(exc)
+        return resp
+
+    def _client(self, peer_uri: str, service: str, srv_type: Any) -> Client:
+        key = f"{peer_uri}#{service}"
+        client = self._clients.get(key)
+        if client is None:
+            client = self.create_client(srv_type, f"{fqn_of(peer_uri)}/{service}")
+            self._clients[key] = client
+        return client
+
+    # -- listener (Alg. 2.2) ------------------------------------------------------------------
+
+    def _on_data_share(self, req: Any, responder: Responder) -> None:
+        if self.mode == "base":
+            self._share_plaintext(req, responder)
+            return
+        if self.mode == "centralized":
+            responder.send(DataShare.Response(
+                status=DataShare.Response.STATUS_REFUSED,
+                reason="centralized mode: ask the central server"))
+            return
+        reply = self.core.on_data_request(wire.data_request_from_msg(req))
+        if isinstance(reply, Shared):
+            responder.send(DataShare.Response(status=DataShare.Response.STATUS_SHARED,
+                                              envelope=wire.envelope_to_msg(reply.envelope)))
+        elif isinstance(reply, Refused):
+            responder.send(DataShare.Response(status=DataShare.Response.STATUS_REFUSED,
+                                              reason=reply.reason))
+        else:
+            self._try_converter(reply, responder)
+
+    def _share_plaintext(self, req: Any, responder: Responder) -> None:
+        latest = self.core.latest()
+        if latest is None:
+            responder.send(DataShare.Response(status=DataShare.Response.STATUS_REFUSED,
+                                              reason=f"{Refusal.NO_DATA.value}"))
+            return
+        env = SecureEnvelope(request_id=req.request_id, device_uri=self.uri,
+                             sender_uri=self.uri, recipient_uri=req.requester_uri,
+                             security_technique="none", seq=latest.seq,
+                             stamp=wire.time_msg(latest.stamp_ns), ciphertext=latest.cdr,
+                             signature_algorithm="none")
+        responder.send(DataShare.Response(status=DataShare.Response.STATUS_SHARED, envelope=env))
+
+    # -- conversion, asking side (Alg. 3) -----------------------------------------------------
+
+    def _try_converter(self, pending: Converting, responder: Responder) -> None:
+        uri = pending.plan.next()
+        if uri is None:
+            responder.send(DataShare.Response(
+                status=DataShare.Response.STATUS_REFUSED,
+                reason=f"{Refusal.CONVERSION_FAILED.value}: {pending.plan.explain()}"))
+            return
+
+        def failed(exc: Exception, uri: str = uri) -> None:
+            pending.plan.failed(uri, str(exc))
+            self._try_converter(pending, responder)
+
+        if self.core.config.capability > Capability.NONE:
+            self._sessions.ensure(uri, lambda: self._send_order(pending, uri, responder, failed),
+                                  failed)
+        else:
+            self._send_order(pending, uri, responder, failed)
+
+    def _send_order(self, pending: Converting, uri: str, responder: Responder,
+                    failed: Any) -> None:
+        try:
+            order = self.core.conversion_order(pending, uri)
+        except IomtError as exc:
+            failed(exc)
+            return
+
+        def done(resp: Any) -> None:
+            if resp.status == Convert.Response.STATUS_PUBLISHED:
+                responder.send(DataShare.Response(status=DataShare.Response.STATUS_CONVERTING,
+                                                  converter_uri=uri))
+            else:
+                failed(IomtError(f"refused: {resp.reason}"))
+
+        def error(exc: Exception) -> None:
+            # A converter that stays silent is treated as gone until it announces again.
+            self.core.table.forget(uri)
+            failed(exc)
+
+        self.calls.call(self._client(uri, "convert", Convert),
+                        Convert.Request(request=wire.order_to_msg(order)),
+                        timeout_s=self.convert_timeout_s, on_done=done, on_error=error)
+
+    # -- conversion, converting side (Alg. 3) -------------------------------------------------
+
+    def _on_convert(self, req: Any, resp: Any) -> Any:
+        order = wire.order_from_msg(req.request)
+        self._converted_seq += 1
+        try:
+            envelope = self.core.on_conversion(order, self._converted_seq, time.time_ns())
+        except IomtError as exc:
+            resp.status = Convert.Response.STATUS_REFUSED
+            resp.reason = str(exc)
+            return resp
+        self._inbox(order.requester_uri).publish(wire.envelope_to_msg(envelope))
+        resp.status = Convert.Response.STATUS_PUBLISHED
+        return resp
+
+    def _inbox(self, requester_uri: str) -> Publisher[SecureEnvelope]:
+        pub = self._inboxes.get(requester_uri)
+        if pub is None:
+            pub = self.create_publisher(SecureEnvelope, f"{fqn_of(requester_uri)}/inbox",
+                                        INBOX_QOS)
+            self._inboxes[requester_uri] = pub
+        return pub
+
+    # -- lifetime -----------------------------------------------------------------------------
+
+    def destroy_node(self) -> None:
+        self._results.write({"record": "device", "device": self.uri, "mode": self.mode,
+                             "capability": self.core.config.capability.name.lower(),
+                             "technique": self.core.config.technique,
+                             "neighbours": len(self.core.table),
+                             "counters": self.core.counters,
+                             "data_transfer_us": self._transfer_us})
+        self._results.close()
+        self._db.close()
+        super().destroy_node()
+
+
+def device_node(context: Context, **params: Any) -> DeviceNode:
+    return DeviceNode(context, **params)
