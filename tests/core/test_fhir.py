@@ -301,7 +301,12 @@ MUTATIONS: list[tuple[str, str, Callable[[dict[str, Any]], None], str]] = [
     ("hr unit removed", _HR, _set("valueQuantity.unit", _DELETE), "quantity-unit"),
     ("hr system not UCUM", _HR, _set("valueQuantity.system", "http://example.org/u"), "ucum"),
     ("hr code not /min", _HR, _set("valueQuantity.code", "/s"), "hr-unit"),
-    ("hr as integer", _HR, _set("valueQuantity", _DELETE), "vs-2"),
+    (
+        "effective as instant",
+        _HR,
+        lambda r: r.update(effectiveInstant=r.pop("effectiveDateTime")),
+        "effective",
+    ),
     ("bp systolic removed", _BP, _set("component.0", _DELETE), "bp-systolic"),
     ("bp diastolic removed", _BP, _set("component.1", _DELETE), "bp-diastolic"),
     ("bp diastolic recoded", _BP, _set("component.1.code.coding.0.code", "8480-6"), "bp-systolic"),
