@@ -22,6 +22,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "iomt.cli.interface",
     "iomt.cli.keystore",
     "iomt.cli.crypto",
+    "iomt.cli.fhir",
 )
 
 
