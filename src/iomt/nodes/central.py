@@ -1,0 +1,98 @@
+"""The central server node: the baseline of the paper's experiments.
+
+``~/upload`` stores readings devices send in plaintext (SQLite, WAL); ``~/fetch``
+answers DataShare requests for any device it holds readings of, sealed in the
+requester's technique (``iomt.core.central``); ``~/handshake`` opens sessions.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from iomt.core.central import CentralCore
+from iomt.core.channels import ChannelTable
+from iomt.core.device import Refused, StoredReading
+from iomt.core.listener import name_of
+from iomt.crypto.tokens import TokenVerifier
+from iomt.errors import IomtError
+from iomt.msg import DataShare, SessionHandshake, Upload
+from iomt.nodes import wire
+from iomt.nodes.common import ResultsWriter, open_keystore, uri_of
+from iomt.runtime import Context, Node
+
+
+class CentralNode(Node):
+    def __init__(self, context: Context, *, name: str, namespace: str, keystore: str,
+                 wallets: list[str], policy: str = "", storage_dir: str | None = None,
+                 results: str | None = None) -> None:
+        super().__init__(name, context=context, namespace=namespace)
+        facility = self.get_namespace().strip("/")
+        ks = open_keystore(keystore)
+        identity = ks.identity(name)
+        self.uri = identity.uri
+        tokens = TokenVerifier({uri_of(facility, w): ks.verifier(w) for w in wallets},
+                               revocations=ks.revocations)
+        self.core = CentralCore(
+            self.uri, channels=ChannelTable(identity.handshake_identity(),
+                                            ks.credential_validator()),
+            tokens=tokens, abe_params=ks.public_params, policy=policy)
+        path = ":memory:"
+        if storage_dir:
+            Path(storage_dir).mkdir(parents=True, exist_ok=True)
+            path = str(Path(storage_dir) / f"{name}.db")
+        self._db = sqlite3.connect(path, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS readings (device TEXT, seq INTEGER, "
+                         "stamp_ns INTEGER, cdr BLOB, PRIMARY KEY (device, seq))")
+        self._latest: dict[str, StoredReading] = {}
+        self.uploads = 0
+        self._results = ResultsWriter(results)
+        self.create_service(Upload, "~/upload", self._on_upload)
+        self.create_service(DataShare, "~/fetch", self._on_fetch)
+        self.create_service(SessionHandshake, "~/handshake", self._on_handshake)
+
+    def _on_upload(self, req: Any, resp: Any) -> Any:
+        r = req.reading
+        cdr = r.serialize()
+        stamp = wire.time_ns(r.stamp)
+        self._db.execute("INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?)",
+                         (r.device_uri, int(r.seq), stamp, cdr))
+        self._db.commit()
+        self._latest[r.device_uri] = StoredReading(int(r.seq), stamp, cdr)
+        self.uploads += 1
+        resp.status = Upload.Response.STATUS_STORED
+        return resp
+
+    def _on_fetch(self, req: Any, resp: Any) -> Any:
+        result = self.core.fetch(wire.data_request_from_msg(req), self._latest.get)
+        if isinstance(result, Refused):
+            resp.status = DataShare.Response.STATUS_REFUSED
+            resp.reason = result.reason
+        else:
+            resp.status = DataShare.Response.STATUS_SHARED
+            resp.envelope = wire.envelope_to_msg(result)
+        return resp
+
+    def _on_handshake(self, req: Any, resp: Any) -> Any:
+        try:
+            resp.message = self.core.channels.respond(name_of(req.initiator_uri),
+                                                      bytes(req.message))
+            resp.status = SessionHandshake.Response.STATUS_OK
+        except IomtError as exc:
+            resp.status = SessionHandshake.Response.STATUS_REFUSED
+            resp.reason = str(exc)
+        return resp
+
+    def destroy_node(self) -> None:
+        self._results.write({"record": "central", "uploads": self.uploads,
+                             "counters": self.core.counters})
+        self._results.close()
+        self._db.close()
+        super().destroy_node()
+
+
+def central_node(context: Context, **params: Any) -> CentralNode:
+    return CentralNode(context, **params)

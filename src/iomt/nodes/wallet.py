@@ -1,0 +1,52 @@
+"""The patient's wallet node (Bilal & Hassan, Alg. 1.2): ``~/device_info``.
+
+Holds the patient's consent and device list and issues per-device tokens to providers
+whose certificate and proof check out (see ``iomt.core.handshake``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from iomt.core.handshake import Consent, PatientDevice, Wallet
+from iomt.crypto.tokens import TokenIssuer
+from iomt.errors import IomtError
+from iomt.msg import DeviceInfoRequest
+from iomt.nodes import wire
+from iomt.nodes.common import open_keystore, uri_of
+from iomt.runtime import Context, Node
+
+
+class WalletNode(Node):
+    def __init__(self, context: Context, *, name: str, namespace: str, keystore: str,
+                 patient_id: str, devices: list[dict[str, Any]], providers: list[str],
+                 token_lifetime_s: float = 3600.0) -> None:
+        super().__init__(name, context=context, namespace=namespace)
+        facility = self.get_namespace().strip("/")
+        ks = open_keystore(keystore)
+        identity = ks.identity(name)
+        self.wallet = Wallet(
+            identity.uri, patient_id, TokenIssuer(identity.uri, identity.signer),
+            [PatientDevice(uri_of(facility, d["name"]), d["technique"], int(d["kind"]),
+                           ks.certificate_der(d["name"])) for d in devices],
+            Consent.read_vitals([uri_of(facility, p) for p in providers]),
+            check_certificate=ks.credential_validator(), token_lifetime_s=token_lifetime_s)
+        self.refused = 0
+        self.create_service(DeviceInfoRequest, "~/device_info", self._on_device_info)
+
+    def _on_device_info(self, req: Any, resp: Any) -> Any:
+        try:
+            grants = self.wallet.handle(wire.token_request_from_msg(req))
+        except IomtError as exc:
+            self.refused += 1
+            self.get_logger().warning("refused %s: %s", req.provider_uri, exc)
+            resp.status = DeviceInfoRequest.Response.STATUS_REFUSED
+            resp.reason = str(exc)
+            return resp
+        resp.status = DeviceInfoRequest.Response.STATUS_OK
+        resp.devices = [wire.grant_to_msg(g) for g in grants]
+        return resp
+
+
+def wallet_node(context: Context, **params: Any) -> WalletNode:
+    return WalletNode(context, **params)
