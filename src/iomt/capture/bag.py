@@ -199,7 +199,7 @@ def _human_time(ns: int) -> str:
 
 
 @contextlib.contextmanager
-def _open(path: Path) -> Iterator[Any]:
+def open_bag(path: Path) -> Iterator[Any]:
     from rosbags.rosbag2 import Reader  # noqa: PLC0415  (rosbags loads lazily)
 
     try:
@@ -221,7 +221,7 @@ def read_messages(
     """Every message of the bag (or of ``topics``) in log-time order, as stored."""
     bag = Path(path)
     wanted = None if topics is None else set(topics)
-    with _open(bag) as reader:
+    with open_bag(bag) as reader:
         connections = [c for c in reader.connections if wanted is None or c.topic in wanted]
         if not connections:
             return
@@ -236,7 +236,7 @@ def info(path: str | Path) -> BagInfo:
     """Summarize the bag at ``path`` (a bag directory or a storage file)."""
     bag = Path(path)
     metadata = _metadata(bag)
-    with _open(bag) as reader:
+    with open_bag(bag) as reader:
         topics: list[TopicSummary] = []
         event_connections = []
         for c in reader.connections:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from iomt.errors import IomtError
 
 # Subcommand modules, in the order `iomt --help` lists them.
-_COMMAND_MODULES: tuple[str, ...] = ("iomt.cli.interface",)
+_COMMAND_MODULES: tuple[str, ...] = ("iomt.cli.interface", "iomt.cli.bag")
 
 
 def build_parser() -> argparse.ArgumentParser:
