@@ -322,8 +322,9 @@ class _Auditor:
         if decoded is None:
             yield from self._judge_undecoded(base, msgtype, data)
             return
+        # Bytes after the end of a well-formed message are traffic too (a decoder ignores them).
+        trailing = self._trailing(msgtype, decoded, data)
         if msgtype == VITALS:
-            where = _whole(data)
             yield self._transmission(
                 base,
                 kind=VITALS,
@@ -332,14 +333,14 @@ class _Auditor:
                 sender=str(decoded.device_uri),
                 recipient="",
                 technique=UNDECLARED,
-                where=where,
+                where=_whole(data) or _vitals_message(data) or trailing,
             )
         elif msgtype == SECURE_ENVELOPE:
-            where = _search(decoded, data)
+            where = _search(decoded, data) or trailing
             if len(decoded.ciphertext) or where is not None:
                 yield self._envelope(base, SECURE_ENVELOPE, decoded, where, "")
         elif msgtype == CONVERSION_REQUEST:
-            where = _search(decoded, data)
+            where = _search(decoded, data) or trailing
             if len(decoded.payload) or where is not None:
                 yield self._transmission(
                     base,
@@ -356,9 +357,21 @@ class _Auditor:
         elif msgtype == DATA_SHARE_EVENT:
             yield from self._judge_data_share(base, topic, decoded, data)
         else:
-            where = _search(decoded, data)
+            where = _search(decoded, data) or trailing
             if where is not None:
                 yield self._leak(base, msgtype, where)
+
+    def _trailing(self, msgtype: str, decoded: Any, data: bytes) -> _Where | None:
+        """A reading hidden after the end of a message that decodes (more than CDR padding)."""
+        try:
+            end = len(self.types.store.serialize_cdr(decoded, msgtype))
+        except Exception:  # a value rosbags decoded but cannot write back: no verdict
+            return None
+        if len(data) - end <= 3:
+            return None
+        for finding in scan_vitals(data[end:]):
+            return _Where(f"trailing bytes (at {end + finding.offset})", finding)
+        return None
 
     def _judge_data_share(
         self, base: dict[str, Any], topic: str, event: Any, data: bytes
@@ -414,7 +427,8 @@ class _Auditor:
         self, base: dict[str, Any], msgtype: str, data: bytes
     ) -> Iterator[Transmission]:
         """A message that does not decode under its type: raw bytes are all we have."""
-        where = _whole(data) or _raw_scan(data)
+        where = _whole(data) or (_vitals_message(data) if msgtype == VITALS else None)
+        where = where or _raw_scan(data)
         carries = msgtype in (VITALS, SECURE_ENVELOPE, CONVERSION_REQUEST) or (
             # a response event (event_type is the byte after the CDR header) carries an envelope
             msgtype == DATA_SHARE_EVENT
@@ -493,6 +507,14 @@ def _whole(data: bytes) -> _Where | None:
         return _Where("message", parse_vitals_sample(data))
     except NotVitalsError:
         return None
+
+
+def _vitals_message(data: bytes) -> _Where | None:
+    """A declared Vitals message whose reading is plausible, whatever follows it."""
+    for finding in scan_vitals(data, headerless=False):
+        if finding.offset == 0:
+            return _Where("message", finding)
+    return None
 
 
 def _raw_scan(data: bytes) -> _Where | None:
