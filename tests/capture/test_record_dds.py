@@ -112,6 +112,28 @@ def test_record_process_captures_topics_and_services(
     _check_bag(bag, sent["client_guid"])
 
 
+def test_record_stops_by_itself_after_duration(procs: Any, tmp_path: Path, domain_id: int) -> None:
+    bag = tmp_path / "bag"
+    recorder = procs.start(
+        "-m", "iomt", "bag", "record", "-o", str(bag), "--domain", str(domain_id),
+        "--duration", "0.5",
+    )  # fmt: skip
+    out, err = recorder.communicate(timeout=30)
+    assert recorder.returncode == 0, err
+    assert "STOPPED" in out
+    summary = info(bag)
+    assert (summary.message_count, summary.storage_identifier, summary.version) == (0, "mcap", 9)
+
+
+def test_record_refuses_an_existing_output(procs: Any, tmp_path: Path, domain_id: int) -> None:
+    recorder = procs.start(
+        "-m", "iomt", "bag", "record", "-o", str(tmp_path), "--domain", str(domain_id)
+    )
+    _out, err = recorder.communicate(timeout=30)
+    assert recorder.returncode == 2
+    assert "exists" in err
+
+
 def test_recorder_as_a_container_node(procs: Any, tmp_path: Path, domain_id: int) -> None:
     bag, done = tmp_path / "bag", tmp_path / "done.json"
     recorder = {
