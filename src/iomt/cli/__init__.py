@@ -19,6 +19,7 @@ from iomt.errors import IomtError
 _COMMAND_MODULES: tuple[str, ...] = (
     "iomt.cli.launch",
     "iomt.cli.graph",
+    "iomt.cli.bag",
     "iomt.cli.interface",
     "iomt.cli.keystore",
     "iomt.cli.crypto",

@@ -1,0 +1,395 @@
+"""What the capture layer knows about types: channels, service events, DDS classes.
+
+A rosbag2 channel needs a ROS type name, its complete ``ros2msg`` definition and its RIHS01
+hash; a DDS reader or writer needs a cyclonedds class under the right DDS type name. This
+module gives both for every iomt interface (from :mod:`iomt.msg`'s registry, the single
+source of truth) and for every other ROS 2 Jazzy type rosbags knows (classes built from
+rosbags' field definitions, so a foreign ``std_msgs/msg/String`` topic is recorded too).
+
+Services are recorded as ROS 2 Jazzy's ``ros2 bag record --all-services`` records them: one
+channel ``/<service>/_service_event`` of type ``<pkg>/srv/<Name>_Event``::
+
+    service_msgs/ServiceEventInfo info       # event_type, stamp, client_gid, sequence_number
+    <pkg>/<Name>_Request[<=1] request
+    <pkg>/<Name>_Response[<=1] response
+
+Jazzy's rcl generates that type for every service; iomt has no rcl, so the event types are
+defined here (in a rosbags type store, from the same registry) and their RIHS01 hashes are
+computed by rosbags. ``service_msgs/msg/ServiceEventInfo`` is restated field by field from
+ROS 2 Jazzy (ros2/rcl_interfaces), as iomt.msg restates its vendored types.
+
+The definition written for an event channel is the complete ``ros2msg`` text of the event
+message (the three fields above, then each dependency once), which Foxglove-style readers
+parse. Jazzy's rosbag2 writes the ``.srv`` text after an ``SRV:`` line instead, which
+readers cannot turn into a decoder (ros2/rosbag2#2365); we write the message form.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import struct
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+from cyclonedds import idl
+from cyclonedds.idl import annotations as idl_annotations
+from cyclonedds.idl import types as idl_types
+
+import iomt.msg
+from iomt.errors import ConfigurationError, LocalProtocolError, RemoteProtocolError
+from iomt.msg import ServiceInfo, decode, message_info, split_service_sample
+
+if TYPE_CHECKING:
+    from rosbags.typesys.store import Typestore
+
+__all__ = [
+    "REQUEST_RECEIVED",
+    "REQUEST_SENT",
+    "RESPONSE_RECEIVED",
+    "RESPONSE_SENT",
+    "SERVICE_EVENT_INFO",
+    "SERVICE_EVENT_SUFFIX",
+    "CaptureTypes",
+    "ChannelType",
+    "client_gid_bytes",
+    "dds_type_to_ros",
+    "ros_type_to_dds",
+]
+
+SERVICE_EVENT_INFO = "service_msgs/msg/ServiceEventInfo"
+#: ROS 2 Jazzy's service_msgs/msg/ServiceEventInfo.msg, fields only (upstream's comments left out).
+SERVICE_EVENT_INFO_TEXT = """\
+uint8 REQUEST_SENT = 0
+uint8 REQUEST_RECEIVED = 1
+uint8 RESPONSE_SENT = 2
+uint8 RESPONSE_RECEIVED = 3
+
+uint8 event_type
+builtin_interfaces/Time stamp
+char[16] client_gid
+int64 sequence_number
+"""
+REQUEST_SENT = 0
+REQUEST_RECEIVED = 1
+RESPONSE_SENT = 2
+RESPONSE_RECEIVED = 3
+
+#: The topic suffix under which Jazzy records a service's events.
+SERVICE_EVENT_SUFFIX = "/_service_event"
+
+_DELIMITER = "=" * 80 + "\n"
+# rosbag2_cpp LocalMessageDefinitionSource: a field type at the start of a line.
+_FIELD_TYPE = re.compile(r"(?:^|\n)\s*([a-zA-Z0-9_/]+)(?:\[[^\]]*\])?\s+")
+_PRIMITIVES = frozenset({
+    "bool", "byte", "char", "float32", "float64", "string", "wstring",
+    "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
+})  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelType:
+    """What a rosbag2 connection records about its type."""
+
+    name: str  # pkg/msg/Name, or pkg/srv/Name_Event for a service's events
+    definition: str  # complete ros2msg definition
+    type_hash: str  # RIHS01_<sha256 hex>
+
+
+def ros_type_to_dds(ros_type: str, suffix: str = "") -> str:
+    """``pkg/msg/Name`` → ``pkg::msg::dds_::Name_`` (``suffix`` e.g. ``_Request``)."""
+    parts = ros_type.split("/")
+    if len(parts) != 3:
+        raise ConfigurationError(f"invalid interface type {ros_type!r}: expected pkg/msg/Name")
+    return f"{parts[0]}::{parts[1]}::dds_::{parts[2]}{suffix}_"
+
+
+def dds_type_to_ros(dds_type: str) -> str | None:
+    """``pkg::msg::dds_::Name_`` → ``pkg/msg/Name``; ``pkg::srv::dds_::Name_Request_`` →
+    ``pkg/srv/Name_Request``. ``None`` for a DDS type that is not a ROS 2 type."""
+    parts = dds_type.split("::")
+    if len(parts) != 4 or parts[2] != "dds_" or not parts[3].endswith("_") or len(parts[3]) < 2:
+        return None
+    return f"{parts[0]}/{parts[1]}/{parts[3][:-1]}"
+
+
+def client_gid_bytes(client_guid: int) -> bytes:
+    """The 16-byte ``client_gid`` of a service event, from rmw_cyclonedds' 64-bit client id.
+
+    rmw_cyclonedds_cpp fills a request's ``writer_guid`` with the 8-byte client id of the
+    request header (little-endian on the machines ROS 2 runs on) followed by zeros, and that
+    is what a Jazzy server's service introspection puts into ``client_gid``.
+    """
+    return struct.pack("<Q", client_guid & 0xFFFF_FFFF_FFFF_FFFF) + bytes(8)
+
+
+class CaptureTypes:
+    """Type knowledge for recording, reading and replaying bags. Build once and keep.
+
+    Holds a rosbags type store (ROS 2 Jazzy + every iomt type + an ``<pkg>/srv/<Name>_Event``
+    for every iomt service) and caches channel metadata and cyclonedds classes.
+    """
+
+    def __init__(self) -> None:
+        self.store: Typestore = iomt.msg.rosbags_typestore()
+        self._services: dict[str, ServiceInfo] = {}
+        for record in iomt.msg.all_interfaces():
+            if isinstance(record, ServiceInfo):
+                self._services[record.name] = record
+        self._register_events()
+        self._channel_types: dict[str, ChannelType] = {}
+        self._classes: dict[str, type[idl.IdlStruct]] = {}
+        self._texts: dict[str, str] = {}
+
+    # -- names ---------------------------------------------------------------------------------
+
+    def knows_message(self, ros_type: str) -> bool:
+        """Whether a topic of this ROS type can be recorded (an iomt or a Jazzy message)."""
+        return "/msg/" in ros_type and ros_type in self.store.fielddefs
+
+    def knows_service(self, service_type: str) -> bool:
+        return service_type in self._services
+
+    @staticmethod
+    def event_type_name(service_type: str) -> str:
+        return f"{service_type}_Event"
+
+    def service_of_event(self, event_type: str) -> str | None:
+        """``pkg/srv/Name_Event`` → ``pkg/srv/Name`` when it is a known service."""
+        if not event_type.endswith("_Event"):
+            return None
+        name = event_type.removesuffix("_Event")
+        return name if name in self._services else None
+
+    def service_of_dds_types(self, dds_type: str) -> tuple[str, bool] | None:
+        """``(pkg/srv/Name, is_request)`` of an rq/rr DDS type, if it is a known service."""
+        ros = dds_type_to_ros(dds_type)
+        if ros is None or "/srv/" not in ros:
+            return None
+        for suffix, is_request in (("_Request", True), ("_Response", False)):
+            if ros.endswith(suffix) and ros.removesuffix(suffix) in self._services:
+                return ros.removesuffix(suffix), is_request
+        return None
+
+    # -- channels ------------------------------------------------------------------------------
+
+    def channel_type(self, ros_type: str) -> ChannelType:
+        """Definition and hash for a message type or a service event type."""
+        cached = self._channel_types.get(ros_type)
+        if cached is not None:
+            return cached
+        service = self.service_of_event(ros_type)
+        if service is not None:
+            result = ChannelType(
+                ros_type, self._event_definition(service), self.store.hash_rihs01(ros_type)
+            )
+        elif ros_type.startswith("iomt/") or ros_type in _iomt_vendored():
+            info = message_info(ros_type)
+            result = ChannelType(info.name, info.definition, info.type_hash)
+        elif self.knows_message(ros_type):
+            definition, _ = self.store.generate_msgdef(ros_type, ros_version=2)
+            result = ChannelType(ros_type, definition, self.store.hash_rihs01(ros_type))
+        else:
+            raise ConfigurationError(f"no definition known for type {ros_type!r}")
+        self._channel_types[ros_type] = result
+        return result
+
+    def _register_events(self) -> None:
+        from rosbags.interfaces import Nodetype  # noqa: PLC0415  (rosbags loads lazily)
+
+        types: dict[str, Any] = {}
+        for name in self._services:
+            types[self.event_type_name(name)] = (
+                [],
+                [
+                    ("info", (Nodetype.NAME, SERVICE_EVENT_INFO)),
+                    ("request", (Nodetype.SEQUENCE, ((Nodetype.NAME, f"{name}_Request"), 1))),
+                    ("response", (Nodetype.SEQUENCE, ((Nodetype.NAME, f"{name}_Response"), 1))),
+                ],
+            )
+        self.store.register(types)
+
+    def _event_definition(self, service: str) -> str:
+        package, _, short = service.split("/")
+        top = (
+            "service_msgs/ServiceEventInfo info\n"
+            f"{package}/{short}_Request[<=1] request\n"
+            f"{package}/{short}_Response[<=1] response\n"
+        )
+        seen: set[str] = set()
+
+        def append(text: str, context: str) -> str:
+            result = text
+            for dep in _dependencies(text, context):
+                if dep in seen:
+                    continue
+                seen.add(dep)
+                result += "\n" + _DELIMITER + f"MSG: {dep}\n"
+                result += append(self._text_of(dep), dep.split("/", 1)[0])
+            return result
+
+        return append(top, package)
+
+    def _text_of(self, dep: str) -> str:
+        """Interface text of ``pkg/Name`` (a message, a service part, or ServiceEventInfo)."""
+        cached = self._texts.get(dep)
+        if cached is not None:
+            return cached
+        package, _, short = dep.partition("/")
+        if f"{package}/msg/{short}" == SERVICE_EVENT_INFO:
+            text = SERVICE_EVENT_INFO_TEXT
+        else:
+            try:
+                text = message_info(f"{package}/msg/{short}").text
+            except ConfigurationError:
+                text = message_info(f"{package}/srv/{short}").text
+        self._texts[dep] = text
+        return text
+
+    # -- service events --------------------------------------------------------------------
+
+    def encode_service_event(
+        self,
+        service: str,
+        *,
+        event_type: int,
+        stamp_ns: int,
+        sample: bytes,
+        is_request: bool,
+    ) -> bytes:
+        """A ``<pkg>/srv/<Name>_Event`` sample from one rq/rr sample as seen on the wire.
+
+        The body is checked with iomt's bounded decoder first (it is network input) and then
+        re-serialized inside the event by rosbags: the event moves the body to another offset,
+        and CDR aligns relative to the stream start, so the bytes cannot just be copied.
+        Malformed samples raise :class:`~iomt.errors.RemoteProtocolError`.
+        """
+        client_guid, seq, body = split_service_sample(sample)
+        info = self._services[service]
+        part = info.request if is_request else info.response
+        decode(part.type, body)  # bounded, strict: RemoteProtocolError for anything malformed
+        try:
+            msg = self.store.deserialize_cdr(body, part.name)
+        except Exception as exc:  # rosbags raises assorted errors on bytes it cannot parse
+            raise RemoteProtocolError(f"{part.name}: {exc}") from exc
+        types: Any = self.store.types
+        import numpy as np  # noqa: PLC0415  (rosbags' char arrays are numpy arrays)
+
+        event = types[self.event_type_name(service)](
+            info=types[SERVICE_EVENT_INFO](
+                event_type=event_type,
+                stamp=types["builtin_interfaces/msg/Time"](
+                    sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000
+                ),
+                client_gid=np.frombuffer(client_gid_bytes(client_guid), dtype=np.uint8),
+                sequence_number=seq,
+            ),
+            request=[msg] if is_request else [],
+            response=[] if is_request else [msg],
+        )
+        try:
+            data: bytes = bytes(self.store.serialize_cdr(event, self.event_type_name(service)))
+        except Exception as exc:
+            raise LocalProtocolError(f"cannot encode a {service} event: {exc}") from exc
+        return data
+
+    def decode(self, data: bytes, ros_type: str) -> Any:
+        """Decode a recorded message with rosbags; malformed data raises RemoteProtocolError."""
+        try:
+            return self.store.deserialize_cdr(data, ros_type)
+        except Exception as exc:  # rosbags raises assorted errors on bytes it cannot parse
+            raise RemoteProtocolError(f"{ros_type}: cannot decode ({exc})") from exc
+
+    # -- DDS classes -----------------------------------------------------------------------
+
+    def message_class(self, ros_type: str) -> type[idl.IdlStruct]:
+        """The cyclonedds class for a topic of this type (iomt's generated one if it has it)."""
+        cls = self._classes.get(ros_type)
+        if cls is None:
+            try:
+                cls = iomt.msg.get_message_type(ros_type)
+            except ConfigurationError:
+                if not self.knows_message(ros_type):
+                    raise
+                cls = self._build_class(ros_type)
+            self._classes[ros_type] = cls
+        return cls
+
+    def service_wire_classes(self, service: str) -> tuple[type[idl.IdlStruct], type[idl.IdlStruct]]:
+        """The rq/rr sample classes (``{client_guid, seq}`` + body) of a known service."""
+        srv = self._services[service].type
+        return srv.RequestWire, srv.ResponseWire
+
+    def _build_class(self, ros_type: str) -> type[idl.IdlStruct]:
+        """A final cyclonedds struct with the fields rosbags knows for ``ros_type``."""
+        try:
+            _, fields = self.store.fielddefs[ros_type]
+        except KeyError as exc:
+            raise ConfigurationError(f"unknown message type {ros_type!r}") from exc
+        annotations: dict[str, Any] = {}
+        for field_name, field_type in fields:
+            annotations[field_name] = self._idl_type(field_type, ros_type)
+        cls = idl.make_idl_struct(
+            ros_type.rsplit("/", 1)[1], ros_type_to_dds(ros_type), annotations
+        )
+        idl_annotations.final(cls)
+        return cls
+
+    def _idl_type(self, field_type: Any, owner: str) -> Any:
+        from rosbags.interfaces import Nodetype  # noqa: PLC0415
+
+        kind, detail = field_type
+        if kind == Nodetype.BASE:
+            name, bound = detail
+            if name == "string":
+                return Annotated[str, idl_types.bounded_str(bound)] if bound else str
+            mapped = _BASE_TYPES.get(name)
+            if mapped is None:
+                raise ConfigurationError(f"{owner}: cannot map field type {name!r} to DDS")
+            return mapped
+        if kind == Nodetype.NAME:
+            return self.message_class(detail)
+        if kind == Nodetype.ARRAY:
+            sub, size = detail
+            return Annotated[list[Any], idl_types.array(self._idl_type(sub, owner), size)]
+        if kind == Nodetype.SEQUENCE:
+            sub, bound = detail
+            inner = self._idl_type(sub, owner)
+            return Annotated[list[Any], idl_types.sequence(inner, bound or None)]
+        raise ConfigurationError(f"{owner}: unsupported field kind {kind!r}")
+
+
+_BASE_TYPES: dict[str, Any] = {
+    "bool": bool,
+    "byte": idl_types.uint8,
+    "char": idl_types.uint8,
+    "int8": idl_types.int8,
+    "uint8": idl_types.uint8,
+    "int16": idl_types.int16,
+    "uint16": idl_types.uint16,
+    "int32": idl_types.int32,
+    "uint32": idl_types.uint32,
+    "int64": idl_types.int64,
+    "uint64": idl_types.uint64,
+    "float32": idl_types.float32,
+    "float64": idl_types.float64,
+}
+
+
+@functools.cache
+def _iomt_vendored() -> frozenset[str]:
+    """ROS core types iomt.msg vendors (its definitions match Jazzy's fields)."""
+    names: set[str] = set()
+    for record in iomt.msg.all_interfaces():
+        names.add(record.name)
+    return frozenset(names)
+
+
+def _dependencies(text: str, package: str) -> list[str]:
+    deps: set[str] = set()
+    for match in _FIELD_TYPE.finditer(text):
+        typ = match.group(1)
+        if typ in _PRIMITIVES:
+            continue
+        deps.add(typ if "/" in typ else f"{package}/{typ}")
+    return sorted(deps)

@@ -1,0 +1,557 @@
+"""The bag recorder: every iomt topic and service, as it crossed the wire, into rosbag2.
+
+What ``ros2 bag record --all --all-services`` does on a ROS 2 Jazzy machine, for a graph
+that has no rcl: the :class:`Recorder` node watches DDS discovery (the builtin
+DCPSPublication topic) and, as writers appear, subscribes *raw* to each ROS topic
+(``rt/…``) whose type is an iomt type or any ROS 2 Jazzy type rosbags knows, and to each
+iomt service's request and reply topics (``rq/…Request``, ``rr/…Reply``). Topic samples are
+written to the bag byte for byte as they arrived (CDR, encapsulation header included — a
+malformed sample is traffic too and is stored as it came), stamped with the receive time.
+
+Services go where Jazzy puts them: channel ``/<service>/_service_event``, type
+``<pkg>/srv/<Name>_Event`` (see :mod:`iomt.capture.interfaces`). Each request on the wire
+becomes a ``REQUEST_RECEIVED`` event stamped with its receive time, each reply a
+``RESPONSE_SENT`` event stamped with the writer's source timestamp — the two events a
+Jazzy server's introspection publishes — with ``client_gid`` and ``sequence_number`` from
+rmw's request header, so requests and replies pair up. An rq/rr sample that does not
+decode cannot be put in an event; it is kept whole on
+``/<service>/_malformed_samples`` as a ``std_msgs/msg/UInt8MultiArray`` whose single
+dimension's label is the DDS topic it arrived on.
+
+Bags are MCAP, metadata.yaml version 9, written by rosbags; each connection carries its
+``ros2msg`` definition, RIHS01 hash and the QoS profiles its writers offered. Readers are
+KEEP_ALL (reliable when every writer is), so a sample is never overwritten before it is
+taken; what DDS still reports lost, what could not be written, and the topics that could
+not be recorded are counted and left in metadata.yaml's ``custom_data`` under
+``iomt.recorder`` (shown by ``iomt bag info``). A bag is complete after a clean stop:
+:meth:`Recorder.close` (also run by ``destroy_node``) takes what is still queued, then
+writes the MCAP summary and metadata.yaml.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cyclonedds.builtin import BuiltinDataReader, BuiltinTopicDcpsPublication
+from cyclonedds.core import InstanceState, ReadCondition
+from cyclonedds.sub import DataReader
+
+from iomt.capture.bag import RECORDER_CUSTOM_DATA_KEY
+from iomt.capture.errors import BagWriteError
+from iomt.capture.interfaces import (
+    REQUEST_RECEIVED,
+    RESPONSE_SENT,
+    SERVICE_EVENT_SUFFIX,
+    CaptureTypes,
+    ChannelType,
+    dds_type_to_ros,
+)
+from iomt.capture.qos import offered_qos, recording_profile
+from iomt.errors import ConfigurationError, ProtocolError
+from iomt.runtime import Context, Executor, Node, QoSProfile, ReliabilityPolicy
+from iomt.runtime import naming as ros_naming
+from iomt.runtime._dds import ANY_STATE, delete_entity, take_raw
+from iomt.runtime.waitable import TAKE_BATCH, Waitable
+
+__all__ = [
+    "MALFORMED_SUFFIX",
+    "BagWriter",
+    "Recorder",
+    "RecorderStats",
+    "record",
+    "recorder_node",
+]
+
+log = logging.getLogger(__name__)
+
+#: Channel suffix for rq/rr samples that could not be turned into service events.
+MALFORMED_SUFFIX = "/_malformed_samples"
+_RAW_TYPE = "std_msgs/msg/UInt8MultiArray"
+
+
+@dataclass
+class RecorderStats:
+    """What the recorder did, and everything it could not record."""
+
+    messages: int = 0  # messages written (topic samples + service events + malformed)
+    service_events: int = 0
+    malformed_service_samples: int = 0  # kept whole on <service>/_malformed_samples
+    lost_samples: int = 0  # DDS SAMPLE_LOST on our readers (best-effort gaps)
+    write_errors: int = 0  # samples taken but not written (storage failure)
+    unmatched_writers: int = 0  # best-effort writers on a topic read reliably: not received
+    skipped_topics: dict[str, str] = field(default_factory=dict)  # DDS topic -> reason
+
+    @property
+    def dropped(self) -> int:
+        return self.lost_samples + self.write_errors
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "messages": self.messages,
+            "service_events": self.service_events,
+            "malformed_service_samples": self.malformed_service_samples,
+            "dropped": self.dropped,
+            "lost_samples": self.lost_samples,
+            "write_errors": self.write_errors,
+            "unmatched_writers": self.unmatched_writers,
+            "skipped_topics": dict(sorted(self.skipped_topics.items())),
+        }
+
+
+class BagWriter:
+    """A rosbag2 bag being written: MCAP, metadata version 9, one connection per channel.
+
+    Thread-safe. Connections are created on their first message, so their offered QoS
+    profiles include every writer discovered by then.
+    """
+
+    def __init__(self, output: str | Path, types: CaptureTypes) -> None:
+        from rosbags.rosbag2 import StoragePlugin, Writer  # noqa: PLC0415
+
+        self.path = Path(output)
+        self.types = types
+        self._lock = threading.Lock()
+        self._connections: dict[tuple[str, str], Any] = {}
+        self.counts: dict[tuple[str, str], int] = {}
+        try:
+            self._writer = Writer(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
+            self._writer.open()
+        except Exception as exc:  # rosbags' WriterError, OSError
+            raise BagWriteError(f"cannot create bag {self.path}: {exc}") from exc
+        self._closed = False
+
+    def write(
+        self, topic: str, channel: ChannelType, time_ns: int, data: bytes, qos: Sequence[Any]
+    ) -> None:
+        with self._lock:
+            if self._closed:
+                raise BagWriteError(f"bag {self.path} is closed")
+            key = (topic, channel.name)
+            try:
+                connection = self._connections.get(key)
+                if connection is None:
+                    connection = self._writer.add_connection(
+                        topic,
+                        channel.name,
+                        msgdef=channel.definition,
+                        rihs01=channel.type_hash,
+                        offered_qos_profiles=list(qos),
+                    )
+                    self._connections[key] = connection
+                self._writer.write(connection, time_ns, data)
+            except Exception as exc:  # rosbags' WriterError, OSError (disk full)
+                raise BagWriteError(f"cannot write to {self.path}: {exc}") from exc
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def close(self, custom_data: dict[str, str] | None = None) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                for k, v in (custom_data or {}).items():
+                    self._writer.set_custom_data(k, v)
+                self._writer.close()
+            except Exception as exc:
+                raise BagWriteError(f"cannot close bag {self.path}: {exc}") from exc
+
+
+class _RawReader(Waitable):
+    """A DDS reader handing each sample's CDR bytes and SampleInfo to ``on_sample``."""
+
+    def __init__(
+        self,
+        context: Context,
+        dds_topic: str,
+        data_type: type,
+        qos: QoSProfile,
+        on_sample: Callable[[bytes, Any], None],
+    ) -> None:
+        self.dds_topic = dds_topic
+        self.qos = qos
+        self._on_sample = on_sample
+        self._reader: DataReader[Any] = DataReader(
+            context.participant, context.topic(dds_topic, data_type, qos), qos=qos.to_dds()
+        )
+        self.condition = ReadCondition(self._reader, ANY_STATE)
+        self.gid: bytes = self._reader.guid.bytes
+
+    def execute(self) -> None:
+        self.take(TAKE_BATCH)
+
+    def take(self, batch: int) -> int:
+        samples = take_raw(self._reader, batch)
+        for cdr, info in samples:
+            if info.valid_data:
+                self._on_sample(cdr, info)
+        return len(samples)
+
+    def drain(self) -> None:
+        while self.take(1024):
+            pass
+
+    def lost(self) -> int:
+        try:
+            reader: Any = self._reader
+            return int(reader.get_sample_lost_status().total_count)
+        except Exception:  # the reader is gone
+            return 0
+
+    def destroy(self) -> None:
+        delete_entity(self.condition)
+        delete_entity(self._reader)
+
+
+class _Discovery(Waitable):
+    """Wakes the recorder whenever DDS discovery learns about a writer."""
+
+    def __init__(self, context: Context, on_publication: Callable[[Any], None]) -> None:
+        self._reader = BuiltinDataReader(context.participant, BuiltinTopicDcpsPublication)
+        self.condition = ReadCondition(self._reader, ANY_STATE)
+        self._on_publication = on_publication
+
+    def execute(self) -> None:
+        for sample in self._reader.take(256):
+            info = getattr(sample, "sample_info", None)
+            if info is not None and info.instance_state != InstanceState.Alive:
+                continue
+            self._on_publication(sample)
+
+    def destroy(self) -> None:
+        delete_entity(self.condition)
+        delete_entity(self._reader)
+
+
+@dataclass
+class _Channel:
+    """One thing being recorded: a topic, or one service (its rq and rr readers)."""
+
+    name: str  # the bag topic
+    channel: ChannelType
+    offered: list[Any]
+    readers: list[_RawReader] = field(default_factory=list)
+    service: str = ""  # pkg/srv/Name for a service
+
+
+class Recorder(Node):
+    """A node that records the DDS domain into a rosbag2 bag at ``output``.
+
+    ``topics``: ROS names of the topics and services to record (default: all).
+    ``services``: also record services (default True). Stop with :meth:`close` (or
+    ``destroy_node``) after the executor has stopped; the bag is then complete.
+    """
+
+    def __init__(
+        self,
+        node_name: str,
+        *,
+        context: Context,
+        output: str | Path,
+        namespace: str = "/",
+        topics: Iterable[str] | None = None,
+        services: bool = True,
+        types: CaptureTypes | None = None,
+    ) -> None:
+        super().__init__(node_name, context=context, namespace=namespace)
+        self.types = types or CaptureTypes()
+        self.bag = BagWriter(output, self.types)
+        self.stats = RecorderStats()
+        self.selected = None if topics is None else frozenset(topics)
+        self.record_services = services
+        self._lock = threading.RLock()
+        self._channels: dict[str, _Channel] = {}  # bag topic -> channel
+        self._subscribed: set[tuple[str, str]] = set()  # (DDS topic, DDS type)
+        self._closed = False
+        self._started_ns = time.time_ns()
+        self._discovery = _Discovery(context, self._on_publication)
+        self._add_waitable(self._discovery)
+
+    # -- discovery -------------------------------------------------------------------------
+
+    def _on_publication(self, sample: Any) -> None:
+        dds_topic, dds_type = str(sample.topic_name), str(sample.type_name)
+        demangled = ros_naming.demangle_topic(dds_topic)
+        if demangled is None:
+            return  # ros_discovery_info and plain DDS topics are not ROS traffic
+        kind, ros_name = demangled
+        if self.selected is not None and ros_name not in self.selected:
+            return
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                qos = offered_qos(sample.qos)
+            except Exception:  # an odd QoS from a foreign peer: record it anyway
+                qos = None
+            if kind is ros_naming.EndpointKind.TOPIC:
+                self._add_topic(ros_name, dds_topic, dds_type, qos)
+            elif self.record_services:
+                self._add_service(ros_name, dds_topic, dds_type, kind, qos)
+
+    def _add_topic(self, ros_name: str, dds_topic: str, dds_type: str, qos: Any) -> None:
+        key = (dds_topic, dds_type)
+        ros_type = dds_type_to_ros(dds_type)
+        channel = self._channels.get(ros_name)
+        if key in self._subscribed:
+            if channel is not None and qos is not None:
+                self._note_writer(channel, qos)
+            return
+        if ros_type is None or not self.types.knows_message(ros_type):
+            self.stats.skipped_topics[dds_topic] = f"unknown type {dds_type}"
+            return
+        self._subscribed.add(key)
+        try:
+            channel_type = self.types.channel_type(ros_type)
+            data_type = self.types.message_class(ros_type)
+            offered = [qos] if qos is not None else []
+            channel = _Channel(ros_name, channel_type, offered)
+            profile = recording_profile(offered)
+            reader = _RawReader(
+                self.context,
+                dds_topic,
+                data_type,
+                profile,
+                functools.partial(self._on_topic_sample, channel),
+            )
+        except Exception as exc:  # cyclonedds refuses the type or the topic
+            self.stats.skipped_topics[dds_topic] = f"cannot subscribe: {exc}"
+            log.warning("not recording %s: %s", dds_topic, exc)
+            return
+        channel.readers.append(reader)
+        self._channels.setdefault(ros_name, channel)
+        self._attach(reader)
+        log.info("recording topic %s (%s)", ros_name, ros_type)
+
+    def _add_service(
+        self,
+        service_name: str,
+        dds_topic: str,
+        dds_type: str,
+        kind: ros_naming.EndpointKind,
+        qos: Any,
+    ) -> None:
+        found = self.types.service_of_dds_types(dds_type)
+        if found is None:
+            self.stats.skipped_topics[dds_topic] = f"unknown service type {dds_type}"
+            return
+        service, is_request = found
+        if is_request != (kind is ros_naming.EndpointKind.SERVICE_REQUEST):
+            self.stats.skipped_topics[dds_topic] = f"type {dds_type} on the wrong side"
+            return
+        bag_topic = service_name + SERVICE_EVENT_SUFFIX
+        channel = self._channels.get(bag_topic)
+        if channel is None:
+            channel = _Channel(
+                bag_topic,
+                self.types.channel_type(self.types.event_type_name(service)),
+                [],
+                service=service,
+            )
+            self._channels[bag_topic] = channel
+        if qos is not None:
+            self._note_writer(channel, qos)
+        key = (dds_topic, dds_type)
+        if key in self._subscribed:
+            return
+        self._subscribed.add(key)
+        request_cls, response_cls = self.types.service_wire_classes(service)
+        try:
+            reader = _RawReader(
+                self.context,
+                dds_topic,
+                request_cls if is_request else response_cls,
+                recording_profile(channel.offered),
+                functools.partial(self._on_service_sample, channel, dds_topic, is_request),
+            )
+        except Exception as exc:
+            self.stats.skipped_topics[dds_topic] = f"cannot subscribe: {exc}"
+            log.warning("not recording %s: %s", dds_topic, exc)
+            return
+        channel.readers.append(reader)
+        self._attach(reader)
+        log.info("recording service %s (%s)", service_name, service)
+
+    def _note_writer(self, channel: _Channel, qos: Any) -> None:
+        if qos in channel.offered:
+            return
+        channel.offered.append(qos)
+        from rosbags.interfaces import QosReliability  # noqa: PLC0415
+
+        reads_reliably = bool(channel.readers) and all(
+            r.qos.reliability is ReliabilityPolicy.RELIABLE for r in channel.readers
+        )
+        if reads_reliably and qos.reliability == QosReliability.BEST_EFFORT:
+            self.stats.unmatched_writers += 1
+            log.warning("%s: a best-effort writer joined late and cannot be read", channel.name)
+
+    def _attach(self, reader: _RawReader) -> None:
+        with self.context.graph_batch():
+            self.context.add_endpoint(self._key, reader.gid, is_writer=False)
+        self._add_waitable(reader)
+
+    # -- samples ---------------------------------------------------------------------------
+
+    def _on_topic_sample(self, channel: _Channel, cdr: bytes, _info: Any) -> None:
+        self._write(channel.name, channel.channel, time.time_ns(), cdr, channel.offered)
+
+    def _on_service_sample(
+        self, channel: _Channel, dds_topic: str, is_request: bool, cdr: bytes, info: Any
+    ) -> None:
+        received = time.time_ns()
+        try:
+            event = self.types.encode_service_event(
+                channel.service,
+                event_type=REQUEST_RECEIVED if is_request else RESPONSE_SENT,
+                stamp_ns=received if is_request else int(info.source_timestamp),
+                sample=cdr,
+                is_request=is_request,
+            )
+        except ProtocolError as exc:
+            log.warning("%s: keeping a malformed sample whole: %s", dds_topic, exc)
+            self.stats.malformed_service_samples += 1
+            self._write(
+                channel.name.removesuffix(SERVICE_EVENT_SUFFIX) + MALFORMED_SUFFIX,
+                self.types.channel_type(_RAW_TYPE),
+                received,
+                self._raw_sample(dds_topic, cdr),
+                channel.offered,
+            )
+            return
+        if self._write(channel.name, channel.channel, received, event, channel.offered):
+            self.stats.service_events += 1
+
+    def _raw_sample(self, dds_topic: str, cdr: bytes) -> bytes:
+        types: Any = self.types.store.types
+        import numpy as np  # noqa: PLC0415
+
+        msg = types[_RAW_TYPE](
+            layout=types["std_msgs/msg/MultiArrayLayout"](
+                dim=[
+                    types["std_msgs/msg/MultiArrayDimension"](
+                        label=dds_topic, size=len(cdr), stride=len(cdr)
+                    )
+                ],
+                data_offset=0,
+            ),
+            data=np.frombuffer(cdr, dtype=np.uint8),
+        )
+        return bytes(self.types.store.serialize_cdr(msg, _RAW_TYPE))
+
+    def _write(
+        self, topic: str, channel: ChannelType, time_ns: int, data: bytes, qos: Sequence[Any]
+    ) -> bool:
+        try:
+            self.bag.write(topic, channel, time_ns, data, qos)
+        except BagWriteError as exc:
+            self.stats.write_errors += 1
+            log.error("%s", exc)
+            return False
+        self.stats.messages += 1
+        return True
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    @property
+    def recorded_topics(self) -> list[str]:
+        with self._lock:
+            return sorted(name for name, ch in self._channels.items() if ch.readers)
+
+    def close(self) -> RecorderStats:
+        """Take what is still queued, then finish the bag. Idempotent.
+
+        Call after the executor has stopped spinning this node (``destroy_node`` does).
+        """
+        with self._lock:
+            if self._closed:
+                return self.stats
+            self._closed = True
+            readers = [r for ch in self._channels.values() for r in ch.readers]
+        for reader in readers:
+            reader.drain()
+        self.stats.lost_samples = sum(r.lost() for r in readers)
+        summary = {**self.stats.to_json(), "started_ns": self._started_ns}
+        self.bag.close({RECORDER_CUSTOM_DATA_KEY: json.dumps(summary, sort_keys=True)})
+        return self.stats
+
+    def destroy_node(self) -> None:
+        try:
+            self.close()
+        finally:
+            super().destroy_node()
+
+
+def recorder_node(
+    context: Context,
+    *,
+    name: str,
+    namespace: str = "/",
+    output: str,
+    topics: Sequence[str] | None = None,
+    services: bool = True,
+) -> Recorder:
+    """Container factory: ``iomt.capture.recorder:recorder_node`` with ``{"output": DIR}``."""
+    if not output:
+        raise ConfigurationError("recorder_node needs an output directory")
+    return Recorder(
+        name,
+        context=context,
+        namespace=namespace,
+        output=output,
+        topics=topics,
+        services=services,
+    )
+
+
+def record(
+    output: str | Path,
+    *,
+    domain_id: int | None = None,
+    dds_config: str | None = None,
+    duration_s: float | None = None,
+    topics: Sequence[str] | None = None,
+    services: bool = True,
+    stop: threading.Event | None = None,
+    on_ready: Callable[[Recorder], None] | None = None,
+) -> RecorderStats:
+    """Record the domain until ``stop`` is set or ``duration_s`` has passed (what
+    ``iomt bag record`` runs). The bag is complete when this returns."""
+    stop = stop or threading.Event()
+    context = Context(domain_id=domain_id, dds_config_name=dds_config)
+    executor = Executor(context)
+    try:
+        recorder = Recorder(
+            "iomt_bag_recorder", context=context, output=output, topics=topics, services=services
+        )
+    except BaseException:
+        executor.close()
+        context.shutdown()
+        raise
+    executor.add_node(recorder)
+    deadline = None if duration_s is None else time.monotonic() + duration_s
+    try:
+        if on_ready is not None:
+            on_ready(recorder)
+        while not stop.is_set():
+            timeout = 0.2
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                timeout = min(timeout, remaining)
+            executor.spin_once(timeout)
+    finally:
+        executor.close()
+        try:
+            stats = recorder.close()
+        finally:
+            recorder.destroy_node()
+            context.shutdown()
+    return stats
