@@ -100,7 +100,7 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _record(args: argparse.Namespace) -> int:
-    from iomt.capture.recorder import record  # noqa: PLC0415  (keeps `iomt --help` fast)
+    from iomt.capture.recorder import record
 
     stop = _stop_on_signals()
 
@@ -122,7 +122,7 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from iomt.capture.bag import info  # noqa: PLC0415
+    from iomt.capture.bag import info
 
     summary = info(args.bag)
     if args.json:
@@ -133,7 +133,7 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from iomt.capture.audit import audit, load_keystore_verifier  # noqa: PLC0415
+    from iomt.capture.audit import audit, load_keystore_verifier
 
     verifier = load_keystore_verifier(args.keystore) if args.keystore else None
     report = audit(args.bag, verifier=verifier)
@@ -145,7 +145,7 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _play(args: argparse.Namespace) -> int:
-    from iomt.capture.player import play  # noqa: PLC0415
+    from iomt.capture.player import play
 
     stop = _stop_on_signals()
     stats = play(

@@ -12,6 +12,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from iomt.core.channels import ChannelTable
+from iomt.core.device import Refused, StoredReading
+from iomt.core.listener import DataRequest, Listener, Outcome, Refusal
+from iomt.core.publish import Envelope, Sealer, recipient_key_for
 from iomt.crypto.abe import FamePublicParams
 from iomt.crypto.keys import EccPublicKey
 from iomt.crypto.sessions import Session
@@ -19,16 +23,18 @@ from iomt.crypto.techniques import AbePolicy, Capability, techniques_for
 from iomt.crypto.tokens import TokenVerifier
 from iomt.errors import IomtError
 
-from iomt.core.channels import ChannelTable
-from iomt.core.device import Refused, StoredReading
-from iomt.core.listener import DataRequest, Listener, Outcome, Refusal
-from iomt.core.publish import Envelope, Sealer, recipient_key_for
-
 
 class CentralCore:
-    def __init__(self, uri: str, *, channels: ChannelTable, tokens: TokenVerifier,
-                 abe_params: FamePublicParams | None, policy: str,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        uri: str,
+        *,
+        channels: ChannelTable,
+        tokens: TokenVerifier,
+        abe_params: FamePublicParams | None,
+        policy: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.uri = uri
         self.channels = channels
         self._tokens = tokens
@@ -48,8 +54,9 @@ class CentralCore:
             self._listeners[device_uri] = listener
         return listener
 
-    def fetch(self, request: DataRequest,
-              latest: Callable[[str], StoredReading | None]) -> Envelope | Refused:
+    def fetch(
+        self, request: DataRequest, latest: Callable[[str], StoredReading | None]
+    ) -> Envelope | Refused:
         try:
             device_uri = str(self._tokens.decode(request.token)[3])  # aud: which device
         except (IomtError, KeyError) as exc:
@@ -73,16 +80,32 @@ class CentralCore:
             self._policy = AbePolicy.parse(self._abe_params, self._policy_text)
         key = recipient_key_for(
             request.technique,
-            requester_key=(EccPublicKey.from_bytes(request.requester_key)
-                           if request.requester_key else None),
+            requester_key=(
+                EccPublicKey.from_bytes(request.requester_key) if request.requester_key else None
+            ),
             policy=self._policy,
-            link_key=ChannelTable.link_key(session) if session else None)
+            link_key=ChannelTable.link_key(session) if session else None,
+        )
         header, ciphertext = self.sealer.seal(
-            reading.cdr, technique=request.technique, recipient_uri=request.requester_uri,
-            recipient_key=key, device_uri=device_uri, request_id=request.request_id,
-            seq=reading.seq)
-        envelope = Envelope(request.request_id, device_uri, self.uri, request.requester_uri,
-                            request.technique, reading.seq, reading.stamp_ns, header, ciphertext)
+            reading.cdr,
+            technique=request.technique,
+            recipient_uri=request.requester_uri,
+            recipient_key=key,
+            device_uri=device_uri,
+            request_id=request.request_id,
+            seq=reading.seq,
+        )
+        envelope = Envelope(
+            request.request_id,
+            device_uri,
+            self.uri,
+            request.requester_uri,
+            request.technique,
+            reading.seq,
+            reading.stamp_ns,
+            header,
+            ciphertext,
+        )
         if session is None:
             self.counters["refused"] += 1
             return Refused(f"{Refusal.BAD_PROOF.value}: the server answers over sessions only")

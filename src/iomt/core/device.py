@@ -118,6 +118,7 @@ class DeviceCore:
         self.sealer = Sealer(config.uri, rng=rng)
         self._abe_params = abe_params
         self._policy: AbePolicy | None = None
+        self._requester_keys: dict[bytes, EccPublicKey] = {}
         self.readings: deque[StoredReading] = deque(maxlen=history)
         self._clock = clock
         self.counters: dict[str, int] = {
@@ -195,6 +196,18 @@ class DeviceCore:
             return self.channels.session_of_record(request.proof)
         except IomtError:
             return None
+
+    def _requester_key(self, raw: bytes) -> EccPublicKey | None:
+        """Parse (once per key: point decoding costs ~30 µs) a requester's public key."""
+        if not raw:
+            return None
+        key = self._requester_keys.get(raw)
+        if key is None:
+            key = EccPublicKey.from_bytes(raw)
+            if len(self._requester_keys) > 1024:
+                self._requester_keys.clear()
+            self._requester_keys[raw] = key
+        return key
 
     def policy(self) -> AbePolicy | None:
         if self._policy is None and self._abe_params is not None and self.config.policy:

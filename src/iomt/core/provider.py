@@ -94,8 +94,9 @@ class ProviderCore:
 
     # -- Alg. 1.3 ---------------------------------------------------------------------------
 
-    def data_request(self, device_uri: str, technique: str, *, via: str | None = None
-                     ) -> DataRequest:
+    def data_request(
+        self, device_uri: str, technique: str, *, via: str | None = None
+    ) -> DataRequest:
         """A request for ``device_uri``'s data, sent to the device itself or, in the
         centralized baseline, to the server ``via`` (the session used is with the party
         the request goes to)."""

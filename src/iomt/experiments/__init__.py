@@ -1,1 +1,1 @@
-"""iomt.experiments"""
+"""Experiments: provision, launch, drive, record, and report what the papers measured."""

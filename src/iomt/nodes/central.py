@@ -24,20 +24,33 @@ from iomt.runtime import Context, Node
 
 
 class CentralNode(Node):
-    def __init__(self, context: Context, *, name: str, namespace: str, keystore: str,
-                 wallets: list[str], policy: str = "", storage_dir: str | None = None,
-                 results: str | None = None) -> None:
+    def __init__(
+        self,
+        context: Context,
+        *,
+        name: str,
+        namespace: str,
+        keystore: str,
+        wallets: list[str],
+        policy: str = "",
+        storage_dir: str | None = None,
+        results: str | None = None,
+    ) -> None:
         super().__init__(name, context=context, namespace=namespace)
         facility = self.get_namespace().strip("/")
         ks = open_keystore(keystore)
         identity = ks.identity(name)
         self.uri = identity.uri
-        tokens = TokenVerifier({uri_of(facility, w): ks.verifier(w) for w in wallets},
-                               revocations=ks.revocations)
+        tokens = TokenVerifier(
+            {uri_of(facility, w): ks.verifier(w) for w in wallets}, revocations=ks.revocations
+        )
         self.core = CentralCore(
-            self.uri, channels=ChannelTable(identity.handshake_identity(),
-                                            ks.credential_validator()),
-            tokens=tokens, abe_params=ks.public_params, policy=policy)
+            self.uri,
+            channels=ChannelTable(identity.handshake_identity(), ks.credential_validator()),
+            tokens=tokens,
+            abe_params=ks.public_params,
+            policy=policy,
+        )
         path = ":memory:"
         if storage_dir:
             Path(storage_dir).mkdir(parents=True, exist_ok=True)
@@ -45,8 +58,10 @@ class CentralNode(Node):
         self._db = sqlite3.connect(path, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS readings (device TEXT, seq INTEGER, "
-                         "stamp_ns INTEGER, cdr BLOB, PRIMARY KEY (device, seq))")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS readings (device TEXT, seq INTEGER, "
+            "stamp_ns INTEGER, cdr BLOB, PRIMARY KEY (device, seq))"
+        )
         self._latest: dict[str, StoredReading] = {}
         self.uploads = 0
         self._results = ResultsWriter(results)
@@ -58,8 +73,10 @@ class CentralNode(Node):
         r = req.reading
         cdr = r.serialize()
         stamp = wire.time_ns(r.stamp)
-        self._db.execute("INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?)",
-                         (r.device_uri, int(r.seq), stamp, cdr))
+        self._db.execute(
+            "INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?)",
+            (r.device_uri, int(r.seq), stamp, cdr),
+        )
         self._db.commit()
         self._latest[r.device_uri] = StoredReading(int(r.seq), stamp, cdr)
         self.uploads += 1
@@ -78,8 +95,9 @@ class CentralNode(Node):
 
     def _on_handshake(self, req: Any, resp: Any) -> Any:
         try:
-            resp.message = self.core.channels.respond(name_of(req.initiator_uri),
-                                                      bytes(req.message))
+            resp.message = self.core.channels.respond(
+                name_of(req.initiator_uri), bytes(req.message)
+            )
             resp.status = SessionHandshake.Response.STATUS_OK
         except IomtError as exc:
             resp.status = SessionHandshake.Response.STATUS_REFUSED
@@ -87,8 +105,9 @@ class CentralNode(Node):
         return resp
 
     def destroy_node(self) -> None:
-        self._results.write({"record": "central", "uploads": self.uploads,
-                             "counters": self.core.counters})
+        self._results.write(
+            {"record": "central", "uploads": self.uploads, "counters": self.core.counters}
+        )
         self._results.close()
         self._db.close()
         super().destroy_node()

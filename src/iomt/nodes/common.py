@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -12,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from iomt.core.listener import name_of
 from iomt.crypto.keystore import Keystore
 from iomt.errors import ConfigurationError, IomtError, ServiceTimeoutError
+from iomt.msg import SessionHandshake
 from iomt.runtime import Client, Future, Node
 
 log = logging.getLogger(__name__)
@@ -29,7 +32,7 @@ def fqn_of(uri: str) -> str:
     """``iomt://ward1/dev_3`` -> ``/ward1/dev_3`` (nodes live in their facility's namespace)."""
     if not uri.startswith("iomt://"):
         raise ConfigurationError(f"not an iomt URI: {uri!r}")
-    return "/" + uri[len("iomt://"):].strip("/")
+    return "/" + uri[len("iomt://") :].strip("/")
 
 
 def cell_of(x: float, y: float, size: float) -> tuple[int, int]:
@@ -84,8 +87,15 @@ class Calls:
         self._ids = 0
         node.create_timer(check_period_s, self._check)
 
-    def call(self, client: Client, request: Any, *, timeout_s: float,
-             on_done: Callable[[Any], None], on_error: Callable[[Exception], None]) -> None:
+    def call(
+        self,
+        client: Client,
+        request: Any,
+        *,
+        timeout_s: float,
+        on_done: Callable[[Any], None],
+        on_error: Callable[[Exception], None],
+    ) -> None:
         try:
             future = client.call_async(request)
         except IomtError as exc:
@@ -93,11 +103,12 @@ class Calls:
             return
         self._ids += 1
         key = self._ids
-        self._pending[key] = _Pending(client, future, time.monotonic() + timeout_s, on_done,
-                                      on_error)
-        future.add_done_callback(lambda f, k=key: self._finish(k, f))
+        self._pending[key] = _Pending(
+            client, future, time.monotonic() + timeout_s, on_done, on_error
+        )
+        future.add_done_callback(functools.partial(self._finish, key))
 
-    def _finish(self, key: int, future: Future[Any]) -> None:
+    def _finish(self, key: int, future: Future[Any]) -> None:  # key bound by partial
         pending = self._pending.pop(key, None)
         if pending is None or future.cancelled():
             return
@@ -113,8 +124,10 @@ class Calls:
         for key in [k for k, p in self._pending.items() if p.deadline <= now]:
             pending = self._pending.pop(key)
             pending.client.cancel(pending.future)
-            self._safe(pending.on_error, ServiceTimeoutError(
-                f"{pending.client.service_name}: no response in time"))
+            self._safe(
+                pending.on_error,
+                ServiceTimeoutError(f"{pending.client.service_name}: no response in time"),
+            )
 
     def _safe(self, fn: Callable[[Any], None], arg: Any) -> None:
         try:
@@ -153,10 +166,16 @@ class SessionOpener:
     """Opens sessions as the initiator over a peer's ``handshake`` service, once per peer,
     queueing everyone who needs the session while the handshake runs."""
 
-    def __init__(self, node: Node, uri: str, channels: Any, calls: Calls,
-                 client_for: Callable[[str], Client], *, timeout_s: float = 2.0) -> None:
-        from iomt.core.listener import name_of
-
+    def __init__(
+        self,
+        node: Node,
+        uri: str,
+        channels: Any,
+        calls: Calls,
+        client_for: Callable[[str], Client],
+        *,
+        timeout_s: float = 2.0,
+    ) -> None:
         self._name_of = name_of
         self._node = node
         self._uri = uri
@@ -166,10 +185,9 @@ class SessionOpener:
         self._timeout = timeout_s
         self._waiting: dict[str, list[tuple[Callable[[], None], Callable[[Exception], None]]]] = {}
 
-    def ensure(self, peer_uri: str, on_ready: Callable[[], None],
-               on_error: Callable[[Exception], None]) -> None:
-        from iomt.msg import SessionHandshake
-
+    def ensure(
+        self, peer_uri: str, on_ready: Callable[[], None], on_error: Callable[[Exception], None]
+    ) -> None:
         peer = self._name_of(peer_uri)
         if self._channels.session(peer) is not None:
             on_ready()
@@ -194,8 +212,13 @@ class SessionOpener:
             except IomtError as exc:
                 fail(exc)
                 return
-            self._calls.call(client, SessionHandshake.Request(initiator_uri=self._uri, message=m3),
-                             timeout_s=self._timeout, on_done=after_m3, on_error=fail)
+            self._calls.call(
+                client,
+                SessionHandshake.Request(initiator_uri=self._uri, message=m3),
+                timeout_s=self._timeout,
+                on_done=after_m3,
+                on_error=fail,
+            )
 
         def after_m3(resp: Any) -> None:
             if resp.status != SessionHandshake.Response.STATUS_OK:
@@ -206,5 +229,10 @@ class SessionOpener:
                 ok()
 
         m1 = self._channels.start(peer)
-        self._calls.call(client, SessionHandshake.Request(initiator_uri=self._uri, message=m1),
-                         timeout_s=self._timeout, on_done=after_m2, on_error=fail)
+        self._calls.call(
+            client,
+            SessionHandshake.Request(initiator_uri=self._uri, message=m1),
+            timeout_s=self._timeout,
+            on_done=after_m2,
+            on_error=fail,
+        )

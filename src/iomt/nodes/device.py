@@ -19,6 +19,7 @@ acknowledges it stored the reading.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import time
@@ -64,13 +65,30 @@ CAPABILITIES = {c.name.lower(): c for c in Capability}
 
 
 class DeviceNode(Node):
-    def __init__(self, context: Context, *, name: str, namespace: str, keystore: str,
-                 capability: str, kind: str, x: float, y: float, wallet: str,
-                 patient_id: str = "", radio_range: float = 10.0,
-                 announce_period_s: float = 20.0, sample_period_s: float = 1.0,
-                 policy: str = "", mode: str = "distributed", seed: int = 0,
-                 central: str = "central", storage_dir: str | None = None,
-                 results: str | None = None, convert_timeout_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        context: Context,
+        *,
+        name: str,
+        namespace: str,
+        keystore: str,
+        capability: str,
+        kind: str,
+        x: float,
+        y: float,
+        wallet: str,
+        patient_id: str = "",
+        radio_range: float = 10.0,
+        announce_period_s: float = 20.0,
+        sample_period_s: float = 1.0,
+        policy: str = "",
+        mode: str = "distributed",
+        seed: int = 0,
+        central: str = "central",
+        storage_dir: str | None = None,
+        results: str | None = None,
+        convert_timeout_s: float = 1.0,
+    ) -> None:
         super().__init__(name, context=context, namespace=namespace)
         if mode not in MODES:
             raise ConfigurationError(f"mode must be one of {MODES}, not {mode!r}")
@@ -86,31 +104,52 @@ class DeviceNode(Node):
         self._vitals = VitalsGenerator(self.kind, seed)
         validator = ks.credential_validator()
         wallet_uri = uri_of(facility, wallet)
-        config = DeviceConfig(self.uri, CAPABILITIES[capability], int(self.kind), x, y,
-                              radio_range, announce_period_s, policy)
+        config = DeviceConfig(
+            self.uri,
+            CAPABILITIES[capability],
+            int(self.kind),
+            x,
+            y,
+            radio_range,
+            announce_period_s,
+            policy,
+        )
         self.core = DeviceCore(
-            config, signer=identity.signer, certificate=ks.certificate_der(name),
+            config,
+            signer=identity.signer,
+            certificate=ks.certificate_der(name),
             channels=ChannelTable(identity.handshake_identity(), validator),
-            table=NeighbourTable(self.uri, x, y, radio_range,
-                                 check_certificate=lambda uri, cert: validator(name_of(uri),
-                                                                               cert)),
-            tokens=TokenVerifier({wallet_uri: ks.verifier(wallet)},
-                                 revocations=ks.revocations),
-            abe_params=ks.public_params if config.capability >= Capability.ABE else None)
+            table=NeighbourTable(
+                self.uri,
+                x,
+                y,
+                radio_range,
+                check_certificate=lambda uri, cert: validator(name_of(uri), cert),
+            ),
+            tokens=TokenVerifier({wallet_uri: ks.verifier(wallet)}, revocations=ks.revocations),
+            abe_params=ks.public_params if config.capability >= Capability.ABE else None,
+        )
         self.calls = Calls(self)
         self._clients: dict[str, Client] = {}
         self._inboxes: dict[str, Publisher[SecureEnvelope]] = {}
-        self._sessions = SessionOpener(self, self.uri, self.core.channels, self.calls,
-                                       lambda peer: self._client(peer, "handshake",
-                                                                 SessionHandshake))
+        self._sessions = SessionOpener(
+            self,
+            self.uri,
+            self.core.channels,
+            self.calls,
+            lambda peer: self._client(peer, "handshake", SessionHandshake),
+        )
         self.convert_timeout_s = convert_timeout_s
         self._results = ResultsWriter(results)
         self._transfer_us: list[int] = []
         self._seq = 0
         self._converted_seq = 0
         # Local storage: the device's own readings; sealed at rest if it can encrypt.
-        self._storage_key = (AESGCM(os.urandom(32)) if config.capability > Capability.NONE
-                             and mode != "base" else None)
+        self._storage_key = (
+            AESGCM(os.urandom(32))
+            if config.capability > Capability.NONE and mode != "base"
+            else None
+        )
         self._db = self._open_storage(storage_dir, name)
 
         self.create_service(DataShare, "~/data_share", self._on_data_share, deferred=True)
@@ -120,16 +159,18 @@ class DeviceNode(Node):
                 self.create_service(Convert, "~/convert", self._on_convert)
             size = radio_range
             self._announce_pub = self.create_publisher(
-                Registration, cell_topic(cell_of(x, y, size)))
+                Registration, cell_topic(cell_of(x, y, size))
+            )
             for cell in nearby_cells(x, y, size):
                 self.create_subscription(Registration, cell_topic(cell), self._on_registration)
             self.create_timer(announce_period_s, self._announce)
-            self.create_timer(announce_period_s, self.core.table.expire)
+            self.create_timer(announce_period_s, self._expire)
             # First announcement soon after start, not a whole period later.
             self._first = self.create_timer(0.2 + (seed % 10) * 0.05, self._announce_once)
         if mode == "centralized":
             self._upload = self.create_client(Upload, f"/{facility}/{central}/upload")
         self.create_timer(sample_period_s, self._sample)
+        self._first_sample = self.create_timer(0.05, self._sample_once)
 
     # -- sampling and local storage ---------------------------------------------------------
 
@@ -142,22 +183,39 @@ class DeviceNode(Node):
         db = sqlite3.connect(path, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("CREATE TABLE IF NOT EXISTS readings (seq INTEGER PRIMARY KEY, "
-                   "stamp_ns INTEGER, sealed INTEGER, data BLOB)")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS readings (seq INTEGER PRIMARY KEY, "
+            "stamp_ns INTEGER, sealed INTEGER, data BLOB)"
+        )
         return db
+
+    def _sample_once(self) -> None:
+        self._first_sample.cancel()
+        self._sample()
 
     def _sample(self) -> None:
         r = self._vitals.next()
         self._seq += 1
         now = time.time_ns()
-        msg = Vitals(stamp=wire.time_msg(now), device_uri=self.uri, patient_id=self.patient_id,
-                     kind=int(r.kind), seq=self._seq, heart_rate_bpm=r.heart_rate_bpm,
-                     systolic_mmhg=r.systolic_mmhg, diastolic_mmhg=r.diastolic_mmhg)
+        msg = Vitals(
+            stamp=wire.time_msg(now),
+            device_uri=self.uri,
+            patient_id=self.patient_id,
+            kind=int(r.kind),
+            seq=self._seq,
+            heart_rate_bpm=r.heart_rate_bpm,
+            systolic_mmhg=r.systolic_mmhg,
+            diastolic_mmhg=r.diastolic_mmhg,
+        )
         if self.mode == "centralized":
             t0 = time.perf_counter_ns()
-            self.calls.call(self._upload, Upload.Request(reading=msg), timeout_s=2.0,
-                            on_done=lambda resp, t0=t0: self._uploaded(resp, t0),
-                            on_error=lambda exc: self.get_logger().warning("upload: %s", exc))
+            self.calls.call(
+                self._upload,
+                Upload.Request(reading=msg),
+                timeout_s=2.0,
+                on_done=functools.partial(self._uploaded, t0),
+                on_error=lambda exc: self.get_logger().warning("upload: %s", exc),
+            )
             return
         t0 = time.perf_counter_ns()
         cdr = msg.serialize()
@@ -167,12 +225,13 @@ class DeviceNode(Node):
             stored, sealed = nonce + self._storage_key.encrypt(nonce, cdr, self.uri.encode()), 1
         else:
             stored, sealed = cdr, 0
-        self._db.execute("INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?)",
-                         (self._seq, now, sealed, stored))
+        self._db.execute(
+            "INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?)", (self._seq, now, sealed, stored)
+        )
         self._db.commit()
         self._transfer_us.append((time.perf_counter_ns() - t0) // 1000)
 
-    def _uploaded(self, resp: Any, t0: int) -> None:
+    def _uploaded(self, t0: int, resp: Any) -> None:
         if resp.status == Upload.Response.STATUS_STORED:
             self._transfer_us.append((time.perf_counter_ns() - t0) // 1000)
 
@@ -183,8 +242,10 @@ class DeviceNode(Node):
         self._announce()
 
     def _announce(self) -> None:
-        self._announce_pub.publish(wire.announcement_to_msg(
-            self.core.announcement(time.time_ns())))
+        self._announce_pub.publish(wire.announcement_to_msg(self.core.announcement(time.time_ns())))
+
+    def _expire(self) -> None:
+        self.core.table.expire()
 
     def _on_registration(self, msg: Registration) -> None:
         if msg.device_uri == self.uri:
@@ -198,8 +259,9 @@ class DeviceNode(Node):
 
     def _on_handshake(self, req: Any, resp: Any) -> Any:
         try:
-            resp.message = self.core.channels.respond(name_of(req.initiator_uri),
-                                                      bytes(req.message))
+            resp.message = self.core.channels.respond(
+                name_of(req.initiator_uri), bytes(req.message)
+            )
             resp.status = SessionHandshake.Response.STATUS_OK
         except IomtError as exc:
             resp.status = SessionHandshake.Response.STATUS_REFUSED
@@ -221,31 +283,48 @@ class DeviceNode(Node):
             self._share_plaintext(req, responder)
             return
         if self.mode == "centralized":
-            responder.send(DataShare.Response(
-                status=DataShare.Response.STATUS_REFUSED,
-                reason="centralized mode: ask the central server"))
+            responder.send(
+                DataShare.Response(
+                    status=DataShare.Response.STATUS_REFUSED,
+                    reason="centralized mode: ask the central server",
+                )
+            )
             return
         reply = self.core.on_data_request(wire.data_request_from_msg(req))
         if isinstance(reply, Shared):
-            responder.send(DataShare.Response(status=DataShare.Response.STATUS_SHARED,
-                                              envelope=wire.envelope_to_msg(reply.envelope)))
+            responder.send(
+                DataShare.Response(
+                    status=DataShare.Response.STATUS_SHARED,
+                    envelope=wire.envelope_to_msg(reply.envelope),
+                )
+            )
         elif isinstance(reply, Refused):
-            responder.send(DataShare.Response(status=DataShare.Response.STATUS_REFUSED,
-                                              reason=reply.reason))
+            responder.send(
+                DataShare.Response(status=DataShare.Response.STATUS_REFUSED, reason=reply.reason)
+            )
         else:
             self._try_converter(reply, responder)
 
     def _share_plaintext(self, req: Any, responder: Responder) -> None:
         latest = self.core.latest()
         if latest is None:
-            responder.send(DataShare.Response(status=DataShare.Response.STATUS_REFUSED,
-                                              reason=f"{Refusal.NO_DATA.value}"))
+            responder.send(
+                DataShare.Response(
+                    status=DataShare.Response.STATUS_REFUSED, reason=f"{Refusal.NO_DATA.value}"
+                )
+            )
             return
-        env = SecureEnvelope(request_id=req.request_id, device_uri=self.uri,
-                             sender_uri=self.uri, recipient_uri=req.requester_uri,
-                             security_technique="none", seq=latest.seq,
-                             stamp=wire.time_msg(latest.stamp_ns), ciphertext=latest.cdr,
-                             signature_algorithm="none")
+        env = SecureEnvelope(
+            request_id=req.request_id,
+            device_uri=self.uri,
+            sender_uri=self.uri,
+            recipient_uri=req.requester_uri,
+            security_technique="none",
+            seq=latest.seq,
+            stamp=wire.time_msg(latest.stamp_ns),
+            ciphertext=latest.cdr,
+            signature_algorithm="none",
+        )
         responder.send(DataShare.Response(status=DataShare.Response.STATUS_SHARED, envelope=env))
 
     # -- conversion, asking side (Alg. 3) -----------------------------------------------------
@@ -253,9 +332,12 @@ class DeviceNode(Node):
     def _try_converter(self, pending: Converting, responder: Responder) -> None:
         uri = pending.plan.next()
         if uri is None:
-            responder.send(DataShare.Response(
-                status=DataShare.Response.STATUS_REFUSED,
-                reason=f"{Refusal.CONVERSION_FAILED.value}: {pending.plan.explain()}"))
+            responder.send(
+                DataShare.Response(
+                    status=DataShare.Response.STATUS_REFUSED,
+                    reason=f"{Refusal.CONVERSION_FAILED.value}: {pending.plan.explain()}",
+                )
+            )
             return
 
         def failed(exc: Exception, uri: str = uri) -> None:
@@ -263,13 +345,13 @@ class DeviceNode(Node):
             self._try_converter(pending, responder)
 
         if self.core.config.capability > Capability.NONE:
-            self._sessions.ensure(uri, lambda: self._send_order(pending, uri, responder, failed),
-                                  failed)
+            self._sessions.ensure(
+                uri, lambda: self._send_order(pending, uri, responder, failed), failed
+            )
         else:
             self._send_order(pending, uri, responder, failed)
 
-    def _send_order(self, pending: Converting, uri: str, responder: Responder,
-                    failed: Any) -> None:
+    def _send_order(self, pending: Converting, uri: str, responder: Responder, failed: Any) -> None:
         try:
             order = self.core.conversion_order(pending, uri)
         except IomtError as exc:
@@ -278,8 +360,11 @@ class DeviceNode(Node):
 
         def done(resp: Any) -> None:
             if resp.status == Convert.Response.STATUS_PUBLISHED:
-                responder.send(DataShare.Response(status=DataShare.Response.STATUS_CONVERTING,
-                                                  converter_uri=uri))
+                responder.send(
+                    DataShare.Response(
+                        status=DataShare.Response.STATUS_CONVERTING, converter_uri=uri
+                    )
+                )
             else:
                 failed(IomtError(f"refused: {resp.reason}"))
 
@@ -288,9 +373,13 @@ class DeviceNode(Node):
             self.core.table.forget(uri)
             failed(exc)
 
-        self.calls.call(self._client(uri, "convert", Convert),
-                        Convert.Request(request=wire.order_to_msg(order)),
-                        timeout_s=self.convert_timeout_s, on_done=done, on_error=error)
+        self.calls.call(
+            self._client(uri, "convert", Convert),
+            Convert.Request(request=wire.order_to_msg(order)),
+            timeout_s=self.convert_timeout_s,
+            on_done=done,
+            on_error=error,
+        )
 
     # -- conversion, converting side (Alg. 3) -------------------------------------------------
 
@@ -310,20 +399,25 @@ class DeviceNode(Node):
     def _inbox(self, requester_uri: str) -> Publisher[SecureEnvelope]:
         pub = self._inboxes.get(requester_uri)
         if pub is None:
-            pub = self.create_publisher(SecureEnvelope, f"{fqn_of(requester_uri)}/inbox",
-                                        INBOX_QOS)
+            pub = self.create_publisher(SecureEnvelope, f"{fqn_of(requester_uri)}/inbox", INBOX_QOS)
             self._inboxes[requester_uri] = pub
         return pub
 
     # -- lifetime -----------------------------------------------------------------------------
 
     def destroy_node(self) -> None:
-        self._results.write({"record": "device", "device": self.uri, "mode": self.mode,
-                             "capability": self.core.config.capability.name.lower(),
-                             "technique": self.core.config.technique,
-                             "neighbours": len(self.core.table),
-                             "counters": self.core.counters,
-                             "data_transfer_us": self._transfer_us})
+        self._results.write(
+            {
+                "record": "device",
+                "device": self.uri,
+                "mode": self.mode,
+                "capability": self.core.config.capability.name.lower(),
+                "technique": self.core.config.technique,
+                "neighbours": len(self.core.table),
+                "counters": self.core.counters,
+                "data_transfer_us": self._transfer_us,
+            }
+        )
         self._results.close()
         self._db.close()
         super().destroy_node()

@@ -18,19 +18,39 @@ from iomt.runtime import Context, Node
 
 
 class WalletNode(Node):
-    def __init__(self, context: Context, *, name: str, namespace: str, keystore: str,
-                 patient_id: str, devices: list[dict[str, Any]], providers: list[str],
-                 token_lifetime_s: float = 3600.0) -> None:
+    def __init__(
+        self,
+        context: Context,
+        *,
+        name: str,
+        namespace: str,
+        keystore: str,
+        patient_id: str,
+        devices: list[dict[str, Any]],
+        providers: list[str],
+        token_lifetime_s: float = 3600.0,
+    ) -> None:
         super().__init__(name, context=context, namespace=namespace)
         facility = self.get_namespace().strip("/")
         ks = open_keystore(keystore)
         identity = ks.identity(name)
         self.wallet = Wallet(
-            identity.uri, patient_id, TokenIssuer(identity.uri, identity.signer),
-            [PatientDevice(uri_of(facility, d["name"]), d["technique"], int(d["kind"]),
-                           ks.certificate_der(d["name"])) for d in devices],
+            identity.uri,
+            patient_id,
+            TokenIssuer(identity.uri, identity.signer),
+            [
+                PatientDevice(
+                    uri_of(facility, d["name"]),
+                    d["technique"],
+                    int(d["kind"]),
+                    ks.certificate_der(d["name"]),
+                )
+                for d in devices
+            ],
             Consent.read_vitals([uri_of(facility, p) for p in providers]),
-            check_certificate=ks.credential_validator(), token_lifetime_s=token_lifetime_s)
+            check_certificate=ks.credential_validator(),
+            token_lifetime_s=token_lifetime_s,
+        )
         self.refused = 0
         self.create_service(DeviceInfoRequest, "~/device_info", self._on_device_info)
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from iomt.errors import ConfigurationError
+from iomt.topology.sharing import sharing_plan
 from iomt.topology.spec import LaunchPlan, NodeSpec, ProcessSpec, split_into_groups
 
 Generator = Callable[..., LaunchPlan]
@@ -83,3 +84,15 @@ def fleet(
         tuple(procs),
         {"devices": devices, "seed": seed},
     )
+
+
+def _register_scales() -> None:
+    for n in (10, 20, 50, 100, 200, 400):
+        register(
+            f"scale_{n}",
+            f"Bilal & Hassan: {n} devices, 20 % unable to encrypt "
+            "(--mode distributed|centralized|base)",
+        )(lambda n=n, **opts: sharing_plan(n, **opts))
+
+
+_register_scales()

@@ -1,0 +1,389 @@
+"""The healthcare provider node (Bilal & Hassan: the doctor's device of the case study).
+
+It asks its patients' wallets for device info and tokens (Alg. 1.1), then runs a
+workload of data requests (Alg. 1.3): at most ``concurrency`` outstanding, each to a
+device chosen by a seeded generator, in a technique drawn from ``techniques``. A request
+is answered with the envelope (shared directly), or with "converting" and the envelope
+arriving on ``~/inbox`` from a converter (Alg. 3), or refused with a reason. Every
+envelope is verified and opened before it counts (``iomt.core.provider``); the readings
+are kept as FHIR R4 vital-signs Observations.
+
+Access time (the paper's Table 2): from sending the request to holding the verified,
+decrypted reading. Results go to a JSON-lines file; progress to ``/iomt/progress``.
+
+Modes: ``distributed`` (ask the devices), ``centralized`` (ask the central server's
+``fetch``), ``base`` (ask the devices for plaintext, without tokens).
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from iomt.core.channels import ChannelTable
+from iomt.core.fhir import VitalSign, to_observation, write_bundle
+from iomt.core.provider import ProviderCore, Received
+from iomt.crypto.keystore import Identity
+from iomt.errors import ConfigurationError, IomtError
+from iomt.msg import (
+    DataShare,
+    DeviceInfoRequest,
+    SecureEnvelope,
+    SessionHandshake,
+    Vitals,
+    WorkloadProgress,
+)
+from iomt.nodes import wire
+from iomt.nodes.common import Calls, ResultsWriter, SessionOpener, fqn_of, open_keystore, uri_of
+from iomt.nodes.device import INBOX_QOS, MODES
+from iomt.runtime import Client, Context, Node
+
+PROGRESS_TOPIC = "/iomt/progress"
+
+
+@dataclass
+class _Request:
+    request_id: str
+    device_uri: str
+    technique: str
+    t0: int
+    status: str = "sent"  # sent | converting
+    converter: str = ""
+    stash: list[SecureEnvelope] = field(default_factory=list)
+    deadline: float = 0.0
+
+
+class ProviderNode(Node):
+    def __init__(
+        self,
+        context: Context,
+        *,
+        name: str,
+        namespace: str,
+        keystore: str,
+        wallets: list[str],
+        requests: int = 100,
+        concurrency: int = 4,
+        techniques: list[str] | None = None,
+        mode: str = "distributed",
+        seed: int = 0,
+        start_delay_s: float = 1.0,
+        central: str = "central",
+        request_timeout_s: float = 3.0,
+        results: str | None = None,
+        fhir: str | None = None,
+    ) -> None:
+        super().__init__(name, context=context, namespace=namespace)
+        if mode not in MODES:
+            raise ConfigurationError(f"mode must be one of {MODES}")
+        self.mode = mode
+        self.facility = self.get_namespace().strip("/")
+        ks = open_keystore(keystore)
+        identity: Identity = ks.identity(name)
+        self.uri = identity.uri
+        self.core = ProviderCore(
+            self.uri,
+            signer=identity.signer,
+            certificate=ks.certificate_der(name),
+            encryption_key=identity.encryption_key,
+            attribute_key=identity.attribute_key,
+            channels=ChannelTable(identity.handshake_identity(), ks.credential_validator()),
+            check_certificate=ks.credential_validator(),
+        )
+        self.wallets = [uri_of(self.facility, w) for w in wallets]
+        self.central_uri = uri_of(self.facility, central)
+        self.total = requests
+        self.concurrency = max(1, concurrency)
+        self.techniques = techniques or ["ecc"]
+        self.request_timeout_s = request_timeout_s
+        self._rng = random.Random(seed)
+        self.calls = Calls(self)
+        self._clients: dict[str, Client] = {}
+        self._sessions = SessionOpener(
+            self,
+            self.uri,
+            self.core.channels,
+            self.calls,
+            lambda peer: self._client(peer, "handshake", SessionHandshake),
+        )
+        self._results = ResultsWriter(results)
+        self._fhir_path = fhir
+        self._observations: list[Any] = []
+        self._pending: dict[str, _Request] = {}
+        self._early: dict[str, list[SecureEnvelope]] = {}
+        self.issued = 0
+        self.counts = {"shared": 0, "converted": 0, "refused": 0, "failed": 0}
+        self._wallets_left = len(self.wallets)
+        self._started = False
+        self._finished = False
+        self._progress = self.create_publisher(WorkloadProgress, PROGRESS_TOPIC)
+        self.create_subscription(SecureEnvelope, "~/inbox", self._on_inbox, INBOX_QOS)
+        self.create_timer(0.5, self._report_progress)
+        self.create_timer(0.05, self._check_deadlines)
+        self._start_timer = self.create_timer(start_delay_s, self._start)
+
+    # -- Alg. 1.1: tokens from the wallets ----------------------------------------------------
+
+    def _client(self, peer_uri: str, service: str, srv_type: Any) -> Client:
+        key = f"{peer_uri}#{service}"
+        client = self._clients.get(key)
+        if client is None:
+            client = self.create_client(srv_type, f"{fqn_of(peer_uri)}/{service}")
+            self._clients[key] = client
+        return client
+
+    def _start(self) -> None:
+        self._start_timer.cancel()
+        if self.mode == "base":
+            # No wallets, no tokens: the devices are listed by the wallets' patients only
+            # for the distributed modes; base asks the wallets anyway for the device list.
+            pass
+        for wallet in self.wallets:
+            req = wire.token_request_to_msg(self.core.token_request(wallet))
+            self.calls.call(
+                self._client(wallet, "device_info", DeviceInfoRequest),
+                req,
+                timeout_s=5.0,
+                on_done=functools.partial(self._on_grants, wallet),
+                on_error=functools.partial(self._wallet_failed, wallet),
+            )
+
+    def _on_grants(self, wallet: str, resp: Any) -> None:
+        if resp.status != DeviceInfoRequest.Response.STATUS_OK:
+            self._wallet_failed(wallet, IomtError(resp.reason))
+            return
+        try:
+            self.core.accept_grants([wire.grant_from_msg(d) for d in resp.devices])
+        except IomtError as exc:
+            self._wallet_failed(wallet, exc)
+            return
+        self._wallet_done()
+
+    def _wallet_failed(self, wallet: str, exc: Exception) -> None:
+        self.get_logger().warning("wallet %s: %s", wallet, exc)
+        self._wallet_done()
+
+    def _wallet_done(self) -> None:
+        self._wallets_left -= 1
+        if self._wallets_left <= 0 and not self._started:
+            self._started = True
+            self._devices = sorted(self.core.grants)
+            self._pump()
+
+    # -- Alg. 1.3: the workload ---------------------------------------------------------------
+
+    def _pump(self) -> None:
+        while (
+            self._started
+            and len(self._pending) < self.concurrency
+            and self.issued < self.total
+            and self._devices
+        ):
+            self.issued += 1
+            device = self._rng.choice(self._devices)
+            technique = self._rng.choice(self.techniques)
+            self._issue(device, technique)
+        self._maybe_finish()
+
+    def _issue(self, device_uri: str, technique: str) -> None:
+        # In flight from now on (also while a session is being opened): the time to open
+        # a session is part of the first request's access time, as it would be for real.
+        state = _Request(f"issued-{self.issued}", device_uri, technique, time.perf_counter_ns())
+        self._pending[state.request_id] = state
+        if self.mode == "base":
+            self._send(state, None)
+            return
+        target = self.central_uri if self.mode == "centralized" else device_uri
+        self._sessions.ensure(
+            target,
+            functools.partial(self._send, state, target),
+            functools.partial(self._on_call_error, state),
+        )
+
+    def _send(self, state: _Request, via: str | None) -> None:
+        if state.request_id not in self._pending:
+            return
+        if self.mode == "base":
+            request_id = f"{self._rng.getrandbits(64):016x}"
+            msg = DataShare.Request(
+                request_id=request_id, requester_uri=self.uri, security_technique="none"
+            )
+        else:
+            try:
+                req = self.core.data_request(
+                    state.device_uri,
+                    state.technique,
+                    via=via if self.mode == "centralized" else None,
+                )
+            except IomtError as exc:
+                self._finish(state, "failed", reason=str(exc))
+                return
+            request_id = req.request_id
+            msg = wire.data_request_to_msg(req)
+        del self._pending[state.request_id]
+        state.request_id = request_id
+        self._pending[request_id] = state
+        service = (
+            self._client(self.central_uri, "fetch", DataShare)
+            if self.mode == "centralized"
+            else self._client(state.device_uri, "data_share", DataShare)
+        )
+        self.calls.call(
+            service,
+            msg,
+            timeout_s=self.request_timeout_s,
+            on_done=functools.partial(self._on_response, state),
+            on_error=functools.partial(self._on_call_error, state),
+        )
+
+    def _on_call_error(self, state: _Request, exc: Exception) -> None:
+        self.core.forget(state.request_id)
+        self._finish(state, "failed", reason=str(exc))
+
+    def _on_response(self, state: _Request, resp: Any) -> None:
+        if state.request_id not in self._pending:
+            return
+        if resp.status == DataShare.Response.STATUS_SHARED:
+            self._deliver(state, resp.envelope)
+        elif resp.status == DataShare.Response.STATUS_CONVERTING:
+            state.status = "converting"
+            state.converter = resp.converter_uri
+            state.deadline = time.monotonic() + self.request_timeout_s
+            for env in self._early.pop(state.request_id, []):
+                self._deliver(state, env)
+        else:
+            self._finish(state, "refused", reason=resp.reason)
+
+    def _on_inbox(self, env: SecureEnvelope) -> None:
+        state = self._pending.get(env.request_id)
+        if state is None:
+            return
+        if state.status != "converting":
+            # The converter published before the device told us it was converting.
+            self._early.setdefault(env.request_id, []).append(env)
+            return
+        self._deliver(state, env)
+
+    def _deliver(self, state: _Request, env_msg: SecureEnvelope) -> None:
+        if self.mode == "base":
+            self._finish(state, "shared", reading=bytes(env_msg.ciphertext), sender=self.uri)
+            return
+        try:
+            got = self.core.receive(
+                wire.envelope_from_msg(env_msg),
+                relay=self.central_uri if self.mode == "centralized" else None,
+            )
+        except IomtError as exc:
+            self.get_logger().warning("rejected envelope for %s: %s", state.request_id, exc)
+            if state.status != "converting":
+                self._finish(state, "failed", reason=f"rejected: {exc}")
+            return
+        self._finish(state, "converted" if got.converted else "shared", received=got)
+
+    def _check_deadlines(self) -> None:
+        now = time.monotonic()
+        for state in [
+            s for s in self._pending.values() if s.status == "converting" and s.deadline <= now
+        ]:
+            self.core.forget(state.request_id)
+            self._finish(state, "failed", reason=f"no envelope from converter {state.converter}")
+
+    def _finish(
+        self,
+        state: _Request,
+        outcome: str,
+        *,
+        reason: str = "",
+        received: Received | None = None,
+        reading: bytes | None = None,
+        sender: str = "",
+    ) -> None:
+        if self._pending.pop(state.request_id, None) is None:
+            return
+        self._early.pop(state.request_id, None)
+        access_us = (time.perf_counter_ns() - state.t0) // 1000
+        self.counts[outcome] += 1
+        record: dict[str, Any] = {
+            "record": "request",
+            "provider": self.uri,
+            "request_id": state.request_id,
+            "device": state.device_uri,
+            "technique": state.technique,
+            "outcome": outcome,
+            "access_us": access_us,
+        }
+        if reason:
+            record["reason"] = reason
+        if received is not None:
+            record["sender"] = received.sender_uri
+            self._keep_observation(received.reading_cdr, received.sender_uri, received.technique)
+        elif reading is not None:
+            self._keep_observation(reading, sender, "none")
+        self._results.write(record)
+        self._pump()
+
+    def _keep_observation(self, cdr: bytes, sender: str, technique: str) -> None:
+        if self._fhir_path is None:
+            return
+        try:
+            v = Vitals.deserialize(cdr)
+            self._observations.append(
+                to_observation(
+                    VitalSign(
+                        v.device_uri,
+                        v.patient_id or "unknown",
+                        int(v.kind),
+                        int(v.seq),
+                        wire.time_ns(v.stamp),
+                        float(v.heart_rate_bpm),
+                        float(v.systolic_mmhg),
+                        float(v.diastolic_mmhg),
+                        sender,
+                        technique,
+                    )
+                )
+            )
+        except IomtError as exc:
+            self.get_logger().warning("reading not exportable as FHIR: %s", exc)
+
+    # -- progress and the end -----------------------------------------------------------------
+
+    def _maybe_finish(self) -> None:
+        if (
+            self._started
+            and not self._finished
+            and not self._pending
+            and (self.issued >= self.total or not self._devices)
+        ):
+            self._finished = True
+            self._results.flush()
+            if self._fhir_path and self._observations:
+                write_bundle(self._observations, Path(self._fhir_path))
+            self._report_progress()
+
+    def _report_progress(self) -> None:
+        c = self.counts
+        self._progress.publish(
+            WorkloadProgress(
+                provider_uri=self.uri,
+                requests_total=self.total,
+                requests_done=sum(c.values()),
+                shared=c["shared"],
+                converted=c["converted"],
+                refused=c["refused"],
+                failed=c["failed"],
+                finished=self._finished,
+            )
+        )
+
+    def destroy_node(self) -> None:
+        self._results.close()
+        super().destroy_node()
+
+
+def provider_node(context: Context, **params: Any) -> ProviderNode:
+    return ProviderNode(context, **params)
