@@ -23,7 +23,6 @@ from iomt.capture.audit import (
 )
 from iomt.capture.errors import BagReadError
 from iomt.cli import main
-from iomt.errors import ConfigurationError
 from iomt.msg import ConversionRequest, DataShare, Registration, SecureEnvelope, Time, encode
 
 VITALS, ENVELOPE, CONVERSION = (
@@ -256,13 +255,48 @@ def test_signatures_checked_by_a_verifier(tmp_path: Path) -> None:
     assert report.to_json()["signatures"] == {"valid": 1, "invalid": 1, "unverifiable": 1}
 
 
-def test_keystore_without_crypto_support_is_refused(tmp_path: Path) -> None:
-    import iomt.crypto
+def test_a_missing_keystore_is_a_clear_error(tmp_path: Path) -> None:
+    from iomt.errors import StorageError
 
-    if hasattr(iomt.crypto, "keystore_signature_verifier"):
-        pytest.skip("this build's crypto layer provides a keystore verifier")
-    with pytest.raises(ConfigurationError, match="keystore"):
-        load_keystore_verifier(tmp_path)
+    with pytest.raises(StorageError, match="keystore"):
+        load_keystore_verifier(tmp_path / "nowhere")
+
+
+def test_keystore_verifier_checks_real_signatures(tmp_path: Path) -> None:
+    import dataclasses
+
+    from core.sharing_world import build_world
+    from iomt.core.device import Converting, Shared
+    from iomt.nodes import wire
+
+    w = build_world(tmp_path)
+    w.announce_all()
+    for name in w.devices:
+        w.record(name)
+    w.grant("dr_house")
+    p = w.provider("dr_house")
+    w.open_session(p.channels, w.device("hr_ecc").channels)
+    verifier = load_keystore_verifier(tmp_path / "keystore")
+
+    def verdict(msg: object, kind: str) -> str:
+        return verifier.verify_signature(kind, dataclasses.asdict(msg))  # type: ignore[arg-type]
+
+    direct = w.device("hr_ecc").on_data_request(p.data_request(w.device("hr_ecc").uri, "ecc"))
+    assert isinstance(direct, Shared)
+    assert verdict(wire.envelope_to_msg(direct.envelope), ENVELOPE) == "unverifiable"  # HMAC
+    w.open_session(p.channels, w.device("hr_none").channels)
+    d = w.device("hr_none")
+    pending = d.on_data_request(p.data_request(d.uri, "ecc"))
+    assert isinstance(pending, Converting)
+    converter_uri = pending.plan.next()
+    assert converter_uri is not None
+    order = d.conversion_order(pending, converter_uri)
+    assert verdict(wire.order_to_msg(order), "iomt/msg/ConversionRequest") == "valid"
+    converter = next(c for c in w.devices.values() if c.uri == converter_uri)
+    env = converter.on_conversion(order, seq=1, stamp_ns=5)
+    assert verdict(wire.envelope_to_msg(env), ENVELOPE) == "valid"
+    forged = dataclasses.replace(env, ciphertext=env.ciphertext[:-1] + b"\x00")
+    assert verdict(wire.envelope_to_msg(forged), ENVELOPE) == "invalid"
 
 
 def test_sealed_envelope_with_a_hidden_plaintext_copy_is_readable(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ the nodes wire them, with a controllable clock. No DDS anywhere."""
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,8 +25,10 @@ POLICY = "role:cardiologist AND facility:F1"
 
 
 class Clock:
-    def __init__(self, t: float = 1_800_000_000.0) -> None:
-        self.t = t
+    def __init__(self, t: float | None = None) -> None:
+        # Starts at the real time: certificates are issued against this clock and other
+        # parties (an auditor) check them against theirs.
+        self.t = time.time() if t is None else t
 
     def __call__(self) -> float:
         return self.t

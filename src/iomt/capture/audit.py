@@ -33,14 +33,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from iomt.capture.bag import read_messages
 from iomt.capture.interfaces import RESPONSE_RECEIVED, RESPONSE_SENT, CaptureTypes
 from iomt.capture.plaintext import NotVitalsError, VitalsFinding, parse_vitals_sample, scan_vitals
-from iomt.errors import ConfigurationError, RemoteProtocolError
+from iomt.errors import IomtError, RemoteProtocolError
 
 __all__ = [
     "AUDIT_SCHEMA",
@@ -68,6 +68,10 @@ DATA_SHARE_RESPONSE = "iomt/srv/DataShare_Response"
 HOP_DEVICE_TO_CONVERTER = "device_to_converter"
 HOP_TO_REQUESTER = "to_requester"
 HOP_OTHER = "other"
+HOP_DEVICE_TO_SERVER = "device_to_server"
+CONVERT_EVENT = "iomt/srv/Convert_Event"
+UPLOAD_EVENT = "iomt/srv/Upload_Event"
+UPLOAD_REQUEST = "iomt/srv/Upload_Request"
 UNDECLARED = "(undeclared)"
 
 SignatureVerdict = Literal["valid", "invalid", "unverifiable"]
@@ -275,24 +279,80 @@ def audit_messages(
 
 
 def load_keystore_verifier(keystore: str | Path) -> SignatureVerifier:
-    """A verifier built by the crypto layer from a keystore directory.
+    """Check recorded signatures with the facility keystore's CA (public material only).
 
-    The extension point: ``iomt.crypto`` may provide ``keystore_signature_verifier(path)``
-    returning an object with ``verify_signature`` (see :class:`SignatureVerifier`). Until it
-    does, asking for signature checks is a configuration error rather than a silent no-op.
+    Envelopes signed with a certificate-backed key (Ed25519 / ECDSA) are checked against
+    the attached certificate, itself checked against the keystore's CA; conversion orders
+    against the device's certificate in the keystore. HMAC-authenticated envelopes are
+    ``unverifiable`` to a third party by design: only the two ends hold the session key.
     """
-    try:
-        from iomt import crypto  # noqa: PLC0415  (optional, built in parallel)
-    except ImportError as exc:  # pragma: no cover - iomt.crypto always ships
-        raise ConfigurationError(f"--keystore needs iomt.crypto: {exc}") from exc
-    factory = getattr(crypto, "keystore_signature_verifier", None)
-    if factory is None:
-        raise ConfigurationError(
-            "--keystore: this build's iomt.crypto has no keystore_signature_verifier(); "
-            "signatures cannot be checked (the audit itself needs no key)"
-        )
-    verifier: SignatureVerifier = factory(Path(keystore))
-    return verifier
+    from iomt.crypto.keystore import Keystore  # noqa: PLC0415
+
+    return KeystoreSignatureVerifier(Keystore.open(Path(keystore)))
+
+
+class KeystoreSignatureVerifier:
+    def __init__(self, keystore: Any) -> None:
+        self._ks = keystore
+        self._validate = keystore.credential_validator()
+
+    def verify_signature(self, message_type: str, fields: Mapping[str, Any]) -> SignatureVerdict:
+        from iomt.core.conversion import ConversionOrder  # noqa: PLC0415
+        from iomt.core.listener import name_of  # noqa: PLC0415
+        from iomt.core.publish import Envelope  # noqa: PLC0415
+
+        f = fields
+        try:
+            if message_type == SECURE_ENVELOPE:
+                algorithm = str(f["signature_algorithm"])
+                if not f["signature"]:
+                    return "invalid"
+                if algorithm == "hmac-sha256":
+                    return "unverifiable"
+                stamp = f["stamp"]
+                env = Envelope(
+                    str(f["request_id"]),
+                    str(f["device_uri"]),
+                    str(f["sender_uri"]),
+                    str(f["recipient_uri"]),
+                    str(f["security_technique"]),
+                    int(f["seq"]),
+                    int(stamp["sec"]) * 10**9 + int(stamp["nanosec"]),
+                    bytes(f["key_header"]),
+                    bytes(f["ciphertext"]),
+                    algorithm,
+                    bytes(f["signature"]),
+                    bytes(f["sender_certificate"]),
+                    bytes(f["origin_signature"]),
+                )
+                env.verify(self._validate(name_of(env.sender_uri), env.sender_certificate))
+                return "valid"
+            if message_type == CONVERSION_REQUEST:
+                order = ConversionOrder(
+                    str(f["request_id"]),
+                    str(f["device_uri"]),
+                    str(f["converter_uri"]),
+                    str(f["requester_uri"]),
+                    str(f["requested_technique"]),
+                    str(f["link_technique"]),
+                    str(f["policy"]),
+                    bytes(f["requester_key"]),
+                    bytes(f["payload"]),
+                    bytes(f["origin_signature"]),
+                    str(f["signature_algorithm"]),
+                    bytes(f["signature"]),
+                )
+                try:
+                    key = self._ks.verifier(name_of(order.device_uri))
+                except IomtError:
+                    return "unverifiable"
+                key.verify(replace(order, signature=b"").signed_bytes(), order.signature)
+                return "valid"
+        except IomtError:
+            return "invalid"
+        except (KeyError, TypeError, ValueError):
+            return "unverifiable"
+        return "unverifiable"
 
 
 # -- judging one message -------------------------------------------------------------------
@@ -356,6 +416,38 @@ class _Auditor:
                 )
         elif msgtype == DATA_SHARE_EVENT:
             yield from self._judge_data_share(base, topic, decoded, data)
+        elif msgtype == CONVERT_EVENT:
+            # Alg. 3 as a service: the order travels in the request (the device's one hop).
+            for request in decoded.request:
+                order = request.request
+                where = _search(order, b"")
+                if len(order.payload) or where is not None:
+                    yield self._transmission(
+                        base,
+                        kind=CONVERSION_REQUEST,
+                        hop=HOP_DEVICE_TO_CONVERTER,
+                        device=str(order.device_uri),
+                        sender=str(order.device_uri),
+                        recipient=str(order.converter_uri),
+                        technique=str(order.link_technique) or UNDECLARED,
+                        where=where,
+                        signed=len(order.signature) > 0,
+                        signature=self._verify(CONVERSION_REQUEST, order),
+                    )
+        elif msgtype == UPLOAD_EVENT:
+            # The centralized baseline: a device's reading on its way to the server.
+            for request in decoded.request:
+                reading = request.reading
+                yield self._transmission(
+                    base,
+                    kind=UPLOAD_REQUEST,
+                    hop=HOP_DEVICE_TO_SERVER,
+                    device=str(reading.device_uri),
+                    sender=str(reading.device_uri),
+                    recipient="",
+                    technique=UNDECLARED,
+                    where=_search(request, b""),
+                )
         else:
             where = _search(decoded, data) or trailing
             if where is not None:

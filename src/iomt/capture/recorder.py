@@ -259,6 +259,7 @@ class Recorder(Node):
         topics: Iterable[str] | None = None,
         services: bool = True,
         types: CaptureTypes | None = None,
+        expect: Iterable[Sequence[str]] = (),
     ) -> None:
         super().__init__(node_name, context=context, namespace=namespace)
         self.types = types or CaptureTypes()
@@ -273,6 +274,40 @@ class Recorder(Node):
         self._started_ns = time.time_ns()
         self._discovery = _Discovery(context, self._on_publication)
         self._add_waitable(self._discovery)
+        # Endpoints known in advance (from a launch plan) are subscribed now, before their
+        # writers exist: a writer's first samples go out as soon as it matches, and a
+        # reader created only after discovering the writer can miss them.
+        for ros_name, ros_type in expect:
+            self.expect(ros_name, ros_type)
+
+    def expect(self, ros_name: str, ros_type: str) -> None:
+        """Subscribe to topic or service ``ros_name`` of ``ros_type`` (pkg/msg|srv/Name)."""
+        with self._lock:
+            if ros_type.split("/")[1:2] == ["srv"]:
+                if not self.record_services:
+                    return
+                rq, rr = ros_naming.service_to_dds(ros_name)
+                self._add_service(
+                    ros_name,
+                    rq,
+                    ros_naming.ros_type_to_dds(ros_type, "_Request"),
+                    ros_naming.EndpointKind.SERVICE_REQUEST,
+                    None,
+                )
+                self._add_service(
+                    ros_name,
+                    rr,
+                    ros_naming.ros_type_to_dds(ros_type, "_Response"),
+                    ros_naming.EndpointKind.SERVICE_REPLY,
+                    None,
+                )
+            else:
+                self._add_topic(
+                    ros_name,
+                    ros_naming.topic_to_dds(ros_name),
+                    ros_naming.ros_type_to_dds(ros_type),
+                    None,
+                )
 
     # -- discovery -------------------------------------------------------------------------
 
@@ -496,8 +531,10 @@ def recorder_node(
     output: str,
     topics: Sequence[str] | None = None,
     services: bool = True,
+    expect: Sequence[Sequence[str]] = (),
 ) -> Recorder:
-    """Container factory: ``iomt.capture.recorder:recorder_node`` with ``{"output": DIR}``."""
+    """Container factory: ``iomt.capture.recorder:recorder_node`` with ``{"output": DIR}``
+    (and optionally ``expect``: ``[[ros name, pkg/msg|srv/Type], ...]`` to subscribe at once)."""
     if not output:
         raise ConfigurationError("recorder_node needs an output directory")
     return Recorder(
@@ -507,6 +544,7 @@ def recorder_node(
         output=output,
         topics=topics,
         services=services,
+        expect=expect,
     )
 
 

@@ -18,6 +18,7 @@ from iomt.errors import IomtError
 # Subcommand modules, in the order `iomt --help` lists them.
 _COMMAND_MODULES: tuple[str, ...] = (
     "iomt.cli.launch",
+    "iomt.cli.demo",
     "iomt.cli.graph",
     "iomt.cli.bag",
     "iomt.cli.interface",

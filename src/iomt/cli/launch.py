@@ -1,7 +1,11 @@
-"""``iomt launch TOPOLOGY`` — bring up a built-in topology, check it, run it, stop it.
+"""``iomt launch TOPOLOGY`` — bring up a built-in topology on DDS, run it, stop it.
 
-What ``ros2 launch iomt <topology>.launch.py`` does on a ROS 2 machine, plus the checks
-an operator wants: every process READY, every node visible in the DDS graph, memory.
+What ``ros2 launch iomt <topology>.launch.py`` does on a ROS 2 machine, plus what an
+operator wants to know. For the experiment topologies (``scale_N``) it is the paper's
+experiment: provision the ward's keys, launch devices, wallets, providers (and the
+central server in ``--mode centralized``) and a bag recorder, drive the providers'
+requests to completion with a progress bar, stop, and write ``report.json``,
+``report.md`` and the audit of the recorded traffic to the run directory.
 """
 
 from __future__ import annotations
@@ -18,16 +22,43 @@ from iomt.errors import TransportError
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from iomt.topology import available
 
-    topologies = available()
     parser = subparsers.add_parser(
         "launch",
-        help="launch a built-in topology as processes on DDS",
+        help="launch a built-in topology (scale_N runs the paper's experiment)",
         description=__doc__
         + "\ntopologies:\n"
-        + "\n".join(f"  {name:14s} {summary}" for name, summary in topologies.items()),
+        + "\n".join(f"  {name:14s} {summary}" for name, summary in available().items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("topology", help="built-in topology name")
+    parser.add_argument(
+        "--mode",
+        default="distributed",
+        choices=("distributed", "centralized", "base"),
+        help="scale_N: the paper's framework, the centralized baseline, or "
+        "no security at all (default distributed)",
+    )
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=2000,
+        help="scale_N: data requests over all providers (default 2000)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        help="scale_N: outstanding requests per provider (default 4)",
+    )
+    parser.add_argument(
+        "--no-record", action="store_true", help="scale_N: do not record the traffic to a bag"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        help="scale_N: give up after this many seconds of workload",
+    )
     parser.add_argument(
         "--domain", type=int, default=None, help="DDS domain id (default: ROS_DOMAIN_ID or 0)"
     )
@@ -36,23 +67,86 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--duration",
         type=float,
         default=5.0,
-        help="seconds to run after start-up (0: until Ctrl-C)",
+        help="other topologies: seconds to run after start-up (0: Ctrl-C)",
     )
     parser.add_argument(
         "--run-dir",
         type=Path,
         default=None,
-        help="where specs, logs and results go (default runs/<topology>-<time>)",
+        help="where keys, specs, logs, bag and reports go (default runs/<topology>-<mode>-<time>)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--devices", type=int, default=None, help="device count, for topologies that take one"
+        "--devices",
+        type=int,
+        default=None,
+        help="device count, for topologies that take one (fleet)",
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.topology.startswith("scale_"):
+        return run_experiment(args)
+    return run_plain(args)
+
+
+def run_experiment(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from iomt.experiments.sharing import ExperimentConfig
+    from iomt.experiments.sharing import run as run_sharing
+
+    cfg = ExperimentConfig(
+        args.topology,
+        mode=args.mode,
+        requests=args.requests,
+        seed=args.seed,
+        concurrency=args.concurrency,
+        domain_id=args.domain,
+        dds_config=args.dds_config,
+        run_dir=args.run_dir,
+        record=not args.no_record,
+        timeout_s=args.timeout,
+    )
+    console = Console(stderr=True)
+    console.print(
+        f"[bold]{args.topology}[/] ({args.mode}): provisioning keys, launching, "
+        f"{args.requests} requests"
+    )
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("requests", total=args.requests, detail="starting")
+
+        def on_progress(s: dict[str, Any]) -> None:
+            progress.update(
+                task,
+                completed=s["done"],
+                detail=(
+                    f"shared {s['shared']} converted {s['converted']} refused {s['refused']} "
+                    f"failed {s['failed']}"
+                ),
+            )
+
+        report = run_sharing(cfg, on_progress=on_progress)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        from iomt.experiments.sharing import render_markdown
+
+        print(render_markdown(report))
+    return 0
+
+
+def run_plain(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from iomt.launch.service import LaunchService, total_pss_bytes

@@ -67,51 +67,63 @@ class LaunchService:
         self.processes: list[RunningProcess] = []
 
     def start(self, ready_timeout_s: float = 60.0) -> float:
-        """Start all processes; return seconds until all were READY."""
+        """Start all processes, stage by stage; return seconds until all were READY."""
         (self.run_dir / "specs").mkdir(parents=True, exist_ok=True)
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, **self.extra_env)
         t0 = time.monotonic()
-        for proc in self.plan.processes:
-            spec_path = self.run_dir / "specs" / f"{proc.name}.json"
-            spec_path.write_text(json.dumps(proc.to_json(), indent=1), encoding="utf-8")
-            log_path = self.run_dir / "logs" / f"{proc.name}.log"
-            ready_path = self.run_dir / "specs" / f"{proc.name}.ready"
-            ready_path.unlink(missing_ok=True)
-            cmd = [
-                sys.executable,
-                "-m",
-                "iomt.runtime.container",
-                "--spec",
-                str(spec_path),
-                "--log-level",
-                self.log_level,
-                "--ready-file",
-                str(ready_path),
-            ]
-            if self.domain_id is not None:
-                cmd += ["--domain", str(self.domain_id)]
-            if self.dds_config:
-                cmd += ["--dds-config", self.dds_config]
-            with log_path.open("wb") as out:
-                popen = subprocess.Popen(
-                    cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-                )
-            self.processes.append(RunningProcess(proc, popen, log_path, ready_path))
         deadline = t0 + ready_timeout_s
-        while not all(p.ready for p in self.processes):
-            for p in self.processes:
+        for stage in sorted({p.stage for p in self.plan.processes}):
+            started = [
+                self._spawn(proc, env) for proc in self.plan.processes if proc.stage == stage
+            ]
+            self._wait_ready(started, deadline, ready_timeout_s)
+        return time.monotonic() - t0
+
+    def _spawn(self, proc: ProcessSpec, env: dict[str, str]) -> RunningProcess:
+        spec_path = self.run_dir / "specs" / f"{proc.name}.json"
+        spec_path.write_text(json.dumps(proc.to_json(), indent=1), encoding="utf-8")
+        log_path = self.run_dir / "logs" / f"{proc.name}.log"
+        ready_path = self.run_dir / "specs" / f"{proc.name}.ready"
+        ready_path.unlink(missing_ok=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "iomt.runtime.container",
+            "--spec",
+            str(spec_path),
+            "--log-level",
+            self.log_level,
+            "--ready-file",
+            str(ready_path),
+        ]
+        if self.domain_id is not None:
+            cmd += ["--domain", str(self.domain_id)]
+        if self.dds_config:
+            cmd += ["--dds-config", self.dds_config]
+        with log_path.open("wb") as out:
+            popen = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+        running = RunningProcess(proc, popen, log_path, ready_path)
+        self.processes.append(running)
+        return running
+
+    def _wait_ready(
+        self, started: list[RunningProcess], deadline: float, ready_timeout_s: float
+    ) -> None:
+        while not all(p.ready for p in started):
+            for p in started:
                 if p.popen.poll() is not None:
                     self.stop()
                     raise TransportError(
                         f"process {p.spec.name} exited with {p.popen.returncode}:\n{p.log_tail()}"
                     )
             if time.monotonic() > deadline:
-                waiting = [p.spec.name for p in self.processes if not p.ready]
+                waiting = [p.spec.name for p in started if not p.ready]
                 self.stop()
                 raise TransportError(f"not READY within {ready_timeout_s:g} s: {waiting}")
             time.sleep(0.05)
-        return time.monotonic() - t0
 
     def dead(self) -> list[RunningProcess]:
         return [p for p in self.processes if p.popen.poll() is not None]

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from iomt.core.channels import ChannelTable
 from iomt.core.device import Converting, DeviceConfig, DeviceCore, Refused, Shared
 from iomt.core.listener import Refusal, name_of
-from iomt.core.registration import NeighbourTable
+from iomt.core.registration import NeighbourTable, RegistrationStatus
 from iomt.core.vitals import VitalKind, VitalsGenerator
 from iomt.crypto.techniques import Capability
 from iomt.crypto.tokens import TokenVerifier
@@ -88,6 +88,7 @@ class DeviceNode(Node):
         storage_dir: str | None = None,
         results: str | None = None,
         convert_timeout_s: float = 1.0,
+        providers: list[str] | None = None,
     ) -> None:
         super().__init__(name, context=context, namespace=namespace)
         if mode not in MODES:
@@ -157,6 +158,10 @@ class DeviceNode(Node):
         if mode == "distributed":
             if config.capability > Capability.NONE:
                 self.create_service(Convert, "~/convert", self._on_convert)
+                # The facility's providers are known: their inboxes exist before the first
+                # conversion, so nothing published there is written before it matched.
+                for provider in providers or []:
+                    self._inbox(uri_of(facility, provider))
             size = radio_range
             self._announce_pub = self.create_publisher(
                 Registration, cell_topic(cell_of(x, y, size))
@@ -251,9 +256,15 @@ class DeviceNode(Node):
         if msg.device_uri == self.uri:
             return
         try:
-            self.core.on_announcement(wire.announcement_from_msg(msg))
+            status = self.core.on_announcement(wire.announcement_from_msg(msg))
         except IomtError as exc:
             self.get_logger().warning("refused announcement from %s: %s", msg.device_uri, exc)
+            return
+        if status is RegistrationStatus.REGISTER and msg.convertible_techniques:
+            # A capable neighbour: have its services' endpoints matched before we need them.
+            self._client(msg.device_uri, "convert", Convert)
+            if self.core.config.capability > Capability.NONE:
+                self._client(msg.device_uri, "handshake", SessionHandshake)
 
     # -- sessions -----------------------------------------------------------------------------
 

@@ -76,6 +76,8 @@ class ProviderNode(Node):
         request_timeout_s: float = 3.0,
         results: str | None = None,
         fhir: str | None = None,
+        script: list[list[str]] | None = None,
+        settle_s: float = 0.5,
     ) -> None:
         super().__init__(name, context=context, namespace=namespace)
         if mode not in MODES:
@@ -96,10 +98,14 @@ class ProviderNode(Node):
         )
         self.wallets = [uri_of(self.facility, w) for w in wallets]
         self.central_uri = uri_of(self.facility, central)
-        self.total = requests
-        self.concurrency = max(1, concurrency)
+        # A script ([device name, technique], ...) replaces the random workload: the case
+        # study asks its devices in a fixed order, one request at a time.
+        self._script = [(uri_of(self.facility, d), t) for d, t in (script or [])]
+        self.total = len(self._script) if script else requests
+        self.concurrency = 1 if script else max(1, concurrency)
         self.techniques = techniques or ["ecc"]
         self.request_timeout_s = request_timeout_s
+        self.settle_s = settle_s
         self._rng = random.Random(seed)
         self.calls = Calls(self)
         self._clients: dict[str, Client] = {}
@@ -170,9 +176,22 @@ class ProviderNode(Node):
     def _wallet_done(self) -> None:
         self._wallets_left -= 1
         if self._wallets_left <= 0 and not self._started:
-            self._started = True
+            # Create every endpoint the workload will use now, and give discovery a moment
+            # before the first request: a sample written by a writer nobody has matched yet
+            # arrives late (and a recorder that has not matched it may never see it).
             self._devices = sorted(self.core.grants)
-            self._pump()
+            targets = [self.central_uri] if self.mode == "centralized" else self._devices
+            for uri in targets:
+                self._client(uri, "handshake", SessionHandshake)
+                self._client(
+                    uri, "fetch" if self.mode == "centralized" else "data_share", DataShare
+                )
+            self._settle = self.create_timer(self.settle_s, self._begin)
+
+    def _begin(self) -> None:
+        self._settle.cancel()
+        self._started = True
+        self._pump()
 
     # -- Alg. 1.3: the workload ---------------------------------------------------------------
 
@@ -183,9 +202,12 @@ class ProviderNode(Node):
             and self.issued < self.total
             and self._devices
         ):
+            if self._script:
+                device, technique = self._script[self.issued]
+            else:
+                device = self._rng.choice(self._devices)
+                technique = self._rng.choice(self.techniques)
             self.issued += 1
-            device = self._rng.choice(self._devices)
-            technique = self._rng.choice(self.techniques)
             self._issue(device, technique)
         self._maybe_finish()
 
@@ -339,9 +361,10 @@ class ProviderNode(Node):
                         int(v.kind),
                         int(v.seq),
                         wire.time_ns(v.stamp),
-                        float(v.heart_rate_bpm),
-                        float(v.systolic_mmhg),
-                        float(v.diastolic_mmhg),
+                        # float32 on the wire: round to the sensors' resolution for export
+                        round(float(v.heart_rate_bpm), 1),
+                        round(float(v.systolic_mmhg)),
+                        round(float(v.diastolic_mmhg)),
                         sender,
                         technique,
                     )
@@ -362,7 +385,12 @@ class ProviderNode(Node):
             self._finished = True
             self._results.flush()
             if self._fhir_path and self._observations:
-                write_bundle(self._observations, Path(self._fhir_path))
+                path = Path(self._fhir_path)
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    write_bundle(self._observations, path)
+                except (OSError, IomtError) as exc:
+                    self.get_logger().error("FHIR export to %s failed: %s", path, exc)
             self._report_progress()
 
     def _report_progress(self) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from iomt.errors import ConfigurationError
-from iomt.topology.sharing import sharing_plan
+from iomt.topology.sharing import case_study_plan, sharing_plan
 from iomt.topology.spec import LaunchPlan, NodeSpec, ProcessSpec, split_into_groups
 
 Generator = Callable[..., LaunchPlan]
@@ -96,3 +96,6 @@ def _register_scales() -> None:
 
 
 _register_scales()
+register("case_study", "Fig. 2: a patient's two devices, a bedside converter, a doctor")(
+    case_study_plan
+)

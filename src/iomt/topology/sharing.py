@@ -218,3 +218,221 @@ def sharing_plan(
             "record": record,
         },
     )
+
+
+def expected_endpoints(
+    devices: list[NodeSpec], wallets: list[NodeSpec], providers: list[NodeSpec], *, central: bool
+) -> list[list[str]]:
+    """Every topic and service the ward's nodes will use, for a recorder to subscribe to
+    before they exist (``[ros name, pkg/msg|srv/Type]``)."""
+    out: list[list[str]] = []
+    cells: set[str] = set()
+    for d in devices:
+        base = f"{NAMESPACE}/{d.name}"
+        out += [
+            [f"{base}/data_share", "iomt/srv/DataShare"],
+            [f"{base}/handshake", "iomt/srv/SessionHandshake"],
+        ]
+        if d.params.get("capability") != "none":
+            out.append([f"{base}/convert", "iomt/srv/Convert"])
+        size = float(d.params.get("radio_range", RADIO_RANGE_M))
+        cx, cy = math.floor(float(d.params["x"]) / size), math.floor(float(d.params["y"]) / size)
+        cells.add(f"/iomt/registration/c{cx}_{cy}".replace("-", "m"))
+    out += [[c, "iomt/msg/Registration"] for c in sorted(cells)]
+    out += [[f"{NAMESPACE}/{w.name}/device_info", "iomt/srv/DeviceInfoRequest"] for w in wallets]
+    out += [[f"{NAMESPACE}/{p.name}/inbox", "iomt/msg/SecureEnvelope"] for p in providers]
+    if central:
+        out += [
+            [f"{NAMESPACE}/central/{s}", t]
+            for s, t in (
+                ("upload", "iomt/srv/Upload"),
+                ("fetch", "iomt/srv/DataShare"),
+                ("handshake", "iomt/srv/SessionHandshake"),
+            )
+        ]
+    return out
+
+
+def recorder_process(
+    run: Path,
+    devices: list[NodeSpec],
+    wallets: list[NodeSpec],
+    providers: list[NodeSpec],
+    *,
+    central: bool,
+) -> ProcessSpec:
+    """The bag recorder, started (stage -1) before everyone else and already subscribed."""
+    return ProcessSpec(
+        "recorder",
+        (
+            NodeSpec(
+                "iomt.capture.recorder:recorder_node",
+                "recorder",
+                "/iomt",
+                {
+                    "output": str(run / "bag"),
+                    "expect": expected_endpoints(devices, wallets, providers, central=central),
+                },
+            ),
+        ),
+        stage=-1,
+    )
+
+
+def case_study_plan(
+    *,
+    run_dir: str = "runs/case-study",
+    mode: str = "distributed",
+    seed: int = 0,
+    record: bool = False,
+    **_ignored: Any,
+) -> LaunchPlan:
+    """Fig. 2 of the paper as running nodes: a patient visits a doctor.
+
+    Patient 1 wears a heart-rate sensor that cannot encrypt (``hr_1``) and a
+    blood-pressure cuff that can do ECC (``bp_1``); next to the bed stands another
+    patient's ventilator that can do CP-ABE (``vent_2``). Dr House asks patient 1's
+    wallet for device info and tokens, then asks ``hr_1`` for its reading in ECC (it must
+    convert: ``bp_1`` does it), ``bp_1`` in ECC (shared directly) and ``bp_1`` in CP-ABE
+    (converted by ``vent_2``).
+    """
+    run = Path(run_dir)
+    keystore = str(run / "keystore")
+    common = {
+        "keystore": keystore,
+        "radio_range": RADIO_RANGE_M,
+        "announce_period_s": 20.0,
+        "sample_period_s": 1.0,
+        "policy": POLICY,
+        "mode": mode,
+        "storage_dir": str(run / "storage"),
+        "results": str(run / "results" / "devices.jsonl"),
+    }
+    devices = [
+        NodeSpec(
+            "iomt.nodes.device:device_node",
+            "hr_1",
+            NAMESPACE,
+            {
+                **common,
+                "capability": "none",
+                "kind": "heart_rate",
+                "x": 1.0,
+                "y": 1.0,
+                "wallet": "wallet_p1",
+                "patient_id": "patient-1",
+                "seed": seed + 1,
+            },
+        ),
+        NodeSpec(
+            "iomt.nodes.device:device_node",
+            "bp_1",
+            NAMESPACE,
+            {
+                **common,
+                "capability": "ecc",
+                "kind": "blood_pressure",
+                "x": 1.5,
+                "y": 1.2,
+                "wallet": "wallet_p1",
+                "patient_id": "patient-1",
+                "seed": seed + 2,
+            },
+        ),
+        NodeSpec(
+            "iomt.nodes.device:device_node",
+            "vent_2",
+            NAMESPACE,
+            {
+                **common,
+                "capability": "abe",
+                "kind": "heart_rate",
+                "x": 4.0,
+                "y": 2.0,
+                "wallet": "wallet_p2",
+                "patient_id": "patient-2",
+                "seed": seed + 3,
+            },
+        ),
+    ]
+    wallets = [
+        NodeSpec(
+            "iomt.nodes.wallet:wallet_node",
+            "wallet_p1",
+            NAMESPACE,
+            {
+                "keystore": keystore,
+                "patient_id": "patient-1",
+                "providers": ["dr_house"],
+                "devices": [
+                    {"name": "hr_1", "technique": "none", "kind": 0},
+                    {"name": "bp_1", "technique": "ecc", "kind": 1},
+                ],
+            },
+        ),
+        NodeSpec(
+            "iomt.nodes.wallet:wallet_node",
+            "wallet_p2",
+            NAMESPACE,
+            {
+                "keystore": keystore,
+                "patient_id": "patient-2",
+                "providers": [],
+                "devices": [{"name": "vent_2", "technique": "cpabe", "kind": 0}],
+            },
+        ),
+    ]
+    doctor = NodeSpec(
+        "iomt.nodes.provider:provider_node",
+        "dr_house",
+        NAMESPACE,
+        {
+            "keystore": keystore,
+            "wallets": ["wallet_p1"],
+            "mode": mode,
+            "start_delay_s": 2.5,
+            "script": [["hr_1", "ecc"], ["bp_1", "ecc"], ["bp_1", "cpabe"]],
+            "results": str(run / "results" / "dr_house.jsonl"),
+            "fhir": str(run / "fhir" / "dr_house.json"),
+        },
+    )
+    processes = [
+        ProcessSpec("patient_1", (devices[0], devices[1], wallets[0])),
+        ProcessSpec("bedside", (devices[2], wallets[1])),
+        ProcessSpec("doctor", (doctor,)),
+    ]
+    if record:
+        processes.append(
+            ProcessSpec(
+                "recorder",
+                (
+                    NodeSpec(
+                        "iomt.capture.recorder:recorder_node",
+                        "recorder",
+                        "/iomt",
+                        {"output": str(run / "bag")},
+                    ),
+                ),
+            )
+        )
+    expect = expected_endpoints(devices, wallets, [doctor], central=False)
+    identities = [Identity(n) for n in ("hr_1", "bp_1", "vent_2", "wallet_p1", "wallet_p2")]
+    identities.append(Identity("dr_house", PROVIDER_ATTRIBUTES))
+    return LaunchPlan(
+        "case_study",
+        "Fig. 2: a patient's devices, a bedside converter, a doctor",
+        tuple(processes),
+        {
+            "devices": 3,
+            "mode": mode,
+            "seed": seed,
+            "requests": 3,
+            "providers": ["dr_house"],
+            "facility": FACILITY,
+            "run_dir": str(run),
+            "keystore": keystore,
+            "identities": [(i.name, list(i.attributes)) for i in identities],
+            "expect": expect,
+            "record": record,
+        },
+    )

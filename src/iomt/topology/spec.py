@@ -38,9 +38,12 @@ class ProcessSpec:
 
     name: str
     nodes: tuple[NodeSpec, ...]
+    # Processes start stage by stage, each stage READY before the next (a recorder first,
+    # so it is listening before anyone talks).
+    stage: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "nodes": [n.to_json() for n in self.nodes]}
+        return {"name": self.name, "stage": self.stage, "nodes": [n.to_json() for n in self.nodes]}
 
 
 @dataclass(frozen=True)
