@@ -438,6 +438,13 @@ class _Auditor:
             # The centralized baseline: a device's reading on its way to the server.
             for request in decoded.request:
                 reading = request.reading
+                try:  # the reading travels as a structured Vitals: judge its own bytes
+                    raw = bytes(self.types.store.serialize_cdr(reading, VITALS))
+                    where = _whole(raw) or _search(request, b"")
+                except Exception:
+                    where = _search(request, b"")
+                if where is not None:
+                    where = _Where("field reading (plaintext Vitals)", where.finding)
                 yield self._transmission(
                     base,
                     kind=UPLOAD_REQUEST,
@@ -446,7 +453,7 @@ class _Auditor:
                     sender=str(reading.device_uri),
                     recipient="",
                     technique=UNDECLARED,
-                    where=_search(request, b""),
+                    where=where,
                 )
         else:
             where = _search(decoded, data) or trailing

@@ -15,9 +15,14 @@ from collections.abc import Callable
 from iomt.core.channels import ChannelTable
 from iomt.core.device import Refused, StoredReading
 from iomt.core.listener import DataRequest, Listener, Outcome, Refusal
-from iomt.core.publish import Envelope, Sealer, recipient_key_for
+from iomt.core.publish import (
+    Envelope,
+    Sealer,
+    needs_link_key,
+    recipient_key_for,
+    requester_public_key,
+)
 from iomt.crypto.abe import FamePublicParams
-from iomt.crypto.keys import EccPublicKey
 from iomt.crypto.sessions import Session
 from iomt.crypto.techniques import AbePolicy, Capability, techniques_for
 from iomt.crypto.tokens import TokenVerifier
@@ -81,10 +86,14 @@ class CentralCore:
         key = recipient_key_for(
             request.technique,
             requester_key=(
-                EccPublicKey.from_bytes(request.requester_key) if request.requester_key else None
+                requester_public_key(request.requester_key) if request.requester_key else None
             ),
             policy=self._policy,
-            link_key=ChannelTable.link_key(session) if session else None,
+            link_key=(
+                ChannelTable.link_key(session)
+                if session and needs_link_key(request.technique)
+                else None
+            ),
         )
         header, ciphertext = self.sealer.seal(
             reading.cdr,

@@ -26,7 +26,14 @@ from iomt.core import conversion
 from iomt.core.channels import ChannelTable
 from iomt.core.conversion import ConversionOrder, ConversionPlan
 from iomt.core.listener import DataRequest, Decision, Listener, Outcome, Refusal, name_of
-from iomt.core.publish import Envelope, Sealer, origin_message, recipient_key_for
+from iomt.core.publish import (
+    Envelope,
+    Sealer,
+    needs_link_key,
+    origin_message,
+    recipient_key_for,
+    requester_public_key,
+)
 from iomt.core.registration import Announcement, NeighbourTable, RegistrationStatus
 from iomt.crypto.abe import FamePublicParams
 from iomt.crypto.keys import EccPublicKey
@@ -118,7 +125,6 @@ class DeviceCore:
         self.sealer = Sealer(config.uri, rng=rng)
         self._abe_params = abe_params
         self._policy: AbePolicy | None = None
-        self._requester_keys: dict[bytes, EccPublicKey] = {}
         self.readings: deque[StoredReading] = deque(maxlen=history)
         self._clock = clock
         self.counters: dict[str, int] = {
@@ -197,17 +203,9 @@ class DeviceCore:
         except IomtError:
             return None
 
-    def _requester_key(self, raw: bytes) -> EccPublicKey | None:
-        """Parse (once per key: point decoding costs ~30 µs) a requester's public key."""
-        if not raw:
-            return None
-        key = self._requester_keys.get(raw)
-        if key is None:
-            key = EccPublicKey.from_bytes(raw)
-            if len(self._requester_keys) > 1024:
-                self._requester_keys.clear()
-            self._requester_keys[raw] = key
-        return key
+    @staticmethod
+    def _requester_key(raw: bytes) -> EccPublicKey | None:
+        return requester_public_key(raw) if raw else None
 
     def policy(self) -> AbePolicy | None:
         if self._policy is None and self._abe_params is not None and self.config.policy:
@@ -218,14 +216,15 @@ class DeviceCore:
         self, request: DataRequest, reading: StoredReading, session: Session | None
     ) -> Envelope:
         """Seal ``reading`` for the requester in its technique and authenticate it."""
-        requester_key = (
-            EccPublicKey.from_bytes(request.requester_key) if request.requester_key else None
-        )
         key = recipient_key_for(
             request.technique,
-            requester_key=requester_key,
+            requester_key=self._requester_key(request.requester_key),
             policy=self.policy(),
-            link_key=ChannelTable.link_key(session) if session else None,
+            link_key=(
+                ChannelTable.link_key(session)
+                if session and needs_link_key(request.technique)
+                else None
+            ),
         )
         header, ciphertext = self.sealer.seal(
             reading.cdr,
@@ -300,9 +299,7 @@ class DeviceCore:
                     f"{order.requested_technique} needs a key shared with the requester, "
                     "which a converter does not have"
                 )
-            requester_key = (
-                EccPublicKey.from_bytes(order.requester_key) if order.requester_key else None
-            )
+            requester_key = self._requester_key(order.requester_key)
             policy = (
                 AbePolicy.parse(self._abe_params, order.policy)
                 if order.policy and self._abe_params is not None

@@ -132,20 +132,24 @@ class LaunchService:
         return [p.popen.pid for p in self.processes if p.popen.poll() is None]
 
     def stop(self, timeout_s: float = 10.0) -> dict[str, int | None]:
-        for p in self.processes:
-            if p.popen.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.popen.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
+        """Stop stage by stage, the last-started first (a recorder, started first, stops
+        last and so hears everything the others said before they left)."""
         codes: dict[str, int | None] = {}
-        for p in self.processes:
-            try:
-                codes[p.spec.name] = p.popen.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop in %g s; killing it", p.spec.name, timeout_s)
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.popen.pid, signal.SIGKILL)
-                codes[p.spec.name] = p.popen.wait(5)
+        for stage in sorted({p.spec.stage for p in self.processes}, reverse=True):
+            group = [p for p in self.processes if p.spec.stage == stage]
+            for p in group:
+                if p.popen.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(p.popen.pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout_s
+            for p in group:
+                try:
+                    codes[p.spec.name] = p.popen.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    log.warning("%s did not stop in %g s; killing it", p.spec.name, timeout_s)
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(p.popen.pid, signal.SIGKILL)
+                    codes[p.spec.name] = p.popen.wait(5)
         self.processes.clear()
         return codes
 

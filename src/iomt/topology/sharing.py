@@ -109,6 +109,7 @@ def sharing_plan(
                         "mode": mode,
                         "seed": seed * 100_003 + k,
                         "storage_dir": str(run / "storage"),
+                        "providers": provider_names,
                         "results": str(run / "results" / "devices.jsonl"),
                     },
                 )
@@ -185,16 +186,8 @@ def sharing_plan(
         identities.append(Identity("central"))
     if record:
         processes.append(
-            ProcessSpec(
-                "recorder",
-                (
-                    NodeSpec(
-                        "iomt.capture.recorder:recorder_node",
-                        "recorder",
-                        "/iomt",
-                        {"output": str(run / "bag")},
-                    ),
-                ),
+            recorder_process(
+                run, device_nodes, wallet_nodes, provider_nodes, central=mode == "centralized"
             )
         )
     return LaunchPlan(
@@ -402,19 +395,7 @@ def case_study_plan(
         ProcessSpec("doctor", (doctor,)),
     ]
     if record:
-        processes.append(
-            ProcessSpec(
-                "recorder",
-                (
-                    NodeSpec(
-                        "iomt.capture.recorder:recorder_node",
-                        "recorder",
-                        "/iomt",
-                        {"output": str(run / "bag")},
-                    ),
-                ),
-            )
-        )
+        processes.append(recorder_process(run, devices, wallets, [doctor], central=False))
     expect = expected_endpoints(devices, wallets, [doctor], central=False)
     identities = [Identity(n) for n in ("hr_1", "bp_1", "vent_2", "wallet_p1", "wallet_p2")]
     identities.append(Identity("dr_house", PROVIDER_ATTRIBUTES))
