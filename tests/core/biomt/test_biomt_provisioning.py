@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from cryptography.x509.oid import NameOID
 from iomt.core.biomt import (
     ADMIN_ROLE,
     PATIENT_ROLE,
+    BiomtDevice,
     BiomtStateError,
     Bolster,
     BolsterIdentity,
@@ -223,8 +226,6 @@ def test_device_state_machine_refuses_illegal_calls(world: World) -> None:
 
 def test_bolster_from_a_keystore(tmp_path: Path) -> None:
     """Deployment path: CA and bolster identity from ``iomt keystore`` files."""
-    import time
-
     ks = Keystore.create(tmp_path / "ks", facility=FACILITY)
     ks.add_identity("bolster-a", algorithm="ed25519")
     ks.add_identity("admin-1")
@@ -239,14 +240,8 @@ def test_bolster_from_a_keystore(tmp_path: Path) -> None:
     users.register(ks.identity("admin-1").certificate, ADMIN_ROLE, now=now)
     users.register(ks.identity("patient-7").certificate, PATIENT_ROLE, now=now)
     bolster = Bolster.open(identity, MemoryStorage(), ca=ca, users=users, clock=clock)
-    admin = Requester(
-        "admin-1", ks.identity("admin-1").signer, clock=clock, rng=__import__("os").urandom
-    )
-    from iomt.core.biomt import BiomtDevice
-
-    dev = BiomtDevice(
-        "iomt://facility-a/bp-1", anchor=ca.anchor, clock=clock, rng=__import__("os").urandom
-    )
+    admin = Requester("admin-1", ks.identity("admin-1").signer, clock=clock, rng=os.urandom)
+    dev = BiomtDevice("iomt://facility-a/bp-1", anchor=ca.anchor, clock=clock, rng=os.urandom)
     dev.complete(
         bolster.provision(
             admin.approve(dev.enrol(bolster.credentials, owner="patient-7", attributes={}))

@@ -1144,6 +1144,9 @@ class Bolster:
                         decimals=self._config.cloud_decimals,
                     )
                 )
+            if not records:  # nothing (left) to share from this block
+                self._synced.add(index)
+                continue
             records.sort(key=lambda r: r.to_bytes())  # order says nothing about arrival
             batch = CloudBatch(self.bolster_id, self.log_id, index, block_hash, tuple(records))
             out.append(replace(batch, signature=self._identity.signer.sign(batch.signed_bytes())))

@@ -16,8 +16,9 @@ splits the personal information before data submission". So:
 * the bolster pushes a :class:`CloudBatch` per sealed block (records sorted, so their order
   says nothing about arrival), signed with its ledger key; :class:`Cloud` checks the
   signature against the facility public-key list and keeps the batch under
-  ``(ledger id, block number, block hash)``; a re-push of the same block is idempotent and
-  a different batch for the same address is refused.
+  ``(ledger id, block number, block hash)``; a re-push of the same block is acknowledged
+  with what is kept (the first batch), and a different block hash for the same block number
+  -- an equivocating bolster -- is refused.
 * a requester asks with a :class:`CloudRequest` naming that address, signed with its
   certificate's key (registered users only); the answer is sealed to its one-time
   response key. Its :class:`CloudAck` (signed by the cloud) is what lets the bolster evict
@@ -346,11 +347,14 @@ class Cloud:
                 raise BiomtDecodeError("a record in the batch names another block")
         key = (batch.ledger_id, batch.block_index)
         existing = self._blocks.get(key)
-        if existing is not None and existing != batch:
+        if existing is not None and existing.block_hash != batch.block_hash:
+            # two signed blocks at one height: the bolster equivocates; keep the first
             raise RequestAuthenticationError(
-                f"block {batch.block_index} was already stored with other content"
+                f"block {batch.block_index} was already stored with another block hash"
             )
-        self._blocks[key] = batch
+        if existing is None:
+            self._blocks[key] = batch
+        batch = self._blocks[key]  # a re-push (e.g. after a restart) is acknowledged as is
         ack = CloudAck(
             self.cloud_id, batch.ledger_id, batch.block_index, batch.block_hash, len(batch.records)
         )
