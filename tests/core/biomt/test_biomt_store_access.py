@@ -268,3 +268,32 @@ def test_measurement_validation() -> None:
         Measurement("hr", 0, ())
     with pytest.raises(ValueError):
         Measurement("hr", 0, (("bpm", 1.0), ("bpm", 2.0)))
+
+
+def test_a_flooding_device_is_rate_limited() -> None:
+    w = World(config=BolsterConfig(store_rate=1.0, store_burst=2, max_block_age=None))
+    dev = w.device()
+    w.store(dev, 70)
+    w.store(dev, 71)
+    size = w.bolster.ledger.size
+    with pytest.raises(RateLimitedError):
+        w.bolster.store(dev.store_request(heart_rate(72, w.clock())))
+    assert w.bolster.ledger.size == size
+    w.clock.advance(SECOND)
+    w.store(dev, 73)
+
+
+def test_history_of_all_my_devices_by_name_or_pseudonym(world: World) -> None:
+    a = world.device("iomt://facility-a/hr-1")
+    b = world.device("iomt://facility-a/bp-2")
+    world.device("iomt://facility-a/hr-3", owner="patient-9")
+    world.store(a, 70)
+    world.store(b, 120)
+    for subject in ("patient-7", world.bolster.requester_pseudonym("patient-7")):
+        req = world.patient.history("bolster-a", subject)
+        h = world.patient.open_history(req, world.bolster.history(req))
+        assert set(h.devices) == {a.pseudonym, b.pseudonym}
+        assert {e.device for e in h.entries} == {a.pseudonym, b.pseudonym}
+        assert [e.tx_type for e in h.entries].count(TxType.STORE) == 2
+    admin = world.admin.history("bolster-a", "patient-9")
+    assert len(world.admin.open_history(admin, world.bolster.history(admin)).devices) == 1

@@ -14,7 +14,8 @@ service                what happens
                        an **Origin** transaction; a block with the device admitted to the
                        privacy header
 ``store``              the device's AEAD under its shared key is checked (strictly increasing
-                       counter); a **Store** transaction and the encrypted local record
+                       counter, per-device rate limit); a **Store** transaction and the
+                       encrypted local record
                        commit together; Observe updates due for the reading are returned
 ``access``             signature + freshness + nonce + rate limit; the privacy header decides
                        (owners may always read their devices); data from local storage,
@@ -193,6 +194,8 @@ class BolsterConfig:
     max_clock_skew: int = 30 * SECOND
     request_rate: float = 50.0
     request_burst: float = 100.0
+    store_rate: float = 50.0
+    store_burst: float = 200.0
     update_rate: float = 20.0
     update_burst: float = 40.0
     max_observe_duration: int = _DAY
@@ -304,6 +307,7 @@ class Bolster:
         self._pair_grants: dict[frozenset[str], set[bytes]] = {}
         self._engine = ObserveEngine(RateLimit(config.update_rate, config.update_burst))
         self._requests = RateLimiter(RateLimit(config.request_rate, config.request_burst))
+        self._stores = RateLimiter(RateLimit(config.store_rate, config.store_burst))
         self._nonces = NonceCache(config.nonce_capacity)
         self._blocks: list[tuple[int, int, bytes]] = []  # (first_seq, tx_count, hash)
         self._synced: set[int] = set()
@@ -653,6 +657,7 @@ class Bolster:
                 f"{dev.last_counter}",
                 last_counter=dev.last_counter,
             )
+        self._stores.require(dev.pseudonym, now)
         op.lap(Phase.POLICY)
         measurement = Measurement.from_bytes(plaintext)
         seq = self._ledger.size
@@ -1058,11 +1063,18 @@ class Bolster:
     # -- the patient's view -----------------------------------------------------------
 
     def history(self, request: HistoryRequest) -> HistoryResult:
-        """Every logged event about the subject's devices, for their owner or an admin."""
+        """Every logged event about the subject's devices, for their owner or an admin.
+
+        ``subject`` is a device pseudonym, or the owner (by user name or by the ledger
+        pseudonym :meth:`requester_pseudonym` gives them) for all of their devices.
+        Reading the history is not itself logged; a refusal raises
+        :class:`AccessDeniedError` without evidence (nothing was appended)."""
         op = self.meter.start("history")
         now = self._clock()
         user = self._authenticate(request, op, now)
         subject = request.subject
+        if subject == self.requester_pseudonym(user.name):  # "my devices", by pseudonym
+            subject = user.name
         if subject in self._devices:
             devices = {subject}
             owner = self._devices[subject].owner
@@ -1078,12 +1090,12 @@ class Bolster:
             body = self._open_body(tx)
             op.lap(Phase.CRYPTO)
             entries.extend(_entries(tx, body, devices))
-        payload = HistoryPayload(subject, tuple(sorted(devices)), tuple(entries))
-        aad = response_aad(self.bolster_id, user.name, subject, 0, request.nonce)
+        payload = HistoryPayload(request.subject, tuple(sorted(devices)), tuple(entries))
+        aad = response_aad(self.bolster_id, user.name, request.subject, 0, request.nonce)
         op.lap(Phase.OTHER)
         sealed = seal_to(request.response_key, payload.to_bytes(), aad)
         op.finish(Phase.CRYPTO)
-        return HistoryResult(self.bolster_id, user.name, subject, request.nonce, sealed)
+        return HistoryResult(self.bolster_id, user.name, request.subject, request.nonce, sealed)
 
     # -- policy administration (local) -------------------------------------------------
 
