@@ -771,6 +771,7 @@ class Bolster:
                 plain = self._keys.open_record(stored.data, record_aad(dev.pseudonym, seq))
                 op.lap(Phase.CRYPTO)
                 records.append(DataRecord(seq, Measurement.from_bytes(plain)))
+                op.lap(Phase.OTHER)
         detail = f"{len(records)} local, {redirected} in the cloud ({len(blocks)} blocks)"
         body = AccessBody(
             user.name,
