@@ -16,6 +16,8 @@ transaction (e.g. the body carries the record's hash) and its encryption.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from .storage import LedgerStorage, StoredRecord
 
 __all__ = ["LocalStorage", "StoredRecord"]
@@ -53,3 +55,8 @@ class LocalStorage:
     def delete_device(self, device_id: str) -> int:
         """Delete every record of a removed device; return how many there were."""
         return self._storage.delete_records(device_id)
+
+    def delete(self, device_id: str, seqs: Iterable[int]) -> int:
+        """Delete some records of a device in one commit (e.g. evicted after a cloud sync);
+        return how many existed."""
+        return self._storage.delete_records(device_id, seqs)

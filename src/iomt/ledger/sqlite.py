@@ -444,8 +444,24 @@ class SqliteStorage(LedgerStorage):
     def record_devices(self) -> list[str]:
         return [r[0] for r in self._read("SELECT DISTINCT device_id FROM records ORDER BY 1")]
 
-    def delete_records(self, device_id: str) -> int:
-        return self._write(
-            f"delete of records of {device_id!r}",
-            [("DELETE FROM records WHERE device_id = ?", (device_id,))],
-        )
+    def delete_records(self, device_id: str, seqs: Iterable[int] | None = None) -> int:
+        if seqs is None:
+            return self._write(
+                f"delete of records of {device_id!r}",
+                [("DELETE FROM records WHERE device_id = ?", (device_id,))],
+            )
+        wanted = sorted(set(seqs))
+        deleted = 0
+        for i in range(0, len(wanted), 500):  # below SQLite's bound-parameter limit
+            chunk = wanted[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            deleted += self._write(
+                f"delete of {device_id!r} records",
+                [
+                    (
+                        f"DELETE FROM records WHERE device_id = ? AND seq IN ({marks})",  # noqa: S608
+                        (device_id, *chunk),
+                    )
+                ],
+            )
+        return deleted

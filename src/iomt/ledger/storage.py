@@ -181,8 +181,9 @@ class LedgerStorage(ABC):
         """Devices that have at least one record, sorted."""
 
     @abstractmethod
-    def delete_records(self, device_id: str) -> int:
-        """Durably delete every record of a device; return how many were deleted."""
+    def delete_records(self, device_id: str, seqs: Iterable[int] | None = None) -> int:
+        """Durably delete the records of a device (all, or those with sequence numbers in
+        ``seqs``); return how many were deleted."""
 
 
 class MemoryStorage(LedgerStorage):
@@ -309,5 +310,8 @@ class MemoryStorage(LedgerStorage):
     def record_devices(self) -> list[str]:
         return sorted(d for d, recs in self._records.items() if recs)
 
-    def delete_records(self, device_id: str) -> int:
-        return len(self._records.pop(device_id, {}))
+    def delete_records(self, device_id: str, seqs: Iterable[int] | None = None) -> int:
+        if seqs is None:
+            return len(self._records.pop(device_id, {}))
+        device = self._records.get(device_id, {})
+        return sum(device.pop(seq, None) is not None for seq in set(seqs))
