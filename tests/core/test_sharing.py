@@ -461,3 +461,29 @@ def test_data_requests_bind_every_field(world: World) -> None:
         reply = d.on_data_request(dataclasses.replace(req, **change))  # type: ignore[arg-type]
         assert isinstance(reply, Refused), change
     assert isinstance(DataRequest, type)
+
+
+def test_session_link_orders_are_authenticated_by_the_session(world: World) -> None:
+    world.grant("dr_house")
+    _session(world, "dr_house", "bp_sym")
+    _p, d, pending = _convert(world, "bp_sym", "cpabe")
+    converter_uri = pending.plan.next()
+    converter = next(c for c in world.devices.values() if c.uri == converter_uri)
+    world.open_session(d.channels, converter.channels)
+    order = d.conversion_order(pending, converter_uri)  # type: ignore[arg-type]
+    assert order.signature == b"" and order.signature_algorithm == "session-aead"
+    # The device's proof of origin is a MAC under its session with the requester.
+    assert order.origin_signature[0] == 0x01
+    for change in (
+        {"requester_uri": world.provider("dr_other").uri},
+        {"requested_technique": "ecc"},
+        {"payload": _tamper(order.payload)},
+    ):
+        with pytest.raises(AuthenticationError):
+            converter.on_conversion(dataclasses.replace(order, **change), seq=1, stamp_ns=1)  # type: ignore[arg-type]
+    # A converter cannot pass off another device's session-link order as signed.
+    signed = dataclasses.replace(order, link_technique="none", payload=b"x").signed_by(
+        world.keystore.identity("mallory").signer
+    )
+    with pytest.raises(AuthenticationError):
+        converter.on_conversion(signed, seq=1, stamp_ns=1)

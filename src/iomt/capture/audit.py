@@ -342,6 +342,8 @@ class KeystoreSignatureVerifier:
                     str(f["signature_algorithm"]),
                     bytes(f["signature"]),
                 )
+                if order.signature_algorithm == "session-aead":
+                    return "unverifiable"  # authenticated by the device-converter session
                 try:
                     key = self._ks.verifier(name_of(order.device_uri))
                 except IomtError:
@@ -431,7 +433,8 @@ class _Auditor:
                         recipient=str(order.converter_uri),
                         technique=str(order.link_technique) or UNDECLARED,
                         where=where,
-                        signed=len(order.signature) > 0,
+                        # a session-link order is authenticated by the session's AEAD
+                        signed=len(order.signature) > 0 or order.link_technique == "session",
                         signature=self._verify(CONVERSION_REQUEST, order),
                     )
         elif msgtype == UPLOAD_EVENT:

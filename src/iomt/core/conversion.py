@@ -31,6 +31,7 @@ from iomt.errors import AuthenticationError, AuthorizationError, RemoteProtocolE
 
 LINK_NONE = "none"
 LINK_SESSION = "session"
+SESSION_AEAD = "session-aead"  # an order on a session link: its AEAD is the authentication
 _CONTEXT = b"iomt/conversion-order/v1"
 
 
@@ -136,15 +137,22 @@ def accept(
         raise ConversionRefused(f"{order.device_uri} is not a registered neighbour")
     if order.requested_technique not in applicable:
         raise ConversionRefused(f"{order.requested_technique} is not applicable here")
+    if order.link_technique == LINK_SESSION:
+        # Authenticated by the AEAD of our session with the device, header included.
+        if session is None or session.peer_name != _name_of(order.device_uri):
+            raise AuthenticationError(f"no session with {order.device_uri}")
+        if order.signature_algorithm != SESSION_AEAD:
+            raise AuthenticationError("a session-link order is authenticated by the session")
+        return session.unprotect(order.payload, aad=order.header_bytes())
+    if order.link_technique != LINK_NONE:
+        raise RemoteProtocolError(f"unknown link technique {order.link_technique!r}")
     verifier: Verifier = neighbour.verifier
     if order.signature_algorithm != verifier.algorithm:
         raise AuthenticationError("order not signed with the device's registered key")
     verifier.verify(replace(order, signature=b"").signed_bytes(), order.signature)
-    if order.link_technique == LINK_NONE:
-        # The device's plaintext reached us directly: we are its 1-hop neighbour.
-        return order.payload
-    if order.link_technique == LINK_SESSION:
-        if session is None:
-            raise AuthenticationError(f"no session with {order.device_uri}")
-        return session.unprotect(order.payload, aad=order.header_bytes())
-    raise RemoteProtocolError(f"unknown link technique {order.link_technique!r}")
+    # The device's plaintext reached us directly: we are its 1-hop neighbour.
+    return order.payload
+
+
+def _name_of(uri: str) -> str:
+    return uri.rstrip("/").rsplit("/", 1)[-1]

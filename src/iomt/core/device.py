@@ -31,6 +31,7 @@ from iomt.core.publish import (
     Sealer,
     needs_link_key,
     origin_message,
+    origin_proof,
     recipient_key_for,
     requester_public_key,
 )
@@ -263,7 +264,12 @@ class DeviceCore:
         session = self.link_for(converter_uri)
         if self.config.capability > Capability.NONE and session is None:
             raise LocalProtocolError(f"no session with converter {converter_uri} yet")
-        origin = self._signer.sign(origin_message(request.request_id, self.uri, reading.cdr))
+        requester_session = self.channels.session(name_of(request.requester_uri))
+        origin = origin_proof(
+            origin_message(request.request_id, self.uri, reading.cdr),
+            mac=self.channels.mac_key(requester_session) if requester_session else None,
+            signer=self._signer,
+        )
         order = ConversionOrder(
             request.request_id,
             self.uri,
@@ -275,10 +281,13 @@ class DeviceCore:
             request.requester_key,
             b"",
             origin,
-            signature_algorithm=self._signer.algorithm,
+            signature_algorithm=conversion.SESSION_AEAD if session else self._signer.algorithm,
         )
-        payload = session.protect(reading.cdr, aad=order.header_bytes()) if session else reading.cdr
-        return replace(order, payload=payload).signed_by(self._signer)
+        if session is not None:
+            # The session's AEAD authenticates the whole order (the header is its
+            # associated data): no signature needed on this link.
+            return replace(order, payload=session.protect(reading.cdr, aad=order.header_bytes()))
+        return replace(order, payload=reading.cdr).signed_by(self._signer)
 
     # -- conversion, converting side (Alg. 3) ------------------------------------------------
 

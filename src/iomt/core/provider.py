@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from iomt.core.channels import ChannelTable
 from iomt.core.handshake import CertificateCheck, DeviceGrant, TokenRequest, new_token_request
 from iomt.core.listener import PROOF_POP, PROOF_SESSION, DataRequest, name_of
-from iomt.core.publish import Envelope, Opener, origin_message
+from iomt.core.publish import Envelope, Opener, origin_message, verify_origin
 from iomt.crypto.abe import FameUserKey
 from iomt.crypto.keys import EccPrivateKey
 from iomt.crypto.signing import Signer, Verifier
@@ -187,13 +187,12 @@ class ProviderCore:
         else:
             plaintext = self.opener.open(e, self._secret(technique))
         if converted:
-            device_key = self._device_keys.get(device_uri)
-            if device_key is None or not e.origin_signature:
-                raise AuthenticationError(
-                    f"converted reading of {device_uri} lacks the device's own signature"
-                )
-            device_key.verify(
-                origin_message(e.request_id, device_uri, plaintext), e.origin_signature
+            device_session = self.channels.session(name_of(device_uri))
+            verify_origin(
+                e.origin_signature,
+                origin_message(e.request_id, device_uri, plaintext),
+                mac=self.channels.mac_key(device_session) if device_session else None,
+                device_key=self._device_keys.get(device_uri),
             )
         del self._outstanding[e.request_id]
         return Received(e.request_id, device_uri, e.sender_uri, technique, plaintext, converted)

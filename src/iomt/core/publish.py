@@ -116,6 +116,34 @@ def origin_message(request_id: str, device_uri: str, reading: bytes) -> bytes:
     return _ORIGIN_CONTEXT + _lp(request_id.encode()) + _lp(device_uri.encode()) + _lp(reading)
 
 
+ORIGIN_MAC = 0x01  # HMAC under the device's session with the requester (symmetric)
+ORIGIN_SIGNATURE = 0x02  # the device's certificate key (no session with the requester)
+
+
+def origin_proof(message: bytes, *, mac: Signer | None, signer: Signer) -> bytes:
+    """The device's proof that a reading is its own, for the requester to check after a
+    converter relayed it: a MAC when the device shares a session with the requester (the
+    converter holds no key of that session), else a signature."""
+    if mac is not None:
+        return bytes((ORIGIN_MAC,)) + mac.sign(message)
+    return bytes((ORIGIN_SIGNATURE,)) + signer.sign(message)
+
+
+def verify_origin(
+    proof: bytes, message: bytes, *, mac: Verifier | None, device_key: Verifier | None
+) -> None:
+    """Raise AuthenticationError unless ``proof`` shows the device produced ``message``."""
+    if not proof:
+        raise AuthenticationError("no origin proof from the device")
+    kind, body = proof[0], proof[1:]
+    if kind == ORIGIN_MAC and mac is not None:
+        mac.verify(message, body)
+    elif kind == ORIGIN_SIGNATURE and device_key is not None:
+        device_key.verify(message, body)
+    else:
+        raise AuthenticationError("origin proof of a kind we hold no key for")
+
+
 def _key_fingerprint(key: RecipientKey) -> str:
     if isinstance(key, EccPublicKey):
         return "ecc:" + key.fingerprint()

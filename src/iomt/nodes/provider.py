@@ -18,6 +18,7 @@ Modes: ``distributed`` (ask the devices), ``centralized`` (ask the central serve
 from __future__ import annotations
 
 import functools
+import hashlib
 import random
 import time
 from dataclasses import dataclass, field
@@ -118,7 +119,7 @@ class ProviderNode(Node):
         )
         self._results = ResultsWriter(results)
         self._fhir_path = fhir
-        self._observations: list[Any] = []
+        self._received: dict[bytes, tuple[bytes, str, str]] = {}
         self._pending: dict[str, _Request] = {}
         self._early: dict[str, list[SecureEnvelope]] = {}
         self.issued = 0
@@ -349,29 +350,36 @@ class ProviderNode(Node):
         self._pump()
 
     def _keep_observation(self, cdr: bytes, sender: str, technique: str) -> None:
-        if self._fhir_path is None:
-            return
-        try:
-            v = Vitals.deserialize(cdr)
-            self._observations.append(
-                to_observation(
-                    VitalSign(
-                        v.device_uri,
-                        v.patient_id or "unknown",
-                        int(v.kind),
-                        int(v.seq),
-                        wire.time_ns(v.stamp),
-                        # float32 on the wire: round to the sensors' resolution for export
-                        round(float(v.heart_rate_bpm), 1),
-                        round(float(v.systolic_mmhg)),
-                        round(float(v.diastolic_mmhg)),
-                        sender,
-                        technique,
+        # Kept raw, one per distinct reading (a reading asked for twice is one
+        # Observation); turned into FHIR when the workload ends, off the request path.
+        if self._fhir_path is not None:
+            self._received.setdefault(hashlib.sha256(cdr).digest(), (cdr, sender, technique))
+
+    def _observations(self) -> list[Any]:
+        out = []
+        for cdr, sender, technique in self._received.values():
+            try:
+                v = Vitals.deserialize(cdr)
+                out.append(
+                    to_observation(
+                        VitalSign(
+                            v.device_uri,
+                            v.patient_id or "unknown",
+                            int(v.kind),
+                            int(v.seq),
+                            wire.time_ns(v.stamp),
+                            # float32 on the wire: round to the sensors' resolution for export
+                            round(float(v.heart_rate_bpm), 1),
+                            round(float(v.systolic_mmhg)),
+                            round(float(v.diastolic_mmhg)),
+                            sender,
+                            technique,
+                        )
                     )
                 )
-            )
-        except IomtError as exc:
-            self.get_logger().warning("reading not exportable as FHIR: %s", exc)
+            except IomtError as exc:
+                self.get_logger().warning("reading not exportable as FHIR: %s", exc)
+        return out
 
     # -- progress and the end -----------------------------------------------------------------
 
@@ -384,11 +392,11 @@ class ProviderNode(Node):
         ):
             self._finished = True
             self._results.flush()
-            if self._fhir_path and self._observations:
+            if self._fhir_path and self._received:
                 path = Path(self._fhir_path)
                 try:
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    write_bundle(self._observations, path)
+                    write_bundle(self._observations(), path)
                 except (OSError, IomtError) as exc:
                     self.get_logger().error("FHIR export to %s failed: %s", path, exc)
             self._report_progress()

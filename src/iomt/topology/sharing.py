@@ -2,8 +2,11 @@
 
 A pure, seeded generator: the same (N, seed, mode) always gives the same ward. Patients
 lie in beds at random positions; each has a heart-rate sensor and a blood-pressure cuff
-next to them and a wallet; every patient consents to every provider. Capability classes
-are dealt out 20 % none (cannot encrypt), 20 % symmetric-only, 40 % ECC, 20 % ABE.
+next to them and a wallet; every patient consents to every provider. As in the paper's
+experiments, 20 % of the devices cannot encrypt and the others can apply what providers
+ask for (Alg. 1.3 asks for "ECC"): capability classes are dealt 20 % none, 60 % ECC,
+20 % ABE by default (``capability_mix`` deals symmetric-only devices too), and providers
+ask for ``ecc`` (``techniques`` adds CP-ABE or ECC+attributes to the mix).
 
 The ward grows more slowly than the device count (side 12 m x N^(1/3)), so devices get
 more neighbours within radio range as N grows — the effect behind the paper's Fig. 6
@@ -26,8 +29,9 @@ FACILITY = "ward1"
 NAMESPACE = f"/{FACILITY}"
 POLICY = "role:cardiologist AND facility:F1"
 PROVIDER_ATTRIBUTES = ("role:cardiologist", "facility:F1")
-CAPABILITY_SHARES = (("none", 0.2), ("symmetric", 0.2), ("ecc", 0.4), ("abe", 0.2))
-TECHNIQUES = ("ecc",) * 7 + ("cpabe",) * 2 + ("ecc-attr",)
+CAPABILITY_CLASSES = ("none", "symmetric", "ecc", "abe")
+PAPER_MIX = (0.2, 0.0, 0.6, 0.2)
+TECHNIQUES = ("ecc",)
 MODES = ("distributed", "centralized", "base")
 RADIO_RANGE_M = 10.0
 
@@ -38,10 +42,14 @@ class Identity:
     attributes: tuple[str, ...] = ()
 
 
-def deal_capabilities(n: int, rng: random.Random) -> list[str]:
-    counts = [round(n * share) for _name, share in CAPABILITY_SHARES]
+def deal_capabilities(n: int, rng: random.Random, mix: tuple[float, ...] = PAPER_MIX) -> list[str]:
+    """Deal capability classes to ``n`` devices in the proportions of ``mix``."""
+    if len(mix) != len(CAPABILITY_CLASSES) or any(m < 0 for m in mix) or not sum(mix):
+        raise ConfigurationError(f"capability mix needs {len(CAPABILITY_CLASSES)} shares")
+    total = sum(mix)
+    counts = [round(n * m / total) for m in mix]
     counts[2] += n - sum(counts)  # rounding goes to ECC
-    deck = [name for (name, _), k in zip(CAPABILITY_SHARES, counts, strict=True) for _ in range(k)]
+    deck = [name for name, k in zip(CAPABILITY_CLASSES, counts, strict=True) for _ in range(k)]
     rng.shuffle(deck)
     return deck
 
@@ -60,6 +68,8 @@ def sharing_plan(
     sample_period_s: float = 1.0,
     start_delay_s: float = 3.0,
     record: bool = True,
+    capability_mix: tuple[float, ...] = PAPER_MIX,
+    techniques: tuple[str, ...] | list[str] = TECHNIQUES,
     **_ignored: Any,
 ) -> LaunchPlan:
     if devices < 2:
@@ -72,7 +82,7 @@ def sharing_plan(
     side = 12.0 * devices ** (1 / 3)
     n_patients = math.ceil(devices / 2)
     n_providers = providers or max(2, devices // 25)
-    capabilities = deal_capabilities(devices, rng)
+    capabilities = deal_capabilities(devices, rng, tuple(capability_mix))
     provider_names = [f"dr_{j}" for j in range(n_providers)]
     wallet_names = [f"wallet_{i}" for i in range(n_patients)]
     own = {"none": "none", "symmetric": "sym-aes", "ecc": "ecc", "abe": "cpabe"}
@@ -146,7 +156,7 @@ def sharing_plan(
                 "wallets": wallet_names,
                 "requests": per_provider + (1 if j < requests % n_providers else 0),
                 "concurrency": concurrency,
-                "techniques": list(TECHNIQUES),
+                "techniques": list(techniques),
                 "mode": mode,
                 "seed": seed * 7919 + j,
                 "start_delay_s": start_delay_s,
@@ -206,7 +216,8 @@ def sharing_plan(
             "keystore": keystore,
             "side_m": round(side, 1),
             "radio_range_m": RADIO_RANGE_M,
-            "capabilities": {c: capabilities.count(c) for c, _ in CAPABILITY_SHARES},
+            "capabilities": {c: capabilities.count(c) for c in CAPABILITY_CLASSES},
+            "techniques": list(techniques),
             "identities": [(i.name, list(i.attributes)) for i in identities],
             "record": record,
         },
