@@ -4,16 +4,22 @@
 
 Each message is a final, unkeyed cyclonedds IdlStruct (plain XCDR1, as
 rmw_cyclonedds_cpp writes) named by its DDS type. Every field has its ROS default.
-``uint8[]`` fields are ``bytes``. Regenerate with ``python -m iomt.msg.codegen``;
-import from ``iomt.msg``.
+``uint8[]`` fields are ``bytes``. ``serialize``/``deserialize`` are generated
+straight-line codecs for little-endian XCDR1 (the precompiled ``_PACK``/``_UNPACK``
+layouts below; a tuple holds one layout per possible body offset where padding
+depends on it). Regenerate with ``python -m iomt.msg.codegen``; import from
+``iomt.msg``.
 """
 
 import dataclasses as _dataclasses
+import struct as _struct
 import typing as _typing
 
 import cyclonedds.idl as _idl
 import cyclonedds.idl.annotations as _annotate
 import cyclonedds.idl.types as _types
+from cyclonedds.idl._support import Buffer as _Buffer
+from cyclonedds.idl._support import Endianness as _Endianness
 
 from iomt.msg import _support
 
@@ -21,6 +27,10 @@ __all__ = [
     "Duration",
     "Time",
 ]
+
+# Precompiled CDR layouts of the generated codecs.
+_PACK0 = _struct.Struct("<iI").pack
+_UNPACK0 = _struct.Struct("<iI").unpack_from
 
 
 @_dataclasses.dataclass
@@ -31,12 +41,53 @@ class Duration(_idl.IdlStruct, typename="builtin_interfaces::msg::dds_::Duration
     sec: _types.int32 = 0
     nanosec: _types.uint32 = 0
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            buf += _PACK0(self.sec, self.nanosec)
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            sec_0, nanosec_1 = _UNPACK0(data, pos)
+            pos += 8
+            msg = cls(sec_0, nanosec_1)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -47,12 +98,53 @@ class Time(_idl.IdlStruct, typename="builtin_interfaces::msg::dds_::Time_"):
     sec: _types.int32 = 0
     nanosec: _types.uint32 = 0
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            buf += _PACK0(self.sec, self.nanosec)
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            sec_0, nanosec_1 = _UNPACK0(data, pos)
+            pos += 8
+            msg = cls(sec_0, nanosec_1)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 _support.prepare(Duration, Time)
