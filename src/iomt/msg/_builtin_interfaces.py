@@ -5,10 +5,10 @@
 Each message is a final, unkeyed cyclonedds IdlStruct (plain XCDR1, as
 rmw_cyclonedds_cpp writes) named by its DDS type. Every field has its ROS default.
 ``uint8[]`` fields are ``bytes``. ``serialize``/``deserialize`` are generated
-straight-line codecs for little-endian XCDR1 (the precompiled ``_PACK``/``_UNPACK``
-layouts below; a tuple holds one layout per possible body offset where padding
-depends on it). Regenerate with ``python -m iomt.msg.codegen``; import from
-``iomt.msg``.
+straight-line codecs for little-endian XCDR1 using the precompiled layouts below
+(``_P``: pack, ``_U``: unpack, ``_N``: sizes; ``_P4_xI`` is a tuple of layouts of
+a NUL then a uint32, one per body offset modulo 4, as padding depends on it).
+Regenerate with ``python -m iomt.msg.codegen``; import from ``iomt.msg``.
 """
 
 import dataclasses as _dataclasses
@@ -29,8 +29,8 @@ __all__ = [
 ]
 
 # Precompiled CDR layouts of the generated codecs.
-_PACK0 = _struct.Struct("<iI").pack
-_UNPACK0 = _struct.Struct("<iI").unpack_from
+_P_iI = _struct.Struct("<iI").pack
+_U_iI = _struct.Struct("<iI").unpack_from
 
 
 @_dataclasses.dataclass
@@ -57,7 +57,7 @@ class Duration(_idl.IdlStruct, typename="builtin_interfaces::msg::dds_::Duration
             return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
         buf = bytearray(b"\x00\x01\x00\x00")
         try:
-            buf += _PACK0(self.sec, self.nanosec)
+            buf += _P_iI(self.sec, self.nanosec)
         except _support.ENCODE_ERRORS as exc:
             raise _support.cannot_encode(self, exc) from exc
         return bytes(buf)
@@ -80,7 +80,7 @@ class Duration(_idl.IdlStruct, typename="builtin_interfaces::msg::dds_::Duration
         size = len(data)
         pos = 4
         try:
-            sec_0, nanosec_1 = _UNPACK0(data, pos)
+            sec_0, nanosec_1 = _U_iI(data, pos)
             pos += 8
             msg = cls(sec_0, nanosec_1)
         except _support.DECODE_ERRORS as exc:
@@ -114,7 +114,7 @@ class Time(_idl.IdlStruct, typename="builtin_interfaces::msg::dds_::Time_"):
             return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
         buf = bytearray(b"\x00\x01\x00\x00")
         try:
-            buf += _PACK0(self.sec, self.nanosec)
+            buf += _P_iI(self.sec, self.nanosec)
         except _support.ENCODE_ERRORS as exc:
             raise _support.cannot_encode(self, exc) from exc
         return bytes(buf)
@@ -137,7 +137,7 @@ class Time(_idl.IdlStruct, typename="builtin_interfaces::msg::dds_::Time_"):
         size = len(data)
         pos = 4
         try:
-            sec_0, nanosec_1 = _UNPACK0(data, pos)
+            sec_0, nanosec_1 = _U_iI(data, pos)
             pos += 8
             msg = cls(sec_0, nanosec_1)
         except _support.DECODE_ERRORS as exc:

@@ -627,7 +627,8 @@ class _Module:
             ]
         )
         files = ", ".join(src.display for src in self.sources)
-        constants, body = self.consts.render("\n".join(self.out))
+        body = "\n".join(self.out)
+        constants = self.consts.render(body)
         errors = [
             f"{error} as {alias}"
             for error, alias in (
@@ -644,10 +645,10 @@ class _Module:
             "Each message is a final, unkeyed cyclonedds IdlStruct (plain XCDR1, as",
             "rmw_cyclonedds_cpp writes) named by its DDS type. Every field has its ROS default.",
             "``uint8[]`` fields are ``bytes``. ``serialize``/``deserialize`` are generated",
-            "straight-line codecs for little-endian XCDR1 (the precompiled ``_PACK``/``_UNPACK``",
-            "layouts below; a tuple holds one layout per possible body offset where padding",
-            "depends on it). Regenerate with ``python -m iomt.msg.codegen``; import from",
-            "``iomt.msg``.",
+            "straight-line codecs for little-endian XCDR1 using the precompiled layouts below",
+            "(``_P``: pack, ``_U``: unpack, ``_N``: sizes; ``_P4_xI`` is a tuple of layouts of",
+            "a NUL then a uint32, one per body offset modulo 4, as padding depends on it).",
+            "Regenerate with ``python -m iomt.msg.codegen``; import from ``iomt.msg``.",
             '"""',
             "",
             "import dataclasses as _dataclasses",
@@ -739,7 +740,6 @@ _ANYWHERE = frozenset(range(8))  # body offset modulo 8 after variable-length da
 _HEADER_DESCS = (("client_guid", (_BASE, ("uint64", 0))), ("seq", (_BASE, ("int64", 0))))
 # Runtime alignment of the absolute position ``pos`` (the body starts at 4) to 2, 4, 8.
 _ALIGN = {2: "pos += pos & 1", 4: "pos = (pos + 3) & -4", 8: "pos = ((pos + 3) & -8) + 4"}
-_CONST_NAME = re.compile(r"\b_(PACK|UNPACK|SIZES|ZEROS)\d+\b")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -770,6 +770,11 @@ def _offset_index(position: str, modulus: int) -> str:
     return f"{position} & {modulus - 1}"
 
 
+def _codes(items: Sequence[_Item]) -> str:
+    """The item formats of a group, which determine its layout at any offset."""
+    return "".join(item.code for item in items)
+
+
 def _is_octets(desc: Any) -> bool:
     return bool(desc[0] == _BASE and desc[1][0] in _OCTET)
 
@@ -779,34 +784,31 @@ def _is_primitive(desc: Any) -> bool:
 
 
 class _Constants:
-    """Module-level Struct layouts shared by all generated codecs of a module."""
+    """Module-level Struct layouts shared by the generated codecs of a module.
+
+    Names are derived from content, so editing one interface renames nothing elsewhere:
+    ``_P_BxxxI`` packs ``<BxxxI``; ``_P4_xI`` is the table of packers for a NUL then a uint32,
+    indexed by the body offset modulo 4; ``_U``/``_N`` are unpackers and their sizes; ``?``
+    (bool) is spelled ``T``.
+    """
 
     def __init__(self) -> None:
-        self.names: dict[str, str] = {}
+        self.definitions: dict[str, str] = {}
 
-    def get(self, kind: str, definition: str) -> str:
-        name = self.names.get(definition)
-        if name is None:
-            name = self.names[definition] = f"_{kind}{len(self.names)}"
+    def get(self, name: str, definition: str) -> str:
+        name = name.replace("?", "T")
+        known = self.definitions.setdefault(name, definition)
+        if known != definition:  # cannot happen: a name determines its layouts
+            raise CodegenError(f"two layouts named {name}: {known} and {definition}")
         return name
 
-    def render(self, body: str) -> tuple[list[str], str]:
-        """Definitions of the constants ``body`` uses (renumbered in order of use), new body."""
-        renamed: dict[str, str] = {}
-        counts: dict[str, int] = {}
-
-        def rename(match: re.Match[str]) -> str:
-            old = match.group(0)
-            if old not in renamed:
-                kind = match.group(1)
-                renamed[old] = f"_{kind}{counts.get(kind, 0)}"
-                counts[kind] = counts.get(kind, 0) + 1
-            return renamed[old]
-
-        body = _CONST_NAME.sub(rename, body)
-        by_old = {name: definition for definition, name in self.names.items()}
-        lines = [f"{new} = {by_old[old]}" for old, new in renamed.items()]
-        return lines, body
+    def render(self, body: str) -> list[str]:
+        """Definitions of the constants ``body`` uses, sorted by name."""
+        return [
+            f"{name} = {definition}"
+            for name, definition in sorted(self.definitions.items())
+            if re.search(rf"\b{name}\b", body)
+        ]
 
 
 class _CodecWriter:
@@ -895,13 +897,13 @@ class _Encoder(_CodecWriter):
         if len(starts) == 1:
             fmt, size = layouts[starts.pop()]
             if args:
-                pack = self.consts.get("PACK", f'_struct.Struct("{fmt}").pack')
+                pack = self.consts.get(f"_P_{fmt[1:]}", f'_struct.Struct("{fmt}").pack')
                 self.emit(f"buf += {pack}({args})")
             else:
                 self.emit(f"buf += {bytes(size)!r}")
         else:
             table = ", ".join(f'_struct.Struct("{layouts[r][0]}").pack' for r in range(modulus))
-            pack = self.consts.get("PACK", f"({table})")
+            pack = self.consts.get(f"_P{modulus}_{_codes(items)}", f"({table})")
             self.emit(f"buf += {pack}[{_offset_index('len(buf)', modulus)}]({args})")
         self.advance(layouts, modulus)
 
@@ -957,7 +959,7 @@ class _Encoder(_CodecWriter):
             code, width = _CDR_PRIMITIVES[inner[1][0]]
             self.emit(f"if {value}:")
             if width == 8 and any(r % 8 for r in self.residues):
-                zeros = self.consts.get("ZEROS", "bytes(8)")
+                zeros = self.consts.get("_ZEROS", "bytes(8)")
                 self.emit(f"    buf += {zeros}[: (4 - len(buf)) & 7]")
             self.emit(f'    buf += _struct.pack(f"<{{len({value})}}{code}", *{value})')
             self.after_primitive_sequence(width)
@@ -1005,15 +1007,16 @@ class _Decoder(_CodecWriter):
             starts = {0}
         if len(starts) == 1:
             fmt, size = layouts[starts.pop()]
-            unpack = self.consts.get("UNPACK", f'_struct.Struct("{fmt}").unpack_from')
+            unpack = self.consts.get(f"_U_{fmt[1:]}", f'_struct.Struct("{fmt}").unpack_from')
             call, step = f"{unpack}(data, pos)", str(size)
         else:
             table = ", ".join(
                 f'_struct.Struct("{layouts[r][0]}").unpack_from' for r in range(modulus)
             )
             sizes = ", ".join(str(layouts[r][1]) for r in range(modulus))
-            unpack = self.consts.get("UNPACK", f"({table})")
-            steps = self.consts.get("SIZES", f"({sizes})")
+            codes = _codes(items)
+            unpack = self.consts.get(f"_U{modulus}_{codes}", f"({table})")
+            steps = self.consts.get(f"_N{modulus}_{codes}", f"({sizes})")
             at = self.fresh("at")
             self.emit(f"{at} = {_offset_index('pos', modulus)}")
             call, step = f"{unpack}[{at}](data, pos)", f"{steps}[{at}]"
