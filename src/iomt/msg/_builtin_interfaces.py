@@ -5,9 +5,9 @@
 Each message is a final, unkeyed cyclonedds IdlStruct (plain XCDR1, as
 rmw_cyclonedds_cpp writes) named by its DDS type. Every field has its ROS default.
 ``uint8[]`` fields are ``bytes``. ``serialize``/``deserialize`` are generated
-straight-line codecs for little-endian XCDR1 using the precompiled layouts below
-(``_P``: pack, ``_U``: unpack, ``_N``: sizes; ``_P4_xI`` is a tuple of layouts of
-a NUL then a uint32, one per body offset modulo 4, as padding depends on it).
+straight-line codecs for little-endian XCDR1 using the precompiled layouts at the
+end (``_P``: pack, ``_U``: unpack, ``_N``: sizes; ``_P4_xI`` is a tuple of layouts
+of a NUL then a uint32, one per body offset modulo 4, as padding depends on it).
 Regenerate with ``python -m iomt.msg.codegen``; import from ``iomt.msg``.
 """
 
@@ -27,10 +27,6 @@ __all__ = [
     "Duration",
     "Time",
 ]
-
-# Precompiled CDR layouts of the generated codecs.
-_P_iI = _struct.Struct("<iI").pack
-_U_iI = _struct.Struct("<iI").unpack_from
 
 
 @_dataclasses.dataclass
@@ -167,3 +163,7 @@ MESSAGES: dict[str, type[_idl.IdlStruct]] = {
 }
 
 SERVICES: dict[str, _support.ServiceType[_typing.Any, _typing.Any, _typing.Any, _typing.Any]] = {}
+
+# Precompiled CDR layouts of the generated codecs above.
+_P_iI = _struct.Struct("<iI").pack
+_U_iI = _struct.Struct("<iI").unpack_from

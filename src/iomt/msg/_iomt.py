@@ -5,9 +5,9 @@
 Each message is a final, unkeyed cyclonedds IdlStruct (plain XCDR1, as
 rmw_cyclonedds_cpp writes) named by its DDS type. Every field has its ROS default.
 ``uint8[]`` fields are ``bytes``. ``serialize``/``deserialize`` are generated
-straight-line codecs for little-endian XCDR1 using the precompiled layouts below
-(``_P``: pack, ``_U``: unpack, ``_N``: sizes; ``_P4_xI`` is a tuple of layouts of
-a NUL then a uint32, one per body offset modulo 4, as padding depends on it).
+straight-line codecs for little-endian XCDR1 using the precompiled layouts at the
+end (``_P``: pack, ``_U``: unpack, ``_N``: sizes; ``_P4_xI`` is a tuple of layouts
+of a NUL then a uint32, one per body offset modulo 4, as padding depends on it).
 Regenerate with ``python -m iomt.msg.codegen``; import from ``iomt.msg``.
 """
 
@@ -58,106 +58,6 @@ __all__ = [
     "Vitals",
     "WorkloadProgress",
 ]
-
-# Precompiled CDR layouts of the generated codecs.
-_N4_BI = (8, 7, 6, 5)
-_N4_BIfff = (20, 19, 18, 17)
-_N8_iIQII = (24, 31, 30, 29, 28, 27, 26, 25)
-_P4_I = (
-    _struct.Struct("<I").pack,
-    _struct.Struct("<xxxI").pack,
-    _struct.Struct("<xxI").pack,
-    _struct.Struct("<xI").pack,
-)
-_P4_fffII = (
-    _struct.Struct("<fffII").pack,
-    _struct.Struct("<xxxfffII").pack,
-    _struct.Struct("<xxfffII").pack,
-    _struct.Struct("<xfffII").pack,
-)
-_P4_xBI = (
-    _struct.Struct("<xBxxI").pack,
-    _struct.Struct("<xBxI").pack,
-    _struct.Struct("<xBI").pack,
-    _struct.Struct("<xBxxxI").pack,
-)
-_P4_xBIfff = (
-    _struct.Struct("<xBxxIfff").pack,
-    _struct.Struct("<xBxIfff").pack,
-    _struct.Struct("<xBIfff").pack,
-    _struct.Struct("<xBxxxIfff").pack,
-)
-_P4_xI = (
-    _struct.Struct("<xxxxI").pack,
-    _struct.Struct("<xxxI").pack,
-    _struct.Struct("<xxI").pack,
-    _struct.Struct("<xI").pack,
-)
-_P4_xIIIIIIT = (
-    _struct.Struct("<xxxxIIIIII?").pack,
-    _struct.Struct("<xxxIIIIII?").pack,
-    _struct.Struct("<xxIIIIII?").pack,
-    _struct.Struct("<xIIIIII?").pack,
-)
-_P8_xQiII = (
-    _struct.Struct("<xxxxxxxxQiII").pack,
-    _struct.Struct("<xxxxxxxQiII").pack,
-    _struct.Struct("<xxxxxxQiII").pack,
-    _struct.Struct("<xxxxxQiII").pack,
-    _struct.Struct("<xxxxQiII").pack,
-    _struct.Struct("<xxxQiII").pack,
-    _struct.Struct("<xxQiII").pack,
-    _struct.Struct("<xQiII").pack,
-)
-_P8_xiIQII = (
-    _struct.Struct("<xxxxiIxxxxQII").pack,
-    _struct.Struct("<xxxiIxxxxQII").pack,
-    _struct.Struct("<xxiIxxxxQII").pack,
-    _struct.Struct("<xiIxxxxQII").pack,
-    _struct.Struct("<xxxxiIQII").pack,
-    _struct.Struct("<xxxiIQII").pack,
-    _struct.Struct("<xxiIQII").pack,
-    _struct.Struct("<xiIQII").pack,
-)
-_P_BxxxI = _struct.Struct("<BxxxI").pack
-_P_I = _struct.Struct("<I").pack
-_P_QqBxxxI = _struct.Struct("<QqBxxxI").pack
-_P_QqI = _struct.Struct("<QqI").pack
-_P_QqiII = _struct.Struct("<QqiII").pack
-_P_iII = _struct.Struct("<iII").pack
-_P_xB = _struct.Struct("<xB").pack
-_U4_BI = (
-    _struct.Struct("<BxxxI").unpack_from,
-    _struct.Struct("<BxxI").unpack_from,
-    _struct.Struct("<BxI").unpack_from,
-    _struct.Struct("<BI").unpack_from,
-)
-_U4_BIfff = (
-    _struct.Struct("<BxxxIfff").unpack_from,
-    _struct.Struct("<BxxIfff").unpack_from,
-    _struct.Struct("<BxIfff").unpack_from,
-    _struct.Struct("<BIfff").unpack_from,
-)
-_U8_iIQII = (
-    _struct.Struct("<iIQII").unpack_from,
-    _struct.Struct("<xxxiIxxxxQII").unpack_from,
-    _struct.Struct("<xxiIxxxxQII").unpack_from,
-    _struct.Struct("<xiIxxxxQII").unpack_from,
-    _struct.Struct("<iIxxxxQII").unpack_from,
-    _struct.Struct("<xxxiIQII").unpack_from,
-    _struct.Struct("<xxiIQII").unpack_from,
-    _struct.Struct("<xiIQII").unpack_from,
-)
-_U_B = _struct.Struct("<B").unpack_from
-_U_BxxxI = _struct.Struct("<BxxxI").unpack_from
-_U_I = _struct.Struct("<I").unpack_from
-_U_IIIIIIT = _struct.Struct("<IIIIII?").unpack_from
-_U_QiII = _struct.Struct("<QiII").unpack_from
-_U_QqBxxxI = _struct.Struct("<QqBxxxI").unpack_from
-_U_QqI = _struct.Struct("<QqI").unpack_from
-_U_QqiII = _struct.Struct("<QqiII").unpack_from
-_U_fffII = _struct.Struct("<fffII").unpack_from
-_U_iII = _struct.Struct("<iII").unpack_from
 
 
 class _BiomtTransactionConstants:
@@ -4782,3 +4682,103 @@ SERVICES: dict[str, _support.ServiceType[_typing.Any, _typing.Any, _typing.Any, 
     "iomt/srv/SessionHandshake": SessionHandshake,
     "iomt/srv/Upload": Upload,
 }
+
+# Precompiled CDR layouts of the generated codecs above.
+_N4_BI = (8, 7, 6, 5)
+_N4_BIfff = (20, 19, 18, 17)
+_N8_iIQII = (24, 31, 30, 29, 28, 27, 26, 25)
+_P4_I = (
+    _struct.Struct("<I").pack,
+    _struct.Struct("<xxxI").pack,
+    _struct.Struct("<xxI").pack,
+    _struct.Struct("<xI").pack,
+)
+_P4_fffII = (
+    _struct.Struct("<fffII").pack,
+    _struct.Struct("<xxxfffII").pack,
+    _struct.Struct("<xxfffII").pack,
+    _struct.Struct("<xfffII").pack,
+)
+_P4_xBI = (
+    _struct.Struct("<xBxxI").pack,
+    _struct.Struct("<xBxI").pack,
+    _struct.Struct("<xBI").pack,
+    _struct.Struct("<xBxxxI").pack,
+)
+_P4_xBIfff = (
+    _struct.Struct("<xBxxIfff").pack,
+    _struct.Struct("<xBxIfff").pack,
+    _struct.Struct("<xBIfff").pack,
+    _struct.Struct("<xBxxxIfff").pack,
+)
+_P4_xI = (
+    _struct.Struct("<xxxxI").pack,
+    _struct.Struct("<xxxI").pack,
+    _struct.Struct("<xxI").pack,
+    _struct.Struct("<xI").pack,
+)
+_P4_xIIIIIIT = (
+    _struct.Struct("<xxxxIIIIII?").pack,
+    _struct.Struct("<xxxIIIIII?").pack,
+    _struct.Struct("<xxIIIIII?").pack,
+    _struct.Struct("<xIIIIII?").pack,
+)
+_P8_xQiII = (
+    _struct.Struct("<xxxxxxxxQiII").pack,
+    _struct.Struct("<xxxxxxxQiII").pack,
+    _struct.Struct("<xxxxxxQiII").pack,
+    _struct.Struct("<xxxxxQiII").pack,
+    _struct.Struct("<xxxxQiII").pack,
+    _struct.Struct("<xxxQiII").pack,
+    _struct.Struct("<xxQiII").pack,
+    _struct.Struct("<xQiII").pack,
+)
+_P8_xiIQII = (
+    _struct.Struct("<xxxxiIxxxxQII").pack,
+    _struct.Struct("<xxxiIxxxxQII").pack,
+    _struct.Struct("<xxiIxxxxQII").pack,
+    _struct.Struct("<xiIxxxxQII").pack,
+    _struct.Struct("<xxxxiIQII").pack,
+    _struct.Struct("<xxxiIQII").pack,
+    _struct.Struct("<xxiIQII").pack,
+    _struct.Struct("<xiIQII").pack,
+)
+_P_BxxxI = _struct.Struct("<BxxxI").pack
+_P_I = _struct.Struct("<I").pack
+_P_QqBxxxI = _struct.Struct("<QqBxxxI").pack
+_P_QqI = _struct.Struct("<QqI").pack
+_P_QqiII = _struct.Struct("<QqiII").pack
+_P_iII = _struct.Struct("<iII").pack
+_P_xB = _struct.Struct("<xB").pack
+_U4_BI = (
+    _struct.Struct("<BxxxI").unpack_from,
+    _struct.Struct("<BxxI").unpack_from,
+    _struct.Struct("<BxI").unpack_from,
+    _struct.Struct("<BI").unpack_from,
+)
+_U4_BIfff = (
+    _struct.Struct("<BxxxIfff").unpack_from,
+    _struct.Struct("<BxxIfff").unpack_from,
+    _struct.Struct("<BxIfff").unpack_from,
+    _struct.Struct("<BIfff").unpack_from,
+)
+_U8_iIQII = (
+    _struct.Struct("<iIQII").unpack_from,
+    _struct.Struct("<xxxiIxxxxQII").unpack_from,
+    _struct.Struct("<xxiIxxxxQII").unpack_from,
+    _struct.Struct("<xiIxxxxQII").unpack_from,
+    _struct.Struct("<iIxxxxQII").unpack_from,
+    _struct.Struct("<xxxiIQII").unpack_from,
+    _struct.Struct("<xxiIQII").unpack_from,
+    _struct.Struct("<xiIQII").unpack_from,
+)
+_U_B = _struct.Struct("<B").unpack_from
+_U_BxxxI = _struct.Struct("<BxxxI").unpack_from
+_U_I = _struct.Struct("<I").unpack_from
+_U_IIIIIIT = _struct.Struct("<IIIIII?").unpack_from
+_U_QiII = _struct.Struct("<QiII").unpack_from
+_U_QqBxxxI = _struct.Struct("<QqBxxxI").unpack_from
+_U_QqI = _struct.Struct("<QqI").unpack_from
+_U_QqiII = _struct.Struct("<QqiII").unpack_from
+_U_fffII = _struct.Struct("<fffII").unpack_from
+_U_iII = _struct.Struct("<iII").unpack_from

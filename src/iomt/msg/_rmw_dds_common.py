@@ -5,9 +5,9 @@
 Each message is a final, unkeyed cyclonedds IdlStruct (plain XCDR1, as
 rmw_cyclonedds_cpp writes) named by its DDS type. Every field has its ROS default.
 ``uint8[]`` fields are ``bytes``. ``serialize``/``deserialize`` are generated
-straight-line codecs for little-endian XCDR1 using the precompiled layouts below
-(``_P``: pack, ``_U``: unpack, ``_N``: sizes; ``_P4_xI`` is a tuple of layouts of
-a NUL then a uint32, one per body offset modulo 4, as padding depends on it).
+straight-line codecs for little-endian XCDR1 using the precompiled layouts at the
+end (``_P``: pack, ``_U``: unpack, ``_N``: sizes; ``_P4_xI`` is a tuple of layouts
+of a NUL then a uint32, one per body offset modulo 4, as padding depends on it).
 Regenerate with ``python -m iomt.msg.codegen``; import from ``iomt.msg``.
 """
 
@@ -30,20 +30,6 @@ __all__ = [
     "NodeEntitiesInfo",
     "ParticipantEntitiesInfo",
 ]
-
-# Precompiled CDR layouts of the generated codecs.
-_P4_xI = (
-    _struct.Struct("<xxxxI").pack,
-    _struct.Struct("<xxxI").pack,
-    _struct.Struct("<xxI").pack,
-    _struct.Struct("<xI").pack,
-)
-_P_16s = _struct.Struct("<16s").pack
-_P_16sI = _struct.Struct("<16sI").pack
-_P_I = _struct.Struct("<I").pack
-_U_16s = _struct.Struct("<16s").unpack_from
-_U_16sI = _struct.Struct("<16sI").unpack_from
-_U_I = _struct.Struct("<I").unpack_from
 
 
 @_dataclasses.dataclass
@@ -425,3 +411,17 @@ MESSAGES: dict[str, type[_idl.IdlStruct]] = {
 }
 
 SERVICES: dict[str, _support.ServiceType[_typing.Any, _typing.Any, _typing.Any, _typing.Any]] = {}
+
+# Precompiled CDR layouts of the generated codecs above.
+_P4_xI = (
+    _struct.Struct("<xxxxI").pack,
+    _struct.Struct("<xxxI").pack,
+    _struct.Struct("<xxI").pack,
+    _struct.Struct("<xI").pack,
+)
+_P_16s = _struct.Struct("<16s").pack
+_P_16sI = _struct.Struct("<16sI").pack
+_P_I = _struct.Struct("<I").pack
+_U_16s = _struct.Struct("<16s").unpack_from
+_U_16sI = _struct.Struct("<16sI").unpack_from
+_U_I = _struct.Struct("<I").unpack_from

@@ -645,9 +645,9 @@ class _Module:
             "Each message is a final, unkeyed cyclonedds IdlStruct (plain XCDR1, as",
             "rmw_cyclonedds_cpp writes) named by its DDS type. Every field has its ROS default.",
             "``uint8[]`` fields are ``bytes``. ``serialize``/``deserialize`` are generated",
-            "straight-line codecs for little-endian XCDR1 using the precompiled layouts below",
-            "(``_P``: pack, ``_U``: unpack, ``_N``: sizes; ``_P4_xI`` is a tuple of layouts of",
-            "a NUL then a uint32, one per body offset modulo 4, as padding depends on it).",
+            "straight-line codecs for little-endian XCDR1 using the precompiled layouts at the",
+            "end (``_P``: pack, ``_U``: unpack, ``_N``: sizes; ``_P4_xI`` is a tuple of layouts",
+            "of a NUL then a uint32, one per body offset modulo 4, as padding depends on it).",
             "Regenerate with ``python -m iomt.msg.codegen``; import from ``iomt.msg``.",
             '"""',
             "",
@@ -668,8 +668,9 @@ class _Module:
             "from iomt.msg import " + ", ".join(sorted(["_support", *(f"_{p}" for p in imported)]))
         )
         head += ["", "__all__ = [", *(f'    "{n}",' for n in names), "]"]
-        head += ["", "# Precompiled CDR layouts of the generated codecs.", *constants]
-        return "\n".join(head) + "\n" + body + "\n"
+        # Last: the codecs look them up when called, and a diff then leads with the classes.
+        tail = ["", "# Precompiled CDR layouts of the generated codecs above.", *constants]
+        return "\n".join([*head, body, *tail]) + "\n"
 
 
 def _docstring(text: str, indent: str) -> list[str]:
