@@ -48,12 +48,23 @@ TARGET_CASES = (
 )
 
 
-def median_us(fn: Callable[[], object], *, repeat: int, budget_s: float) -> float:
-    """Median per-call time in µs over ``repeat`` batches sized to ~budget_s in total."""
-    per_call = timeit.timeit(fn, number=20) / 20
-    number = max(1, int(budget_s / repeat / max(per_call, 1e-9)))
-    runs = timeit.repeat(fn, number=number, repeat=repeat)
-    return statistics.median(runs) / number * 1e6
+def medians_us(
+    fns: dict[str, Callable[[], object]], *, repeat: int, budget_s: float
+) -> dict[str, float]:
+    """Median per-call µs of each function, measured interleaved.
+
+    Each of ``repeat`` rounds times every function once (a batch sized to ~budget_s/repeat),
+    so a burst of load on this shared machine hits all of them alike and ratios hold.
+    """
+    numbers = {}
+    for key, fn in fns.items():
+        per_call = timeit.timeit(fn, number=20) / 20
+        numbers[key] = max(1, int(budget_s / repeat / max(per_call, 1e-9)))
+    runs: dict[str, list[float]] = {key: [] for key in fns}
+    for _ in range(repeat):
+        for key, fn in fns.items():
+            runs[key].append(timeit.timeit(fn, number=numbers[key]) / numbers[key] * 1e6)
+    return {key: statistics.median(values) for key, values in runs.items()}
 
 
 def to_rosbags(store: Any, name: str, msg: Any) -> Any:
@@ -157,7 +168,7 @@ def cases() -> dict[str, tuple[Any, str, Any]]:
 
 
 def run_codecs(quick: bool) -> dict[str, Any]:
-    repeat, budget = (5, 0.05) if quick else (7, 0.3)
+    repeat, budget = (5, 0.1) if quick else (11, 0.6)
     store = iomt.msg.rosbags_typestore()
     results: dict[str, Any] = {}
     for label, (msg, name, plain) in cases().items():
@@ -169,35 +180,21 @@ def run_codecs(quick: bool) -> dict[str, Any]:
         rmsg = to_rosbags(store, name, plain)
         body = bytes(store.serialize_cdr(rmsg, name, little_endian=True))
         assert data[:4] + data[-len(body) + 4 :] == body  # wire types: rmw header + body
-        row = {
-            "bytes": len(data),
-            "old_serialize_us": median_us(
-                lambda c=codec, m=msg: c.serialize(m, use_version_2=False),
-                repeat=repeat,
-                budget_s=budget,
-            ),
-            "new_serialize_us": median_us(
-                lambda m=msg: m.serialize(use_version_2=False), repeat=repeat, budget_s=budget
-            ),
-            "old_deserialize_us": median_us(
-                lambda c=cls, d=data: interpretive_deserialize(c, d),
-                repeat=repeat,
-                budget_s=budget,
-            ),
-            "new_deserialize_us": median_us(
-                lambda c=cls, d=data: c.deserialize(d), repeat=repeat, budget_s=budget
-            ),
-            "rosbags_serialize_us": median_us(
-                lambda r=rmsg, n=name: store.serialize_cdr(r, n, little_endian=True),
-                repeat=repeat,
-                budget_s=budget,
-            ),
-            "rosbags_deserialize_us": median_us(
-                lambda b=body, n=name: store.deserialize_cdr(b, n),
-                repeat=repeat,
-                budget_s=budget,
-            ),
-        }
+        row: dict[str, Any] = {"bytes": len(data)}
+        row |= medians_us(
+            {
+                "old_serialize_us": lambda c=codec, m=msg: c.serialize(m, use_version_2=False),
+                "new_serialize_us": lambda m=msg: m.serialize(use_version_2=False),
+                "old_deserialize_us": lambda c=cls, d=data: interpretive_deserialize(c, d),
+                "new_deserialize_us": lambda c=cls, d=data: c.deserialize(d),
+                "rosbags_serialize_us": lambda r=rmsg, n=name: store.serialize_cdr(
+                    r, n, little_endian=True
+                ),
+                "rosbags_deserialize_us": lambda b=body, n=name: store.deserialize_cdr(b, n),
+            },
+            repeat=repeat,
+            budget_s=budget,
+        )
         row["serialize_speedup"] = row["old_serialize_us"] / row["new_serialize_us"]
         row["deserialize_speedup"] = row["old_deserialize_us"] / row["new_deserialize_us"]
         results[label] = row
@@ -216,7 +213,7 @@ def run_dds(quick: bool) -> dict[str, Any]:
 
     from iomt.runtime.config import resolve
 
-    repeat, budget = (5, 0.05) if quick else (7, 0.3)
+    repeat, budget = (5, 0.1) if quick else (11, 0.6)
     settings = resolve(domain_id=150 + os.getpid() % 80, config="loopback")
     domain = Domain(settings.domain_id, settings.config_xml)
     participant = DomainParticipant(settings.domain_id)
@@ -261,24 +258,20 @@ def run_dds(quick: bool) -> dict[str, Any]:
             ser = m.serialize(use_version_2=False)
             ddspy_write(w, ser.ljust((len(ser) + 3) & ~3, b"\0"))
 
-        row = {
-            "write_take_api_us": median_us(api, repeat=repeat, budget_s=budget),
-            "write_take_raw_us": median_us(raw, repeat=repeat, budget_s=budget),
-            "c_write_take_us": median_us(raw_c_only, repeat=repeat, budget_s=budget),
-            # The reader keeps the last 10 samples: writes alone never block.
-            "write_api_us": median_us(
-                lambda w=writer, m=msg: w.write(m), repeat=repeat, budget_s=budget
-            ),
-            "write_raw_us": median_us(write_raw, repeat=repeat, budget_s=budget),
-            "serialize_us": median_us(
-                lambda m=msg: m.serialize(use_version_2=False),
-                repeat=repeat,
-                budget_s=budget,
-            ),
-            "deserialize_us": median_us(
-                lambda c=cls, d=padded: c.deserialize(d), repeat=repeat, budget_s=budget
-            ),
-        }
+        row = medians_us(
+            {
+                "write_take_api_us": api,
+                "write_take_raw_us": raw,
+                "c_write_take_us": raw_c_only,
+                # The reader keeps the last 10 samples: writes alone never block.
+                "write_api_us": lambda w=writer, m=msg: w.write(m),
+                "write_raw_us": write_raw,
+                "serialize_us": lambda m=msg: m.serialize(use_version_2=False),
+                "deserialize_us": lambda c=cls, d=padded: c.deserialize(d),
+            },
+            repeat=repeat,
+            budget_s=budget,
+        )
         row["api_overhead_us"] = row["write_take_api_us"] - row["write_take_raw_us"]
         row["write_overhead_us"] = row["write_api_us"] - row["write_raw_us"]
         results[label] = row
