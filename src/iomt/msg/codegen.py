@@ -12,7 +12,10 @@ cyclonedds ``IdlStruct`` dataclasses that rmw_cyclonedds_cpp peers accept:
 * final (non-appendable), unkeyed structs, so cyclonedds writes plain XCDR1 like ROS 2;
 * DDS type names ``pkg::msg::dds_::Name_`` and ``pkg::srv::dds_::Name_Request_``/``_Response_``;
 * each service also gets ``Name_RequestWire``/``Name_ResponseWire`` (rmw's
-  ``{uint64 client_guid; int64 seq}`` header, then the body) and a descriptor class ``Name``.
+  ``{uint64 client_guid; int64 seq}`` header, then the body) and a descriptor class ``Name``;
+* every class gets generated ``serialize``/``deserialize`` methods: straight-line codecs for
+  little-endian XCDR1 with every length, bound and padding byte checked (see "fast CDR
+  codecs" below), falling back to cyclonedds' interpreter for other encodings.
 
 The output is formatted with ruff so it is stable under ``ruff format``. This file needs only
 the standard library and rosbags, so ``python src/iomt/msg/codegen.py`` still works when the
