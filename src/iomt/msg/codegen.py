@@ -24,6 +24,7 @@ generated modules are broken and ``import iomt.msg`` fails.
 
 from __future__ import annotations
 
+import abc
 import argparse
 import dataclasses
 import difflib
@@ -815,7 +816,7 @@ class _Constants:
         ]
 
 
-class _CodecWriter:
+class _CodecWriter(abc.ABC):
     """The body of one generated method: lines, fresh local names, pending fixed items.
 
     ``residues`` are the possible body offsets modulo 8 at the current point of the code.
@@ -849,7 +850,10 @@ class _CodecWriter:
         return type(self)(self.module, self.consts, self.names, residues, self.indent + 1, self.top)
 
     def loop_body(self, body: Callable[[Self], str]) -> tuple[Self, str]:
-        """Emit ``body`` for a loop: at a fixed point of the offsets it can start at."""
+        """Emit ``body`` for a loop, at a fixed point of the offsets an iteration can start at.
+
+        Leaves in ``self.residues`` the offsets after the loop, for any number of iterations.
+        """
         entry = set(self.residues)
         while True:
             sub = self.fork(entry)
@@ -871,12 +875,13 @@ class _CodecWriter:
     def after_primitive_sequence(self, size: int) -> None:
         """Offsets after ``count`` elements of ``size`` bytes, aligned only if count > 0."""
         align = min(size, 8)
-        aligned = {(r - r % align + (align if r % align else 0)) % 8 for r in self.residues}
+        aligned = {(r + -r % align) % 8 for r in self.residues}
         filled = {(r + k * size) % 8 for r in aligned for k in range(8)}
         self.residues = self.residues | frozenset(filled)
 
+    @abc.abstractmethod
     def flush(self) -> None:
-        raise NotImplementedError
+        """Emit the pending fixed items as one pack/unpack call."""
 
     def min_size(self, desc: Any) -> int:
         """A lower bound of the wire size of a value (for sequence length checks)."""
