@@ -5,11 +5,16 @@ from the generated classes, so a codegen mistake cannot hide itself in the test 
 An abstract message is a ``dict`` field -> value; ``to_cdds``/``to_rosbags`` build the two
 implementations' objects from it and ``canonical`` reduces either back to comparable form
 (floats as their IEEE bytes, so NaN compares bitwise; octet arrays as ``bytes``).
+
+Every helper takes the rosbags type store to read fields from (default: iomt's); ``to_cdds``
+also takes the lookup of generated classes, so generated modules other than iomt.msg's (the
+all-types module of tests/msg/test_msg_fastcdr.py) use the same strategies.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -53,8 +58,12 @@ STORE = iomt.msg.rosbags_typestore()
 _TEXT_CHARS = st.characters(codec="utf-8", exclude_characters="\x00")
 
 
-def fields_of(name: str) -> list[tuple[str, Any]]:
-    return list(STORE.fielddefs[name][1])
+def fields_of(name: str, store: Any = STORE) -> list[tuple[str, Any]]:
+    return list(store.fielddefs[name][1])
+
+
+def iomt_class(name: str) -> Any:
+    return iomt.msg.message_info(name).type
 
 
 def _ints(base: str) -> st.SearchStrategy[int]:
@@ -82,90 +91,99 @@ def _scalar(base: str, bound: int) -> st.SearchStrategy[Any]:
     return _ints(base)
 
 
-def value_strategy(desc: Any, depth: int = 0) -> st.SearchStrategy[Any]:
+def value_strategy(desc: Any, depth: int = 0, store: Any = STORE) -> st.SearchStrategy[Any]:
     kind, arg = desc
     if kind == BASE:
         return _scalar(*arg)
     if kind == NAME:
-        return message_strategy(arg, depth + 1)
+        return message_strategy(arg, depth + 1, store)
     inner, size = arg
     octets = inner[0] == BASE and inner[1][0] in OCTETS
     if kind == ARRAY:
         if octets:
             return st.binary(min_size=size, max_size=size)
-        return st.lists(value_strategy(inner, depth), min_size=size, max_size=size)
+        return st.lists(value_strategy(inner, depth, store), min_size=size, max_size=size)
     if octets:
         cap = size or 2048
         return st.one_of(st.binary(max_size=min(cap, 64)), st.binary(max_size=cap))
     cap = size or (3 if inner[0] == NAME else 12)
     if depth > 1:
         cap = min(cap, 2)
-    return st.lists(value_strategy(inner, depth), max_size=cap)
+    return st.lists(value_strategy(inner, depth, store), max_size=cap)
 
 
-def message_strategy(name: str, depth: int = 0) -> st.SearchStrategy[dict[str, Any]]:
-    return st.fixed_dictionaries({f: value_strategy(d, depth) for f, d in fields_of(name)})
+def message_strategy(
+    name: str, depth: int = 0, store: Any = STORE
+) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {f: value_strategy(d, depth, store) for f, d in fields_of(name, store)}
+    )
 
 
 # --- building ---------------------------------------------------------------------------------
 
 
-def to_cdds(name: str, value: dict[str, Any]) -> Any:
-    cls = iomt.msg.message_info(name).type
-    return cls(**{f: _cdds_value(d, value[f]) for f, d in fields_of(name)})
+Classes = Callable[[str], Any]
 
 
-def _cdds_value(desc: Any, value: Any) -> Any:
+def to_cdds(
+    name: str, value: dict[str, Any], store: Any = STORE, classes: Classes = iomt_class
+) -> Any:
+    cls = classes(name)
+    return cls(**{f: _cdds_value(d, value[f], store, classes) for f, d in fields_of(name, store)})
+
+
+def _cdds_value(desc: Any, value: Any, store: Any, classes: Classes) -> Any:
     kind, arg = desc
     if kind == BASE:
         return value
     if kind == NAME:
-        return to_cdds(arg, value)
+        return to_cdds(arg, value, store, classes)
     inner, _ = arg
     if inner[0] == BASE and inner[1][0] in OCTETS:
         return bytes(value)
-    return [_cdds_value(inner, v) for v in value]
+    return [_cdds_value(inner, v, store, classes) for v in value]
 
 
-def to_rosbags(name: str, value: dict[str, Any]) -> Any:
-    cls = STORE.types[name]
-    return cls(**{f: _rosbags_value(d, value[f]) for f, d in fields_of(name)})
+def to_rosbags(name: str, value: dict[str, Any], store: Any = STORE) -> Any:
+    cls = store.types[name]
+    return cls(**{f: _rosbags_value(d, value[f], store) for f, d in fields_of(name, store)})
 
 
-def _rosbags_value(desc: Any, value: Any) -> Any:
+def _rosbags_value(desc: Any, value: Any, store: Any) -> Any:
     kind, arg = desc
     if kind == BASE:
         return value
     if kind == NAME:
-        return to_rosbags(arg, value)
+        return to_rosbags(arg, value, store)
     inner, _ = arg
     if inner[0] == BASE and inner[1][0] != "string":
         dtype = NUMPY_DTYPES[inner[1][0]]
         if isinstance(value, bytes):
             return np.frombuffer(value, dtype=np.uint8).copy()
         return np.array(value, dtype=dtype)
-    return [_rosbags_value(inner, v) for v in value]
+    return [_rosbags_value(inner, v, store) for v in value]
 
 
 # --- comparing --------------------------------------------------------------------------------
 
 
-def canonical(name: str, msg: Any) -> dict[str, Any]:
+def canonical(name: str, msg: Any, store: Any = STORE) -> dict[str, Any]:
     """Either implementation's message (or an abstract dict) as plain comparable data."""
     get = msg.__getitem__ if isinstance(msg, dict) else lambda f: getattr(msg, f)
-    return {f: _canonical_value(d, get(f)) for f, d in fields_of(name)}
+    return {f: _canonical_value(d, get(f), store) for f, d in fields_of(name, store)}
 
 
-def _canonical_value(desc: Any, value: Any) -> Any:
+def _canonical_value(desc: Any, value: Any, store: Any) -> Any:
     kind, arg = desc
     if kind == BASE:
         return _canonical_scalar(arg[0], value)
     if kind == NAME:
-        return canonical(arg, value)
+        return canonical(arg, value, store)
     inner, _ = arg
     if inner[0] == BASE and inner[1][0] in OCTETS:
         return bytes(bytearray(int(v) for v in value))
-    return [_canonical_value(inner, v) for v in value]
+    return [_canonical_value(inner, v, store) for v in value]
 
 
 def _canonical_scalar(base: str, value: Any) -> Any:

@@ -26,6 +26,7 @@ from iomt.msg import (
     decode,
     encode,
 )
+from iomt.msg._support import interpretive_decode
 
 MESSAGE_TYPES = sorted(
     (
@@ -54,15 +55,17 @@ def rich_sample(name: str, data: st.DataObject) -> bytes:
     return encode(to_cdds(name, data.draw(message_strategy(name))))
 
 
-def evil_participant_info(count: int) -> bytes:
+def evil_participant_info(count: int, *, little: bool = True) -> bytes:
     """A ros_discovery_info sample declaring ``count`` writer Gids and carrying none."""
+    u32 = struct.Struct("<I" if little else ">I").pack
     node = (
-        struct.pack("<I", 2) + b"/\x00\x00\x00"  # node_namespace "/"
-        + struct.pack("<I", 2) + b"n\x00\x00\x00"  # node_name "n"
-        + struct.pack("<I", 0)  # reader_gid_seq: empty
-        + struct.pack("<I", count)  # writer_gid_seq: `count` Gids follow (they don't)
+        u32(2) + b"/\x00\x00\x00"  # node_namespace "/"
+        + u32(2) + b"n\x00\x00\x00"  # node_name "n"
+        + u32(0)  # reader_gid_seq: empty
+        + u32(count)  # writer_gid_seq: `count` Gids follow (they don't)
     )  # fmt: skip
-    return HEADER_LE + bytes(16) + struct.pack("<I", 1) + node
+    header = HEADER_LE if little else b"\x00\x00\x00\x00"
+    return header + bytes(16) + u32(1) + node
 
 
 @pytest.mark.parametrize("msg_type", MESSAGE_TYPES, ids=lambda t: t.__idl_typename__)
@@ -141,27 +144,52 @@ def test_raw_cyclonedds_allocates_per_declared_element() -> None:
     assert gids[-1].data == b""  # not even the right size: read_bytes slices past the end
 
 
-@pytest.mark.parametrize("count", [1, 20_000, 2**32 - 1])
-def test_huge_declared_sequence_is_rejected_before_building_elements(
-    count: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    built = 0
+@pytest.fixture
+def gids_built(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts Gid constructions (the decoders build elements through ``Gid.__init__``)."""
+    built = [0]
     init = Gid.__init__
 
     def counting_init(self: Gid, *args: object, **kwargs: object) -> None:
-        nonlocal built
-        built += 1
+        built[0] += 1
         init(self, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Gid, "__init__", counting_init)
+    return built
+
+
+def test_gid_counting_sees_every_decoded_gid(gids_built: list[int]) -> None:
+    """The control for the test below: a valid sample builds exactly its Gids."""
+    node = NodeEntitiesInfo(node_name="n", writer_gid_seq=[Gid(bytes([i]) * 16) for i in range(3)])
+    sample = encode(ParticipantEntitiesInfo(node_entities_info_seq=[node]))
+    gids_built[0] = 0
+    decode(ParticipantEntitiesInfo, sample)
+    interpretive_decode(ParticipantEntitiesInfo, sample)
+    assert gids_built[0] == 2 * 4  # the participant's own gid and 3 writer gids, per path
+
+
+@pytest.mark.parametrize("count", [1, 20_000, 2**32 - 1])
+def test_huge_declared_sequence_is_rejected_before_building_elements(
+    count: int, gids_built: list[int]
+) -> None:
     sample = evil_participant_info(count)
     with pytest.raises(RemoteProtocolError, match="malformed CDR"):
         decode(ParticipantEntitiesInfo, sample)
     # The DataReader path (cyclonedds calls deserialize) is guarded the same way.
     with pytest.raises(RemoteProtocolError):
         ParticipantEntitiesInfo.deserialize(sample)
-    # Only the participant's own gid was built: the first missing writer Gid stops decoding.
-    assert built == 2
+    # The generated decoder compares the declared count with the bytes left before building
+    # anything; nested messages are built after their fields are read, so not even the
+    # participant's own gid was built.
+    assert gids_built[0] == 0
+    # The interpretive path (big-endian samples take it) builds the participant's gid, then
+    # the first missing writer Gid stops decoding.
+    with pytest.raises(RemoteProtocolError, match="malformed CDR"):
+        interpretive_decode(ParticipantEntitiesInfo, sample)
+    big = evil_participant_info(count, little=False)
+    with pytest.raises(RemoteProtocolError, match="malformed CDR"):
+        ParticipantEntitiesInfo.deserialize(big)
+    assert gids_built[0] == 2
 
 
 @pytest.mark.parametrize(

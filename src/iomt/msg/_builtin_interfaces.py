@@ -4,16 +4,22 @@
 
 Each message is a final, unkeyed cyclonedds IdlStruct (plain XCDR1, as
 rmw_cyclonedds_cpp writes) named by its DDS type. Every field has its ROS default.
-``uint8[]`` fields are ``bytes``. Regenerate with ``python -m iomt.msg.codegen``;
-import from ``iomt.msg``.
+``uint8[]`` fields are ``bytes``. ``serialize``/``deserialize`` are generated
+straight-line codecs for little-endian XCDR1 using the precompiled layouts at the
+end (``_P``: pack, ``_U``: unpack, ``_N``: sizes; ``_P4_xI`` is a tuple of layouts
+of a NUL then a uint32, one per body offset modulo 4, as padding depends on it).
+Regenerate with ``python -m iomt.msg.codegen``; import from ``iomt.msg``.
 """
 
 import dataclasses as _dataclasses
+import struct as _struct
 import typing as _typing
 
 import cyclonedds.idl as _idl
 import cyclonedds.idl.annotations as _annotate
 import cyclonedds.idl.types as _types
+from cyclonedds.idl._support import Buffer as _Buffer
+from cyclonedds.idl._support import Endianness as _Endianness
 
 from iomt.msg import _support
 
@@ -31,12 +37,53 @@ class Duration(_idl.IdlStruct, typename="builtin_interfaces::msg::dds_::Duration
     sec: _types.int32 = 0
     nanosec: _types.uint32 = 0
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            buf += _P_iI(self.sec, self.nanosec)
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            sec_0, nanosec_1 = _U_iI(data, pos)
+            pos += 8
+            msg = cls(sec_0, nanosec_1)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -47,12 +94,53 @@ class Time(_idl.IdlStruct, typename="builtin_interfaces::msg::dds_::Time_"):
     sec: _types.int32 = 0
     nanosec: _types.uint32 = 0
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            buf += _P_iI(self.sec, self.nanosec)
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            sec_0, nanosec_1 = _U_iI(data, pos)
+            pos += 8
+            msg = cls(sec_0, nanosec_1)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 _support.prepare(Duration, Time)
@@ -75,3 +163,7 @@ MESSAGES: dict[str, type[_idl.IdlStruct]] = {
 }
 
 SERVICES: dict[str, _support.ServiceType[_typing.Any, _typing.Any, _typing.Any, _typing.Any]] = {}
+
+# Precompiled CDR layouts of the generated codecs above.
+_P_iI = _struct.Struct("<iI").pack
+_U_iI = _struct.Struct("<iI").unpack_from

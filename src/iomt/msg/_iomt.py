@@ -4,16 +4,22 @@
 
 Each message is a final, unkeyed cyclonedds IdlStruct (plain XCDR1, as
 rmw_cyclonedds_cpp writes) named by its DDS type. Every field has its ROS default.
-``uint8[]`` fields are ``bytes``. Regenerate with ``python -m iomt.msg.codegen``;
-import from ``iomt.msg``.
+``uint8[]`` fields are ``bytes``. ``serialize``/``deserialize`` are generated
+straight-line codecs for little-endian XCDR1 using the precompiled layouts at the
+end (``_P``: pack, ``_U``: unpack, ``_N``: sizes; ``_P4_xI`` is a tuple of layouts
+of a NUL then a uint32, one per body offset modulo 4, as padding depends on it).
+Regenerate with ``python -m iomt.msg.codegen``; import from ``iomt.msg``.
 """
 
 import dataclasses as _dataclasses
+import struct as _struct
 import typing as _typing
 
 import cyclonedds.idl as _idl
 import cyclonedds.idl.annotations as _annotate
 import cyclonedds.idl.types as _types
+from cyclonedds.idl._support import Buffer as _Buffer
+from cyclonedds.idl._support import Endianness as _Endianness
 
 from iomt.msg import _builtin_interfaces, _support
 
@@ -86,12 +92,101 @@ class BiomtTransaction(
     # by the generator
     signature: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            bolster_id_0 = self.bolster_id.encode()
+            buf += _P_BxxxI(self.type, len(bolster_id_0) + 1)
+            buf += bolster_id_0
+            sender_id_1 = self.sender_id.encode()
+            buf += _P4_xI[len(buf) & 3](len(sender_id_1) + 1)
+            buf += sender_id_1
+            stamp_2 = self.stamp
+            body_3 = self.body
+            buf += _P8_xiIQII[(len(buf) + 4) & 7](
+                stamp_2.sec, stamp_2.nanosec, self.block_index, self.tx_index, len(body_3)
+            )
+            buf += body_3
+            signature_4 = self.signature
+            buf += _P4_I[len(buf) & 3](len(signature_4))
+            buf += signature_4
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            type_0, n_bolster_id_1 = _U_BxxxI(data, pos)
+            pos += 8
+            if not 0 < n_bolster_id_1 <= size - pos or data[pos + n_bolster_id_1 - 1]:
+                raise _support.bad_string("bolster_id", data, pos, n_bolster_id_1)
+            bolster_id_2 = data[pos : pos + n_bolster_id_1 - 1].decode()
+            pos += n_bolster_id_1
+            pos = (pos + 3) & -4
+            n_sender_id_3 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_sender_id_3 <= size - pos or data[pos + n_sender_id_3 - 1]:
+                raise _support.bad_string("sender_id", data, pos, n_sender_id_3)
+            sender_id_4 = data[pos : pos + n_sender_id_3 - 1].decode()
+            pos += n_sender_id_3
+            at_10 = (pos + 4) & 7
+            sec_5, nanosec_6, block_index_7, tx_index_8, n_body_9 = _U8_iIQII[at_10](data, pos)
+            pos += _N8_iIQII[at_10]
+            if n_body_9 > size - pos:
+                raise _support.beyond_end("body", pos, n_body_9, size)
+            body_11 = data[pos : pos + n_body_9]
+            pos += n_body_9
+            pos = (pos + 3) & -4
+            n_signature_12 = _U_I(data, pos)[0]
+            pos += 4
+            if n_signature_12 > size - pos:
+                raise _support.beyond_end("signature", pos, n_signature_12, size)
+            signature_13 = data[pos : pos + n_signature_12]
+            pos += n_signature_12
+            msg = cls(
+                type_0,
+                bolster_id_2,
+                sender_id_4,
+                _builtin_interfaces.Time(sec_5, nanosec_6),
+                block_index_7,
+                tx_index_8,
+                body_11,
+                signature_13,
+            )
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -124,12 +219,190 @@ class ConversionRequest(_idl.IdlStruct, typename="iomt::msg::dds_::ConversionReq
     # by the device over this request
     signature: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            request_id_0 = self.request_id.encode()
+            buf += _P_I(len(request_id_0) + 1)
+            buf += request_id_0
+            device_uri_1 = self.device_uri.encode()
+            buf += _P4_xI[len(buf) & 3](len(device_uri_1) + 1)
+            buf += device_uri_1
+            converter_uri_2 = self.converter_uri.encode()
+            buf += _P4_xI[len(buf) & 3](len(converter_uri_2) + 1)
+            buf += converter_uri_2
+            requester_uri_3 = self.requester_uri.encode()
+            buf += _P4_xI[len(buf) & 3](len(requester_uri_3) + 1)
+            buf += requester_uri_3
+            requested_technique_4 = self.requested_technique.encode()
+            buf += _P4_xI[len(buf) & 3](len(requested_technique_4) + 1)
+            buf += requested_technique_4
+            link_technique_5 = self.link_technique.encode()
+            buf += _P4_xI[len(buf) & 3](len(link_technique_5) + 1)
+            buf += link_technique_5
+            policy_6 = self.policy.encode()
+            buf += _P4_xI[len(buf) & 3](len(policy_6) + 1)
+            buf += policy_6
+            requester_key_7 = self.requester_key
+            buf += _P4_xI[len(buf) & 3](len(requester_key_7))
+            buf += requester_key_7
+            payload_8 = self.payload
+            buf += _P4_I[len(buf) & 3](len(payload_8))
+            buf += payload_8
+            origin_signature_9 = self.origin_signature
+            buf += _P4_I[len(buf) & 3](len(origin_signature_9))
+            buf += origin_signature_9
+            signature_algorithm_10 = self.signature_algorithm.encode()
+            buf += _P4_I[len(buf) & 3](len(signature_algorithm_10) + 1)
+            buf += signature_algorithm_10
+            signature_11 = self.signature
+            buf += _P4_xI[len(buf) & 3](len(signature_11))
+            buf += signature_11
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            n_request_id_0 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_request_id_0 <= size - pos or data[pos + n_request_id_0 - 1]:
+                raise _support.bad_string("request_id", data, pos, n_request_id_0)
+            request_id_1 = data[pos : pos + n_request_id_0 - 1].decode()
+            pos += n_request_id_0
+            pos = (pos + 3) & -4
+            n_device_uri_2 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_device_uri_2 <= size - pos or data[pos + n_device_uri_2 - 1]:
+                raise _support.bad_string("device_uri", data, pos, n_device_uri_2)
+            device_uri_3 = data[pos : pos + n_device_uri_2 - 1].decode()
+            pos += n_device_uri_2
+            pos = (pos + 3) & -4
+            n_converter_uri_4 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_converter_uri_4 <= size - pos or data[pos + n_converter_uri_4 - 1]:
+                raise _support.bad_string("converter_uri", data, pos, n_converter_uri_4)
+            converter_uri_5 = data[pos : pos + n_converter_uri_4 - 1].decode()
+            pos += n_converter_uri_4
+            pos = (pos + 3) & -4
+            n_requester_uri_6 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_requester_uri_6 <= size - pos or data[pos + n_requester_uri_6 - 1]:
+                raise _support.bad_string("requester_uri", data, pos, n_requester_uri_6)
+            requester_uri_7 = data[pos : pos + n_requester_uri_6 - 1].decode()
+            pos += n_requester_uri_6
+            pos = (pos + 3) & -4
+            n_requested_technique_8 = _U_I(data, pos)[0]
+            pos += 4
+            if (
+                not 0 < n_requested_technique_8 <= size - pos
+                or data[pos + n_requested_technique_8 - 1]
+            ):
+                raise _support.bad_string("requested_technique", data, pos, n_requested_technique_8)
+            requested_technique_9 = data[pos : pos + n_requested_technique_8 - 1].decode()
+            pos += n_requested_technique_8
+            pos = (pos + 3) & -4
+            n_link_technique_10 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_link_technique_10 <= size - pos or data[pos + n_link_technique_10 - 1]:
+                raise _support.bad_string("link_technique", data, pos, n_link_technique_10)
+            link_technique_11 = data[pos : pos + n_link_technique_10 - 1].decode()
+            pos += n_link_technique_10
+            pos = (pos + 3) & -4
+            n_policy_12 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_policy_12 <= size - pos or data[pos + n_policy_12 - 1]:
+                raise _support.bad_string("policy", data, pos, n_policy_12)
+            policy_13 = data[pos : pos + n_policy_12 - 1].decode()
+            pos += n_policy_12
+            pos = (pos + 3) & -4
+            n_requester_key_14 = _U_I(data, pos)[0]
+            pos += 4
+            if n_requester_key_14 > size - pos:
+                raise _support.beyond_end("requester_key", pos, n_requester_key_14, size)
+            requester_key_15 = data[pos : pos + n_requester_key_14]
+            pos += n_requester_key_14
+            pos = (pos + 3) & -4
+            n_payload_16 = _U_I(data, pos)[0]
+            pos += 4
+            if n_payload_16 > size - pos:
+                raise _support.beyond_end("payload", pos, n_payload_16, size)
+            payload_17 = data[pos : pos + n_payload_16]
+            pos += n_payload_16
+            pos = (pos + 3) & -4
+            n_origin_signature_18 = _U_I(data, pos)[0]
+            pos += 4
+            if n_origin_signature_18 > size - pos:
+                raise _support.beyond_end("origin_signature", pos, n_origin_signature_18, size)
+            origin_signature_19 = data[pos : pos + n_origin_signature_18]
+            pos += n_origin_signature_18
+            pos = (pos + 3) & -4
+            n_signature_algorithm_20 = _U_I(data, pos)[0]
+            pos += 4
+            if (
+                not 0 < n_signature_algorithm_20 <= size - pos
+                or data[pos + n_signature_algorithm_20 - 1]
+            ):
+                raise _support.bad_string(
+                    "signature_algorithm", data, pos, n_signature_algorithm_20
+                )
+            signature_algorithm_21 = data[pos : pos + n_signature_algorithm_20 - 1].decode()
+            pos += n_signature_algorithm_20
+            pos = (pos + 3) & -4
+            n_signature_22 = _U_I(data, pos)[0]
+            pos += 4
+            if n_signature_22 > size - pos:
+                raise _support.beyond_end("signature", pos, n_signature_22, size)
+            signature_23 = data[pos : pos + n_signature_22]
+            pos += n_signature_22
+            msg = cls(
+                request_id_1,
+                device_uri_3,
+                converter_uri_5,
+                requester_uri_7,
+                requested_technique_9,
+                link_technique_11,
+                policy_13,
+                requester_key_15,
+                payload_17,
+                origin_signature_19,
+                signature_algorithm_21,
+                signature_23,
+            )
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -150,12 +423,92 @@ class DeviceInfo(_idl.IdlStruct, typename="iomt::msg::dds_::DeviceInfo_"):
     # X.509 DER: verifies the device's own signatures end to end
     device_certificate: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            uri_0 = self.uri.encode()
+            buf += _P_I(len(uri_0) + 1)
+            buf += uri_0
+            security_technique_1 = self.security_technique.encode()
+            buf += _P4_xI[len(buf) & 3](len(security_technique_1) + 1)
+            buf += security_technique_1
+            token_2 = self.token
+            buf += _P4_xBI[len(buf) & 3](self.kind, len(token_2))
+            buf += token_2
+            device_certificate_3 = self.device_certificate
+            buf += _P4_I[len(buf) & 3](len(device_certificate_3))
+            buf += device_certificate_3
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            n_uri_0 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_uri_0 <= size - pos or data[pos + n_uri_0 - 1]:
+                raise _support.bad_string("uri", data, pos, n_uri_0)
+            uri_1 = data[pos : pos + n_uri_0 - 1].decode()
+            pos += n_uri_0
+            pos = (pos + 3) & -4
+            n_security_technique_2 = _U_I(data, pos)[0]
+            pos += 4
+            if (
+                not 0 < n_security_technique_2 <= size - pos
+                or data[pos + n_security_technique_2 - 1]
+            ):
+                raise _support.bad_string("security_technique", data, pos, n_security_technique_2)
+            security_technique_3 = data[pos : pos + n_security_technique_2 - 1].decode()
+            pos += n_security_technique_2
+            at_6 = pos & 3
+            kind_4, n_token_5 = _U4_BI[at_6](data, pos)
+            pos += _N4_BI[at_6]
+            if n_token_5 > size - pos:
+                raise _support.beyond_end("token", pos, n_token_5, size)
+            token_7 = data[pos : pos + n_token_5]
+            pos += n_token_5
+            pos = (pos + 3) & -4
+            n_device_certificate_8 = _U_I(data, pos)[0]
+            pos += 4
+            if n_device_certificate_8 > size - pos:
+                raise _support.beyond_end("device_certificate", pos, n_device_certificate_8, size)
+            device_certificate_9 = data[pos : pos + n_device_certificate_8]
+            pos += n_device_certificate_8
+            msg = cls(uri_1, security_technique_3, kind_4, token_7, device_certificate_9)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -170,12 +523,75 @@ class Neighbour(_idl.IdlStruct, typename="iomt::msg::dds_::Neighbour_"):
     security_technique: str = ""
     hops: _types.uint8 = 0
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            uri_0 = self.uri.encode()
+            buf += _P_I(len(uri_0) + 1)
+            buf += uri_0
+            security_technique_1 = self.security_technique.encode()
+            buf += _P4_xI[len(buf) & 3](len(security_technique_1) + 1)
+            buf += security_technique_1
+            buf += _P_xB(self.hops)
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            n_uri_0 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_uri_0 <= size - pos or data[pos + n_uri_0 - 1]:
+                raise _support.bad_string("uri", data, pos, n_uri_0)
+            uri_1 = data[pos : pos + n_uri_0 - 1].decode()
+            pos += n_uri_0
+            pos = (pos + 3) & -4
+            n_security_technique_2 = _U_I(data, pos)[0]
+            pos += 4
+            if (
+                not 0 < n_security_technique_2 <= size - pos
+                or data[pos + n_security_technique_2 - 1]
+            ):
+                raise _support.bad_string("security_technique", data, pos, n_security_technique_2)
+            security_technique_3 = data[pos : pos + n_security_technique_2 - 1].decode()
+            pos += n_security_technique_2
+            hops_4 = _U_B(data, pos)[0]
+            pos += 1
+            msg = cls(uri_1, security_technique_3, hops_4)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -209,12 +625,177 @@ class Registration(_idl.IdlStruct, typename="iomt::msg::dds_::Registration_"):
     # by the device's identity key over the announcement
     signature: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            stamp_0 = self.stamp
+            device_uri_1 = self.device_uri.encode()
+            buf += _P_iII(stamp_0.sec, stamp_0.nanosec, len(device_uri_1) + 1)
+            buf += device_uri_1
+            security_technique_2 = self.security_technique.encode()
+            buf += _P4_xI[len(buf) & 3](len(security_technique_2) + 1)
+            buf += security_technique_2
+            convertible_techniques_3 = self.convertible_techniques
+            buf += _P4_xI[len(buf) & 3](len(convertible_techniques_3))
+            for convertible_techniques_item_4 in convertible_techniques_3:
+                convertible_techniques_6 = convertible_techniques_item_4.encode()
+                buf += _P4_I[len(buf) & 3](len(convertible_techniques_6) + 1)
+                buf += convertible_techniques_6
+                buf += b"\x00"
+            certificate_7 = self.certificate
+            buf += _P4_fffII[len(buf) & 3](
+                self.x, self.y, self.radio_range, self.period_ms, len(certificate_7)
+            )
+            buf += certificate_7
+            neighbours_8 = self.neighbours
+            buf += _P4_I[len(buf) & 3](len(neighbours_8))
+            for neighbours_item_9 in neighbours_8:
+                uri_12 = neighbours_item_9.uri.encode()
+                buf += _P4_I[len(buf) & 3](len(uri_12) + 1)
+                buf += uri_12
+                security_technique_13 = neighbours_item_9.security_technique.encode()
+                buf += _P4_xI[len(buf) & 3](len(security_technique_13) + 1)
+                buf += security_technique_13
+                buf += _P_xB(neighbours_item_9.hops)
+            signature_14 = self.signature
+            buf += _P4_I[len(buf) & 3](len(signature_14))
+            buf += signature_14
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            sec_0, nanosec_1, n_device_uri_2 = _U_iII(data, pos)
+            pos += 12
+            if not 0 < n_device_uri_2 <= size - pos or data[pos + n_device_uri_2 - 1]:
+                raise _support.bad_string("device_uri", data, pos, n_device_uri_2)
+            device_uri_3 = data[pos : pos + n_device_uri_2 - 1].decode()
+            pos += n_device_uri_2
+            pos = (pos + 3) & -4
+            n_security_technique_4 = _U_I(data, pos)[0]
+            pos += 4
+            if (
+                not 0 < n_security_technique_4 <= size - pos
+                or data[pos + n_security_technique_4 - 1]
+            ):
+                raise _support.bad_string("security_technique", data, pos, n_security_technique_4)
+            security_technique_5 = data[pos : pos + n_security_technique_4 - 1].decode()
+            pos += n_security_technique_4
+            pos = (pos + 3) & -4
+            n_convertible_techniques_6 = _U_I(data, pos)[0]
+            pos += 4
+            if n_convertible_techniques_6 > (size - pos) // 5:
+                raise _support.beyond_end(
+                    "convertible_techniques", pos, n_convertible_techniques_6, size
+                )
+            convertible_techniques_8: list[str] = []
+            for _ in range(n_convertible_techniques_6):
+                pos = (pos + 3) & -4
+                n_convertible_techniques_11 = _U_I(data, pos)[0]
+                pos += 4
+                if (
+                    not 0 < n_convertible_techniques_11 <= size - pos
+                    or data[pos + n_convertible_techniques_11 - 1]
+                ):
+                    raise _support.bad_string(
+                        "convertible_techniques[]", data, pos, n_convertible_techniques_11
+                    )
+                convertible_techniques_12 = data[
+                    pos : pos + n_convertible_techniques_11 - 1
+                ].decode()
+                pos += n_convertible_techniques_11
+                convertible_techniques_8.append(convertible_techniques_12)
+            pos = (pos + 3) & -4
+            x_13, y_14, radio_range_15, period_ms_16, n_certificate_17 = _U_fffII(data, pos)
+            pos += 20
+            if n_certificate_17 > size - pos:
+                raise _support.beyond_end("certificate", pos, n_certificate_17, size)
+            certificate_18 = data[pos : pos + n_certificate_17]
+            pos += n_certificate_17
+            pos = (pos + 3) & -4
+            n_neighbours_19 = _U_I(data, pos)[0]
+            pos += 4
+            if n_neighbours_19 > (size - pos) // 11:
+                raise _support.beyond_end("neighbours", pos, n_neighbours_19, size)
+            neighbours_21: list[Neighbour] = []
+            for _ in range(n_neighbours_19):
+                pos = (pos + 3) & -4
+                n_uri_27 = _U_I(data, pos)[0]
+                pos += 4
+                if not 0 < n_uri_27 <= size - pos or data[pos + n_uri_27 - 1]:
+                    raise _support.bad_string("neighbours[].uri", data, pos, n_uri_27)
+                uri_28 = data[pos : pos + n_uri_27 - 1].decode()
+                pos += n_uri_27
+                pos = (pos + 3) & -4
+                n_security_technique_29 = _U_I(data, pos)[0]
+                pos += 4
+                if (
+                    not 0 < n_security_technique_29 <= size - pos
+                    or data[pos + n_security_technique_29 - 1]
+                ):
+                    raise _support.bad_string(
+                        "neighbours[].security_technique", data, pos, n_security_technique_29
+                    )
+                security_technique_30 = data[pos : pos + n_security_technique_29 - 1].decode()
+                pos += n_security_technique_29
+                hops_31 = _U_B(data, pos)[0]
+                pos += 1
+                neighbours_21.append(Neighbour(uri_28, security_technique_30, hops_31))
+            pos = (pos + 3) & -4
+            n_signature_32 = _U_I(data, pos)[0]
+            pos += 4
+            if n_signature_32 > size - pos:
+                raise _support.beyond_end("signature", pos, n_signature_32, size)
+            signature_33 = data[pos : pos + n_signature_32]
+            pos += n_signature_32
+            msg = cls(
+                _builtin_interfaces.Time(sec_0, nanosec_1),
+                device_uri_3,
+                security_technique_5,
+                convertible_techniques_8,
+                x_13,
+                y_14,
+                radio_range_15,
+                period_ms_16,
+                certificate_18,
+                neighbours_21,
+                signature_33,
+            )
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -252,12 +833,184 @@ class SecureEnvelope(_idl.IdlStruct, typename="iomt::msg::dds_::SecureEnvelope_"
     # by the device over its reading, when a converter sealed it
     origin_signature: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            request_id_0 = self.request_id.encode()
+            buf += _P_I(len(request_id_0) + 1)
+            buf += request_id_0
+            device_uri_1 = self.device_uri.encode()
+            buf += _P4_xI[len(buf) & 3](len(device_uri_1) + 1)
+            buf += device_uri_1
+            sender_uri_2 = self.sender_uri.encode()
+            buf += _P4_xI[len(buf) & 3](len(sender_uri_2) + 1)
+            buf += sender_uri_2
+            recipient_uri_3 = self.recipient_uri.encode()
+            buf += _P4_xI[len(buf) & 3](len(recipient_uri_3) + 1)
+            buf += recipient_uri_3
+            security_technique_4 = self.security_technique.encode()
+            buf += _P4_xI[len(buf) & 3](len(security_technique_4) + 1)
+            buf += security_technique_4
+            stamp_5 = self.stamp
+            key_header_6 = self.key_header
+            buf += _P8_xQiII[(len(buf) + 4) & 7](
+                self.seq, stamp_5.sec, stamp_5.nanosec, len(key_header_6)
+            )
+            buf += key_header_6
+            ciphertext_7 = self.ciphertext
+            buf += _P4_I[len(buf) & 3](len(ciphertext_7))
+            buf += ciphertext_7
+            signature_algorithm_8 = self.signature_algorithm.encode()
+            buf += _P4_I[len(buf) & 3](len(signature_algorithm_8) + 1)
+            buf += signature_algorithm_8
+            signature_9 = self.signature
+            buf += _P4_xI[len(buf) & 3](len(signature_9))
+            buf += signature_9
+            sender_certificate_10 = self.sender_certificate
+            buf += _P4_I[len(buf) & 3](len(sender_certificate_10))
+            buf += sender_certificate_10
+            origin_signature_11 = self.origin_signature
+            buf += _P4_I[len(buf) & 3](len(origin_signature_11))
+            buf += origin_signature_11
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            n_request_id_0 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_request_id_0 <= size - pos or data[pos + n_request_id_0 - 1]:
+                raise _support.bad_string("request_id", data, pos, n_request_id_0)
+            request_id_1 = data[pos : pos + n_request_id_0 - 1].decode()
+            pos += n_request_id_0
+            pos = (pos + 3) & -4
+            n_device_uri_2 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_device_uri_2 <= size - pos or data[pos + n_device_uri_2 - 1]:
+                raise _support.bad_string("device_uri", data, pos, n_device_uri_2)
+            device_uri_3 = data[pos : pos + n_device_uri_2 - 1].decode()
+            pos += n_device_uri_2
+            pos = (pos + 3) & -4
+            n_sender_uri_4 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_sender_uri_4 <= size - pos or data[pos + n_sender_uri_4 - 1]:
+                raise _support.bad_string("sender_uri", data, pos, n_sender_uri_4)
+            sender_uri_5 = data[pos : pos + n_sender_uri_4 - 1].decode()
+            pos += n_sender_uri_4
+            pos = (pos + 3) & -4
+            n_recipient_uri_6 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_recipient_uri_6 <= size - pos or data[pos + n_recipient_uri_6 - 1]:
+                raise _support.bad_string("recipient_uri", data, pos, n_recipient_uri_6)
+            recipient_uri_7 = data[pos : pos + n_recipient_uri_6 - 1].decode()
+            pos += n_recipient_uri_6
+            pos = (pos + 3) & -4
+            n_security_technique_8 = _U_I(data, pos)[0]
+            pos += 4
+            if (
+                not 0 < n_security_technique_8 <= size - pos
+                or data[pos + n_security_technique_8 - 1]
+            ):
+                raise _support.bad_string("security_technique", data, pos, n_security_technique_8)
+            security_technique_9 = data[pos : pos + n_security_technique_8 - 1].decode()
+            pos += n_security_technique_8
+            pos = ((pos + 3) & -8) + 4
+            seq_10, sec_11, nanosec_12, n_key_header_13 = _U_QiII(data, pos)
+            pos += 20
+            if n_key_header_13 > size - pos:
+                raise _support.beyond_end("key_header", pos, n_key_header_13, size)
+            key_header_14 = data[pos : pos + n_key_header_13]
+            pos += n_key_header_13
+            pos = (pos + 3) & -4
+            n_ciphertext_15 = _U_I(data, pos)[0]
+            pos += 4
+            if n_ciphertext_15 > size - pos:
+                raise _support.beyond_end("ciphertext", pos, n_ciphertext_15, size)
+            ciphertext_16 = data[pos : pos + n_ciphertext_15]
+            pos += n_ciphertext_15
+            pos = (pos + 3) & -4
+            n_signature_algorithm_17 = _U_I(data, pos)[0]
+            pos += 4
+            if (
+                not 0 < n_signature_algorithm_17 <= size - pos
+                or data[pos + n_signature_algorithm_17 - 1]
+            ):
+                raise _support.bad_string(
+                    "signature_algorithm", data, pos, n_signature_algorithm_17
+                )
+            signature_algorithm_18 = data[pos : pos + n_signature_algorithm_17 - 1].decode()
+            pos += n_signature_algorithm_17
+            pos = (pos + 3) & -4
+            n_signature_19 = _U_I(data, pos)[0]
+            pos += 4
+            if n_signature_19 > size - pos:
+                raise _support.beyond_end("signature", pos, n_signature_19, size)
+            signature_20 = data[pos : pos + n_signature_19]
+            pos += n_signature_19
+            pos = (pos + 3) & -4
+            n_sender_certificate_21 = _U_I(data, pos)[0]
+            pos += 4
+            if n_sender_certificate_21 > size - pos:
+                raise _support.beyond_end("sender_certificate", pos, n_sender_certificate_21, size)
+            sender_certificate_22 = data[pos : pos + n_sender_certificate_21]
+            pos += n_sender_certificate_21
+            pos = (pos + 3) & -4
+            n_origin_signature_23 = _U_I(data, pos)[0]
+            pos += 4
+            if n_origin_signature_23 > size - pos:
+                raise _support.beyond_end("origin_signature", pos, n_origin_signature_23, size)
+            origin_signature_24 = data[pos : pos + n_origin_signature_23]
+            pos += n_origin_signature_23
+            msg = cls(
+                request_id_1,
+                device_uri_3,
+                sender_uri_5,
+                recipient_uri_7,
+                security_technique_9,
+                seq_10,
+                _builtin_interfaces.Time(sec_11, nanosec_12),
+                key_header_14,
+                ciphertext_16,
+                signature_algorithm_18,
+                signature_20,
+                sender_certificate_22,
+                origin_signature_24,
+            )
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 class _VitalsConstants:
@@ -289,12 +1042,87 @@ class Vitals(_idl.IdlStruct, _VitalsConstants, typename="iomt::msg::dds_::Vitals
     systolic_mmhg: _types.float32 = 0.0
     diastolic_mmhg: _types.float32 = 0.0
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            stamp_0 = self.stamp
+            device_uri_1 = self.device_uri.encode()
+            buf += _P_iII(stamp_0.sec, stamp_0.nanosec, len(device_uri_1) + 1)
+            buf += device_uri_1
+            patient_id_2 = self.patient_id.encode()
+            buf += _P4_xI[len(buf) & 3](len(patient_id_2) + 1)
+            buf += patient_id_2
+            buf += _P4_xBIfff[len(buf) & 3](
+                self.kind, self.seq, self.heart_rate_bpm, self.systolic_mmhg, self.diastolic_mmhg
+            )
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            sec_0, nanosec_1, n_device_uri_2 = _U_iII(data, pos)
+            pos += 12
+            if not 0 < n_device_uri_2 <= size - pos or data[pos + n_device_uri_2 - 1]:
+                raise _support.bad_string("device_uri", data, pos, n_device_uri_2)
+            device_uri_3 = data[pos : pos + n_device_uri_2 - 1].decode()
+            pos += n_device_uri_2
+            pos = (pos + 3) & -4
+            n_patient_id_4 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_patient_id_4 <= size - pos or data[pos + n_patient_id_4 - 1]:
+                raise _support.bad_string("patient_id", data, pos, n_patient_id_4)
+            patient_id_5 = data[pos : pos + n_patient_id_4 - 1].decode()
+            pos += n_patient_id_4
+            at_11 = pos & 3
+            kind_6, seq_7, heart_rate_bpm_8, systolic_mmhg_9, diastolic_mmhg_10 = _U4_BIfff[at_11](
+                data, pos
+            )
+            pos += _N4_BIfff[at_11]
+            msg = cls(
+                _builtin_interfaces.Time(sec_0, nanosec_1),
+                device_uri_3,
+                patient_id_5,
+                kind_6,
+                seq_7,
+                heart_rate_bpm_8,
+                systolic_mmhg_9,
+                diastolic_mmhg_10,
+            )
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -315,12 +1143,88 @@ class WorkloadProgress(_idl.IdlStruct, typename="iomt::msg::dds_::WorkloadProgre
     failed: _types.uint32 = 0
     finished: bool = False
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            provider_uri_0 = self.provider_uri.encode()
+            buf += _P_I(len(provider_uri_0) + 1)
+            buf += provider_uri_0
+            buf += _P4_xIIIIIIT[len(buf) & 3](
+                self.requests_total,
+                self.requests_done,
+                self.shared,
+                self.converted,
+                self.refused,
+                self.failed,
+                self.finished,
+            )
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            n_provider_uri_0 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_provider_uri_0 <= size - pos or data[pos + n_provider_uri_0 - 1]:
+                raise _support.bad_string("provider_uri", data, pos, n_provider_uri_0)
+            provider_uri_1 = data[pos : pos + n_provider_uri_0 - 1].decode()
+            pos += n_provider_uri_0
+            pos = (pos + 3) & -4
+            (
+                requests_total_2,
+                requests_done_3,
+                shared_4,
+                converted_5,
+                refused_6,
+                failed_7,
+                finished_8,
+            ) = _U_IIIIIIT(data, pos)
+            pos += 25
+            msg = cls(
+                provider_uri_1,
+                requests_total_2,
+                requests_done_3,
+                shared_4,
+                converted_5,
+                refused_6,
+                failed_7,
+                finished_8,
+            )
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -330,12 +1234,197 @@ class Convert_Request(_idl.IdlStruct, typename="iomt::srv::dds_::Convert_Request
 
     request: ConversionRequest = _dataclasses.field(default_factory=ConversionRequest)
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            request_0 = self.request
+            request_id_1 = request_0.request_id.encode()
+            buf += _P_I(len(request_id_1) + 1)
+            buf += request_id_1
+            device_uri_2 = request_0.device_uri.encode()
+            buf += _P4_xI[len(buf) & 3](len(device_uri_2) + 1)
+            buf += device_uri_2
+            converter_uri_3 = request_0.converter_uri.encode()
+            buf += _P4_xI[len(buf) & 3](len(converter_uri_3) + 1)
+            buf += converter_uri_3
+            requester_uri_4 = request_0.requester_uri.encode()
+            buf += _P4_xI[len(buf) & 3](len(requester_uri_4) + 1)
+            buf += requester_uri_4
+            requested_technique_5 = request_0.requested_technique.encode()
+            buf += _P4_xI[len(buf) & 3](len(requested_technique_5) + 1)
+            buf += requested_technique_5
+            link_technique_6 = request_0.link_technique.encode()
+            buf += _P4_xI[len(buf) & 3](len(link_technique_6) + 1)
+            buf += link_technique_6
+            policy_7 = request_0.policy.encode()
+            buf += _P4_xI[len(buf) & 3](len(policy_7) + 1)
+            buf += policy_7
+            requester_key_8 = request_0.requester_key
+            buf += _P4_xI[len(buf) & 3](len(requester_key_8))
+            buf += requester_key_8
+            payload_9 = request_0.payload
+            buf += _P4_I[len(buf) & 3](len(payload_9))
+            buf += payload_9
+            origin_signature_10 = request_0.origin_signature
+            buf += _P4_I[len(buf) & 3](len(origin_signature_10))
+            buf += origin_signature_10
+            signature_algorithm_11 = request_0.signature_algorithm.encode()
+            buf += _P4_I[len(buf) & 3](len(signature_algorithm_11) + 1)
+            buf += signature_algorithm_11
+            signature_12 = request_0.signature
+            buf += _P4_xI[len(buf) & 3](len(signature_12))
+            buf += signature_12
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            n_request_id_0 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_request_id_0 <= size - pos or data[pos + n_request_id_0 - 1]:
+                raise _support.bad_string("request.request_id", data, pos, n_request_id_0)
+            request_id_1 = data[pos : pos + n_request_id_0 - 1].decode()
+            pos += n_request_id_0
+            pos = (pos + 3) & -4
+            n_device_uri_2 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_device_uri_2 <= size - pos or data[pos + n_device_uri_2 - 1]:
+                raise _support.bad_string("request.device_uri", data, pos, n_device_uri_2)
+            device_uri_3 = data[pos : pos + n_device_uri_2 - 1].decode()
+            pos += n_device_uri_2
+            pos = (pos + 3) & -4
+            n_converter_uri_4 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_converter_uri_4 <= size - pos or data[pos + n_converter_uri_4 - 1]:
+                raise _support.bad_string("request.converter_uri", data, pos, n_converter_uri_4)
+            converter_uri_5 = data[pos : pos + n_converter_uri_4 - 1].decode()
+            pos += n_converter_uri_4
+            pos = (pos + 3) & -4
+            n_requester_uri_6 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_requester_uri_6 <= size - pos or data[pos + n_requester_uri_6 - 1]:
+                raise _support.bad_string("request.requester_uri", data, pos, n_requester_uri_6)
+            requester_uri_7 = data[pos : pos + n_requester_uri_6 - 1].decode()
+            pos += n_requester_uri_6
+            pos = (pos + 3) & -4
+            n_requested_technique_8 = _U_I(data, pos)[0]
+            pos += 4
+            if (
+                not 0 < n_requested_technique_8 <= size - pos
+                or data[pos + n_requested_technique_8 - 1]
+            ):
+                raise _support.bad_string(
+                    "request.requested_technique", data, pos, n_requested_technique_8
+                )
+            requested_technique_9 = data[pos : pos + n_requested_technique_8 - 1].decode()
+            pos += n_requested_technique_8
+            pos = (pos + 3) & -4
+            n_link_technique_10 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_link_technique_10 <= size - pos or data[pos + n_link_technique_10 - 1]:
+                raise _support.bad_string("request.link_technique", data, pos, n_link_technique_10)
+            link_technique_11 = data[pos : pos + n_link_technique_10 - 1].decode()
+            pos += n_link_technique_10
+            pos = (pos + 3) & -4
+            n_policy_12 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_policy_12 <= size - pos or data[pos + n_policy_12 - 1]:
+                raise _support.bad_string("request.policy", data, pos, n_policy_12)
+            policy_13 = data[pos : pos + n_policy_12 - 1].decode()
+            pos += n_policy_12
+            pos = (pos + 3) & -4
+            n_requester_key_14 = _U_I(data, pos)[0]
+            pos += 4
+            if n_requester_key_14 > size - pos:
+                raise _support.beyond_end("request.requester_key", pos, n_requester_key_14, size)
+            requester_key_15 = data[pos : pos + n_requester_key_14]
+            pos += n_requester_key_14
+            pos = (pos + 3) & -4
+            n_payload_16 = _U_I(data, pos)[0]
+            pos += 4
+            if n_payload_16 > size - pos:
+                raise _support.beyond_end("request.payload", pos, n_payload_16, size)
+            payload_17 = data[pos : pos + n_payload_16]
+            pos += n_payload_16
+            pos = (pos + 3) & -4
+            n_origin_signature_18 = _U_I(data, pos)[0]
+            pos += 4
+            if n_origin_signature_18 > size - pos:
+                raise _support.beyond_end(
+                    "request.origin_signature", pos, n_origin_signature_18, size
+                )
+            origin_signature_19 = data[pos : pos + n_origin_signature_18]
+            pos += n_origin_signature_18
+            pos = (pos + 3) & -4
+            n_signature_algorithm_20 = _U_I(data, pos)[0]
+            pos += 4
+            if (
+                not 0 < n_signature_algorithm_20 <= size - pos
+                or data[pos + n_signature_algorithm_20 - 1]
+            ):
+                raise _support.bad_string(
+                    "request.signature_algorithm", data, pos, n_signature_algorithm_20
+                )
+            signature_algorithm_21 = data[pos : pos + n_signature_algorithm_20 - 1].decode()
+            pos += n_signature_algorithm_20
+            pos = (pos + 3) & -4
+            n_signature_22 = _U_I(data, pos)[0]
+            pos += 4
+            if n_signature_22 > size - pos:
+                raise _support.beyond_end("request.signature", pos, n_signature_22, size)
+            signature_23 = data[pos : pos + n_signature_22]
+            pos += n_signature_22
+            msg = cls(
+                ConversionRequest(
+                    request_id_1,
+                    device_uri_3,
+                    converter_uri_5,
+                    requester_uri_7,
+                    requested_technique_9,
+                    link_technique_11,
+                    policy_13,
+                    requester_key_15,
+                    payload_17,
+                    origin_signature_19,
+                    signature_algorithm_21,
+                    signature_23,
+                )
+            )
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 class _Convert_ResponseConstants:
@@ -355,12 +1444,60 @@ class Convert_Response(
     status: _types.uint8 = 0
     reason: str = ""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            reason_0 = self.reason.encode()
+            buf += _P_BxxxI(self.status, len(reason_0) + 1)
+            buf += reason_0
+            buf += b"\x00"
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            status_0, n_reason_1 = _U_BxxxI(data, pos)
+            pos += 8
+            if not 0 < n_reason_1 <= size - pos or data[pos + n_reason_1 - 1]:
+                raise _support.bad_string("reason", data, pos, n_reason_1)
+            reason_2 = data[pos : pos + n_reason_1 - 1].decode()
+            pos += n_reason_1
+            msg = cls(status_0, reason_2)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -377,12 +1514,199 @@ class Convert_RequestWire(_idl.IdlStruct, typename="iomt::srv::dds_::Convert_Req
     seq: _types.int64 = 0
     request: ConversionRequest = _dataclasses.field(default_factory=ConversionRequest)
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            request_0 = self.request
+            request_id_1 = request_0.request_id.encode()
+            buf += _P_QqI(self.client_guid, self.seq, len(request_id_1) + 1)
+            buf += request_id_1
+            device_uri_2 = request_0.device_uri.encode()
+            buf += _P4_xI[len(buf) & 3](len(device_uri_2) + 1)
+            buf += device_uri_2
+            converter_uri_3 = request_0.converter_uri.encode()
+            buf += _P4_xI[len(buf) & 3](len(converter_uri_3) + 1)
+            buf += converter_uri_3
+            requester_uri_4 = request_0.requester_uri.encode()
+            buf += _P4_xI[len(buf) & 3](len(requester_uri_4) + 1)
+            buf += requester_uri_4
+            requested_technique_5 = request_0.requested_technique.encode()
+            buf += _P4_xI[len(buf) & 3](len(requested_technique_5) + 1)
+            buf += requested_technique_5
+            link_technique_6 = request_0.link_technique.encode()
+            buf += _P4_xI[len(buf) & 3](len(link_technique_6) + 1)
+            buf += link_technique_6
+            policy_7 = request_0.policy.encode()
+            buf += _P4_xI[len(buf) & 3](len(policy_7) + 1)
+            buf += policy_7
+            requester_key_8 = request_0.requester_key
+            buf += _P4_xI[len(buf) & 3](len(requester_key_8))
+            buf += requester_key_8
+            payload_9 = request_0.payload
+            buf += _P4_I[len(buf) & 3](len(payload_9))
+            buf += payload_9
+            origin_signature_10 = request_0.origin_signature
+            buf += _P4_I[len(buf) & 3](len(origin_signature_10))
+            buf += origin_signature_10
+            signature_algorithm_11 = request_0.signature_algorithm.encode()
+            buf += _P4_I[len(buf) & 3](len(signature_algorithm_11) + 1)
+            buf += signature_algorithm_11
+            signature_12 = request_0.signature
+            buf += _P4_xI[len(buf) & 3](len(signature_12))
+            buf += signature_12
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            client_guid_0, seq_1, n_request_id_2 = _U_QqI(data, pos)
+            pos += 20
+            if not 0 < n_request_id_2 <= size - pos or data[pos + n_request_id_2 - 1]:
+                raise _support.bad_string("request.request_id", data, pos, n_request_id_2)
+            request_id_3 = data[pos : pos + n_request_id_2 - 1].decode()
+            pos += n_request_id_2
+            pos = (pos + 3) & -4
+            n_device_uri_4 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_device_uri_4 <= size - pos or data[pos + n_device_uri_4 - 1]:
+                raise _support.bad_string("request.device_uri", data, pos, n_device_uri_4)
+            device_uri_5 = data[pos : pos + n_device_uri_4 - 1].decode()
+            pos += n_device_uri_4
+            pos = (pos + 3) & -4
+            n_converter_uri_6 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_converter_uri_6 <= size - pos or data[pos + n_converter_uri_6 - 1]:
+                raise _support.bad_string("request.converter_uri", data, pos, n_converter_uri_6)
+            converter_uri_7 = data[pos : pos + n_converter_uri_6 - 1].decode()
+            pos += n_converter_uri_6
+            pos = (pos + 3) & -4
+            n_requester_uri_8 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_requester_uri_8 <= size - pos or data[pos + n_requester_uri_8 - 1]:
+                raise _support.bad_string("request.requester_uri", data, pos, n_requester_uri_8)
+            requester_uri_9 = data[pos : pos + n_requester_uri_8 - 1].decode()
+            pos += n_requester_uri_8
+            pos = (pos + 3) & -4
+            n_requested_technique_10 = _U_I(data, pos)[0]
+            pos += 4
+            if (
+                not 0 < n_requested_technique_10 <= size - pos
+                or data[pos + n_requested_technique_10 - 1]
+            ):
+                raise _support.bad_string(
+                    "request.requested_technique", data, pos, n_requested_technique_10
+                )
+            requested_technique_11 = data[pos : pos + n_requested_technique_10 - 1].decode()
+            pos += n_requested_technique_10
+            pos = (pos + 3) & -4
+            n_link_technique_12 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_link_technique_12 <= size - pos or data[pos + n_link_technique_12 - 1]:
+                raise _support.bad_string("request.link_technique", data, pos, n_link_technique_12)
+            link_technique_13 = data[pos : pos + n_link_technique_12 - 1].decode()
+            pos += n_link_technique_12
+            pos = (pos + 3) & -4
+            n_policy_14 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_policy_14 <= size - pos or data[pos + n_policy_14 - 1]:
+                raise _support.bad_string("request.policy", data, pos, n_policy_14)
+            policy_15 = data[pos : pos + n_policy_14 - 1].decode()
+            pos += n_policy_14
+            pos = (pos + 3) & -4
+            n_requester_key_16 = _U_I(data, pos)[0]
+            pos += 4
+            if n_requester_key_16 > size - pos:
+                raise _support.beyond_end("request.requester_key", pos, n_requester_key_16, size)
+            requester_key_17 = data[pos : pos + n_requester_key_16]
+            pos += n_requester_key_16
+            pos = (pos + 3) & -4
+            n_payload_18 = _U_I(data, pos)[0]
+            pos += 4
+            if n_payload_18 > size - pos:
+                raise _support.beyond_end("request.payload", pos, n_payload_18, size)
+            payload_19 = data[pos : pos + n_payload_18]
+            pos += n_payload_18
+            pos = (pos + 3) & -4
+            n_origin_signature_20 = _U_I(data, pos)[0]
+            pos += 4
+            if n_origin_signature_20 > size - pos:
+                raise _support.beyond_end(
+                    "request.origin_signature", pos, n_origin_signature_20, size
+                )
+            origin_signature_21 = data[pos : pos + n_origin_signature_20]
+            pos += n_origin_signature_20
+            pos = (pos + 3) & -4
+            n_signature_algorithm_22 = _U_I(data, pos)[0]
+            pos += 4
+            if (
+                not 0 < n_signature_algorithm_22 <= size - pos
+                or data[pos + n_signature_algorithm_22 - 1]
+            ):
+                raise _support.bad_string(
+                    "request.signature_algorithm", data, pos, n_signature_algorithm_22
+                )
+            signature_algorithm_23 = data[pos : pos + n_signature_algorithm_22 - 1].decode()
+            pos += n_signature_algorithm_22
+            pos = (pos + 3) & -4
+            n_signature_24 = _U_I(data, pos)[0]
+            pos += 4
+            if n_signature_24 > size - pos:
+                raise _support.beyond_end("request.signature", pos, n_signature_24, size)
+            signature_25 = data[pos : pos + n_signature_24]
+            pos += n_signature_24
+            msg = cls(
+                client_guid_0,
+                seq_1,
+                ConversionRequest(
+                    request_id_3,
+                    device_uri_5,
+                    converter_uri_7,
+                    requester_uri_9,
+                    requested_technique_11,
+                    link_technique_13,
+                    policy_15,
+                    requester_key_17,
+                    payload_19,
+                    origin_signature_21,
+                    signature_algorithm_23,
+                    signature_25,
+                ),
+            )
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -402,12 +1726,60 @@ class Convert_ResponseWire(
     status: _types.uint8 = 0
     reason: str = ""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            reason_0 = self.reason.encode()
+            buf += _P_QqBxxxI(self.client_guid, self.seq, self.status, len(reason_0) + 1)
+            buf += reason_0
+            buf += b"\x00"
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            client_guid_0, seq_1, status_2, n_reason_3 = _U_QqBxxxI(data, pos)
+            pos += 24
+            if not 0 < n_reason_3 <= size - pos or data[pos + n_reason_3 - 1]:
+                raise _support.bad_string("reason", data, pos, n_reason_3)
+            reason_4 = data[pos : pos + n_reason_3 - 1].decode()
+            pos += n_reason_3
+            msg = cls(client_guid_0, seq_1, status_2, reason_4)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 class Convert:
@@ -503,12 +1875,141 @@ class DataShare_Request(_idl.IdlStruct, typename="iomt::srv::dds_::DataShare_Req
     # the requester's encryption public key
     requester_key: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            request_id_0 = self.request_id.encode()
+            buf += _P_I(len(request_id_0) + 1)
+            buf += request_id_0
+            requester_uri_1 = self.requester_uri.encode()
+            buf += _P4_xI[len(buf) & 3](len(requester_uri_1) + 1)
+            buf += requester_uri_1
+            security_technique_2 = self.security_technique.encode()
+            buf += _P4_xI[len(buf) & 3](len(security_technique_2) + 1)
+            buf += security_technique_2
+            token_3 = self.token
+            buf += _P4_xI[len(buf) & 3](len(token_3))
+            buf += token_3
+            nonce_4 = self.nonce
+            buf += _P4_I[len(buf) & 3](len(nonce_4))
+            buf += nonce_4
+            proof_type_5 = self.proof_type.encode()
+            buf += _P4_I[len(buf) & 3](len(proof_type_5) + 1)
+            buf += proof_type_5
+            proof_6 = self.proof
+            buf += _P4_xI[len(buf) & 3](len(proof_6))
+            buf += proof_6
+            requester_key_7 = self.requester_key
+            buf += _P4_I[len(buf) & 3](len(requester_key_7))
+            buf += requester_key_7
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            n_request_id_0 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_request_id_0 <= size - pos or data[pos + n_request_id_0 - 1]:
+                raise _support.bad_string("request_id", data, pos, n_request_id_0)
+            request_id_1 = data[pos : pos + n_request_id_0 - 1].decode()
+            pos += n_request_id_0
+            pos = (pos + 3) & -4
+            n_requester_uri_2 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_requester_uri_2 <= size - pos or data[pos + n_requester_uri_2 - 1]:
+                raise _support.bad_string("requester_uri", data, pos, n_requester_uri_2)
+            requester_uri_3 = data[pos : pos + n_requester_uri_2 - 1].decode()
+            pos += n_requester_uri_2
+            pos = (pos + 3) & -4
+            n_security_technique_4 = _U_I(data, pos)[0]
+            pos += 4
+            if (
+                not 0 < n_security_technique_4 <= size - pos
+                or data[pos + n_security_technique_4 - 1]
+            ):
+                raise _support.bad_string("security_technique", data, pos, n_security_technique_4)
+            security_technique_5 = data[pos : pos + n_security_technique_4 - 1].decode()
+            pos += n_security_technique_4
+            pos = (pos + 3) & -4
+            n_token_6 = _U_I(data, pos)[0]
+            pos += 4
+            if n_token_6 > size - pos:
+                raise _support.beyond_end("token", pos, n_token_6, size)
+            token_7 = data[pos : pos + n_token_6]
+            pos += n_token_6
+            pos = (pos + 3) & -4
+            n_nonce_8 = _U_I(data, pos)[0]
+            pos += 4
+            if n_nonce_8 > size - pos:
+                raise _support.beyond_end("nonce", pos, n_nonce_8, size)
+            nonce_9 = data[pos : pos + n_nonce_8]
+            pos += n_nonce_8
+            pos = (pos + 3) & -4
+            n_proof_type_10 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_proof_type_10 <= size - pos or data[pos + n_proof_type_10 - 1]:
+                raise _support.bad_string("proof_type", data, pos, n_proof_type_10)
+            proof_type_11 = data[pos : pos + n_proof_type_10 - 1].decode()
+            pos += n_proof_type_10
+            pos = (pos + 3) & -4
+            n_proof_12 = _U_I(data, pos)[0]
+            pos += 4
+            if n_proof_12 > size - pos:
+                raise _support.beyond_end("proof", pos, n_proof_12, size)
+            proof_13 = data[pos : pos + n_proof_12]
+            pos += n_proof_12
+            pos = (pos + 3) & -4
+            n_requester_key_14 = _U_I(data, pos)[0]
+            pos += 4
+            if n_requester_key_14 > size - pos:
+                raise _support.beyond_end("requester_key", pos, n_requester_key_14, size)
+            requester_key_15 = data[pos : pos + n_requester_key_14]
+            pos += n_requester_key_14
+            msg = cls(
+                request_id_1,
+                requester_uri_3,
+                security_technique_5,
+                token_7,
+                nonce_9,
+                proof_type_11,
+                proof_13,
+                requester_key_15,
+            )
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 class _DataShare_ResponseConstants:
@@ -531,12 +2032,216 @@ class DataShare_Response(
     converter_uri: str = ""
     envelope: SecureEnvelope = _dataclasses.field(default_factory=SecureEnvelope)
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            reason_0 = self.reason.encode()
+            buf += _P_BxxxI(self.status, len(reason_0) + 1)
+            buf += reason_0
+            converter_uri_1 = self.converter_uri.encode()
+            buf += _P4_xI[len(buf) & 3](len(converter_uri_1) + 1)
+            buf += converter_uri_1
+            envelope_2 = self.envelope
+            request_id_3 = envelope_2.request_id.encode()
+            buf += _P4_xI[len(buf) & 3](len(request_id_3) + 1)
+            buf += request_id_3
+            device_uri_4 = envelope_2.device_uri.encode()
+            buf += _P4_xI[len(buf) & 3](len(device_uri_4) + 1)
+            buf += device_uri_4
+            sender_uri_5 = envelope_2.sender_uri.encode()
+            buf += _P4_xI[len(buf) & 3](len(sender_uri_5) + 1)
+            buf += sender_uri_5
+            recipient_uri_6 = envelope_2.recipient_uri.encode()
+            buf += _P4_xI[len(buf) & 3](len(recipient_uri_6) + 1)
+            buf += recipient_uri_6
+            security_technique_7 = envelope_2.security_technique.encode()
+            buf += _P4_xI[len(buf) & 3](len(security_technique_7) + 1)
+            buf += security_technique_7
+            stamp_8 = envelope_2.stamp
+            key_header_9 = envelope_2.key_header
+            buf += _P8_xQiII[(len(buf) + 4) & 7](
+                envelope_2.seq, stamp_8.sec, stamp_8.nanosec, len(key_header_9)
+            )
+            buf += key_header_9
+            ciphertext_10 = envelope_2.ciphertext
+            buf += _P4_I[len(buf) & 3](len(ciphertext_10))
+            buf += ciphertext_10
+            signature_algorithm_11 = envelope_2.signature_algorithm.encode()
+            buf += _P4_I[len(buf) & 3](len(signature_algorithm_11) + 1)
+            buf += signature_algorithm_11
+            signature_12 = envelope_2.signature
+            buf += _P4_xI[len(buf) & 3](len(signature_12))
+            buf += signature_12
+            sender_certificate_13 = envelope_2.sender_certificate
+            buf += _P4_I[len(buf) & 3](len(sender_certificate_13))
+            buf += sender_certificate_13
+            origin_signature_14 = envelope_2.origin_signature
+            buf += _P4_I[len(buf) & 3](len(origin_signature_14))
+            buf += origin_signature_14
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            status_0, n_reason_1 = _U_BxxxI(data, pos)
+            pos += 8
+            if not 0 < n_reason_1 <= size - pos or data[pos + n_reason_1 - 1]:
+                raise _support.bad_string("reason", data, pos, n_reason_1)
+            reason_2 = data[pos : pos + n_reason_1 - 1].decode()
+            pos += n_reason_1
+            pos = (pos + 3) & -4
+            n_converter_uri_3 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_converter_uri_3 <= size - pos or data[pos + n_converter_uri_3 - 1]:
+                raise _support.bad_string("converter_uri", data, pos, n_converter_uri_3)
+            converter_uri_4 = data[pos : pos + n_converter_uri_3 - 1].decode()
+            pos += n_converter_uri_3
+            pos = (pos + 3) & -4
+            n_request_id_5 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_request_id_5 <= size - pos or data[pos + n_request_id_5 - 1]:
+                raise _support.bad_string("envelope.request_id", data, pos, n_request_id_5)
+            request_id_6 = data[pos : pos + n_request_id_5 - 1].decode()
+            pos += n_request_id_5
+            pos = (pos + 3) & -4
+            n_device_uri_7 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_device_uri_7 <= size - pos or data[pos + n_device_uri_7 - 1]:
+                raise _support.bad_string("envelope.device_uri", data, pos, n_device_uri_7)
+            device_uri_8 = data[pos : pos + n_device_uri_7 - 1].decode()
+            pos += n_device_uri_7
+            pos = (pos + 3) & -4
+            n_sender_uri_9 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_sender_uri_9 <= size - pos or data[pos + n_sender_uri_9 - 1]:
+                raise _support.bad_string("envelope.sender_uri", data, pos, n_sender_uri_9)
+            sender_uri_10 = data[pos : pos + n_sender_uri_9 - 1].decode()
+            pos += n_sender_uri_9
+            pos = (pos + 3) & -4
+            n_recipient_uri_11 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_recipient_uri_11 <= size - pos or data[pos + n_recipient_uri_11 - 1]:
+                raise _support.bad_string("envelope.recipient_uri", data, pos, n_recipient_uri_11)
+            recipient_uri_12 = data[pos : pos + n_recipient_uri_11 - 1].decode()
+            pos += n_recipient_uri_11
+            pos = (pos + 3) & -4
+            n_security_technique_13 = _U_I(data, pos)[0]
+            pos += 4
+            if (
+                not 0 < n_security_technique_13 <= size - pos
+                or data[pos + n_security_technique_13 - 1]
+            ):
+                raise _support.bad_string(
+                    "envelope.security_technique", data, pos, n_security_technique_13
+                )
+            security_technique_14 = data[pos : pos + n_security_technique_13 - 1].decode()
+            pos += n_security_technique_13
+            pos = ((pos + 3) & -8) + 4
+            seq_15, sec_16, nanosec_17, n_key_header_18 = _U_QiII(data, pos)
+            pos += 20
+            if n_key_header_18 > size - pos:
+                raise _support.beyond_end("envelope.key_header", pos, n_key_header_18, size)
+            key_header_19 = data[pos : pos + n_key_header_18]
+            pos += n_key_header_18
+            pos = (pos + 3) & -4
+            n_ciphertext_20 = _U_I(data, pos)[0]
+            pos += 4
+            if n_ciphertext_20 > size - pos:
+                raise _support.beyond_end("envelope.ciphertext", pos, n_ciphertext_20, size)
+            ciphertext_21 = data[pos : pos + n_ciphertext_20]
+            pos += n_ciphertext_20
+            pos = (pos + 3) & -4
+            n_signature_algorithm_22 = _U_I(data, pos)[0]
+            pos += 4
+            if (
+                not 0 < n_signature_algorithm_22 <= size - pos
+                or data[pos + n_signature_algorithm_22 - 1]
+            ):
+                raise _support.bad_string(
+                    "envelope.signature_algorithm", data, pos, n_signature_algorithm_22
+                )
+            signature_algorithm_23 = data[pos : pos + n_signature_algorithm_22 - 1].decode()
+            pos += n_signature_algorithm_22
+            pos = (pos + 3) & -4
+            n_signature_24 = _U_I(data, pos)[0]
+            pos += 4
+            if n_signature_24 > size - pos:
+                raise _support.beyond_end("envelope.signature", pos, n_signature_24, size)
+            signature_25 = data[pos : pos + n_signature_24]
+            pos += n_signature_24
+            pos = (pos + 3) & -4
+            n_sender_certificate_26 = _U_I(data, pos)[0]
+            pos += 4
+            if n_sender_certificate_26 > size - pos:
+                raise _support.beyond_end(
+                    "envelope.sender_certificate", pos, n_sender_certificate_26, size
+                )
+            sender_certificate_27 = data[pos : pos + n_sender_certificate_26]
+            pos += n_sender_certificate_26
+            pos = (pos + 3) & -4
+            n_origin_signature_28 = _U_I(data, pos)[0]
+            pos += 4
+            if n_origin_signature_28 > size - pos:
+                raise _support.beyond_end(
+                    "envelope.origin_signature", pos, n_origin_signature_28, size
+                )
+            origin_signature_29 = data[pos : pos + n_origin_signature_28]
+            pos += n_origin_signature_28
+            msg = cls(
+                status_0,
+                reason_2,
+                converter_uri_4,
+                SecureEnvelope(
+                    request_id_6,
+                    device_uri_8,
+                    sender_uri_10,
+                    recipient_uri_12,
+                    security_technique_14,
+                    seq_15,
+                    _builtin_interfaces.Time(sec_16, nanosec_17),
+                    key_header_19,
+                    ciphertext_21,
+                    signature_algorithm_23,
+                    signature_25,
+                    sender_certificate_27,
+                    origin_signature_29,
+                ),
+            )
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -564,12 +2269,143 @@ class DataShare_RequestWire(_idl.IdlStruct, typename="iomt::srv::dds_::DataShare
     # the requester's encryption public key
     requester_key: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            request_id_0 = self.request_id.encode()
+            buf += _P_QqI(self.client_guid, self.seq, len(request_id_0) + 1)
+            buf += request_id_0
+            requester_uri_1 = self.requester_uri.encode()
+            buf += _P4_xI[len(buf) & 3](len(requester_uri_1) + 1)
+            buf += requester_uri_1
+            security_technique_2 = self.security_technique.encode()
+            buf += _P4_xI[len(buf) & 3](len(security_technique_2) + 1)
+            buf += security_technique_2
+            token_3 = self.token
+            buf += _P4_xI[len(buf) & 3](len(token_3))
+            buf += token_3
+            nonce_4 = self.nonce
+            buf += _P4_I[len(buf) & 3](len(nonce_4))
+            buf += nonce_4
+            proof_type_5 = self.proof_type.encode()
+            buf += _P4_I[len(buf) & 3](len(proof_type_5) + 1)
+            buf += proof_type_5
+            proof_6 = self.proof
+            buf += _P4_xI[len(buf) & 3](len(proof_6))
+            buf += proof_6
+            requester_key_7 = self.requester_key
+            buf += _P4_I[len(buf) & 3](len(requester_key_7))
+            buf += requester_key_7
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            client_guid_0, seq_1, n_request_id_2 = _U_QqI(data, pos)
+            pos += 20
+            if not 0 < n_request_id_2 <= size - pos or data[pos + n_request_id_2 - 1]:
+                raise _support.bad_string("request_id", data, pos, n_request_id_2)
+            request_id_3 = data[pos : pos + n_request_id_2 - 1].decode()
+            pos += n_request_id_2
+            pos = (pos + 3) & -4
+            n_requester_uri_4 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_requester_uri_4 <= size - pos or data[pos + n_requester_uri_4 - 1]:
+                raise _support.bad_string("requester_uri", data, pos, n_requester_uri_4)
+            requester_uri_5 = data[pos : pos + n_requester_uri_4 - 1].decode()
+            pos += n_requester_uri_4
+            pos = (pos + 3) & -4
+            n_security_technique_6 = _U_I(data, pos)[0]
+            pos += 4
+            if (
+                not 0 < n_security_technique_6 <= size - pos
+                or data[pos + n_security_technique_6 - 1]
+            ):
+                raise _support.bad_string("security_technique", data, pos, n_security_technique_6)
+            security_technique_7 = data[pos : pos + n_security_technique_6 - 1].decode()
+            pos += n_security_technique_6
+            pos = (pos + 3) & -4
+            n_token_8 = _U_I(data, pos)[0]
+            pos += 4
+            if n_token_8 > size - pos:
+                raise _support.beyond_end("token", pos, n_token_8, size)
+            token_9 = data[pos : pos + n_token_8]
+            pos += n_token_8
+            pos = (pos + 3) & -4
+            n_nonce_10 = _U_I(data, pos)[0]
+            pos += 4
+            if n_nonce_10 > size - pos:
+                raise _support.beyond_end("nonce", pos, n_nonce_10, size)
+            nonce_11 = data[pos : pos + n_nonce_10]
+            pos += n_nonce_10
+            pos = (pos + 3) & -4
+            n_proof_type_12 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_proof_type_12 <= size - pos or data[pos + n_proof_type_12 - 1]:
+                raise _support.bad_string("proof_type", data, pos, n_proof_type_12)
+            proof_type_13 = data[pos : pos + n_proof_type_12 - 1].decode()
+            pos += n_proof_type_12
+            pos = (pos + 3) & -4
+            n_proof_14 = _U_I(data, pos)[0]
+            pos += 4
+            if n_proof_14 > size - pos:
+                raise _support.beyond_end("proof", pos, n_proof_14, size)
+            proof_15 = data[pos : pos + n_proof_14]
+            pos += n_proof_14
+            pos = (pos + 3) & -4
+            n_requester_key_16 = _U_I(data, pos)[0]
+            pos += 4
+            if n_requester_key_16 > size - pos:
+                raise _support.beyond_end("requester_key", pos, n_requester_key_16, size)
+            requester_key_17 = data[pos : pos + n_requester_key_16]
+            pos += n_requester_key_16
+            msg = cls(
+                client_guid_0,
+                seq_1,
+                request_id_3,
+                requester_uri_5,
+                security_technique_7,
+                token_9,
+                nonce_11,
+                proof_type_13,
+                proof_15,
+                requester_key_17,
+            )
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -591,12 +2427,218 @@ class DataShare_ResponseWire(
     converter_uri: str = ""
     envelope: SecureEnvelope = _dataclasses.field(default_factory=SecureEnvelope)
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            reason_0 = self.reason.encode()
+            buf += _P_QqBxxxI(self.client_guid, self.seq, self.status, len(reason_0) + 1)
+            buf += reason_0
+            converter_uri_1 = self.converter_uri.encode()
+            buf += _P4_xI[len(buf) & 3](len(converter_uri_1) + 1)
+            buf += converter_uri_1
+            envelope_2 = self.envelope
+            request_id_3 = envelope_2.request_id.encode()
+            buf += _P4_xI[len(buf) & 3](len(request_id_3) + 1)
+            buf += request_id_3
+            device_uri_4 = envelope_2.device_uri.encode()
+            buf += _P4_xI[len(buf) & 3](len(device_uri_4) + 1)
+            buf += device_uri_4
+            sender_uri_5 = envelope_2.sender_uri.encode()
+            buf += _P4_xI[len(buf) & 3](len(sender_uri_5) + 1)
+            buf += sender_uri_5
+            recipient_uri_6 = envelope_2.recipient_uri.encode()
+            buf += _P4_xI[len(buf) & 3](len(recipient_uri_6) + 1)
+            buf += recipient_uri_6
+            security_technique_7 = envelope_2.security_technique.encode()
+            buf += _P4_xI[len(buf) & 3](len(security_technique_7) + 1)
+            buf += security_technique_7
+            stamp_8 = envelope_2.stamp
+            key_header_9 = envelope_2.key_header
+            buf += _P8_xQiII[(len(buf) + 4) & 7](
+                envelope_2.seq, stamp_8.sec, stamp_8.nanosec, len(key_header_9)
+            )
+            buf += key_header_9
+            ciphertext_10 = envelope_2.ciphertext
+            buf += _P4_I[len(buf) & 3](len(ciphertext_10))
+            buf += ciphertext_10
+            signature_algorithm_11 = envelope_2.signature_algorithm.encode()
+            buf += _P4_I[len(buf) & 3](len(signature_algorithm_11) + 1)
+            buf += signature_algorithm_11
+            signature_12 = envelope_2.signature
+            buf += _P4_xI[len(buf) & 3](len(signature_12))
+            buf += signature_12
+            sender_certificate_13 = envelope_2.sender_certificate
+            buf += _P4_I[len(buf) & 3](len(sender_certificate_13))
+            buf += sender_certificate_13
+            origin_signature_14 = envelope_2.origin_signature
+            buf += _P4_I[len(buf) & 3](len(origin_signature_14))
+            buf += origin_signature_14
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            client_guid_0, seq_1, status_2, n_reason_3 = _U_QqBxxxI(data, pos)
+            pos += 24
+            if not 0 < n_reason_3 <= size - pos or data[pos + n_reason_3 - 1]:
+                raise _support.bad_string("reason", data, pos, n_reason_3)
+            reason_4 = data[pos : pos + n_reason_3 - 1].decode()
+            pos += n_reason_3
+            pos = (pos + 3) & -4
+            n_converter_uri_5 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_converter_uri_5 <= size - pos or data[pos + n_converter_uri_5 - 1]:
+                raise _support.bad_string("converter_uri", data, pos, n_converter_uri_5)
+            converter_uri_6 = data[pos : pos + n_converter_uri_5 - 1].decode()
+            pos += n_converter_uri_5
+            pos = (pos + 3) & -4
+            n_request_id_7 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_request_id_7 <= size - pos or data[pos + n_request_id_7 - 1]:
+                raise _support.bad_string("envelope.request_id", data, pos, n_request_id_7)
+            request_id_8 = data[pos : pos + n_request_id_7 - 1].decode()
+            pos += n_request_id_7
+            pos = (pos + 3) & -4
+            n_device_uri_9 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_device_uri_9 <= size - pos or data[pos + n_device_uri_9 - 1]:
+                raise _support.bad_string("envelope.device_uri", data, pos, n_device_uri_9)
+            device_uri_10 = data[pos : pos + n_device_uri_9 - 1].decode()
+            pos += n_device_uri_9
+            pos = (pos + 3) & -4
+            n_sender_uri_11 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_sender_uri_11 <= size - pos or data[pos + n_sender_uri_11 - 1]:
+                raise _support.bad_string("envelope.sender_uri", data, pos, n_sender_uri_11)
+            sender_uri_12 = data[pos : pos + n_sender_uri_11 - 1].decode()
+            pos += n_sender_uri_11
+            pos = (pos + 3) & -4
+            n_recipient_uri_13 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_recipient_uri_13 <= size - pos or data[pos + n_recipient_uri_13 - 1]:
+                raise _support.bad_string("envelope.recipient_uri", data, pos, n_recipient_uri_13)
+            recipient_uri_14 = data[pos : pos + n_recipient_uri_13 - 1].decode()
+            pos += n_recipient_uri_13
+            pos = (pos + 3) & -4
+            n_security_technique_15 = _U_I(data, pos)[0]
+            pos += 4
+            if (
+                not 0 < n_security_technique_15 <= size - pos
+                or data[pos + n_security_technique_15 - 1]
+            ):
+                raise _support.bad_string(
+                    "envelope.security_technique", data, pos, n_security_technique_15
+                )
+            security_technique_16 = data[pos : pos + n_security_technique_15 - 1].decode()
+            pos += n_security_technique_15
+            pos = ((pos + 3) & -8) + 4
+            seq_17, sec_18, nanosec_19, n_key_header_20 = _U_QiII(data, pos)
+            pos += 20
+            if n_key_header_20 > size - pos:
+                raise _support.beyond_end("envelope.key_header", pos, n_key_header_20, size)
+            key_header_21 = data[pos : pos + n_key_header_20]
+            pos += n_key_header_20
+            pos = (pos + 3) & -4
+            n_ciphertext_22 = _U_I(data, pos)[0]
+            pos += 4
+            if n_ciphertext_22 > size - pos:
+                raise _support.beyond_end("envelope.ciphertext", pos, n_ciphertext_22, size)
+            ciphertext_23 = data[pos : pos + n_ciphertext_22]
+            pos += n_ciphertext_22
+            pos = (pos + 3) & -4
+            n_signature_algorithm_24 = _U_I(data, pos)[0]
+            pos += 4
+            if (
+                not 0 < n_signature_algorithm_24 <= size - pos
+                or data[pos + n_signature_algorithm_24 - 1]
+            ):
+                raise _support.bad_string(
+                    "envelope.signature_algorithm", data, pos, n_signature_algorithm_24
+                )
+            signature_algorithm_25 = data[pos : pos + n_signature_algorithm_24 - 1].decode()
+            pos += n_signature_algorithm_24
+            pos = (pos + 3) & -4
+            n_signature_26 = _U_I(data, pos)[0]
+            pos += 4
+            if n_signature_26 > size - pos:
+                raise _support.beyond_end("envelope.signature", pos, n_signature_26, size)
+            signature_27 = data[pos : pos + n_signature_26]
+            pos += n_signature_26
+            pos = (pos + 3) & -4
+            n_sender_certificate_28 = _U_I(data, pos)[0]
+            pos += 4
+            if n_sender_certificate_28 > size - pos:
+                raise _support.beyond_end(
+                    "envelope.sender_certificate", pos, n_sender_certificate_28, size
+                )
+            sender_certificate_29 = data[pos : pos + n_sender_certificate_28]
+            pos += n_sender_certificate_28
+            pos = (pos + 3) & -4
+            n_origin_signature_30 = _U_I(data, pos)[0]
+            pos += 4
+            if n_origin_signature_30 > size - pos:
+                raise _support.beyond_end(
+                    "envelope.origin_signature", pos, n_origin_signature_30, size
+                )
+            origin_signature_31 = data[pos : pos + n_origin_signature_30]
+            pos += n_origin_signature_30
+            msg = cls(
+                client_guid_0,
+                seq_1,
+                status_2,
+                reason_4,
+                converter_uri_6,
+                SecureEnvelope(
+                    request_id_8,
+                    device_uri_10,
+                    sender_uri_12,
+                    recipient_uri_14,
+                    security_technique_16,
+                    seq_17,
+                    _builtin_interfaces.Time(sec_18, nanosec_19),
+                    key_header_21,
+                    ciphertext_23,
+                    signature_algorithm_25,
+                    signature_27,
+                    sender_certificate_29,
+                    origin_signature_31,
+                ),
+            )
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 class DataShare:
@@ -734,12 +2776,125 @@ class DeviceInfoRequest_Request(
     # signature by provider_key over the request
     proof: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            wallet_uri_0 = self.wallet_uri.encode()
+            buf += _P_I(len(wallet_uri_0) + 1)
+            buf += wallet_uri_0
+            provider_uri_1 = self.provider_uri.encode()
+            buf += _P4_xI[len(buf) & 3](len(provider_uri_1) + 1)
+            buf += provider_uri_1
+            provider_certificate_2 = self.provider_certificate
+            buf += _P4_xI[len(buf) & 3](len(provider_certificate_2))
+            buf += provider_certificate_2
+            scopes_3 = self.scopes
+            buf += _P4_I[len(buf) & 3](len(scopes_3))
+            for scopes_item_4 in scopes_3:
+                scopes_6 = scopes_item_4.encode()
+                buf += _P4_I[len(buf) & 3](len(scopes_6) + 1)
+                buf += scopes_6
+                buf += b"\x00"
+            nonce_7 = self.nonce
+            buf += _P4_I[len(buf) & 3](len(nonce_7))
+            buf += nonce_7
+            proof_8 = self.proof
+            buf += _P4_I[len(buf) & 3](len(proof_8))
+            buf += proof_8
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            n_wallet_uri_0 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_wallet_uri_0 <= size - pos or data[pos + n_wallet_uri_0 - 1]:
+                raise _support.bad_string("wallet_uri", data, pos, n_wallet_uri_0)
+            wallet_uri_1 = data[pos : pos + n_wallet_uri_0 - 1].decode()
+            pos += n_wallet_uri_0
+            pos = (pos + 3) & -4
+            n_provider_uri_2 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_provider_uri_2 <= size - pos or data[pos + n_provider_uri_2 - 1]:
+                raise _support.bad_string("provider_uri", data, pos, n_provider_uri_2)
+            provider_uri_3 = data[pos : pos + n_provider_uri_2 - 1].decode()
+            pos += n_provider_uri_2
+            pos = (pos + 3) & -4
+            n_provider_certificate_4 = _U_I(data, pos)[0]
+            pos += 4
+            if n_provider_certificate_4 > size - pos:
+                raise _support.beyond_end(
+                    "provider_certificate", pos, n_provider_certificate_4, size
+                )
+            provider_certificate_5 = data[pos : pos + n_provider_certificate_4]
+            pos += n_provider_certificate_4
+            pos = (pos + 3) & -4
+            n_scopes_6 = _U_I(data, pos)[0]
+            pos += 4
+            if n_scopes_6 > (size - pos) // 5:
+                raise _support.beyond_end("scopes", pos, n_scopes_6, size)
+            scopes_8: list[str] = []
+            for _ in range(n_scopes_6):
+                pos = (pos + 3) & -4
+                n_scopes_11 = _U_I(data, pos)[0]
+                pos += 4
+                if not 0 < n_scopes_11 <= size - pos or data[pos + n_scopes_11 - 1]:
+                    raise _support.bad_string("scopes[]", data, pos, n_scopes_11)
+                scopes_12 = data[pos : pos + n_scopes_11 - 1].decode()
+                pos += n_scopes_11
+                scopes_8.append(scopes_12)
+            pos = (pos + 3) & -4
+            n_nonce_13 = _U_I(data, pos)[0]
+            pos += 4
+            if n_nonce_13 > size - pos:
+                raise _support.beyond_end("nonce", pos, n_nonce_13, size)
+            nonce_14 = data[pos : pos + n_nonce_13]
+            pos += n_nonce_13
+            pos = (pos + 3) & -4
+            n_proof_15 = _U_I(data, pos)[0]
+            pos += 4
+            if n_proof_15 > size - pos:
+                raise _support.beyond_end("proof", pos, n_proof_15, size)
+            proof_16 = data[pos : pos + n_proof_15]
+            pos += n_proof_15
+            msg = cls(
+                wallet_uri_1, provider_uri_3, provider_certificate_5, scopes_8, nonce_14, proof_16
+            )
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 class _DeviceInfoRequest_ResponseConstants:
@@ -762,12 +2917,121 @@ class DeviceInfoRequest_Response(
     reason: str = ""
     devices: _types.sequence[DeviceInfo] = _dataclasses.field(default_factory=list)
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            reason_0 = self.reason.encode()
+            buf += _P_BxxxI(self.status, len(reason_0) + 1)
+            buf += reason_0
+            devices_1 = self.devices
+            buf += _P4_xI[len(buf) & 3](len(devices_1))
+            for devices_item_2 in devices_1:
+                uri_7 = devices_item_2.uri.encode()
+                buf += _P4_I[len(buf) & 3](len(uri_7) + 1)
+                buf += uri_7
+                security_technique_8 = devices_item_2.security_technique.encode()
+                buf += _P4_xI[len(buf) & 3](len(security_technique_8) + 1)
+                buf += security_technique_8
+                token_9 = devices_item_2.token
+                buf += _P4_xBI[len(buf) & 3](devices_item_2.kind, len(token_9))
+                buf += token_9
+                device_certificate_10 = devices_item_2.device_certificate
+                buf += _P4_I[len(buf) & 3](len(device_certificate_10))
+                buf += device_certificate_10
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            status_0, n_reason_1 = _U_BxxxI(data, pos)
+            pos += 8
+            if not 0 < n_reason_1 <= size - pos or data[pos + n_reason_1 - 1]:
+                raise _support.bad_string("reason", data, pos, n_reason_1)
+            reason_2 = data[pos : pos + n_reason_1 - 1].decode()
+            pos += n_reason_1
+            pos = (pos + 3) & -4
+            n_devices_3 = _U_I(data, pos)[0]
+            pos += 4
+            if n_devices_3 > (size - pos) // 19:
+                raise _support.beyond_end("devices", pos, n_devices_3, size)
+            devices_5: list[DeviceInfo] = []
+            for _ in range(n_devices_3):
+                pos = (pos + 3) & -4
+                n_uri_16 = _U_I(data, pos)[0]
+                pos += 4
+                if not 0 < n_uri_16 <= size - pos or data[pos + n_uri_16 - 1]:
+                    raise _support.bad_string("devices[].uri", data, pos, n_uri_16)
+                uri_17 = data[pos : pos + n_uri_16 - 1].decode()
+                pos += n_uri_16
+                pos = (pos + 3) & -4
+                n_security_technique_18 = _U_I(data, pos)[0]
+                pos += 4
+                if (
+                    not 0 < n_security_technique_18 <= size - pos
+                    or data[pos + n_security_technique_18 - 1]
+                ):
+                    raise _support.bad_string(
+                        "devices[].security_technique", data, pos, n_security_technique_18
+                    )
+                security_technique_19 = data[pos : pos + n_security_technique_18 - 1].decode()
+                pos += n_security_technique_18
+                at_22 = pos & 3
+                kind_20, n_token_21 = _U4_BI[at_22](data, pos)
+                pos += _N4_BI[at_22]
+                if n_token_21 > size - pos:
+                    raise _support.beyond_end("devices[].token", pos, n_token_21, size)
+                token_23 = data[pos : pos + n_token_21]
+                pos += n_token_21
+                pos = (pos + 3) & -4
+                n_device_certificate_24 = _U_I(data, pos)[0]
+                pos += 4
+                if n_device_certificate_24 > size - pos:
+                    raise _support.beyond_end(
+                        "devices[].device_certificate", pos, n_device_certificate_24, size
+                    )
+                device_certificate_25 = data[pos : pos + n_device_certificate_24]
+                pos += n_device_certificate_24
+                devices_5.append(
+                    DeviceInfo(
+                        uri_17, security_technique_19, kind_20, token_23, device_certificate_25
+                    )
+                )
+            msg = cls(status_0, reason_2, devices_5)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -794,12 +3058,132 @@ class DeviceInfoRequest_RequestWire(
     # signature by provider_key over the request
     proof: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            wallet_uri_0 = self.wallet_uri.encode()
+            buf += _P_QqI(self.client_guid, self.seq, len(wallet_uri_0) + 1)
+            buf += wallet_uri_0
+            provider_uri_1 = self.provider_uri.encode()
+            buf += _P4_xI[len(buf) & 3](len(provider_uri_1) + 1)
+            buf += provider_uri_1
+            provider_certificate_2 = self.provider_certificate
+            buf += _P4_xI[len(buf) & 3](len(provider_certificate_2))
+            buf += provider_certificate_2
+            scopes_3 = self.scopes
+            buf += _P4_I[len(buf) & 3](len(scopes_3))
+            for scopes_item_4 in scopes_3:
+                scopes_6 = scopes_item_4.encode()
+                buf += _P4_I[len(buf) & 3](len(scopes_6) + 1)
+                buf += scopes_6
+                buf += b"\x00"
+            nonce_7 = self.nonce
+            buf += _P4_I[len(buf) & 3](len(nonce_7))
+            buf += nonce_7
+            proof_8 = self.proof
+            buf += _P4_I[len(buf) & 3](len(proof_8))
+            buf += proof_8
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            client_guid_0, seq_1, n_wallet_uri_2 = _U_QqI(data, pos)
+            pos += 20
+            if not 0 < n_wallet_uri_2 <= size - pos or data[pos + n_wallet_uri_2 - 1]:
+                raise _support.bad_string("wallet_uri", data, pos, n_wallet_uri_2)
+            wallet_uri_3 = data[pos : pos + n_wallet_uri_2 - 1].decode()
+            pos += n_wallet_uri_2
+            pos = (pos + 3) & -4
+            n_provider_uri_4 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_provider_uri_4 <= size - pos or data[pos + n_provider_uri_4 - 1]:
+                raise _support.bad_string("provider_uri", data, pos, n_provider_uri_4)
+            provider_uri_5 = data[pos : pos + n_provider_uri_4 - 1].decode()
+            pos += n_provider_uri_4
+            pos = (pos + 3) & -4
+            n_provider_certificate_6 = _U_I(data, pos)[0]
+            pos += 4
+            if n_provider_certificate_6 > size - pos:
+                raise _support.beyond_end(
+                    "provider_certificate", pos, n_provider_certificate_6, size
+                )
+            provider_certificate_7 = data[pos : pos + n_provider_certificate_6]
+            pos += n_provider_certificate_6
+            pos = (pos + 3) & -4
+            n_scopes_8 = _U_I(data, pos)[0]
+            pos += 4
+            if n_scopes_8 > (size - pos) // 5:
+                raise _support.beyond_end("scopes", pos, n_scopes_8, size)
+            scopes_10: list[str] = []
+            for _ in range(n_scopes_8):
+                pos = (pos + 3) & -4
+                n_scopes_13 = _U_I(data, pos)[0]
+                pos += 4
+                if not 0 < n_scopes_13 <= size - pos or data[pos + n_scopes_13 - 1]:
+                    raise _support.bad_string("scopes[]", data, pos, n_scopes_13)
+                scopes_14 = data[pos : pos + n_scopes_13 - 1].decode()
+                pos += n_scopes_13
+                scopes_10.append(scopes_14)
+            pos = (pos + 3) & -4
+            n_nonce_15 = _U_I(data, pos)[0]
+            pos += 4
+            if n_nonce_15 > size - pos:
+                raise _support.beyond_end("nonce", pos, n_nonce_15, size)
+            nonce_16 = data[pos : pos + n_nonce_15]
+            pos += n_nonce_15
+            pos = (pos + 3) & -4
+            n_proof_17 = _U_I(data, pos)[0]
+            pos += 4
+            if n_proof_17 > size - pos:
+                raise _support.beyond_end("proof", pos, n_proof_17, size)
+            proof_18 = data[pos : pos + n_proof_17]
+            pos += n_proof_17
+            msg = cls(
+                client_guid_0,
+                seq_1,
+                wallet_uri_3,
+                provider_uri_5,
+                provider_certificate_7,
+                scopes_10,
+                nonce_16,
+                proof_18,
+            )
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -822,12 +3206,121 @@ class DeviceInfoRequest_ResponseWire(
     reason: str = ""
     devices: _types.sequence[DeviceInfo] = _dataclasses.field(default_factory=list)
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            reason_0 = self.reason.encode()
+            buf += _P_QqBxxxI(self.client_guid, self.seq, self.status, len(reason_0) + 1)
+            buf += reason_0
+            devices_1 = self.devices
+            buf += _P4_xI[len(buf) & 3](len(devices_1))
+            for devices_item_2 in devices_1:
+                uri_7 = devices_item_2.uri.encode()
+                buf += _P4_I[len(buf) & 3](len(uri_7) + 1)
+                buf += uri_7
+                security_technique_8 = devices_item_2.security_technique.encode()
+                buf += _P4_xI[len(buf) & 3](len(security_technique_8) + 1)
+                buf += security_technique_8
+                token_9 = devices_item_2.token
+                buf += _P4_xBI[len(buf) & 3](devices_item_2.kind, len(token_9))
+                buf += token_9
+                device_certificate_10 = devices_item_2.device_certificate
+                buf += _P4_I[len(buf) & 3](len(device_certificate_10))
+                buf += device_certificate_10
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            client_guid_0, seq_1, status_2, n_reason_3 = _U_QqBxxxI(data, pos)
+            pos += 24
+            if not 0 < n_reason_3 <= size - pos or data[pos + n_reason_3 - 1]:
+                raise _support.bad_string("reason", data, pos, n_reason_3)
+            reason_4 = data[pos : pos + n_reason_3 - 1].decode()
+            pos += n_reason_3
+            pos = (pos + 3) & -4
+            n_devices_5 = _U_I(data, pos)[0]
+            pos += 4
+            if n_devices_5 > (size - pos) // 19:
+                raise _support.beyond_end("devices", pos, n_devices_5, size)
+            devices_7: list[DeviceInfo] = []
+            for _ in range(n_devices_5):
+                pos = (pos + 3) & -4
+                n_uri_18 = _U_I(data, pos)[0]
+                pos += 4
+                if not 0 < n_uri_18 <= size - pos or data[pos + n_uri_18 - 1]:
+                    raise _support.bad_string("devices[].uri", data, pos, n_uri_18)
+                uri_19 = data[pos : pos + n_uri_18 - 1].decode()
+                pos += n_uri_18
+                pos = (pos + 3) & -4
+                n_security_technique_20 = _U_I(data, pos)[0]
+                pos += 4
+                if (
+                    not 0 < n_security_technique_20 <= size - pos
+                    or data[pos + n_security_technique_20 - 1]
+                ):
+                    raise _support.bad_string(
+                        "devices[].security_technique", data, pos, n_security_technique_20
+                    )
+                security_technique_21 = data[pos : pos + n_security_technique_20 - 1].decode()
+                pos += n_security_technique_20
+                at_24 = pos & 3
+                kind_22, n_token_23 = _U4_BI[at_24](data, pos)
+                pos += _N4_BI[at_24]
+                if n_token_23 > size - pos:
+                    raise _support.beyond_end("devices[].token", pos, n_token_23, size)
+                token_25 = data[pos : pos + n_token_23]
+                pos += n_token_23
+                pos = (pos + 3) & -4
+                n_device_certificate_26 = _U_I(data, pos)[0]
+                pos += 4
+                if n_device_certificate_26 > size - pos:
+                    raise _support.beyond_end(
+                        "devices[].device_certificate", pos, n_device_certificate_26, size
+                    )
+                device_certificate_27 = data[pos : pos + n_device_certificate_26]
+                pos += n_device_certificate_26
+                devices_7.append(
+                    DeviceInfo(
+                        uri_19, security_technique_21, kind_22, token_25, device_certificate_27
+                    )
+                )
+            msg = cls(client_guid_0, seq_1, status_2, reason_4, devices_7)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 class DeviceInfoRequest:
@@ -965,12 +3458,69 @@ class SessionHandshake_Request(
     initiator_uri: str = ""
     message: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            initiator_uri_0 = self.initiator_uri.encode()
+            buf += _P_I(len(initiator_uri_0) + 1)
+            buf += initiator_uri_0
+            message_1 = self.message
+            buf += _P4_xI[len(buf) & 3](len(message_1))
+            buf += message_1
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            n_initiator_uri_0 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_initiator_uri_0 <= size - pos or data[pos + n_initiator_uri_0 - 1]:
+                raise _support.bad_string("initiator_uri", data, pos, n_initiator_uri_0)
+            initiator_uri_1 = data[pos : pos + n_initiator_uri_0 - 1].decode()
+            pos += n_initiator_uri_0
+            pos = (pos + 3) & -4
+            n_message_2 = _U_I(data, pos)[0]
+            pos += 4
+            if n_message_2 > size - pos:
+                raise _support.beyond_end("message", pos, n_message_2, size)
+            message_3 = data[pos : pos + n_message_2]
+            pos += n_message_2
+            msg = cls(initiator_uri_1, message_3)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 class _SessionHandshake_ResponseConstants:
@@ -993,12 +3543,69 @@ class SessionHandshake_Response(
     reason: str = ""
     message: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            reason_0 = self.reason.encode()
+            buf += _P_BxxxI(self.status, len(reason_0) + 1)
+            buf += reason_0
+            message_1 = self.message
+            buf += _P4_xI[len(buf) & 3](len(message_1))
+            buf += message_1
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            status_0, n_reason_1 = _U_BxxxI(data, pos)
+            pos += 8
+            if not 0 < n_reason_1 <= size - pos or data[pos + n_reason_1 - 1]:
+                raise _support.bad_string("reason", data, pos, n_reason_1)
+            reason_2 = data[pos : pos + n_reason_1 - 1].decode()
+            pos += n_reason_1
+            pos = (pos + 3) & -4
+            n_message_3 = _U_I(data, pos)[0]
+            pos += 4
+            if n_message_3 > size - pos:
+                raise _support.beyond_end("message", pos, n_message_3, size)
+            message_4 = data[pos : pos + n_message_3]
+            pos += n_message_3
+            msg = cls(status_0, reason_2, message_4)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -1018,12 +3625,69 @@ class SessionHandshake_RequestWire(
     initiator_uri: str = ""
     message: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            initiator_uri_0 = self.initiator_uri.encode()
+            buf += _P_QqI(self.client_guid, self.seq, len(initiator_uri_0) + 1)
+            buf += initiator_uri_0
+            message_1 = self.message
+            buf += _P4_xI[len(buf) & 3](len(message_1))
+            buf += message_1
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            client_guid_0, seq_1, n_initiator_uri_2 = _U_QqI(data, pos)
+            pos += 20
+            if not 0 < n_initiator_uri_2 <= size - pos or data[pos + n_initiator_uri_2 - 1]:
+                raise _support.bad_string("initiator_uri", data, pos, n_initiator_uri_2)
+            initiator_uri_3 = data[pos : pos + n_initiator_uri_2 - 1].decode()
+            pos += n_initiator_uri_2
+            pos = (pos + 3) & -4
+            n_message_4 = _U_I(data, pos)[0]
+            pos += 4
+            if n_message_4 > size - pos:
+                raise _support.beyond_end("message", pos, n_message_4, size)
+            message_5 = data[pos : pos + n_message_4]
+            pos += n_message_4
+            msg = cls(client_guid_0, seq_1, initiator_uri_3, message_5)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -1046,12 +3710,69 @@ class SessionHandshake_ResponseWire(
     reason: str = ""
     message: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            reason_0 = self.reason.encode()
+            buf += _P_QqBxxxI(self.client_guid, self.seq, self.status, len(reason_0) + 1)
+            buf += reason_0
+            message_1 = self.message
+            buf += _P4_xI[len(buf) & 3](len(message_1))
+            buf += message_1
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            client_guid_0, seq_1, status_2, n_reason_3 = _U_QqBxxxI(data, pos)
+            pos += 24
+            if not 0 < n_reason_3 <= size - pos or data[pos + n_reason_3 - 1]:
+                raise _support.bad_string("reason", data, pos, n_reason_3)
+            reason_4 = data[pos : pos + n_reason_3 - 1].decode()
+            pos += n_reason_3
+            pos = (pos + 3) & -4
+            n_message_5 = _U_I(data, pos)[0]
+            pos += 4
+            if n_message_5 > size - pos:
+                raise _support.beyond_end("message", pos, n_message_5, size)
+            message_6 = data[pos : pos + n_message_5]
+            pos += n_message_5
+            msg = cls(client_guid_0, seq_1, status_2, reason_4, message_6)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 class SessionHandshake:
@@ -1167,12 +3888,94 @@ class Upload_Request(_idl.IdlStruct, typename="iomt::srv::dds_::Upload_Request_"
 
     reading: Vitals = _dataclasses.field(default_factory=Vitals)
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            reading_0 = self.reading
+            stamp_1 = reading_0.stamp
+            device_uri_2 = reading_0.device_uri.encode()
+            buf += _P_iII(stamp_1.sec, stamp_1.nanosec, len(device_uri_2) + 1)
+            buf += device_uri_2
+            patient_id_3 = reading_0.patient_id.encode()
+            buf += _P4_xI[len(buf) & 3](len(patient_id_3) + 1)
+            buf += patient_id_3
+            buf += _P4_xBIfff[len(buf) & 3](
+                reading_0.kind,
+                reading_0.seq,
+                reading_0.heart_rate_bpm,
+                reading_0.systolic_mmhg,
+                reading_0.diastolic_mmhg,
+            )
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            sec_0, nanosec_1, n_device_uri_2 = _U_iII(data, pos)
+            pos += 12
+            if not 0 < n_device_uri_2 <= size - pos or data[pos + n_device_uri_2 - 1]:
+                raise _support.bad_string("reading.device_uri", data, pos, n_device_uri_2)
+            device_uri_3 = data[pos : pos + n_device_uri_2 - 1].decode()
+            pos += n_device_uri_2
+            pos = (pos + 3) & -4
+            n_patient_id_4 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_patient_id_4 <= size - pos or data[pos + n_patient_id_4 - 1]:
+                raise _support.bad_string("reading.patient_id", data, pos, n_patient_id_4)
+            patient_id_5 = data[pos : pos + n_patient_id_4 - 1].decode()
+            pos += n_patient_id_4
+            at_11 = pos & 3
+            kind_6, seq_7, heart_rate_bpm_8, systolic_mmhg_9, diastolic_mmhg_10 = _U4_BIfff[at_11](
+                data, pos
+            )
+            pos += _N4_BIfff[at_11]
+            msg = cls(
+                Vitals(
+                    _builtin_interfaces.Time(sec_0, nanosec_1),
+                    device_uri_3,
+                    patient_id_5,
+                    kind_6,
+                    seq_7,
+                    heart_rate_bpm_8,
+                    systolic_mmhg_9,
+                    diastolic_mmhg_10,
+                )
+            )
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 class _Upload_ResponseConstants:
@@ -1192,12 +3995,60 @@ class Upload_Response(
     status: _types.uint8 = 0
     reason: str = ""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            reason_0 = self.reason.encode()
+            buf += _P_BxxxI(self.status, len(reason_0) + 1)
+            buf += reason_0
+            buf += b"\x00"
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            status_0, n_reason_1 = _U_BxxxI(data, pos)
+            pos += 8
+            if not 0 < n_reason_1 <= size - pos or data[pos + n_reason_1 - 1]:
+                raise _support.bad_string("reason", data, pos, n_reason_1)
+            reason_2 = data[pos : pos + n_reason_1 - 1].decode()
+            pos += n_reason_1
+            msg = cls(status_0, reason_2)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -1214,12 +4065,98 @@ class Upload_RequestWire(_idl.IdlStruct, typename="iomt::srv::dds_::Upload_Reque
     seq: _types.int64 = 0
     reading: Vitals = _dataclasses.field(default_factory=Vitals)
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            reading_0 = self.reading
+            stamp_1 = reading_0.stamp
+            device_uri_2 = reading_0.device_uri.encode()
+            buf += _P_QqiII(
+                self.client_guid, self.seq, stamp_1.sec, stamp_1.nanosec, len(device_uri_2) + 1
+            )
+            buf += device_uri_2
+            patient_id_3 = reading_0.patient_id.encode()
+            buf += _P4_xI[len(buf) & 3](len(patient_id_3) + 1)
+            buf += patient_id_3
+            buf += _P4_xBIfff[len(buf) & 3](
+                reading_0.kind,
+                reading_0.seq,
+                reading_0.heart_rate_bpm,
+                reading_0.systolic_mmhg,
+                reading_0.diastolic_mmhg,
+            )
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            client_guid_0, seq_1, sec_2, nanosec_3, n_device_uri_4 = _U_QqiII(data, pos)
+            pos += 28
+            if not 0 < n_device_uri_4 <= size - pos or data[pos + n_device_uri_4 - 1]:
+                raise _support.bad_string("reading.device_uri", data, pos, n_device_uri_4)
+            device_uri_5 = data[pos : pos + n_device_uri_4 - 1].decode()
+            pos += n_device_uri_4
+            pos = (pos + 3) & -4
+            n_patient_id_6 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_patient_id_6 <= size - pos or data[pos + n_patient_id_6 - 1]:
+                raise _support.bad_string("reading.patient_id", data, pos, n_patient_id_6)
+            patient_id_7 = data[pos : pos + n_patient_id_6 - 1].decode()
+            pos += n_patient_id_6
+            at_13 = pos & 3
+            kind_8, seq_9, heart_rate_bpm_10, systolic_mmhg_11, diastolic_mmhg_12 = _U4_BIfff[
+                at_13
+            ](data, pos)
+            pos += _N4_BIfff[at_13]
+            msg = cls(
+                client_guid_0,
+                seq_1,
+                Vitals(
+                    _builtin_interfaces.Time(sec_2, nanosec_3),
+                    device_uri_5,
+                    patient_id_7,
+                    kind_8,
+                    seq_9,
+                    heart_rate_bpm_10,
+                    systolic_mmhg_11,
+                    diastolic_mmhg_12,
+                ),
+            )
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -1239,12 +4176,60 @@ class Upload_ResponseWire(
     status: _types.uint8 = 0
     reason: str = ""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            reason_0 = self.reason.encode()
+            buf += _P_QqBxxxI(self.client_guid, self.seq, self.status, len(reason_0) + 1)
+            buf += reason_0
+            buf += b"\x00"
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            client_guid_0, seq_1, status_2, n_reason_3 = _U_QqBxxxI(data, pos)
+            pos += 24
+            if not 0 < n_reason_3 <= size - pos or data[pos + n_reason_3 - 1]:
+                raise _support.bad_string("reason", data, pos, n_reason_3)
+            reason_4 = data[pos : pos + n_reason_3 - 1].decode()
+            pos += n_reason_3
+            msg = cls(client_guid_0, seq_1, status_2, reason_4)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 class Upload:
@@ -1697,3 +4682,103 @@ SERVICES: dict[str, _support.ServiceType[_typing.Any, _typing.Any, _typing.Any, 
     "iomt/srv/SessionHandshake": SessionHandshake,
     "iomt/srv/Upload": Upload,
 }
+
+# Precompiled CDR layouts of the generated codecs above.
+_N4_BI = (8, 7, 6, 5)
+_N4_BIfff = (20, 19, 18, 17)
+_N8_iIQII = (24, 31, 30, 29, 28, 27, 26, 25)
+_P4_I = (
+    _struct.Struct("<I").pack,
+    _struct.Struct("<xxxI").pack,
+    _struct.Struct("<xxI").pack,
+    _struct.Struct("<xI").pack,
+)
+_P4_fffII = (
+    _struct.Struct("<fffII").pack,
+    _struct.Struct("<xxxfffII").pack,
+    _struct.Struct("<xxfffII").pack,
+    _struct.Struct("<xfffII").pack,
+)
+_P4_xBI = (
+    _struct.Struct("<xBxxI").pack,
+    _struct.Struct("<xBxI").pack,
+    _struct.Struct("<xBI").pack,
+    _struct.Struct("<xBxxxI").pack,
+)
+_P4_xBIfff = (
+    _struct.Struct("<xBxxIfff").pack,
+    _struct.Struct("<xBxIfff").pack,
+    _struct.Struct("<xBIfff").pack,
+    _struct.Struct("<xBxxxIfff").pack,
+)
+_P4_xI = (
+    _struct.Struct("<xxxxI").pack,
+    _struct.Struct("<xxxI").pack,
+    _struct.Struct("<xxI").pack,
+    _struct.Struct("<xI").pack,
+)
+_P4_xIIIIIIT = (
+    _struct.Struct("<xxxxIIIIII?").pack,
+    _struct.Struct("<xxxIIIIII?").pack,
+    _struct.Struct("<xxIIIIII?").pack,
+    _struct.Struct("<xIIIIII?").pack,
+)
+_P8_xQiII = (
+    _struct.Struct("<xxxxxxxxQiII").pack,
+    _struct.Struct("<xxxxxxxQiII").pack,
+    _struct.Struct("<xxxxxxQiII").pack,
+    _struct.Struct("<xxxxxQiII").pack,
+    _struct.Struct("<xxxxQiII").pack,
+    _struct.Struct("<xxxQiII").pack,
+    _struct.Struct("<xxQiII").pack,
+    _struct.Struct("<xQiII").pack,
+)
+_P8_xiIQII = (
+    _struct.Struct("<xxxxiIxxxxQII").pack,
+    _struct.Struct("<xxxiIxxxxQII").pack,
+    _struct.Struct("<xxiIxxxxQII").pack,
+    _struct.Struct("<xiIxxxxQII").pack,
+    _struct.Struct("<xxxxiIQII").pack,
+    _struct.Struct("<xxxiIQII").pack,
+    _struct.Struct("<xxiIQII").pack,
+    _struct.Struct("<xiIQII").pack,
+)
+_P_BxxxI = _struct.Struct("<BxxxI").pack
+_P_I = _struct.Struct("<I").pack
+_P_QqBxxxI = _struct.Struct("<QqBxxxI").pack
+_P_QqI = _struct.Struct("<QqI").pack
+_P_QqiII = _struct.Struct("<QqiII").pack
+_P_iII = _struct.Struct("<iII").pack
+_P_xB = _struct.Struct("<xB").pack
+_U4_BI = (
+    _struct.Struct("<BxxxI").unpack_from,
+    _struct.Struct("<BxxI").unpack_from,
+    _struct.Struct("<BxI").unpack_from,
+    _struct.Struct("<BI").unpack_from,
+)
+_U4_BIfff = (
+    _struct.Struct("<BxxxIfff").unpack_from,
+    _struct.Struct("<BxxIfff").unpack_from,
+    _struct.Struct("<BxIfff").unpack_from,
+    _struct.Struct("<BIfff").unpack_from,
+)
+_U8_iIQII = (
+    _struct.Struct("<iIQII").unpack_from,
+    _struct.Struct("<xxxiIxxxxQII").unpack_from,
+    _struct.Struct("<xxiIxxxxQII").unpack_from,
+    _struct.Struct("<xiIxxxxQII").unpack_from,
+    _struct.Struct("<iIxxxxQII").unpack_from,
+    _struct.Struct("<xxxiIQII").unpack_from,
+    _struct.Struct("<xxiIQII").unpack_from,
+    _struct.Struct("<xiIQII").unpack_from,
+)
+_U_B = _struct.Struct("<B").unpack_from
+_U_BxxxI = _struct.Struct("<BxxxI").unpack_from
+_U_I = _struct.Struct("<I").unpack_from
+_U_IIIIIIT = _struct.Struct("<IIIIII?").unpack_from
+_U_QiII = _struct.Struct("<QiII").unpack_from
+_U_QqBxxxI = _struct.Struct("<QqBxxxI").unpack_from
+_U_QqI = _struct.Struct("<QqI").unpack_from
+_U_QqiII = _struct.Struct("<QqiII").unpack_from
+_U_fffII = _struct.Struct("<fffII").unpack_from
+_U_iII = _struct.Struct("<iII").unpack_from

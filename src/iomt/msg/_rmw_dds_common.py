@@ -4,17 +4,25 @@
 
 Each message is a final, unkeyed cyclonedds IdlStruct (plain XCDR1, as
 rmw_cyclonedds_cpp writes) named by its DDS type. Every field has its ROS default.
-``uint8[]`` fields are ``bytes``. Regenerate with ``python -m iomt.msg.codegen``;
-import from ``iomt.msg``.
+``uint8[]`` fields are ``bytes``. ``serialize``/``deserialize`` are generated
+straight-line codecs for little-endian XCDR1 using the precompiled layouts at the
+end (``_P``: pack, ``_U``: unpack, ``_N``: sizes; ``_P4_xI`` is a tuple of layouts
+of a NUL then a uint32, one per body offset modulo 4, as padding depends on it).
+Regenerate with ``python -m iomt.msg.codegen``; import from ``iomt.msg``.
 """
 
 import dataclasses as _dataclasses
+import struct as _struct
 import typing as _typing
 
 import cyclonedds.idl as _idl
 import cyclonedds.idl.annotations as _annotate
 import cyclonedds.idl.types as _types
+from cyclonedds.idl._support import Buffer as _Buffer
+from cyclonedds.idl._support import Endianness as _Endianness
 
+from iomt.errors import LocalProtocolError as _LocalError
+from iomt.errors import RemoteProtocolError as _RemoteError
 from iomt.msg import _support
 
 __all__ = [
@@ -31,12 +39,58 @@ class Gid(_idl.IdlStruct, typename="rmw_dds_common::msg::dds_::Gid_"):
 
     data: _typing.Annotated[bytes, _types.array(_types.uint8, 16)] = bytes(16)
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            data_0 = self.data
+            if len(data_0) != 16:
+                raise _LocalError(
+                    f"rmw_dds_common::msg::dds_::Gid_: cannot encode (data: {len(data_0)} elements, not 16)"
+                )
+            buf += _P_16s(data_0)
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            data_0 = _U_16s(data, pos)[0]
+            pos += 16
+            msg = cls(data_0)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -49,12 +103,122 @@ class NodeEntitiesInfo(_idl.IdlStruct, typename="rmw_dds_common::msg::dds_::Node
     reader_gid_seq: _types.sequence[Gid] = _dataclasses.field(default_factory=list)
     writer_gid_seq: _types.sequence[Gid] = _dataclasses.field(default_factory=list)
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            node_namespace_0 = self.node_namespace.encode()
+            if len(node_namespace_0) > 256:
+                raise _LocalError(
+                    "rmw_dds_common::msg::dds_::NodeEntitiesInfo_: cannot encode (node_namespace: string longer than 256 bytes)"
+                )
+            buf += _P_I(len(node_namespace_0) + 1)
+            buf += node_namespace_0
+            node_name_1 = self.node_name.encode()
+            if len(node_name_1) > 256:
+                raise _LocalError(
+                    "rmw_dds_common::msg::dds_::NodeEntitiesInfo_: cannot encode (node_name: string longer than 256 bytes)"
+                )
+            buf += _P4_xI[len(buf) & 3](len(node_name_1) + 1)
+            buf += node_name_1
+            reader_gid_seq_2 = self.reader_gid_seq
+            buf += _P4_xI[len(buf) & 3](len(reader_gid_seq_2))
+            for reader_gid_seq_item_3 in reader_gid_seq_2:
+                data_4 = reader_gid_seq_item_3.data
+                if len(data_4) != 16:
+                    raise _LocalError(
+                        f"rmw_dds_common::msg::dds_::NodeEntitiesInfo_: cannot encode (reader_gid_seq[].data: {len(data_4)} elements, not 16)"
+                    )
+                buf += _P_16s(data_4)
+            writer_gid_seq_5 = self.writer_gid_seq
+            buf += _P_I(len(writer_gid_seq_5))
+            for writer_gid_seq_item_6 in writer_gid_seq_5:
+                data_7 = writer_gid_seq_item_6.data
+                if len(data_7) != 16:
+                    raise _LocalError(
+                        f"rmw_dds_common::msg::dds_::NodeEntitiesInfo_: cannot encode (writer_gid_seq[].data: {len(data_7)} elements, not 16)"
+                    )
+                buf += _P_16s(data_7)
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            n_node_namespace_0 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_node_namespace_0 <= size - pos or data[pos + n_node_namespace_0 - 1]:
+                raise _support.bad_string("node_namespace", data, pos, n_node_namespace_0)
+            if n_node_namespace_0 > 257:
+                raise _RemoteError(
+                    "rmw_dds_common::msg::dds_::NodeEntitiesInfo_.node_namespace: string longer than 256 bytes"
+                )
+            node_namespace_1 = data[pos : pos + n_node_namespace_0 - 1].decode()
+            pos += n_node_namespace_0
+            pos = (pos + 3) & -4
+            n_node_name_2 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_node_name_2 <= size - pos or data[pos + n_node_name_2 - 1]:
+                raise _support.bad_string("node_name", data, pos, n_node_name_2)
+            if n_node_name_2 > 257:
+                raise _RemoteError(
+                    "rmw_dds_common::msg::dds_::NodeEntitiesInfo_.node_name: string longer than 256 bytes"
+                )
+            node_name_3 = data[pos : pos + n_node_name_2 - 1].decode()
+            pos += n_node_name_2
+            pos = (pos + 3) & -4
+            n_reader_gid_seq_4 = _U_I(data, pos)[0]
+            pos += 4
+            if n_reader_gid_seq_4 > (size - pos) // 16:
+                raise _support.beyond_end("reader_gid_seq", pos, n_reader_gid_seq_4, size)
+            reader_gid_seq_6: list[Gid] = []
+            for _ in range(n_reader_gid_seq_4):
+                data_7 = _U_16s(data, pos)[0]
+                pos += 16
+                reader_gid_seq_6.append(Gid(data_7))
+            n_writer_gid_seq_8 = _U_I(data, pos)[0]
+            pos += 4
+            if n_writer_gid_seq_8 > (size - pos) // 16:
+                raise _support.beyond_end("writer_gid_seq", pos, n_writer_gid_seq_8, size)
+            writer_gid_seq_10: list[Gid] = []
+            for _ in range(n_writer_gid_seq_8):
+                data_11 = _U_16s(data, pos)[0]
+                pos += 16
+                writer_gid_seq_10.append(Gid(data_11))
+            msg = cls(node_namespace_1, node_name_3, reader_gid_seq_6, writer_gid_seq_10)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -69,12 +233,152 @@ class ParticipantEntitiesInfo(
         default_factory=list
     )
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            gid_0 = self.gid
+            data_1 = gid_0.data
+            if len(data_1) != 16:
+                raise _LocalError(
+                    f"rmw_dds_common::msg::dds_::ParticipantEntitiesInfo_: cannot encode (gid.data: {len(data_1)} elements, not 16)"
+                )
+            node_entities_info_seq_2 = self.node_entities_info_seq
+            buf += _P_16sI(data_1, len(node_entities_info_seq_2))
+            for node_entities_info_seq_item_3 in node_entities_info_seq_2:
+                node_namespace_12 = node_entities_info_seq_item_3.node_namespace.encode()
+                if len(node_namespace_12) > 256:
+                    raise _LocalError(
+                        "rmw_dds_common::msg::dds_::ParticipantEntitiesInfo_: cannot encode (node_entities_info_seq[].node_namespace: string longer than 256 bytes)"
+                    )
+                buf += _P_I(len(node_namespace_12) + 1)
+                buf += node_namespace_12
+                node_name_13 = node_entities_info_seq_item_3.node_name.encode()
+                if len(node_name_13) > 256:
+                    raise _LocalError(
+                        "rmw_dds_common::msg::dds_::ParticipantEntitiesInfo_: cannot encode (node_entities_info_seq[].node_name: string longer than 256 bytes)"
+                    )
+                buf += _P4_xI[len(buf) & 3](len(node_name_13) + 1)
+                buf += node_name_13
+                reader_gid_seq_14 = node_entities_info_seq_item_3.reader_gid_seq
+                buf += _P4_xI[len(buf) & 3](len(reader_gid_seq_14))
+                for reader_gid_seq_item_15 in reader_gid_seq_14:
+                    data_16 = reader_gid_seq_item_15.data
+                    if len(data_16) != 16:
+                        raise _LocalError(
+                            f"rmw_dds_common::msg::dds_::ParticipantEntitiesInfo_: cannot encode (node_entities_info_seq[].reader_gid_seq[].data: {len(data_16)} elements, not 16)"
+                        )
+                    buf += _P_16s(data_16)
+                writer_gid_seq_17 = node_entities_info_seq_item_3.writer_gid_seq
+                buf += _P_I(len(writer_gid_seq_17))
+                for writer_gid_seq_item_18 in writer_gid_seq_17:
+                    data_19 = writer_gid_seq_item_18.data
+                    if len(data_19) != 16:
+                        raise _LocalError(
+                            f"rmw_dds_common::msg::dds_::ParticipantEntitiesInfo_: cannot encode (node_entities_info_seq[].writer_gid_seq[].data: {len(data_19)} elements, not 16)"
+                        )
+                    buf += _P_16s(data_19)
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            data_0, n_node_entities_info_seq_1 = _U_16sI(data, pos)
+            pos += 20
+            if n_node_entities_info_seq_1 > (size - pos) // 18:
+                raise _support.beyond_end(
+                    "node_entities_info_seq", pos, n_node_entities_info_seq_1, size
+                )
+            node_entities_info_seq_3: list[NodeEntitiesInfo] = []
+            for _ in range(n_node_entities_info_seq_1):
+                n_node_namespace_16 = _U_I(data, pos)[0]
+                pos += 4
+                if not 0 < n_node_namespace_16 <= size - pos or data[pos + n_node_namespace_16 - 1]:
+                    raise _support.bad_string(
+                        "node_entities_info_seq[].node_namespace", data, pos, n_node_namespace_16
+                    )
+                if n_node_namespace_16 > 257:
+                    raise _RemoteError(
+                        "rmw_dds_common::msg::dds_::ParticipantEntitiesInfo_.node_entities_info_seq[].node_namespace: string longer than 256 bytes"
+                    )
+                node_namespace_17 = data[pos : pos + n_node_namespace_16 - 1].decode()
+                pos += n_node_namespace_16
+                pos = (pos + 3) & -4
+                n_node_name_18 = _U_I(data, pos)[0]
+                pos += 4
+                if not 0 < n_node_name_18 <= size - pos or data[pos + n_node_name_18 - 1]:
+                    raise _support.bad_string(
+                        "node_entities_info_seq[].node_name", data, pos, n_node_name_18
+                    )
+                if n_node_name_18 > 257:
+                    raise _RemoteError(
+                        "rmw_dds_common::msg::dds_::ParticipantEntitiesInfo_.node_entities_info_seq[].node_name: string longer than 256 bytes"
+                    )
+                node_name_19 = data[pos : pos + n_node_name_18 - 1].decode()
+                pos += n_node_name_18
+                pos = (pos + 3) & -4
+                n_reader_gid_seq_20 = _U_I(data, pos)[0]
+                pos += 4
+                if n_reader_gid_seq_20 > (size - pos) // 16:
+                    raise _support.beyond_end(
+                        "node_entities_info_seq[].reader_gid_seq", pos, n_reader_gid_seq_20, size
+                    )
+                reader_gid_seq_22: list[Gid] = []
+                for _ in range(n_reader_gid_seq_20):
+                    data_23 = _U_16s(data, pos)[0]
+                    pos += 16
+                    reader_gid_seq_22.append(Gid(data_23))
+                n_writer_gid_seq_24 = _U_I(data, pos)[0]
+                pos += 4
+                if n_writer_gid_seq_24 > (size - pos) // 16:
+                    raise _support.beyond_end(
+                        "node_entities_info_seq[].writer_gid_seq", pos, n_writer_gid_seq_24, size
+                    )
+                writer_gid_seq_26: list[Gid] = []
+                for _ in range(n_writer_gid_seq_24):
+                    data_27 = _U_16s(data, pos)[0]
+                    pos += 16
+                    writer_gid_seq_26.append(Gid(data_27))
+                node_entities_info_seq_3.append(
+                    NodeEntitiesInfo(
+                        node_namespace_17, node_name_19, reader_gid_seq_22, writer_gid_seq_26
+                    )
+                )
+            msg = cls(Gid(data_0), node_entities_info_seq_3)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 _support.prepare(Gid, NodeEntitiesInfo, ParticipantEntitiesInfo)
@@ -107,3 +411,17 @@ MESSAGES: dict[str, type[_idl.IdlStruct]] = {
 }
 
 SERVICES: dict[str, _support.ServiceType[_typing.Any, _typing.Any, _typing.Any, _typing.Any]] = {}
+
+# Precompiled CDR layouts of the generated codecs above.
+_P4_xI = (
+    _struct.Struct("<xxxxI").pack,
+    _struct.Struct("<xxxI").pack,
+    _struct.Struct("<xxI").pack,
+    _struct.Struct("<xI").pack,
+)
+_P_16s = _struct.Struct("<16s").pack
+_P_16sI = _struct.Struct("<16sI").pack
+_P_I = _struct.Struct("<I").pack
+_U_16s = _struct.Struct("<16s").unpack_from
+_U_16sI = _struct.Struct("<16sI").unpack_from
+_U_I = _struct.Struct("<I").unpack_from

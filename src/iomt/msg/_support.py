@@ -1,19 +1,26 @@
-"""Runtime support for the generated wire types: guarded CDR decoding, octet fields, services.
+"""Runtime support for the generated wire types: codec guards, octet fields, services.
 
 The generated modules (``_iomt.py``, ``_builtin_interfaces.py``, ``_rmw_dds_common.py``) are
-plain cyclonedds ``IdlStruct`` dataclasses; this module holds the little logic they share:
+cyclonedds ``IdlStruct`` dataclasses whose ``serialize``/``deserialize`` are generated,
+straight-line codecs for little-endian XCDR1 (what ROS 2 peers send). This module holds what
+they share:
 
 * :func:`decode` / :func:`encode` — CDR bytes ⇄ message, with every failure mapped onto the
-  iomt error tree. cyclonedds' own deserializer trusts its input: a truncated ``char[16]``
-  silently becomes a shorter ``bytes``, a string length of 0 walks the read position
-  backwards, and a ``Gid[]`` whose declared length is 2**32-1 builds four billion empty Gids
-  (``ros_discovery_info`` is readable and writable by anyone on the domain). :class:`_CheckedBuffer`
-  turns every read past the end into an error, so decoding work and memory stay proportional
-  to the sample's size, and declared bounds (``string<=256``, ``T[<=N]``) are enforced.
+  iomt error tree; for generated types they call the generated codecs.
+* The interpretive path (:func:`interpretive_decode`, :func:`interpretive_encode`,
+  :func:`interpretive_deserialize`, :func:`interpretive_serialize`): cyclonedds' own IDL
+  machinery, guarded. The generated codecs fall back to it for what they do not handle
+  (big-endian samples, headerless data, XCDR2, a caller's Buffer), and the tests hold the two
+  paths to identical results. cyclonedds' deserializer trusts its input: a truncated
+  ``char[16]`` silently becomes a shorter ``bytes``, a string length of 0 walks the read
+  position backwards, and a ``Gid[]`` whose declared length is 2**32-1 builds four billion
+  empty Gids (``ros_discovery_info`` is readable and writable by anyone on the domain).
+  :class:`_CheckedBuffer` turns every read past the end into an error, so decoding work and
+  memory stay proportional to the sample's size, and declared bounds (``string<=256``,
+  ``T[<=N]``) are enforced. The generated decoders do the same checks inline.
 * :func:`prepare` — swaps cyclonedds' codec for ``uint8[]``/``uint8[<=N]`` fields from
-  "list of ints" to ``bytes``. The wire form is identical (uint32 length, raw octets) and the
-  declared IDL type (and so the XTypes type object) is untouched; the swap makes the
-  Python value a ``bytes`` both ways and costs 3x less at 1 KiB (bench/bench_cdr.py).
+  "list of ints" to ``bytes`` (for the interpretive path). The wire form is identical (uint32
+  length, raw octets) and the declared IDL type (and so the XTypes type object) is untouched.
 * :class:`ServiceType` — the protocol the generated service descriptors satisfy (rmw_cyclonedds
   puts ``{uint64 client_guid; int64 seq}`` before every request and reply body).
 """
@@ -23,13 +30,14 @@ from __future__ import annotations
 import dataclasses
 import re
 import struct
+import sys
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 import cyclonedds.idl.types as idl_types
 from cyclonedds import idl
 from cyclonedds.idl._machinery import BytesMachine, PlainCdrV2SequenceOfPrimitiveMachine
-from cyclonedds.idl._support import Buffer
+from cyclonedds.idl._support import Buffer, Endianness
 from cyclonedds.idl._type_normalize import get_extended_type_hints
 
 from iomt.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
@@ -37,16 +45,28 @@ from iomt.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 __all__ = [
     "CDR_BE",
     "CDR_LE",
+    "DECODE_ERRORS",
+    "ENCODE_ERRORS",
+    "FAST_ENDIANNESS",
+    "Malformed",
     "MessageInfo",
     "ServiceInfo",
     "ServiceType",
+    "bad_string",
+    "beyond_end",
+    "cannot_encode",
     "decode",
-    "deserialize",
     "encode",
+    "interpretive_decode",
+    "interpretive_deserialize",
+    "interpretive_encode",
+    "interpretive_serialize",
     "join_service_sample",
+    "malformed",
     "prepare",
     "rosbag2_definition",
     "split_service_sample",
+    "trailing_bytes",
 ]
 
 MsgT = TypeVar("MsgT", bound=idl.IdlStruct)
@@ -80,10 +100,19 @@ class _CheckedBuffer(Buffer):
         return super().read_bytes(length)
 
 
-# What cyclonedds raises on bad input, found by fuzzing (tests/msg/test_malformed.py):
+class Malformed(Exception):
+    """A sample breaks its type's CDR layout (raised by the generated decoders).
+
+    Internal: the generated ``deserialize`` surfaces it as :class:`RemoteProtocolError`.
+    """
+
+
+# What decoding raises on bad input, found by fuzzing (tests/msg/test_msg_malformed.py):
 # struct.error for short reads, UnicodeDecodeError (a ValueError) for bad strings,
-# OverflowError for absurd struct formats, and the _Truncated guard above.
-_DECODE_ERRORS: tuple[type[Exception], ...] = (
+# OverflowError for absurd struct formats, the _Truncated guard above and the generated
+# decoders' Malformed.
+DECODE_ERRORS: tuple[type[Exception], ...] = (
+    Malformed,
     _Truncated,
     struct.error,
     ValueError,
@@ -91,6 +120,23 @@ _DECODE_ERRORS: tuple[type[Exception], ...] = (
     IndexError,
     MemoryError,
 )
+# What the generated encoders raise on values that do not fit the wire type: struct.error
+# (integer out of range, not a number), OverflowError (float32 out of range), TypeError
+# (``bytes`` field holding a list), AttributeError (``str`` field holding bytes),
+# UnicodeEncodeError (a ValueError: lone surrogates).
+ENCODE_ERRORS: tuple[type[Exception], ...] = (
+    struct.error,
+    OverflowError,
+    TypeError,
+    AttributeError,
+    ValueError,
+)
+#: ``endianness`` arguments the generated ``serialize`` handles itself (little-endian; None is
+#: cyclonedds' "native").
+FAST_ENDIANNESS: tuple[Endianness | None, ...] = (
+    (None, Endianness.Little) if sys.byteorder == "little" else (Endianness.Little,)
+)
+_FAST_TYPES: set[type] = set()
 
 
 def decode(msg_type: type[MsgT], data: bytes | bytearray | memoryview) -> MsgT:
@@ -98,8 +144,27 @@ def decode(msg_type: type[MsgT], data: bytes | bytearray | memoryview) -> MsgT:
 
     Any malformed input — truncated, random, a non-CDR1 encapsulation, a declared length
     longer than the sample, a bound exceeded, invalid UTF-8 — raises
-    :class:`iomt.errors.RemoteProtocolError`; nothing else escapes.
+    :class:`iomt.errors.RemoteProtocolError`; nothing else escapes. Generated types decode
+    with their generated ``deserialize``; any other IdlStruct with :func:`interpretive_decode`.
     """
+    if msg_type in _FAST_TYPES:
+        return msg_type.deserialize(data)  # type: ignore[arg-type]  # any bytes-like works
+    return interpretive_decode(msg_type, data)
+
+
+def encode(msg: idl.IdlStruct) -> bytes:
+    """Serialize ``msg`` as a little-endian XCDR1 sample (what a ROS 2 peer expects).
+
+    Out-of-range integers, exceeded bounds and wrong value types raise
+    :class:`iomt.errors.LocalProtocolError`.
+    """
+    if type(msg) in _FAST_TYPES:
+        return msg.serialize(endianness=Endianness.Little, use_version_2=False)
+    return interpretive_encode(msg)
+
+
+def interpretive_decode(msg_type: type[MsgT], data: bytes | bytearray | memoryview) -> MsgT:
+    """:func:`decode` through cyclonedds' IDL interpreter (the guarded reference path)."""
     raw = bytes(data)
     name = msg_type.__idl_typename__
     if len(raw) < _ENCAPSULATION_HEADER_SIZE:
@@ -112,23 +177,24 @@ def decode(msg_type: type[MsgT], data: bytes | bytearray | memoryview) -> MsgT:
     return _decode_buffer(msg_type, buffer, len(raw), has_header=True, use_version_2=None)
 
 
-def deserialize(
+def interpretive_deserialize(
     msg_type: type[MsgT],
     data: bytes | bytearray | memoryview,
     *,
     has_header: bool = True,
     use_version_2: bool | None = None,
 ) -> MsgT:
-    """``IdlStruct.deserialize`` for the generated types: cyclonedds' signature, guarded.
+    """``IdlStruct.deserialize`` through cyclonedds' interpreter: its signature, guarded.
 
-    The generated classes override ``deserialize`` with this, so that cyclonedds'
-    ``DataReader.take()`` (which calls ``deserialize``) raises ``RemoteProtocolError`` for a
-    malformed sample instead of a bare exception or an unbounded allocation.
+    The generated ``deserialize`` falls back to this for what it does not decode itself
+    (big-endian samples, headerless data, a forced XCDR version), so that cyclonedds'
+    ``DataReader.take()`` raises ``RemoteProtocolError`` for a malformed sample instead of a
+    bare exception or an unbounded allocation, whatever the encoding.
     """
     if has_header:
         if use_version_2 is not None:
             raise LocalProtocolError("use_version_2 cannot be forced when a header is present")
-        return decode(msg_type, data)
+        return interpretive_decode(msg_type, data)
     raw = bytes(data)
     if not raw:
         raise RemoteProtocolError(f"{msg_type.__idl_typename__}: empty sample")
@@ -150,7 +216,7 @@ def _decode_buffer(
     codec: Any = msg_type.__idl__  # cyclonedds' IDL object: loosely typed internals
     try:
         msg: MsgT = codec.deserialize(buffer, has_header=has_header, use_version_2=use_version_2)
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         raise RemoteProtocolError(f"{name}: malformed CDR ({type(exc).__name__}: {exc})") from exc
     end = buffer.tell()
     if end > size:  # alignment padding that was skipped, not read, at the very end
@@ -161,20 +227,75 @@ def _decode_buffer(
     return msg
 
 
-def encode(msg: idl.IdlStruct) -> bytes:
-    """Serialize ``msg`` as a little-endian XCDR1 sample (what a ROS 2 peer expects).
+def interpretive_encode(msg: idl.IdlStruct) -> bytes:
+    """:func:`encode` through cyclonedds' IDL interpreter (the reference path)."""
+    return interpretive_serialize(msg, None, Endianness.Little, use_version_2=False)
 
-    Out-of-range integers, exceeded bounds and wrong value types raise
-    :class:`iomt.errors.LocalProtocolError`.
+
+def interpretive_serialize(
+    msg: idl.IdlStruct,
+    buffer: Buffer | None,
+    endianness: Endianness | None,
+    use_version_2: bool | None,
+) -> bytes:
+    """``IdlStruct.serialize`` through cyclonedds' interpreter, with bounds checked.
+
+    The generated ``serialize`` falls back to this for what it does not encode itself
+    (big-endian, XCDR2, a caller's Buffer). Values that do not fit raise LocalProtocolError.
     """
     _check_bounds(msg, LocalProtocolError)
+    codec: Any = type(msg).__idl__  # cyclonedds' IDL object: loosely typed internals
     try:
-        return msg.serialize(use_version_2=False)
+        data: bytes = codec.serialize(
+            msg, buffer=buffer, endianness=endianness, use_version_2=use_version_2
+        )
     except Exception as exc:  # cyclonedds raises a bare Exception("Failed to encode member …")
         cause = exc.__cause__ or exc
         raise LocalProtocolError(
             f"{type(msg).__idl_typename__}: cannot encode ({exc}; {cause})"
         ) from exc
+    return data
+
+
+# --- errors of the generated codecs -----------------------------------------------------------
+
+
+def malformed(cls: type[idl.IdlStruct], exc: Exception, data: bytes) -> RemoteProtocolError:
+    """The error a generated decoder raises for ``exc`` (one of :data:`DECODE_ERRORS`)."""
+    name = cls.__idl_typename__
+    if len(data) < _ENCAPSULATION_HEADER_SIZE:
+        return RemoteProtocolError(f"{name}: sample of {len(data)} bytes has no CDR header")
+    if isinstance(exc, Malformed):
+        return RemoteProtocolError(f"{name}: malformed CDR ({exc})")
+    return RemoteProtocolError(f"{name}: malformed CDR ({type(exc).__name__}: {exc})")
+
+
+def trailing_bytes(cls: type[idl.IdlStruct], size: int, end: int) -> RemoteProtocolError:
+    """More than Cyclone's padding (to a multiple of 4) after a decoded sample."""
+    return RemoteProtocolError(
+        f"{cls.__idl_typename__}: {size - end} unexpected bytes after the sample"
+    )
+
+
+def bad_string(path: str, data: bytes, pos: int, length: int) -> Malformed:
+    """Why the CDR string at ``pos`` (``length`` bytes including its NUL) is not one."""
+    if length == 0:
+        return Malformed(f"{path}: string length 0 at offset {pos} (a CDR string ends in NUL)")
+    if length > len(data) - pos:
+        return beyond_end(path, pos, length, len(data))
+    return Malformed(f"{path}: string at offset {pos} is not NUL-terminated")
+
+
+def beyond_end(path: str, pos: int, length: int, size: int) -> Malformed:
+    """A declared length (bytes, or elements of at least one byte) past the sample's end."""
+    return Malformed(f"{path}: {length} declared at offset {pos}, the sample ends at {size}")
+
+
+def cannot_encode(msg: idl.IdlStruct, exc: Exception) -> LocalProtocolError:
+    """The error a generated encoder raises for ``exc`` (one of :data:`ENCODE_ERRORS`)."""
+    return LocalProtocolError(
+        f"{type(msg).__idl_typename__}: cannot encode ({type(exc).__name__}: {exc})"
+    )
 
 
 # --- bounds -----------------------------------------------------------------------------------
@@ -244,11 +365,13 @@ def _check_for(hint: Any, where: str) -> _Check | None:
 
 
 def prepare(*classes: type[idl.IdlStruct]) -> None:
-    """Build cyclonedds' codecs now and make ``uint8[]`` fields round-trip as ``bytes``.
+    """Register generated classes; build cyclonedds' codecs, ``uint8[]`` fields as ``bytes``.
 
-    Called once by each generated module, for its classes in definition order.
+    Called once by each generated module, for its classes in definition order. Registered
+    classes have generated codecs: :func:`decode`/:func:`encode` call them.
     """
     for cls in classes:
+        _FAST_TYPES.add(cls)
         meta: Any = cls.__idl__  # cyclonedds' IDL object: loosely typed internals
         meta.populate()
         for machine in (meta.v1_machine, meta.v2_machine):
