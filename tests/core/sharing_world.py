@@ -102,8 +102,10 @@ RADIO = 8.0
 def build_world(root: Path) -> World:
     clock = Clock()
     ks = Keystore.create(root / "keystore", facility=FACILITY, clock=clock)
-    for name in ("wallet_p1", "dr_house", "dr_other", "mallory", *DEVICES):
+    for name in ("wallet_p1", "dr_house", "dr_other", "mallory"):
         ks.add_identity(name)
+    for name in DEVICES:  # devices sign with ECDSA P-256, as in the experiments
+        ks.add_identity(name, algorithm="ecdsa-p256")
     for name in ("dr_house", "dr_other"):
         ks.add_attributes(name, ["role:cardiologist", "facility:F1"])
     wallet_id = ks.identity("wallet_p1")

@@ -126,7 +126,7 @@ def test_proof_of_possession_without_a_session(world: World) -> None:
     world.grant("dr_house")
     p, d, reply = _ask(world, "dr_house", "hr_ecc", "ecc")
     assert isinstance(reply, Shared)
-    assert reply.envelope.signature_algorithm == "ed25519"
+    assert reply.envelope.signature_algorithm == "ecdsa-p256"  # the device's certified key
     assert p.receive(reply.envelope).device_uri == d.uri
 
 

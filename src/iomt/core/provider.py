@@ -65,6 +65,8 @@ class ProviderCore:
         self._signer = signer
         self.certificate = certificate
         self._encryption_key = encryption_key
+        # computed once: deriving a public key costs an elliptic-curve multiplication
+        self._encryption_public = encryption_key.public_key().public_bytes()
         self._attribute_key = attribute_key
         self.channels = channels
         self._check = check_certificate
@@ -113,7 +115,7 @@ class ProviderCore:
             self._rng(16),
             PROOF_SESSION if session else PROOF_POP,
             b"",
-            self._encryption_key.public_key().public_bytes(),
+            self._encryption_public,
         )
         if session is not None:
             proof = session.protect(b"", aad=draft.bound_bytes())

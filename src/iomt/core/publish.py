@@ -75,15 +75,16 @@ class Envelope:
     sender_certificate: bytes = b""
     origin_signature: bytes = b""
 
-    def signed_bytes(self) -> bytes:
-        """Canonical, injective encoding of everything but the signature itself."""
+    def signed_bytes(self, algorithm: str | None = None) -> bytes:
+        """Canonical, injective encoding of everything but the signature itself (with
+        ``algorithm`` in place of ``signature_algorithm`` when given)."""
         parts = [
             self.request_id,
             self.device_uri,
             self.sender_uri,
             self.recipient_uri,
             self.security_technique,
-            self.signature_algorithm,
+            self.signature_algorithm if algorithm is None else algorithm,
         ]
         return (
             _ENVELOPE_CONTEXT
@@ -96,8 +97,8 @@ class Envelope:
         )
 
     def signed_by(self, signer: Signer) -> Envelope:
-        unsigned = replace(self, signature_algorithm=signer.algorithm, signature=b"")
-        return replace(unsigned, signature=signer.sign(unsigned.signed_bytes()))
+        signature = signer.sign(self.signed_bytes(signer.algorithm))
+        return replace(self, signature_algorithm=signer.algorithm, signature=signature)
 
     def verify(self, verifier: Verifier) -> None:
         """Raise AuthenticationError unless ``verifier`` authenticated every field."""
@@ -108,7 +109,7 @@ class Envelope:
                 f"envelope {self.request_id} authenticated with {self.signature_algorithm!r}, "
                 f"expected {verifier.algorithm!r}"
             )
-        verifier.verify(replace(self, signature=b"").signed_bytes(), self.signature)
+        verifier.verify(self.signed_bytes(), self.signature)
 
 
 def origin_message(request_id: str, device_uri: str, reading: bytes) -> bytes:

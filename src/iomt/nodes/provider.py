@@ -121,7 +121,6 @@ class ProviderNode(Node):
         self._fhir_path = fhir
         self._received: dict[bytes, tuple[bytes, str, str]] = {}
         self._pending: dict[str, _Request] = {}
-        self._early: dict[str, list[SecureEnvelope]] = {}
         self.issued = 0
         self.counts = {"shared": 0, "converted": 0, "refused": 0, "failed": 0}
         self._wallets_left = len(self.wallets)
@@ -276,22 +275,20 @@ class ProviderNode(Node):
             state.status = "converting"
             state.converter = resp.converter_uri
             state.deadline = time.monotonic() + self.request_timeout_s
-            for env in self._early.pop(state.request_id, []):
-                self._deliver(state, env)
         else:
             self._finish(state, "refused", reason=resp.reason)
 
     def _on_inbox(self, env: SecureEnvelope) -> None:
+        # A converter's envelope completes the request as soon as it verifies, whether or
+        # not the device has told us yet that it is converting (its answer follows the
+        # converter's, one hop later).
         state = self._pending.get(env.request_id)
-        if state is None:
-            return
-        if state.status != "converting":
-            # The converter published before the device told us it was converting.
-            self._early.setdefault(env.request_id, []).append(env)
-            return
-        self._deliver(state, env)
+        if state is not None:
+            self._deliver(state, env, from_inbox=True)
 
-    def _deliver(self, state: _Request, env_msg: SecureEnvelope) -> None:
+    def _deliver(
+        self, state: _Request, env_msg: SecureEnvelope, *, from_inbox: bool = False
+    ) -> None:
         if self.mode == "base":
             self._finish(state, "shared", reading=bytes(env_msg.ciphertext), sender=self.uri)
             return
@@ -302,7 +299,9 @@ class ProviderNode(Node):
             )
         except IomtError as exc:
             self.get_logger().warning("rejected envelope for %s: %s", state.request_id, exc)
-            if state.status != "converting":
+            if not from_inbox:
+                # The device's own answer did not verify. An inbox envelope that does not
+                # verify may be anyone's forgery: keep waiting for the real one.
                 self._finish(state, "failed", reason=f"rejected: {exc}")
             return
         self._finish(state, "converted" if got.converted else "shared", received=got)
@@ -327,7 +326,6 @@ class ProviderNode(Node):
     ) -> None:
         if self._pending.pop(state.request_id, None) is None:
             return
-        self._early.pop(state.request_id, None)
         access_us = (time.perf_counter_ns() - state.t0) // 1000
         self.counts[outcome] += 1
         record: dict[str, Any] = {

@@ -219,6 +219,7 @@ def sharing_plan(
             "capabilities": {c: capabilities.count(c) for c in CAPABILITY_CLASSES},
             "techniques": list(techniques),
             "identities": [(i.name, list(i.attributes)) for i in identities],
+            "device_names": [d.name for d in device_nodes],
             "record": record,
         },
     )
@@ -424,6 +425,7 @@ def case_study_plan(
             "run_dir": str(run),
             "keystore": keystore,
             "identities": [(i.name, list(i.attributes)) for i in identities],
+            "device_names": [d.name for d in devices],
             "expect": expect,
             "record": record,
         },
