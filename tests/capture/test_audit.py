@@ -176,7 +176,7 @@ def test_json_is_stable_and_serializable(scenario_bag: Path) -> None:
     item = doc["readable_items"][0]
     assert set(item) == {
         "time_ns", "topic", "kind", "hop", "device", "sender", "recipient", "technique",
-        "readable", "evidence", "reading_kind", "malformed", "signed", "signature",
+        "readable", "evidence", "reading_kind", "reading_seq", "malformed", "signed", "signature",
     }  # fmt: skip
     json.dumps(doc)
 

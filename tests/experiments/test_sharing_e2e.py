@@ -46,6 +46,9 @@ def test_distributed_framework_end_to_end(tmp_path: Path, domain_id: int) -> Non
     assert traffic["by_hop"]["to_requester"]["transmissions"] >= req["shared"] + req["converted"]
     readable_hops = {h for h, row in traffic["by_hop"].items() if row["readable"]}
     assert readable_hops <= {"device_to_converter"}
+    # the requests whose reading was exposed are those served through a plaintext hop
+    assert 0 < traffic["exposed_request_share"] < 1
+    assert traffic["requests_with_exposed_reading"] <= req["converted"]
     audit = json.loads((tmp_path / "distributed" / "audit.json").read_text())
     for item in audit["readable_items"]:
         assert item["technique"] == "none"  # the plaintext link, declared as such
@@ -70,6 +73,8 @@ def test_centralized_baseline_end_to_end(tmp_path: Path, domain_id: int) -> None
     )
     assert traffic["by_hop"]["to_requester"]["readable"] == 0
     assert report["data_transfer_time_ms"]["n"] > 0
+    # every reading the server handed out had crossed the network in plaintext before
+    assert traffic["exposed_request_share"] == 1.0
 
 
 @pytest.mark.timeout(150)

@@ -106,6 +106,7 @@ class Transmission:
     readable: bool
     evidence: str  # where the plaintext was found ("" when not readable)
     reading_kind: str  # "heart_rate" | "blood_pressure" | "" — what was exposed, not its value
+    reading_seq: int | None  # the exposed reading's sequence number (to link it to requests)
     malformed: bool  # the message did not decode under its recorded type
     signed: bool | None  # the signature field is non-empty (None: the kind has none)
     signature: str  # "" (not checked) | "valid" | "invalid" | "unverifiable"
@@ -583,6 +584,7 @@ class _Auditor:
             readable=where is not None,
             evidence=where.evidence if where is not None else "",
             reading_kind=where.finding.reading_kind if where is not None else "",
+            reading_seq=where.finding.seq if where is not None else None,
             malformed=malformed,
             signed=signed,
             signature=signature,

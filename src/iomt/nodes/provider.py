@@ -341,8 +341,10 @@ class ProviderNode(Node):
             record["reason"] = reason
         if received is not None:
             record["sender"] = received.sender_uri
+            record["seq"] = int(Vitals.deserialize(received.reading_cdr).seq)
             self._keep_observation(received.reading_cdr, received.sender_uri, received.technique)
         elif reading is not None:
+            record["seq"] = int(Vitals.deserialize(reading).seq)
             self._keep_observation(reading, sender, "none")
         self._results.write(record)
         self._pump()
