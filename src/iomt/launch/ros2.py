@@ -3,14 +3,20 @@
 Only importable on a ROS 2 machine (it needs ``launch`` and ``launch_ros``). Each process
 of the plan becomes a ``launch_ros.actions.Node`` running the ``iomt-group`` executable,
 so ``ros2 launch iomt scale_400.launch.py`` starts the same processes, with the same
-nodes, as ``iomt launch scale_400``.
+nodes, as ``iomt launch scale_400``. Experiment topologies (``scale_N``, ``case_study``)
+need their keystore before any node starts: it is provisioned here, in a fresh run
+directory (``IOMT_RUN_DIR`` or ``~/.ros/iomt/<topology>-<time>``).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import time
+from pathlib import Path
 from typing import Any
 
+from iomt.experiments.sharing import provision
 from iomt.topology import load
 
 
@@ -23,9 +29,17 @@ def generate(topology: str, **options: Any) -> Any:
     ros_actions = importlib.import_module("launch_ros.actions")
 
     plan = load(topology, **options)
+    if "identities" in plan.facts:
+        run_dir = Path(
+            os.environ.get("IOMT_RUN_DIR")
+            or Path.home() / ".ros" / "iomt" / (f"{topology}-{time.strftime('%Y%m%d-%H%M%S')}")
+        )
+        options = {**options, "run_dir": str(run_dir)}
+        plan = load(topology, **options)
+        provision(plan)
     opts = [arg for key, value in sorted(options.items()) for arg in ("--option", f"{key}={value}")]
     entities: list[Any] = [actions.DeclareLaunchArgument("dds_config", default_value="loopback")]
-    for proc in plan.processes:
+    for proc in sorted(plan.processes, key=lambda p: p.stage):
         arguments = [
             "--topology",
             topology,

@@ -1,0 +1,13 @@
+"""ros2 launch iomt scale_200.launch.py — Bilal & Hassan's experiment with 200 devices.
+
+The same plan as `iomt launch scale_200`: devices (20 % unable to encrypt), wallets,
+providers and a bag recorder; each process runs the `iomt-group` executable. The run's
+keystore is provisioned first, in IOMT_RUN_DIR (default ~/.ros/iomt/scale_200-<time>).
+Set RMW_IMPLEMENTATION=rmw_cyclonedds_cpp for ROS 2 nodes that should talk to them.
+"""
+
+from iomt.launch.ros2 import generate
+
+
+def generate_launch_description():
+    return generate("scale_200")
