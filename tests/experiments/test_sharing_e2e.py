@@ -112,3 +112,35 @@ def test_case_study_as_running_nodes(tmp_path: Path, domain_id: int) -> None:
 
 def who_is(told: list[tuple[str, str, str]], detail: str) -> str:
     return next(who for who, _w, d in told if d == detail)
+
+
+@pytest.mark.timeout(150)
+def test_iomt_launch_command_runs_the_experiment(tmp_path: Path, domain_id: int, procs) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "iomt",
+            "launch",
+            "scale_10",
+            "--requests",
+            "60",
+            "--domain",
+            str(domain_id),
+            "--run-dir",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=140,
+        env=procs.env(),
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.startswith("# scale_10 — distributed")
+    assert "| access time |" in out.stdout and "judged from the recorded bag" in out.stdout
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["requests"]["total"] == 60
