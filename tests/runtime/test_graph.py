@@ -3,6 +3,7 @@
 # No `from __future__ import annotations`: cyclonedds resolves IdlStruct field types at runtime.
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -193,6 +194,30 @@ def test_iomt_graph_json_and_dot(procs, tmp_path: Path, domain_id: int) -> None:
     assert dot.returncode == 0, dot.stderr
     assert '"n:/t/talker" -> "t:/t/chatter";' in dot.stdout
     assert '"s:/t/add_two_ints" -> "n:/t/adder" [style=dashed];' in dot.stdout
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(
+    shutil.which("dot") is None,
+    reason="Graphviz's dot is not installed (scripts/bootstrap.sh installs it)",
+)
+def test_iomt_graph_renders_a_png(procs, tmp_path: Path, domain_id: int) -> None:
+    _start_two_containers(procs, tmp_path, domain_id)
+    png = tmp_path / "graph.png"
+    out = _iomt(
+        "graph",
+        "--domain",
+        str(domain_id),
+        "--png",
+        str(png),
+        "--expect-nodes",
+        "3",
+        "--wait",
+        "20",
+        procs=procs,
+    )
+    assert out.returncode == 0, out.stderr
+    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
 @pytest.mark.timeout(120)
