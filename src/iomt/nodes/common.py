@@ -75,13 +75,14 @@ class _Pending:
 
 
 class Calls:
-    """Service calls with deadlines, completed on the executor thread.
+    """Service calls with deadlines, completed on the executor thread (deadlines are
+    checked every ``check_period_s``, so a timeout fires up to that much late).
 
     ``call`` never blocks: the callback gets the response, or ``on_error`` gets a
     ServiceTimeoutError at the deadline (checked by a node timer) or the call's error.
     """
 
-    def __init__(self, node: Node, *, check_period_s: float = 0.05) -> None:
+    def __init__(self, node: Node, *, check_period_s: float = 0.25) -> None:
         self._node = node
         self._pending: dict[int, _Pending] = {}
         self._ids = 0

@@ -129,7 +129,7 @@ class ProviderNode(Node):
         self._progress = self.create_publisher(WorkloadProgress, PROGRESS_TOPIC)
         self.create_subscription(SecureEnvelope, "~/inbox", self._on_inbox, INBOX_QOS)
         self.create_timer(0.5, self._report_progress)
-        self.create_timer(0.05, self._check_deadlines)
+        self.create_timer(0.25, self._check_deadlines)
         self._start_timer = self.create_timer(start_delay_s, self._start)
 
     # -- Alg. 1.1: tokens from the wallets ----------------------------------------------------
