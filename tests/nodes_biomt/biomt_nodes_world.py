@@ -187,7 +187,8 @@ class World:
         return self.client(path, srv).call(srv.Request(requester=requester, body=body), 5.0)
 
     def ok(self, service: str, body: bytes, requester: str = "test") -> bytes:
-        return bw.raise_for_status(service, self.call(service, body, requester))
+        check = bw.raise_for_cloud_status if "/cloud/" in service else bw.raise_for_status
+        return check(service, self.call(service, body, requester))
 
     def close(self) -> None:
         self.executor.shutdown()

@@ -298,7 +298,7 @@ class BiomtPhysician:
 
             def done(resp: Any, request: Any = request, t0: int = t0) -> None:
                 try:
-                    body = bw.raise_for_status("cloud get", resp)
+                    body = bw.raise_for_cloud_status("cloud get", resp)
                     cloud_payload = self.requester.open_cloud(
                         request, CloudResponse.from_bytes(body)
                     )

@@ -23,6 +23,7 @@ from typing import Any
 
 from iomt.core.biomt import (
     BiomtDecodeError,
+    CloudBlockNotFoundError,
     DeniedError,
     DeviceRemovedError,
     KeyExpiredError,
@@ -54,6 +55,8 @@ __all__ = [
     "BolsterUnavailableError",
     "Evidence",
     "MalformedResponseError",
+    "cloud_status_of",
+    "raise_for_cloud_status",
     "raise_for_status",
     "status_of",
     "transaction_msg",
@@ -136,14 +139,25 @@ def raise_for_status(service: str, response: Any) -> bytes:
         raise BolsterUnavailableError(reason)
     if status == _S.STATUS_MALFORMED:
         raise MalformedResponseError(reason)
-    if status == CloudService.Response.STATUS_NOT_FOUND and "cloud" in service:
-        raise BolsterUnavailableError(reason)
+    raise BolsterRefusedError(reason)
+
+
+def raise_for_cloud_status(service: str, response: Any) -> bytes:
+    """As :func:`raise_for_status`, for ``CloudService`` responses."""
+    c = CloudService.Response
+    status = int(response.status)
+    reason = f"{service}: {response.reason}"
+    if status == c.STATUS_OK:
+        return bytes(response.body)
+    if status == c.STATUS_NOT_FOUND:
+        raise CloudBlockNotFoundError(reason)
+    if status == c.STATUS_MALFORMED:
+        raise MalformedResponseError(reason)
     raise BolsterRefusedError(reason)
 
 
 def cloud_status_of(exc: IomtError) -> int:
-    from iomt.core.biomt import CloudBlockNotFoundError  # noqa: PLC0415 (one use)
-
+    """The ``CloudService`` status for a core exception."""
     c = CloudService.Response
     if isinstance(exc, CloudBlockNotFoundError):
         return c.STATUS_NOT_FOUND

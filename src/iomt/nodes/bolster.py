@@ -545,7 +545,7 @@ class BolsterNode(Node):
                 from iomt.core.biomt import CloudAck  # noqa: PLC0415 (one use)
 
                 try:
-                    ack = CloudAck.from_bytes(bw.raise_for_status("cloud put", resp))
+                    ack = CloudAck.from_bytes(bw.raise_for_cloud_status("cloud put", resp))
                     self.cloud_counts["evicted"] += self.bolster.cloud_synced(ack)
                     self.cloud_counts["acked"] += 1
                 except IomtError as exc:
