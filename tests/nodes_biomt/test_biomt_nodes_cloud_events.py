@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from iomt.core.biomt import AccessResult, CloudBlockNotFoundError, CloudResponse, HistoryResult, Outcome
+from iomt.core.biomt import (
+    AccessResult,
+    CloudBlockNotFoundError,
+    CloudResponse,
+    HistoryResult,
+    Outcome,
+)
 from iomt.ledger import TxType
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.biomt_events import EventReporter
@@ -107,16 +113,25 @@ def test_sharing_events_recorded_for_the_patient(tmp_path: Path, domain_id: int)
         body = w.ok("history", hreq.to_bytes(), "wallet_p")
         entries = patient.open_history(hreq, HistoryResult.from_bytes(body)).entries
         sharing = [e for e in entries if "sharing framework" in e.detail]
-        assert sorted(e.detail.split(" ", 1)[0] for e in sharing) == ["conversion", "share", "token"]
+        assert sorted(e.detail.split(" ", 1)[0] for e in sharing) == [
+            "conversion",
+            "share",
+            "token",
+        ]
         assert all(
-            e.tx_type is TxType.ACCESS and e.actor == "dr_a" and e.role == "physician"
-            and e.outcome is Outcome.GRANTED and e.device == hr.device.pseudonym
+            e.tx_type is TxType.ACCESS
+            and e.actor == "dr_a"
+            and e.role == "physician"
+            and e.outcome is Outcome.GRANTED
+            and e.device == hr.device.pseudonym
             for e in sharing
         )
         # bp_1's owner sees none of hr_1's events, and no token for bp_1 was logged
         other = w.requester("wallet_q")
         oreq = other.history("bolster_a", "wallet_q")
-        oentries = other.open_history(oreq, HistoryResult.from_bytes(w.ok("history", oreq.to_bytes(), "wallet_q"))).entries
+        oentries = other.open_history(
+            oreq, HistoryResult.from_bytes(w.ok("history", oreq.to_bytes(), "wallet_q"))
+        ).entries
         assert not [e for e in oentries if "sharing framework" in e.detail]
     finally:
         w.close()

@@ -18,8 +18,8 @@ from iomt.core.biomt import (
     StoreRequest,
     Subscription,
 )
-from iomt.ledger import TxType, verify_receipt
 from iomt.core.biomt.keys import LedgerKeyVerifier
+from iomt.ledger import TxType, verify_receipt
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.bolster import DeviceList
 
