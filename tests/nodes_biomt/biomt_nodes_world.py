@@ -35,6 +35,7 @@ USERS = [
 RULES = [
     {"role": "physician", "action": "access"},
     {"role": "physician", "action": "observe", "observe_interval_s": 0.0},
+    {"role": "device", "action": "access"},  # device-to-device communication setups
 ]
 IDENTITIES = [
     "bolster_a",

@@ -13,6 +13,7 @@ from iomt.core.biomt import (
     AccessResult,
     CloudBlockNotFoundError,
     CloudResponse,
+    CommunicationGrant,
     HistoryResult,
     Outcome,
 )
@@ -126,6 +127,19 @@ def test_sharing_events_recorded_for_the_patient(tmp_path: Path, domain_id: int)
             and e.device == hr.device.pseudonym
             for e in sharing
         )
+        # communication setup: hr_1 and bp_1 get a pairwise key; bp_1's removal ends it
+        for d in w.sampling:
+            w.sampling[d] = False
+        time.sleep(0.2)  # the devices' own executor thread is idle now
+        bp = w.links["bp_1"]
+        creq = hr.device.communication_request(bp.device.pseudonym, lifetime=60 * 10**9)
+        grant = CommunicationGrant.from_bytes(w.ok("communication", creq.to_bytes()))
+        assert hr.device.accept_pair_key(grant).key == bp.device.accept_pair_key(grant).key
+        assert w.ok("pair_key_status", grant.grant_id) == b"valid"
+        admin = w.requester("admin")
+        w.ok("remove", admin.remove("bolster_a", bp.device.pseudonym, reason="broken").to_bytes())
+        assert w.ok("pair_key_status", grant.grant_id) == b"invalid"
+
         # bp_1's owner sees none of hr_1's events, and no token for bp_1 was logged
         other = w.requester("wallet_q")
         oreq = other.history("bolster_a", "wallet_q")

@@ -117,6 +117,8 @@ class BiomtPhysician:
             BiomtObserveUpdate, "~/base/observe_updates", self._on_base_update, UPDATES_QOS
         )
         node.create_timer(0.5, self._report)
+        self._resume = False
+        node.create_timer(0.05, self._resume_after_failure)
         self._start = node.create_timer(start_delay_s, self._discover)
 
     def _client(self, service: str, srv: Any) -> Client:
@@ -180,6 +182,11 @@ class BiomtPhysician:
         run = getattr(self, f"_{op}_{path}")
         run(bolster, device)
 
+    def _resume_after_failure(self) -> None:
+        if self._resume:
+            self._resume = False
+            self._next()
+
     def _call(
         self,
         op: str,
@@ -204,7 +211,9 @@ class BiomtPhysician:
 
         def failed(exc: Exception) -> None:
             self._error(f"{op}/{path}", exc)
-            self._next()
+            # resume from the timer, not from here: a call that fails at once must not
+            # recurse through the whole workload
+            self._resume = True
 
         self._calls.call(client, request, timeout_s=self._timeout, on_done=done, on_error=failed)
 
