@@ -190,15 +190,18 @@ class BiomtTransaction(
 class CheckpointWitness(_idl.IdlStruct, typename="iomt::msg::dds_::CheckpointWitness_"):
     """iomt/msg/CheckpointWitness (DDS type ``iomt::msg::dds_::CheckpointWitness_``).
 
-    A cluster head's cosignature over a member bolster's ledger checkpoint, published on
-    /iomt/biomt/cluster/<cluster_id>/witness. Anyone holding the head's and the bolster's
-    public keys can check both; a later checkpoint of the same bolster must extend this one
-    (consistency proof), so a forked, rewritten or rolled-back log is detected.
+    A cosignature over a bolster's ledger checkpoint, published on
+    /iomt/biomt/cluster/<cluster_id>/witness: the cluster head cosigns every member's
+    checkpoints, and the members cosign the head's -- bolsters cross-sign each other's logs.
+    Anyone holding the witness's and the bolster's public keys can check both; a later
+    checkpoint of the same bolster must extend this one (consistency proof), so a forked,
+    rewritten or rolled-back log is detected.
     """
 
     cluster_id: str = ""
-    # the cluster head that verified and cosigned
-    head: str = ""
+    # the bolster that verified and cosigned
+    witness: str = ""
+    # the witness's election term
     term: _types.uint64 = 0
     bolster_id: str = ""
     tree_size: _types.uint64 = 0
@@ -2033,14 +2036,16 @@ TEXTS: dict[str, str] = {
         "uint8[] signature                   # by the generator\n"
     ),
     "iomt/msg/CheckpointWitness": (
-        "# A cluster head's cosignature over a member bolster's ledger checkpoint, published on\n"
-        "# /iomt/biomt/cluster/<cluster_id>/witness. Anyone holding the head's and the bolster's\n"
-        "# public keys can check both; a later checkpoint of the same bolster must extend this one\n"
-        "# (consistency proof), so a forked, rewritten or rolled-back log is detected.\n"
+        "# A cosignature over a bolster's ledger checkpoint, published on\n"
+        "# /iomt/biomt/cluster/<cluster_id>/witness: the cluster head cosigns every member's\n"
+        "# checkpoints, and the members cosign the head's -- bolsters cross-sign each other's logs.\n"
+        "# Anyone holding the witness's and the bolster's public keys can check both; a later\n"
+        "# checkpoint of the same bolster must extend this one (consistency proof), so a forked,\n"
+        "# rewritten or rolled-back log is detected.\n"
         "\n"
         "string cluster_id\n"
-        "string head                     # the cluster head that verified and cosigned\n"
-        "uint64 term\n"
+        "string witness                  # the bolster that verified and cosigned\n"
+        "uint64 term                     # the witness's election term\n"
         "string bolster_id\n"
         "uint64 tree_size\n"
         "uint8[] checkpoint              # the bolster's SignedTreeHead (iomt.ledger encoding)\n"
@@ -2464,7 +2469,7 @@ TYPE_HASHES: dict[str, str] = {
     "iomt/msg/BiomtObserveUpdate": "RIHS01_d41bb7819709336f3e19bd7e951df08207a3c01cab6dea2b8e4af48d90e91e45",
     "iomt/msg/BiomtProgress": "RIHS01_2dbfdfa107cecbc2b9f3ad1b1f9c2aa2c9471300768274b6e9f843f3fc67632d",
     "iomt/msg/BiomtTransaction": "RIHS01_1e044555c434a1be93e5a160f05e7202805716fab60e87e39c43c4c5e8d8b750",
-    "iomt/msg/CheckpointWitness": "RIHS01_8d7c135601d115c19afc1078be42aad6c2d3c52a2d233c198797ba880ffb1187",
+    "iomt/msg/CheckpointWitness": "RIHS01_84456f370bb36b1e776b64ec94b126b61659895a1fd7fc9858241ec414de145a",
     "iomt/msg/ClusterHeadStatus": "RIHS01_7070ea2c5494f23c5a4da231bec0101d8a28809e7d53a146aaaa7f4060f20e4e",
     "iomt/msg/ClusterMessage": "RIHS01_511733ff787302e6f1f374793d25b7ba994033d006822bc89e4ad18af071dfc8",
     "iomt/msg/ConversionRequest": "RIHS01_506e7e42c80a7817a65185b75414162df8385c75b583ae08615444197f494587",

@@ -12,6 +12,8 @@ cluster and wires the sans-IO objects of :mod:`iomt.core.biomt.cluster` to the b
   ``(term, voted_for)`` is persisted (fsynced, atomically replaced) on every change, so a
   restarted member never votes twice in one term. Heartbeats every 0.5 s and a 1.5 s
   election timeout (defaults) give a new head about 2 s after the old one dies.
+* **cross-signing** -- every member also witnesses the head's checkpoints the same way
+  (so the head's own log is checked by others, not only by itself).
 * **head duties** -- while its member is head, the agent runs a
   :class:`~iomt.core.biomt.ClusterHead`: the facility key list (each member's certified
   ledger key, fetched from its ``~/credentials`` and checked against the facility CA) and
@@ -112,6 +114,15 @@ class ClusterAgent:
         )
         self._saved = (term, voted_for)
         self.head: ClusterHead | None = None
+        # as a member, we witness the head's checkpoints (membership=None: not as head)
+        self._peer_witness = ClusterHead(
+            self.me,
+            LedgerKey(identity.signer),
+            anchor=node.ca.anchor,
+            users=node.users,
+            clock=time.time_ns,
+            rng=os.urandom,
+        )
         self.head_terms: list[int] = []
         self.rejected = 0
         self._heard: dict[str, SignedTreeHead] = {}  # what earlier heads cosigned
@@ -247,8 +258,9 @@ class ClusterAgent:
                 creds = BolsterCredentials.from_bytes(bw.raise_for_status("credentials", resp))
                 if creds.bolster_id != member:
                     raise bw.BolsterRefusedError(f"credentials of {creds.bolster_id} from {member}")
-                if self.head is not None:
-                    self.head.register_bolster(creds)  # validated against the facility CA
+                for witness in (self.head, self._peer_witness):
+                    if witness is not None:  # validated against the facility CA
+                        witness.register_bolster(creds)
             except IomtError as exc:
                 self.node.get_logger().warning("credentials of %s refused: %s", member, exc)
                 return
@@ -263,36 +275,41 @@ class ClusterAgent:
         )
 
     def _witness_round(self) -> None:
-        head = self.head
-        if head is None:
+        """The head witnesses every member (itself included); a member witnesses the head."""
+        if self.head is not None:
+            witness, targets = self.head, list(self.members)
+        elif self.member.leader not in (None, self.me):
+            witness, targets = self._peer_witness, [str(self.member.leader)]
+        else:
             return
-        for member in self.members:
+        for member in targets:
             if member != self.me and member not in self._credentials:
                 self._register(member)
                 continue
-            if member in head.flagged or member in self._checkpoint_busy:
+            if member in witness.flagged or member in self._checkpoint_busy:
                 continue
-            self._compare_heard(member)
-            if member in head.flagged:
-                continue
+            if witness is self.head:
+                self._compare_heard(member)
+                if member in witness.flagged:
+                    continue
             try:
-                request = head.request_checkpoint(member)
+                request = witness.request_checkpoint(member)
             except IomtError as exc:
                 self.node.get_logger().info("no checkpoint request for %s: %s", member, exc)
                 continue
             if member == self.me:
-                self._receive(self.node.bolster.answer_checkpoint(request))
+                self._receive(witness, self.node.bolster.answer_checkpoint(request))
                 continue
             self._checkpoint_busy.add(member)
 
-            def done(resp: Any, m: str = member) -> None:
+            def done(resp: Any, m: str = member, w: ClusterHead = witness) -> None:
                 self._checkpoint_busy.discard(m)
                 try:
                     sub = CheckpointSubmission.from_bytes(bw.raise_for_status("checkpoint", resp))
                 except IomtError as exc:
                     self.node.get_logger().info("checkpoint of %s: %s", m, exc)
                     return
-                self._receive(sub)
+                self._receive(w, sub)
 
             def failed(exc: Exception, m: str = member) -> None:
                 self._checkpoint_busy.discard(m)
@@ -317,12 +334,9 @@ class ClusterAgent:
         except IomtError as exc:
             self.node.get_logger().info("cannot compare %s: %s", member, exc)
 
-    def _receive(self, submission: CheckpointSubmission) -> None:
-        head = self.head
-        if head is None:
-            return
+    def _receive(self, witness: ClusterHead, submission: CheckpointSubmission) -> None:
         try:
-            cosig = head.receive_checkpoint(submission)
+            cosig = witness.receive_checkpoint(submission)
         except ForkDetectedError as exc:
             self.node.get_logger().error("%s flagged: %s", submission.bolster_id, exc)
             self._publish_status()
@@ -335,7 +349,7 @@ class ClusterAgent:
         self._witness_pub.publish(
             CheckpointWitness(
                 cluster_id=self.cluster_id,
-                head=self.me,
+                witness=self.me,
                 term=self.member.term,
                 bolster_id=submission.bolster_id,
                 tree_size=sth.tree_size,
@@ -345,7 +359,8 @@ class ClusterAgent:
         )
 
     def _on_witness(self, msg: CheckpointWitness) -> None:
-        if msg.head == self.me or msg.bolster_id not in self.members:
+        # what other witnesses cosigned: compared with what we see once we are head
+        if self.me in (msg.witness, msg.bolster_id) or msg.bolster_id not in self.members:
             return
         try:
             self._heard[str(msg.bolster_id)] = SignedTreeHead.from_bytes(bytes(msg.checkpoint))
@@ -382,5 +397,6 @@ class ClusterAgent:
             "head_terms": self.head_terms,
             "witnessed": self.witnessed,
             "flagged": sorted(self.head.flagged) if self.head is not None else [],
+            "flagged_as_member": sorted(self._peer_witness.flagged),
             "rejected_messages": self.rejected,
         }
