@@ -226,16 +226,17 @@ class EventReporter:
         try:
             ack = RecordAck.from_bytes(raise_for_status("record", response))
         except IomtError as exc:
-            self._failed(exc, batch)
+            # the bolster answered and refused the whole report: sending it again would not help
+            self.counts["refused"] += len(batch)
+            self._node.get_logger().warning("%d sharing events refused: %s", len(batch), exc)
             return
         self.counts["recorded"] += ack.recorded
         self.counts["refused"] += len(ack.refused)
         for reason in ack.refused[:3]:
             self._node.get_logger().warning("sharing event refused: %s", reason)
 
-    def _failed(self, exc: Exception, batch: list[_Queued] | None = None) -> None:
-        batch = self._in_flight if batch is None else batch
-        self._in_flight = []
+    def _failed(self, exc: Exception) -> None:
+        batch, self._in_flight = self._in_flight, []
         # Put them back (signed anew next time, with fresh nonces): the bolster may be
         # restarting. Beyond the queue bound the oldest are dropped and counted.
         self._queue.extendleft(reversed(batch))

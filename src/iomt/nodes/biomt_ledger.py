@@ -64,12 +64,17 @@ class LedgerView:
     def refresh(self) -> None:
         """Read Origin and Remove bodies appended since the last refresh."""
         ledger = self._bolster.ledger
-        if self._scanned >= ledger.size:
+        size = ledger.size
+        if self._scanned >= size:
             return
-        for tx in ledger.transactions(start=self._scanned):
-            if tx.tx_type in (TxType.ORIGIN, TxType.REMOVE):
-                self._note(self.open_body(tx))
-        self._scanned = ledger.size
+        found = [
+            tx
+            for kind in (TxType.ORIGIN, TxType.REMOVE)
+            for tx in ledger.transactions(start=self._scanned, stop=size, tx_type=kind)
+        ]
+        for tx in sorted(found, key=lambda t: t.seq):  # an Origin before its Remove
+            self._note(self.open_body(tx))
+        self._scanned = size
 
     def _note(self, body: Body) -> None:
         if isinstance(body, OriginBody):

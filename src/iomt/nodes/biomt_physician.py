@@ -119,7 +119,8 @@ class BiomtPhysician:
         node.create_timer(0.5, self._report)
         self._resume = False
         node.create_timer(0.05, self._resume_after_failure)
-        self._start = node.create_timer(start_delay_s, self._discover)
+        self._start_at = time.monotonic() + start_delay_s
+        self._start = node.create_timer(0.5, self._discover)
 
     def _client(self, service: str, srv: Any) -> Client:
         client = self._clients.get(service)
@@ -134,7 +135,7 @@ class BiomtPhysician:
     # -- discovery --------------------------------------------------------------------------
 
     def _discover(self) -> None:
-        if self._started:
+        if self._started or time.monotonic() < self._start_at:
             return
         if not self._discover_deadline:
             self._discover_deadline = time.monotonic() + self._discover_timeout

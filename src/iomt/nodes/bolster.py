@@ -94,6 +94,13 @@ _R = BolsterService.Response
 LEDGER_QOS = QoSProfile(depth=1000)
 UPDATES_QOS = QoSProfile(history=HistoryPolicy.KEEP_ALL)
 ACTIONS = {"access": TxType.ACCESS, "observe": TxType.OBSERVE}
+STATUS_NAMES = {
+    _R.STATUS_DENIED: "denied",
+    _R.STATUS_REFUSED: "refused",
+    _R.STATUS_REMOVED: "removed",
+    _R.STATUS_UNAVAILABLE: "unavailable",
+    _R.STATUS_MALFORMED: "malformed",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,7 +323,7 @@ class BolsterNode(Node):
             status = handler(request, responder)
             cpu.append(time.thread_time_ns() - c0)
             wall.append(time.perf_counter_ns() - w0)
-            key = "ok" if status is None else str(status)
+            key = "ok" if status is None else STATUS_NAMES.get(status, str(status))
             outcomes[key] = outcomes.get(key, 0) + 1
             return status
 
