@@ -20,8 +20,9 @@ from iomt.core.biomt import (
 from iomt.ledger import TxType
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.biomt_events import EventReporter
+from iomt.nodes.cloud import CloudNode
 
-from .biomt_nodes_world import NS, World, wait_for
+from .biomt_nodes_world import NS, USERS, World, wait_for
 
 pytestmark = [pytest.mark.dds]
 
@@ -69,7 +70,28 @@ def test_cloud_redirect_fetch_by_number_and_hash(tmp_path: Path, domain_id: int)
         with sqlite3.connect(w.cloud.db_path) as db:
             batches = b"".join(row[0] for row in db.execute("SELECT batch FROM batches"))
         assert batches and b"iomt://" not in batches and b"ward1" not in batches
-        assert w.cloud.counts["put"] >= 2
+
+        # a restarted cloud re-verifies what it kept and still serves it
+        kept = w.cloud.counts["put"]
+        assert kept >= 2
+        w.executor.remove_node(w.cloud)
+        w.cloud.destroy_node()
+        w.nodes.remove(w.cloud)
+        w.cloud = w._add(
+            CloudNode(
+                w.ctx,
+                name="cloud",
+                namespace=NS,
+                keystore=w.keystore,
+                storage_dir=str(tmp_path / "storage"),
+                users=USERS,
+            )
+        )
+        w.executor.add_node(w.cloud)
+        assert w.cloud.restored == kept
+        creq = doctor.cloud("cloud", payload.redirects[0])
+        resp = CloudResponse.from_bytes(w.ok(f"{NS}/cloud/get", creq.to_bytes(), "dr_a"))
+        assert doctor.open_cloud(creq, resp).records
     finally:
         w.close()
 
