@@ -77,6 +77,9 @@ def test_cloud_redirect_fetch_by_number_and_hash(tmp_path: Path, domain_id: int)
         w.executor.remove_node(w.cloud)
         w.cloud.destroy_node()
         w.nodes.remove(w.cloud)
+        with sqlite3.connect(w.cloud.db_path) as db:
+            rows = db.execute("SELECT count(*) FROM batches").fetchone()[0]
+        assert rows >= kept  # every acknowledged batch was on disk before its ack
         w.cloud = w._add(
             CloudNode(
                 w.ctx,
@@ -88,7 +91,7 @@ def test_cloud_redirect_fetch_by_number_and_hash(tmp_path: Path, domain_id: int)
             )
         )
         w.executor.add_node(w.cloud)
-        assert w.cloud.restored == kept
+        assert w.cloud.restored == rows
         creq = doctor.cloud("cloud", payload.redirects[0])
         resp = CloudResponse.from_bytes(w.ok(f"{NS}/cloud/get", creq.to_bytes(), "dr_a"))
         assert doctor.open_cloud(creq, resp).records
