@@ -19,7 +19,7 @@ from iomt.msg import BiomtObserveUpdate, BiomtTransaction, BolsterService, Cloud
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.biomt_admin import AdminNode
 from iomt.nodes.biomt_device import BiomtDeviceLink
-from iomt.nodes.bolster import UPDATES_QOS, BolsterNode
+from iomt.nodes.bolster import BolsterNode
 from iomt.nodes.cloud import CloudNode
 from iomt.nodes.common import Calls
 from iomt.runtime import Client, Context, Executor, Node
@@ -151,10 +151,10 @@ class World:
         self.base_updates: list[BiomtObserveUpdate] = []
         self.ledger: list[BiomtTransaction] = []
         self.me.create_subscription(
-            BiomtObserveUpdate, "~/observe_updates", self.updates.append, UPDATES_QOS
+            BiomtObserveUpdate, "~/observe_updates", self.updates.append, bw.UPDATES_QOS
         )
         self.me.create_subscription(
-            BiomtObserveUpdate, "~/base/observe_updates", self.base_updates.append, UPDATES_QOS
+            BiomtObserveUpdate, "~/base/observe_updates", self.base_updates.append, bw.UPDATES_QOS
         )
         self.me.create_subscription(
             BiomtTransaction, f"{NS}/bolster_a/ledger", self.ledger.append, 1000

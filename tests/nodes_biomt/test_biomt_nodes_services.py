@@ -21,7 +21,6 @@ from iomt.core.biomt import (
 from iomt.core.biomt.keys import LedgerKeyVerifier
 from iomt.ledger import TxType, verify_receipt
 from iomt.nodes import biomt_wire as bw
-from iomt.nodes.bolster import DeviceList
 
 from .biomt_nodes_world import World, wait_for
 
@@ -40,7 +39,7 @@ def test_transactions_denial_removal_and_history_over_dds(tmp_path: Path, domain
         wait_for(lambda: link.counts["base_acknowledged"] >= 3, 10, "base Stores")
 
         # the privacy header lists the device (by pseudonym only)
-        devices = DeviceList.from_bytes(w.ok("devices", b"")).devices
+        devices = bw.DeviceList.from_bytes(w.ok("devices", b"")).devices
         assert devices == (device,)
 
         # Access by a physician: logged with our signature, data sealed to us
@@ -98,7 +97,7 @@ def test_transactions_denial_removal_and_history_over_dds(tmp_path: Path, domain
             w.ok("store", forged_late.to_bytes(), device)
         with pytest.raises(bw.BolsterDeniedError):
             w.ok("access", doctor.access("bolster_a", device).to_bytes(), "dr_a")
-        assert DeviceList.from_bytes(w.ok("devices", b"")).devices == ()
+        assert bw.DeviceList.from_bytes(w.ok("devices", b"")).devices == ()
         assert w.bolster.bolster.ledger.size > size
 
         # the patient reads back who got what

@@ -171,18 +171,14 @@ def read_history(
     requester = Requester(
         patient, keystore.identity(patient).signer, clock=time.time_ns, rng=os.urandom
     )
+    # the client lives as long as the node (an executor may be spinning it right now)
     client = node.create_client(BolsterService, f"{namespace}/{bolster}/history")
-    try:
-        if not client.wait_for_service(10.0):
-            raise TransportError(f"{bolster}/history is not available")
-        request = requester.history(bolster, patient)
-        response = client.call(
-            BolsterService.Request(requester=patient, body=request.to_bytes()), 10.0
-        )
-        result = HistoryResult.from_bytes(bw.raise_for_status("history", response))
-        payload = requester.open_history(request, result)
-    finally:
-        client.destroy()
+    if not client.wait_for_service(10.0):
+        raise TransportError(f"{bolster}/history is not available")
+    request = requester.history(bolster, patient)
+    response = client.call(BolsterService.Request(requester=patient, body=request.to_bytes()), 10.0)
+    result = HistoryResult.from_bytes(bw.raise_for_status("history", response))
+    payload = requester.open_history(request, result)
     return [
         {
             "seq": e.seq,

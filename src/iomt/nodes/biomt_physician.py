@@ -45,7 +45,6 @@ from iomt.crypto.signing import Verifier
 from iomt.errors import AuthorizationError, IomtError
 from iomt.msg import BiomtObserveUpdate, BiomtProgress, BolsterService, CloudService
 from iomt.nodes import biomt_wire as bw
-from iomt.nodes.bolster import UPDATES_QOS, DeviceList
 from iomt.nodes.common import Calls
 from iomt.runtime import Client, Node
 
@@ -111,10 +110,10 @@ class BiomtPhysician:
         self._discover_deadline = 0.0
         self._progress = node.create_publisher(BiomtProgress, PROGRESS_TOPIC)
         node.create_subscription(
-            BiomtObserveUpdate, "~/observe_updates", self._on_update, UPDATES_QOS
+            BiomtObserveUpdate, "~/observe_updates", self._on_update, bw.UPDATES_QOS
         )
         node.create_subscription(
-            BiomtObserveUpdate, "~/base/observe_updates", self._on_base_update, UPDATES_QOS
+            BiomtObserveUpdate, "~/base/observe_updates", self._on_base_update, bw.UPDATES_QOS
         )
         node.create_timer(0.5, self._report)
         self._resume = False
@@ -143,7 +142,7 @@ class BiomtPhysician:
 
             def done(resp: Any, b: str = b) -> None:
                 try:
-                    self.devices[b] = DeviceList.from_bytes(
+                    self.devices[b] = bw.DeviceList.from_bytes(
                         bw.raise_for_status("devices", resp)
                     ).devices
                 except IomtError as exc:

@@ -45,14 +45,17 @@ from iomt.errors import (
 )
 from iomt.ledger import Receipt, Transaction
 from iomt.msg import BiomtObserveUpdate, BiomtTransaction, BolsterService, CloudService, Time
+from iomt.runtime import HistoryPolicy, QoSProfile
 
 __all__ = [
     "OK",
+    "UPDATES_QOS",
     "BaseAccess",
     "BaseObserve",
     "BolsterDeniedError",
     "BolsterRefusedError",
     "BolsterUnavailableError",
+    "DeviceList",
     "Evidence",
     "MalformedResponseError",
     "cloud_status_of",
@@ -219,6 +222,21 @@ def update_from_msg(msg: BiomtObserveUpdate) -> ObserveUpdate:
         )
     except ValueError as exc:
         raise BiomtDecodeError(f"observe update: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceList(Message):
+    """``~/devices``: the device pseudonyms the privacy header authorizes (public: the
+    header is in every block)."""
+
+    devices: tuple[str, ...]
+
+    TAG = tag("iomt/nodes/biomt/device-list/v1")
+    FIELDS = (("devices", Seq(ID, max_items=1 << 16)),)
+
+
+#: Observe updates: reliable and kept until taken (an update is never overwritten).
+UPDATES_QOS = QoSProfile(history=HistoryPolicy.KEEP_ALL)
 
 
 # --- the no-crypto base (Fig. 3) ------------------------------------------------------

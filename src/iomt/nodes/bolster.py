@@ -48,7 +48,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -74,8 +73,7 @@ from iomt.core.biomt import (
     UserDirectory,
 )
 from iomt.core.biomt.bodies import OriginBody
-from iomt.core.biomt.codec import Message, Seq, tag
-from iomt.core.biomt.messages import ID, AccessPayload
+from iomt.core.biomt.messages import AccessPayload
 from iomt.crypto.errors import KeystoreError
 from iomt.errors import ConfigurationError, IomtError, StorageError
 from iomt.ledger import AccessRule, PrivacyHeader, SqliteStorage, Transaction, TxType
@@ -84,15 +82,14 @@ from iomt.nodes import biomt_wire as bw
 from iomt.nodes.biomt_events import SharingRecorder, SharingReport
 from iomt.nodes.biomt_ledger import LedgerView
 from iomt.nodes.common import Calls, ResultsWriter, open_keystore
-from iomt.runtime import Context, HistoryPolicy, Node, Publisher, QoSProfile, Responder
+from iomt.runtime import Context, Node, Publisher, QoSProfile, Responder
 
 Handler = Callable[[Any, Responder], int | None]
 
-__all__ = ["BolsterNode", "DeviceList", "bolster_node", "load_or_create_secret"]
+__all__ = ["BolsterNode", "bolster_node", "load_or_create_secret", "privacy_header"]
 
 _R = BolsterService.Response
 LEDGER_QOS = QoSProfile(depth=1000)
-UPDATES_QOS = QoSProfile(history=HistoryPolicy.KEEP_ALL)
 ACTIONS = {"access": TxType.ACCESS, "observe": TxType.OBSERVE}
 STATUS_NAMES = {
     _R.STATUS_DENIED: "denied",
@@ -101,17 +98,6 @@ STATUS_NAMES = {
     _R.STATUS_UNAVAILABLE: "unavailable",
     _R.STATUS_MALFORMED: "malformed",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceList(Message):
-    """``~/devices``: the device pseudonyms the privacy header authorizes (public: the
-    header is in every block)."""
-
-    devices: tuple[str, ...]
-
-    TAG = tag("iomt/nodes/biomt/device-list/v1")
-    FIELDS = (("devices", Seq(ID, max_items=1 << 16)),)
 
 
 def load_or_create_secret(path: Path) -> bytes:
@@ -359,7 +345,7 @@ class BolsterNode(Node):
         pub = self._update_pubs.get(observer)
         if pub is None:
             topic = f"{self.get_namespace().rstrip('/')}/{observer}/observe_updates"
-            pub = self.create_publisher(BiomtObserveUpdate, topic, UPDATES_QOS)
+            pub = self.create_publisher(BiomtObserveUpdate, topic, bw.UPDATES_QOS)
             self._update_pubs[observer] = pub
         return pub
 
@@ -367,7 +353,7 @@ class BolsterNode(Node):
         pub = self._base_pubs.get(observer)
         if pub is None:
             topic = f"{self.get_namespace().rstrip('/')}/{observer}/base/observe_updates"
-            pub = self.create_publisher(BiomtObserveUpdate, topic, UPDATES_QOS)
+            pub = self.create_publisher(BiomtObserveUpdate, topic, bw.UPDATES_QOS)
             self._base_pubs[observer] = pub
         return pub
 
@@ -457,7 +443,7 @@ class BolsterNode(Node):
 
     def _on_devices(self, _req: Any, responder: Responder) -> int | None:
         authorized = self.bolster.privacy_header.authorized_devices
-        self._answer(responder, DeviceList(tuple(sorted(authorized))).to_bytes())
+        self._answer(responder, bw.DeviceList(tuple(sorted(authorized))).to_bytes())
         return None
 
     def _on_credentials(self, _req: Any, responder: Responder) -> int | None:
