@@ -5,7 +5,9 @@ operator wants to know. For the experiment topologies (``scale_N``) it is the pa
 experiment: provision the ward's keys, launch devices, wallets, providers (and the
 central server in ``--mode centralized``) and a bag recorder, drive the providers'
 requests to completion with a progress bar, stop, and write ``report.json``,
-``report.md`` and the audit of the recorded traffic to the run directory.
+``report.md`` and the audit of the recorded traffic to the run directory. ``--mode
+biomt`` adds BIoMT's bolsters, clusters, master bolster and cloud and runs experiment E3
+(delay and bolster CPU per Store / Access / Observe against a no-crypto base; plots).
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--mode",
         default="distributed",
-        choices=("distributed", "centralized", "base"),
-        help="scale_N: the paper's framework, the centralized baseline, or "
-        "no security at all (default distributed)",
+        choices=("distributed", "centralized", "base", "biomt"),
+        help="scale_N: the paper's framework, the centralized baseline, "
+        "no security at all, or the framework with BIoMT's bolsters, clusters and cloud "
+        "(experiment E3; default distributed)",
     )
     parser.add_argument(
         "--requests",
@@ -82,11 +85,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help="device count, for topologies that take one (fleet)",
     )
+    parser.add_argument(
+        "--biomt-ops",
+        type=int,
+        default=400,
+        help="--mode biomt: Access/Observe operations over all physicians (default 400)",
+    )
+    parser.add_argument(
+        "--synchronous",
+        default="FULL",
+        choices=("FULL", "NORMAL"),
+        help="--mode biomt: SQLite durability of the ledgers (FULL: fsync per commit)",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.topology.startswith("scale_") and args.mode == "biomt":
+        return run_biomt(args)
     if args.topology.startswith("scale_"):
         return run_experiment(args)
     return run_plain(args)
@@ -143,6 +160,51 @@ def run_experiment(args: argparse.Namespace) -> int:
         from iomt.experiments.sharing import render_markdown
 
         print(render_markdown(report))
+    return 0
+
+
+def run_biomt(args: argparse.Namespace) -> int:
+    """``scale_N --mode biomt``: experiment E3 (iomt.experiments.biomt)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from iomt.experiments.biomt import BiomtConfig, render_markdown
+    from iomt.experiments.biomt import run as run_e3
+
+    cfg = BiomtConfig(
+        args.topology,
+        requests=args.requests,
+        biomt_ops=args.biomt_ops,
+        seed=args.seed,
+        concurrency=args.concurrency,
+        synchronous=args.synchronous,
+        domain_id=args.domain,
+        dds_config=args.dds_config,
+        run_dir=args.run_dir,
+        record=not args.no_record,
+        timeout_s=args.timeout,
+    )
+    console = Console(stderr=True)
+    console.print(
+        f"[bold]{args.topology}[/] (biomt): provisioning keys, launching bolsters, cloud and "
+        f"ward; {args.requests} sharing requests, {args.biomt_ops} BIoMT operations"
+    )
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        sharing = progress.add_task("sharing", total=args.requests)
+        biomt = progress.add_task("biomt", total=args.biomt_ops)
+
+        def on_progress(s: dict[str, Any]) -> None:
+            progress.update(sharing, completed=s["sharing_done"])
+            progress.update(biomt, completed=s["biomt_done"])
+
+        report = run_e3(cfg, on_progress=on_progress)
+    print(json.dumps(report, indent=2) if args.json else render_markdown(report))
     return 0
 
 

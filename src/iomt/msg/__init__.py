@@ -5,7 +5,9 @@ two papers put on the wire — Bilal & Hassan's handshake (``DeviceInfoRequest``
 ``DataShare``: Alg. 1.3/1.4 + the listener, Alg. 2.2), control registration (``Registration``,
 ``Neighbour``: Alg. 2.1), conversion (``ConversionRequest``: Alg. 3) and the published,
 sealed reading (``SecureEnvelope`` around ``Vitals``); and BIoMT's ledger transactions
-(``BiomtTransaction``: Origin/Remove/Store/Access/Observe, Table 1). ``python -m
+(``BiomtTransaction``: Origin/Remove/Store/Access/Observe, Table 1), its services
+(``BolsterService``, ``CloudService``), Observe updates (``BiomtObserveUpdate``) and cluster
+traffic (``ClusterMessage``, ``ClusterHeadStatus``, ``CheckpointWitness``). ``python -m
 iomt.msg.codegen`` turns them into the generated modules this package re-exports; a test
 fails when they drift.
 
@@ -31,7 +33,14 @@ from iomt.errors import ConfigurationError
 from iomt.msg import _builtin_interfaces, _iomt, _rmw_dds_common
 from iomt.msg._builtin_interfaces import Duration, Time
 from iomt.msg._iomt import (
+    BiomtObserveUpdate,
+    BiomtProgress,
     BiomtTransaction,
+    BolsterService,
+    CheckpointWitness,
+    CloudService,
+    ClusterHeadStatus,
+    ClusterMessage,
     ConversionRequest,
     Convert,
     DataShare,
@@ -69,7 +78,14 @@ if TYPE_CHECKING:
     from rosbags.typesys.store import Typestore
 
 __all__ = [
+    "BiomtObserveUpdate",
+    "BiomtProgress",
     "BiomtTransaction",
+    "BolsterService",
+    "CheckpointWitness",
+    "CloudService",
+    "ClusterHeadStatus",
+    "ClusterMessage",
     "ConversionRequest",
     "Convert",
     "DataShare",

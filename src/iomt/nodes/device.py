@@ -10,7 +10,10 @@ publishes the result to the requester's ``inbox``. Sessions are opened over
 
 Modes: ``distributed`` (the paper's framework), ``centralized`` (the baseline: readings
 are uploaded in plaintext to the central server's ``upload`` service, which does all the
-sharing), ``base`` (no security at all: plaintext answers, no tokens — a lower bound).
+sharing), ``base`` (no security at all: plaintext answers, no tokens — a lower bound),
+``biomt`` (the framework as in ``distributed``, plus BIoMT: provisioned through its bolster
+at start-up, every reading stored there, its shares and conversions recorded on the
+bolster's ledger — :mod:`iomt.nodes.biomt_device`).
 
 Data-transfer time (the paper's Table 2) is measured here per reading: distributed,
 seal at rest (if the device can) and store locally; centralized, upload until the server
@@ -46,6 +49,7 @@ from iomt.msg import (
     Vitals,
 )
 from iomt.nodes import wire
+from iomt.nodes.biomt_device import BiomtDeviceLink
 from iomt.nodes.common import (
     Calls,
     ResultsWriter,
@@ -59,7 +63,8 @@ from iomt.nodes.common import (
 )
 from iomt.runtime import Client, Context, HistoryPolicy, Node, Publisher, QoSProfile, Responder
 
-MODES = ("distributed", "centralized", "base")
+MODES = ("distributed", "centralized", "base", "biomt")
+SHARING_MODES = ("distributed", "biomt")  # modes that run the paper's framework
 INBOX_QOS = QoSProfile(history=HistoryPolicy.KEEP_ALL)
 CAPABILITIES = {c.name.lower(): c for c in Capability}
 
@@ -89,6 +94,7 @@ class DeviceNode(Node):
         results: str | None = None,
         convert_timeout_s: float = 1.0,
         providers: list[str] | None = None,
+        biomt: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(name, context=context, namespace=namespace)
         if mode not in MODES:
@@ -155,7 +161,20 @@ class DeviceNode(Node):
 
         self.create_service(DataShare, "~/data_share", self._on_data_share, deferred=True)
         self.create_service(SessionHandshake, "~/handshake", self._on_handshake)
-        if mode == "distributed":
+        self._biomt = (
+            BiomtDeviceLink(
+                self,
+                keystore=ks,
+                identity=identity,
+                calls=self.calls,
+                kind=kind,
+                owner=wallet,
+                **(biomt or {}),
+            )
+            if mode == "biomt"
+            else None
+        )
+        if mode in SHARING_MODES:
             if config.capability > Capability.NONE:
                 self.create_service(Convert, "~/convert", self._on_convert)
                 # The facility's providers are known: their inboxes exist before the first
@@ -235,6 +254,8 @@ class DeviceNode(Node):
         )
         self._db.commit()
         self._transfer_us.append((time.perf_counter_ns() - t0) // 1000)
+        if self._biomt is not None:
+            self._biomt.on_reading(r, now)
 
     def _uploaded(self, t0: int, resp: Any) -> None:
         if resp.status == Upload.Response.STATUS_STORED:
@@ -303,6 +324,8 @@ class DeviceNode(Node):
             return
         reply = self.core.on_data_request(wire.data_request_from_msg(req))
         if isinstance(reply, Shared):
+            if self._biomt is not None:
+                self._biomt.shared(req.requester_uri, req.security_technique)
             responder.send(
                 DataShare.Response(
                     status=DataShare.Response.STATUS_SHARED,
@@ -371,6 +394,8 @@ class DeviceNode(Node):
 
         def done(resp: Any) -> None:
             if resp.status == Convert.Response.STATUS_PUBLISHED:
+                if self._biomt is not None:
+                    self._biomt.converted(order.requester_uri, uri, order.requested_technique)
                 responder.send(
                     DataShare.Response(
                         status=DataShare.Response.STATUS_CONVERTING, converter_uri=uri
@@ -427,9 +452,12 @@ class DeviceNode(Node):
                 "neighbours": len(self.core.table),
                 "counters": self.core.counters,
                 "data_transfer_us": self._transfer_us,
+                **({"biomt": self._biomt.summary()} if self._biomt is not None else {}),
             }
         )
         self._results.close()
+        if self._biomt is not None:
+            self._biomt.close()
         self._db.close()
         super().destroy_node()
 

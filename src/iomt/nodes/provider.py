@@ -12,7 +12,9 @@ Access time (the paper's Table 2): from sending the request to holding the verif
 decrypted reading. Results go to a JSON-lines file; progress to ``/iomt/progress``.
 
 Modes: ``distributed`` (ask the devices), ``centralized`` (ask the central server's
-``fetch``), ``base`` (ask the devices for plaintext, without tokens).
+``fetch``), ``base`` (ask the devices for plaintext, without tokens), ``biomt`` (as
+``distributed``, plus a physician's Access/Observe workload at the bolsters:
+:mod:`iomt.nodes.biomt_physician`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from iomt.msg import (
     WorkloadProgress,
 )
 from iomt.nodes import wire
+from iomt.nodes.biomt_physician import BiomtPhysician
 from iomt.nodes.common import Calls, ResultsWriter, SessionOpener, fqn_of, open_keystore, uri_of
 from iomt.nodes.device import INBOX_QOS, MODES
 from iomt.runtime import Client, Context, Node
@@ -79,6 +82,7 @@ class ProviderNode(Node):
         fhir: str | None = None,
         script: list[list[str]] | None = None,
         settle_s: float = 0.5,
+        biomt: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(name, context=context, namespace=namespace)
         if mode not in MODES:
@@ -131,6 +135,19 @@ class ProviderNode(Node):
         self.create_timer(0.5, self._report_progress)
         self.create_timer(0.25, self._check_deadlines)
         self._start_timer = self.create_timer(start_delay_s, self._start)
+        self.biomt = (
+            BiomtPhysician(
+                self,
+                keystore=ks,
+                identity=identity,
+                calls=self.calls,
+                start_delay_s=start_delay_s,
+                seed=seed,
+                **(biomt or {}),
+            )
+            if mode == "biomt"
+            else None
+        )
 
     # -- Alg. 1.1: tokens from the wallets ----------------------------------------------------
 
@@ -417,6 +434,8 @@ class ProviderNode(Node):
         )
 
     def destroy_node(self) -> None:
+        if self.biomt is not None:
+            self._results.write(self.biomt.summary())
         self._results.close()
         super().destroy_node()
 

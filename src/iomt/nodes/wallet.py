@@ -1,7 +1,9 @@
 """The patient's wallet node (Bilal & Hassan, Alg. 1.2): ``~/device_info``.
 
 Holds the patient's consent and device list and issues per-device tokens to providers
-whose certificate and proof check out (see ``iomt.core.handshake``).
+whose certificate and proof check out (see ``iomt.core.handshake``). With ``biomt`` set
+(``--mode biomt``), every token it issues is reported to the bolster of the patient's
+devices and recorded there as an Access (:mod:`iomt.nodes.biomt_events`).
 """
 
 from __future__ import annotations
@@ -9,10 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from iomt.core.handshake import Consent, PatientDevice, Wallet
+from iomt.core.listener import name_of
 from iomt.crypto.tokens import TokenIssuer
 from iomt.errors import IomtError
 from iomt.msg import DeviceInfoRequest
 from iomt.nodes import wire
+from iomt.nodes.biomt_events import EventReporter
 from iomt.nodes.common import open_keystore, uri_of
 from iomt.runtime import Context, Node
 
@@ -29,6 +33,7 @@ class WalletNode(Node):
         devices: list[dict[str, Any]],
         providers: list[str],
         token_lifetime_s: float = 3600.0,
+        biomt: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(name, context=context, namespace=namespace)
         facility = self.get_namespace().strip("/")
@@ -52,6 +57,16 @@ class WalletNode(Node):
             token_lifetime_s=token_lifetime_s,
         )
         self.refused = 0
+        self.events: EventReporter | None = None
+        if biomt is not None:  # report token issues to the patient's bolster
+            bolster = str(biomt["bolster"])
+            self.events = EventReporter(
+                self,
+                reporter=name,
+                signer=identity.signer,
+                bolster_id=bolster,
+                service=f"{self.get_namespace().rstrip('/')}/{bolster}/record",
+            )
         self.create_service(DeviceInfoRequest, "~/device_info", self._on_device_info)
 
     def _on_device_info(self, req: Any, resp: Any) -> Any:
@@ -63,6 +78,15 @@ class WalletNode(Node):
             resp.status = DeviceInfoRequest.Response.STATUS_REFUSED
             resp.reason = str(exc)
             return resp
+        if self.events is not None:
+            for g in grants:
+                self.events.add(
+                    "token",
+                    actor=name_of(req.provider_uri),
+                    device_uri=g.uri,
+                    technique=g.technique,
+                    detail=f"token issued to {req.provider_uri}",
+                )
         resp.status = DeviceInfoRequest.Response.STATUS_OK
         resp.devices = [wire.grant_to_msg(g) for g in grants]
         return resp

@@ -91,7 +91,7 @@ def _register_scales() -> None:
         register(
             f"scale_{n}",
             f"Bilal & Hassan: {n} devices, 20 % unable to encrypt "
-            "(--mode distributed|centralized|base)",
+            "(--mode distributed|centralized|base|biomt)",
         )(lambda n=n, **opts: sharing_plan(n, **opts))
 
 

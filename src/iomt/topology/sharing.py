@@ -72,6 +72,26 @@ def sharing_plan(
     techniques: tuple[str, ...] | list[str] = TECHNIQUES,
     **_ignored: Any,
 ) -> LaunchPlan:
+    if mode == "biomt":
+        # the same ward with BIoMT's bolsters, clusters, master and cloud on top
+        from iomt.topology.biomt import biomt_plan  # noqa: PLC0415 (it builds on this module)
+
+        return biomt_plan(
+            devices,
+            seed=seed,
+            run_dir=run_dir,
+            requests=requests,
+            providers=providers,
+            concurrency=concurrency,
+            devices_per_process=devices_per_process,
+            announce_period_s=announce_period_s,
+            sample_period_s=sample_period_s,
+            start_delay_s=start_delay_s,
+            record=record,
+            capability_mix=capability_mix,
+            techniques=techniques,
+            **_ignored,
+        )
     if devices < 2:
         raise ConfigurationError("a sharing topology needs at least 2 devices")
     if mode not in MODES:

@@ -1,0 +1,380 @@
+"""BIoMT for a sharing-framework device (``--mode biomt``): provisioning, Store, events.
+
+Composed into :class:`iomt.nodes.device.DeviceNode` when it runs in ``biomt`` mode; the
+device keeps doing everything Bilal & Hassan's framework does, and additionally:
+
+1. **Framework initialization** at start-up: fetch the bolster's credentials
+   (``~/credentials``, checked against the facility CA) and the admin's ECDH certificate;
+   enrol (:meth:`BiomtDevice.enrol`: a fresh Ed25519 key and ephemeral X25519 share,
+   signed); seal the submission to the admin and ask for approval (``<admin>/approve``);
+   take the approved request to the bolster's ``~/provision``; check the answer
+   (:meth:`BiomtDevice.complete`: the bolster's signature, the Origin's receipt, the
+   certificate, the agreement, key confirmation). Failures are retried every
+   ``enrol_retry_s`` (the bolster or admin may not be up yet).
+2. **Store**: every reading the device samples is sealed under its shared key with the
+   next counter and sent to ``~/store``; the receipt is checked (our Store, in a tree head
+   the bolster signed). With ``ack_log`` set, every acknowledged Store is appended (and
+   flushed) to that JSON-lines file: pseudonym, counter, ledger sequence number and the
+   AEAD tag the ledger must carry -- what a crash test holds the bolster to.
+   The same reading also goes to ``~/base/store`` (the paper's no-crypto base), in
+   alternating order, so both delays are measured on the same path in the same run.
+3. **Events**: its direct shares and conversion orders are reported to the bolster
+   (:class:`~iomt.nodes.biomt_events.EventReporter`; queued on the sharing path, signed and
+   sent by a timer).
+
+If the bolster answers that the device was removed, the device forgets its key and stops
+storing (:meth:`BiomtDevice.removed`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from iomt.core.biomt import (
+    BiomtDevice,
+    BolsterCredentials,
+    DeviceRemovedError,
+    DeviceState,
+    FacilityCA,
+    Measurement,
+    Provisioned,
+    ProvisionRequest,
+    StoreReceipt,
+)
+from iomt.core.biomt.identity import certificate_from_der
+from iomt.core.biomt.sealing import seal_to
+from iomt.core.listener import name_of
+from iomt.core.vitals import Reading, VitalKind
+from iomt.crypto.keystore import Identity, Keystore
+from iomt.errors import IomtError
+from iomt.msg import BolsterService
+from iomt.nodes import biomt_wire as bw
+from iomt.nodes.biomt_admin import ApprovalRequest, approval_aad
+from iomt.nodes.biomt_events import EventReporter
+from iomt.nodes.common import Calls
+from iomt.runtime import Node
+
+__all__ = ["BiomtDeviceLink", "measurement_of"]
+
+
+def measurement_of(reading: Reading, time_ns: int) -> Measurement:
+    """A sampled vital sign as the bolster stores it (kind and values from the facility
+    vocabulary the cloud anonymization keeps)."""
+    if reading.kind is VitalKind.HEART_RATE:
+        return Measurement("heart_rate", time_ns, (("bpm", reading.heart_rate_bpm),))
+    return Measurement(
+        "blood_pressure",
+        time_ns,
+        (("systolic", reading.systolic_mmhg), ("diastolic", reading.diastolic_mmhg)),
+    )
+
+
+class BiomtDeviceLink:
+    def __init__(
+        self,
+        node: Node,
+        *,
+        keystore: Keystore,
+        identity: Identity,
+        calls: Calls,
+        kind: str,
+        owner: str,
+        bolster: str,
+        admin: str,
+        base: bool = True,
+        ack_log: str | None = None,
+        report_period_s: float = 0.5,
+        store_timeout_s: float = 2.0,
+        max_in_flight: int = 4,
+        enrol_retry_s: float = 1.0,
+    ) -> None:
+        self._node = node
+        self._calls = calls
+        self._uri = identity.uri
+        self._owner = owner
+        self._kind = kind
+        self._bolster_id = bolster
+        self._admin = admin
+        self._anchor = FacilityCA.from_keystore(keystore).anchor
+        self.device = BiomtDevice(
+            self._uri, anchor=self._anchor, clock=time.time_ns, rng=os.urandom
+        )
+        ns = node.get_namespace().rstrip("/")
+
+        def client(peer: str, service: str) -> Any:
+            return node.create_client(BolsterService, f"{ns}/{peer}/{service}")
+
+        self._credentials = client(bolster, "credentials")
+        self._provision = client(bolster, "provision")
+        self._store = client(bolster, "store")
+        self._base_store = client(bolster, "base/store") if base else None
+        self._admin_credentials = client(admin, "credentials")
+        self._approve = client(admin, "approve")
+        self.events = EventReporter(
+            node,
+            reporter=identity.name,
+            signer=identity.signer,
+            bolster_id=bolster,
+            service=f"{ns}/{bolster}/record",
+            calls=calls,
+            period_s=report_period_s,
+            paused=True,  # until provisioned: the bolster attributes events by device
+        )
+        self._ack_log = Path(ack_log).open("a", encoding="utf-8") if ack_log else None  # noqa: SIM115
+        self._store_timeout_s = store_timeout_s
+        self._max_in_flight = max_in_flight
+        self._in_flight = 0
+        self._enrolling = False
+        self._flip = False
+        self.enrolled_s: float | None = None
+        self._t_start = time.monotonic()
+        self.store_us: list[int] = []
+        self.base_store_us: list[int] = []
+        self.counts = {
+            "acknowledged": 0,
+            "refused": 0,
+            "failed": 0,
+            "skipped": 0,
+            "base_acknowledged": 0,
+            "enrol_attempts": 0,
+        }
+        self._retry = node.create_timer(enrol_retry_s, self._enrol)
+        self._first = node.create_timer(0.05, self._enrol_once)
+
+    @property
+    def active(self) -> bool:
+        return self.device.state is DeviceState.ACTIVE
+
+    @property
+    def pseudonym(self) -> str | None:
+        return self.device.pseudonym if self.active else None
+
+    # -- 1. framework initialization --------------------------------------------------------
+
+    def _enrol_once(self) -> None:
+        self._first.cancel()
+        self._enrol()
+
+    def _enrol(self) -> None:
+        if self.device.state in (DeviceState.ACTIVE, DeviceState.REMOVED):
+            self._retry.cancel()
+            return
+        if self._enrolling:
+            return
+        self._enrolling = True
+        self.counts["enrol_attempts"] += 1
+        got: dict[str, bytes] = {}
+
+        def fail(exc: Exception) -> None:
+            if self._enrolling:
+                self._enrolling = False
+                self._node.get_logger().info("enrolment not done yet: %s", exc)
+
+        def have(which: str, resp: Any) -> None:
+            try:
+                got[which] = bw.raise_for_status(which, resp)
+            except IomtError as exc:
+                fail(exc)
+                return
+            if len(got) == 2:
+                self._submit(got["bolster"], got["admin"], fail)
+
+        empty = BolsterService.Request(requester=self._uri)
+        self._calls.call(
+            self._credentials,
+            empty,
+            timeout_s=2.0,
+            on_done=lambda r: have("bolster", r),
+            on_error=fail,
+        )
+        self._calls.call(
+            self._admin_credentials,
+            empty,
+            timeout_s=2.0,
+            on_done=lambda r: have("admin", r),
+            on_error=fail,
+        )
+
+    def _submit(self, bolster_raw: bytes, admin_raw: bytes, fail: Any) -> None:
+        try:
+            creds = BolsterCredentials.from_bytes(bolster_raw)
+            if creds.bolster_id != self._bolster_id:
+                raise bw.BolsterRefusedError(f"{self._bolster_id} answered as {creds.bolster_id}")
+            admin_key = self._anchor.validate_agreement(
+                certificate_from_der(admin_raw), now=time.time_ns(), name=self._admin
+            )
+            enrolment = self.device.enrol(creds, owner=self._owner, attributes={"kind": self._kind})
+            sealed = seal_to(
+                admin_key,
+                enrolment.submission.to_bytes(),
+                approval_aad(self._admin, creds.bolster_id),
+            )
+        except IomtError as exc:
+            fail(exc)
+            return
+
+        def approved(resp: Any) -> None:
+            try:
+                request = ProvisionRequest.from_bytes(bw.raise_for_status("approve", resp))
+            except IomtError as exc:
+                fail(exc)
+                return
+            self._calls.call(
+                self._provision,
+                BolsterService.Request(requester=self._uri, body=request.to_bytes()),
+                timeout_s=3.0,
+                on_done=provisioned,
+                on_error=fail,
+            )
+
+        def provisioned(resp: Any) -> None:
+            try:
+                self.device.complete(Provisioned.from_bytes(bw.raise_for_status("provision", resp)))
+            except IomtError as exc:
+                fail(exc)
+                return
+            self._enrolling = False
+            self._retry.cancel()
+            self.enrolled_s = time.monotonic() - self._t_start
+            self.events.paused = False
+            self._node.get_logger().info("provisioned as %s", self.device.pseudonym)
+
+        self._calls.call(
+            self._approve,
+            BolsterService.Request(
+                requester=self._uri,
+                body=ApprovalRequest(creds, sealed).to_bytes(),
+            ),
+            timeout_s=3.0,
+            on_done=approved,
+            on_error=fail,
+        )
+
+    # -- 2. Store ---------------------------------------------------------------------------
+
+    def on_reading(self, reading: Reading, time_ns: int) -> None:
+        if not self.active:
+            return
+        if self._in_flight >= self._max_in_flight:
+            self.counts["skipped"] += 1
+            return
+        measurement = measurement_of(reading, time_ns)
+        self._flip = not self._flip
+        if self._flip:
+            self._store_biomt(measurement)
+            self._store_base(measurement)
+        else:
+            self._store_base(measurement)
+            self._store_biomt(measurement)
+
+    def _store_biomt(self, measurement: Measurement) -> None:
+        t0 = time.perf_counter_ns()
+        try:
+            request = self.device.store_request(measurement)
+        except IomtError as exc:
+            self._node.get_logger().warning("cannot store: %s", exc)
+            return
+        self._in_flight += 1
+
+        def done(resp: Any) -> None:
+            self._in_flight -= 1
+            try:
+                receipt = StoreReceipt.from_bytes(bw.raise_for_status("store", resp))
+                self.device.check_store_receipt(receipt)
+            except DeviceRemovedError:
+                self.counts["refused"] += 1
+                if self.active:
+                    self.device.removed()
+                    self._node.get_logger().warning("removed by the bolster; key forgotten")
+                return
+            except IomtError as exc:
+                self.counts["refused"] += 1
+                self._node.get_logger().warning("Store %d refused: %s", request.counter, exc)
+                return
+            self.store_us.append((time.perf_counter_ns() - t0) // 1000)
+            self.counts["acknowledged"] += 1
+            if self._ack_log is not None:
+                tx = receipt.transaction
+                self._ack_log.write(
+                    json.dumps(
+                        {
+                            "device": receipt.device,
+                            "counter": receipt.counter,
+                            "seq": tx.seq,
+                            "tag": tx.signature.hex(),
+                        }
+                    )
+                    + "\n"
+                )
+                self._ack_log.flush()
+
+        def failed(exc: Exception) -> None:
+            self._in_flight -= 1
+            self.counts["failed"] += 1
+
+        self._calls.call(
+            self._store,
+            BolsterService.Request(requester=request.device, body=request.to_bytes()),
+            timeout_s=self._store_timeout_s,
+            on_done=done,
+            on_error=failed,
+        )
+
+    def _store_base(self, measurement: Measurement) -> None:
+        if self._base_store is None:
+            return
+        t0 = time.perf_counter_ns()
+        body = measurement.to_bytes()
+
+        def done(resp: Any) -> None:
+            if resp.status == BolsterService.Response.STATUS_OK:
+                self.base_store_us.append((time.perf_counter_ns() - t0) // 1000)
+                self.counts["base_acknowledged"] += 1
+
+        self._calls.call(
+            self._base_store,
+            BolsterService.Request(requester=self.device.pseudonym, body=body),
+            timeout_s=self._store_timeout_s,
+            on_done=done,
+            on_error=lambda exc: None,
+        )
+
+    # -- 3. events --------------------------------------------------------------------------
+
+    def shared(self, requester_uri: str, technique: str) -> None:
+        self.events.add(
+            "share",
+            actor=name_of(requester_uri),
+            device_uri=self._uri,
+            technique=technique,
+            detail=f"reading sealed for {requester_uri}",
+        )
+
+    def converted(self, requester_uri: str, converter_uri: str, technique: str) -> None:
+        self.events.add(
+            "conversion",
+            actor=name_of(requester_uri),
+            device_uri=self._uri,
+            technique=technique,
+            detail=f"converted by {converter_uri} for {requester_uri}",
+        )
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "pseudonym": self.pseudonym,
+            "state": self.device.state.value,
+            "enrolled_s": None if self.enrolled_s is None else round(self.enrolled_s, 3),
+            "store_us": self.store_us,
+            "base_store_us": self.base_store_us,
+            "counts": self.counts,
+            "events": self.events.counts,
+        }
+
+    def close(self) -> None:
+        if self._ack_log is not None:
+            self._ack_log.close()
+            self._ack_log = None

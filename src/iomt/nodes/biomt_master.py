@@ -1,0 +1,127 @@
+"""The master bolster node (BIoMT "multiple bolsters support"): the shared chain.
+
+"A master bolster is essential to coordinate and support the data exchange between other
+bolsters ... The origin transactions of IoMT devices, associated with a certain bolster,
+will be chained to the origin transaction of this bolster. Then, stored in the master
+bolster as part of the shared blockchain." A thin shell around
+:class:`iomt.core.biomt.MasterBolster` on its own SQLite ledger:
+
+* ``~/admit`` -- a member bolster's signed :class:`~iomt.core.biomt.BolsterOrigin` (its
+  certified ledger key and a checkpoint); appended as the member's origin;
+* ``~/chain`` -- a member's :class:`~iomt.core.biomt.DeviceOriginLink` (a device's Origin
+  transaction with its inclusion proof against a signed checkpoint); appended chained to
+  the member's origin hash;
+* ``~/ledger`` -- the shared chain's transactions as they are appended.
+
+Both services answer ``STATUS_REFUSED`` with the reason for a duplicate (a restarted
+member re-offers its origin and devices; the chain keeps one entry each).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from iomt.core.biomt import BolsterOrigin, DeviceOriginLink, FacilityCA, MasterBolster
+from iomt.core.biomt.keys import LedgerKey
+from iomt.errors import IomtError
+from iomt.ledger import SqliteStorage
+from iomt.msg import BiomtTransaction, BolsterService
+from iomt.nodes import biomt_wire as bw
+from iomt.nodes.common import ResultsWriter, open_keystore
+from iomt.runtime import Context, Node, QoSProfile
+
+__all__ = ["MasterNode", "master_node"]
+
+_R = BolsterService.Response
+
+
+class MasterNode(Node):
+    def __init__(
+        self,
+        context: Context,
+        *,
+        name: str,
+        namespace: str,
+        keystore: str,
+        storage_dir: str,
+        synchronous: str = "FULL",
+        results: str | None = None,
+    ) -> None:
+        super().__init__(name, context=context, namespace=namespace)
+        ks = open_keystore(keystore)
+        identity = ks.identity(name)
+        Path(storage_dir).mkdir(parents=True, exist_ok=True)
+        self._storage = SqliteStorage(
+            Path(storage_dir) / f"{name}.ledger.sqlite",
+            synchronous="NORMAL" if synchronous.upper() == "NORMAL" else "FULL",
+            check_same_thread=False,
+        )
+        self.master = MasterBolster.open(
+            self._storage,
+            LedgerKey(identity.signer),
+            facility_id=ks.facility,
+            anchor=FacilityCA.from_keystore(ks).anchor,
+            clock=time.time_ns,
+        )
+        self._results = ResultsWriter(results)
+        self._published = self.master.ledger.size
+        self._ledger_pub = self.create_publisher(
+            BiomtTransaction, "~/ledger", QoSProfile(depth=1000)
+        )
+        self.create_service(BolsterService, "~/admit", self._on_admit)
+        self.create_service(BolsterService, "~/chain", self._on_chain)
+
+    def _refused(self, resp: Any, exc: IomtError) -> Any:
+        resp.status, _ = bw.status_of(exc)
+        resp.reason = str(exc)
+        return resp
+
+    def _on_admit(self, req: Any, resp: Any) -> Any:
+        try:
+            record, _receipt = self.master.admit(BolsterOrigin.from_bytes(bytes(req.body)))
+        except IomtError as exc:
+            return self._refused(resp, exc)
+        self._publish()
+        resp.status = _R.STATUS_OK
+        resp.body = record.origin_hash
+        return resp
+
+    def _on_chain(self, req: Any, resp: Any) -> Any:
+        try:
+            receipt = self.master.chain_device(DeviceOriginLink.from_bytes(bytes(req.body)))
+        except IomtError as exc:
+            return self._refused(resp, exc)
+        self._publish()
+        resp.status = _R.STATUS_OK
+        resp.body = receipt.leaf_hash
+        return resp
+
+    def _publish(self) -> None:
+        ledger = self.master.ledger
+        for tx in ledger.transactions(start=self._published):
+            block = ledger.latest_block.header
+            end = block.first_seq + block.tx_count
+            index, first = (
+                (ledger.block_count, end) if tx.seq >= end else (block.index, block.first_seq)
+            )
+            self._ledger_pub.publish(bw.transaction_msg(self.get_name(), tx, index, first))
+        self._published = ledger.size
+
+    def destroy_node(self) -> None:
+        self._results.write(
+            {
+                "record": "master",
+                "master": self.get_name(),
+                "members": [m.bolster_id for m in self.master.members()],
+                "transactions": self.master.ledger.size,
+            }
+        )
+        self._results.close()
+        super().destroy_node()
+        self._storage.close()
+
+
+def master_node(context: Context, **params: Any) -> MasterNode:
+    return MasterNode(context, **params)

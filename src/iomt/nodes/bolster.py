@@ -1,0 +1,671 @@
+"""The facility bolster node (Seliem & Elgazzar, BIoMT §II): a thin DDS shell around
+:class:`iomt.core.biomt.Bolster`.
+
+What it wires, and to what:
+
+=====================  ====================================================================
+``~/provision``        framework initialization: an admin-approved enrolment in, the
+                       sealed identity and key out; an **Origin** is logged (and chained
+                       at the master bolster, if there is one)
+``~/store``            a device's Store (AEAD under its shared key) -> receipt; Observe
+                       updates due go out on ``<observer>/observe_updates``
+``~/access``           a user's signed Access -> data sealed to them, or cloud addresses
+                       (the redirect) for records no longer kept locally
+``~/observe``          a user's signed Observe -> a subscription (threshold, minimum
+                       period and per-observer rate limits apply)
+``~/remove``           admin or owner: the device is revoked and its data notations dropped
+``~/communication``    device-to-device key setup; ``~/pair_key_status`` for its validity
+``~/history``          the owner's (or an admin's) view of everything logged about a device
+``~/devices``          the authorized device pseudonyms (the privacy header: public anyway)
+``~/credentials``      the bolster's certificates; ``~/checkpoint`` a fresh signed
+                       checkpoint + consistency proof for the cluster head
+``~/record``           the sharing framework's events (see :mod:`iomt.nodes.biomt_events`)
+``~/base/...``         the paper's no-crypto base (Fig. 3): store / access / observe through
+                       the same node and service path, on :class:`~iomt.core.biomt.BaseBolster`
+``~/ledger``           every appended transaction (type, pseudonymous generator, time, block,
+                       encrypted body, signature), for recorders and auditors
+=====================  ====================================================================
+
+Timers seal due blocks, expire subscriptions, push sealed blocks to the cloud (anonymized,
+per :meth:`Bolster.cloud_batches`) and apply the cloud's signed acks, and drive the
+cluster membership (:mod:`iomt.nodes.cluster_head`).
+
+**Durability.** The ledger lives in ``<storage_dir>/<name>.ledger.sqlite`` (WAL); a response
+is sent only after :meth:`Ledger.append` returned, i.e. after the SQLite commit. With
+``synchronous="FULL"`` (default) that commit is fsynced: nothing acknowledged is lost even
+on power failure. ``"NORMAL"`` skips the fsync: a killed or crashed *process* still loses
+nothing acknowledged (the commit is in the WAL file in the OS page cache; SQLite replays it
+on open), only a power cut or kernel crash can lose the last commits. The storage secret
+(root of the body/record keys) is ``<storage_dir>/<name>.secret`` (0600), created once.
+
+**Cost accounting** (Fig. 3/4 stand-in): each handler's thread CPU time and wall time at the
+bolster, per operation, for the real path and the base, plus the core's
+:class:`~iomt.core.biomt.CostMeter` phases; written to ``results`` when the node stops.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from iomt.core.biomt import (
+    SECOND,
+    AccessRequest,
+    BaseBolster,
+    Bolster,
+    BolsterConfig,
+    BolsterIdentity,
+    CheckpointRequest,
+    CommunicationRequest,
+    CostMeter,
+    FacilityCA,
+    HistoryRequest,
+    ObserveRequest,
+    ObserveUpdate,
+    PlainUpdate,
+    ProvisionRequest,
+    RemoveRequest,
+    Retention,
+    StoreRequest,
+    UserDirectory,
+)
+from iomt.core.biomt.bodies import OriginBody
+from iomt.core.biomt.messages import AccessPayload
+from iomt.crypto.errors import KeystoreError
+from iomt.errors import ConfigurationError, IomtError, StorageError
+from iomt.ledger import AccessRule, PrivacyHeader, SqliteStorage, Transaction, TxType
+from iomt.msg import BiomtObserveUpdate, BiomtTransaction, BolsterService, CloudService
+from iomt.nodes import biomt_wire as bw
+from iomt.nodes.biomt_events import SharingRecorder, SharingReport
+from iomt.nodes.biomt_ledger import LedgerView
+from iomt.nodes.common import Calls, ResultsWriter, open_keystore
+from iomt.runtime import Context, Node, Publisher, QoSProfile, Responder
+
+Handler = Callable[[Any, Responder], int | None]
+
+__all__ = ["BolsterNode", "bolster_node", "load_or_create_secret", "privacy_header"]
+
+_R = BolsterService.Response
+LEDGER_QOS = QoSProfile(depth=1000)
+ACTIONS = {"access": TxType.ACCESS, "observe": TxType.OBSERVE}
+STATUS_NAMES = {
+    _R.STATUS_DENIED: "denied",
+    _R.STATUS_REFUSED: "refused",
+    _R.STATUS_REMOVED: "removed",
+    _R.STATUS_UNAVAILABLE: "unavailable",
+    _R.STATUS_MALFORMED: "malformed",
+}
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """The bolster's 32-byte storage secret: created once (0600, O_EXCL), then reused --
+    a restarted bolster must read its own ledger bodies."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        secret = path.read_bytes()
+        if len(secret) != 32:
+            raise StorageError(f"{path}: not a 32-byte storage secret") from None
+        return secret
+    secret = os.urandom(32)
+    with os.fdopen(fd, "wb") as f:
+        f.write(secret)
+        f.flush()
+        os.fsync(f.fileno())
+    return secret
+
+
+def privacy_header(facility: str, rules: list[dict[str, Any]]) -> PrivacyHeader:
+    """The initial policy: ``[{"role": "physician", "action": "access"|"observe",
+    "observe_interval_s": 0.5}, ...]`` (all devices; device admission comes with Origin)."""
+    out = []
+    for r in rules:
+        action = ACTIONS.get(str(r.get("action")))
+        if action is None:
+            raise ConfigurationError(f"rule action must be access or observe: {r!r}")
+        interval = round(float(r.get("observe_interval_s", 0.0)) * SECOND)
+        out.append(AccessRule(str(r["role"]), action, all_devices=True, observe_interval=interval))
+    return PrivacyHeader(facility, 1, rules=tuple(out))
+
+
+class BolsterNode(Node):
+    def __init__(
+        self,
+        context: Context,
+        *,
+        name: str,
+        namespace: str,
+        keystore: str,
+        storage_dir: str,
+        users: list[list[str]],
+        rules: list[dict[str, Any]] | None = None,
+        observers: list[str] | None = None,
+        synchronous: str = "FULL",
+        retention: str = "keep",
+        cloud: str = "",
+        cloud_period_s: float = 1.0,
+        master: str = "",
+        cluster: dict[str, Any] | None = None,
+        request_rate: float = 1000.0,
+        store_rate: float = 100.0,
+        update_rate: float = 50.0,
+        max_block_transactions: int = 256,
+        max_block_age_s: float = 2.0,
+        results: str | None = None,
+    ) -> None:
+        super().__init__(name, context=context, namespace=namespace)
+        ks = open_keystore(keystore)
+        self.facility = ks.facility
+        identity = ks.identity(name)
+        storage = Path(storage_dir)
+        storage.mkdir(parents=True, exist_ok=True)
+        secret = load_or_create_secret(storage / f"{name}.secret")
+        self.ca = FacilityCA.from_keystore(ks)
+        now = time.time_ns()
+        self.users = UserDirectory(self.ca.anchor)
+        for user, role in users:
+            try:
+                self.users.register(ks.certificate(user), role, now=now)
+            except (KeystoreError, IomtError) as exc:
+                raise ConfigurationError(f"user {user!r}: {exc}") from exc
+        self.meter = CostMeter(keep=100_000)
+        self.base_meter = CostMeter(keep=100_000)
+        self.ledger_path = storage / f"{name}.ledger.sqlite"
+        self.synchronous: Literal["FULL", "NORMAL"] = (
+            "NORMAL" if synchronous.upper() == "NORMAL" else "FULL"
+        )
+        self._storage = SqliteStorage(
+            self.ledger_path, synchronous=self.synchronous, check_same_thread=False
+        )
+        config = BolsterConfig(
+            request_rate=request_rate,
+            request_burst=2 * request_rate,
+            store_rate=store_rate,
+            store_burst=2 * store_rate,
+            update_rate=update_rate,
+            update_burst=2 * update_rate,
+            retention=Retention(retention),
+            max_block_transactions=max_block_transactions,
+            max_block_age=round(max_block_age_s * SECOND) if max_block_age_s > 0 else None,
+        )
+        t0 = time.perf_counter()
+        self.bolster = Bolster.open(
+            BolsterIdentity.from_keystore(
+                identity, facility_id=self.facility, storage_secret=secret
+            ),
+            self._storage,
+            ca=self.ca,
+            users=self.users,
+            policy=privacy_header(self.facility, rules or []),
+            config=config,
+            meter=self.meter,
+            cloud_verifier=ks.verifier(cloud) if cloud else None,
+        )
+        self.open_s = time.perf_counter() - t0
+        self.base = BaseBolster(
+            clock=time.time_ns,
+            meter=self.base_meter,
+            update_rate=update_rate,
+            update_burst=2 * update_rate,
+        )
+        self.view = LedgerView(self.bolster, secret)
+        self.recorder = SharingRecorder(
+            bolster_id=name, view=self.view, users=self.users, keystore=ks
+        )
+        self.calls = Calls(self)
+        self._results = ResultsWriter(results)
+        self.cpu_ns: dict[str, list[int]] = {}
+        self.wall_ns: dict[str, list[int]] = {}
+        self.outcomes: dict[str, dict[str, int]] = {}
+
+        self._ledger_pub = self.create_publisher(BiomtTransaction, "~/ledger", LEDGER_QOS)
+        self._published = self.bolster.ledger.size  # restart: history is in the file
+        self._update_pubs: dict[str, Publisher[BiomtObserveUpdate]] = {}
+        self._base_pubs: dict[str, Publisher[BiomtObserveUpdate]] = {}
+        for observer in observers or []:
+            self._updates(observer)
+            self._base_updates(observer)
+
+        handlers: dict[str, Handler] = {
+            "provision": self._on_provision,
+            "store": self._on_store,
+            "access": self._on_access,
+            "observe": self._on_observe,
+            "remove": self._on_remove,
+            "communication": self._on_communication,
+            "pair_key_status": self._on_pair_key_status,
+            "history": self._on_history,
+            "devices": self._on_devices,
+            "credentials": self._on_credentials,
+            "checkpoint": self._on_checkpoint,
+            "record": self._on_record,
+            "base/store": self._on_base_store,
+            "base/access": self._on_base_access,
+            "base/observe": self._on_base_observe,
+        }
+        for service, handler in handlers.items():
+            self.create_service(
+                BolsterService, f"~/{service}", self._timed(service, handler), deferred=True
+            )
+        self.create_timer(0.5, self._housekeeping)
+
+        # cloud layer
+        self._cloud = (
+            self.create_client(
+                CloudService, f"{self.get_namespace()}/{cloud}/put".replace("//", "/")
+            )
+            if cloud
+            else None
+        )
+        self._cloud_busy = False
+        self.cloud_counts = {"pushed": 0, "acked": 0, "evicted": 0, "failed": 0}
+        if self._cloud is not None:
+            self.create_timer(cloud_period_s, self._sync_cloud)
+
+        # multiple bolsters: the master's shared chain
+        self._master_admit = self._master_chain = None
+        self._admitted = False
+        self._to_chain: list[str] = []
+        self.master_counts = {"chained": 0, "failed": 0}
+        if master:
+            base = f"{self.get_namespace().rstrip('/')}/{master}"
+            self._master_admit = self.create_client(BolsterService, f"{base}/admit")
+            self._master_chain = self.create_client(BolsterService, f"{base}/chain")
+            self._admitting = False
+            self.create_timer(0.5, self._master_tick)
+
+        # cluster layer
+        self.cluster = None
+        if cluster:
+            from iomt.nodes.cluster_head import ClusterAgent  # noqa: PLC0415 (optional role)
+
+            self.cluster = ClusterAgent(
+                self,
+                keystore=ks,
+                identity=identity,
+                state_path=storage / f"{name}.cluster.json",
+                **cluster,
+            )
+        self.get_logger().info(
+            "bolster %s: %d transactions, %d devices (opened in %.2f s)",
+            name,
+            self.bolster.ledger.size,
+            len(self.bolster.devices()),
+            self.open_s,
+        )
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _timed(self, op: str, handler: Handler) -> Handler:
+        cpu = self.cpu_ns.setdefault(op, [])
+        wall = self.wall_ns.setdefault(op, [])
+        outcomes = self.outcomes.setdefault(op, {})
+
+        def run(request: Any, responder: Responder) -> int | None:
+            c0, w0 = time.thread_time_ns(), time.perf_counter_ns()
+            status = handler(request, responder)
+            cpu.append(time.thread_time_ns() - c0)
+            wall.append(time.perf_counter_ns() - w0)
+            key = "ok" if status is None else STATUS_NAMES.get(status, str(status))
+            outcomes[key] = outcomes.get(key, 0) + 1
+            return status
+
+        return run
+
+    def _answer(self, responder: Responder, body: bytes = b"") -> None:
+        responder.send(BolsterService.Response(status=_R.STATUS_OK, body=body))
+
+    def _refuse(self, responder: Responder, op: str, exc: IomtError) -> int:
+        status, body = bw.status_of(exc)
+        if status != _R.STATUS_DENIED:
+            self.get_logger().info("%s refused: %s", op, exc)
+        responder.send(BolsterService.Response(status=status, reason=str(exc), body=body))
+        self._publish_new()  # a logged denial is a transaction too
+        return status
+
+    def _publish_new(self, known: Transaction | None = None, block_index: int = -1) -> None:
+        """Publish every transaction appended since the last call on ``~/ledger``."""
+        ledger = self.bolster.ledger
+        size = ledger.size
+        if self._published >= size:
+            return
+        if known is not None and known.seq == self._published == size - 1 and block_index >= 0:
+            txs = [known]
+        else:
+            txs = list(ledger.transactions(start=self._published))
+        for tx in txs:
+            index, first = self.view.position(tx.seq)
+            self._ledger_pub.publish(bw.transaction_msg(self.get_name(), tx, index, first))
+        self._published = size
+
+    def _updates(self, observer: str) -> Publisher[BiomtObserveUpdate]:
+        pub = self._update_pubs.get(observer)
+        if pub is None:
+            topic = f"{self.get_namespace().rstrip('/')}/{observer}/observe_updates"
+            pub = self.create_publisher(BiomtObserveUpdate, topic, bw.UPDATES_QOS)
+            self._update_pubs[observer] = pub
+        return pub
+
+    def _base_updates(self, observer: str) -> Publisher[BiomtObserveUpdate]:
+        pub = self._base_pubs.get(observer)
+        if pub is None:
+            topic = f"{self.get_namespace().rstrip('/')}/{observer}/base/observe_updates"
+            pub = self.create_publisher(BiomtObserveUpdate, topic, bw.UPDATES_QOS)
+            self._base_pubs[observer] = pub
+        return pub
+
+    def _send_updates(self, updates: tuple[ObserveUpdate, ...]) -> None:
+        for update in updates:
+            self._updates(update.observer).publish(bw.update_msg(update))
+
+    # -- Table 1 transactions ---------------------------------------------------------------
+
+    def _on_provision(self, req: Any, responder: Responder) -> int | None:
+        try:
+            provisioned = self.bolster.provision(ProvisionRequest.from_bytes(bytes(req.body)))
+        except IomtError as exc:
+            return self._refuse(responder, "provision", exc)
+        self._answer(responder, provisioned.to_bytes())
+        self._publish_new()
+        self.view.refresh()
+        body = self.view.open_body(provisioned.origin)
+        if isinstance(body, OriginBody) and self._master_chain is not None:
+            self._to_chain.append(body.pseudonym)
+        return None
+
+    def _on_store(self, req: Any, responder: Responder) -> int | None:
+        try:
+            result = self.bolster.store(StoreRequest.from_bytes(bytes(req.body)))
+        except IomtError as exc:
+            return self._refuse(responder, "store", exc)
+        self._answer(responder, result.receipt.to_bytes())
+        receipt = result.receipt
+        self._publish_new(receipt.transaction, receipt.receipt.block_index)
+        self._send_updates(result.updates)
+        return None
+
+    def _on_access(self, req: Any, responder: Responder) -> int | None:
+        try:
+            result = self.bolster.access(AccessRequest.from_bytes(bytes(req.body)))
+        except IomtError as exc:
+            return self._refuse(responder, "access", exc)
+        self._answer(responder, result.to_bytes())
+        self._publish_new(result.transaction, result.receipt.block_index)
+        return None
+
+    def _on_observe(self, req: Any, responder: Responder) -> int | None:
+        try:
+            request = ObserveRequest.from_bytes(bytes(req.body))
+            sub = self.bolster.observe(request)
+        except IomtError as exc:
+            return self._refuse(responder, "observe", exc)
+        self._updates(sub.requester)
+        self._answer(responder, sub.to_bytes())
+        self._publish_new(sub.transaction, sub.receipt.block_index)
+        return None
+
+    def _on_remove(self, req: Any, responder: Responder) -> int | None:
+        try:
+            result = self.bolster.remove(RemoveRequest.from_bytes(bytes(req.body)))
+        except IomtError as exc:
+            return self._refuse(responder, "remove", exc)
+        self._answer(responder, result.to_bytes())
+        self._publish_new()
+        self.view.refresh()
+        return None
+
+    def _on_communication(self, req: Any, responder: Responder) -> int | None:
+        try:
+            grant = self.bolster.setup_communication(
+                CommunicationRequest.from_bytes(bytes(req.body))
+            )
+        except IomtError as exc:
+            return self._refuse(responder, "communication", exc)
+        self._answer(responder, grant.to_bytes())
+        self._publish_new(grant.transaction, grant.receipt.block_index)
+        return None
+
+    def _on_pair_key_status(self, req: Any, responder: Responder) -> int | None:
+        status = self.bolster.pair_key_status(bytes(req.body))
+        self._answer(responder, str(status).encode())
+        return None
+
+    def _on_history(self, req: Any, responder: Responder) -> int | None:
+        try:
+            result = self.bolster.history(HistoryRequest.from_bytes(bytes(req.body)))
+        except IomtError as exc:
+            return self._refuse(responder, "history", exc)
+        self._answer(responder, result.to_bytes())
+        return None
+
+    def _on_devices(self, _req: Any, responder: Responder) -> int | None:
+        authorized = self.bolster.privacy_header.authorized_devices
+        self._answer(responder, bw.DeviceList(tuple(sorted(authorized))).to_bytes())
+        return None
+
+    def _on_credentials(self, _req: Any, responder: Responder) -> int | None:
+        self._answer(responder, self.bolster.credentials.to_bytes())
+        return None
+
+    def _on_checkpoint(self, req: Any, responder: Responder) -> int | None:
+        try:
+            submission = self.bolster.answer_checkpoint(
+                CheckpointRequest.from_bytes(bytes(req.body))
+            )
+        except IomtError as exc:
+            return self._refuse(responder, "checkpoint", exc)
+        self._answer(responder, submission.to_bytes())
+        return None
+
+    def _on_record(self, req: Any, responder: Responder) -> int | None:
+        try:
+            ack = self.recorder.record(SharingReport.from_bytes(bytes(req.body)))
+        except IomtError as exc:
+            return self._refuse(responder, "record", exc)
+        self._answer(responder, ack.to_bytes())
+        self._publish_new()
+        return None
+
+    # -- the no-crypto base (Fig. 3) --------------------------------------------------------
+
+    def _on_base_store(self, req: Any, responder: Responder) -> int | None:
+        try:
+            seq, updates = self.base.store(str(req.requester), bytes(req.body))
+        except IomtError as exc:
+            return self._refuse(responder, "base/store", exc)
+        self._answer(responder, seq.to_bytes(8, "big"))
+        for u in updates:
+            self._base_updates(u.observer).publish(_plain_update_msg(u))
+        return None
+
+    def _on_base_access(self, req: Any, responder: Responder) -> int | None:
+        try:
+            q = bw.BaseAccess.from_bytes(bytes(req.body))
+            records = self.base.access(
+                str(req.requester), q.device, since=q.since, until=q.until, limit=q.limit
+            )
+        except IomtError as exc:
+            return self._refuse(responder, "base/access", exc)
+        self._answer(responder, AccessPayload(q.device, tuple(records), (), "-").to_bytes())
+        return None
+
+    def _on_base_observe(self, req: Any, responder: Responder) -> int | None:
+        try:
+            q = bw.BaseObserve.from_bytes(bytes(req.body))
+            sub_id = self.base.observe(
+                str(req.requester), q.devices, duration=q.duration, interval=q.interval
+            )
+        except IomtError as exc:
+            return self._refuse(responder, "base/observe", exc)
+        self._base_updates(str(req.requester))
+        self._answer(responder, sub_id)
+        return None
+
+    # -- timers -----------------------------------------------------------------------------
+
+    def _housekeeping(self) -> None:
+        try:
+            self.bolster.seal_if_due()
+            self.bolster.expire_subscriptions()
+        except IomtError as exc:
+            self.get_logger().error("housekeeping failed: %s", exc)
+
+    def _sync_cloud(self) -> None:
+        if self._cloud_busy or self._cloud is None:
+            return
+        try:
+            batches = self.bolster.cloud_batches(max_blocks=4)
+        except IomtError as exc:
+            self.get_logger().error("cloud batches: %s", exc)
+            return
+        if not batches:
+            return
+        self._cloud_busy = True
+        pending = len(batches)
+
+        def finished() -> None:
+            nonlocal pending
+            pending -= 1
+            if pending == 0:
+                self._cloud_busy = False
+
+        for batch in batches:
+
+            def done(resp: Any) -> None:
+                from iomt.core.biomt import CloudAck  # noqa: PLC0415 (one use)
+
+                try:
+                    ack = CloudAck.from_bytes(bw.raise_for_cloud_status("cloud put", resp))
+                    self.cloud_counts["evicted"] += self.bolster.cloud_synced(ack)
+                    self.cloud_counts["acked"] += 1
+                except IomtError as exc:
+                    self.cloud_counts["failed"] += 1
+                    self.get_logger().warning("cloud ack refused: %s", exc)
+                finished()
+
+            def failed(exc: Exception) -> None:
+                self.cloud_counts["failed"] += 1
+                self.get_logger().info("cloud put: %s", exc)
+                finished()
+
+            self.cloud_counts["pushed"] += 1
+            self.calls.call(
+                self._cloud,
+                CloudService.Request(requester=self.get_name(), body=batch.to_bytes()),
+                timeout_s=3.0,
+                on_done=done,
+                on_error=failed,
+            )
+
+    def _master_tick(self) -> None:
+        if self._master_admit is None or self._master_chain is None:
+            return
+        if not self._admitted:
+            if self._admitting:
+                return
+            self._admitting = True
+
+            def admitted(resp: Any) -> None:
+                self._admitting = False
+                if resp.status == _R.STATUS_OK or "already a member" in resp.reason:
+                    self._admitted = True
+                    # a restarted bolster re-offers its devices; the master keeps one link each
+                    self._to_chain = sorted(set(self._to_chain) | set(self.bolster.devices()))
+                else:
+                    self.get_logger().warning("master refused our origin: %s", resp.reason)
+
+            def failed(exc: Exception) -> None:
+                self._admitting = False
+
+            self.calls.call(
+                self._master_admit,
+                BolsterService.Request(
+                    requester=self.get_name(), body=self.bolster.own_origin().to_bytes()
+                ),
+                timeout_s=3.0,
+                on_done=admitted,
+                on_error=failed,
+            )
+            return
+        while self._to_chain:
+            pseudonym = self._to_chain.pop(0)
+            try:
+                link = self.bolster.origin_link(pseudonym)
+            except IomtError as exc:
+                self.get_logger().warning("no origin link for %s: %s", pseudonym, exc)
+                continue
+
+            def chained(resp: Any, p: str = pseudonym) -> None:
+                if resp.status == _R.STATUS_OK or "already chained" in resp.reason:
+                    self.master_counts["chained"] += 1
+                else:
+                    self.master_counts["failed"] += 1
+                    self.get_logger().warning("master refused %s: %s", p, resp.reason)
+
+            def lost(exc: Exception, p: str = pseudonym) -> None:
+                self._to_chain.append(p)
+
+            self.calls.call(
+                self._master_chain,
+                BolsterService.Request(requester=self.get_name(), body=link.to_bytes()),
+                timeout_s=3.0,
+                on_done=chained,
+                on_error=lost,
+            )
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    def metrics(self) -> dict[str, Any]:
+        def phases(meter: CostMeter) -> dict[str, Any]:
+            out = {}
+            for op in meter.operations():
+                s = meter.summary(op)
+                out[op] = {
+                    "count": s.count,
+                    "median_us": s.total / 1000,
+                    **{f"{k}_us": v / 1000 for k, v in s.phases.items()},
+                }
+            return out
+
+        ledger = self.bolster.ledger
+        return {
+            "record": "bolster",
+            "bolster": self.get_name(),
+            "synchronous": self.synchronous,
+            "transactions": ledger.size,
+            "blocks": ledger.block_count,
+            "devices": len(self.bolster.devices()),
+            "open_s": round(self.open_s, 3),
+            "cpu_us": {op: [n // 1000 for n in v] for op, v in self.cpu_ns.items() if v},
+            "wall_us": {op: [n // 1000 for n in v] for op, v in self.wall_ns.items() if v},
+            "outcomes": {op: v for op, v in self.outcomes.items() if v},
+            "phases": phases(self.meter),
+            "base_phases": phases(self.base_meter),
+            "cloud": self.cloud_counts,
+            "master": self.master_counts,
+            "cluster": self.cluster.summary() if self.cluster is not None else None,
+            "process_cpu_s": round(time.process_time(), 3),
+        }
+
+    def destroy_node(self) -> None:
+        self._results.write(self.metrics())
+        self._results.close()
+        super().destroy_node()
+        self._storage.close()
+
+
+def _plain_update_msg(u: PlainUpdate) -> BiomtObserveUpdate:
+    return BiomtObserveUpdate(
+        observer=u.observer,
+        device=u.device,
+        seq=u.seq,
+        reason=int(u.reason),
+        ciphertext=u.measurement_bytes,
+    )
+
+
+def bolster_node(context: Context, **params: Any) -> BolsterNode:
+    return BolsterNode(context, **params)

@@ -1,0 +1,402 @@
+"""The cluster layer on DDS: each bolster's membership, and the cluster head it may become.
+
+BIoMT: "for each cluster, medical facilities elect a cluster head (CH), which communicates
+with other CHs ... Each CH stores two types of public key lists: a list that contains the
+public keys of users and a list of the public keys used by different facilities."
+:class:`ClusterAgent` is composed into every :class:`~iomt.nodes.bolster.BolsterNode` of a
+cluster and wires the sans-IO objects of :mod:`iomt.core.biomt.cluster` to the bus:
+
+* **election** -- :class:`~iomt.core.biomt.ClusterMember` (Raft-style terms, pre-vote,
+  leader stickiness, signed messages) ticked every ``tick_s``; its messages travel on
+  ``/iomt/biomt/cluster/<id>/election`` (``ClusterMessage``; ``to`` empty = everyone).
+  ``(term, voted_for)`` is persisted (fsynced, atomically replaced) on every change, so a
+  restarted member never votes twice in one term. Heartbeats every 0.5 s and a 1.5 s
+  election timeout (defaults) give a new head about 2 s after the old one dies.
+* **cross-signing** -- every member also witnesses the head's checkpoints the same way
+  (so the head's own log is checked by others, not only by itself).
+* **head duties** -- while its member is head, the agent runs a
+  :class:`~iomt.core.biomt.ClusterHead`: the facility key list (each member's certified
+  ledger key, fetched from its ``~/credentials`` and checked against the facility CA) and
+  the user key list (the bolster's user directory); every ``checkpoint_period_s`` it asks
+  each member's ``~/checkpoint`` for a fresh signed checkpoint and a consistency proof from
+  the last one it cosigned, verifies both, cosigns, and publishes the cosignature on
+  ``/iomt/biomt/cluster/<id>/witness``. A member whose log was forked, rewritten or rolled
+  back cannot produce a valid proof: it is flagged (and stays flagged). Checkpoints that
+  *earlier* heads cosigned (heard on the witness topic) are compared with what the new
+  head sees (:meth:`ClusterHead.compare`), so a member showing two heads two histories is
+  caught too.
+* **status** -- the head announces itself, its term, the key-list sizes, what it witnessed
+  and whom it flagged on ``/iomt/biomt/cluster/<id>/head`` every heartbeat.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from iomt.core.biomt import (
+    SECOND,
+    BolsterCredentials,
+    CheckpointSubmission,
+    ClusterHead,
+    ClusterMember,
+    Heartbeat,
+    HeartbeatAck,
+    Outgoing,
+    VoteReply,
+    VoteRequest,
+)
+from iomt.core.biomt.keys import LedgerKey
+from iomt.crypto.keystore import Identity, Keystore
+from iomt.errors import IomtError
+from iomt.ledger import ForkDetectedError, SignedTreeHead
+from iomt.msg import BolsterService, CheckpointWitness, ClusterHeadStatus, ClusterMessage
+from iomt.nodes import biomt_wire as bw
+from iomt.runtime import Client
+
+if TYPE_CHECKING:
+    from iomt.nodes.bolster import BolsterNode
+
+__all__ = ["KINDS", "ClusterAgent", "cluster_topic"]
+
+KINDS: dict[int, Any] = {
+    ClusterMessage.HEARTBEAT: Heartbeat,
+    ClusterMessage.HEARTBEAT_ACK: HeartbeatAck,
+    ClusterMessage.VOTE_REQUEST: VoteRequest,
+    ClusterMessage.VOTE_REPLY: VoteReply,
+}
+_KIND_OF = {cls: kind for kind, cls in KINDS.items()}
+
+
+def cluster_topic(cluster_id: str, what: str) -> str:
+    return f"/iomt/biomt/cluster/{cluster_id}/{what}"
+
+
+class ClusterAgent:
+    def __init__(
+        self,
+        node: BolsterNode,
+        *,
+        keystore: Keystore,
+        identity: Identity,
+        state_path: Path,
+        id: str,
+        members: dict[str, int],
+        tick_s: float = 0.1,
+        heartbeat_s: float = 0.5,
+        election_timeout_s: float = 1.5,
+        checkpoint_period_s: float = 2.0,
+    ) -> None:
+        self.node = node
+        self.cluster_id = id
+        self.me = node.get_name()
+        if self.me not in members:
+            raise IomtError(f"{self.me} is not a member of cluster {id}")
+        self.members = dict(members)
+        self._identity = identity
+        self._state_path = state_path
+        term, voted_for = self._load_state()
+        peers = {m: (int(p), keystore.verifier(m)) for m, p in members.items() if m != self.me}
+        self.member = ClusterMember(
+            id,
+            self.me,
+            priority=int(members[self.me]),
+            signer=identity.signer,
+            peers=peers,
+            clock=time.time_ns,
+            heartbeat_period=round(heartbeat_s * SECOND),
+            election_timeout=round(election_timeout_s * SECOND),
+            term=term,
+            voted_for=voted_for,
+        )
+        self._saved = (term, voted_for)
+        self.head: ClusterHead | None = None
+        # as a member, we witness the head's checkpoints (membership=None: not as head)
+        self._peer_witness = ClusterHead(
+            self.me,
+            LedgerKey(identity.signer),
+            anchor=node.ca.anchor,
+            users=node.users,
+            clock=time.time_ns,
+            rng=os.urandom,
+        )
+        self.head_terms: list[int] = []
+        self.rejected = 0
+        self._heard: dict[str, SignedTreeHead] = {}  # what earlier heads cosigned
+        self._credentials: dict[str, BolsterCredentials] = {}
+        self._clients: dict[str, Client] = {}
+        self._checkpoint_busy: set[str] = set()
+        self._last_status = 0.0
+        self._heartbeat_s = heartbeat_s
+        self.witnessed = 0
+
+        self._election_pub = node.create_publisher(
+            ClusterMessage, cluster_topic(id, "election"), 100
+        )
+        node.create_subscription(
+            ClusterMessage, cluster_topic(id, "election"), self._on_message, 100
+        )
+        self._status_pub = node.create_publisher(ClusterHeadStatus, cluster_topic(id, "head"))
+        self._witness_pub = node.create_publisher(
+            CheckpointWitness, cluster_topic(id, "witness"), 100
+        )
+        node.create_subscription(
+            CheckpointWitness, cluster_topic(id, "witness"), self._on_witness, 100
+        )
+        for m in members:
+            if m != self.me:
+                self._client(m, "credentials")
+                self._client(m, "checkpoint")
+        node.create_timer(tick_s, self._tick)
+        node.create_timer(checkpoint_period_s, self._witness_round)
+
+    # -- persistence of (term, voted_for) ---------------------------------------------------
+
+    def _load_state(self) -> tuple[int, str | None]:
+        try:
+            raw = json.loads(self._state_path.read_text(encoding="utf-8"))
+            return int(raw["term"]), raw.get("voted_for")
+        except FileNotFoundError:
+            return 0, None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise IomtError(f"{self._state_path}: unreadable cluster state: {exc}") from exc
+
+    def _save_state(self) -> None:
+        state = self.member.state
+        if state == self._saved:
+            return
+        tmp = self._state_path.with_suffix(".tmp")
+        with tmp.open("w", encoding="utf-8") as f:
+            json.dump({"term": state[0], "voted_for": state[1]}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self._state_path)
+        self._saved = state
+
+    # -- election ---------------------------------------------------------------------------
+
+    def _send(self, out: list[Outgoing]) -> None:
+        for o in out:
+            self._election_pub.publish(
+                ClusterMessage(
+                    cluster_id=self.cluster_id,
+                    sender=self.me,
+                    to=o.to or "",
+                    kind=_KIND_OF[type(o.message)],
+                    body=o.message.to_bytes(),
+                )
+            )
+
+    def _on_message(self, msg: ClusterMessage) -> None:
+        if msg.sender == self.me or (msg.to and msg.to != self.me):
+            return
+        cls = KINDS.get(int(msg.kind))
+        try:
+            if cls is None:
+                raise bw.MalformedResponseError(f"unknown election message kind {msg.kind}")
+            out = self.member.receive(cls.from_bytes(bytes(msg.body)))
+        except IomtError as exc:
+            self.rejected += 1
+            self.node.get_logger().debug("election message from %s refused: %s", msg.sender, exc)
+            return
+        self._save_state()
+        self._send(out)
+        self._roles()
+
+    def _tick(self) -> None:
+        self._send(self.member.tick())
+        self._save_state()
+        self._roles()
+        if self.head is not None and time.monotonic() - self._last_status >= self._heartbeat_s:
+            self._publish_status()
+
+    def _roles(self) -> None:
+        if self.member.is_head and self.head is None:
+            self._become_head()
+        elif not self.member.is_head and self.head is not None:
+            self.node.get_logger().warning("%s: no longer cluster head", self.me)
+            self.head = None
+
+    # -- head duties ------------------------------------------------------------------------
+
+    def _client(self, member: str, service: str) -> Client:
+        key = f"{member}/{service}"
+        client = self._clients.get(key)
+        if client is None:
+            ns = self.node.get_namespace().rstrip("/")
+            client = self.node.create_client(BolsterService, f"{ns}/{member}/{service}")
+            self._clients[key] = client
+        return client
+
+    def _become_head(self) -> None:
+        self.head = ClusterHead(
+            self.me,
+            LedgerKey(self._identity.signer),
+            anchor=self.node.ca.anchor,
+            users=self.node.users,
+            clock=time.time_ns,
+            rng=os.urandom,
+            membership=self.member,
+        )
+        self.head_terms.append(self.member.term)
+        self.node.get_logger().warning(
+            "%s: cluster head of %s in term %d", self.me, self.cluster_id, self.member.term
+        )
+        self.head.register_bolster(self.node.bolster.credentials)
+        for creds in self._credentials.values():
+            self.head.register_bolster(creds)
+        self._publish_status()
+
+    def _register(self, member: str) -> None:
+        """Fetch a member's credentials (once) and add it to the facility key list."""
+
+        def done(resp: Any) -> None:
+            try:
+                creds = BolsterCredentials.from_bytes(bw.raise_for_status("credentials", resp))
+                if creds.bolster_id != member:
+                    raise bw.BolsterRefusedError(f"credentials of {creds.bolster_id} from {member}")
+                for witness in (self.head, self._peer_witness):
+                    if witness is not None:  # validated against the facility CA
+                        witness.register_bolster(creds)
+            except IomtError as exc:
+                self.node.get_logger().warning("credentials of %s refused: %s", member, exc)
+                return
+            self._credentials[member] = creds
+
+        self.node.calls.call(
+            self._client(member, "credentials"),
+            BolsterService.Request(requester=self.me),
+            timeout_s=2.0,
+            on_done=done,
+            on_error=lambda exc: None,
+        )
+
+    def _witness_round(self) -> None:
+        """The head witnesses every member (itself included); a member witnesses the head."""
+        if self.head is not None:
+            witness, targets = self.head, list(self.members)
+        elif self.member.leader not in (None, self.me):
+            witness, targets = self._peer_witness, [str(self.member.leader)]
+        else:
+            return
+        for member in targets:
+            if member != self.me and member not in self._credentials:
+                self._register(member)
+                continue
+            if member in witness.flagged or member in self._checkpoint_busy:
+                continue
+            if witness is self.head:
+                self._compare_heard(member)
+                if member in witness.flagged:
+                    continue
+            try:
+                request = witness.request_checkpoint(member)
+            except IomtError as exc:
+                self.node.get_logger().info("no checkpoint request for %s: %s", member, exc)
+                continue
+            if member == self.me:
+                self._receive(witness, self.node.bolster.answer_checkpoint(request))
+                continue
+            self._checkpoint_busy.add(member)
+
+            def done(resp: Any, m: str = member, w: ClusterHead = witness) -> None:
+                self._checkpoint_busy.discard(m)
+                try:
+                    sub = CheckpointSubmission.from_bytes(bw.raise_for_status("checkpoint", resp))
+                except IomtError as exc:
+                    self.node.get_logger().info("checkpoint of %s: %s", m, exc)
+                    return
+                self._receive(w, sub)
+
+            def failed(exc: Exception, m: str = member) -> None:
+                self._checkpoint_busy.discard(m)
+
+            self.node.calls.call(
+                self._client(member, "checkpoint"),
+                BolsterService.Request(requester=self.me, body=request.to_bytes()),
+                timeout_s=2.0,
+                on_done=done,
+                on_error=failed,
+            )
+
+    def _compare_heard(self, member: str) -> None:
+        head = self.head
+        heard = self._heard.pop(member, None)
+        if head is None or heard is None:
+            return
+        try:
+            head.compare(member, heard)
+        except ForkDetectedError as exc:
+            self.node.get_logger().error("%s flagged: %s", member, exc)
+        except IomtError as exc:
+            self.node.get_logger().info("cannot compare %s: %s", member, exc)
+
+    def _receive(self, witness: ClusterHead, submission: CheckpointSubmission) -> None:
+        try:
+            cosig = witness.receive_checkpoint(submission)
+        except ForkDetectedError as exc:
+            self.node.get_logger().error("%s flagged: %s", submission.bolster_id, exc)
+            self._publish_status()
+            return
+        except IomtError as exc:
+            self.node.get_logger().info("checkpoint of %s refused: %s", submission.bolster_id, exc)
+            return
+        self.witnessed += 1
+        sth = submission.checkpoint
+        self._witness_pub.publish(
+            CheckpointWitness(
+                cluster_id=self.cluster_id,
+                witness=self.me,
+                term=self.member.term,
+                bolster_id=submission.bolster_id,
+                tree_size=sth.tree_size,
+                checkpoint=sth.to_bytes(),
+                cosignature=cosig.to_bytes(),
+            )
+        )
+
+    def _on_witness(self, msg: CheckpointWitness) -> None:
+        # what other witnesses cosigned: compared with what we see once we are head
+        if self.me in (msg.witness, msg.bolster_id) or msg.bolster_id not in self.members:
+            return
+        try:
+            self._heard[str(msg.bolster_id)] = SignedTreeHead.from_bytes(bytes(msg.checkpoint))
+        except IomtError:
+            self.rejected += 1
+
+    def _publish_status(self) -> None:
+        head = self.head
+        if head is None:
+            return
+        self._last_status = time.monotonic()
+        flagged = sorted(head.flagged)
+        now = time.time_ns()
+        self._status_pub.publish(
+            ClusterHeadStatus(
+                cluster_id=self.cluster_id,
+                head=self.me,
+                term=self.member.term,
+                members=sorted(self.members),
+                users=len(head.user_keys()),
+                facilities=len(head.facility_keys()),
+                witnessed=sorted(b for b in self.members if head.witnessed(b) is not None),
+                flagged=flagged,
+                flag_reasons=[str(head.flagged[b])[:200] for b in flagged],
+                stamp=bw.time_msg(now),
+            )
+        )
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster_id,
+            "term": self.member.term,
+            "is_head": self.member.is_head,
+            "head_terms": self.head_terms,
+            "witnessed": self.witnessed,
+            "flagged": sorted(self.head.flagged) if self.head is not None else [],
+            "flagged_as_member": sorted(self._peer_witness.flagged),
+            "rejected_messages": self.rejected,
+        }

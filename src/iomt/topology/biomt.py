@@ -1,0 +1,342 @@
+"""BIoMT topologies (Seliem & Elgazzar) joined with the sharing framework: ``scale_N --mode biomt``.
+
+A pure, seeded generator on top of :func:`iomt.topology.sharing.sharing_plan`: the same
+ward (patients with a heart-rate sensor and a blood-pressure cuff, wallets, providers, 20 %
+of devices unable to encrypt), with BIoMT's layers added --
+
+* **facility layer**: one bolster per ``devices_per_bolster`` devices (a patient's devices
+  share one), each in its own process (a gateway is a machine of its own), its ledger and
+  local storage in ``<run>/storage``; an ``admin`` who approves enrolments against the
+  facility's inventory;
+* **cluster layer**: bolsters grouped into clusters of ``bolsters_per_cluster``, each
+  electing a head (priority by index: deterministic in a quiet cluster);
+* **multiple bolsters**: a ``master`` bolster with the shared chain of origins, when there
+  is more than one bolster;
+* **cloud layer**: one ``cloud``;
+* devices in ``biomt`` mode (provisioned at start-up, every reading stored at their
+  bolster, their shares and conversions recorded there), wallets reporting the tokens they
+  issue, providers acting as physicians (Access / Observe workload, and the no-crypto
+  base in the same run).
+
+Users in the bolsters' user list (keystore identities): ``admin`` (admin), each provider
+(physician), each wallet (patient: the owner of the patient's devices). Processes start in
+stages: the recorder (-1), the facility and bolsters (0), the ward (1).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from iomt.errors import ConfigurationError
+from iomt.topology.sharing import (
+    FACILITY,
+    NAMESPACE,
+    expected_endpoints,
+    sharing_plan,
+)
+from iomt.topology.spec import LaunchPlan, NodeSpec, ProcessSpec
+
+__all__ = ["BOLSTER_SERVICES", "biomt_endpoints", "biomt_plan", "bolster_spec"]
+
+BOLSTER_SERVICES = (
+    "provision",
+    "store",
+    "access",
+    "observe",
+    "remove",
+    "communication",
+    "pair_key_status",
+    "history",
+    "devices",
+    "credentials",
+    "checkpoint",
+    "record",
+    "base/store",
+    "base/access",
+    "base/observe",
+)
+PHYSICIAN_ROLE = "physician"
+
+
+def bolster_spec(
+    name: str,
+    run: Path,
+    *,
+    users: list[list[str]],
+    observers: list[str],
+    synchronous: str = "FULL",
+    retention: str = "keep",
+    cloud: str = "cloud",
+    master: str = "",
+    cluster: dict[str, Any] | None = None,
+    observe_interval_s: float = 0.25,
+    **extra: Any,
+) -> NodeSpec:
+    return NodeSpec(
+        "iomt.nodes.bolster:bolster_node",
+        name,
+        NAMESPACE,
+        {
+            "keystore": str(run / "keystore"),
+            "storage_dir": str(run / "storage"),
+            "users": users,
+            "rules": [
+                {"role": PHYSICIAN_ROLE, "action": "access"},
+                {
+                    "role": PHYSICIAN_ROLE,
+                    "action": "observe",
+                    "observe_interval_s": observe_interval_s,
+                },
+            ],
+            "observers": observers,
+            "synchronous": synchronous,
+            "retention": retention,
+            "cloud": cloud,
+            "master": master,
+            "cluster": cluster,
+            "results": str(run / "results" / f"{name}.jsonl"),
+            **extra,
+        },
+    )
+
+
+def _with(spec: NodeSpec, **params: Any) -> NodeSpec:
+    return NodeSpec(spec.factory, spec.name, spec.namespace, {**spec.params, **params})
+
+
+def biomt_plan(
+    devices: int,
+    *,
+    seed: int = 0,
+    run_dir: str = "runs/current",
+    requests: int = 200,
+    providers: int | None = None,
+    concurrency: int = 2,
+    devices_per_process: int = 50,
+    devices_per_bolster: int = 25,
+    bolsters_per_cluster: int = 3,
+    biomt_ops: int = 400,
+    synchronous: str = "FULL",
+    retention: str = "keep",
+    observe_interval_s: float = 0.25,
+    observe_duration_s: float = 3.0,
+    sample_period_s: float = 1.0,
+    start_delay_s: float = 4.0,
+    record: bool = True,
+    **options: Any,
+) -> LaunchPlan:
+    if devices_per_bolster < 2:
+        raise ConfigurationError("a bolster serves at least one patient's two devices")
+    if synchronous.upper() not in ("FULL", "NORMAL"):
+        raise ConfigurationError("synchronous must be FULL or NORMAL")
+    options.pop("mode", None)
+    ward = sharing_plan(
+        devices,
+        mode="distributed",
+        seed=seed,
+        run_dir=run_dir,
+        requests=requests,
+        providers=providers,
+        concurrency=concurrency,
+        devices_per_process=devices_per_process,
+        sample_period_s=sample_period_s,
+        start_delay_s=start_delay_s,
+        record=False,
+        **options,
+    )
+    run = Path(run_dir)
+    n_bolsters = max(1, math.ceil(devices / devices_per_bolster))
+    bolster_names = [f"bolster_{b}" for b in range(n_bolsters)]
+    provider_names = list(ward.facts["providers"])
+    wallets = [n for p in ward.processes for n in p.nodes if n.name.startswith("wallet_")]
+    ward_devices = [n for p in ward.processes for n in p.nodes if "device_node" in n.factory]
+    providers_specs = [n for p in ward.processes for n in p.nodes if "provider_node" in n.factory]
+
+    def bolster_of(patient: int) -> str:
+        return bolster_names[min(2 * patient // devices_per_bolster, n_bolsters - 1)]
+
+    users = (
+        [["admin", "admin"]]
+        + [[p, PHYSICIAN_ROLE] for p in provider_names]
+        + [[w.name, "patient"] for w in wallets]
+    )
+    by_bolster: dict[str, list[str]] = {b: [] for b in bolster_names}
+    inventory: list[list[str]] = []
+    new_devices: list[NodeSpec] = []
+    for d in ward_devices:
+        patient = int(str(d.params["wallet"]).rsplit("_", 1)[1])
+        bolster = bolster_of(patient)
+        by_bolster[bolster].append(d.name)
+        inventory.append([f"iomt://{FACILITY}/{d.name}", str(d.params["wallet"]), bolster])
+        new_devices.append(_with(d, mode="biomt", biomt={"bolster": bolster, "admin": "admin"}))
+    new_wallets = [
+        _with(w, biomt={"bolster": bolster_of(int(w.name.rsplit("_", 1)[1]))}) for w in wallets
+    ]
+    new_providers = [
+        _with(
+            p,
+            mode="biomt",
+            biomt={
+                "bolsters": bolster_names,
+                "cloud": "cloud",
+                "ops": biomt_ops // len(providers_specs)
+                + (1 if j < biomt_ops % len(providers_specs) else 0),
+                "min_devices": devices,
+                "observe_duration_s": observe_duration_s,
+                "observe_interval_s": observe_interval_s,
+            },
+        )
+        for j, p in enumerate(providers_specs)
+    ]
+    replaced = {n.name: n for n in new_devices + new_wallets + new_providers}
+
+    clusters: dict[str, list[str]] = {}
+    for b, name in enumerate(bolster_names):
+        clusters.setdefault(f"cluster_{b // bolsters_per_cluster}", []).append(name)
+    master = "master" if n_bolsters > 1 else ""
+    bolster_procs = []
+    for b, name in enumerate(bolster_names):
+        cid = f"cluster_{b // bolsters_per_cluster}"
+        members = clusters[cid]
+        spec = bolster_spec(
+            name,
+            run,
+            users=users,
+            observers=provider_names,
+            synchronous=synchronous,
+            retention=retention,
+            master=master,
+            observe_interval_s=observe_interval_s,
+            cluster={
+                "id": cid,
+                # earlier bolsters rank higher: the same head after every quiet start-up
+                "members": {m: len(members) - i for i, m in enumerate(members)},
+            },
+        )
+        bolster_procs.append(ProcessSpec(name, (spec,), stage=0))
+    facility = [
+        NodeSpec(
+            "iomt.nodes.biomt_admin:admin_node",
+            "admin",
+            NAMESPACE,
+            {"keystore": str(run / "keystore"), "inventory": inventory},
+        ),
+        NodeSpec(
+            "iomt.nodes.cloud:cloud_node",
+            "cloud",
+            NAMESPACE,
+            {
+                "keystore": str(run / "keystore"),
+                "storage_dir": str(run / "storage"),
+                "users": users,
+                "synchronous": synchronous.upper(),
+                "results": str(run / "results" / "cloud.jsonl"),
+            },
+        ),
+    ]
+    if master:
+        facility.append(
+            NodeSpec(
+                "iomt.nodes.biomt_master:master_node",
+                master,
+                NAMESPACE,
+                {
+                    "keystore": str(run / "keystore"),
+                    "storage_dir": str(run / "storage"),
+                    "synchronous": synchronous.upper(),
+                    "results": str(run / "results" / "master.jsonl"),
+                },
+            )
+        )
+    processes = [ProcessSpec("facility", tuple(facility), stage=0), *bolster_procs]
+    for proc in ward.processes:
+        processes.append(
+            ProcessSpec(proc.name, tuple(replaced.get(n.name, n) for n in proc.nodes), stage=1)
+        )
+    identities = list(ward.facts["identities"]) + [
+        (n, []) for n in [*bolster_names, "admin", "cloud", *([master] if master else [])]
+    ]
+    expect = expected_endpoints(new_devices, new_wallets, new_providers, central=False)
+    expect += biomt_endpoints(bolster_names, provider_names, list(clusters), master=master)
+    if record:
+        processes.append(
+            ProcessSpec(
+                "recorder",
+                (
+                    NodeSpec(
+                        "iomt.capture.recorder:recorder_node",
+                        "recorder",
+                        "/iomt",
+                        {"output": str(run / "bag"), "expect": expect},
+                    ),
+                ),
+                stage=-1,
+            )
+        )
+    facts = dict(ward.facts)
+    facts.update(
+        {
+            "mode": "biomt",
+            "record": record,
+            "identities": identities,
+            "expect": expect,
+            "physicians": provider_names,
+            "biomt": {
+                "bolsters": by_bolster,
+                "clusters": clusters,
+                "master": master,
+                "cloud": "cloud",
+                "admin": "admin",
+                "ops": biomt_ops,
+                "synchronous": synchronous.upper(),
+                "retention": retention,
+                "observe_interval_s": observe_interval_s,
+                "sample_period_s": sample_period_s,
+                "users": users,
+            },
+        }
+    )
+    return LaunchPlan(
+        f"scale_{devices}",
+        f"{devices} devices (biomt), {n_bolsters} bolsters in {len(clusters)} clusters, "
+        f"{len(provider_names)} physicians, {requests} sharing requests, {biomt_ops} "
+        "BIoMT operations",
+        tuple(processes),
+        facts,
+    )
+
+
+def biomt_endpoints(
+    bolsters: list[str], observers: list[str], clusters: list[str], *, master: str = ""
+) -> list[list[str]]:
+    """Every BIoMT topic and service of the plan, for the recorder to subscribe to first."""
+    out: list[list[str]] = []
+    for b in bolsters:
+        out += [[f"{NAMESPACE}/{b}/{s}", "iomt/srv/BolsterService"] for s in BOLSTER_SERVICES]
+        out.append([f"{NAMESPACE}/{b}/ledger", "iomt/msg/BiomtTransaction"])
+    for o in observers:
+        for topic in ("observe_updates", "base/observe_updates"):
+            out.append([f"{NAMESPACE}/{o}/{topic}", "iomt/msg/BiomtObserveUpdate"])
+    for c in clusters:
+        base = f"/iomt/biomt/cluster/{c}"
+        out += [
+            [f"{base}/election", "iomt/msg/ClusterMessage"],
+            [f"{base}/head", "iomt/msg/ClusterHeadStatus"],
+            [f"{base}/witness", "iomt/msg/CheckpointWitness"],
+        ]
+    out += [
+        [f"{NAMESPACE}/cloud/put", "iomt/srv/CloudService"],
+        [f"{NAMESPACE}/cloud/get", "iomt/srv/CloudService"],
+        [f"{NAMESPACE}/admin/approve", "iomt/srv/BolsterService"],
+        [f"{NAMESPACE}/admin/credentials", "iomt/srv/BolsterService"],
+        ["/iomt/biomt/progress", "iomt/msg/BiomtProgress"],
+    ]
+    if master:
+        out += [
+            [f"{NAMESPACE}/{master}/admit", "iomt/srv/BolsterService"],
+            [f"{NAMESPACE}/{master}/chain", "iomt/srv/BolsterService"],
+            [f"{NAMESPACE}/{master}/ledger", "iomt/msg/BiomtTransaction"],
+        ]
+    return out
