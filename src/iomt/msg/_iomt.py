@@ -117,12 +117,111 @@ class BiomtObserveUpdate(
     # the sealed reading (iomt.core.biomt Measurement)
     ciphertext: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            subscription_id_0 = self.subscription_id
+            buf += _P_I(len(subscription_id_0))
+            buf += subscription_id_0
+            observer_1 = self.observer.encode()
+            buf += _P4_I[len(buf) & 3](len(observer_1) + 1)
+            buf += observer_1
+            device_2 = self.device.encode()
+            buf += _P4_xI[len(buf) & 3](len(device_2) + 1)
+            buf += device_2
+            nonce_3 = self.nonce
+            buf += _P8_xQQBQI[(len(buf) + 4) & 7](
+                self.seq, self.number, self.reason, self.dropped, len(nonce_3)
+            )
+            buf += nonce_3
+            ciphertext_4 = self.ciphertext
+            buf += _P4_I[len(buf) & 3](len(ciphertext_4))
+            buf += ciphertext_4
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            n_subscription_id_0 = _U_I(data, pos)[0]
+            pos += 4
+            if n_subscription_id_0 > size - pos:
+                raise _support.beyond_end("subscription_id", pos, n_subscription_id_0, size)
+            subscription_id_1 = data[pos : pos + n_subscription_id_0]
+            pos += n_subscription_id_0
+            pos = (pos + 3) & -4
+            n_observer_2 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_observer_2 <= size - pos or data[pos + n_observer_2 - 1]:
+                raise _support.bad_string("observer", data, pos, n_observer_2)
+            observer_3 = data[pos : pos + n_observer_2 - 1].decode()
+            pos += n_observer_2
+            pos = (pos + 3) & -4
+            n_device_4 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_device_4 <= size - pos or data[pos + n_device_4 - 1]:
+                raise _support.bad_string("device", data, pos, n_device_4)
+            device_5 = data[pos : pos + n_device_4 - 1].decode()
+            pos += n_device_4
+            pos = ((pos + 3) & -8) + 4
+            seq_6, number_7, reason_8, dropped_9, n_nonce_10 = _U_QQBxxxxxxxQI(data, pos)
+            pos += 36
+            if n_nonce_10 > size - pos:
+                raise _support.beyond_end("nonce", pos, n_nonce_10, size)
+            nonce_11 = data[pos : pos + n_nonce_10]
+            pos += n_nonce_10
+            pos = (pos + 3) & -4
+            n_ciphertext_12 = _U_I(data, pos)[0]
+            pos += 4
+            if n_ciphertext_12 > size - pos:
+                raise _support.beyond_end("ciphertext", pos, n_ciphertext_12, size)
+            ciphertext_13 = data[pos : pos + n_ciphertext_12]
+            pos += n_ciphertext_12
+            msg = cls(
+                subscription_id_1,
+                observer_3,
+                device_5,
+                seq_6,
+                number_7,
+                reason_8,
+                dropped_9,
+                nonce_11,
+                ciphertext_13,
+            )
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -143,12 +242,63 @@ class BiomtProgress(_idl.IdlStruct, typename="iomt::msg::dds_::BiomtProgress_"):
     failed: _types.uint32 = 0
     finished: bool = False
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            node_0 = self.node.encode()
+            buf += _P_I(len(node_0) + 1)
+            buf += node_0
+            buf += _P4_xIIIT[len(buf) & 3](self.total, self.done, self.failed, self.finished)
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            n_node_0 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_node_0 <= size - pos or data[pos + n_node_0 - 1]:
+                raise _support.bad_string("node", data, pos, n_node_0)
+            node_1 = data[pos : pos + n_node_0 - 1].decode()
+            pos += n_node_0
+            pos = (pos + 3) & -4
+            total_2, done_3, failed_4, finished_5 = _U_IIIT(data, pos)
+            pos += 13
+            msg = cls(node_1, total_2, done_3, failed_4, finished_5)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 class _BiomtTransactionConstants:
@@ -305,12 +455,107 @@ class CheckpointWitness(_idl.IdlStruct, typename="iomt::msg::dds_::CheckpointWit
     # the head's Cosignature over it (iomt.ledger encoding)
     cosignature: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            cluster_id_0 = self.cluster_id.encode()
+            buf += _P_I(len(cluster_id_0) + 1)
+            buf += cluster_id_0
+            witness_1 = self.witness.encode()
+            buf += _P4_xI[len(buf) & 3](len(witness_1) + 1)
+            buf += witness_1
+            bolster_id_2 = self.bolster_id.encode()
+            buf += _P8_xQI[(len(buf) + 4) & 7](self.term, len(bolster_id_2) + 1)
+            buf += bolster_id_2
+            checkpoint_3 = self.checkpoint
+            buf += _P8_xQI[(len(buf) + 4) & 7](self.tree_size, len(checkpoint_3))
+            buf += checkpoint_3
+            cosignature_4 = self.cosignature
+            buf += _P4_I[len(buf) & 3](len(cosignature_4))
+            buf += cosignature_4
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            n_cluster_id_0 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_cluster_id_0 <= size - pos or data[pos + n_cluster_id_0 - 1]:
+                raise _support.bad_string("cluster_id", data, pos, n_cluster_id_0)
+            cluster_id_1 = data[pos : pos + n_cluster_id_0 - 1].decode()
+            pos += n_cluster_id_0
+            pos = (pos + 3) & -4
+            n_witness_2 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_witness_2 <= size - pos or data[pos + n_witness_2 - 1]:
+                raise _support.bad_string("witness", data, pos, n_witness_2)
+            witness_3 = data[pos : pos + n_witness_2 - 1].decode()
+            pos += n_witness_2
+            pos = ((pos + 3) & -8) + 4
+            term_4, n_bolster_id_5 = _U_QI(data, pos)
+            pos += 12
+            if not 0 < n_bolster_id_5 <= size - pos or data[pos + n_bolster_id_5 - 1]:
+                raise _support.bad_string("bolster_id", data, pos, n_bolster_id_5)
+            bolster_id_6 = data[pos : pos + n_bolster_id_5 - 1].decode()
+            pos += n_bolster_id_5
+            pos = ((pos + 3) & -8) + 4
+            tree_size_7, n_checkpoint_8 = _U_QI(data, pos)
+            pos += 12
+            if n_checkpoint_8 > size - pos:
+                raise _support.beyond_end("checkpoint", pos, n_checkpoint_8, size)
+            checkpoint_9 = data[pos : pos + n_checkpoint_8]
+            pos += n_checkpoint_8
+            pos = (pos + 3) & -4
+            n_cosignature_10 = _U_I(data, pos)[0]
+            pos += 4
+            if n_cosignature_10 > size - pos:
+                raise _support.beyond_end("cosignature", pos, n_cosignature_10, size)
+            cosignature_11 = data[pos : pos + n_cosignature_10]
+            pos += n_cosignature_10
+            msg = cls(
+                cluster_id_1,
+                witness_3,
+                term_4,
+                bolster_id_6,
+                tree_size_7,
+                checkpoint_9,
+                cosignature_11,
+            )
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -342,12 +587,173 @@ class ClusterHeadStatus(_idl.IdlStruct, typename="iomt::msg::dds_::ClusterHeadSt
     flag_reasons: _types.sequence[str] = _dataclasses.field(default_factory=list)
     stamp: _builtin_interfaces.Time = _dataclasses.field(default_factory=_builtin_interfaces.Time)
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            cluster_id_0 = self.cluster_id.encode()
+            buf += _P_I(len(cluster_id_0) + 1)
+            buf += cluster_id_0
+            head_1 = self.head.encode()
+            buf += _P4_xI[len(buf) & 3](len(head_1) + 1)
+            buf += head_1
+            members_2 = self.members
+            buf += _P8_xQI[(len(buf) + 4) & 7](self.term, len(members_2))
+            for members_item_3 in members_2:
+                members_5 = members_item_3.encode()
+                buf += _P4_I[len(buf) & 3](len(members_5) + 1)
+                buf += members_5
+                buf += b"\x00"
+            witnessed_6 = self.witnessed
+            buf += _P4_III[len(buf) & 3](self.users, self.facilities, len(witnessed_6))
+            for witnessed_item_7 in witnessed_6:
+                witnessed_9 = witnessed_item_7.encode()
+                buf += _P4_I[len(buf) & 3](len(witnessed_9) + 1)
+                buf += witnessed_9
+                buf += b"\x00"
+            flagged_10 = self.flagged
+            buf += _P4_I[len(buf) & 3](len(flagged_10))
+            for flagged_item_11 in flagged_10:
+                flagged_13 = flagged_item_11.encode()
+                buf += _P4_I[len(buf) & 3](len(flagged_13) + 1)
+                buf += flagged_13
+                buf += b"\x00"
+            flag_reasons_14 = self.flag_reasons
+            buf += _P4_I[len(buf) & 3](len(flag_reasons_14))
+            for flag_reasons_item_15 in flag_reasons_14:
+                flag_reasons_17 = flag_reasons_item_15.encode()
+                buf += _P4_I[len(buf) & 3](len(flag_reasons_17) + 1)
+                buf += flag_reasons_17
+                buf += b"\x00"
+            stamp_18 = self.stamp
+            buf += _P4_iI[len(buf) & 3](stamp_18.sec, stamp_18.nanosec)
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            n_cluster_id_0 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_cluster_id_0 <= size - pos or data[pos + n_cluster_id_0 - 1]:
+                raise _support.bad_string("cluster_id", data, pos, n_cluster_id_0)
+            cluster_id_1 = data[pos : pos + n_cluster_id_0 - 1].decode()
+            pos += n_cluster_id_0
+            pos = (pos + 3) & -4
+            n_head_2 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_head_2 <= size - pos or data[pos + n_head_2 - 1]:
+                raise _support.bad_string("head", data, pos, n_head_2)
+            head_3 = data[pos : pos + n_head_2 - 1].decode()
+            pos += n_head_2
+            pos = ((pos + 3) & -8) + 4
+            term_4, n_members_5 = _U_QI(data, pos)
+            pos += 12
+            if n_members_5 > (size - pos) // 5:
+                raise _support.beyond_end("members", pos, n_members_5, size)
+            members_7: list[str] = []
+            for _ in range(n_members_5):
+                pos = (pos + 3) & -4
+                n_members_10 = _U_I(data, pos)[0]
+                pos += 4
+                if not 0 < n_members_10 <= size - pos or data[pos + n_members_10 - 1]:
+                    raise _support.bad_string("members[]", data, pos, n_members_10)
+                members_11 = data[pos : pos + n_members_10 - 1].decode()
+                pos += n_members_10
+                members_7.append(members_11)
+            pos = (pos + 3) & -4
+            users_12, facilities_13, n_witnessed_14 = _U_III(data, pos)
+            pos += 12
+            if n_witnessed_14 > (size - pos) // 5:
+                raise _support.beyond_end("witnessed", pos, n_witnessed_14, size)
+            witnessed_16: list[str] = []
+            for _ in range(n_witnessed_14):
+                pos = (pos + 3) & -4
+                n_witnessed_19 = _U_I(data, pos)[0]
+                pos += 4
+                if not 0 < n_witnessed_19 <= size - pos or data[pos + n_witnessed_19 - 1]:
+                    raise _support.bad_string("witnessed[]", data, pos, n_witnessed_19)
+                witnessed_20 = data[pos : pos + n_witnessed_19 - 1].decode()
+                pos += n_witnessed_19
+                witnessed_16.append(witnessed_20)
+            pos = (pos + 3) & -4
+            n_flagged_21 = _U_I(data, pos)[0]
+            pos += 4
+            if n_flagged_21 > (size - pos) // 5:
+                raise _support.beyond_end("flagged", pos, n_flagged_21, size)
+            flagged_23: list[str] = []
+            for _ in range(n_flagged_21):
+                pos = (pos + 3) & -4
+                n_flagged_26 = _U_I(data, pos)[0]
+                pos += 4
+                if not 0 < n_flagged_26 <= size - pos or data[pos + n_flagged_26 - 1]:
+                    raise _support.bad_string("flagged[]", data, pos, n_flagged_26)
+                flagged_27 = data[pos : pos + n_flagged_26 - 1].decode()
+                pos += n_flagged_26
+                flagged_23.append(flagged_27)
+            pos = (pos + 3) & -4
+            n_flag_reasons_28 = _U_I(data, pos)[0]
+            pos += 4
+            if n_flag_reasons_28 > (size - pos) // 5:
+                raise _support.beyond_end("flag_reasons", pos, n_flag_reasons_28, size)
+            flag_reasons_30: list[str] = []
+            for _ in range(n_flag_reasons_28):
+                pos = (pos + 3) & -4
+                n_flag_reasons_33 = _U_I(data, pos)[0]
+                pos += 4
+                if not 0 < n_flag_reasons_33 <= size - pos or data[pos + n_flag_reasons_33 - 1]:
+                    raise _support.bad_string("flag_reasons[]", data, pos, n_flag_reasons_33)
+                flag_reasons_34 = data[pos : pos + n_flag_reasons_33 - 1].decode()
+                pos += n_flag_reasons_33
+                flag_reasons_30.append(flag_reasons_34)
+            pos = (pos + 3) & -4
+            sec_35, nanosec_36 = _U_iI(data, pos)
+            pos += 8
+            msg = cls(
+                cluster_id_1,
+                head_3,
+                term_4,
+                members_7,
+                users_12,
+                facilities_13,
+                witnessed_16,
+                flagged_23,
+                flag_reasons_30,
+                _builtin_interfaces.Time(sec_35, nanosec_36),
+            )
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 class _ClusterMessageConstants:
@@ -383,12 +789,89 @@ class ClusterMessage(
     # Heartbeat, HeartbeatAck, VoteRequest or VoteReply
     body: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            cluster_id_0 = self.cluster_id.encode()
+            buf += _P_I(len(cluster_id_0) + 1)
+            buf += cluster_id_0
+            sender_1 = self.sender.encode()
+            buf += _P4_xI[len(buf) & 3](len(sender_1) + 1)
+            buf += sender_1
+            to_2 = self.to.encode()
+            buf += _P4_xI[len(buf) & 3](len(to_2) + 1)
+            buf += to_2
+            body_3 = self.body
+            buf += _P4_xBI[len(buf) & 3](self.kind, len(body_3))
+            buf += body_3
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            n_cluster_id_0 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_cluster_id_0 <= size - pos or data[pos + n_cluster_id_0 - 1]:
+                raise _support.bad_string("cluster_id", data, pos, n_cluster_id_0)
+            cluster_id_1 = data[pos : pos + n_cluster_id_0 - 1].decode()
+            pos += n_cluster_id_0
+            pos = (pos + 3) & -4
+            n_sender_2 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_sender_2 <= size - pos or data[pos + n_sender_2 - 1]:
+                raise _support.bad_string("sender", data, pos, n_sender_2)
+            sender_3 = data[pos : pos + n_sender_2 - 1].decode()
+            pos += n_sender_2
+            pos = (pos + 3) & -4
+            n_to_4 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_to_4 <= size - pos or data[pos + n_to_4 - 1]:
+                raise _support.bad_string("to", data, pos, n_to_4)
+            to_5 = data[pos : pos + n_to_4 - 1].decode()
+            pos += n_to_4
+            at_8 = pos & 3
+            kind_6, n_body_7 = _U4_BI[at_8](data, pos)
+            pos += _N4_BI[at_8]
+            if n_body_7 > size - pos:
+                raise _support.beyond_end("body", pos, n_body_7, size)
+            body_9 = data[pos : pos + n_body_7]
+            pos += n_body_7
+            msg = cls(cluster_id_1, sender_3, to_5, kind_6, body_9)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -1439,12 +1922,69 @@ class BolsterService_Request(_idl.IdlStruct, typename="iomt::srv::dds_::BolsterS
     # e.g. a StoreRequest, AccessRequest, ObserveRequest, RemoveRequest
     body: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            requester_0 = self.requester.encode()
+            buf += _P_I(len(requester_0) + 1)
+            buf += requester_0
+            body_1 = self.body
+            buf += _P4_xI[len(buf) & 3](len(body_1))
+            buf += body_1
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            n_requester_0 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_requester_0 <= size - pos or data[pos + n_requester_0 - 1]:
+                raise _support.bad_string("requester", data, pos, n_requester_0)
+            requester_1 = data[pos : pos + n_requester_0 - 1].decode()
+            pos += n_requester_0
+            pos = (pos + 3) & -4
+            n_body_2 = _U_I(data, pos)[0]
+            pos += 4
+            if n_body_2 > size - pos:
+                raise _support.beyond_end("body", pos, n_body_2, size)
+            body_3 = data[pos : pos + n_body_2]
+            pos += n_body_2
+            msg = cls(requester_1, body_3)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 class _BolsterService_ResponseConstants:
@@ -1471,12 +2011,69 @@ class BolsterService_Response(
     reason: str = ""
     body: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            reason_0 = self.reason.encode()
+            buf += _P_BxxxI(self.status, len(reason_0) + 1)
+            buf += reason_0
+            body_1 = self.body
+            buf += _P4_xI[len(buf) & 3](len(body_1))
+            buf += body_1
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            status_0, n_reason_1 = _U_BxxxI(data, pos)
+            pos += 8
+            if not 0 < n_reason_1 <= size - pos or data[pos + n_reason_1 - 1]:
+                raise _support.bad_string("reason", data, pos, n_reason_1)
+            reason_2 = data[pos : pos + n_reason_1 - 1].decode()
+            pos += n_reason_1
+            pos = (pos + 3) & -4
+            n_body_3 = _U_I(data, pos)[0]
+            pos += 4
+            if n_body_3 > size - pos:
+                raise _support.beyond_end("body", pos, n_body_3, size)
+            body_4 = data[pos : pos + n_body_3]
+            pos += n_body_3
+            msg = cls(status_0, reason_2, body_4)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -1498,12 +2095,69 @@ class BolsterService_RequestWire(
     # e.g. a StoreRequest, AccessRequest, ObserveRequest, RemoveRequest
     body: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            requester_0 = self.requester.encode()
+            buf += _P_QqI(self.client_guid, self.seq, len(requester_0) + 1)
+            buf += requester_0
+            body_1 = self.body
+            buf += _P4_xI[len(buf) & 3](len(body_1))
+            buf += body_1
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            client_guid_0, seq_1, n_requester_2 = _U_QqI(data, pos)
+            pos += 20
+            if not 0 < n_requester_2 <= size - pos or data[pos + n_requester_2 - 1]:
+                raise _support.bad_string("requester", data, pos, n_requester_2)
+            requester_3 = data[pos : pos + n_requester_2 - 1].decode()
+            pos += n_requester_2
+            pos = (pos + 3) & -4
+            n_body_4 = _U_I(data, pos)[0]
+            pos += 4
+            if n_body_4 > size - pos:
+                raise _support.beyond_end("body", pos, n_body_4, size)
+            body_5 = data[pos : pos + n_body_4]
+            pos += n_body_4
+            msg = cls(client_guid_0, seq_1, requester_3, body_5)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -1526,12 +2180,69 @@ class BolsterService_ResponseWire(
     reason: str = ""
     body: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            reason_0 = self.reason.encode()
+            buf += _P_QqBxxxI(self.client_guid, self.seq, self.status, len(reason_0) + 1)
+            buf += reason_0
+            body_1 = self.body
+            buf += _P4_xI[len(buf) & 3](len(body_1))
+            buf += body_1
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            client_guid_0, seq_1, status_2, n_reason_3 = _U_QqBxxxI(data, pos)
+            pos += 24
+            if not 0 < n_reason_3 <= size - pos or data[pos + n_reason_3 - 1]:
+                raise _support.bad_string("reason", data, pos, n_reason_3)
+            reason_4 = data[pos : pos + n_reason_3 - 1].decode()
+            pos += n_reason_3
+            pos = (pos + 3) & -4
+            n_body_5 = _U_I(data, pos)[0]
+            pos += 4
+            if n_body_5 > size - pos:
+                raise _support.beyond_end("body", pos, n_body_5, size)
+            body_6 = data[pos : pos + n_body_5]
+            pos += n_body_5
+            msg = cls(client_guid_0, seq_1, status_2, reason_4, body_6)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 class BolsterService:
@@ -1652,12 +2363,69 @@ class CloudService_Request(_idl.IdlStruct, typename="iomt::srv::dds_::CloudServi
     # a CloudBatch (put) or a CloudRequest (get)
     body: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            requester_0 = self.requester.encode()
+            buf += _P_I(len(requester_0) + 1)
+            buf += requester_0
+            body_1 = self.body
+            buf += _P4_xI[len(buf) & 3](len(body_1))
+            buf += body_1
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            n_requester_0 = _U_I(data, pos)[0]
+            pos += 4
+            if not 0 < n_requester_0 <= size - pos or data[pos + n_requester_0 - 1]:
+                raise _support.bad_string("requester", data, pos, n_requester_0)
+            requester_1 = data[pos : pos + n_requester_0 - 1].decode()
+            pos += n_requester_0
+            pos = (pos + 3) & -4
+            n_body_2 = _U_I(data, pos)[0]
+            pos += 4
+            if n_body_2 > size - pos:
+                raise _support.beyond_end("body", pos, n_body_2, size)
+            body_3 = data[pos : pos + n_body_2]
+            pos += n_body_2
+            msg = cls(requester_1, body_3)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 class _CloudService_ResponseConstants:
@@ -1682,12 +2450,69 @@ class CloudService_Response(
     reason: str = ""
     body: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            reason_0 = self.reason.encode()
+            buf += _P_BxxxI(self.status, len(reason_0) + 1)
+            buf += reason_0
+            body_1 = self.body
+            buf += _P4_xI[len(buf) & 3](len(body_1))
+            buf += body_1
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            status_0, n_reason_1 = _U_BxxxI(data, pos)
+            pos += 8
+            if not 0 < n_reason_1 <= size - pos or data[pos + n_reason_1 - 1]:
+                raise _support.bad_string("reason", data, pos, n_reason_1)
+            reason_2 = data[pos : pos + n_reason_1 - 1].decode()
+            pos += n_reason_1
+            pos = (pos + 3) & -4
+            n_body_3 = _U_I(data, pos)[0]
+            pos += 4
+            if n_body_3 > size - pos:
+                raise _support.beyond_end("body", pos, n_body_3, size)
+            body_4 = data[pos : pos + n_body_3]
+            pos += n_body_3
+            msg = cls(status_0, reason_2, body_4)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -1707,12 +2532,69 @@ class CloudService_RequestWire(_idl.IdlStruct, typename="iomt::srv::dds_::CloudS
     # a CloudBatch (put) or a CloudRequest (get)
     body: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            requester_0 = self.requester.encode()
+            buf += _P_QqI(self.client_guid, self.seq, len(requester_0) + 1)
+            buf += requester_0
+            body_1 = self.body
+            buf += _P4_xI[len(buf) & 3](len(body_1))
+            buf += body_1
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            client_guid_0, seq_1, n_requester_2 = _U_QqI(data, pos)
+            pos += 20
+            if not 0 < n_requester_2 <= size - pos or data[pos + n_requester_2 - 1]:
+                raise _support.bad_string("requester", data, pos, n_requester_2)
+            requester_3 = data[pos : pos + n_requester_2 - 1].decode()
+            pos += n_requester_2
+            pos = (pos + 3) & -4
+            n_body_4 = _U_I(data, pos)[0]
+            pos += 4
+            if n_body_4 > size - pos:
+                raise _support.beyond_end("body", pos, n_body_4, size)
+            body_5 = data[pos : pos + n_body_4]
+            pos += n_body_4
+            msg = cls(client_guid_0, seq_1, requester_3, body_5)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 @_dataclasses.dataclass
@@ -1735,12 +2617,69 @@ class CloudService_ResponseWire(
     reason: str = ""
     body: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
+    def serialize(
+        self,
+        buffer: _Buffer | None = None,
+        endianness: _Endianness | None = None,
+        use_version_2: bool | None = None,
+    ) -> bytes:
+        """This message as a CDR sample; values that do not fit raise
+        LocalProtocolError.
+
+        Little-endian XCDR1 (the default, what ROS 2 peers read) is generated code;
+        anything else (big-endian, XCDR2, a given Buffer) goes through cyclonedds.
+        """
+        if buffer is not None or use_version_2 or endianness not in _support.FAST_ENDIANNESS:
+            return _support.interpretive_serialize(self, buffer, endianness, use_version_2)
+        buf = bytearray(b"\x00\x01\x00\x00")
+        try:
+            reason_0 = self.reason.encode()
+            buf += _P_QqBxxxI(self.client_guid, self.seq, self.status, len(reason_0) + 1)
+            buf += reason_0
+            body_1 = self.body
+            buf += _P4_xI[len(buf) & 3](len(body_1))
+            buf += body_1
+        except _support.ENCODE_ERRORS as exc:
+            raise _support.cannot_encode(self, exc) from exc
+        return bytes(buf)
+
     @classmethod
     def deserialize(
         cls, data: bytes, has_header: bool = True, use_version_2: bool | None = None
     ) -> _typing.Self:
-        """Decode a CDR sample; malformed input raises RemoteProtocolError."""
-        return _support.deserialize(cls, data, has_header=has_header, use_version_2=use_version_2)
+        """Decode a CDR sample; malformed input raises RemoteProtocolError.
+
+        Little-endian XCDR1 is generated code, with every length, bound and the
+        padding checked; other encodings go through cyclonedds' interpreter, guarded.
+        """
+        if not has_header or use_version_2 is not None or data[:2] != b"\x00\x01":
+            return _support.interpretive_deserialize(
+                cls, data, has_header=has_header, use_version_2=use_version_2
+            )
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        size = len(data)
+        pos = 4
+        try:
+            client_guid_0, seq_1, status_2, n_reason_3 = _U_QqBxxxI(data, pos)
+            pos += 24
+            if not 0 < n_reason_3 <= size - pos or data[pos + n_reason_3 - 1]:
+                raise _support.bad_string("reason", data, pos, n_reason_3)
+            reason_4 = data[pos : pos + n_reason_3 - 1].decode()
+            pos += n_reason_3
+            pos = (pos + 3) & -4
+            n_body_5 = _U_I(data, pos)[0]
+            pos += 4
+            if n_body_5 > size - pos:
+                raise _support.beyond_end("body", pos, n_body_5, size)
+            body_6 = data[pos : pos + n_body_5]
+            pos += n_body_5
+            msg = cls(client_guid_0, seq_1, status_2, reason_4, body_6)
+        except _support.DECODE_ERRORS as exc:
+            raise _support.malformed(cls, exc, data) from exc
+        if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
+            raise _support.trailing_bytes(cls, size, pos)
+        return msg
 
 
 class CloudService:
@@ -5530,11 +6469,23 @@ _P4_I = (
     _struct.Struct("<xxI").pack,
     _struct.Struct("<xI").pack,
 )
+_P4_III = (
+    _struct.Struct("<III").pack,
+    _struct.Struct("<xxxIII").pack,
+    _struct.Struct("<xxIII").pack,
+    _struct.Struct("<xIII").pack,
+)
 _P4_fffII = (
     _struct.Struct("<fffII").pack,
     _struct.Struct("<xxxfffII").pack,
     _struct.Struct("<xxfffII").pack,
     _struct.Struct("<xfffII").pack,
+)
+_P4_iI = (
+    _struct.Struct("<iI").pack,
+    _struct.Struct("<xxxiI").pack,
+    _struct.Struct("<xxiI").pack,
+    _struct.Struct("<xiI").pack,
 )
 _P4_xBI = (
     _struct.Struct("<xBxxI").pack,
@@ -5559,6 +6510,32 @@ _P4_xIIIIIIT = (
     _struct.Struct("<xxxIIIIII?").pack,
     _struct.Struct("<xxIIIIII?").pack,
     _struct.Struct("<xIIIIII?").pack,
+)
+_P4_xIIIT = (
+    _struct.Struct("<xxxxIII?").pack,
+    _struct.Struct("<xxxIII?").pack,
+    _struct.Struct("<xxIII?").pack,
+    _struct.Struct("<xIII?").pack,
+)
+_P8_xQI = (
+    _struct.Struct("<xxxxxxxxQI").pack,
+    _struct.Struct("<xxxxxxxQI").pack,
+    _struct.Struct("<xxxxxxQI").pack,
+    _struct.Struct("<xxxxxQI").pack,
+    _struct.Struct("<xxxxQI").pack,
+    _struct.Struct("<xxxQI").pack,
+    _struct.Struct("<xxQI").pack,
+    _struct.Struct("<xQI").pack,
+)
+_P8_xQQBQI = (
+    _struct.Struct("<xxxxxxxxQQBxxxxxxxQI").pack,
+    _struct.Struct("<xxxxxxxQQBxxxxxxxQI").pack,
+    _struct.Struct("<xxxxxxQQBxxxxxxxQI").pack,
+    _struct.Struct("<xxxxxQQBxxxxxxxQI").pack,
+    _struct.Struct("<xxxxQQBxxxxxxxQI").pack,
+    _struct.Struct("<xxxQQBxxxxxxxQI").pack,
+    _struct.Struct("<xxQQBxxxxxxxQI").pack,
+    _struct.Struct("<xQQBxxxxxxxQI").pack,
 )
 _P8_xQiII = (
     _struct.Struct("<xxxxxxxxQiII").pack,
@@ -5612,10 +6589,15 @@ _U8_iIQII = (
 _U_B = _struct.Struct("<B").unpack_from
 _U_BxxxI = _struct.Struct("<BxxxI").unpack_from
 _U_I = _struct.Struct("<I").unpack_from
+_U_III = _struct.Struct("<III").unpack_from
 _U_IIIIIIT = _struct.Struct("<IIIIII?").unpack_from
+_U_IIIT = _struct.Struct("<III?").unpack_from
+_U_QI = _struct.Struct("<QI").unpack_from
+_U_QQBxxxxxxxQI = _struct.Struct("<QQBxxxxxxxQI").unpack_from
 _U_QiII = _struct.Struct("<QiII").unpack_from
 _U_QqBxxxI = _struct.Struct("<QqBxxxI").unpack_from
 _U_QqI = _struct.Struct("<QqI").unpack_from
 _U_QqiII = _struct.Struct("<QqiII").unpack_from
 _U_fffII = _struct.Struct("<fffII").unpack_from
+_U_iI = _struct.Struct("<iI").unpack_from
 _U_iII = _struct.Struct("<iII").unpack_from
