@@ -487,3 +487,64 @@ def test_session_link_orders_are_authenticated_by_the_session(world: World) -> N
     )
     with pytest.raises(AuthenticationError):
         converter.on_conversion(signed, seq=1, stamp_ns=1)
+
+
+def test_a_converter_with_a_session_to_the_requester_publishes_with_an_hmac(world: World) -> None:
+    world.grant("dr_house")
+    _session(world, "dr_house", "hr_none")
+    p, d, pending = _convert(world, "hr_none", "ecc")
+    converter_uri = pending.plan.next()
+    converter = next(c for c in world.devices.values() if c.uri == converter_uri)
+    first = converter.on_conversion(d.conversion_order(pending, converter_uri), 1, 1)  # type: ignore[arg-type]
+    assert first.signature_algorithm == "ecdsa-p256" and first.sender_certificate
+    assert p.receive(first).converted
+    # the converter opens a session with the provider (the node does this after a first
+    # conversion); from then on its envelopes are HMAC'd: symmetric on both sides
+    world.open_session(converter.channels, p.channels)
+    world.record("hr_none")
+    _p, _d, pending = _convert(world, "hr_none", "ecc")
+    env = converter.on_conversion(d.conversion_order(pending, converter_uri), 2, 2)  # type: ignore[arg-type]
+    assert env.signature_algorithm == "hmac-sha256" and not env.sender_certificate
+    got = p.receive(env)
+    assert got.converted and got.reading_cdr == d.latest().cdr  # type: ignore[union-attr]
+    # the HMAC does not replace the device's own proof: a converter still cannot invent
+    world.record("hr_none")
+    _p, _d, pending = _convert(world, "hr_none", "ecc")
+    real = converter.on_conversion(d.conversion_order(pending, converter_uri), 3, 3)  # type: ignore[arg-type]
+    session = converter.channels.session("dr_house")
+    assert session is not None
+    # a dishonest converter swaps the reading and HMACs its own envelope: the device's
+    # proof of origin no longer matches what the provider decrypts
+    lie = converter.sealer.seal(
+        b"fabricated",
+        technique="ecc",
+        recipient_uri=p.uri,
+        recipient_key=world.keystore.identity("dr_house").encryption_key.public_key(),
+        device_uri=d.uri,
+        request_id=real.request_id,
+        seq=real.seq,
+    )
+    forged = dataclasses.replace(real, key_header=lie[0], ciphertext=lie[1]).signed_by(
+        converter.channels.mac_key(session)
+    )
+    with pytest.raises(AuthenticationError):
+        p.receive(forged)
+
+
+def test_crossing_handshakes_leave_both_sessions_usable(world: World) -> None:
+    a, b = world.device("hr_ecc"), world.device("bp_abe")
+    ca, cb = a.channels, b.channels
+    # both open a session with the other at the same moment
+    a1 = ca.start("bp_abe")
+    b1 = cb.start("hr_ecc")
+    a2 = cb.respond("hr_ecc", a1)
+    b2 = ca.respond("bp_abe", b1)
+    a3 = ca.finish("bp_abe", a2)
+    b3 = cb.finish("hr_ecc", b2)
+    assert cb.respond("hr_ecc", a3) == b""
+    assert ca.respond("bp_abe", b3) == b""
+    for sender, receiver, peer in ((ca, cb, "bp_abe"), (cb, ca, "hr_ecc")):
+        session = sender.session(peer)
+        assert session is not None
+        record = session.protect(b"hello", aad=b"x")
+        assert receiver.session_of_record(record).unprotect(record, aad=b"x") == b"hello"

@@ -31,6 +31,7 @@ from iomt.crypto.sessions import (
 from iomt.crypto.signing import HmacSha256Key
 from iomt.errors import AuthenticationError, LocalProtocolError, RemoteProtocolError
 
+_MAX_SESSIONS_PER_PEER = 4
 ENVELOPE_MAC_LABEL = "iomt/envelope-mac/v1"
 SYM_AES_LABEL = "iomt/sym-aes/v1"
 
@@ -61,6 +62,7 @@ class ChannelTable:
         self._initiating: dict[str, _Pending] = {}
         self._responding: dict[tuple[str, bytes], _Pending] = {}
         self._mac_keys: dict[bytes, HmacSha256Key] = {}
+        self._older: dict[str, list[Session]] = {}
         self.handshakes_completed = 0
 
     # -- initiator ------------------------------------------------------------------------
@@ -131,12 +133,19 @@ class ChannelTable:
     # -- sessions -------------------------------------------------------------------------
 
     def _install(self, session: Session) -> None:
-        old = self._sessions.get(session.peer_name)
-        if old is not None:
-            self._by_id.pop(old.local_id, None)
-            self._mac_keys.pop(old.local_id, None)
-        self._sessions[session.peer_name] = session
+        # Two parties may open sessions with each other at the same moment (a converter
+        # with a provider that is about to ask it directly): each side then holds two.
+        # Records on every live one are accepted (by connection id); we send on the
+        # newest. Older ones are kept until they expire, a few per peer at most.
+        peer = session.peer_name
+        self._sessions[peer] = session
         self._by_id[session.local_id] = session
+        older = self._older.setdefault(peer, [])
+        older.append(session)
+        while len(older) > _MAX_SESSIONS_PER_PEER:
+            gone = older.pop(0)
+            self._by_id.pop(gone.local_id, None)
+            self._mac_keys.pop(gone.local_id, None)
         self.handshakes_completed += 1
 
     def session(self, peer: str) -> Session | None:
@@ -155,8 +164,8 @@ class ChannelTable:
         return s
 
     def drop(self, peer: str) -> None:
-        s = self._sessions.pop(peer, None)
-        if s is not None:
+        self._sessions.pop(peer, None)
+        for s in self._older.pop(peer, []):
             self._by_id.pop(s.local_id, None)
             self._mac_keys.pop(s.local_id, None)
 

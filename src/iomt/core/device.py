@@ -330,7 +330,7 @@ class DeviceCore:
             seq=seq,
         )
         self.counters["converted_for_others"] += 1
-        return Envelope(
+        envelope = Envelope(
             order.request_id,
             order.device_uri,
             self.uri,
@@ -340,6 +340,11 @@ class DeviceCore:
             stamp_ns,
             header,
             ciphertext,
-            sender_certificate=self.certificate,
             origin_signature=order.origin_signature,
-        ).signed_by(self._signer)
+        )
+        # Publish's authentication: the HMAC of our session with the requester once there is
+        # one (the node opens it after the first conversion), a signature until then.
+        requester_session = self.channels.session(name_of(order.requester_uri))
+        if requester_session is not None:
+            return envelope.signed_by(self.channels.mac_key(requester_session))
+        return replace(envelope, sender_certificate=self.certificate).signed_by(self._signer)

@@ -176,7 +176,7 @@ class ProviderCore:
         converted = e.sender_uri != device_uri and not relayed
         if e.signature_algorithm == "hmac-sha256":
             session = self.channels.session(name_of(e.sender_uri))
-            if session is None or converted:
+            if session is None:
                 raise AuthenticationError(f"no session with {e.sender_uri} to check its HMAC")
             e.verify(self.channels.mac_key(session))
         else:

@@ -151,6 +151,7 @@ class DeviceNode(Node):
         self._transfer_us: list[int] = []
         self._seq = 0
         self._converted_seq = 0
+        self._session_backoff: dict[str, float] = {}
         # Local storage: the device's own readings; sealed at rest if it can encrypt.
         self._storage_key = (
             AESGCM(os.urandom(32))
@@ -429,8 +430,24 @@ class DeviceNode(Node):
             resp.reason = str(exc)
             return resp
         self._inbox(order.requester_uri).publish(wire.envelope_to_msg(envelope))
+        if envelope.signature_algorithm != "hmac-sha256":
+            self._open_requester_session(order.requester_uri)
         resp.status = Convert.Response.STATUS_PUBLISHED
         return resp
+
+    def _open_requester_session(self, requester_uri: str) -> None:
+        """After the first conversion for a requester, open a session with it in the
+        background: later envelopes for it are HMAC'd instead of signed (symmetric). A
+        requester that refuses is not asked again for a while."""
+        now = time.monotonic()
+        if self._session_backoff.get(requester_uri, 0.0) > now:
+            return
+        self._session_backoff[requester_uri] = now + 30.0
+
+        def failed(exc: Exception) -> None:
+            self.get_logger().info("no session with %s: %s", requester_uri, exc)
+
+        self._sessions.ensure(requester_uri, lambda: None, failed)
 
     def _inbox(self, requester_uri: str) -> Publisher[SecureEnvelope]:
         pub = self._inboxes.get(requester_uri)

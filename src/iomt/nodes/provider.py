@@ -29,6 +29,7 @@ from typing import Any
 
 from iomt.core.channels import ChannelTable
 from iomt.core.fhir import VitalSign, to_observation, write_bundle
+from iomt.core.listener import name_of
 from iomt.core.provider import ProviderCore, Received
 from iomt.crypto.keystore import Identity
 from iomt.errors import ConfigurationError, IomtError
@@ -131,6 +132,9 @@ class ProviderNode(Node):
         self._started = False
         self._finished = False
         self._progress = self.create_publisher(WorkloadProgress, PROGRESS_TOPIC)
+        # Converters open sessions with us after their first conversion for us, so later
+        # envelopes they publish are HMAC'd rather than signed.
+        self.create_service(SessionHandshake, "~/handshake", self._on_handshake)
         self.create_subscription(SecureEnvelope, "~/inbox", self._on_inbox, INBOX_QOS)
         self.create_timer(0.5, self._report_progress)
         self.create_timer(0.25, self._check_deadlines)
@@ -148,6 +152,17 @@ class ProviderNode(Node):
             if mode == "biomt"
             else None
         )
+
+    def _on_handshake(self, req: Any, resp: Any) -> Any:
+        try:
+            resp.message = self.core.channels.respond(
+                name_of(req.initiator_uri), bytes(req.message)
+            )
+            resp.status = SessionHandshake.Response.STATUS_OK
+        except IomtError as exc:
+            resp.status = SessionHandshake.Response.STATUS_REFUSED
+            resp.reason = str(exc)
+        return resp
 
     # -- Alg. 1.1: tokens from the wallets ----------------------------------------------------
 

@@ -91,19 +91,21 @@ class Client(Waitable):
         future: Future[Any] = Future()
         with self._lock:
             self._pending[seq] = future
-        future.add_done_callback(lambda _f: self._guard.set(True))
         try:
             self._writer.write(self.srv_type.request_to_wire(request, self.client_guid, seq))
         except Exception as exc:
             with self._lock:
                 self._pending.pop(seq, None)
             raise TransportError(f"{self.service_name}: request failed: {exc}") from exc
-        future.seq = seq  # type: ignore[attr-defined]
+        future.seq = seq
         return future
 
     def call(self, request: Any, timeout_s: float = DEFAULT_CALL_TIMEOUT_S) -> Any:
         """Send ``request`` and wait for its response; ``ServiceTimeoutError`` at the deadline."""
         future = self.call_async(request)
+        # Only a synchronous caller needs waking when another thread completes its future
+        # (a guard-condition set is a C call: not paid on the asynchronous path).
+        future.add_done_callback(lambda _f: self._guard.set(True))
         deadline = time.monotonic() + timeout_s
         while not future.done():
             self.execute()
@@ -120,7 +122,7 @@ class Client(Waitable):
         return future.result(0)
 
     def cancel(self, future: Future[Any]) -> None:
-        seq = getattr(future, "seq", None)
+        seq = future.seq or None
         with self._lock:
             if seq is not None:
                 self._pending.pop(seq, None)

@@ -266,6 +266,7 @@ def expected_endpoints(
     out += [[c, "iomt/msg/Registration"] for c in sorted(cells)]
     out += [[f"{NAMESPACE}/{w.name}/device_info", "iomt/srv/DeviceInfoRequest"] for w in wallets]
     out += [[f"{NAMESPACE}/{p.name}/inbox", "iomt/msg/SecureEnvelope"] for p in providers]
+    out += [[f"{NAMESPACE}/{p.name}/handshake", "iomt/srv/SessionHandshake"] for p in providers]
     if central:
         out += [
             [f"{NAMESPACE}/central/{s}", t]
