@@ -293,6 +293,7 @@ def test_keystore_verifier_checks_real_signatures(tmp_path: Path) -> None:
     order = d.conversion_order(pending, converter_uri)
     assert verdict(wire.order_to_msg(order), "iomt/msg/ConversionRequest") == "valid"
     converter = next(c for c in w.devices.values() if c.uri == converter_uri)
+    converter.channels.drop("dr_house")  # no session with the requester: it signs
     env = converter.on_conversion(order, seq=1, stamp_ns=5)
     assert verdict(wire.envelope_to_msg(env), ENVELOPE) == "valid"
     forged = dataclasses.replace(env, ciphertext=env.ciphertext[:-1] + b"\x00")

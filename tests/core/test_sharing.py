@@ -548,3 +548,29 @@ def test_crossing_handshakes_leave_both_sessions_usable(world: World) -> None:
         assert session is not None
         record = session.protect(b"hello", aad=b"x")
         assert receiver.session_of_record(record).unprotect(record, aad=b"x") == b"hello"
+
+
+def test_an_incapable_device_macs_its_order_once_it_has_a_session(world: World) -> None:
+    world.grant("dr_house")
+    _session(world, "dr_house", "hr_none")
+    _p, d, pending = _convert(world, "hr_none", "ecc")
+    converter_uri = pending.plan.next()
+    converter = next(c for c in world.devices.values() if c.uri == converter_uri)
+    signed = d.conversion_order(pending, converter_uri)  # type: ignore[arg-type]
+    assert signed.signature_algorithm == "ecdsa-p256"  # no session yet: a signature
+    world.open_session(d.channels, converter.channels)
+    order = d.conversion_order(pending, converter_uri)  # type: ignore[arg-type]
+    # still plaintext on the hop (the device cannot encrypt), but authenticated by a MAC
+    assert order.link_technique == "none" and order.payload == d.latest().cdr  # type: ignore[union-attr]
+    assert order.signature_algorithm == "hmac-sha256"
+    converter.on_conversion(order, 1, 1)
+    with pytest.raises(AuthenticationError):
+        converter.on_conversion(dataclasses.replace(order, payload=b"\x00" + order.payload), 2, 2)
+    # another device cannot pass a MAC'd order off as hr_none's without hr_none's session
+    other = world.device("bp_sym")
+    world.open_session(other.channels, converter.channels)
+    forged = dataclasses.replace(order, signature=b"").signed_by(
+        other.channels.mac_key(other.channels.session(converter.uri.rsplit("/", 1)[-1]))
+    )  # type: ignore[arg-type]
+    with pytest.raises(AuthenticationError):
+        converter.on_conversion(forged, 3, 3)

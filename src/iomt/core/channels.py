@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from iomt.crypto.errors import InvalidSignatureError
 from iomt.crypto.keys import SymmetricKey
 from iomt.crypto.sessions import (
     CredentialValidator,
@@ -28,7 +29,7 @@ from iomt.crypto.sessions import (
     is_handshake_start,
     record_session_id,
 )
-from iomt.crypto.signing import HmacSha256Key
+from iomt.crypto.signing import HmacSha256Key, Verifier
 from iomt.errors import AuthenticationError, LocalProtocolError, RemoteProtocolError
 
 _MAX_SESSIONS_PER_PEER = 4
@@ -156,6 +157,10 @@ class ChannelTable:
             return None
         return s
 
+    def session_by_id(self, local_id: bytes) -> Session | None:
+        s = self._by_id.get(local_id)
+        return None if s is None or s.is_expired else s
+
     def session_of_record(self, record: bytes) -> Session:
         """The session a protected record was sent on; SessionError if unknown."""
         s = self._by_id.get(record_session_id(record))
@@ -168,6 +173,15 @@ class ChannelTable:
         for s in self._older.pop(peer, []):
             self._by_id.pop(s.local_id, None)
             self._mac_keys.pop(s.local_id, None)
+
+    def mac_verifier(self, peer: str) -> Verifier | None:
+        """What checks a MAC from ``peer``: any of our live sessions with it. Two parties
+        that opened sessions with each other at the same moment may each send on a
+        different one for a while; a MAC from either is theirs."""
+        keys = [self.mac_key(s) for s in self._older.get(peer, ()) if not s.is_expired]
+        if not keys:
+            return None
+        return keys[0] if len(keys) == 1 else AnyOfMacs(keys[::-1])
 
     def mac_key(self, session: Session) -> HmacSha256Key:
         key = self._mac_keys.get(session.local_id)
@@ -183,3 +197,24 @@ class ChannelTable:
 
     def __len__(self) -> int:
         return len(self._sessions)
+
+
+class AnyOfMacs(Verifier):
+    """Accepts a MAC made with any of a few keys (the live sessions with one peer)."""
+
+    algorithm = "hmac-sha256"
+
+    def __init__(self, keys: list[HmacSha256Key]) -> None:
+        self._keys = keys
+
+    def verify(self, data: bytes, signature: bytes) -> None:
+        for key in self._keys:
+            try:
+                key.verify(data, signature)
+            except InvalidSignatureError:
+                continue
+            return
+        raise InvalidSignatureError("HMAC-SHA256 tag does not verify with any session key")
+
+    def public_bytes(self) -> bytes:
+        return b"".join(k.public_bytes() for k in self._keys)

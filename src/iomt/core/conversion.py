@@ -126,6 +126,7 @@ def accept(
     applicable: frozenset[str],
     neighbour: Neighbour | None,
     session: Session | None,
+    mac: Verifier | None = None,
 ) -> bytes:
     """The converter's checks (Alg. 3 line 3 and the link rules); returns the reading.
 
@@ -147,7 +148,12 @@ def accept(
     if order.link_technique != LINK_NONE:
         raise RemoteProtocolError(f"unknown link technique {order.link_technique!r}")
     verifier: Verifier = neighbour.verifier
-    if order.signature_algorithm != verifier.algorithm:
+    if order.signature_algorithm == "hmac-sha256":
+        # the MAC key of our session with the device (see DeviceCore.conversion_order)
+        if mac is None:
+            raise AuthenticationError(f"no session with {order.device_uri} to check its MAC")
+        verifier = mac
+    elif order.signature_algorithm != verifier.algorithm:
         raise AuthenticationError("order not signed with the device's registered key")
     verifier.verify(replace(order, signature=b"").signed_bytes(), order.signature)
     # The device's plaintext reached us directly: we are its 1-hop neighbour.

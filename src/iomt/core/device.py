@@ -287,14 +287,25 @@ class DeviceCore:
             # The session's AEAD authenticates the whole order (the header is its
             # associated data): no signature needed on this link.
             return replace(order, payload=session.protect(reading.cdr, aad=order.header_bytes()))
-        return replace(order, payload=reading.cdr).signed_by(self._signer)
+        # A device that cannot encrypt still authenticates what it sends: with the MAC key
+        # of a session it holds with the converter (a MAC hides nothing: the reading
+        # crosses in plaintext, as it must), or with its signature when it has none.
+        plain = replace(order, payload=reading.cdr)
+        auth = self.channels.session(name_of(converter_uri))
+        return plain.signed_by(self.channels.mac_key(auth) if auth else self._signer)
 
     # -- conversion, converting side (Alg. 3) ------------------------------------------------
 
     def on_conversion(self, order: ConversionOrder, seq: int, stamp_ns: int) -> Envelope:
         """Convert a neighbour's reading; raises ConversionRefused / AuthenticationError."""
         neighbour = self.table.one_hop(order.device_uri)
-        session = self.channels.session(name_of(order.device_uri))
+        session: Session | None = None
+        if order.link_technique == conversion.LINK_SESSION:
+            # the session the device sealed this record on (there may be two, briefly)
+            try:
+                session = self.channels.session_of_record(order.payload)
+            except IomtError:
+                session = None
         try:
             reading = conversion.accept(
                 order,
@@ -302,6 +313,7 @@ class DeviceCore:
                 applicable=self.config.applicable,
                 neighbour=neighbour,
                 session=session,
+                mac=self.channels.mac_verifier(name_of(order.device_uri)),
             )
             if order.requested_technique in ("sym-aes", "sym-3des"):
                 raise conversion.ConversionRefused(

@@ -76,7 +76,9 @@ class ProviderCore:
         self.grants: dict[str, DeviceGrant] = {}
         self._device_keys: dict[str, Verifier] = {}
         self._sender_keys: dict[bytes, Verifier] = {}
-        self._outstanding: dict[str, tuple[str, str]] = {}  # request id -> (device, technique)
+        # request id -> (device, technique), and -> the id of our session it went out on
+        self._outstanding: dict[str, tuple[str, str]] = {}
+        self._request_sessions: dict[str, bytes] = {}
 
     # -- Alg. 1.1 ---------------------------------------------------------------------------
 
@@ -124,6 +126,8 @@ class ProviderCore:
                 grant.token, self._signer, challenge=draft.nonce, request=draft.bound_bytes()
             )
         self._outstanding[request_id] = (device_uri, technique)
+        if session is not None:
+            self._request_sessions[request_id] = session.local_id
         return DataRequest(
             draft.request_id,
             draft.requester_uri,
@@ -137,6 +141,7 @@ class ProviderCore:
 
     def forget(self, request_id: str) -> None:
         self._outstanding.pop(request_id, None)
+        self._request_sessions.pop(request_id, None)
 
     # -- receiving --------------------------------------------------------------------------
 
@@ -175,28 +180,29 @@ class ProviderCore:
         relayed = relay is not None and e.sender_uri == relay
         converted = e.sender_uri != device_uri and not relayed
         if e.signature_algorithm == "hmac-sha256":
-            session = self.channels.session(name_of(e.sender_uri))
-            if session is None:
+            mac = self.channels.mac_verifier(name_of(e.sender_uri))
+            if mac is None:
                 raise AuthenticationError(f"no session with {e.sender_uri} to check its HMAC")
-            e.verify(self.channels.mac_key(session))
+            e.verify(mac)
         else:
             e.verify(self._sender_key(e.sender_uri, e.sender_certificate))
         if technique == "sym-aes":
-            session = self.channels.session(name_of(e.sender_uri))
+            # the key of the very session the request went out on
+            session = self.channels.session_by_id(self._request_sessions.get(e.request_id, b""))
             if session is None:
                 raise AuthenticationError("sym-aes needs our session with the device")
             plaintext = self.opener.open(e, ChannelTable.link_key(session))
         else:
             plaintext = self.opener.open(e, self._secret(technique))
         if converted:
-            device_session = self.channels.session(name_of(device_uri))
             verify_origin(
                 e.origin_signature,
                 origin_message(e.request_id, device_uri, plaintext),
-                mac=self.channels.mac_key(device_session) if device_session else None,
+                mac=self.channels.mac_verifier(name_of(device_uri)),
                 device_key=self._device_keys.get(device_uri),
             )
         del self._outstanding[e.request_id]
+        self._request_sessions.pop(e.request_id, None)
         return Received(e.request_id, device_uri, e.sender_uri, technique, plaintext, converted)
 
     def _sender_key(self, sender_uri: str, certificate: bytes) -> Verifier:

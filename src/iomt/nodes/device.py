@@ -285,8 +285,7 @@ class DeviceNode(Node):
         if status is RegistrationStatus.REGISTER and msg.convertible_techniques:
             # A capable neighbour: have its services' endpoints matched before we need them.
             self._client(msg.device_uri, "convert", Convert)
-            if self.core.config.capability > Capability.NONE:
-                self._client(msg.device_uri, "handshake", SessionHandshake)
+            self._client(msg.device_uri, "handshake", SessionHandshake)
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -384,6 +383,9 @@ class DeviceNode(Node):
                 uri, lambda: self._send_order(pending, uri, responder, failed), failed
             )
         else:
+            # Without a session an incapable device signs its order; with one it MACs it.
+            # Either way the order goes now; a failed handshake is no reason to wait.
+            self._sessions.ensure(uri, lambda: None, lambda _exc: None)
             self._send_order(pending, uri, responder, failed)
 
     def _send_order(self, pending: Converting, uri: str, responder: Responder, failed: Any) -> None:
