@@ -24,6 +24,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field, replace
 
+from iomt.core.listener import name_of
 from iomt.core.registration import Neighbour, NeighbourTable
 from iomt.crypto.sessions import Session
 from iomt.crypto.signing import Signer, Verifier
@@ -140,7 +141,7 @@ def accept(
         raise ConversionRefused(f"{order.requested_technique} is not applicable here")
     if order.link_technique == LINK_SESSION:
         # Authenticated by the AEAD of our session with the device, header included.
-        if session is None or session.peer_name != _name_of(order.device_uri):
+        if session is None or session.peer_name != name_of(order.device_uri):
             raise AuthenticationError(f"no session with {order.device_uri}")
         if order.signature_algorithm != SESSION_AEAD:
             raise AuthenticationError("a session-link order is authenticated by the session")
@@ -158,7 +159,3 @@ def accept(
     verifier.verify(replace(order, signature=b"").signed_bytes(), order.signature)
     # The device's plaintext reached us directly: we are its 1-hop neighbour.
     return order.payload
-
-
-def _name_of(uri: str) -> str:
-    return uri.rstrip("/").rsplit("/", 1)[-1]

@@ -14,12 +14,10 @@ from typing import Any
 from iomt.core.central import CentralCore
 from iomt.core.channels import ChannelTable
 from iomt.core.device import Refused, StoredReading
-from iomt.core.listener import name_of
 from iomt.crypto.tokens import TokenVerifier
-from iomt.errors import IomtError
 from iomt.msg import DataShare, SessionHandshake, Upload
 from iomt.nodes import wire
-from iomt.nodes.common import ResultsWriter, open_keystore, uri_of
+from iomt.nodes.common import ResultsWriter, handshake_responder, open_keystore, uri_of
 from iomt.runtime import Context, Node
 
 
@@ -67,7 +65,9 @@ class CentralNode(Node):
         self._results = ResultsWriter(results)
         self.create_service(Upload, "~/upload", self._on_upload)
         self.create_service(DataShare, "~/fetch", self._on_fetch)
-        self.create_service(SessionHandshake, "~/handshake", self._on_handshake)
+        self.create_service(
+            SessionHandshake, "~/handshake", handshake_responder(self.core.channels)
+        )
 
     def _on_upload(self, req: Any, resp: Any) -> Any:
         r = req.reading
@@ -91,17 +91,6 @@ class CentralNode(Node):
         else:
             resp.status = DataShare.Response.STATUS_SHARED
             resp.envelope = wire.envelope_to_msg(result)
-        return resp
-
-    def _on_handshake(self, req: Any, resp: Any) -> Any:
-        try:
-            resp.message = self.core.channels.respond(
-                name_of(req.initiator_uri), bytes(req.message)
-            )
-            resp.status = SessionHandshake.Response.STATUS_OK
-        except IomtError as exc:
-            resp.status = SessionHandshake.Response.STATUS_REFUSED
-            resp.reason = str(exc)
         return resp
 
     def destroy_node(self) -> None:

@@ -237,3 +237,18 @@ class SessionOpener:
             on_done=after_m2,
             on_error=fail,
         )
+
+
+def handshake_responder(channels: Any) -> Callable[[Any, Any], Any]:
+    """The ``~/handshake`` service callback of a party answering session handshakes."""
+
+    def on_handshake(req: Any, resp: Any) -> Any:
+        try:
+            resp.message = channels.respond(name_of(req.initiator_uri), bytes(req.message))
+            resp.status = SessionHandshake.Response.STATUS_OK
+        except IomtError as exc:
+            resp.status = SessionHandshake.Response.STATUS_REFUSED
+            resp.reason = str(exc)
+        return resp
+
+    return on_handshake

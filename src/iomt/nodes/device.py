@@ -57,6 +57,7 @@ from iomt.nodes.common import (
     cell_of,
     cell_topic,
     fqn_of,
+    handshake_responder,
     nearby_cells,
     open_keystore,
     uri_of,
@@ -161,7 +162,9 @@ class DeviceNode(Node):
         self._db = self._open_storage(storage_dir, name)
 
         self.create_service(DataShare, "~/data_share", self._on_data_share, deferred=True)
-        self.create_service(SessionHandshake, "~/handshake", self._on_handshake)
+        self.create_service(
+            SessionHandshake, "~/handshake", handshake_responder(self.core.channels)
+        )
         self._biomt = (
             BiomtDeviceLink(
                 self,
@@ -288,17 +291,6 @@ class DeviceNode(Node):
             self._client(msg.device_uri, "handshake", SessionHandshake)
 
     # -- sessions -----------------------------------------------------------------------------
-
-    def _on_handshake(self, req: Any, resp: Any) -> Any:
-        try:
-            resp.message = self.core.channels.respond(
-                name_of(req.initiator_uri), bytes(req.message)
-            )
-            resp.status = SessionHandshake.Response.STATUS_OK
-        except IomtError as exc:
-            resp.status = SessionHandshake.Response.STATUS_REFUSED
-            resp.reason = str(exc)
-        return resp
 
     def _client(self, peer_uri: str, service: str, srv_type: Any) -> Client:
         key = f"{peer_uri}#{service}"

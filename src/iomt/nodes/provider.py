@@ -29,7 +29,6 @@ from typing import Any
 
 from iomt.core.channels import ChannelTable
 from iomt.core.fhir import VitalSign, to_observation, write_bundle
-from iomt.core.listener import name_of
 from iomt.core.provider import ProviderCore, Received
 from iomt.crypto.keystore import Identity
 from iomt.errors import ConfigurationError, IomtError
@@ -43,7 +42,15 @@ from iomt.msg import (
 )
 from iomt.nodes import wire
 from iomt.nodes.biomt_physician import BiomtPhysician
-from iomt.nodes.common import Calls, ResultsWriter, SessionOpener, fqn_of, open_keystore, uri_of
+from iomt.nodes.common import (
+    Calls,
+    ResultsWriter,
+    SessionOpener,
+    fqn_of,
+    handshake_responder,
+    open_keystore,
+    uri_of,
+)
 from iomt.nodes.device import INBOX_QOS, MODES
 from iomt.runtime import Client, Context, Node
 
@@ -134,7 +141,9 @@ class ProviderNode(Node):
         self._progress = self.create_publisher(WorkloadProgress, PROGRESS_TOPIC)
         # Converters open sessions with us after their first conversion for us, so later
         # envelopes they publish are HMAC'd rather than signed.
-        self.create_service(SessionHandshake, "~/handshake", self._on_handshake)
+        self.create_service(
+            SessionHandshake, "~/handshake", handshake_responder(self.core.channels)
+        )
         self.create_subscription(SecureEnvelope, "~/inbox", self._on_inbox, INBOX_QOS)
         self.create_timer(0.5, self._report_progress)
         self.create_timer(0.25, self._check_deadlines)
@@ -152,17 +161,6 @@ class ProviderNode(Node):
             if mode == "biomt"
             else None
         )
-
-    def _on_handshake(self, req: Any, resp: Any) -> Any:
-        try:
-            resp.message = self.core.channels.respond(
-                name_of(req.initiator_uri), bytes(req.message)
-            )
-            resp.status = SessionHandshake.Response.STATUS_OK
-        except IomtError as exc:
-            resp.status = SessionHandshake.Response.STATUS_REFUSED
-            resp.reason = str(exc)
-        return resp
 
     # -- Alg. 1.1: tokens from the wallets ----------------------------------------------------
 
