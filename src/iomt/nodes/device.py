@@ -67,6 +67,8 @@ from iomt.runtime import Client, Context, HistoryPolicy, Node, Publisher, QoSPro
 MODES = ("distributed", "centralized", "base", "biomt")
 SHARING_MODES = ("distributed", "biomt")  # modes that run the paper's framework
 INBOX_QOS = QoSProfile(history=HistoryPolicy.KEEP_ALL)
+PRECREATED_CONVERTERS = 3
+PRECREATED_INBOXES = 4
 CAPABILITIES = {c.name.lower(): c for c in Capability}
 
 
@@ -181,9 +183,10 @@ class DeviceNode(Node):
         if mode in SHARING_MODES:
             if config.capability > Capability.NONE:
                 self.create_service(Convert, "~/convert", self._on_convert)
-                # The facility's providers are known: their inboxes exist before the first
-                # conversion, so nothing published there is written before it matched.
-                for provider in providers or []:
+                # The facility's providers are known: in a small ward their inboxes are
+                # created up front, so nothing is published before it matched; in a large
+                # one (hundreds of converters x dozens of providers) lazily, on first use.
+                for provider in (providers or [])[:PRECREATED_INBOXES]:
                     self._inbox(uri_of(facility, provider))
             size = radio_range
             self._announce_pub = self.create_publisher(
@@ -286,9 +289,15 @@ class DeviceNode(Node):
             self.get_logger().warning("refused announcement from %s: %s", msg.device_uri, exc)
             return
         if status is RegistrationStatus.REGISTER and msg.convertible_techniques:
-            # A capable neighbour: have its services' endpoints matched before we need them.
-            self._client(msg.device_uri, "convert", Convert)
-            self._client(msg.device_uri, "handshake", SessionHandshake)
+            # One of our nearest capable neighbours (the first a conversion plan tries): have
+            # its services' endpoints matched before we need them. The rest are made when
+            # a plan reaches them: a dense ward would otherwise hold thousands of clients.
+            nearest = [
+                n.uri for n in self.core.table.neighbours() if n.hops == 1 and n.convertible
+            ][:PRECREATED_CONVERTERS]
+            if msg.device_uri in nearest:
+                self._client(msg.device_uri, "convert", Convert)
+                self._client(msg.device_uri, "handshake", SessionHandshake)
 
     # -- sessions -----------------------------------------------------------------------------
 

@@ -72,11 +72,10 @@ class Client(Waitable):
         self.client_guid = self._writer.get_instance_handle() & UINT64_MASK
         self._pending: dict[int, Future[Any]] = {}
         self._lock = threading.Lock()
-        # A private waitset lets a synchronous call() wait for its own reply on any thread.
-        self._guard = GuardCondition(ctx.participant)
-        self._ws = RawWaitSet(ctx.participant)
-        self._ws.attach(self.condition, _REPLY_KEY)
-        self._ws.attach(self._guard, _GUARD_KEY)
+        # A private waitset lets a synchronous call() wait for its own reply on any thread;
+        # made on the first call(): most clients are only ever called asynchronously.
+        self._guard: GuardCondition | None = None
+        self._ws: RawWaitSet | None = None
         self.dropped = 0
 
     # -- calling ------------------------------------------------------------------------------
@@ -102,10 +101,11 @@ class Client(Waitable):
 
     def call(self, request: Any, timeout_s: float = DEFAULT_CALL_TIMEOUT_S) -> Any:
         """Send ``request`` and wait for its response; ``ServiceTimeoutError`` at the deadline."""
+        ws, guard = self._private_waitset()
         future = self.call_async(request)
         # Only a synchronous caller needs waking when another thread completes its future
         # (a guard-condition set is a C call: not paid on the asynchronous path).
-        future.add_done_callback(lambda _f: self._guard.set(True))
+        future.add_done_callback(lambda _f: guard.set(True))
         deadline = time.monotonic() + timeout_s
         while not future.done():
             self.execute()
@@ -117,9 +117,19 @@ class Client(Waitable):
                 raise ServiceTimeoutError(
                     f"service {self.service_name}: no response within {timeout_s:g} s"
                 )
-            self._ws.wait(int(min(remaining, 1.0) * 1e9))
-            self._guard.set(False)
+            ws.wait(int(min(remaining, 1.0) * 1e9))
+            guard.set(False)
         return future.result(0)
+
+    def _private_waitset(self) -> tuple[RawWaitSet, GuardCondition]:
+        with self._lock:
+            if self._ws is None or self._guard is None:
+                participant = self.node.context.participant
+                self._guard = GuardCondition(participant)
+                self._ws = RawWaitSet(participant)
+                self._ws.attach(self.condition, _REPLY_KEY)
+                self._ws.attach(self._guard, _GUARD_KEY)
+            return self._ws, self._guard
 
     def cancel(self, future: Future[Any]) -> None:
         seq = future.seq or None
@@ -192,8 +202,10 @@ class Client(Waitable):
             pending, self._pending = self._pending, {}
         for future in pending.values():
             future.cancel()
-        self._ws.close()
-        delete_entity(self._guard)
+        if self._ws is not None:
+            self._ws.close()
+        if self._guard is not None:
+            delete_entity(self._guard)
         delete_entity(self.condition)
         delete_entity(self._reader)
         delete_entity(self._writer)
