@@ -154,3 +154,50 @@ def test_a_cleanly_stopped_container_leaves_the_graph_at_once(
     snap = reader.wait_until(lambda s: "/r/leaver" not in s.node_names(), 3)
     assert "/r/leaver" not in snap.node_names()
     reader.close()
+
+
+def test_an_entity_that_fails_does_not_stop_the_executor(local, caplog) -> None:
+    _ctx, node, ex = local
+    got: list[Chatter] = []
+    failing = node.create_subscription(Chatter, "boom", got.append)
+    healthy = node.create_subscription(Chatter, "chatter", got.append)
+    calls = {"n": 0}
+
+    def broken_execute() -> None:  # e.g. a DDS error while taking
+        calls["n"] += 1
+        raise RuntimeError("take failed")
+
+    failing.execute = broken_execute  # type: ignore[method-assign]
+    pub_boom = node.create_publisher(Chatter, "boom")
+    pub_ok = node.create_publisher(Chatter, "chatter")
+    caplog.set_level(logging.ERROR, logger="iomt.runtime.executor")
+    assert wait_for(
+        lambda: pub_ok.get_subscription_count() > 0 and pub_boom.get_subscription_count() > 0,
+        5,
+        lambda: ex.spin_once(0.05),
+    )
+    pub_boom.publish(Chatter(seq=1, text="x"))
+    pub_ok.publish(Chatter(seq=2, text="y"))
+    assert wait_for(lambda: bool(got) and calls["n"] > 0, 5, lambda: ex.spin_once(0.1))
+    assert [m.seq for m in got] == [2]
+    assert healthy.dropped == 0
+    assert any("failed" in r.message for r in caplog.records)
+
+
+def test_matched_lists_survive_a_match_racing_the_listing() -> None:
+    from iomt.runtime._dds import _matched
+
+    attempts = {"n": 0}
+
+    def racy() -> list[int]:
+        attempts["n"] += 1
+        if attempts["n"] < 3:
+            raise IndexError("invalid index")  # cyclonedds-python's race
+        return [11, 12]
+
+    assert _matched(racy) == [11, 12]
+
+    def always_racing() -> list[int]:
+        raise IndexError("invalid index")
+
+    assert _matched(always_racing) == []

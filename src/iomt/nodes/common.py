@@ -17,7 +17,7 @@ from iomt.core.listener import name_of
 from iomt.crypto.keystore import Keystore
 from iomt.errors import ConfigurationError, IomtError, ServiceTimeoutError
 from iomt.msg import SessionHandshake
-from iomt.runtime import Client, Future, Node
+from iomt.runtime import Client, Future, Node, Timer
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def open_keystore(path: str) -> Keystore:
 @dataclass
 class _Pending:
     client: Client
-    future: Future[Any]
+    future: Future[Any] | None  # None while held for discovery
     deadline: float
     on_done: Callable[[Any], None]
     on_error: Callable[[Exception], None]
@@ -80,12 +80,20 @@ class Calls:
 
     ``call`` never blocks: the callback gets the response, or ``on_error`` gets a
     ServiceTimeoutError at the deadline (checked by a node timer) or the call's error.
+    A request to a server discovery has not matched yet is held (polled every
+    ``match_poll_s``) rather than written to nobody: a service request is not kept for
+    late joiners, so it would only come back as a timeout.
     """
 
-    def __init__(self, node: Node, *, check_period_s: float = 0.25) -> None:
+    def __init__(
+        self, node: Node, *, check_period_s: float = 0.25, match_poll_s: float = 0.01
+    ) -> None:
         self._node = node
         self._pending: dict[int, _Pending] = {}
+        self._held: list[tuple[int, Any]] = []
         self._ids = 0
+        self._match_poll_s = match_poll_s
+        self._match_timer: Timer | None = None
         node.create_timer(check_period_s, self._check)
 
     def call(
@@ -97,17 +105,41 @@ class Calls:
         on_done: Callable[[Any], None],
         on_error: Callable[[Exception], None],
     ) -> None:
-        try:
-            future = client.call_async(request)
-        except IomtError as exc:
-            on_error(exc)
-            return
         self._ids += 1
         key = self._ids
-        self._pending[key] = _Pending(
-            client, future, time.monotonic() + timeout_s, on_done, on_error
-        )
+        pending = _Pending(client, None, time.monotonic() + timeout_s, on_done, on_error)
+        if not client.matched:
+            self._pending[key] = pending
+            self._held.append((key, request))
+            if self._match_timer is None:
+                self._match_timer = self._node.create_timer(self._match_poll_s, self._release)
+            return
+        self._send(key, pending, request)
+
+    def _send(self, key: int, pending: _Pending, request: Any) -> None:
+        try:
+            future = pending.client.call_async(request)
+        except IomtError as exc:
+            self._pending.pop(key, None)
+            self._safe(pending.on_error, exc)
+            return
+        pending.future = future
+        self._pending[key] = pending
         future.add_done_callback(functools.partial(self._finish, key))
+
+    def _release(self) -> None:
+        held, self._held = self._held, []
+        for key, request in held:
+            pending = self._pending.get(key)
+            if pending is None:  # timed out while held
+                continue
+            if pending.client.matched:
+                self._send(key, pending, request)
+            else:
+                self._held.append((key, request))
+        if not self._held and self._match_timer is not None:
+            self._match_timer.cancel()
+            self._match_timer = None
 
     def _finish(self, key: int, future: Future[Any]) -> None:  # key bound by partial
         pending = self._pending.pop(key, None)
@@ -124,7 +156,8 @@ class Calls:
         now = time.monotonic()
         for key in [k for k, p in self._pending.items() if p.deadline <= now]:
             pending = self._pending.pop(key)
-            pending.client.cancel(pending.future)
+            if pending.future is not None:
+                pending.client.cancel(pending.future)
             self._safe(
                 pending.on_error,
                 ServiceTimeoutError(f"{pending.client.service_name}: no response in time"),

@@ -52,7 +52,7 @@ from iomt.nodes.common import (
     uri_of,
 )
 from iomt.nodes.device import INBOX_QOS, MODES
-from iomt.runtime import Client, Context, Node
+from iomt.runtime import Client, Context, Node, Timer
 
 PROGRESS_TOPIC = "/iomt/progress"
 
@@ -136,6 +136,7 @@ class ProviderNode(Node):
         self.issued = 0
         self.counts = {"shared": 0, "converted": 0, "refused": 0, "failed": 0}
         self._wallets_left = len(self.wallets)
+        self._settle: Timer | None = None
         self._started = False
         self._finished = False
         self._progress = self.create_publisher(WorkloadProgress, PROGRESS_TOPIC)
@@ -187,6 +188,8 @@ class ProviderNode(Node):
                 on_done=functools.partial(self._on_grants, wallet),
                 on_error=functools.partial(self._wallet_failed, wallet),
             )
+        if not self.wallets:  # no patients: the workload ends at once, with nothing issued
+            self._grants_in()
 
     def _on_grants(self, wallet: str, resp: Any) -> None:
         if resp.status != DeviceInfoRequest.Response.STATUS_OK:
@@ -205,7 +208,11 @@ class ProviderNode(Node):
 
     def _wallet_done(self) -> None:
         self._wallets_left -= 1
-        if self._wallets_left <= 0 and not self._started:
+        if self._wallets_left <= 0:
+            self._grants_in()
+
+    def _grants_in(self) -> None:
+        if self._settle is None and not self._started:
             # Create every endpoint the workload will use now, and give discovery a moment
             # before the first request: a sample written by a writer nobody has matched yet
             # arrives late (and a recorder that has not matched it may never see it).
@@ -219,7 +226,8 @@ class ProviderNode(Node):
             self._settle = self.create_timer(self.settle_s, self._begin)
 
     def _begin(self) -> None:
-        self._settle.cancel()
+        if self._settle is not None:
+            self._settle.cancel()
         self._started = True
         self._pump()
 

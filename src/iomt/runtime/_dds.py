@@ -45,6 +45,33 @@ def write_raw(writer: Any, cdr: bytes) -> None:
         raise TransportError(f"write failed on {writer!r}: DDS return code {ret}")
 
 
+def matched_subscriptions(writer: Any) -> list[int]:
+    """Instance handles of the readers matched to ``writer``.
+
+    cyclonedds-python counts the matches, sizes a buffer, then lists them; a reader that
+    matches in between makes it index past the buffer (IndexError). Discovery settles in
+    microseconds, so ask again; if it keeps moving, report no match (callers poll).
+    """
+    return _matched(writer.get_matched_subscriptions)
+
+
+def matched_publications(reader: Any) -> list[int]:
+    """Instance handles of the writers matched to ``reader`` (see matched_subscriptions)."""
+    return _matched(reader.get_matched_publications)
+
+
+def _matched(getter: Any) -> list[int]:
+    for _ in range(_MATCH_ATTEMPTS):
+        try:
+            return list(getter())
+        except IndexError:
+            continue
+    return []
+
+
+_MATCH_ATTEMPTS = 8
+
+
 def delete_entity(entity: Any) -> None:
     """Delete a DDS entity now rather than at garbage collection."""
     ref = getattr(entity, "_ref", None)

@@ -20,7 +20,14 @@ from cyclonedds.sub import DataReader
 
 from iomt.errors import ServiceTimeoutError, TransportError
 from iomt.msg import ServiceType
-from iomt.runtime._dds import ANY_STATE, RawWaitSet, delete_entity, take_raw
+from iomt.runtime._dds import (
+    ANY_STATE,
+    RawWaitSet,
+    delete_entity,
+    matched_publications,
+    matched_subscriptions,
+    take_raw,
+)
 from iomt.runtime._wire import (
     UINT64_MASK,
     csid_to_string,
@@ -77,6 +84,7 @@ class Client(Waitable):
         self._guard: GuardCondition | None = None
         self._ws: RawWaitSet | None = None
         self.dropped = 0
+        self._seen_ready = False
 
     # -- calling ------------------------------------------------------------------------------
 
@@ -179,15 +187,23 @@ class Client(Waitable):
         """True when a server's request reader and reply writer both matched us (rmw's test:
         the reply writer must carry a ``serviceid`` of a matched request reader)."""
         service_ids: set[str] = set()
-        for handle in self._writer.get_matched_subscriptions():
+        for handle in matched_subscriptions(self._writer):
             sid = _matched_id(self._writer.get_matched_subscription_data, handle)
             if sid is not None:
                 service_ids.add(sid)
-        for handle in self._reader.get_matched_publications():
+        for handle in matched_publications(self._reader):
             sid = _matched_id(self._reader.get_matched_publication_data, handle)
             if sid is not None and sid in service_ids:
                 return True
         return False
+
+    @property
+    def matched(self) -> bool:
+        """``service_is_ready()``, remembered once true (the test costs a listing of every
+        matched endpoint; a server that leaves later shows up as calls that time out)."""
+        if not self._seen_ready:
+            self._seen_ready = self.service_is_ready()
+        return self._seen_ready
 
     def wait_for_service(self, timeout_s: float | None = None) -> bool:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,13 +31,18 @@ log = logging.getLogger(__name__)
 
 DISCOVERY_INFO_TOPIC = "ros_discovery_info"
 
+# Announce the graph at most this often: every announcement carries all of the process's
+# endpoints, so announcing per endpoint costs O(n^2) when a node creates n of them.
+GRAPH_COALESCE_S = 0.05
+
 
 @dataclass
 class _NodeEntities:
     namespace: str
     name: str
-    readers: list[bytes] = field(default_factory=list)
-    writers: list[bytes] = field(default_factory=list)
+    # gid bytes -> its message, built once (the graph is re-announced often).
+    readers: dict[bytes, Gid] = field(default_factory=dict)
+    writers: dict[bytes, Gid] = field(default_factory=dict)
 
 
 class Context:
@@ -69,6 +75,8 @@ class Context:
         self._nodes: dict[int, _NodeEntities] = {}
         self._batch_depth = 0
         self._graph_dirty = False
+        self._flush_pending = False
+        self._last_publish = 0.0
         self._shutdown = False
         info_qos = qos_profile_latched.to_dds()
         self.discovery_info_topic: Topic[ParticipantEntitiesInfo] = Topic(
@@ -115,7 +123,7 @@ class Context:
     def add_endpoint(self, key: int, gid: bytes, *, is_writer: bool) -> None:
         with self._lock:
             node = self._nodes[key]
-            (node.writers if is_writer else node.readers).append(gid)
+            (node.writers if is_writer else node.readers)[gid] = Gid(data=gid)
             self._graph_changed()
 
     def remove_endpoint(self, key: int, gid: bytes) -> None:
@@ -123,9 +131,8 @@ class Context:
             node = self._nodes.get(key)
             if node is None:
                 return
-            for gids in (node.readers, node.writers):
-                if gid in gids:
-                    gids.remove(gid)
+            node.readers.pop(gid, None)
+            node.writers.pop(gid, None)
             self._graph_changed()
 
     @contextlib.contextmanager
@@ -139,13 +146,29 @@ class Context:
             with self._lock:
                 self._batch_depth -= 1
                 if self._batch_depth == 0 and self._graph_dirty:
-                    self._publish_graph()
+                    self._graph_changed()
 
     def _graph_changed(self) -> None:
+        # Called with the lock held.
         if self._batch_depth:
             self._graph_dirty = True
-        else:
+            return
+        now = time.monotonic()
+        if not self._flush_pending and now - self._last_publish >= GRAPH_COALESCE_S:
             self._publish_graph()
+            return
+        self._graph_dirty = True
+        if not self._flush_pending:
+            self._flush_pending = True
+            flush = threading.Timer(self._last_publish + GRAPH_COALESCE_S - now, self._flush)
+            flush.daemon = True
+            flush.start()
+
+    def _flush(self) -> None:
+        with self._lock:
+            self._flush_pending = False
+            if self._graph_dirty:
+                self._publish_graph()
 
     def _publish_graph(self) -> None:
         if self._shutdown:
@@ -156,13 +179,14 @@ class Context:
                 NodeEntitiesInfo(
                     node_namespace=n.namespace,
                     node_name=n.name,
-                    reader_gid_seq=[Gid(data=g) for g in n.readers],
-                    writer_gid_seq=[Gid(data=g) for g in n.writers],
+                    reader_gid_seq=list(n.readers.values()),
+                    writer_gid_seq=list(n.writers.values()),
                 )
                 for n in self._nodes.values()
             ],
         )
         self._graph_dirty = False
+        self._last_publish = time.monotonic()
         try:
             self._info_writer.write(info)
         except Exception as exc:

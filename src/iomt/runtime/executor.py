@@ -114,8 +114,14 @@ class Executor:
                 self._wake.set(False)
                 continue
             waitable = self._waitables.get(key)
-            if waitable is not None:
+            if waitable is None:
+                continue
+            try:
                 waitable.execute()
+            except Exception:
+                # One entity's failure (a DDS error, a bug in a handler) must not take down
+                # every node in the process; the entity stays attached and is tried again.
+                log.exception("%r failed", waitable)
         self._run_due_timers()
 
     def _run_due_timers(self) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from cyclonedds.pub import DataWriter
 
 from iomt.errors import TransportError
-from iomt.runtime._dds import delete_entity, write_raw
+from iomt.runtime._dds import delete_entity, matched_subscriptions, write_raw
 from iomt.runtime.qos import QoSProfile
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ class Publisher(Generic[MsgT]):
         write_raw(self._writer, cdr)
 
     def get_subscription_count(self) -> int:
-        return len(self._writer.get_matched_subscriptions())
+        return len(matched_subscriptions(self._writer))
 
     def destroy(self) -> None:
         delete_entity(self._writer)

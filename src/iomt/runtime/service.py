@@ -23,7 +23,7 @@ from cyclonedds.sub import DataReader
 
 from iomt.errors import TransportError
 from iomt.msg import ServiceType
-from iomt.runtime._dds import ANY_STATE, delete_entity, take_raw
+from iomt.runtime._dds import ANY_STATE, delete_entity, matched_subscriptions, take_raw
 from iomt.runtime._wire import (
     csid_to_string,
     user_data_id,
@@ -161,7 +161,7 @@ class Service(Waitable):
             return  # not an rmw-style client (or it left); nothing to wait for
         deadline = time.monotonic() + REPLY_MATCH_TIMEOUT_S
         while True:
-            for handle in self._writer.get_matched_subscriptions():
+            for handle in matched_subscriptions(self._writer):
                 reader = _matched_data(self._writer.get_matched_subscription_data, handle)
                 if _endpoint_id(reader, "clientid") == clientid:
                     self._ready_clients[publication_handle] = clientid

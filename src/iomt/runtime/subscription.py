@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from cyclonedds.core import ReadCondition
 from cyclonedds.sub import DataReader
 
-from iomt.runtime._dds import ANY_STATE, delete_entity, take_raw
+from iomt.runtime._dds import ANY_STATE, delete_entity, matched_publications, take_raw
 from iomt.runtime.qos import QoSProfile
 from iomt.runtime.waitable import TAKE_BATCH, Waitable
 
@@ -73,7 +73,7 @@ class Subscription(Waitable, Generic[MsgT]):
                 log.exception("%s: subscription callback failed", self.topic_name)
 
     def get_publisher_count(self) -> int:
-        return len(self._reader.get_matched_publications())
+        return len(matched_publications(self._reader))
 
     def destroy(self) -> None:
         delete_entity(self.condition)

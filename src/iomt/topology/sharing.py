@@ -2,7 +2,10 @@
 
 A pure, seeded generator: the same (N, seed, mode) always gives the same ward. Patients
 lie in beds at random positions; each has a heart-rate sensor and a blood-pressure cuff
-next to them and a wallet; every patient consents to every provider. As in the paper's
+next to them and a wallet. Each patient is under a care team of ``care_team`` providers
+(4 by default: every provider up to 100 devices) and consents to that team only — least
+privilege, and what keeps 400-device wards affordable: a provider holds tokens, sessions
+and service endpoints for its own patients, not for the whole ward. As in the paper's
 experiments, 20 % of the devices cannot encrypt and the others can apply what providers
 ask for (Alg. 1.3 asks for "ECC"): capability classes are dealt 20 % none, 60 % ECC,
 20 % ABE by default (``capability_mix`` deals symmetric-only devices too), and providers
@@ -34,6 +37,7 @@ PAPER_MIX = (0.2, 0.0, 0.6, 0.2)
 TECHNIQUES = ("ecc",)
 MODES = ("distributed", "centralized", "base")
 RADIO_RANGE_M = 10.0
+CARE_TEAM = 4
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ def sharing_plan(
     requests: int = 2000,
     providers: int | None = None,
     concurrency: int = 4,
+    care_team: int = CARE_TEAM,
     devices_per_process: int = 50,
     announce_period_s: float = 20.0,
     sample_period_s: float = 1.0,
@@ -106,6 +111,12 @@ def sharing_plan(
     provider_names = [f"dr_{j}" for j in range(n_providers)]
     wallet_names = [f"wallet_{i}" for i in range(n_patients)]
     own = {"none": "none", "symmetric": "sym-aes", "ecc": "ecc", "abe": "cpabe"}
+    team_size = max(1, min(care_team, n_providers))
+    # Patient i's care team: providers i, i+1, ... (mod n). Its wallet consents to them
+    # alone, so a provider holds tokens for (and endpoints to) its own patients only.
+    teams = [
+        [provider_names[(i + t) % n_providers] for t in range(team_size)] for i in range(n_patients)
+    ]
 
     device_nodes: list[NodeSpec] = []
     wallet_nodes: list[NodeSpec] = []
@@ -139,7 +150,7 @@ def sharing_plan(
                         "mode": mode,
                         "seed": seed * 100_003 + k,
                         "storage_dir": str(run / "storage"),
-                        "providers": provider_names,
+                        "providers": teams[i],
                         "results": str(run / "results" / "devices.jsonl"),
                     },
                 )
@@ -161,7 +172,7 @@ def sharing_plan(
                     "keystore": keystore,
                     "patient_id": f"patient-{i}",
                     "devices": mine,
-                    "providers": provider_names,
+                    "providers": teams[i],
                 },
             )
         )
@@ -173,7 +184,7 @@ def sharing_plan(
             NAMESPACE,
             {
                 "keystore": keystore,
-                "wallets": wallet_names,
+                "wallets": [w for i, w in enumerate(wallet_names) if p in teams[i]],
                 "requests": per_provider + (1 if j < requests % n_providers else 0),
                 "concurrency": concurrency,
                 "techniques": list(techniques),
@@ -231,6 +242,7 @@ def sharing_plan(
             "seed": seed,
             "requests": requests,
             "providers": provider_names,
+            "care_team": team_size,
             "facility": FACILITY,
             "run_dir": str(run),
             "keystore": keystore,
