@@ -81,6 +81,7 @@ class World:
         m2 = responder.respond(initiator.identity.name, m1)
         m3 = initiator.finish(peer, m2)
         assert responder.respond(initiator.identity.name, m3) == b""
+        initiator.confirm(peer)
 
     def grant(self, provider: str) -> None:
         p = self.providers[provider]

@@ -14,7 +14,7 @@ from iomt.core.handshake import new_token_request
 from iomt.core.listener import DataRequest
 from iomt.core.registration import RegistrationStatus
 from iomt.crypto.errors import CertificateError, DecryptionError, InvalidSignatureError
-from iomt.errors import AuthenticationError, AuthorizationError
+from iomt.errors import AuthenticationError, AuthorizationError, LocalProtocolError
 
 
 @pytest.fixture
@@ -543,6 +543,8 @@ def test_crossing_handshakes_leave_both_sessions_usable(world: World) -> None:
     b3 = cb.finish("hr_ecc", b2)
     assert cb.respond("hr_ecc", a3) == b""
     assert ca.respond("bp_abe", b3) == b""
+    ca.confirm("bp_abe")
+    cb.confirm("hr_ecc")
     for sender, receiver, peer in ((ca, cb, "bp_abe"), (cb, ca, "hr_ecc")):
         session = sender.session(peer)
         assert session is not None
@@ -574,3 +576,27 @@ def test_an_incapable_device_macs_its_order_once_it_has_a_session(world: World) 
     )  # type: ignore[arg-type]
     with pytest.raises(AuthenticationError):
         converter.on_conversion(forged, 3, 3)
+
+
+def test_an_initiator_uses_a_session_only_once_the_responder_confirmed_it(
+    world: World,
+) -> None:
+    a, b = world.device("hr_ecc"), world.device("bp_abe")
+    ca, cb = a.channels, b.channels
+    m2 = cb.respond("hr_ecc", ca.start("bp_abe"))
+    m3 = ca.finish("bp_abe", m2)
+    # message 3 in flight (or lost): nothing may be sent on the session yet
+    assert ca.session("bp_abe") is None
+    assert ca.mac_verifier("bp_abe") is None
+    # lost for good: the opener abandons it, and there is nothing left to confirm
+    ca.abandon("bp_abe")
+    with pytest.raises(LocalProtocolError):
+        ca.confirm("bp_abe")
+    # a second attempt that is confirmed is usable on both sides
+    m2 = cb.respond("hr_ecc", ca.start("bp_abe"))
+    m3 = ca.finish("bp_abe", m2)
+    assert cb.respond("hr_ecc", m3) == b""
+    session = ca.confirm("bp_abe")
+    assert ca.session("bp_abe") is session
+    record = session.protect(b"hi", aad=b"")
+    assert cb.session_of_record(record).unprotect(record, aad=b"") == b"hi"

@@ -61,6 +61,7 @@ class ChannelTable:
         self._sessions: dict[str, Session] = {}
         self._by_id: dict[bytes, Session] = {}
         self._initiating: dict[str, _Pending] = {}
+        self._confirming: dict[str, Session] = {}
         self._responding: dict[tuple[str, bytes], _Pending] = {}
         self._mac_keys: dict[bytes, HmacSha256Key] = {}
         self._older: dict[str, list[Session]] = {}
@@ -78,7 +79,12 @@ class ChannelTable:
         return m1
 
     def finish(self, peer: str, m2: bytes) -> bytes:
-        """Feed the responder's message 2; returns message 3 and the session is ready."""
+        """Feed the responder's message 2; returns message 3.
+
+        The session is not used until :meth:`confirm` (the responder accepted message 3):
+        a record or MAC sent on it before then may reach a responder that never completes
+        the handshake (message 3 lost or refused), which could not check it.
+        """
         pending = self._initiating.get(peer)
         if pending is None:
             raise LocalProtocolError(f"no handshake in progress with {peer}")
@@ -89,8 +95,21 @@ class ChannelTable:
         if session.peer_name != peer:
             raise AuthenticationError(f"handshake with {peer} authenticated {session.peer_name}")
         del self._initiating[peer]
-        self._install(session)
+        self._confirming[peer] = session
         return m3
+
+    def confirm(self, peer: str) -> Session:
+        """The responder accepted message 3: the session with ``peer`` is ready."""
+        session = self._confirming.pop(peer, None)
+        if session is None:
+            raise LocalProtocolError(f"no finished handshake with {peer} to confirm")
+        self._install(session)
+        return session
+
+    def abandon(self, peer: str) -> None:
+        """Forget an unfinished or unconfirmed handshake with ``peer`` (live sessions stay)."""
+        self._initiating.pop(peer, None)
+        self._confirming.pop(peer, None)
 
     # -- responder ------------------------------------------------------------------------
 

@@ -234,6 +234,7 @@ class SessionOpener:
         client = self._client_for(peer_uri)
 
         def fail(exc: Exception) -> None:
+            self._channels.abandon(peer)
             for _ok, err in self._waiting.pop(peer, []):
                 err(exc)
 
@@ -256,8 +257,12 @@ class SessionOpener:
 
         def after_m3(resp: Any) -> None:
             if resp.status != SessionHandshake.Response.STATUS_OK:
-                self._channels.drop(peer)
                 fail(IomtError(f"{peer_uri} refused message 3: {resp.reason}"))
+                return
+            try:
+                self._channels.confirm(peer)
+            except IomtError as exc:
+                fail(exc)
                 return
             for ok, _err in self._waiting.pop(peer, []):
                 ok()

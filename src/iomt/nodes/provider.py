@@ -31,7 +31,7 @@ from iomt.core.channels import ChannelTable
 from iomt.core.fhir import VitalSign, to_observation, write_bundle
 from iomt.core.provider import ProviderCore, Received
 from iomt.crypto.keystore import Identity
-from iomt.errors import ConfigurationError, IomtError
+from iomt.errors import ConfigurationError, IomtError, ServiceTimeoutError
 from iomt.msg import (
     DataShare,
     DeviceInfoRequest,
@@ -55,6 +55,7 @@ from iomt.nodes.device import INBOX_QOS, MODES
 from iomt.runtime import Client, Context, Node, Timer
 
 PROGRESS_TOPIC = "/iomt/progress"
+WALLET_ATTEMPTS = 3
 
 
 @dataclass
@@ -86,6 +87,7 @@ class ProviderNode(Node):
         start_delay_s: float = 1.0,
         central: str = "central",
         request_timeout_s: float = 3.0,
+        wallet_timeout_s: float = 5.0,
         results: str | None = None,
         fhir: str | None = None,
         script: list[list[str]] | None = None,
@@ -118,6 +120,7 @@ class ProviderNode(Node):
         self.concurrency = 1 if script else max(1, concurrency)
         self.techniques = techniques or ["ecc"]
         self.request_timeout_s = request_timeout_s
+        self.wallet_timeout_s = wallet_timeout_s
         self.settle_s = settle_s
         self._rng = random.Random(seed)
         self.calls = Calls(self)
@@ -180,16 +183,28 @@ class ProviderNode(Node):
             # for the distributed modes; base asks the wallets anyway for the device list.
             pass
         for wallet in self.wallets:
-            req = wire.token_request_to_msg(self.core.token_request(wallet))
-            self.calls.call(
-                self._client(wallet, "device_info", DeviceInfoRequest),
-                req,
-                timeout_s=5.0,
-                on_done=functools.partial(self._on_grants, wallet),
-                on_error=functools.partial(self._wallet_failed, wallet),
-            )
+            self._ask_wallet(wallet, 1)
         if not self.wallets:  # no patients: the workload ends at once, with nothing issued
             self._grants_in()
+
+    def _ask_wallet(self, wallet: str, attempt: int) -> None:
+        req = wire.token_request_to_msg(self.core.token_request(wallet))
+        self.calls.call(
+            self._client(wallet, "device_info", DeviceInfoRequest),
+            req,
+            timeout_s=self.wallet_timeout_s * attempt,
+            on_done=functools.partial(self._on_grants, wallet),
+            on_error=functools.partial(self._wallet_unanswered, wallet, attempt),
+        )
+
+    def _wallet_unanswered(self, wallet: str, attempt: int, exc: Exception) -> None:
+        # A busy ward (hundreds of endpoints still being discovered) can make the first
+        # ask time out; ask again, with more patience, before doing without the patient.
+        if isinstance(exc, ServiceTimeoutError) and attempt < WALLET_ATTEMPTS:
+            self.get_logger().info("wallet %s: %s; asking again", wallet, exc)
+            self._ask_wallet(wallet, attempt + 1)
+            return
+        self._wallet_failed(wallet, exc)
 
     def _on_grants(self, wallet: str, resp: Any) -> None:
         if resp.status != DeviceInfoRequest.Response.STATUS_OK:
