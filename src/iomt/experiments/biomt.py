@@ -190,6 +190,7 @@ def read_history(
             "outcome": e.outcome.name,
             "records": e.records,
             "detail": e.detail,
+            "evidence": e.evidence.name,
         }
         for e in payload.entries
     ]
@@ -453,6 +454,7 @@ def build_report(
             ),
         },
         "physicians": {
+            "sessions": bool(physicians) and all(p.get("sessions") for p in physicians),
             "counts": dict(sum((Counter(p["counts"]) for p in physicians), Counter())),
             "errors": dict(sum((Counter(p["errors"]) for p in physicians), Counter())),
         },
@@ -465,6 +467,7 @@ def build_report(
             "patient": patient,
             "entries": len(history),
             "by_type": dict(Counter(h.get("type", "?") for h in history)),
+            "by_evidence": dict(Counter(h.get("evidence", "?") for h in history)),
             "sharing_events": dict(sharing_in_history),
             "sample": history[:12],
         },
@@ -667,7 +670,8 @@ def render_markdown(r: dict[str, Any]) -> str:
         f"{s['converted']}, refused {s['refused']}, failed {s['failed']}; device events "
         f"{s['device_events']}.",
         f"* Patient `{h['patient']}` read {h['entries']} history entries: {h['by_type']}; "
-        f"sharing events among them: {h['sharing_events']}.",
+        f"evidence {h.get('by_evidence', {})}; sharing events among them: "
+        f"{h['sharing_events']}.",
         f"* Physicians: {r['physicians']['counts']}; errors {r['physicians']['errors'] or 'none'}.",
     ]
     for name, row in r["ledgers"].items():

@@ -16,6 +16,10 @@ What it wires, and to what:
 ``~/remove``           admin or owner: the device is revoked and its data notations dropped
 ``~/communication``    device-to-device key setup; ``~/pair_key_status`` for its validity
 ``~/history``          the owner's (or an admin's) view of everything logged about a device
+``~/handshake``        a user's session handshake (``iomt/srv/SessionHandshake``); after it,
+                       ``~/access``, ``~/observe`` and ``~/history`` also take session
+                       requests (AES-GCM records, no signature, no ECIES), and
+                       ``~/attest`` the user's signed attestation of a session's requests
 ``~/devices``          the authorized device pseudonyms (the privacy header: public anyway)
 ``~/credentials``      the bolster's certificates; ``~/checkpoint`` a fresh signed
                        checkpoint + consistency proof for the cluster head
@@ -55,6 +59,7 @@ from iomt.core.biomt import (
     SECOND,
     AccessRequest,
     BaseBolster,
+    BiomtDecodeError,
     Bolster,
     BolsterConfig,
     BolsterIdentity,
@@ -69,15 +74,24 @@ from iomt.core.biomt import (
     ProvisionRequest,
     RemoveRequest,
     Retention,
+    SessionOp,
+    SessionRequest,
     StoreRequest,
     UserDirectory,
 )
 from iomt.core.biomt.bodies import OriginBody
 from iomt.core.biomt.messages import AccessPayload
+from iomt.core.listener import name_of
 from iomt.crypto.errors import KeystoreError
 from iomt.errors import ConfigurationError, IomtError, StorageError
 from iomt.ledger import AccessRule, PrivacyHeader, SqliteStorage, Transaction, TxType
-from iomt.msg import BiomtObserveUpdate, BiomtTransaction, BolsterService, CloudService
+from iomt.msg import (
+    BiomtObserveUpdate,
+    BiomtTransaction,
+    BolsterService,
+    CloudService,
+    SessionHandshake,
+)
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.biomt_events import SharingRecorder, SharingReport
 from iomt.nodes.biomt_ledger import LedgerView
@@ -85,6 +99,7 @@ from iomt.nodes.common import Calls, ResultsWriter, open_keystore
 from iomt.runtime import Context, Node, Publisher, QoSProfile, Responder
 
 Handler = Callable[[Any, Responder], int | None]
+SESSION_TAG = SessionRequest.TAG
 
 __all__ = ["BolsterNode", "bolster_node", "load_or_create_secret", "privacy_header"]
 
@@ -97,6 +112,7 @@ STATUS_NAMES = {
     _R.STATUS_REMOVED: "removed",
     _R.STATUS_UNAVAILABLE: "unavailable",
     _R.STATUS_MALFORMED: "malformed",
+    _R.STATUS_NO_SESSION: "no-session",
 }
 
 
@@ -242,6 +258,7 @@ class BolsterNode(Node):
             "credentials": self._on_credentials,
             "checkpoint": self._on_checkpoint,
             "record": self._on_record,
+            "attest": self._on_attest,
             "base/store": self._on_base_store,
             "base/access": self._on_base_access,
             "base/observe": self._on_base_observe,
@@ -250,6 +267,7 @@ class BolsterNode(Node):
             self.create_service(
                 BolsterService, f"~/{service}", self._timed(service, handler), deferred=True
             )
+        self.create_service(SessionHandshake, "~/handshake", self._on_handshake)
         self.create_timer(0.5, self._housekeeping)
 
         # cloud layer
@@ -387,7 +405,45 @@ class BolsterNode(Node):
         self._send_updates(result.updates)
         return None
 
+    # -- user sessions ----------------------------------------------------------------------
+
+    def _on_handshake(self, req: Any, resp: Any) -> Any:
+        c0 = time.thread_time_ns()
+        try:
+            resp.message = self.bolster.session_handshake(
+                name_of(str(req.initiator_uri)), bytes(req.message)
+            )
+            resp.status = SessionHandshake.Response.STATUS_OK
+        except IomtError as exc:
+            self.get_logger().info("handshake from %s refused: %s", req.initiator_uri, exc)
+            resp.status = SessionHandshake.Response.STATUS_REFUSED
+            resp.reason = str(exc)
+        self.cpu_ns.setdefault("handshake", []).append(time.thread_time_ns() - c0)
+        return resp
+
+    def _on_session(self, kind: SessionOp, body: bytes, responder: Responder) -> int | None:
+        op = kind.name.lower()
+        try:
+            request = SessionRequest.from_bytes(body)
+            if request.operation is not kind:
+                raise BiomtDecodeError(f"a {request.operation.name} session request on ~/{op}")
+            response = self.bolster.session_request(request)
+        except IomtError as exc:
+            return self._refuse(responder, op, exc)
+        self._answer(responder, response.to_bytes())
+        last = self.bolster.last_append
+        if last is not None:
+            self._publish_new(*last)
+        return None
+
+    def _on_attest(self, req: Any, responder: Responder) -> int | None:
+        return self._on_session(SessionOp.ATTEST, bytes(req.body), responder)
+
+    # -- Table 1 transactions (signed, or on a session) --------------------------------------
+
     def _on_access(self, req: Any, responder: Responder) -> int | None:
+        if bytes(req.body[: len(SESSION_TAG)]) == SESSION_TAG:
+            return self._on_session(SessionOp.ACCESS, bytes(req.body), responder)
         try:
             result = self.bolster.access(AccessRequest.from_bytes(bytes(req.body)))
         except IomtError as exc:
@@ -397,6 +453,8 @@ class BolsterNode(Node):
         return None
 
     def _on_observe(self, req: Any, responder: Responder) -> int | None:
+        if bytes(req.body[: len(SESSION_TAG)]) == SESSION_TAG:
+            return self._on_session(SessionOp.OBSERVE, bytes(req.body), responder)
         try:
             request = ObserveRequest.from_bytes(bytes(req.body))
             sub = self.bolster.observe(request)
@@ -434,6 +492,8 @@ class BolsterNode(Node):
         return None
 
     def _on_history(self, req: Any, responder: Responder) -> int | None:
+        if bytes(req.body[: len(SESSION_TAG)]) == SESSION_TAG:
+            return self._on_session(SessionOp.HISTORY, bytes(req.body), responder)
         try:
             result = self.bolster.history(HistoryRequest.from_bytes(bytes(req.body)))
         except IomtError as exc:

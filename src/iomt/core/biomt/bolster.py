@@ -341,6 +341,7 @@ class Bolster:
         self._nonces = NonceCache(config.nonce_capacity)
         self._blocks: list[tuple[int, int, bytes]] = []  # (first_seq, tx_count, hash)
         self._synced: set[int] = set()
+        self._last_append: tuple[Transaction, int] | None = None
         self._sessions = UserSessions(
             HandshakeIdentity(
                 identity.bolster_id,
@@ -437,6 +438,12 @@ class Bolster:
     def config(self) -> BolsterConfig:
         return self._config
 
+    @property
+    def last_append(self) -> tuple[Transaction, int] | None:
+        """The last transaction this object appended and its block index (for a node that
+        publishes appends without reading them back, e.g. after a session answer)."""
+        return self._last_append
+
     def devices(self) -> list[str]:
         """Pseudonyms of the provisioned devices that are not removed."""
         return sorted(p for p, d in self._devices.items() if not d.removed)
@@ -510,7 +517,9 @@ class Bolster:
         )
         self._note_blocks()
         op.lap(Phase.LEDGER)
-        return Transaction(seq, tx_type, generator, now, sealed, signature), receipt
+        tx = Transaction(seq, tx_type, generator, now, sealed, signature)
+        self._last_append = (tx, receipt.block_index)
+        return tx, receipt
 
     def _open_body(self, tx: Transaction) -> Body:
         try:
