@@ -101,7 +101,16 @@ from iomt.runtime import Context, Node, Publisher, QoSProfile, Responder
 Handler = Callable[[Any, Responder], int | None]
 SESSION_TAG = SessionRequest.TAG
 
-__all__ = ["BolsterNode", "bolster_node", "load_or_create_secret", "privacy_header"]
+__all__ = [
+    "DEFAULT_SYNCHRONOUS",
+    "BolsterNode",
+    "bolster_node",
+    "load_or_create_secret",
+    "privacy_header",
+]
+
+#: The ledger's SQLite ``synchronous`` setting unless told otherwise (see the module doc).
+DEFAULT_SYNCHRONOUS = "FULL"
 
 _R = BolsterService.Response
 LEDGER_QOS = QoSProfile(depth=1000)
@@ -159,7 +168,7 @@ class BolsterNode(Node):
         users: list[list[str]],
         rules: list[dict[str, Any]] | None = None,
         observers: list[str] | None = None,
-        synchronous: str = "FULL",
+        synchronous: str = DEFAULT_SYNCHRONOUS,
         retention: str = "keep",
         cloud: str = "",
         cloud_period_s: float = 1.0,

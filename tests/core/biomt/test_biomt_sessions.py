@@ -41,7 +41,12 @@ from iomt.core.biomt.bodies import AccessBody, AttestationBody, ObserveBody, dec
 from iomt.core.biomt.keys import LedgerKeyVerifier, StorageKeys, body_aad
 from iomt.core.biomt.session import attestation_digest, session_id
 from iomt.errors import AuthenticationError, LedgerVerificationError, RemoteProtocolError
-from iomt.ledger import CheckpointSignatureError, TxType, verify_receipt
+from iomt.ledger import (
+    CheckpointSignatureError,
+    TxType,
+    root_from_inclusion_proof,
+    verify_receipt,
+)
 
 
 def _body(world: World, seq: int) -> object:
@@ -366,9 +371,11 @@ def test_attestation_makes_session_entries_transferable(world: World) -> None:
         seqs.append(world.bolster.ledger.size - 1)
     assert doctor.unattested("bolster-a") == 3 and doctor.unsettled_receipts == 3
     areq = doctor.attest("bolster-a")
-    assert areq is not None and doctor.unsettled_receipts == 0  # settled before signing
-    doctor.check_session_attested(areq, world.bolster.session_request(areq))
+    assert areq is not None
+    # its answer proves all three in the attestation's signed head: settled, one signature
+    assert doctor.check_session_attested(areq, world.bolster.session_request(areq)) == 3
     assert doctor.unattested("bolster-a") == 0
+    assert (doctor.unsettled_receipts, doctor.receipts_settled) == (0, 3)
     # an auditor with the body key re-verifies it without trusting the bolster: the user's
     # signature over the chain of the recorded requests
     tx = world.bolster.ledger.get_transaction(world.bolster.ledger.size - 1)
@@ -485,36 +492,69 @@ def test_a_lost_attestation_answer_puts_its_entries_back(world: World) -> None:
     doctor.check_session_attested(again, world.bolster.session_request(again))
 
 
-def test_nothing_is_attested_on_a_head_that_does_not_verify(world: World) -> None:
-    """The head signature is checked lazily, but always before the user signs for it: a
-    bolster that hands out a bad head is caught, and the user signs nothing."""
+def _opened(world: World, resp: SessionResponse) -> SessionResult:
+    """The answer as the user's session opens it (uses up its record number)."""
+    user_side = world.physician.channels.session("bolster-a")
+    assert user_side is not None
+    return SessionResult.from_bytes(user_side.unprotect(resp.record, resp.signed_bytes()))
+
+
+def _reanswer(world: World, resp: SessionResponse, result: SessionResult) -> SessionResponse:
+    """What a bolster could answer on the session instead: the user cannot tell on
+    arrival, unless the structure of the receipt gives it away."""
+    record = _bolster_session(world, "dr-alice").protect(result.to_bytes(), resp.signed_bytes())
+    return dataclasses.replace(resp, record=record)
+
+
+def test_a_bad_head_is_caught_when_receipts_are_settled_on_demand(world: World) -> None:
     dev = _ready(world)
     doctor = world.physician
     req = doctor.session_access("bolster-a", dev.pseudonym)
     resp = world.bolster.session_request(req)
-    user_side = doctor.channels.session("bolster-a")
-    assert user_side is not None
-    plain = SessionResult.from_bytes(user_side.unprotect(resp.record, resp.signed_bytes()))
+    plain = _opened(world, resp)
     assert plain.receipt is not None
     head = plain.receipt.checkpoint
     forged = dataclasses.replace(
         plain.receipt, checkpoint=dataclasses.replace(head, signature=bytes(len(head.signature)))
     )
-    bolster_side = _bolster_session(world, "dr-alice")
-    lying = dataclasses.replace(
-        resp,
-        record=bolster_side.protect(
-            dataclasses.replace(plain, receipt=forged).to_bytes(), resp.signed_bytes()
-        ),
-    )
-    doctor.open_session_access(req, lying)  # structure is fine: accepted on arrival
+    lying = _reanswer(world, resp, dataclasses.replace(plain, receipt=forged))
+    doctor.open_session_access(req, lying)  # the structure is fine: accepted on arrival
     with pytest.raises(CheckpointSignatureError):
-        doctor.attest("bolster-a")
+        doctor.settle_receipts()
     assert doctor.unsettled_receipts == 1
     # the genuine receipt verifies in full
     verify_receipt(
         plain.receipt, LedgerKeyVerifier(world.bolster.verifier), transaction=plain.transaction
     )
+
+
+def test_an_answer_the_bolster_did_not_log_is_caught_at_attestation(world: World) -> None:
+    """A bolster that answers with a transaction other than the one it logged (a receipt
+    made up to match it) passes the arrival check, but the attestation's answer must prove
+    that very leaf in a signed head -- and cannot."""
+    dev = _ready(world)
+    doctor = world.physician
+    req = doctor.session_access("bolster-a", dev.pseudonym)
+    resp = world.bolster.session_request(req)
+    plain = _opened(world, resp)
+    assert plain.transaction is not None and plain.receipt is not None
+    tx = dataclasses.replace(plain.transaction, time=plain.transaction.time + 1)
+    leaf = tx.leaf_hash()
+    proof = plain.receipt.inclusion_proof
+    root = root_from_inclusion_proof(proof.leaf_index, proof.tree_size, leaf, proof.path)
+    receipt = dataclasses.replace(
+        plain.receipt,
+        leaf_hash=leaf,
+        root=root,
+        checkpoint=dataclasses.replace(plain.receipt.checkpoint, root_hash=root),
+    )
+    lying = _reanswer(world, resp, dataclasses.replace(plain, transaction=tx, receipt=receipt))
+    doctor.open_session_access(req, lying)
+    areq = doctor.attest("bolster-a")
+    assert areq is not None
+    with pytest.raises(LedgerVerificationError):
+        doctor.check_session_attested(areq, world.bolster.session_request(areq))
+    assert doctor.unsettled_receipts == 1  # still unsettled: no signed head covers it
 
 
 def test_an_unknown_session_record_is_refused(world: World) -> None:

@@ -173,6 +173,7 @@ from .provisioning import (
 from .sealing import open_sealed, response_aad, seal_to
 from .session import (
     AccessQuery,
+    AttestationReceipts,
     HistoryQuery,
     ObserveQuery,
     SessionAttestation,
@@ -1276,8 +1277,10 @@ class Bolster:
             elif kind is SessionOp.HISTORY:
                 result = self._history(op, user, HistoryQuery.from_bytes(query).subject).to_bytes()
             else:
-                tx, receipt = self._attest(op, user, sid, SessionAttestation.from_bytes(query))
-                result = b""
+                tx, receipt, proofs = self._attest(
+                    op, user, sid, SessionAttestation.from_bytes(query)
+                )
+                result = proofs.to_bytes()
         except DeniedError as exc:
             if exc.transaction is not None and kind is not SessionOp.HISTORY:
                 self._sessions.logged(sid, exc.transaction.seq, evidence)
@@ -1291,7 +1294,7 @@ class Bolster:
 
     def _attest(
         self, op: OpTimer, user: User, sid: bytes, att: SessionAttestation
-    ) -> tuple[Transaction, Receipt]:
+    ) -> tuple[Transaction, Receipt, AttestationReceipts]:
         if (att.bolster_id, att.requester) != (self.bolster_id, user.name):
             raise RequestAuthenticationError("attestation is for another bolster or user")
         try:
@@ -1313,7 +1316,9 @@ class Bolster:
             signature=att.signature,
         )
         self._sessions.attested(att)
-        return tx, receipt
+        proofs = tuple(self._ledger.inclusion_proof(s, receipt.tree_size) for s in att.seqs)
+        op.lap(Phase.LEDGER)
+        return tx, receipt, AttestationReceipts(proofs)
 
     def unattested(self, session: bytes) -> int:
         """How many requests on ``session`` (its 16-byte id) are not attested yet."""

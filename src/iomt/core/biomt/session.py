@@ -19,6 +19,15 @@ Wire (the node carries these bytes in ``BolsterService``):
   (:class:`~iomt.core.biomt.messages.AccessPayload`, :class:`SubscriptionGrant`,
   :class:`~iomt.core.biomt.messages.HistoryPayload`).
 
+**Receipts.** A session answer is authenticated by the session, so the user checks its
+receipt's structure at once (the transaction is ours, its leaf is in the receipt's tree) and
+leaves the tree head's signature -- the transferable part -- for later: the next
+attestation's answer proves every covered transaction in one signed head (one Ed25519
+verification per batch instead of one per request), and
+:meth:`~iomt.core.biomt.requester.Requester.settle_receipts` verifies the rest on demand.
+What a settled receipt proves is unchanged: the transaction is in the bolster's log under
+a tree head it signed.
+
 **Evidence.** A signed request is evidence anyone can check; a session record is not: its
 key is shared with the bolster, which could have made the record itself. So the ledger
 records a session-authenticated request as :class:`SessionAuthenticated` (who, which
@@ -29,9 +38,11 @@ periodically signs a :class:`SessionAttestation`: a hash chain over (transaction
 digest of the recorded request) of every answer it received in the session. The bolster
 checks the chain against its own log and appends the attestation (an Access transaction
 whose signature is the user's); entries it covers become
-:attr:`~iomt.core.biomt.messages.Evidence.ATTESTED`. The bolster refuses further requests
-on a session with more than ``max_unattested`` unattested ones, so the part of a user's
-activity that rests on the bolster's word alone is bounded. Remove and provisioning stay
+:attr:`~iomt.core.biomt.messages.Evidence.ATTESTED`. Its answer proves each covered
+transaction's inclusion in the attestation's signed tree head (:class:`AttestationReceipts`).
+The bolster refuses further requests on a session with more than ``max_unattested``
+unattested ones, so the part of a user's activity that rests on the bolster's word alone is
+bounded. Remove and provisioning stay
 signature-only (rare, destructive, admin).
 
 :class:`UserSessions` is the bolster's side (the channel table, the user validator, the
@@ -61,10 +72,10 @@ from iomt.crypto.sessions import (
 )
 from iomt.crypto.signing import Verifier
 from iomt.errors import AuthenticationError, RemoteProtocolError
-from iomt.ledger import Receipt, Transaction
+from iomt.ledger import InclusionProof, Receipt, Transaction
 
 from .clock import SECOND, Clock
-from .codec import U32, U64, Bytes, Enum, Message, Nested, Optional, Seq, tag
+from .codec import U32, U64, Blob, Bytes, Enum, Message, Nested, Optional, Seq, tag
 from .errors import (
     AttestationMismatchError,
     AttestationRequiredError,
@@ -79,6 +90,7 @@ from .messages import ID, MAX_GROUP, RECEIPT, TRANSACTION, Threshold, _name, _re
 __all__ = [
     "SESSION_ID_SIZE",
     "AccessQuery",
+    "AttestationReceipts",
     "HistoryQuery",
     "ObserveQuery",
     "SessionAttestation",
@@ -376,6 +388,18 @@ class SessionAttestation(Message):
             "seqs must increase",
         )
         _u64(self.time, "time")
+
+
+@dataclass(frozen=True, slots=True)
+class AttestationReceipts(Message):
+    """The answer to an attestation: an inclusion proof of each attested transaction in
+    the tree the attestation's own (signed) receipt names -- so one verified signature
+    settles the receipts of every request the attestation covers."""
+
+    proofs: tuple[InclusionProof, ...]
+
+    TAG = tag("iomt/biomt/attestation-receipts/v1")
+    FIELDS = (("proofs", Seq(Blob(InclusionProof.from_bytes), max_items=MAX_ATTESTED)),)
 
 
 _CHAIN = tag("iomt/biomt/session-attestation-chain/v1")
