@@ -387,12 +387,16 @@ class BiomtPhysician:
                     request, SessionResponse.from_bytes(bw.raise_for_status("attest", resp))
                 )
                 self.counts["attested"] += 1
-            except IomtError as exc:
+            except bw.NoSessionError:  # not seen: attest them again on the next session
+                self.counts["attest_failed"] += 1
+                self.requester.forget(request)
+                self.requester.channels.drop(bolster)
+            except IomtError as exc:  # refused (or a bad answer): they stay session-only
                 self.counts["attest_failed"] += 1
                 self._node.get_logger().warning("attestation at %s: %s", bolster, exc)
-                self.requester.forget(request)
+                self.requester.forget(request, requeue=False)
 
-        def failed(exc: Exception) -> None:
+        def failed(exc: Exception) -> None:  # no answer: it may not have arrived
             self.counts["attest_failed"] += 1
             self.requester.forget(request)
 

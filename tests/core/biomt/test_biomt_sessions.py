@@ -274,6 +274,7 @@ def test_a_restarted_bolster_knows_no_sessions(tmp_path) -> None:  # type: ignor
         dev = _ready(w)
         req = w.physician.session_access("bolster-a", dev.pseudonym)
         w.physician.open_session_access(req, w.bolster.session_request(req))
+        before = w.bolster.ledger.size - 1
         w.restart()
         req = w.physician.session_access("bolster-a", dev.pseudonym)
         with pytest.raises(UnknownSessionError):
@@ -285,6 +286,24 @@ def test_a_restarted_bolster_knows_no_sessions(tmp_path) -> None:  # type: ignor
         assert (
             len(w.physician.open_session_access(req, w.bolster.session_request(req)).records) == 3
         )
+        # the new session's requests are attested first; the old session's the bolster no
+        # longer knows: refused, and dropped (they stay session-only evidence)
+        doctor = w.physician
+        areq = doctor.attest("bolster-a")
+        assert areq is not None
+        assert doctor.check_session_attested(areq, w.bolster.session_request(areq)) == 1
+        old = doctor.attest("bolster-a")
+        assert old is not None
+        with pytest.raises(AttestationMismatchError):
+            w.bolster.session_request(old)
+        doctor.forget(old, requeue=False)
+        assert doctor.unattested("bolster-a") == 0 and doctor.attest("bolster-a") is None
+        hreq = w.patient.history("bolster-a", dev.pseudonym)
+        evidence = {
+            e.seq: e.evidence for e in w.patient.open_history(hreq, w.bolster.history(hreq)).entries
+        }
+        assert evidence[before] is Evidence.SESSION
+        assert evidence[w.bolster.ledger.size - 2] is Evidence.ATTESTED
     finally:
         w.close()
 

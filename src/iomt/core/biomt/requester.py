@@ -409,11 +409,13 @@ class Requester:
                 _Entry(transaction.seq, asked.digest, receipt.leaf_hash)
             )
 
-    def forget(self, request: SessionRequest) -> None:
-        """Give up on a request that got no usable answer (timeout, refusal): it is left
-        out of attestations; an attestation's entries go back to be attested again."""
+    def forget(self, request: SessionRequest, *, requeue: bool = True) -> None:
+        """Give up on a request that got no usable answer: it is left out of attestations.
+        An attestation's entries go back to be attested again (``requeue``: it may not
+        have arrived), or are dropped when the bolster refused it (e.g. it no longer knows
+        that session after a restart) -- they stay session-only evidence."""
         asked = self._asked.pop(request.auth_tag, None)
-        if asked is not None and asked.attestation is not None:
+        if asked is not None and asked.attestation is not None and requeue:
             pending = self._unattested_of(asked.attestation.session_id, request.bolster_id)
             pending[:0] = asked.covers
 
@@ -446,12 +448,16 @@ class Requester:
 
     def attest(self, bolster_id: str) -> SessionRequest | None:
         """A signed attestation of answered requests of one session at ``bolster_id`` (the
-        oldest with any), sent on the current session; None if there is nothing to attest.
+        current one first, else the oldest with any), sent on the current session; None if
+        there is nothing to attest.
 
         It commits only to what we sent and where the bolster said it logged it; if the
         bolster lied about the latter, the answer's inclusion proofs fail
         (:meth:`check_session_attested`) and the attestation is evidence against it."""
-        sid = next((k for k, u in self._unattested.items() if u.bolster_id == bolster_id), None)
+        current = self.channels.session(bolster_id)
+        sid = None if current is None else session_id(current, initiator=True)
+        if sid not in self._unattested:  # then the oldest earlier session with any
+            sid = next((k for k, u in self._unattested.items() if u.bolster_id == bolster_id), None)
         if sid is None:
             return None
         pending = self._unattested[sid]
