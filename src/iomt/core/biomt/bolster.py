@@ -57,6 +57,7 @@ import hmac
 import os
 import time as _time
 from array import array
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
@@ -225,6 +226,8 @@ class BolsterConfig:
     cloud_decimals: int | None = None
     cloud_vocabulary: frozenset[str] = DEFAULT_VOCABULARY
     nonce_capacity: int = 100_000
+    #: recently stored records kept in memory too (sealed, as on disk) for Access; 0: none
+    record_cache: int = 16_384
     #: user sessions: lifetime, handshakes per second (all initiators together), how many
     #: requests a session may carry unattested, how long an expired session's log is kept
     session_lifetime: int = 15 * 60 * SECOND
@@ -343,6 +346,8 @@ class Bolster:
         self._blocks: list[tuple[int, int, bytes]] = []  # (first_seq, tx_count, hash)
         self._synced: set[int] = set()
         self._last_append: tuple[Transaction, int] | None = None
+        # write-through copy of recent local records, still sealed: (device, seq) -> bytes
+        self._recent: OrderedDict[tuple[str, int], bytes] = OrderedDict()
         self._sessions = UserSessions(
             HandshakeIdentity(
                 identity.bolster_id,
@@ -730,6 +735,7 @@ class Bolster:
         )
         dev.last_counter = request.counter
         self._index_store(dev, tx.time, tx.seq)
+        self._remember(dev.pseudonym, tx.seq, record)
         deliveries = self._engine.on_data(dev.pseudonym, measurement, now)
         op.lap(Phase.POLICY)
         updates = tuple(
@@ -740,6 +746,13 @@ class Bolster:
         )
         op.finish(Phase.CRYPTO)
         return StoreResult(StoreReceipt(dev.pseudonym, request.counter, tx, receipt), updates)
+
+    def _remember(self, device: str, seq: int, sealed: bytes) -> None:
+        if self._config.record_cache <= 0:
+            return
+        self._recent[(device, seq)] = sealed
+        while len(self._recent) > self._config.record_cache:
+            self._recent.popitem(last=False)
 
     @staticmethod
     def _index_store(dev: _Device, when: int, seq: int) -> None:
@@ -829,17 +842,19 @@ class Bolster:
             hi = bisect.bisect_left(dev.times, query.until)
             hi = min(hi, lo + query.limit)
             for seq in dev.seqs[lo:hi]:
-                try:
-                    stored = self._local.get(dev.pseudonym, seq)
-                except RecordNotFoundError:
-                    op.lap(Phase.LEDGER)
-                    index = self._block_of(seq)
-                    if index is not None:
-                        blocks[index] = CloudAddress(self.log_id, index, self._blocks[index][2])
-                        redirected += 1
-                    continue
+                sealed = self._recent.get((dev.pseudonym, seq))
+                if sealed is None:
+                    try:
+                        sealed = self._local.get(dev.pseudonym, seq).data
+                    except RecordNotFoundError:
+                        op.lap(Phase.LEDGER)
+                        index = self._block_of(seq)
+                        if index is not None:
+                            blocks[index] = CloudAddress(self.log_id, index, self._blocks[index][2])
+                            redirected += 1
+                        continue
                 op.lap(Phase.LEDGER)
-                plain = self._keys.open_record(stored.data, record_aad(dev.pseudonym, seq))
+                plain = self._keys.open_record(sealed, record_aad(dev.pseudonym, seq))
                 op.lap(Phase.CRYPTO)
                 records.append(DataRecord(seq, Measurement.from_bytes(plain)))
                 op.lap(Phase.OTHER)
@@ -1032,6 +1047,8 @@ class Bolster:
             self._ledger.seal_block(policy.without_device(dev.pseudonym))
             self._note_blocks()
         deleted = self._local.delete_device(dev.pseudonym)
+        for key in [k for k in self._recent if k[0] == dev.pseudonym]:
+            del self._recent[key]
         dev.times, dev.seqs = array("q"), array("q")
         return deleted
 
@@ -1416,6 +1433,9 @@ class Bolster:
         by_device: dict[str, list[int]] = {}
         for tx in self._ledger.transactions(start=first, stop=first + count, tx_type=TxType.STORE):
             by_device.setdefault(tx.generator_id, []).append(tx.seq)
+        for d, seqs in by_device.items():
+            for seq in seqs:
+                self._recent.pop((d, seq), None)
         return sum(self._local.delete(d, seqs) for d, seqs in sorted(by_device.items()))
 
     # -- cluster head and master bolster ----------------------------------------------
