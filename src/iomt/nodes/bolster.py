@@ -39,7 +39,9 @@ is sent only after :meth:`Ledger.append` returned, i.e. after the SQLite commit.
 ``synchronous="FULL"`` (default) that commit is fsynced: nothing acknowledged is lost even
 on power failure. ``"NORMAL"`` skips the fsync: a killed or crashed *process* still loses
 nothing acknowledged (the commit is in the WAL file in the OS page cache; SQLite replays it
-on open), only a power cut or kernel crash can lose the last commits. The storage secret
+on open), only a power cut or kernel crash can lose the commits since the WAL was last
+synced -- possibly an acknowledged Remove, so FULL stays the default (with user sessions the
+1 ms target holds under it; docs/biomt_nodes.md, "Durability"). The storage secret
 (root of the body/record keys) is ``<storage_dir>/<name>.secret`` (0600), created once.
 
 **Cost accounting** (Fig. 3/4 stand-in): each handler's thread CPU time and wall time at the
