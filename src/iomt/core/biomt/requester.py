@@ -91,7 +91,6 @@ from .session import (
     SessionResult,
     SubscriptionGrant,
     attestation_digest,
-    record_number,
     session_id,
 )
 
@@ -278,12 +277,10 @@ class Requester:
         if session is None:
             raise BiomtStateError(f"no live session with {bolster_id!r}: run the handshake")
         now = self._clock()
-        header = SessionRequest(bolster_id, self.name, kind, now, bytes(34))
-        record = session.protect(query, header.signed_bytes())
-        request = replace(header, record=record)
+        request = SessionRequest.seal(session, bolster_id, self.name, kind, now, query)
         sid = session_id(session, initiator=True)
         evidence = SessionAuthenticated(
-            bolster_id, self.name, kind, now, sid, record_number(record), self._credential_fp, query
+            bolster_id, self.name, kind, now, sid, request.number, self._credential_fp, query
         )
         logged = request.auth_tag if attestation is None else attestation.signature
         self._asked[request.auth_tag] = _Asked(

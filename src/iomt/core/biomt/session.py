@@ -112,6 +112,7 @@ SESSION_ID_SIZE = 16
 #: ``iomt.crypto.sessions`` records: ``01 10 | receiver id (8) | number (8) | AES-GCM``.
 _NUMBER = slice(10, 18)
 _MIN_RECORD = 18 + 16
+_NO_RECORD = bytes(_MIN_RECORD)  # stands in for the record while computing the header's AAD
 MAX_ATTESTED = 4096
 RECORD = Bytes(max_size=1 << 24)
 TAG16 = Bytes(size=16)
@@ -171,6 +172,23 @@ class SessionRequest(Message):
         _u64(self.time, "time")
         _require(len(self.record) >= _MIN_RECORD, "record shorter than a session record")
 
+    @classmethod
+    def seal(
+        cls,
+        session: Session,
+        bolster_id: str,
+        requester: str,
+        operation: SessionOp,
+        time: int,
+        query: bytes,
+    ) -> SessionRequest:
+        """The request carrying ``query`` as a record on ``session``, the clear header its
+        associated data."""
+        header = cls(bolster_id, requester, operation, time, _NO_RECORD)
+        return cls(
+            bolster_id, requester, operation, time, session.protect(query, header.signed_bytes())
+        )
+
     @property
     def auth_tag(self) -> bytes:
         """The record's AEAD tag: what authenticates the request (logged as its signature)."""
@@ -203,6 +221,13 @@ class SessionResponse(Message):
 
     def __post_init__(self) -> None:
         _require(len(self.record) >= _MIN_RECORD, "record shorter than a session record")
+
+    @classmethod
+    def seal(cls, session: Session, request: SessionRequest, result: bytes) -> SessionResponse:
+        """The answer to ``request`` carrying ``result`` as a record on ``session``."""
+        fields = (request.bolster_id, request.requester, request.operation, request.auth_tag)
+        header = cls(*fields, _NO_RECORD)
+        return cls(*fields, session.protect(result, header.signed_bytes()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -549,20 +574,9 @@ class UserSessions:
                 f"{len(log.pending)} requests on this session are unattested; attest them first"
             )
 
-    def seal(
-        self, session: Session, request: SessionRequest, result: SessionResult
-    ) -> SessionResponse:
-        header = SessionResponse(
-            request.bolster_id,
-            request.requester,
-            request.operation,
-            request.auth_tag,
-            bytes(_MIN_RECORD),
-        )
-        record = session.protect(result.to_bytes(), header.signed_bytes())
-        return SessionResponse(
-            request.bolster_id, request.requester, request.operation, request.auth_tag, record
-        )
+    @staticmethod
+    def seal(session: Session, request: SessionRequest, result: SessionResult) -> SessionResponse:
+        return SessionResponse.seal(session, request, result.to_bytes())
 
     def logged(self, sid: bytes, seq: int, evidence: SessionAuthenticated) -> None:
         self._logs[sid].pending[seq] = evidence.digest()
