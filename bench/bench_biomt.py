@@ -309,6 +309,10 @@ class Bench:
 
 
 def measure(synchronous: str, path: str, ops: int, domain: int) -> dict[str, Any]:
+    # write back what earlier configurations (or runs) left dirty, so that the kernel's
+    # writeback does not land on this configuration's fsyncs
+    os.sync()
+    time.sleep(0.5)
     with tempfile.TemporaryDirectory() as tmp:
         bench = Bench(Path(tmp), domain, synchronous, path)
         samples: dict[str, dict[str, list[int]]] = {
