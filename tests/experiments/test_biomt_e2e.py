@@ -35,6 +35,10 @@ def test_biomt_experiment_end_to_end(tmp_path: Path, domain_id: int) -> None:
         assert d["biomt"]["n"] > 0 and d["base"]["n"] > 0, op
         assert d["overhead"]["p50_ms"] is not None
     assert report["physicians"]["errors"] == {}
+    # physicians worked on sessions: one handshake per bolster, no signature per request
+    assert report["physicians"]["sessions"]
+    counts = report["physicians"]["counts"]
+    assert 1 <= counts["handshakes"] <= 2 * len(report["ledgers"])
     # Fig. 4 stand-in: bolster CPU per transaction, both paths, and the core's split
     for op in ("store", "access", "observe"):
         cpu = report["bolster_cpu_per_tx"][op]
@@ -45,6 +49,7 @@ def test_biomt_experiment_end_to_end(tmp_path: Path, domain_id: int) -> None:
     assert sharing["requests"] == 40 and sharing["failed"] == 0
     history = report["history"]
     assert {"ORIGIN", "STORE", "ACCESS"} <= set(history["by_type"])
+    assert {"SIGNATURE", "DEVICE_KEY"} <= set(history["by_evidence"])
     assert {"token", "share"} <= set(history["sharing_events"])
     if sharing["converted"]:
         assert "conversion" in history["sharing_events"]

@@ -9,9 +9,12 @@ no cryptography deployed" (Fig. 3: at most 11 ms) and the extra power the bolste
 ``iomt launch scale_N --mode biomt``:
 
 * **delay** is measured client-side, end to end over DDS, per transaction: by each device
-  for its Store (seal, call, check the receipt) and by each physician for Access (sign,
-  call, check the receipt, open the sealed data) and Observe (sign, call, check, unwrap the
-  subscription key) -- and for the same operations on the no-crypto base
+  for its Store (seal, call, check the receipt) and by each physician for Access and
+  Observe -- on a user session by default (protect the query, call, open the answer, check
+  the receipt's structure; the receipts are settled by the physician's attestations every
+  64 answers, off the request path), or with ``extra={"biomt_sessions": False}`` on the
+  signed path (sign, call, check the receipt, open the ECIES-sealed data or key) -- and for
+  the same operations on the no-crypto base
   (:class:`~iomt.core.biomt.BaseBolster` behind the same bolster node and service path),
   interleaved in alternating order. Observe *updates* are timed from the reading's time to
   the observer holding the opened reading. Overhead = BIoMT - base (p50 and mean).
@@ -190,6 +193,7 @@ def read_history(
             "outcome": e.outcome.name,
             "records": e.records,
             "detail": e.detail,
+            "evidence": e.evidence.name,
         }
         for e in payload.entries
     ]
@@ -453,6 +457,7 @@ def build_report(
             ),
         },
         "physicians": {
+            "sessions": bool(physicians) and all(p.get("sessions") for p in physicians),
             "counts": dict(sum((Counter(p["counts"]) for p in physicians), Counter())),
             "errors": dict(sum((Counter(p["errors"]) for p in physicians), Counter())),
         },
@@ -465,6 +470,7 @@ def build_report(
             "patient": patient,
             "entries": len(history),
             "by_type": dict(Counter(h.get("type", "?") for h in history)),
+            "by_evidence": dict(Counter(h.get("evidence", "?") for h in history)),
             "sharing_events": dict(sharing_in_history),
             "sample": history[:12],
         },
@@ -604,7 +610,9 @@ def render_markdown(r: dict[str, Any]) -> str:
         f"{r['devices']} devices on {len(b['bolsters'])} bolsters "
         f"({', '.join(f'{k}: {len(v)}' for k, v in b['bolsters'].items())}), "
         f"clusters {b['clusters']}, master `{b['master'] or '-'}`, ledger SQLite "
-        f"synchronous={b['synchronous']}; run dir `{r['facts'].get('run_dir')}`.",
+        f"synchronous={b['synchronous']}; physicians on "
+        + ("user sessions" if b.get("sessions", True) else "signed requests")
+        + f"; run dir `{r['facts'].get('run_dir')}`.",
         "",
         "## Delay per transaction (client-side, end to end over DDS) — cf. Fig. 3",
         "",
@@ -667,7 +675,8 @@ def render_markdown(r: dict[str, Any]) -> str:
         f"{s['converted']}, refused {s['refused']}, failed {s['failed']}; device events "
         f"{s['device_events']}.",
         f"* Patient `{h['patient']}` read {h['entries']} history entries: {h['by_type']}; "
-        f"sharing events among them: {h['sharing_events']}.",
+        f"evidence {h.get('by_evidence', {})}; sharing events among them: "
+        f"{h['sharing_events']}.",
         f"* Physicians: {r['physicians']['counts']}; errors {r['physicians']['errors'] or 'none'}.",
     ]
     for name, row in r["ledgers"].items():

@@ -1996,6 +1996,7 @@ class _BolsterService_ResponseConstants:
     STATUS_REMOVED: _typing.ClassVar[int] = 3
     STATUS_UNAVAILABLE: _typing.ClassVar[int] = 4
     STATUS_MALFORMED: _typing.ClassVar[int] = 5
+    STATUS_NO_SESSION: _typing.ClassVar[int] = 6
 
 
 @_dataclasses.dataclass
@@ -2252,7 +2253,9 @@ class BolsterService:
 
     Every operation has its own service name on the bolster node, all of this type:
       ~/provision ~/store ~/access ~/observe ~/remove ~/communication ~/pair_key_status
-      ~/history ~/credentials ~/checkpoint ~/record
+      ~/history ~/credentials ~/checkpoint ~/record ~/attest
+    ~/access, ~/observe and ~/history take a signed request or, after a session handshake on
+    ~/handshake (iomt/srv/SessionHandshake), a SessionRequest; ~/attest only the latter.
     and, for the paper's Fig. 3 yardstick measured in the same run, the no-crypto base
       ~/base/store ~/base/access ~/base/observe
     An admin node answers ~/approve and ~/credentials; a master bolster ~/admit and ~/chain.
@@ -6122,7 +6125,9 @@ TEXTS: dict[str, str] = {
         "#\n"
         "# Every operation has its own service name on the bolster node, all of this type:\n"
         "#   ~/provision ~/store ~/access ~/observe ~/remove ~/communication ~/pair_key_status\n"
-        "#   ~/history ~/credentials ~/checkpoint ~/record\n"
+        "#   ~/history ~/credentials ~/checkpoint ~/record ~/attest\n"
+        "# ~/access, ~/observe and ~/history take a signed request or, after a session handshake on\n"
+        "# ~/handshake (iomt/srv/SessionHandshake), a SessionRequest; ~/attest only the latter.\n"
         "# and, for the paper's Fig. 3 yardstick measured in the same run, the no-crypto base\n"
         "#   ~/base/store ~/base/access ~/base/observe\n"
         "# An admin node answers ~/approve and ~/credentials; a master bolster ~/admit and ~/chain.\n"
@@ -6143,6 +6148,8 @@ TEXTS: dict[str, str] = {
         "uint8 STATUS_REMOVED = 3        # the device was removed; its shared key is revoked\n"
         "uint8 STATUS_UNAVAILABLE = 4    # cannot serve this now (unknown device, storage failure ...)\n"
         "uint8 STATUS_MALFORMED = 5      # body does not decode as this operation's request\n"
+        "uint8 STATUS_NO_SESSION = 6     # the session record names no live session (expired, or\n"
+        "                                # the bolster restarted): handshake again; nothing was logged\n"
         "\n"
         "uint8 status\n"
         "string reason\n"
@@ -6153,7 +6160,9 @@ TEXTS: dict[str, str] = {
         "#\n"
         "# Every operation has its own service name on the bolster node, all of this type:\n"
         "#   ~/provision ~/store ~/access ~/observe ~/remove ~/communication ~/pair_key_status\n"
-        "#   ~/history ~/credentials ~/checkpoint ~/record\n"
+        "#   ~/history ~/credentials ~/checkpoint ~/record ~/attest\n"
+        "# ~/access, ~/observe and ~/history take a signed request or, after a session handshake on\n"
+        "# ~/handshake (iomt/srv/SessionHandshake), a SessionRequest; ~/attest only the latter.\n"
         "# and, for the paper's Fig. 3 yardstick measured in the same run, the no-crypto base\n"
         "#   ~/base/store ~/base/access ~/base/observe\n"
         "# An admin node answers ~/approve and ~/credentials; a master bolster ~/admit and ~/chain.\n"
@@ -6175,6 +6184,8 @@ TEXTS: dict[str, str] = {
         "uint8 STATUS_REMOVED = 3        # the device was removed; its shared key is revoked\n"
         "uint8 STATUS_UNAVAILABLE = 4    # cannot serve this now (unknown device, storage failure ...)\n"
         "uint8 STATUS_MALFORMED = 5      # body does not decode as this operation's request\n"
+        "uint8 STATUS_NO_SESSION = 6     # the session record names no live session (expired, or\n"
+        "                                # the bolster restarted): handshake again; nothing was logged\n"
         "\n"
         "uint8 status\n"
         "string reason\n"

@@ -7,16 +7,24 @@ and runs ``ops`` operations, one at a time, cycling Access, Access, Observe, Obs
 pair once on the real path and once on the paper's no-crypto base (in alternating order),
 so Fig. 3's overhead is measured client-side, end to end over DDS, in one run:
 
-* **Access** -- a signed :class:`~iomt.core.biomt.AccessRequest` for the last
-  ``window_s`` of a random device; the answer's receipt is checked (the Access is logged
-  with our signature) and the payload opened. Cloud addresses in it (records the bolster
-  no longer keeps) are fetched from the cloud by block number + hash -- the redirect.
-  Base: ``~/base/access``, plain records.
-* **Observe** -- a signed :class:`~iomt.core.biomt.ObserveRequest` for one device for
-  ``observe_duration_s``; the subscription's receipt is checked and its key unwrapped.
-  Updates arrive on ``~/observe_updates`` and are opened in order (replays refused); each
-  update's delay from the reading's time to here is kept. Base: ``~/base/observe``, plain
-  updates on ``~/base/observe_updates``.
+* **Access** -- for the last ``window_s`` of a random device; the answer's receipt is
+  checked (the Access is logged with our record tag or signature) and the payload opened.
+  Cloud addresses in it (records the bolster no longer keeps) are fetched from the cloud by
+  block number + hash -- the redirect. Base: ``~/base/access``, plain records.
+* **Observe** -- one device for ``observe_duration_s``; the subscription's receipt is
+  checked and its key taken. Updates arrive on ``~/observe_updates`` and are opened in order
+  (replays refused); each update's delay from the reading's time to here is kept. Base:
+  ``~/base/observe``, plain updates on ``~/base/observe_updates``.
+
+With ``sessions`` (default) the physician first runs the session handshake with each
+bolster (``<bolster>/handshake``, :class:`~iomt.nodes.common.SessionOpener`) and then sends
+:class:`~iomt.core.biomt.SessionRequest` records: no signature, no one-time key, no ECIES
+per request; every ``attest_every`` answered requests (and at the end) it signs an
+attestation of them (``<bolster>/attest``), whose answer settles their receipts in one
+signed tree head. A bolster that lost the session (restart, expiry) answers
+``NO_SESSION``: the session is dropped and the next request handshakes again. Without
+``sessions`` every request is signed and every answer sealed to a one-time key (the
+paper's shape).
 
 Progress goes to ``/iomt/biomt/progress``; the delays to the provider's results file.
 """
@@ -29,6 +37,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from iomt.core.biomt import (
     FOREVER,
     SECOND,
@@ -37,15 +47,23 @@ from iomt.core.biomt import (
     Measurement,
     Observer,
     Requester,
+    SessionRequest,
+    SessionResponse,
     Subscription,
 )
 from iomt.core.biomt.messages import AccessPayload
 from iomt.crypto.keystore import Identity, Keystore
 from iomt.crypto.signing import Verifier
 from iomt.errors import AuthorizationError, IomtError
-from iomt.msg import BiomtObserveUpdate, BiomtProgress, BolsterService, CloudService
+from iomt.msg import (
+    BiomtObserveUpdate,
+    BiomtProgress,
+    BolsterService,
+    CloudService,
+    SessionHandshake,
+)
 from iomt.nodes import biomt_wire as bw
-from iomt.nodes.common import Calls
+from iomt.nodes.common import Calls, SessionOpener, uri_of
 from iomt.runtime import Client, Node
 
 __all__ = ["PROGRESS_TOPIC", "BiomtPhysician"]
@@ -73,13 +91,23 @@ class BiomtPhysician:
         discover_timeout_s: float = 30.0,
         request_timeout_s: float = 3.0,
         seed: int = 0,
+        sessions: bool = True,
+        attest_every: int = 64,
     ) -> None:
         self._node = node
         self._calls = calls
         self.name = identity.name
+        self.sessions = sessions
         self.requester = Requester(
-            identity.name, identity.signer, clock=time.time_ns, rng=os.urandom
+            identity.name,
+            identity.signer,
+            clock=time.time_ns,
+            rng=os.urandom,
+            credential=identity.certificate.public_bytes(Encoding.DER),
+            validate_bolster=keystore.credential_validator(),
+            attest_every=attest_every,
         )
+        self._facility = keystore.facility
         self._verifiers: dict[str, Verifier] = {b: keystore.verifier(b) for b in bolsters}
         self._bolsters = list(bolsters)
         self._rng = random.Random(seed)
@@ -93,8 +121,23 @@ class BiomtPhysician:
         ns = node.get_namespace().rstrip("/")
         self._clients: dict[str, Client] = {}
         for b in bolsters:
-            for service in ("devices", "access", "observe", "base/access", "base/observe"):
+            for service in (
+                "devices",
+                "access",
+                "observe",
+                "attest",
+                "base/access",
+                "base/observe",
+            ):
                 self._client(f"{ns}/{b}/{service}", BolsterService)
+            self._client(f"{ns}/{b}/handshake", SessionHandshake)
+        self._opener = SessionOpener(
+            node,
+            identity.uri,
+            self.requester.channels,
+            calls,
+            lambda peer_uri: self._clients[f"{ns}/{peer_uri.rsplit('/', 1)[-1]}/handshake"],
+        )
         self._cloud = self._client(f"{ns}/{cloud}/get", CloudService) if cloud else None
         self._cloud_id = cloud
         self.devices: dict[str, tuple[str, ...]] = {}
@@ -102,7 +145,17 @@ class BiomtPhysician:
         self.delays_us: dict[str, dict[str, list[int]]] = {
             op: {"biomt": [], "base": []} for op in ("access", "observe", "update", "cloud")
         }
-        self.counts = {"done": 0, "failed": 0, "denied": 0, "redirected": 0, "records": 0}
+        self.counts = {
+            "done": 0,
+            "failed": 0,
+            "denied": 0,
+            "redirected": 0,
+            "records": 0,
+            "handshakes": 0,
+            "attested": 0,
+            "attest_failed": 0,
+            "receipts_settled": 0,
+        }
         self.errors: dict[str, int] = {}
         self.issued = 0
         self.finished = False
@@ -169,6 +222,9 @@ class BiomtPhysician:
 
     def _next(self) -> None:
         if self.issued >= self.total:
+            if not self.finished and self.sessions:
+                for b in self._bolsters:  # what is left unattested (settles its receipts)
+                    self.attest(b)
             self.finished = True
             self._report()
             return
@@ -195,6 +251,7 @@ class BiomtPhysician:
         request: Any,
         t0: int,
         handle: Callable[[bytes], None],
+        session: tuple[str, SessionRequest] | None = None,
     ) -> None:
         def done(resp: Any) -> None:
             try:
@@ -202,15 +259,20 @@ class BiomtPhysician:
             except AuthorizationError as exc:
                 self.counts["denied"] += 1
                 self._error(f"{op}/{path}", exc)
+                self._session_failed(session, exc)
             except IomtError as exc:
                 self._error(f"{op}/{path}", exc)
+                self._session_failed(session, exc)
             else:
                 self.delays_us[op][path].append((time.perf_counter_ns() - t0) // 1000)
                 self.counts["done"] += 1
+                if session is not None:
+                    self._attest_if_due(session[0])
             self._next()
 
         def failed(exc: Exception) -> None:
             self._error(f"{op}/{path}", exc)
+            self._session_failed(session, exc)
             # resume from the timer, not from here: a call that fails at once must not
             # recurse through the whole workload
             self._resume = True
@@ -224,6 +286,9 @@ class BiomtPhysician:
 
     def _access_biomt(self, bolster: str, device: str) -> None:
         t0 = time.perf_counter_ns()
+        if self.sessions:
+            self._on_session(bolster, "access", lambda: self._access_session(bolster, device, t0))
+            return
         request = self.requester.access(
             bolster, device, since=max(0, time.time_ns() - self._window), until=FOREVER
         )
@@ -232,10 +297,7 @@ class BiomtPhysician:
             payload = self.requester.open_access(
                 request, AccessResult.from_bytes(body), bolster=self._verifiers[bolster]
             )
-            self.counts["records"] += len(payload.records)
-            if payload.redirects:
-                self.counts["redirected"] += len(payload.redirects)
-                self.follow_redirects(payload)
+            self._got(payload)
 
         self._call(
             "access",
@@ -244,6 +306,106 @@ class BiomtPhysician:
             BolsterService.Request(requester=self.name, body=request.to_bytes()),
             t0,
             handle,
+        )
+
+    def _access_session(self, bolster: str, device: str, t0: int) -> None:
+        request = self.requester.session_access(
+            bolster, device, since=max(0, time.time_ns() - self._window), until=FOREVER
+        )
+
+        def handle(body: bytes) -> None:
+            self._got(self.requester.open_session_access(request, SessionResponse.from_bytes(body)))
+
+        self._call(
+            "access",
+            "biomt",
+            self._service(bolster, "access"),
+            BolsterService.Request(requester=self.name, body=request.to_bytes()),
+            t0,
+            handle,
+            (bolster, request),
+        )
+
+    def _got(self, payload: AccessPayload) -> None:
+        self.counts["records"] += len(payload.records)
+        if payload.redirects:
+            self.counts["redirected"] += len(payload.redirects)
+            self.follow_redirects(payload)
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    def _on_session(self, bolster: str, op: str, then: Callable[[], None]) -> None:
+        """Run ``then`` on a live session with ``bolster`` (handshaking first if needed)."""
+        had = self.requester.has_session(bolster)
+
+        def ready() -> None:
+            if not had:
+                self.counts["handshakes"] += 1
+            try:
+                then()
+            except IomtError as exc:  # e.g. the session expired between ready and now
+                self._error(f"{op}/biomt", exc)
+                self._resume = True
+
+        def failed(exc: Exception) -> None:
+            self._error(f"{op}/biomt", exc)
+            self._resume = True
+
+        self._opener.ensure(uri_of(self._facility, bolster), ready, failed)
+
+    def _session_failed(self, session: tuple[str, SessionRequest] | None, exc: Exception) -> None:
+        if session is None:
+            return
+        bolster, request = session
+        evidence = getattr(exc, "evidence", None)
+        if isinstance(exc, bw.BolsterDeniedError) and evidence is not None:
+            try:  # a logged denial: keep it for the attestation
+                self.requester.session_denied(request, evidence.transaction, evidence.receipt)
+            except IomtError as bad:
+                self._error("denial-evidence", bad)
+                self.requester.forget(request)
+            return
+        self.requester.forget(request)
+        if isinstance(exc, bw.NoSessionError):
+            self.requester.channels.drop(bolster)
+
+    def _attest_if_due(self, bolster: str) -> None:
+        if self.requester.attestation_due(bolster):
+            self.attest(bolster)
+
+    def attest(self, bolster: str) -> None:
+        """Sign an attestation of the answered requests at ``bolster`` (not timed)."""
+        if not self.requester.has_session(bolster):
+            return
+        request = self.requester.attest(bolster)
+        if request is None:
+            return
+
+        def done(resp: Any) -> None:
+            try:
+                self.counts["receipts_settled"] += self.requester.check_session_attested(
+                    request, SessionResponse.from_bytes(bw.raise_for_status("attest", resp))
+                )
+                self.counts["attested"] += 1
+            except bw.NoSessionError:  # not seen: attest them again on the next session
+                self.counts["attest_failed"] += 1
+                self.requester.forget(request)
+                self.requester.channels.drop(bolster)
+            except IomtError as exc:  # refused (or a bad answer): they stay session-only
+                self.counts["attest_failed"] += 1
+                self._node.get_logger().warning("attestation at %s: %s", bolster, exc)
+                self.requester.forget(request, requeue=False)
+
+        def failed(exc: Exception) -> None:  # no answer: it may not have arrived
+            self.counts["attest_failed"] += 1
+            self.requester.forget(request)
+
+        self._calls.call(
+            self._service(bolster, "attest"),
+            BolsterService.Request(requester=self.name, body=request.to_bytes()),
+            timeout_s=self._timeout,
+            on_done=done,
+            on_error=failed,
         )
 
     def _access_base(self, bolster: str, device: str) -> None:
@@ -264,6 +426,9 @@ class BiomtPhysician:
 
     def _observe_biomt(self, bolster: str, device: str) -> None:
         t0 = time.perf_counter_ns()
+        if self.sessions:
+            self._on_session(bolster, "observe", lambda: self._observe_session(bolster, device, t0))
+            return
         request = self.requester.observe(
             bolster, (device,), duration=self._duration, interval=self._interval
         )
@@ -281,6 +446,27 @@ class BiomtPhysician:
             BolsterService.Request(requester=self.name, body=request.to_bytes()),
             t0,
             handle,
+        )
+
+    def _observe_session(self, bolster: str, device: str, t0: int) -> None:
+        request = self.requester.session_observe(
+            bolster, (device,), duration=self._duration, interval=self._interval
+        )
+
+        def handle(body: bytes) -> None:
+            observer = self.requester.open_session_subscription(
+                request, SessionResponse.from_bytes(body)
+            )
+            self._observers[observer.subscription_id] = observer
+
+        self._call(
+            "observe",
+            "biomt",
+            self._service(bolster, "observe"),
+            BolsterService.Request(requester=self.name, body=request.to_bytes()),
+            t0,
+            handle,
+            (bolster, request),
         )
 
     def _observe_base(self, bolster: str, device: str) -> None:
@@ -368,6 +554,7 @@ class BiomtPhysician:
             "devices": {b: len(d) for b, d in self.devices.items()},
             "delays_us": self.delays_us,
             "counts": self.counts,
+            "sessions": self.sessions,
             "errors": self.errors,
             "finished": self.finished,
         }

@@ -30,6 +30,7 @@ from iomt.core.biomt import (
     ObserveUpdate,
     RateLimitedError,
     UnknownDeviceError,
+    UnknownSessionError,
     UpdateReason,
 )
 from iomt.core.biomt.codec import U32, U64, Message, Seq, tag
@@ -58,6 +59,7 @@ __all__ = [
     "DeviceList",
     "Evidence",
     "MalformedResponseError",
+    "NoSessionError",
     "cloud_status_of",
     "raise_for_cloud_status",
     "raise_for_status",
@@ -81,6 +83,11 @@ class BolsterDeniedError(AuthorizationError):
     def __init__(self, message: str, evidence: Evidence | None = None) -> None:
         super().__init__(message)
         self.evidence = evidence
+
+
+class NoSessionError(BolsterRefusedError):
+    """The bolster has no live session for the record (expired, or it restarted): run the
+    handshake again and resend; nothing was logged."""
 
 
 class BolsterUnavailableError(TransportError):
@@ -111,6 +118,8 @@ def status_of(exc: IomtError) -> tuple[int, bytes]:
         return _S.STATUS_DENIED, body
     if isinstance(exc, DeviceRemovedError):
         return _S.STATUS_REMOVED, b""
+    if isinstance(exc, UnknownSessionError):
+        return _S.STATUS_NO_SESSION, b""
     if isinstance(exc, BiomtDecodeError):
         return _S.STATUS_MALFORMED, b""
     if isinstance(exc, UnknownDeviceError | KeyExpiredError | StorageError):
@@ -142,6 +151,8 @@ def raise_for_status(service: str, response: Any) -> bytes:
         raise BolsterUnavailableError(reason)
     if status == _S.STATUS_MALFORMED:
         raise MalformedResponseError(reason)
+    if status == _S.STATUS_NO_SESSION:
+        raise NoSessionError(reason)
     raise BolsterRefusedError(reason)
 
 

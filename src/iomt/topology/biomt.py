@@ -53,6 +53,7 @@ BOLSTER_SERVICES = (
     "credentials",
     "checkpoint",
     "record",
+    "attest",
     "base/store",
     "base/access",
     "base/observe",
@@ -125,6 +126,7 @@ def biomt_plan(
     sample_period_s: float = 1.0,
     start_delay_s: float = 4.0,
     record: bool = True,
+    biomt_sessions: bool = True,
     **options: Any,
 ) -> LaunchPlan:
     if devices_per_bolster < 2:
@@ -186,6 +188,7 @@ def biomt_plan(
                 "min_devices": devices,
                 "observe_duration_s": observe_duration_s,
                 "observe_interval_s": observe_interval_s,
+                "sessions": biomt_sessions,
             },
         )
         for j, p in enumerate(providers_specs)
@@ -291,6 +294,7 @@ def biomt_plan(
                 "admin": "admin",
                 "ops": biomt_ops,
                 "synchronous": synchronous.upper(),
+                "sessions": biomt_sessions,
                 "retention": retention,
                 "observe_interval_s": observe_interval_s,
                 "sample_period_s": sample_period_s,
@@ -315,6 +319,7 @@ def biomt_endpoints(
     out: list[list[str]] = []
     for b in bolsters:
         out += [[f"{NAMESPACE}/{b}/{s}", "iomt/srv/BolsterService"] for s in BOLSTER_SERVICES]
+        out.append([f"{NAMESPACE}/{b}/handshake", "iomt/srv/SessionHandshake"])
         out.append([f"{NAMESPACE}/{b}/ledger", "iomt/msg/BiomtTransaction"])
     for o in observers:
         for topic in ("observe_updates", "base/observe_updates"):

@@ -10,6 +10,8 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from iomt.core.biomt import (
     ADMIN_ROLE,
     DEVICE_ROLE,
@@ -24,6 +26,7 @@ from iomt.core.biomt import (
     Measurement,
     Requester,
     UserDirectory,
+    bolster_validator,
 )
 from iomt.crypto.signing import Ed25519Signer
 from iomt.ledger import (
@@ -132,7 +135,7 @@ class World:
         for s in self.opened:
             s.close()
 
-    def user(self, name: str, role: str) -> Requester:
+    def user(self, name: str, role: str, *, attest_every: int = 64) -> Requester:
         signer = Ed25519Signer.from_private_bytes(self.rng(32))
         cert = self.ca.issue(
             common_name=name,
@@ -142,7 +145,21 @@ class World:
             not_after=self.clock() + YEAR,
         )
         self.users.register(cert, role, now=self.clock())
-        return Requester(name, signer, clock=self.clock, rng=self.rng)
+        return Requester(
+            name,
+            signer,
+            clock=self.clock,
+            rng=self.rng,
+            credential=cert.public_bytes(Encoding.DER),
+            validate_bolster=bolster_validator(self.ca.anchor, self.clock),
+            attest_every=attest_every,
+        )
+
+    def connect(self, user: Requester, bolster: Bolster | None = None) -> None:
+        """Run the session handshake between ``user`` and the bolster."""
+        b = bolster or self.bolster
+        m2 = b.session_handshake(user.name, user.channels.start(b.bolster_id))
+        assert b.session_handshake(user.name, user.channels.finish(b.bolster_id, m2)) == b""
 
     def new_device(self, uri: str = "iomt://facility-a/hr-1") -> BiomtDevice:
         return BiomtDevice(uri, anchor=self.ca.anchor, clock=self.clock, rng=self.rng)

@@ -31,6 +31,7 @@ from iomt.core.biomt.provisioning import (
     transcript1,
     transcript2,
 )
+from iomt.core.biomt.session import attestation_digest
 
 
 @pytest.mark.parametrize("case", load()["encodings"], ids=lambda c: c["type"])
@@ -75,6 +76,17 @@ def test_known_derivations() -> None:
     assert storage.requester_pseudonym(name) == pseudonym
     ledger_id, device, cloud = d["cloud_pseudonym"]
     assert storage.cloud_pseudonym(bytes.fromhex(ledger_id), device) == cloud
+    # what a session-authenticated request is recorded as, and the attestation chain
+    recorded, attestation = (
+        message_type(c["type"]).from_bytes(bytes.fromhex(c["hex"]))
+        for c in load()["encodings"]
+        if c["type"] in ("SessionAuthenticated", "SessionAttestation")
+    )
+    assert recorded.digest().hex() == d["session_authenticated_digest"]
+    chain = ((3, recorded.digest()), (9, bytes([1]) * 32))
+    digest = attestation_digest("bolster-a", "dr-alice", bytes(range(16)), chain)
+    assert digest.hex() == d["attestation_digest"] == attestation.digest.hex()
+    assert attestation_digest("bolster-a", "dr-alice", bytes(range(16)), chain[:1]) != digest
     # SecGen binds every input: another number, key or facility gives another agreement
     assert (
         security_agreement("facility-b", attrs, numbers, bytes.fromhex(d["signing_key"]))
@@ -96,6 +108,7 @@ def _all_messages() -> list[type[Message]]:
         biomt.cloud,
         biomt.cluster,
         biomt.master,
+        biomt.session,
     ):
         for obj in vars(module).values():
             if isinstance(obj, type) and issubclass(obj, Message) and obj is not Message:
@@ -134,7 +147,24 @@ def _real_messages() -> list[Message]:
     comm_req = dev.communication_request(peer.pseudonym, lifetime=SECOND)
     hist_req = w.patient.history("bolster-a", dev.pseudonym)
     rem_req = w.admin.remove("bolster-a", peer.pseudonym, reason="x")
+    doctor = w.user("dr-bob", "physician", attest_every=1)
+    w.connect(doctor)
+    s_acc = doctor.session_access("bolster-a", dev.pseudonym)
+    s_acc_resp = w.bolster.session_request(s_acc)
+    doctor.open_session(s_acc, s_acc_resp)
+    s_obs = doctor.session_observe("bolster-a", [dev.pseudonym], duration=SECOND)
+    s_att = doctor.attest("bolster-a")
+    assert s_att is not None
+    session_msgs: list[Message] = [
+        s_acc,
+        s_acc_resp,
+        s_obs,
+        w.bolster.session_request(s_obs),
+        s_att,
+        w.bolster.session_request(s_att),
+    ]
     msgs: list[Message] = [
+        *session_msgs,
         enrolment.submission,
         prov_req,
         provisioned,

@@ -15,11 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from iomt.core.biomt import (
+    AccessQuery,
     AnonymizedRecord,
     CloudAddress,
+    Evidence,
     HistoryEntry,
     Measurement,
     Outcome,
+    SessionAttestation,
+    SessionAuthenticated,
+    SessionOp,
     Threshold,
 )
 from iomt.core.biomt.keys import SharedKey, StorageKeys
@@ -32,6 +37,7 @@ from iomt.core.biomt.provisioning import (
     transcript1,
     transcript2,
 )
+from iomt.core.biomt.session import attestation_digest
 from iomt.ledger import TxType
 
 OUT = Path(__file__).with_name("biomt.json")
@@ -90,9 +96,32 @@ def main() -> None:
                 Outcome.DENIED,
                 0,
                 "no rule",
+                Evidence.SESSION,
             )
         ),
     ]
+    query = AccessQuery("dev-1", 0, 2**63 - 1, 10)
+    recorded = SessionAuthenticated(
+        "bolster-a",
+        "dr-alice",
+        SessionOp.ACCESS,
+        10**18,
+        bytes(range(16)),
+        7,
+        bytes([8]) * 32,
+        query.to_bytes(),
+    )
+    chain = ((3, recorded.digest()), (9, bytes([1]) * 32))
+    attestation = SessionAttestation(
+        "bolster-a",
+        "dr-alice",
+        bytes(range(16)),
+        (3, 9),
+        attestation_digest("bolster-a", "dr-alice", bytes(range(16)), chain),
+        10**18 + 1,
+        bytes([2]) * 64,
+    )
+    encodings += [encoding(query), encoding(recorded), encoding(attestation)]
 
     attrs = DeviceAttributes.of(
         "iomt://facility-a/hr-1", "patient-7", {"kind": "heart_rate", "serial": "0001"}
@@ -133,8 +162,11 @@ def main() -> None:
             pseudonym,
             storage.cloud_pseudonym(address.ledger_id, pseudonym),
         ],
+        "session_authenticated_digest": recorded.digest().hex(),
+        "attestation_digest": attestation.digest.hex(),
     }
 
+    history_hex = encodings[5]["hex"]
     good = m.to_bytes()
     tag_len = 1 + good[0]
     nan = bytearray(good)
@@ -161,7 +193,27 @@ def main() -> None:
         {
             "type": "HistoryEntry",
             "why": "unknown transaction type",
-            "hex": _replace_byte(encodings[-1]["hex"], _tx_type_offset(), 9),
+            "hex": _replace_byte(history_hex, _tx_type_offset(), 9),
+        },
+        {
+            "type": "HistoryEntry",
+            "why": "unknown evidence kind",
+            "hex": _replace_byte(history_hex, -1, 9),
+        },
+        {
+            "type": "SessionAttestation",
+            "why": "transaction numbers not increasing",
+            "hex": bytes.fromhex(attestation.to_bytes().hex())
+            .replace(
+                bytes.fromhex("0000000000000003" + "0000000000000009"),
+                bytes.fromhex("0000000000000009" + "0000000000000003"),
+            )
+            .hex(),
+        },
+        {
+            "type": "SessionAuthenticated",
+            "why": "session id too short",
+            "hex": recorded.to_bytes()[: len(SessionAuthenticated.TAG) + 60].hex(),
         },
     ]
     for case in invalid:

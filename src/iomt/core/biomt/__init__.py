@@ -14,7 +14,8 @@ bolster services         :class:`.bolster.Bolster`: provision (Origin), store (S
                          access (Access), observe (Observe), remove (Remove), communication
                          setup, the patient's history; :mod:`.observe` thresholds and rate
                          limits; :mod:`.bodies` what each transaction records
-users                    :class:`.requester.Requester` (signed requests, sealed answers)
+users                    :class:`.requester.Requester` (signed requests, sealed answers; or
+                         a session -- :mod:`.session` -- and symmetric requests after it)
 multiple bolsters        :class:`.master.MasterBolster` (the shared chain of origins)
 cluster layer            :class:`.cluster.ClusterMember` (head election with terms, pre-vote,
                          heartbeats), :class:`.cluster.ClusterHead` (key lists, checkpoint
@@ -58,6 +59,8 @@ from .costs import CostMeter, CostSummary, Phase
 from .device import BiomtDevice, DeviceCredentials, DeviceState, Enrolment, PairKey
 from .errors import (
     AccessDeniedError,
+    AttestationMismatchError,
+    AttestationRequiredError,
     BiomtDecodeError,
     BiomtStateError,
     BodyUnreadableError,
@@ -79,6 +82,7 @@ from .errors import (
     UnknownBolsterError,
     UnknownDeviceError,
     UnknownRequesterError,
+    UnknownSessionError,
 )
 from .identity import (
     ADMIN_ROLE,
@@ -100,6 +104,7 @@ from .messages import (
     CommunicationGrant,
     CommunicationRequest,
     DataRecord,
+    Evidence,
     HistoryEntry,
     HistoryPayload,
     HistoryRequest,
@@ -118,6 +123,21 @@ from .messages import (
 )
 from .provisioning import DeviceAttributes, Provisioned, ProvisionRequest
 from .requester import FOREVER, Observer, Requester
+from .session import (
+    AccessQuery,
+    HistoryQuery,
+    ObserveQuery,
+    SessionAttestation,
+    SessionAuthenticated,
+    SessionOp,
+    SessionRequest,
+    SessionResponse,
+    SessionResult,
+    SubscriptionGrant,
+    UserSessions,
+    bolster_validator,
+    user_validator,
+)
 
 __all__ = [
     "ADMIN_ROLE",
@@ -128,9 +148,12 @@ __all__ = [
     "SECOND",
     "AccessDeniedError",
     "AccessPayload",
+    "AccessQuery",
     "AccessRequest",
     "AccessResult",
     "AnonymizedRecord",
+    "AttestationMismatchError",
+    "AttestationRequiredError",
     "BaseBolster",
     "BiomtDecodeError",
     "BiomtDevice",
@@ -169,11 +192,13 @@ __all__ = [
     "DeviceState",
     "ElectionRole",
     "Enrolment",
+    "Evidence",
     "FacilityCA",
     "Heartbeat",
     "HeartbeatAck",
     "HistoryEntry",
     "HistoryPayload",
+    "HistoryQuery",
     "HistoryRequest",
     "HistoryResult",
     "IdentifiedRecord",
@@ -183,6 +208,7 @@ __all__ = [
     "MemberRecord",
     "NotLeaderError",
     "ObserveDeniedError",
+    "ObserveQuery",
     "ObserveRequest",
     "ObserveUpdate",
     "Observer",
@@ -205,20 +231,31 @@ __all__ = [
     "Requester",
     "Retention",
     "Rng",
+    "SessionAttestation",
+    "SessionAuthenticated",
+    "SessionOp",
+    "SessionRequest",
+    "SessionResponse",
+    "SessionResult",
     "StaleRequestError",
     "StoreReceipt",
     "StoreRequest",
     "StoreResult",
     "Subscription",
+    "SubscriptionGrant",
     "Threshold",
     "TrustAnchor",
     "UnknownBolsterError",
     "UnknownDeviceError",
     "UnknownRequesterError",
+    "UnknownSessionError",
     "UpdateReason",
     "User",
     "UserDirectory",
+    "UserSessions",
     "VoteReply",
     "VoteRequest",
     "anonymize",
+    "bolster_validator",
+    "user_validator",
 ]

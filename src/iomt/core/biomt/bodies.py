@@ -20,12 +20,18 @@ AccessBody         Access   requester's pseudonym         who (name, role), whic
 CommunicationBody  Access   initiating device pseudonym   the pair, grant id, expiry, outcome
 ObserveBody        Observe  requester's pseudonym         who, which devices, threshold, interval,
                                                           expiry, subscription key, outcome
+AttestationBody    Access   requester's pseudonym         a user's signed attestation of the
+                                                          session requests it was answered
 =================  =======  ============================  ========================================
 
 Table 1 has no type for communication setup; it is logged as an Access (device A accesses
-device B) with its own body. Requests signed by users are kept whole (``request``) so the
-signature in the transaction's clear ``signature`` field can be re-verified by whoever may
-read the body -- the facility's auditor or the patient.
+device B) with its own body; nor for a session attestation (logged as an Access too).
+Requests signed by users are kept whole (``request``) so the signature in the transaction's
+clear ``signature`` field can be re-verified by whoever may read the body -- the facility's
+auditor or the patient. A session-authenticated request keeps its
+:class:`~iomt.core.biomt.session.SessionAuthenticated` record there instead, and the
+record's AEAD tag as the signature (checkable only with the session key: see
+:mod:`~iomt.core.biomt.session` on evidence).
 """
 
 from __future__ import annotations
@@ -35,9 +41,11 @@ from dataclasses import dataclass
 from .codec import U32, U64, Bytes, Enum, Message, Nested, Optional, Seq, Text, tag
 from .errors import BiomtDecodeError
 from .messages import ID, Outcome, Threshold
+from .session import SESSION_ID_SIZE, SessionAuthenticated
 
 __all__ = [
     "AccessBody",
+    "AttestationBody",
     "Body",
     "CommunicationBody",
     "ObserveBody",
@@ -45,6 +53,7 @@ __all__ = [
     "RemoveBody",
     "StoreBody",
     "decode_body",
+    "session_evidence",
 ]
 
 _REQUEST = Bytes(max_size=1 << 16)
@@ -213,12 +222,58 @@ class ObserveBody(Message):
         return f"ObserveBody({self.requester!r}, {self.devices!r}, {self.outcome.name})"
 
 
-Body = OriginBody | RemoveBody | StoreBody | AccessBody | CommunicationBody | ObserveBody
+@dataclass(frozen=True, slots=True)
+class AttestationBody(Message):
+    """A user's :class:`~iomt.core.biomt.session.SessionAttestation` (``request``: its
+    signed bytes; the signature is the transaction's), and what it covers."""
+
+    requester: str
+    role: str
+    session_id: bytes
+    seqs: tuple[int, ...]
+    digest: bytes
+    request: bytes
+
+    TAG = tag("iomt/biomt/body/attestation/v1")
+    FIELDS = (
+        ("requester", ID),
+        ("role", ID),
+        ("session_id", Bytes(size=SESSION_ID_SIZE)),
+        ("seqs", Seq(U64, max_items=1 << 16)),
+        ("digest", Bytes(size=32)),
+        ("request", _REQUEST),
+    )
+
+
+Body = (
+    OriginBody
+    | RemoveBody
+    | StoreBody
+    | AccessBody
+    | CommunicationBody
+    | ObserveBody
+    | AttestationBody
+)
 
 _BY_TAG: dict[bytes, type[Body]] = {
     cls.TAG: cls
-    for cls in (OriginBody, RemoveBody, StoreBody, AccessBody, CommunicationBody, ObserveBody)
+    for cls in (
+        OriginBody,
+        RemoveBody,
+        StoreBody,
+        AccessBody,
+        CommunicationBody,
+        ObserveBody,
+        AttestationBody,
+    )
 }
+
+
+def session_evidence(request: bytes) -> SessionAuthenticated | None:
+    """The session record a body's ``request`` holds, or None for a signed request."""
+    if not request.startswith(SessionAuthenticated.TAG):
+        return None
+    return SessionAuthenticated.from_bytes(request)
 
 
 def decode_body(data: bytes) -> Body:

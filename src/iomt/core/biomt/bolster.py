@@ -57,6 +57,7 @@ import hmac
 import os
 import time as _time
 from array import array
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
@@ -67,6 +68,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from iomt.crypto.errors import DecryptionError
 from iomt.crypto.primitives import AesGcm, sha256
 from iomt.crypto.revocation import RevocationKind
+from iomt.crypto.sessions import HandshakeIdentity, SessionPolicy
 from iomt.crypto.signing import Ed25519Verifier, Verifier
 from iomt.crypto.techniques import AssociatedData
 from iomt.errors import AuthenticationError
@@ -86,6 +88,7 @@ from iomt.ledger import (
 
 from .bodies import (
     AccessBody,
+    AttestationBody,
     Body,
     CommunicationBody,
     ObserveBody,
@@ -103,6 +106,7 @@ from .errors import (
     AccessDeniedError,
     BodyUnreadableError,
     CommunicationDeniedError,
+    DeniedError,
     DeviceRemovedError,
     KeyExpiredError,
     ObserveDeniedError,
@@ -134,6 +138,7 @@ from .messages import (
     CommunicationGrant,
     CommunicationRequest,
     DataRecord,
+    Evidence,
     HistoryEntry,
     HistoryPayload,
     HistoryRequest,
@@ -167,6 +172,20 @@ from .provisioning import (
     x25519_shared,
 )
 from .sealing import open_sealed, response_aad, seal_to
+from .session import (
+    AccessQuery,
+    AttestationReceipts,
+    HistoryQuery,
+    ObserveQuery,
+    SessionAttestation,
+    SessionAuthenticated,
+    SessionOp,
+    SessionRequest,
+    SessionResponse,
+    SessionResult,
+    SubscriptionGrant,
+    UserSessions,
+)
 
 __all__ = [
     "Bolster",
@@ -207,9 +226,24 @@ class BolsterConfig:
     cloud_decimals: int | None = None
     cloud_vocabulary: frozenset[str] = DEFAULT_VOCABULARY
     nonce_capacity: int = 100_000
+    #: recently stored records kept in memory too (sealed, as on disk) for Access; 0: none
+    record_cache: int = 16_384
+    #: user sessions: lifetime, handshakes per second (all initiators together), how many
+    #: requests a session may carry unattested, how long an expired session's log is kept
+    session_lifetime: int = 15 * 60 * SECOND
+    handshake_rate: float = 100.0
+    handshake_burst: float = 200.0
+    max_unattested: int = 256
+    attest_grace: int = 10 * 60 * SECOND
 
     def __post_init__(self) -> None:
-        for name in ("key_lifetime", "max_clock_skew", "max_observe_duration"):
+        for name in (
+            "key_lifetime",
+            "max_clock_skew",
+            "max_observe_duration",
+            "session_lifetime",
+            "max_unattested",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         if self.max_pair_key_lifetime <= 0:
@@ -311,6 +345,22 @@ class Bolster:
         self._nonces = NonceCache(config.nonce_capacity)
         self._blocks: list[tuple[int, int, bytes]] = []  # (first_seq, tx_count, hash)
         self._synced: set[int] = set()
+        self._last_append: tuple[Transaction, int] | None = None
+        # write-through copy of recent local records, still sealed: (device, seq) -> bytes
+        self._recent: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+        self._sessions = UserSessions(
+            HandshakeIdentity(
+                identity.bolster_id,
+                identity.signer,
+                identity.signing_certificate.public_bytes(Encoding.DER),
+            ),
+            users,
+            clock=clock,
+            policy=SessionPolicy(lifetime=config.session_lifetime / SECOND),
+            handshake_limit=RateLimit(config.handshake_rate, config.handshake_burst),
+            max_unattested=config.max_unattested,
+            attest_grace=config.attest_grace,
+        )
         self._note_blocks()
         self._replay()
 
@@ -394,6 +444,12 @@ class Bolster:
     def config(self) -> BolsterConfig:
         return self._config
 
+    @property
+    def last_append(self) -> tuple[Transaction, int] | None:
+        """The last transaction this object appended and its block index (for a node that
+        publishes appends without reading them back, e.g. after a session answer)."""
+        return self._last_append
+
     def devices(self) -> list[str]:
         """Pseudonyms of the provisioned devices that are not removed."""
         return sorted(p for p, d in self._devices.items() if not d.removed)
@@ -467,7 +523,9 @@ class Bolster:
         )
         self._note_blocks()
         op.lap(Phase.LEDGER)
-        return Transaction(seq, tx_type, generator, now, sealed, signature), receipt
+        tx = Transaction(seq, tx_type, generator, now, sealed, signature)
+        self._last_append = (tx, receipt.block_index)
+        return tx, receipt
 
     def _open_body(self, tx: Transaction) -> Body:
         try:
@@ -677,6 +735,7 @@ class Bolster:
         )
         dev.last_counter = request.counter
         self._index_store(dev, tx.time, tx.seq)
+        self._remember(dev.pseudonym, tx.seq, record)
         deliveries = self._engine.on_data(dev.pseudonym, measurement, now)
         op.lap(Phase.POLICY)
         updates = tuple(
@@ -687,6 +746,13 @@ class Bolster:
         )
         op.finish(Phase.CRYPTO)
         return StoreResult(StoreReceipt(dev.pseudonym, request.counter, tx, receipt), updates)
+
+    def _remember(self, device: str, seq: int, sealed: bytes) -> None:
+        if self._config.record_cache <= 0:
+            return
+        self._recent[(device, seq)] = sealed
+        while len(self._recent) > self._config.record_cache:
+            self._recent.popitem(last=False)
 
     @staticmethod
     def _index_store(dev: _Device, when: int, seq: int) -> None:
@@ -724,73 +790,16 @@ class Bolster:
     # -- Access -----------------------------------------------------------------------
 
     def access(self, request: AccessRequest) -> AccessResult:
+        """A signed Access: the answer is ECIES-sealed to the request's one-time key."""
         op = self.meter.start("access")
         now = self._clock()
         user = self._authenticate(request, op, now)
-        generator = self.requester_pseudonym(user.name)
-        try:
-            self._permit(user, TxType.ACCESS, request.device)
-        except PolicyDeniedError as exc:
-            op.lap(Phase.POLICY)
-            body = AccessBody(
-                user.name,
-                user.role,
-                request.device,
-                request.since,
-                request.until,
-                Outcome.DENIED,
-                0,
-                0,
-                str(exc),
-                request.signed_bytes(),
-            )
-            tx, receipt = self._append(
-                op, TxType.ACCESS, generator, body, signature=request.signature
-            )
-            raise AccessDeniedError(str(exc), transaction=tx, receipt=receipt) from None
-        dev = self._devices.get(request.device)
-        op.lap(Phase.POLICY)
-        records: list[DataRecord] = []
-        blocks: dict[int, CloudAddress] = {}
-        redirected = 0
-        if dev is not None:
-            lo = bisect.bisect_left(dev.times, request.since)
-            hi = bisect.bisect_left(dev.times, request.until)
-            hi = min(hi, lo + request.limit)
-            for seq in dev.seqs[lo:hi]:
-                try:
-                    stored = self._local.get(dev.pseudonym, seq)
-                except RecordNotFoundError:
-                    op.lap(Phase.LEDGER)
-                    index = self._block_of(seq)
-                    if index is not None:
-                        blocks[index] = CloudAddress(self.log_id, index, self._blocks[index][2])
-                        redirected += 1
-                    continue
-                op.lap(Phase.LEDGER)
-                plain = self._keys.open_record(stored.data, record_aad(dev.pseudonym, seq))
-                op.lap(Phase.CRYPTO)
-                records.append(DataRecord(seq, Measurement.from_bytes(plain)))
-                op.lap(Phase.OTHER)
-        detail = f"{len(records)} local, {redirected} in the cloud ({len(blocks)} blocks)"
-        body = AccessBody(
-            user.name,
-            user.role,
-            request.device,
-            request.since,
-            request.until,
-            Outcome.GRANTED,
-            len(records),
-            redirected,
-            detail,
-            request.signed_bytes(),
-        )
-        tx, receipt = self._append(op, TxType.ACCESS, generator, body, signature=request.signature)
-        payload = AccessPayload(
-            request.device,
-            tuple(records),
-            tuple(blocks[i] for i in sorted(blocks)),
-            self.cloud_pseudonym(request.device) if blocks else "-",
+        tx, receipt, payload = self._serve_access(
+            op,
+            user,
+            AccessQuery(request.device, request.since, request.until, request.limit),
+            evidence=request.signed_bytes(),
+            signature=request.signature,
         )
         aad = response_aad(self.bolster_id, user.name, request.device, tx.seq, request.nonce)
         op.lap(Phase.OTHER)
@@ -800,16 +809,120 @@ class Bolster:
             self.bolster_id, user.name, request.device, request.nonce, tx, receipt, sealed
         )
 
+    def _serve_access(
+        self, op: OpTimer, user: User, query: AccessQuery, *, evidence: bytes, signature: bytes
+    ) -> tuple[Transaction, Receipt, AccessPayload]:
+        """Policy, records, the Access transaction (also for a denial, which raises)."""
+        generator = self.requester_pseudonym(user.name)
+        try:
+            self._permit(user, TxType.ACCESS, query.device)
+        except PolicyDeniedError as exc:
+            op.lap(Phase.POLICY)
+            body = AccessBody(
+                user.name,
+                user.role,
+                query.device,
+                query.since,
+                query.until,
+                Outcome.DENIED,
+                0,
+                0,
+                str(exc),
+                evidence,
+            )
+            tx, receipt = self._append(op, TxType.ACCESS, generator, body, signature=signature)
+            raise AccessDeniedError(str(exc), transaction=tx, receipt=receipt) from None
+        dev = self._devices.get(query.device)
+        op.lap(Phase.POLICY)
+        records: list[DataRecord] = []
+        blocks: dict[int, CloudAddress] = {}
+        redirected = 0
+        if dev is not None:
+            lo = bisect.bisect_left(dev.times, query.since)
+            hi = bisect.bisect_left(dev.times, query.until)
+            hi = min(hi, lo + query.limit)
+            for seq in dev.seqs[lo:hi]:
+                sealed = self._recent.get((dev.pseudonym, seq))
+                if sealed is None:
+                    try:
+                        sealed = self._local.get(dev.pseudonym, seq).data
+                    except RecordNotFoundError:
+                        op.lap(Phase.LEDGER)
+                        index = self._block_of(seq)
+                        if index is not None:
+                            blocks[index] = CloudAddress(self.log_id, index, self._blocks[index][2])
+                            redirected += 1
+                        continue
+                op.lap(Phase.LEDGER)
+                plain = self._keys.open_record(sealed, record_aad(dev.pseudonym, seq))
+                op.lap(Phase.CRYPTO)
+                records.append(DataRecord(seq, Measurement.from_bytes(plain)))
+                op.lap(Phase.OTHER)
+        detail = f"{len(records)} local, {redirected} in the cloud ({len(blocks)} blocks)"
+        body = AccessBody(
+            user.name,
+            user.role,
+            query.device,
+            query.since,
+            query.until,
+            Outcome.GRANTED,
+            len(records),
+            redirected,
+            detail,
+            evidence,
+        )
+        tx, receipt = self._append(op, TxType.ACCESS, generator, body, signature=signature)
+        payload = AccessPayload(
+            query.device,
+            tuple(records),
+            tuple(blocks[i] for i in sorted(blocks)),
+            self.cloud_pseudonym(query.device) if blocks else "-",
+        )
+        return tx, receipt, payload
+
     # -- Observe ----------------------------------------------------------------------
 
     def observe(self, request: ObserveRequest) -> Subscription:
+        """A signed Observe: the subscription key is ECIES-sealed to the one-time key."""
         op = self.meter.start("observe")
         now = self._clock()
         user = self._authenticate(request, op, now)
+        query = ObserveQuery(request.devices, request.threshold, request.interval, request.duration)
+        tx, receipt, body = self._serve_observe(
+            op, user, query, now, evidence=request.signed_bytes(), signature=request.signature
+        )
+        aad = response_aad(self.bolster_id, user.name, "", tx.seq, request.nonce)
+        wrapped = seal_to(request.response_key, body.subscription_key, aad)
+        op.finish(Phase.CRYPTO)
+        return Subscription(
+            self.bolster_id,
+            body.subscription_id,
+            user.name,
+            request.nonce,
+            request.devices,
+            body.interval,
+            body.expires_at,
+            wrapped,
+            tx,
+            receipt,
+        )
+
+    def _serve_observe(
+        self,
+        op: OpTimer,
+        user: User,
+        query: ObserveQuery,
+        now: int,
+        *,
+        evidence: bytes,
+        signature: bytes,
+    ) -> tuple[Transaction, Receipt, ObserveBody]:
+        """Policy, the Observe transaction (also for a denial, which raises), the
+        subscription; returns the logged body (subscription id, key, interval, expiry)."""
         generator = self.requester_pseudonym(user.name)
         floor = 0
         try:
-            for device in request.devices:
+            for device in query.devices:
                 rule = self._permit(user, TxType.OBSERVE, device)
                 if rule is not None:
                     floor = max(floor, rule.observe_interval)
@@ -818,55 +931,37 @@ class Bolster:
             body = ObserveBody(
                 user.name,
                 user.role,
-                request.devices,
-                request.threshold,
-                request.interval,
+                query.devices,
+                query.threshold,
+                query.interval,
                 0,
                 b"",
                 b"",
                 Outcome.DENIED,
                 str(exc),
-                request.signed_bytes(),
+                evidence,
             )
-            tx, receipt = self._append(
-                op, TxType.OBSERVE, generator, body, signature=request.signature
-            )
+            tx, receipt = self._append(op, TxType.OBSERVE, generator, body, signature=signature)
             raise ObserveDeniedError(str(exc), transaction=tx, receipt=receipt) from None
-        interval = max(request.interval, floor)
-        expires = now + min(request.duration, self._config.max_observe_duration)
+        interval = max(query.interval, floor)
+        expires = now + min(query.duration, self._config.max_observe_duration)
         op.lap(Phase.POLICY)
-        sub_id = self._rng(16)
-        key = self._rng(32)
         body = ObserveBody(
             user.name,
             user.role,
-            request.devices,
-            request.threshold,
+            query.devices,
+            query.threshold,
             interval,
             expires,
-            sub_id,
-            key,
+            self._rng(16),
+            self._rng(32),
             Outcome.GRANTED,
             f"interval {interval} ns",
-            request.signed_bytes(),
+            evidence,
         )
-        tx, receipt = self._append(op, TxType.OBSERVE, generator, body, signature=request.signature)
+        tx, receipt = self._append(op, TxType.OBSERVE, generator, body, signature=signature)
         self._engine.add(self._subscription(body))
-        aad = response_aad(self.bolster_id, user.name, "", tx.seq, request.nonce)
-        wrapped = seal_to(request.response_key, key, aad)
-        op.finish(Phase.CRYPTO)
-        return Subscription(
-            self.bolster_id,
-            sub_id,
-            user.name,
-            request.nonce,
-            request.devices,
-            interval,
-            expires,
-            wrapped,
-            tx,
-            receipt,
-        )
+        return tx, receipt, body
 
     def _subscription(self, body: ObserveBody) -> SubscriptionState:
         return SubscriptionState(
@@ -952,6 +1047,8 @@ class Bolster:
             self._ledger.seal_block(policy.without_device(dev.pseudonym))
             self._note_blocks()
         deleted = self._local.delete_device(dev.pseudonym)
+        for key in [k for k in self._recent if k[0] == dev.pseudonym]:
+            del self._recent[key]
         dev.times, dev.seqs = array("q"), array("q")
         return deleted
 
@@ -1073,7 +1170,15 @@ class Bolster:
         op = self.meter.start("history")
         now = self._clock()
         user = self._authenticate(request, op, now)
-        subject = request.subject
+        payload = self._history(op, user, request.subject)
+        aad = response_aad(self.bolster_id, user.name, request.subject, 0, request.nonce)
+        op.lap(Phase.OTHER)
+        sealed = seal_to(request.response_key, payload.to_bytes(), aad)
+        op.finish(Phase.CRYPTO)
+        return HistoryResult(self.bolster_id, user.name, request.subject, request.nonce, sealed)
+
+    def _history(self, op: OpTimer, user: User, requested: str) -> HistoryPayload:
+        subject = requested
         if subject == self.requester_pseudonym(user.name):  # "my devices", by pseudonym
             subject = user.name
         if subject in self._devices:
@@ -1086,17 +1191,155 @@ class Bolster:
             raise AccessDeniedError(f"{user.name!r} may not read the history of {subject!r}")
         op.lap(Phase.POLICY)
         entries: list[HistoryEntry] = []
+        attested: dict[int, int] = {}  # session request's seq -> the attestation's seq
         for tx in self._ledger.transactions():
             op.lap(Phase.LEDGER)
             body = self._open_body(tx)
             op.lap(Phase.CRYPTO)
+            if isinstance(body, AttestationBody):
+                attested.update(dict.fromkeys(body.seqs, tx.seq))
             entries.extend(_entries(tx, body, devices))
-        payload = HistoryPayload(request.subject, tuple(sorted(devices)), tuple(entries))
-        aad = response_aad(self.bolster_id, user.name, request.subject, 0, request.nonce)
+        entries = [
+            replace(
+                e,
+                evidence=Evidence.ATTESTED,
+                detail=f"{e.detail}; attested by {e.actor} in transaction {attested[e.seq]}",
+            )
+            if e.evidence is Evidence.SESSION and e.seq in attested
+            else e
+            for e in entries
+        ]
+        return HistoryPayload(requested, tuple(sorted(devices)), tuple(entries))
+
+    # -- user sessions ----------------------------------------------------------------
+
+    def session_handshake(self, initiator: str, message: bytes) -> bytes:
+        """A user's handshake message 1 (-> message 2) or 3 (-> ``b""``: the session is
+        up). Only registered users with their registered, valid certificate complete it."""
+        op = self.meter.start("handshake")
+        try:
+            return self._sessions.handshake(initiator, message)
+        finally:
+            op.finish(Phase.CRYPTO)
+
+    def session_request(self, request: SessionRequest) -> SessionResponse:
+        """Access, Observe, history or an attestation on a user's session.
+
+        Order of checks: bolster id, clock skew, the session (live, this requester's),
+        the record (AEAD tag, replay window), the user (still registered, certificate
+        valid), rate limit, unattested bound -- then as the signed path. The logged
+        transaction records :class:`SessionAuthenticated` and the record's tag; denials
+        are logged and raise with the evidence, as on the signed path."""
+        kind = request.operation
+        op = self.meter.start(kind.name.lower())
+        now = self._clock()
+        if request.bolster_id != self.bolster_id:
+            raise RequestAuthenticationError(f"request is for bolster {request.bolster_id!r}")
+        if abs(request.time - now) > self._config.max_clock_skew:
+            raise StaleRequestError("request time outside the accepted clock skew")
+        op.lap(Phase.POLICY)
+        session, sid, query = self._sessions.open(request)
+        op.lap(Phase.CRYPTO)
+        user = self._users.get(request.requester)
+        try:
+            self._users.anchor.check_status(
+                user.certificate, now=now, fingerprint_=user.fingerprint
+            )
+        except AuthenticationError as exc:
+            self._sessions.table.drop(user.name)
+            raise UnknownRequesterError(f"{user.name!r}: {exc}") from None
+        self._requests.require(user.name, now)
+        if kind is not SessionOp.ATTEST:
+            self._sessions.require_attested(sid)
+        evidence = SessionAuthenticated(
+            self.bolster_id,
+            user.name,
+            kind,
+            request.time,
+            sid,
+            request.number,
+            self._sessions.credential(sid),
+            query,
+        )
+        signature = request.auth_tag
+        op.lap(Phase.POLICY)
+        tx: Transaction | None = None
+        receipt: Receipt | None = None
+        try:
+            if kind is SessionOp.ACCESS:
+                tx, receipt, payload = self._serve_access(
+                    op,
+                    user,
+                    AccessQuery.from_bytes(query),
+                    evidence=evidence.to_bytes(),
+                    signature=signature,
+                )
+                result = payload.to_bytes()
+            elif kind is SessionOp.OBSERVE:
+                tx, receipt, body = self._serve_observe(
+                    op,
+                    user,
+                    ObserveQuery.from_bytes(query),
+                    now,
+                    evidence=evidence.to_bytes(),
+                    signature=signature,
+                )
+                result = SubscriptionGrant(
+                    body.subscription_id,
+                    body.devices,
+                    body.interval,
+                    body.expires_at,
+                    body.subscription_key,
+                ).to_bytes()
+            elif kind is SessionOp.HISTORY:
+                result = self._history(op, user, HistoryQuery.from_bytes(query).subject).to_bytes()
+            else:
+                tx, receipt, proofs = self._attest(
+                    op, user, sid, SessionAttestation.from_bytes(query)
+                )
+                result = proofs.to_bytes()
+        except DeniedError as exc:
+            if exc.transaction is not None and kind is not SessionOp.HISTORY:
+                self._sessions.logged(sid, exc.transaction.seq, evidence)
+            raise
+        if tx is not None and kind in (SessionOp.ACCESS, SessionOp.OBSERVE):
+            self._sessions.logged(sid, tx.seq, evidence)
         op.lap(Phase.OTHER)
-        sealed = seal_to(request.response_key, payload.to_bytes(), aad)
+        response = self._sessions.seal(session, request, SessionResult(kind, tx, receipt, result))
         op.finish(Phase.CRYPTO)
-        return HistoryResult(self.bolster_id, user.name, request.subject, request.nonce, sealed)
+        return response
+
+    def _attest(
+        self, op: OpTimer, user: User, sid: bytes, att: SessionAttestation
+    ) -> tuple[Transaction, Receipt, AttestationReceipts]:
+        if (att.bolster_id, att.requester) != (self.bolster_id, user.name):
+            raise RequestAuthenticationError("attestation is for another bolster or user")
+        try:
+            user.verifier.verify(att.signed_bytes(), att.signature)
+        except AuthenticationError:
+            raise RequestAuthenticationError(
+                f"attestation signature of {user.name!r} does not verify"
+            ) from None
+        op.lap(Phase.CRYPTO)
+        self._sessions.check_attestation(sid, att)
+        body = AttestationBody(
+            user.name, user.role, att.session_id, att.seqs, att.digest, att.signed_bytes()
+        )
+        tx, receipt = self._append(
+            op,
+            TxType.ACCESS,
+            self.requester_pseudonym(user.name),
+            body,
+            signature=att.signature,
+        )
+        self._sessions.attested(att)
+        proofs = tuple(self._ledger.inclusion_proof(s, receipt.tree_size) for s in att.seqs)
+        op.lap(Phase.LEDGER)
+        return tx, receipt, AttestationReceipts(proofs)
+
+    def unattested(self, session: bytes) -> int:
+        """How many requests on ``session`` (its 16-byte id) are not attested yet."""
+        return self._sessions.unattested(session)
 
     # -- policy administration (local) -------------------------------------------------
 
@@ -1114,7 +1357,10 @@ class Bolster:
         return block
 
     def expire_subscriptions(self) -> int:
-        return self._engine.expire(self._clock())
+        """For a node's timer: end expired subscriptions (and forget old session logs)."""
+        now = self._clock()
+        self._sessions.expire(now)
+        return self._engine.expire(now)
 
     # -- cloud sync -------------------------------------------------------------------
 
@@ -1187,6 +1433,9 @@ class Bolster:
         by_device: dict[str, list[int]] = {}
         for tx in self._ledger.transactions(start=first, stop=first + count, tx_type=TxType.STORE):
             by_device.setdefault(tx.generator_id, []).append(tx.seq)
+        for d, seqs in by_device.items():
+            for seq in seqs:
+                self._recent.pop((d, seq), None)
         return sum(self._local.delete(d, seqs) for d, seqs in sorted(by_device.items()))
 
     # -- cluster head and master bolster ----------------------------------------------
@@ -1302,10 +1551,23 @@ class Bolster:
 
 def _entries(tx: Transaction, body: Body, devices: set[str]) -> list[HistoryEntry]:
     def entry(
-        actor: str, role: str, device: str, outcome: Outcome, records: int, detail: str
+        actor: str,
+        role: str,
+        device: str,
+        outcome: Outcome,
+        records: int,
+        detail: str,
+        evidence: Evidence = Evidence.SIGNATURE,
     ) -> HistoryEntry:
         return HistoryEntry(
-            tx.seq, tx.tx_type, tx.time, actor, role, device, outcome, records, detail
+            tx.seq, tx.tx_type, tx.time, actor, role, device, outcome, records, detail, evidence
+        )
+
+    def of_user(request: bytes) -> Evidence:
+        return (
+            Evidence.SESSION
+            if request.startswith(SessionAuthenticated.TAG)
+            else (Evidence.SIGNATURE)
         )
 
     if isinstance(body, OriginBody) and body.pseudonym in devices:
@@ -1322,7 +1584,13 @@ def _entries(tx: Transaction, body: Body, devices: set[str]) -> list[HistoryEntr
     if isinstance(body, StoreBody) and body.device in devices:
         return [
             entry(
-                body.device, DEVICE_ROLE, body.device, Outcome.GRANTED, 1, f"counter {body.counter}"
+                body.device,
+                DEVICE_ROLE,
+                body.device,
+                Outcome.GRANTED,
+                1,
+                f"counter {body.counter}",
+                Evidence.DEVICE_KEY,
             )
         ]
     if isinstance(body, AccessBody) and body.device in devices:
@@ -1334,6 +1602,7 @@ def _entries(tx: Transaction, body: Body, devices: set[str]) -> list[HistoryEntr
                 body.outcome,
                 body.records + body.redirected,
                 body.detail,
+                of_user(body.request),
             )
         ]
     if isinstance(body, CommunicationBody):
@@ -1345,12 +1614,13 @@ def _entries(tx: Transaction, body: Body, devices: set[str]) -> list[HistoryEntr
                 body.outcome,
                 0,
                 f"communication {body.initiator} -> {body.peer}: {body.detail}",
+                Evidence.DEVICE_KEY,
             )
             for d in sorted({body.initiator, body.peer} & devices)
         ]
     if isinstance(body, ObserveBody):
         return [
-            entry(body.requester, body.role, d, body.outcome, 0, body.detail)
+            entry(body.requester, body.role, d, body.outcome, 0, body.detail, of_user(body.request))
             for d in body.devices
             if d in devices
         ]

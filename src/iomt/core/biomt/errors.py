@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AccessDeniedError",
+    "AttestationMismatchError",
+    "AttestationRequiredError",
     "BiomtDecodeError",
     "BiomtStateError",
     "BodyUnreadableError",
@@ -44,6 +46,7 @@ __all__ = [
     "UnknownBolsterError",
     "UnknownDeviceError",
     "UnknownRequesterError",
+    "UnknownSessionError",
 ]
 
 
@@ -80,6 +83,15 @@ class UnknownDeviceError(AuthenticationError):
 
 class UnknownRequesterError(AuthenticationError):
     """The requester is not in the bolster's user directory (or its certificate is invalid)."""
+
+
+class UnknownSessionError(RequestAuthenticationError):
+    """A session record names no live session here (expired, or the bolster restarted):
+    nothing was logged; run the handshake again and resend."""
+
+
+class AttestationMismatchError(RequestAuthenticationError):
+    """A session attestation does not match what the bolster logged for that session."""
 
 
 class UnknownBolsterError(AuthenticationError):
@@ -157,6 +169,11 @@ class RateLimitedError(AuthorizationError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class AttestationRequiredError(AuthorizationError):
+    """Too many requests on this session rest on the session alone: the user must sign an
+    attestation of them before the bolster serves more (not logged)."""
 
 
 # --- verification --------------------------------------------------------------------

@@ -61,6 +61,7 @@ __all__ = [
     "CommunicationGrant",
     "CommunicationRequest",
     "DataRecord",
+    "Evidence",
     "HistoryEntry",
     "HistoryPayload",
     "HistoryRequest",
@@ -146,6 +147,21 @@ class Outcome(IntEnum):
     GRANTED = 0
     DENIED = 1
     CANCELLED = 2
+
+
+class Evidence(IntEnum):
+    """What the ledger holds that authenticates a logged request, as a history entry shows.
+
+    Only a *signature* is evidence a third party can check without trusting the bolster:
+    a MAC or AEAD tag is made with a key the bolster holds too (the device's shared key, a
+    user's session keys), so it proves the request to the bolster but the bolster could
+    have made it itself.
+    """
+
+    SIGNATURE = 0  # the generator's signature over the request (users, admins, reporters)
+    DEVICE_KEY = 1  # the device's AEAD tag / MAC under the key it shares with the bolster
+    SESSION = 2  # a user's session record (AEAD); not transferable, not yet attested
+    ATTESTED = 3  # session-authenticated, and covered by the user's signed attestation
 
 
 class UpdateReason(IntEnum):
@@ -654,7 +670,8 @@ class HistoryRequest(Message):
 
 @dataclass(frozen=True, slots=True)
 class HistoryEntry(Message):
-    """One logged event about a device: who (``actor``, in ``role``) did what, when."""
+    """One logged event about a device: who (``actor``, in ``role``) did what, when, and
+    what kind of :class:`Evidence` the ledger keeps for it."""
 
     seq: int
     tx_type: TxType
@@ -665,8 +682,9 @@ class HistoryEntry(Message):
     outcome: Outcome
     records: int
     detail: str
+    evidence: Evidence = Evidence.SIGNATURE
 
-    TAG = tag("iomt/biomt/history-entry/v1")
+    TAG = tag("iomt/biomt/history-entry/v2")
     FIELDS = (
         ("seq", U64),
         ("tx_type", Enum(TxType)),
@@ -677,6 +695,7 @@ class HistoryEntry(Message):
         ("outcome", Enum(Outcome)),
         ("records", U64),
         ("detail", Text(max_size=1024)),
+        ("evidence", Enum(Evidence)),
     )
 
 
