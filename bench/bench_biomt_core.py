@@ -194,6 +194,7 @@ def run_core(storage: LedgerStorage, n: int) -> dict[str, Any]:
     # the same on a session (one handshake first)
     m2 = b.session_handshake(phys.name, phys.channels.start("bolster-a"))
     b.session_handshake(phys.name, phys.channels.finish("bolster-a", m2))
+    phys.channels.confirm("bolster-a")
     f.meter.reset()
     for _ in range(n):
 
