@@ -178,10 +178,8 @@ class ProviderNode(Node):
 
     def _start(self) -> None:
         self._start_timer.cancel()
-        if self.mode == "base":
-            # No wallets, no tokens: the devices are listed by the wallets' patients only
-            # for the distributed modes; base asks the wallets anyway for the device list.
-            pass
+        # Every mode asks the wallets: in base mode too, for the list of their devices
+        # (base then sends no tokens).
         for wallet in self.wallets:
             self._ask_wallet(wallet, 1)
         if not self.wallets:  # no patients: the workload ends at once, with nothing issued

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import struct
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from enum import IntEnum
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
@@ -63,14 +64,14 @@ def tag(name: str) -> bytes:
     return bytes([len(raw)]) + raw
 
 
-class Field(Generic[T]):
+class Field(ABC, Generic[T]):
     """How one field is written and read."""
 
-    def write(self, out: list[bytes], value: T) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def write(self, out: list[bytes], value: T) -> None: ...
 
-    def read(self, r: Reader) -> T:
-        raise NotImplementedError
+    @abstractmethod
+    def read(self, r: Reader) -> T: ...
 
 
 class _Int(Field[int]):
