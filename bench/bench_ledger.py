@@ -46,6 +46,7 @@ from iomt.ledger import (
 
 TARGET_APPENDS_PER_S = 2_000
 BATCH = 500
+ATTESTATION = 64  # proofs a bolster returns per session attestation
 BODY = 256  # bytes of (already encrypted) transaction body
 
 POLICY = PrivacyHeader(
@@ -121,6 +122,12 @@ def run(n: int) -> dict[str, Any]:
         out["inclusion_proof_generate_us_memory"] = _median_us(
             lambda: mem.inclusion_proof(next(it_mem)), 200
         )
+        # A bolster's session attestation: proofs for 64 recent transactions at once.
+        recent = list(range(max(0, n - 256), n, 4))[:ATTESTATION]
+        out["attestation_proofs_us_one_by_one"] = _median_us(
+            lambda: [led.inclusion_proof(s) for s in recent], 30
+        )
+        out["attestation_proofs_us_batched"] = _median_us(lambda: led.inclusion_proofs(recent), 30)
         firsts = [rng.randrange(1, n) for _ in range(100)]
         cproofs = [led.consistency_proof(m) for m in firsts]
         out["consistency_proof_hashes_median"] = statistics.median(len(p.path) for p in cproofs)
@@ -197,6 +204,11 @@ def _print(r: dict[str, Any]) -> None:
         f"{r['inclusion_proof_bytes_median']:.0f} B; generate "
         f"{r['inclusion_proof_generate_us_sqlite']:.0f} us (SQLite), "
         f"{r['inclusion_proof_generate_us_memory']:.0f} us (memory)"
+    )
+    one, batched = r["attestation_proofs_us_one_by_one"], r["attestation_proofs_us_batched"]
+    print(
+        f"  {ATTESTATION} inclusion proofs (a session attestation): one by one {one:.0f} us, "
+        f"batched {batched:.0f} us (x{batched / one:.2f})"
     )
     print(
         f"  consistency {r['consistency_proof_hashes_median']:.0f} hashes, "

@@ -73,6 +73,7 @@ def test_centralized_baseline_end_to_end(tmp_path: Path, domain_id: int) -> None
     )
     assert traffic["by_hop"]["to_requester"]["readable"] == 0
     assert report["data_transfer_time_ms"]["n"] > 0
+    assert report["uploads"]["dropped"] == 0
     # every reading the server handed out had crossed the network in plaintext before
     assert traffic["exposed_request_share"] == 1.0
 

@@ -66,6 +66,14 @@ def test_every_receipt_and_every_later_proof_verifies(ledger: Ledger, signer) ->
             proof = ledger.inclusion_proof(seq, n)
             assert list(proof.path) == reference.path(seq, entries[:n])
             verify_inclusion(ledger.get_transaction(seq).leaf_hash(), proof, root)
+    for n in (1, 5, 17, 37):
+        seqs = [n - 1, 0, *range(0, n, 3), 0]  # unordered, with repeats
+        assert ledger.inclusion_proofs(seqs, n) == tuple(
+            ledger.inclusion_proof(seq, n) for seq in seqs
+        )
+    with pytest.raises(LedgerLookupError):
+        ledger.inclusion_proofs([0, 37], 37)
+    assert ledger.inclusion_proofs([]) == ()
     for m in range(0, 38, 3):
         for n in range(m, 38, 4):
             proof = ledger.consistency_proof(m, n)

@@ -256,6 +256,16 @@ def build_report(
             us for d in devices for us in d.get("data_transfer_us", [])
         ),
         "devices_reporting": len(devices),
+        **(
+            {
+                "uploads": {
+                    k: sum(d["uploads"][k] for d in devices if "uploads" in d)
+                    for k in ("retried", "dropped", "unacknowledged")
+                }
+            }
+            if mode == "centralized"
+            else {}
+        ),
         "paper": {
             "access_ms": PAPER["access_ms"].get(mode, {}).get(n),
             "data_transfer_ms": PAPER["data_transfer_ms"].get(mode, {}).get(n),
@@ -329,6 +339,14 @@ def render_markdown(r: dict[str, Any]) -> str:
                 f"| access, {path} | {_fmt(s['p50'])} | {_fmt(s['p95'])} | "
                 f"{_fmt(s['p99'])} | {_fmt(s['mean'])} | {s['n']} | |"
             )
+    uploads = r.get("uploads")
+    if uploads:
+        lines += [
+            "",
+            f"Uploads to the central server: {uploads['retried']} retried, "
+            f"{uploads['dropped']} dropped unacknowledged (backlog full), "
+            f"{uploads['unacknowledged']} still unacknowledged at shutdown.",
+        ]
     if req["refusal_reasons"]:
         lines += [
             "",

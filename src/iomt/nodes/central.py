@@ -62,6 +62,7 @@ class CentralNode(Node):
         )
         self._latest: dict[str, StoredReading] = {}
         self.uploads = 0
+        self.duplicates = 0
         self._results = ResultsWriter(results)
         self.create_service(Upload, "~/upload", self._on_upload)
         self.create_service(DataShare, "~/fetch", self._on_fetch)
@@ -73,13 +74,18 @@ class CentralNode(Node):
         r = req.reading
         cdr = r.serialize()
         stamp = wire.time_ns(r.stamp)
-        self._db.execute(
-            "INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?)",
+        # Devices retry readings whose acknowledgement they missed: storing is idempotent,
+        # and a late retry must not replace the newest reading the server hands out.
+        new = self._db.execute(
+            "INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?)",
             (r.device_uri, int(r.seq), stamp, cdr),
-        )
+        ).rowcount
         self._db.commit()
-        self._latest[r.device_uri] = StoredReading(int(r.seq), stamp, cdr)
-        self.uploads += 1
+        latest = self._latest.get(r.device_uri)
+        if latest is None or latest.seq < r.seq:
+            self._latest[r.device_uri] = StoredReading(int(r.seq), stamp, cdr)
+        self.uploads += new
+        self.duplicates += 1 - new
         resp.status = Upload.Response.STATUS_STORED
         return resp
 
@@ -95,7 +101,12 @@ class CentralNode(Node):
 
     def destroy_node(self) -> None:
         self._results.write(
-            {"record": "central", "uploads": self.uploads, "counters": self.core.counters}
+            {
+                "record": "central",
+                "uploads": self.uploads,
+                "duplicate_uploads": self.duplicates,
+                "counters": self.core.counters,
+            }
         )
         self._results.close()
         self._db.close()

@@ -69,6 +69,8 @@ SHARING_MODES = ("distributed", "biomt")  # modes that run the paper's framework
 INBOX_QOS = QoSProfile(history=HistoryPolicy.KEEP_ALL)
 PRECREATED_CONVERTERS = 3
 PRECREATED_INBOXES = 4
+#: centralized: unacknowledged uploads kept for retry; past this the oldest is dropped (logged)
+UPLOAD_BACKLOG = 256
 CAPABILITIES = {c.name.lower(): c for c in Capability}
 
 
@@ -152,6 +154,12 @@ class DeviceNode(Node):
         self.convert_timeout_s = convert_timeout_s
         self._results = ResultsWriter(results)
         self._transfer_us: list[int] = []
+        # Centralized: readings the server has not acknowledged yet, oldest first, with the
+        # time of their first attempt (data-transfer time runs until the server stored it).
+        self._unacked: dict[int, tuple[Vitals, int]] = {}
+        self._in_flight: set[int] = set()
+        self.uploads_retried = 0
+        self.uploads_dropped = 0
         self._seq = 0
         self._converted_seq = 0
         self._session_backoff: dict[str, float] = {}
@@ -239,14 +247,23 @@ class DeviceNode(Node):
             diastolic_mmhg=r.diastolic_mmhg,
         )
         if self.mode == "centralized":
-            t0 = time.perf_counter_ns()
-            self.calls.call(
-                self._upload,
-                Upload.Request(reading=msg),
-                timeout_s=2.0,
-                on_done=functools.partial(self._uploaded, t0),
-                on_error=lambda exc: self.get_logger().warning("upload: %s", exc),
-            )
+            self._unacked[self._seq] = (msg, time.perf_counter_ns())
+            self._send_upload(self._seq)
+            # Retry the oldest reading the server has not acknowledged, one per sample, so a
+            # server that is behind gets at most twice its normal load.
+            retry = next((seq for seq in self._unacked if seq not in self._in_flight), None)
+            if retry is not None:
+                self.uploads_retried += 1
+                self._send_upload(retry)
+            if len(self._unacked) > UPLOAD_BACKLOG:
+                oldest = next(iter(self._unacked))
+                del self._unacked[oldest]
+                self.uploads_dropped += 1
+                self.get_logger().error(
+                    "upload: reading %d dropped unacknowledged (backlog of %d full)",
+                    oldest,
+                    UPLOAD_BACKLOG,
+                )
             return
         t0 = time.perf_counter_ns()
         cdr = msg.serialize()
@@ -264,9 +281,29 @@ class DeviceNode(Node):
         if self._biomt is not None:
             self._biomt.on_reading(r, now)
 
-    def _uploaded(self, t0: int, resp: Any) -> None:
+    def _send_upload(self, seq: int) -> None:
+        self._in_flight.add(seq)
+        self.calls.call(
+            self._upload,
+            Upload.Request(reading=self._unacked[seq][0]),
+            timeout_s=2.0,
+            on_done=functools.partial(self._uploaded, seq),
+            on_error=functools.partial(self._upload_failed, seq),
+        )
+
+    def _uploaded(self, seq: int, resp: Any) -> None:
+        self._in_flight.discard(seq)
+        entry = self._unacked.pop(seq, None)
+        if entry is None:  # dropped from the backlog, or a retry's twin answered first
+            return
         if resp.status == Upload.Response.STATUS_STORED:
-            self._transfer_us.append((time.perf_counter_ns() - t0) // 1000)
+            self._transfer_us.append((time.perf_counter_ns() - entry[1]) // 1000)
+        else:  # the server will not change its mind: retrying would only add load
+            self.get_logger().error("upload of reading %d refused: %s", seq, resp.reason)
+
+    def _upload_failed(self, seq: int, exc: Exception) -> None:
+        self._in_flight.discard(seq)
+        self.get_logger().warning("upload of reading %d (kept for retry): %s", seq, exc)
 
     # -- control registration (Alg. 2.1) ------------------------------------------------------
 
@@ -472,6 +509,17 @@ class DeviceNode(Node):
                 "neighbours": len(self.core.table),
                 "counters": self.core.counters,
                 "data_transfer_us": self._transfer_us,
+                **(
+                    {
+                        "uploads": {
+                            "retried": self.uploads_retried,
+                            "dropped": self.uploads_dropped,
+                            "unacknowledged": len(self._unacked),
+                        }
+                    }
+                    if self.mode == "centralized"
+                    else {}
+                ),
                 **({"biomt": self._biomt.summary()} if self._biomt is not None else {}),
             }
         )

@@ -1333,7 +1333,7 @@ class Bolster:
             signature=att.signature,
         )
         self._sessions.attested(att)
-        proofs = tuple(self._ledger.inclusion_proof(s, receipt.tree_size) for s in att.seqs)
+        proofs = self._ledger.inclusion_proofs(att.seqs, receipt.tree_size)
         op.lap(Phase.LEDGER)
         return tx, receipt, AttestationReceipts(proofs)
 
