@@ -42,16 +42,17 @@ def test_uploads_missed_while_the_server_was_down_are_retried(
         wallet="wallet_0",
         mode="centralized",
         sample_period_s=0.1,
+        upload_timeout_s=1.0,
     )
     ex.add_node(device)
     central = None
     try:
-        # No server: every upload is held, then times out after 2 s; nothing is acknowledged.
-        deadline = time.monotonic() + 2.6
+        # No server: every upload is held, then times out after 1 s; nothing is acknowledged.
+        deadline = time.monotonic() + 2.0
         while time.monotonic() < deadline:
             ex.spin_once(0.05)
         missed = set(range(1, device._seq + 1))
-        assert len(missed) >= 20 and device.uploads_retried > 0
+        assert len(missed) >= 15 and device.uploads_retried == 0  # no retries into the void
         central = CentralNode(
             ctx,
             name="central",
@@ -65,7 +66,7 @@ def test_uploads_missed_while_the_server_was_down_are_retried(
         while not missed <= _stored(tmp_path / "central") and time.monotonic() < deadline:
             ex.spin_once(0.05)
         assert missed <= _stored(tmp_path / "central")
-        assert device.uploads_dropped == 0
+        assert device.uploads_dropped == 0 and device.uploads_retried > 0
         # the server hands out the newest reading, not the last retried one
         assert central._latest[device.uri].seq == max(_stored(tmp_path / "central"))
     finally:

@@ -98,6 +98,7 @@ class DeviceNode(Node):
         storage_dir: str | None = None,
         results: str | None = None,
         convert_timeout_s: float = 1.0,
+        upload_timeout_s: float = 10.0,
         providers: list[str] | None = None,
         biomt: dict[str, Any] | None = None,
     ) -> None:
@@ -158,6 +159,10 @@ class DeviceNode(Node):
         # time of their first attempt (data-transfer time runs until the server stored it).
         self._unacked: dict[int, tuple[Vitals, int]] = {}
         self._in_flight: set[int] = set()
+        self._retrying: int | None = None
+        # Long: a server that is behind still stores what it answers late, and a reading
+        # retried too early is only a duplicate in its queue (measured at 400 devices).
+        self.upload_timeout_s = upload_timeout_s
         self.uploads_retried = 0
         self.uploads_dropped = 0
         self._seq = 0
@@ -249,12 +254,6 @@ class DeviceNode(Node):
         if self.mode == "centralized":
             self._unacked[self._seq] = (msg, time.perf_counter_ns())
             self._send_upload(self._seq)
-            # Retry the oldest reading the server has not acknowledged, one per sample, so a
-            # server that is behind gets at most twice its normal load.
-            retry = next((seq for seq in self._unacked if seq not in self._in_flight), None)
-            if retry is not None:
-                self.uploads_retried += 1
-                self._send_upload(retry)
             if len(self._unacked) > UPLOAD_BACKLOG:
                 oldest = next(iter(self._unacked))
                 del self._unacked[oldest]
@@ -286,7 +285,7 @@ class DeviceNode(Node):
         self.calls.call(
             self._upload,
             Upload.Request(reading=self._unacked[seq][0]),
-            timeout_s=2.0,
+            timeout_s=self.upload_timeout_s,
             on_done=functools.partial(self._uploaded, seq),
             on_error=functools.partial(self._upload_failed, seq),
         )
@@ -298,12 +297,29 @@ class DeviceNode(Node):
             return
         if resp.status == Upload.Response.STATUS_STORED:
             self._transfer_us.append((time.perf_counter_ns() - entry[1]) // 1000)
+            self._retry_one()
         else:  # the server will not change its mind: retrying would only add load
             self.get_logger().error("upload of reading %d refused: %s", seq, resp.reason)
 
     def _upload_failed(self, seq: int, exc: Exception) -> None:
         self._in_flight.discard(seq)
         self.get_logger().warning("upload of reading %d (kept for retry): %s", seq, exc)
+
+    def _retry_one(self) -> None:
+        """Send the oldest unacknowledged reading again, if no retry is already out.
+
+        Clocked by acknowledgements: a retry only follows a stored reading (the server is
+        answering again), and one at a time, so retries never pile onto a server that is
+        down or behind -- every retry to an overloaded server would be one more duplicate
+        in its queue.
+        """
+        if self._retrying is not None and self._retrying in self._in_flight:
+            return
+        retry = next((seq for seq in self._unacked if seq not in self._in_flight), None)
+        if retry is not None:
+            self._retrying = retry
+            self.uploads_retried += 1
+            self._send_upload(retry)
 
     # -- control registration (Alg. 2.1) ------------------------------------------------------
 
