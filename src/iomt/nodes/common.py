@@ -198,7 +198,12 @@ class ResultsWriter:
 
 class SessionOpener:
     """Opens sessions as the initiator over a peer's ``handshake`` service, once per peer,
-    queueing everyone who needs the session while the handshake runs."""
+    queueing everyone who needs the session while the handshake runs.
+
+    A handshake that times out (a peer still being discovered, or busy: at 400 devices on
+    two cores, warm-up costs a handshake or two per thousand requests) is started again
+    from message 1, with twice the timeout, up to ``attempts`` times; a refusal is final.
+    """
 
     def __init__(
         self,
@@ -209,8 +214,10 @@ class SessionOpener:
         client_for: Callable[[str], Client],
         *,
         timeout_s: float = 2.0,
+        attempts: int = 2,
     ) -> None:
         self._name_of = name_of
+        self._attempts = attempts
         self._node = node
         self._uri = uri
         self._channels = channels
@@ -231,10 +238,22 @@ class SessionOpener:
             waiters.append((on_ready, on_error))
             return
         self._waiting[peer] = [(on_ready, on_error)]
-        client = self._client_for(peer_uri)
+        self._handshake(peer_uri, peer, self._client_for(peer_uri), 1)
+
+    def _handshake(self, peer_uri: str, peer: str, client: Client, attempt: int) -> None:
+        timeout_s = self._timeout * 2 ** (attempt - 1)
 
         def fail(exc: Exception) -> None:
             self._channels.abandon(peer)
+            if isinstance(exc, ServiceTimeoutError) and attempt < self._attempts:
+                self._node.get_logger().info(
+                    "handshake with %s timed out; trying again (%d/%d)",
+                    peer_uri,
+                    attempt + 1,
+                    self._attempts,
+                )
+                self._handshake(peer_uri, peer, client, attempt + 1)
+                return
             for _ok, err in self._waiting.pop(peer, []):
                 err(exc)
 
@@ -250,7 +269,7 @@ class SessionOpener:
             self._calls.call(
                 client,
                 SessionHandshake.Request(initiator_uri=self._uri, message=m3),
-                timeout_s=self._timeout,
+                timeout_s=timeout_s,
                 on_done=after_m3,
                 on_error=fail,
             )
@@ -271,7 +290,7 @@ class SessionOpener:
         self._calls.call(
             client,
             SessionHandshake.Request(initiator_uri=self._uri, message=m1),
-            timeout_s=self._timeout,
+            timeout_s=timeout_s,
             on_done=after_m2,
             on_error=fail,
         )
