@@ -293,7 +293,7 @@ class DeviceNode(Node):
     def _uploaded(self, seq: int, resp: Any) -> None:
         self._in_flight.discard(seq)
         entry = self._unacked.pop(seq, None)
-        if entry is None:  # dropped from the backlog, or a retry's twin answered first
+        if entry is None:  # dropped from the full backlog meanwhile
             return
         if resp.status == Upload.Response.STATUS_STORED:
             self._transfer_us.append((time.perf_counter_ns() - entry[1]) // 1000)
