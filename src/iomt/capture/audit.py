@@ -405,17 +405,8 @@ class _Auditor:
         elif msgtype == CONVERSION_REQUEST:
             where = _search(decoded, data) or trailing
             if len(decoded.payload) or where is not None:
-                yield self._transmission(
-                    base,
-                    kind=CONVERSION_REQUEST,
-                    hop=HOP_DEVICE_TO_CONVERTER,
-                    device=str(decoded.device_uri),
-                    sender=str(decoded.device_uri),
-                    recipient=str(decoded.converter_uri),
-                    technique=str(decoded.link_technique) or UNDECLARED,
-                    where=where,
-                    signed=len(decoded.signature) > 0,
-                    signature=self._verify(CONVERSION_REQUEST, decoded),
+                yield self._conversion_order(
+                    base, decoded, where, signed=len(decoded.signature) > 0
                 )
         elif msgtype == DATA_SHARE_EVENT:
             yield from self._judge_data_share(base, topic, decoded, data)
@@ -425,19 +416,9 @@ class _Auditor:
                 order = request.request
                 where = _search(order, b"")
                 if len(order.payload) or where is not None:
-                    yield self._transmission(
-                        base,
-                        kind=CONVERSION_REQUEST,
-                        hop=HOP_DEVICE_TO_CONVERTER,
-                        device=str(order.device_uri),
-                        sender=str(order.device_uri),
-                        recipient=str(order.converter_uri),
-                        technique=str(order.link_technique) or UNDECLARED,
-                        where=where,
-                        # a session-link order is authenticated by the session's AEAD
-                        signed=len(order.signature) > 0 or order.link_technique == "session",
-                        signature=self._verify(CONVERSION_REQUEST, order),
-                    )
+                    # a session-link order is authenticated by the session's AEAD
+                    signed = len(order.signature) > 0 or order.link_technique == "session"
+                    yield self._conversion_order(base, order, where, signed=signed)
         elif msgtype == UPLOAD_EVENT:
             # The centralized baseline: a device's reading on its way to the server.
             for request in decoded.request:
@@ -555,6 +536,23 @@ class _Auditor:
             technique=UNDECLARED,
             where=where,
             malformed=True,
+        )
+
+    def _conversion_order(
+        self, base: dict[str, Any], order: Any, where: _Where | None, *, signed: bool
+    ) -> Transmission:
+        """A device's conversion order to its converter (Alg. 3): the one local hop."""
+        return self._transmission(
+            base,
+            kind=CONVERSION_REQUEST,
+            hop=HOP_DEVICE_TO_CONVERTER,
+            device=str(order.device_uri),
+            sender=str(order.device_uri),
+            recipient=str(order.converter_uri),
+            technique=str(order.link_technique) or UNDECLARED,
+            where=where,
+            signed=signed,
+            signature=self._verify(CONVERSION_REQUEST, order),
         )
 
     def _transmission(
