@@ -1,7 +1,7 @@
 """setuptools shim: pip builds from pyproject.toml; colcon (ament_python) runs this file.
 
 Besides the Python package it installs the ROS 2 resources of the package `iomt`
-(package.xml, launch/, config/, msg/, srv/) to share/iomt, and registers the package in
+(package.xml, launch/, config/) to share/iomt, and registers the package in
 the ament index, so `ros2 launch iomt scale_400.launch.py` finds them after `colcon build`.
 The same directories are copied into the wheel as `iomt/share/*` so that a plain
 `pip install` finds its DDS configs and launch files without ROS 2.
@@ -16,7 +16,8 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-SHARED_DIRS = ("config", "launch", "msg", "srv")
+# The interfaces are the ROS 2 package iomt_interfaces (its own directory, built by colcon).
+SHARED_DIRS = ("config", "launch")
 
 
 class BuildPyWithShare(build_py):

@@ -54,7 +54,7 @@ def bench_write(types: CaptureTypes, n: int) -> dict[str, float]:
     from rosbags.rosbag2 import StoragePlugin, Writer
 
     data = encode(envelope(1))
-    channel = types.channel_type("iomt/msg/SecureEnvelope")
+    channel = types.channel_type("iomt_interfaces/msg/SecureEnvelope")
     with tempfile.TemporaryDirectory() as tmp:
         raw = Writer(Path(tmp) / "raw", version=9, storage_plugin=StoragePlugin.MCAP)
         raw.open()
@@ -74,7 +74,7 @@ def bench_event(types: CaptureTypes, n: int) -> dict[str, float]:
     sample = join_service_sample(body, 7, 1)
     cost = _median_us(
         lambda: types.encode_service_event(
-            "iomt/srv/DataShare",
+            "iomt_interfaces/srv/DataShare",
             event_type=RESPONSE_SENT,
             stamp_ns=T0,
             sample=sample,
@@ -97,18 +97,18 @@ def bench_scan(n: int) -> dict[str, float]:
 def bench_audit(types: CaptureTypes, n: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         writer = BagWriter(Path(tmp) / "bag", types)
-        v_ch = types.channel_type("iomt/msg/Vitals")
-        e_ch = types.channel_type("iomt/msg/SecureEnvelope")
-        s_ch = types.channel_type("iomt/srv/DataShare_Event")
+        v_ch = types.channel_type("iomt_interfaces/msg/Vitals")
+        e_ch = types.channel_type("iomt_interfaces/msg/SecureEnvelope")
+        s_ch = types.channel_type("iomt_interfaces/srv/DataShare_Event")
         reply = service_event(
-            "iomt/srv/DataShare",
+            "iomt_interfaces/srv/DataShare",
             DataShare.Response(envelope=envelope(3)),
             request=False,
             guid=1,
             seq=1,
         )
         request = service_event(
-            "iomt/srv/DataShare",
+            "iomt_interfaces/srv/DataShare",
             DataShare.Request(requester_uri=PROVIDER),
             request=True,
             guid=1,

@@ -122,23 +122,23 @@ def cases() -> dict[str, tuple[Any, str, Any]]:
                 seq=42,
                 heart_rate_bpm=72.5,
             ),
-            "iomt/msg/Vitals",
+            "iomt_interfaces/msg/Vitals",
             msg,
         ),
-        "SecureEnvelope 64 B": (env64, "iomt/msg/SecureEnvelope", env64),
+        "SecureEnvelope 64 B": (env64, "iomt_interfaces/msg/SecureEnvelope", env64),
         "SecureEnvelope 1 KiB": (
             env1k := SecureEnvelope(ciphertext=os.urandom(1024), **envelope),
-            "iomt/msg/SecureEnvelope",
+            "iomt_interfaces/msg/SecureEnvelope",
             env1k,
         ),
         "DataShare RequestWire": (
             DataShare.to_wire(request, client_guid=0x0123456789ABCDEF, seq=42),
-            "iomt/srv/DataShare_Request",
+            "iomt_interfaces/srv/DataShare_Request",
             request,
         ),
         "DataShare ResponseWire": (
             DataShare.to_wire(response, client_guid=0x0123456789ABCDEF, seq=42),
-            "iomt/srv/DataShare_Response",
+            "iomt_interfaces/srv/DataShare_Response",
             response,
         ),
         "Registration 20 neighbours": (
@@ -160,7 +160,7 @@ def cases() -> dict[str, tuple[Any, str, Any]]:
                 ],
                 signature=os.urandom(64),
             ),
-            "iomt/msg/Registration",
+            "iomt_interfaces/msg/Registration",
             reg,
         ),
     }

@@ -1,4 +1,4 @@
-"""Locate the ROS 2 resources shipped with iomt (config/, launch/, msg/, srv/).
+"""Locate the ROS 2 resources shipped with iomt (config/, launch/).
 
 Installed from a wheel they live in the package as ``iomt/share/<dir>``; from a source
 checkout or an editable install they are the repository's top-level directories; after
@@ -16,7 +16,7 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def share_dir(kind: str) -> Path:
-    """Directory of resource ``kind`` ("config", "launch", "msg" or "srv")."""
+    """Directory of resource ``kind`` ("config" or "launch")."""
     candidates = [
         _PACKAGE_DIR / "share" / kind,
         _PACKAGE_DIR.parent.parent / kind,  # src/iomt -> repository root

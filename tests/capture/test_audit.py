@@ -26,11 +26,11 @@ from iomt.cli import main
 from iomt.msg import ConversionRequest, DataShare, Registration, SecureEnvelope, Time, encode
 
 VITALS, ENVELOPE, CONVERSION = (
-    "iomt/msg/Vitals",
-    "iomt/msg/SecureEnvelope",
-    "iomt/msg/ConversionRequest",
+    "iomt_interfaces/msg/Vitals",
+    "iomt_interfaces/msg/SecureEnvelope",
+    "iomt_interfaces/msg/ConversionRequest",
 )
-EVENT = "iomt/srv/DataShare_Event"
+EVENT = "iomt_interfaces/srv/DataShare_Event"
 INBOX, CONVERT, SHARE = (
     "/clinic/dr_a/inbox",
     "/ward/gw_1/convert",
@@ -54,7 +54,7 @@ def _embedded_conversion() -> ConversionRequest:
 
 def _request(seq: int) -> bytes:
     msg = DataShare.Request(request_id=f"r{seq}", requester_uri=PROVIDER)
-    return service_event("iomt/srv/DataShare", msg, request=True, guid=7, seq=seq)
+    return service_event("iomt_interfaces/srv/DataShare", msg, request=True, guid=7, seq=seq)
 
 
 def _reply(seq: int, envelope_msg: SecureEnvelope | None = None) -> bytes:
@@ -63,7 +63,7 @@ def _reply(seq: int, envelope_msg: SecureEnvelope | None = None) -> bytes:
         if envelope_msg is not None
         else DataShare.Response(status=DataShare.Response.STATUS_REFUSED, reason="bad token")
     )
-    return service_event("iomt/srv/DataShare", msg, request=False, guid=7, seq=seq)
+    return service_event("iomt_interfaces/srv/DataShare", msg, request=False, guid=7, seq=seq)
 
 
 def _scenario() -> list[tuple[str, str, int, bytes]]:
@@ -95,7 +95,7 @@ def _scenario() -> list[tuple[str, str, int, bytes]]:
         (SHARE, EVENT, _reply(2, envelope(8, technique="none", sealed=False))),
         (SHARE, EVENT, _reply(3)),
         (INBOX, ENVELOPE, encode(unsigned)),
-        ("/ward/registration", "iomt/msg/Registration", encode(registration)),
+        ("/ward/registration", "iomt_interfaces/msg/Registration", encode(registration)),
         (INBOX, ENVELOPE, broken_envelope),
         ("/ward/vitals", VITALS, broken_vitals),
     ]
@@ -142,7 +142,7 @@ def test_breakdowns_by_hop_kind_and_sender(scenario_bag: Path) -> None:
         "readable_share": pytest.approx(2 / 3),
     }
     assert doc["by_hop"][HOP_TO_REQUESTER]["transmissions"] == 8
-    assert doc["by_kind"]["iomt/srv/DataShare_Response"] == {
+    assert doc["by_kind"]["iomt_interfaces/srv/DataShare_Response"] == {
         "transmissions": 2,
         "readable": 1,
         "readable_share": 0.5,
@@ -155,7 +155,9 @@ def test_breakdowns_by_hop_kind_and_sender(scenario_bag: Path) -> None:
 
 def test_data_share_replies_are_paired_with_their_request(scenario_bag: Path) -> None:
     report = audit(scenario_bag)
-    replies = [t for t in report.transmissions if t.kind == "iomt/srv/DataShare_Response"]
+    replies = [
+        t for t in report.transmissions if t.kind == "iomt_interfaces/srv/DataShare_Response"
+    ]
     assert [t.recipient for t in replies] == [PROVIDER, PROVIDER]
 
 
@@ -291,7 +293,7 @@ def test_keystore_verifier_checks_real_signatures(tmp_path: Path) -> None:
     converter_uri = pending.plan.next()
     assert converter_uri is not None
     order = d.conversion_order(pending, converter_uri)
-    assert verdict(wire.order_to_msg(order), "iomt/msg/ConversionRequest") == "valid"
+    assert verdict(wire.order_to_msg(order), "iomt_interfaces/msg/ConversionRequest") == "valid"
     converter = next(c for c in w.devices.values() if c.uri == converter_uri)
     converter.channels.drop("dr_house")  # no session with the requester: it signs
     env = converter.on_conversion(order, seq=1, stamp_ns=5)
@@ -309,4 +311,4 @@ def test_sealed_envelope_with_a_hidden_plaintext_copy_is_readable(tmp_path: Path
 
 
 def test_conversion_request_type_is_known() -> None:
-    assert SecureEnvelope.__idl_typename__ == "iomt::msg::dds_::SecureEnvelope_"
+    assert SecureEnvelope.__idl_typename__ == "iomt_interfaces::msg::dds_::SecureEnvelope_"

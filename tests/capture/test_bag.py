@@ -50,7 +50,7 @@ def bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for i in range(6):
         writer.write(
             "/ward/vitals",
-            TYPES.channel_type("iomt/msg/Vitals"),
+            TYPES.channel_type("iomt_interfaces/msg/Vitals"),
             T0 + i * 10**8,
             encode(vitals(i)),
             [RELIABLE],
@@ -58,18 +58,18 @@ def bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for i in range(3):
         writer.write(
             "/clinic/dr_a/inbox",
-            TYPES.channel_type("iomt/msg/SecureEnvelope"),
+            TYPES.channel_type("iomt_interfaces/msg/SecureEnvelope"),
             T0 + i * 10**8 + 5,
             encode(envelope(i)),
             [RELIABLE],
         )
-    event = TYPES.channel_type("iomt/srv/DataShare_Event")
+    event = TYPES.channel_type("iomt_interfaces/srv/DataShare_Event")
     writer.write(
         "/ward/hr_1/data_share/_service_event",
         event,
         T0 + 7,
         service_event(
-            "iomt/srv/DataShare",
+            "iomt_interfaces/srv/DataShare",
             DataShare.Request(request_id="r", requester_uri=PROVIDER),
             request=True,
             guid=5,
@@ -82,7 +82,7 @@ def bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
         event,
         T0 + 8,
         service_event(
-            "iomt/srv/DataShare",
+            "iomt_interfaces/srv/DataShare",
             DataShare.Response(envelope=envelope(4)),
             request=False,
             guid=5,
@@ -101,8 +101,10 @@ def test_metadata_is_version_9_mcap(bag: Path) -> None:
     assert meta["message_count"] == 11
     topics = {t["topic_metadata"]["name"]: t for t in meta["topics_with_message_count"]}
     vit = topics["/ward/vitals"]["topic_metadata"]
-    assert vit["type"] == "iomt/msg/Vitals"
-    assert vit["type_description_hash"] == TYPES.channel_type("iomt/msg/Vitals").type_hash
+    assert vit["type"] == "iomt_interfaces/msg/Vitals"
+    assert (
+        vit["type_description_hash"] == TYPES.channel_type("iomt_interfaces/msg/Vitals").type_hash
+    )
     assert vit["offered_qos_profiles"][0]["reliability"] == "reliable"
 
 
@@ -125,7 +127,7 @@ def test_independent_mcap_reader_decodes_topic_channels(bag: Path) -> None:
         assert summary is not None and summary.statistics is not None
         assert summary.statistics.message_count == 11
         schemas = {s.name: s for s in summary.schemas.values()}
-        assert schemas["iomt/msg/Vitals"].encoding == "ros2msg"
+        assert schemas["iomt_interfaces/msg/Vitals"].encoding == "ros2msg"
         decoded = [
             (channel.topic, msg)
             for _s, channel, _m, msg in reader.iter_decoded_messages(
@@ -147,8 +149,8 @@ def test_anyreader_checks_definitions_against_hashes(tmp_path: Path) -> None:
     """
     bag = write_bag(
         tmp_path / "topics",
-        [("/ward/vitals", "iomt/msg/Vitals", T0, encode(vitals(0))),
-         ("/clinic/dr_a/inbox", "iomt/msg/SecureEnvelope", T0 + 1, encode(envelope(1))),
+        [("/ward/vitals", "iomt_interfaces/msg/Vitals", T0, encode(vitals(0))),
+         ("/clinic/dr_a/inbox", "iomt_interfaces/msg/SecureEnvelope", T0 + 1, encode(envelope(1))),
          ("/chatter", "std_msgs/msg/String", T0 + 2, b"\x00\x01\x00\x00\x03\x00\x00\x00hi\x00")],
     )  # fmt: skip
     with AnyReader([bag]) as reader:
@@ -160,12 +162,12 @@ def test_anyreader_checks_definitions_against_hashes(tmp_path: Path) -> None:
 
 def test_service_event_definition_matches_the_registered_type() -> None:
     """Each section of the event's ros2msg text parses to the fields rosbags registered."""
-    definition = TYPES.channel_type("iomt/srv/DataShare_Event").definition
+    definition = TYPES.channel_type("iomt_interfaces/srv/DataShare_Event").definition
     sections = definition.split("=" * 80 + "\n")
     assert sections[0].splitlines()[:3] == [
         "service_msgs/ServiceEventInfo info",
-        "iomt/DataShare_Request[<=1] request",
-        "iomt/DataShare_Response[<=1] response",
+        "iomt_interfaces/DataShare_Request[<=1] request",
+        "iomt_interfaces/DataShare_Response[<=1] response",
     ]
     names = {}
     for section in sections[1:]:
@@ -173,12 +175,13 @@ def test_service_event_definition_matches_the_registered_type() -> None:
         assert header.startswith("MSG: ")
         names[header[5:]] = text
     assert set(names) == {
-        "iomt/DataShare_Request", "iomt/DataShare_Response", "iomt/SecureEnvelope",
+        "iomt_interfaces/DataShare_Request", "iomt_interfaces/DataShare_Response",
+        "iomt_interfaces/SecureEnvelope",
         "builtin_interfaces/Time", "service_msgs/ServiceEventInfo",
     }  # fmt: skip
     for short, full in (
         ("service_msgs/ServiceEventInfo", "service_msgs/msg/ServiceEventInfo"),
-        ("iomt/DataShare_Response", "iomt/srv/DataShare_Response"),
+        ("iomt_interfaces/DataShare_Response", "iomt_interfaces/srv/DataShare_Response"),
     ):
         parsed = get_types_from_msg(names[short], short.replace("/", "/msg/"))
         ((consts, fields),) = parsed.values()
@@ -188,7 +191,7 @@ def test_service_event_definition_matches_the_registered_type() -> None:
 
 
 def test_service_events_round_trip(bag: Path) -> None:
-    events = [m for m in read_messages(bag) if m.msgtype == "iomt/srv/DataShare_Event"]
+    events = [m for m in read_messages(bag) if m.msgtype == "iomt_interfaces/srv/DataShare_Event"]
     request, response = (TYPES.decode(m.data, m.msgtype) for m in events)
     assert (request.info.event_type, response.info.event_type) == (1, 2)  # RECEIVED, SENT
     assert request.request[0].requester_uri == PROVIDER and not request.response
@@ -196,7 +199,9 @@ def test_service_events_round_trip(bag: Path) -> None:
     assert request.info.client_gid.tobytes() == (5).to_bytes(8, "little") + bytes(8)
     assert request.info.sequence_number == response.info.sequence_number == 1
     # the envelope inside the event is exactly what the device sent
-    body = TYPES.store.serialize_cdr(response.response[0].envelope, "iomt/msg/SecureEnvelope")
+    body = TYPES.store.serialize_cdr(
+        response.response[0].envelope, "iomt_interfaces/msg/SecureEnvelope"
+    )
     assert decode(type(envelope(4)), bytes(body)) == envelope(4)
 
 
@@ -212,10 +217,10 @@ def test_info(bag: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "/ward/hr_1/data_share", 2, 1, 1,
     )  # fmt: skip
     assert summary.message_types == {
-        "iomt/msg/Vitals": 6,
-        "iomt/msg/SecureEnvelope": 3,
-        "iomt/srv/DataShare_Request": 1,
-        "iomt/srv/DataShare_Response": 1,
+        "iomt_interfaces/msg/Vitals": 6,
+        "iomt_interfaces/msg/SecureEnvelope": 3,
+        "iomt_interfaces/srv/DataShare_Request": 1,
+        "iomt_interfaces/srv/DataShare_Response": 1,
     }
     assert summary.recorder == {"dropped": 0, "messages": 11}
     assert main(["bag", "info", str(bag), "--json"]) == 0
@@ -224,9 +229,13 @@ def test_info(bag: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bag", "info", str(bag)]) == 0
     text = capsys.readouterr().out
     assert (
-        "Topic: /ward/vitals | Type: iomt/msg/Vitals | Count: 6 | Serialization Format: cdr" in text
+        "Topic: /ward/vitals | Type: iomt_interfaces/msg/Vitals | Count: 6 | "
+        "Serialization Format: cdr" in text
     )
-    assert "Service: /ward/hr_1/data_share | Type: iomt/srv/DataShare | Event Count: 2" in text
+    assert (
+        "Service: /ward/hr_1/data_share | Type: iomt_interfaces/srv/DataShare | Event Count: 2"
+        in text
+    )
     # a bare .mcap file is a bag too
     assert info(next(bag.glob("*.mcap"))).message_count == 11
 

@@ -65,7 +65,7 @@ def _check_bag(bag: Path, client_guid: int) -> None:
         by_topic.setdefault(m.topic, []).append(m.data)
     assert by_topic["/t/vitals"] == [padded(encode(vitals(i))) for i in range(COUNT)]
     assert by_topic["/t/inbox"] == [padded(encode(envelope(i))) for i in range(COUNT)]
-    events = [TYPES.decode(d, "iomt/srv/DataShare_Event") for d in by_topic[EVENTS]]
+    events = [TYPES.decode(d, "iomt_interfaces/srv/DataShare_Event") for d in by_topic[EVENTS]]
     requests = [e for e in events if e.request]
     replies = [e for e in events if e.response]
     assert len(requests) == len(replies) == COUNT
@@ -84,12 +84,12 @@ def _check_bag(bag: Path, client_guid: int) -> None:
     summary = info(bag)
     assert summary.recorder["dropped"] == 0
     assert summary.recorder["malformed_service_samples"] == 0
-    assert summary.message_types["iomt/srv/DataShare_Request"] == COUNT
+    assert summary.message_types["iomt_interfaces/srv/DataShare_Request"] == COUNT
     report = audit(bag)
     # Vitals (plaintext) + sealed inbox envelopes + replies (half plaintext "none")
     assert report.total == 3 * COUNT
     assert report.readable == COUNT + COUNT // 2
-    assert report.breakdown(lambda t: t.kind)["iomt/msg/SecureEnvelope"]["readable"] == 0
+    assert report.breakdown(lambda t: t.kind)["iomt_interfaces/msg/SecureEnvelope"]["readable"] == 0
 
 
 def test_record_process_captures_topics_and_services(
@@ -227,20 +227,24 @@ def _recorded_bag(path: Path) -> Path:
     for i in range(5):
         writer.write(
             "/p/vitals",
-            TYPES.channel_type("iomt/msg/Vitals"),
+            TYPES.channel_type("iomt_interfaces/msg/Vitals"),
             t0 + i * 20_000_000,
             encode(vitals(i)),
             [],
         )
         writer.write(
             "/p/inbox",
-            TYPES.channel_type("iomt/msg/SecureEnvelope"),
+            TYPES.channel_type("iomt_interfaces/msg/SecureEnvelope"),
             t0 + i * 20_000_000 + 1,
             encode(envelope(i)),
             [],
         )
     writer.write(
-        EVENTS, TYPES.channel_type("iomt/srv/DataShare_Event"), t0 + 5, b"\x00\x01\x00\x00", []
+        EVENTS,
+        TYPES.channel_type("iomt_interfaces/srv/DataShare_Event"),
+        t0 + 5,
+        b"\x00\x01\x00\x00",
+        [],
     )
     writer.close()
     return path  # fmt: skip

@@ -26,9 +26,13 @@ def test_list_prints_messages_then_services(capsys: pytest.CaptureFixture[str]) 
     services = [line.strip() for line in lines[services_at + 1 :]]
     assert all(line.startswith("    ") for line in lines if not line.endswith(":"))
     assert messages == sorted(messages)
-    assert {"iomt/msg/Vitals", "rmw_dds_common/msg/ParticipantEntitiesInfo"} <= set(messages)
+    assert {"iomt_interfaces/msg/Vitals", "rmw_dds_common/msg/ParticipantEntitiesInfo"} <= set(
+        messages
+    )
     assert services == sorted(services)
-    assert {"iomt/srv/DataShare", "iomt/srv/DeviceInfoRequest"} <= set(services)
+    assert {"iomt_interfaces/srv/DataShare", "iomt_interfaces/srv/DeviceInfoRequest"} <= set(
+        services
+    )
     assert len(messages) + len(services) == len(iomt.msg.all_interfaces())
 
 
@@ -40,9 +44,9 @@ def test_list_filters(capsys: pytest.CaptureFixture[str], flag: str, heading: st
 
 
 def test_show_message_expands_nested_types(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "show", "iomt/msg/Registration")
+    code, out, _ = run(capsys, "show", "iomt_interfaces/msg/Registration")
     assert code == 0
-    text = iomt.msg.message_info("iomt/msg/Registration").text
+    text = iomt.msg.message_info("iomt_interfaces/msg/Registration").text
     assert out.startswith(text.split("builtin_interfaces/Time stamp")[0])  # comments kept
     assert "builtin_interfaces/Time stamp\n\tint32 sec\n\tuint32 nanosec\n" in out
     assert "Neighbour[] neighbours" in out
@@ -51,7 +55,7 @@ def test_show_message_expands_nested_types(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_show_service_and_short_names(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "show", "iomt/DataShare", "--no-comments")
+    code, out, _ = run(capsys, "show", "iomt_interfaces/DataShare", "--no-comments")
     assert code == 0
     assert "#" not in out
     request, response = out.split("---\n")
@@ -62,20 +66,22 @@ def test_show_service_and_short_names(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_show_all_comments_and_dds_names(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "show", "iomt/msg/Registration", "--all-comments", "--dds")
+    code, out, _ = run(
+        capsys, "show", "iomt_interfaces/msg/Registration", "--all-comments", "--dds"
+    )
     assert code == 0
     assert "\t# A device another device can hear" in out
-    assert "# dds type:  iomt::msg::dds_::Registration_\n" in out
-    assert iomt.msg.message_info("iomt/msg/Registration").type_hash in out
+    assert "# dds type:  iomt_interfaces::msg::dds_::Registration_\n" in out
+    assert iomt.msg.message_info("iomt_interfaces/msg/Registration").type_hash in out
 
 
 def test_show_unknown_type_is_a_user_error(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "show", "iomt/msg/NoSuchThing")
+    code, _, err = run(capsys, "show", "iomt_interfaces/msg/NoSuchThing")
     assert code == 2
-    assert "unknown interface type 'iomt/msg/NoSuchThing'" in err
+    assert "unknown interface type 'iomt_interfaces/msg/NoSuchThing'" in err
 
 
 def test_format_show_rejects_unknown_comment_modes() -> None:
-    info = iomt.msg.message_info("iomt/msg/Vitals")
+    info = iomt.msg.message_info("iomt_interfaces/msg/Vitals")
     with pytest.raises(ConfigurationError, match="comments"):
         format_show(info, lambda name: iomt.msg.message_info(name).text, comments="some")

@@ -64,7 +64,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MESSAGES = sorted(
     name
     for name in STORE.fielddefs
-    if name.startswith(("iomt/", "builtin_interfaces/", "rmw_dds_common/"))
+    if name.startswith(("iomt_interfaces/", "builtin_interfaces/", "rmw_dds_common/"))
 )
 SERVICES = sorted(info.name for info in iomt.msg.all_interfaces() if "/srv/" in info.name)
 WIRES = [(service, part) for service in SERVICES for part in ("Request", "Response")]
@@ -218,7 +218,7 @@ ALL_CLASSES = sorted(
 def rich_sample(cls: Any, data: st.DataObject) -> bytes:
     if cls.__name__.endswith("Wire"):
         service, part = cls.__name__.removesuffix("Wire").rsplit("_", 1)
-        wire, _ = wire_sample_of(f"iomt/srv/{service}", part, data)
+        wire, _ = wire_sample_of(f"iomt_interfaces/srv/{service}", part, data)
         return bytes(wire.serialize())
     name = iomt.msg.message_info(cls).name
     return bytes(to_cdds(name, data.draw(message_strategy(name))).serialize())
@@ -331,15 +331,16 @@ def test_octet_fields_take_bytes_like_values_only() -> None:
 
 @pytest.fixture(scope="module")
 def all_shapes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any, str]]:
-    """The all-shapes interfaces generated as iomt/msg types: (module, rosbags store, text)."""
+    """The all-shapes interfaces as iomt_interfaces/msg types: (module, rosbags store, text)."""
     root = tmp_path_factory.mktemp("all_shapes")
-    (root / "msg").mkdir()
-    (root / "srv").mkdir()
+    package = root / "iomt_interfaces"
+    (package / "msg").mkdir(parents=True)
+    (package / "srv").mkdir()
     for name, text in ALL_SHAPES.items():
-        (root / "msg" / f"{name}.msg").write_text(text)
-    for name in ("package.xml", "pyproject.toml"):
-        shutil.copy(ROOT / name, root / name)
-    text = codegen.generate(root)[Path(codegen.__file__).parent / "_iomt.py"]
+        (package / "msg" / f"{name}.msg").write_text(text)
+    shutil.copy(ROOT / "iomt_interfaces" / "package.xml", package / "package.xml")
+    shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
+    text = codegen.generate(root)[Path(codegen.__file__).parent / "_iomt_interfaces.py"]
     module = types.ModuleType("iomt_all_shapes_probe")
     sys.modules[module.__name__] = module  # dataclasses look their module up
     try:
@@ -347,7 +348,7 @@ def all_shapes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, 
         store = get_typestore(Stores.ROS2_JAZZY)
         typesdict: dict[str, Any] = {}
         for name, msg_text in ALL_SHAPES.items():
-            typesdict.update(get_types_from_msg(msg_text, f"iomt/msg/{name}"))
+            typesdict.update(get_types_from_msg(msg_text, f"iomt_interfaces/msg/{name}"))
         store.register(typesdict)
         yield module, store, text
     finally:
@@ -356,14 +357,14 @@ def all_shapes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, 
 
 def shape_classes(module: Any) -> Any:
     def classes(name: str) -> Any:
-        if name.startswith("iomt/msg/"):
+        if name.startswith("iomt_interfaces/msg/"):
             return getattr(module, name.rsplit("/", 1)[1])
         return iomt_class(name)
 
     return classes
 
 
-@pytest.mark.parametrize("name", ["iomt/msg/AllShapes", "iomt/msg/Inner"])
+@pytest.mark.parametrize("name", ["iomt_interfaces/msg/AllShapes", "iomt_interfaces/msg/Inner"])
 @settings(examples, max_examples=50)
 @given(data=st.data())
 def test_every_cdr_shape_matches_the_interpreter_and_rosbags(
@@ -392,7 +393,7 @@ def test_every_cdr_shape_decoders_agree_on_mutated_samples(
     all_shapes: tuple[Any, Any, str], data: st.DataObject
 ) -> None:
     module, store, _ = all_shapes
-    name = "iomt/msg/AllShapes"
+    name = "iomt_interfaces/msg/AllShapes"
     msg = to_cdds(
         name, data.draw(message_strategy(name, store=store)), store, shape_classes(module)
     )

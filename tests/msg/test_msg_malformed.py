@@ -32,7 +32,7 @@ MESSAGE_TYPES = sorted(
     (
         iomt.msg.message_info(name).type
         for name in STORE.fielddefs
-        if name.startswith(("iomt/", "rmw_dds_common/", "builtin_interfaces/"))
+        if name.startswith(("iomt_interfaces/", "rmw_dds_common/", "builtin_interfaces/"))
     ),
     key=lambda t: t.__idl_typename__,
 )

@@ -39,15 +39,15 @@ def test_all_interfaces_lists_every_type_once_sorted() -> None:
     names = [info.name for info in iomt.msg.all_interfaces()]
     assert names == sorted(set(names))
     assert set(names) >= {
-        "iomt/msg/BiomtTransaction",
-        "iomt/msg/ConversionRequest",
-        "iomt/msg/DeviceInfo",
-        "iomt/msg/Neighbour",
-        "iomt/msg/Registration",
-        "iomt/msg/SecureEnvelope",
-        "iomt/msg/Vitals",
-        "iomt/srv/DataShare",
-        "iomt/srv/DeviceInfoRequest",
+        "iomt_interfaces/msg/BiomtTransaction",
+        "iomt_interfaces/msg/ConversionRequest",
+        "iomt_interfaces/msg/DeviceInfo",
+        "iomt_interfaces/msg/Neighbour",
+        "iomt_interfaces/msg/Registration",
+        "iomt_interfaces/msg/SecureEnvelope",
+        "iomt_interfaces/msg/Vitals",
+        "iomt_interfaces/srv/DataShare",
+        "iomt_interfaces/srv/DeviceInfoRequest",
         *VENDORED,
     }
 
@@ -87,14 +87,20 @@ def test_service_descriptors(srv: ServiceInfo) -> None:
 
 
 def test_short_names_and_unknown_names() -> None:
-    assert iomt.msg.get_message_type("iomt/Vitals") is Vitals
-    assert iomt.msg.get_service_type("iomt/DataShare") is DataShare
-    assert iomt.msg.message_info("iomt/srv/DataShare_Request").type is DataShare.Request
-    for bad in ("iomt/msg/Nope", "Vitals", "iomt/srv/DataShare", "", "a/b/c/d"):
+    assert iomt.msg.get_message_type("iomt_interfaces/Vitals") is Vitals
+    assert iomt.msg.get_service_type("iomt_interfaces/DataShare") is DataShare
+    assert iomt.msg.message_info("iomt_interfaces/srv/DataShare_Request").type is DataShare.Request
+    for bad in (
+        "iomt_interfaces/msg/Nope",
+        "Vitals",
+        "iomt_interfaces/srv/DataShare",
+        "",
+        "a/b/c/d",
+    ):
         with pytest.raises(ConfigurationError):
             iomt.msg.message_info(bad)
     with pytest.raises(ConfigurationError):
-        iomt.msg.get_service_type("iomt/msg/Vitals")
+        iomt.msg.get_service_type("iomt_interfaces/msg/Vitals")
     with pytest.raises(ConfigurationError):
         iomt.msg.message_info(DataShare.RequestWire)  # wire samples are not ROS messages
     with pytest.raises(ConfigurationError):
@@ -156,19 +162,22 @@ STORE = iomt.msg.rosbags_typestore()
 
 
 def test_definition_concatenates_dependencies_like_rosbag2() -> None:
-    info = iomt.msg.message_info("iomt/srv/DataShare_Response")
-    envelope = iomt.msg.message_info("iomt/msg/SecureEnvelope")
+    info = iomt.msg.message_info("iomt_interfaces/srv/DataShare_Response")
+    envelope = iomt.msg.message_info("iomt_interfaces/msg/SecureEnvelope")
     time = iomt.msg.message_info("builtin_interfaces/msg/Time")
     assert info.definition == (
         info.text
-        + f"\n{DELIMITER}\nMSG: iomt/SecureEnvelope\n"
+        + f"\n{DELIMITER}\nMSG: iomt_interfaces/SecureEnvelope\n"
         + envelope.text
         + f"\n{DELIMITER}\nMSG: builtin_interfaces/Time\n"
         + time.text
     )
-    registration = iomt.msg.message_info("iomt/msg/Registration").definition
+    registration = iomt.msg.message_info("iomt_interfaces/msg/Registration").definition
     headers = [line for line in registration.splitlines() if line.startswith("MSG: ")]
-    assert headers == ["MSG: builtin_interfaces/Time", "MSG: iomt/Neighbour"]  # sorted, once
+    assert headers == [
+        "MSG: builtin_interfaces/Time",
+        "MSG: iomt_interfaces/Neighbour",
+    ]  # sorted, once
     participant = iomt.msg.message_info(ParticipantEntitiesInfo).definition
     headers = [line for line in participant.splitlines() if line.startswith("MSG: ")]
     assert headers == ["MSG: rmw_dds_common/Gid", "MSG: rmw_dds_common/NodeEntitiesInfo"]
@@ -199,7 +208,7 @@ def test_octet_fields_keep_the_declared_idl_type() -> None:
 
     plain: Any = make_idl_struct(  # a hand-written class, the way cyclonedds' docs show
         "Plain",
-        "iomt::msg::dds_::DeviceInfo_",
+        "iomt_interfaces::msg::dds_::DeviceInfo_",
         {"uri": str, "security_technique": str, "kind": types.uint8,
          "token": types.sequence[types.uint8],
          "device_certificate": types.sequence[types.uint8]},

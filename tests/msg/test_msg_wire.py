@@ -30,7 +30,7 @@ from iomt.msg import decode
 MESSAGES = sorted(
     name
     for name in STORE.fielddefs
-    if name.startswith(("iomt/", "builtin_interfaces/", "rmw_dds_common/"))
+    if name.startswith(("iomt_interfaces/", "builtin_interfaces/", "rmw_dds_common/"))
 )
 SERVICES = sorted(info.name for info in iomt.msg.all_interfaces() if "/srv/" in info.name)
 HEADER_LE = b"\x00\x01\x00\x00"
@@ -161,7 +161,7 @@ def test_wire_helpers_share_field_values_without_copying() -> None:
 def test_split_and_join_service_samples(
     little: bool, data: st.DataObject, client_guid: int, seq: int
 ) -> None:
-    name = "iomt/srv/DataShare_Response"
+    name = "iomt_interfaces/srv/DataShare_Response"
     value = data.draw(message_strategy(name))
     body = bytes(STORE.serialize_cdr(to_rosbags(name, value), name, little_endian=little))
     sample = iomt.msg.join_service_sample(body, client_guid, seq)

@@ -30,12 +30,18 @@ def test_invalid_topic_names_raise(bad: str) -> None:
 def test_dds_mangling_matches_rmw() -> None:
     assert naming.topic_to_dds("/ward1/vitals") == "rt/ward1/vitals"
     assert naming.service_to_dds("/dev/share") == ("rq/dev/shareRequest", "rr/dev/shareReply")
-    assert naming.ros_type_to_dds("iomt/msg/Vitals") == "iomt::msg::dds_::Vitals_"
     assert (
-        naming.ros_type_to_dds("iomt/srv/DataShare", "_Request")
-        == "iomt::srv::dds_::DataShare_Request_"
+        naming.ros_type_to_dds("iomt_interfaces/msg/Vitals")
+        == "iomt_interfaces::msg::dds_::Vitals_"
     )
-    assert naming.dds_type_to_ros("iomt::srv::dds_::DataShare_Response_") == "iomt/srv/DataShare"
+    assert (
+        naming.ros_type_to_dds("iomt_interfaces/srv/DataShare", "_Request")
+        == "iomt_interfaces::srv::dds_::DataShare_Request_"
+    )
+    assert (
+        naming.dds_type_to_ros("iomt_interfaces::srv::dds_::DataShare_Response_")
+        == "iomt_interfaces/srv/DataShare"
+    )
     assert naming.demangle_topic("rq/dev/shareRequest") == (
         naming.EndpointKind.SERVICE_REQUEST,
         "/dev/share",

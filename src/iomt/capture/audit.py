@@ -6,8 +6,8 @@ can read (Wireshark in the paper; Fig. 6: ~80 % plaintext in the centralized bas
 reproduces that judgement from a bag, without any key and without trusting labels:
 
 * Every transmission that carries a patient reading is counted: a plaintext
-  ``iomt/msg/Vitals`` message; a ``SecureEnvelope`` with a ciphertext, on a topic or inside a
-  ``DataShare`` response (recorded as a service event); a ``ConversionRequest`` with a
+  ``iomt_interfaces/msg/Vitals`` message; a ``SecureEnvelope`` with a ciphertext, on a topic
+  or inside a ``DataShare`` response (recorded as a service event); a ``ConversionRequest`` with a
   payload (Alg. 3's device→converter hop). Any other message in which a reading turns up is
   counted too, as a leak on an unexpected channel (hop ``other``).
 * A transmission is **readable** iff the message itself, or one of its byte fields, parses
@@ -58,20 +58,20 @@ __all__ = [
 
 AUDIT_SCHEMA = "iomt.capture.audit/1"
 
-VITALS = "iomt/msg/Vitals"
-SECURE_ENVELOPE = "iomt/msg/SecureEnvelope"
-CONVERSION_REQUEST = "iomt/msg/ConversionRequest"
-DATA_SHARE = "iomt/srv/DataShare"
-DATA_SHARE_EVENT = "iomt/srv/DataShare_Event"
-DATA_SHARE_RESPONSE = "iomt/srv/DataShare_Response"
+VITALS = "iomt_interfaces/msg/Vitals"
+SECURE_ENVELOPE = "iomt_interfaces/msg/SecureEnvelope"
+CONVERSION_REQUEST = "iomt_interfaces/msg/ConversionRequest"
+DATA_SHARE = "iomt_interfaces/srv/DataShare"
+DATA_SHARE_EVENT = "iomt_interfaces/srv/DataShare_Event"
+DATA_SHARE_RESPONSE = "iomt_interfaces/srv/DataShare_Response"
 
 HOP_DEVICE_TO_CONVERTER = "device_to_converter"
 HOP_TO_REQUESTER = "to_requester"
 HOP_OTHER = "other"
 HOP_DEVICE_TO_SERVER = "device_to_server"
-CONVERT_EVENT = "iomt/srv/Convert_Event"
-UPLOAD_EVENT = "iomt/srv/Upload_Event"
-UPLOAD_REQUEST = "iomt/srv/Upload_Request"
+CONVERT_EVENT = "iomt_interfaces/srv/Convert_Event"
+UPLOAD_EVENT = "iomt_interfaces/srv/Upload_Event"
+UPLOAD_REQUEST = "iomt_interfaces/srv/Upload_Request"
 UNDECLARED = "(undeclared)"
 
 SignatureVerdict = Literal["valid", "invalid", "unverifiable"]
@@ -80,7 +80,8 @@ SignatureVerdict = Literal["valid", "invalid", "unverifiable"]
 class SignatureVerifier(Protocol):
     """Checks the signature of a recorded envelope or conversion request.
 
-    ``message_type`` is ``iomt/msg/SecureEnvelope`` or ``iomt/msg/ConversionRequest``;
+    ``message_type`` is ``iomt_interfaces/msg/SecureEnvelope`` or
+    ``iomt_interfaces/msg/ConversionRequest``;
     ``fields`` maps every field name to its value (``bytes`` for ``uint8[]``, ``str``,
     ``int``, nested messages as mappings). Return ``"unverifiable"`` when the signer's key
     is unknown. A structural protocol, so the crypto layer need not import this module.
@@ -465,7 +466,7 @@ class _Auditor:
             self._requesters[key] = str(request.requester_uri)
             where = _search(request, b"")
             if where is not None:
-                yield self._leak(base, "iomt/srv/DataShare_Request", where)
+                yield self._leak(base, "iomt_interfaces/srv/DataShare_Request", where)
         for response in event.response:
             envelope = response.envelope
             where = _search(response, b"")

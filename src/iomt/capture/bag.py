@@ -66,7 +66,7 @@ class TopicSummary:
 @dataclass(frozen=True, slots=True)
 class ServiceSummary:
     name: str  # the service, e.g. /ward/hr_1/data_share
-    type: str  # its event type, e.g. iomt/srv/DataShare_Event
+    type: str  # its event type, e.g. iomt_interfaces/srv/DataShare_Event
     event_count: int
     request_events: int
     response_events: int

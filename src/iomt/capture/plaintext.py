@@ -2,7 +2,7 @@
 
 Bilal & Hassan's Experiment 1 counts the transmissions whose vitals an observer on the
 network (Wireshark, in the paper) can read. Here "readable" has one precise meaning: the
-bytes contain a plausible ``iomt/msg/Vitals`` in CDR — the exact plaintext every security
+bytes contain a plausible ``iomt_interfaces/msg/Vitals`` in CDR — the exact plaintext every security
 technique seals — whatever label the message carries. A plausible reading has
 
 * a known ``kind`` (``KIND_HEART_RATE`` or ``KIND_BLOOD_PRESSURE``),

@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     list_parser.set_defaults(func=_list)
 
     show_parser = verbs.add_parser("show", help="output an interface definition")
-    show_parser.add_argument("type", help='interface type, e.g. "iomt/msg/Vitals"')
+    show_parser.add_argument("type", help='interface type, e.g. "iomt_interfaces/msg/Vitals"')
     comments = show_parser.add_mutually_exclusive_group()
     comments.add_argument(
         "--all-comments", action="store_true", help="also show comments of nested types"

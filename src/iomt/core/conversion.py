@@ -42,7 +42,7 @@ def _lp(data: bytes) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class ConversionOrder:
-    """The core's view of an iomt/msg/ConversionRequest."""
+    """The core's view of an iomt_interfaces/msg/ConversionRequest."""
 
     request_id: str
     device_uri: str

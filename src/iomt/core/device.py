@@ -77,7 +77,7 @@ class DeviceConfig:
 class StoredReading:
     seq: int
     stamp_ns: int
-    cdr: bytes  # iomt/msg/Vitals, CDR
+    cdr: bytes  # iomt_interfaces/msg/Vitals, CDR
 
 
 @dataclass(frozen=True, slots=True)

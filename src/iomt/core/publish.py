@@ -59,7 +59,7 @@ def _lp(data: bytes) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    """The core's view of an iomt/msg/SecureEnvelope."""
+    """The core's view of an iomt_interfaces/msg/SecureEnvelope."""
 
     request_id: str
     device_uri: str

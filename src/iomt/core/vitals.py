@@ -16,7 +16,7 @@ from iomt.errors import ConfigurationError
 
 
 class VitalKind(IntEnum):
-    """Matches iomt/msg/Vitals KIND_* constants."""
+    """Matches iomt_interfaces/msg/Vitals KIND_* constants."""
 
     HEART_RATE = 0
     BLOOD_PRESSURE = 1

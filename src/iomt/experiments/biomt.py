@@ -507,7 +507,7 @@ def build_report(
         }
         summary = bag_info(bag)
         report["traffic"]["ledger_messages"] = sum(
-            t.count for t in summary.topics if t.type == "iomt/msg/BiomtTransaction"
+            t.count for t in summary.topics if t.type == "iomt_interfaces/msg/BiomtTransaction"
         )
         (run_dir / "audit.json").write_text(json.dumps(audited, indent=2), encoding="utf-8")
     report["plots"] = write_plots(report, run_dir / "plots")

@@ -106,7 +106,7 @@ class Narrator(Recorder):
         say = self._queue
         # /ward1/<node>/<service>/_service_event: the node that serves it
         target = topic.rsplit("/", 3)[-3] if topic.endswith("_service_event") else ""
-        if msgtype == "iomt/msg/Registration":
+        if msgtype == "iomt_interfaces/msg/Registration":
             if msg.device_uri not in self._announced:
                 self._announced.add(msg.device_uri)
                 say(
@@ -117,7 +117,7 @@ class Narrator(Recorder):
                     f"{', '.join(msg.convertible_techniques) or 'nothing'}; signed",
                 )
             return
-        if msgtype == "iomt/msg/SecureEnvelope":
+        if msgtype == "iomt_interfaces/msg/SecureEnvelope":
             origin = (
                 f", origin signature by {_short(msg.device_uri)}"
                 if len(msg.origin_signature)
@@ -135,7 +135,7 @@ class Narrator(Recorder):
         if not msgtype.endswith("_Event"):
             return
         kind = msg.info.event_type
-        if msgtype == "iomt/srv/DeviceInfoRequest_Event":
+        if msgtype == "iomt_interfaces/srv/DeviceInfoRequest_Event":
             for r in msg.request:
                 say(
                     f"{_short(r.provider_uri)} → {_short(r.wallet_uri)}",
@@ -153,14 +153,14 @@ class Narrator(Recorder):
                     "tokens",
                     f"Alg. 1.2: {devices}" if r.status == 0 else f"refused: {r.reason}",
                 )
-        elif msgtype == "iomt/srv/SessionHandshake_Event":
+        elif msgtype == "iomt_interfaces/srv/SessionHandshake_Event":
             for r in msg.request:
                 say(
                     f"{_short(r.initiator_uri)} → {target}",
                     "session",
                     f"handshake message ({len(r.message)} B, SIGMA-I over X25519)",
                 )
-        elif msgtype == "iomt/srv/DataShare_Event":
+        elif msgtype == "iomt_interfaces/srv/DataShare_Event":
             for r in msg.request:
                 say(
                     f"{_short(r.requester_uri)} → {target}",
@@ -185,7 +185,7 @@ class Narrator(Recorder):
                     )
                 else:
                     say(f"{target} → provider", "refused", r.reason)
-        elif msgtype == "iomt/srv/Convert_Event":
+        elif msgtype == "iomt_interfaces/srv/Convert_Event":
             for r in msg.request:
                 o = r.request
                 hop = (

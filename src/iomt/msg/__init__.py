@@ -13,7 +13,7 @@ fails when they drift.
 
 Every type here is byte-identical on the wire to what a ROS 2 Jazzy node with
 rmw_cyclonedds_cpp sends (proven against rosbags' independent CDR implementation in
-tests/msg). Lookups mirror rosidl_runtime_py (``get_message_type("iomt/msg/Vitals")``);
+tests/msg). Lookups mirror rosidl_runtime_py (``get_message_type("iomt_interfaces/msg/Vitals")``);
 :func:`rosbags_typestore` gives the capture layer a type store with all of them.
 
 The generated classes' ``serialize``/``deserialize`` (which cyclonedds' DataWriter and
@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 import cyclonedds.idl as _idl
 
 from iomt.errors import ConfigurationError
-from iomt.msg import _builtin_interfaces, _iomt, _rmw_dds_common
+from iomt.msg import _builtin_interfaces, _iomt_interfaces, _rmw_dds_common
 from iomt.msg._builtin_interfaces import Duration, Time
-from iomt.msg._iomt import (
+from iomt.msg._iomt_interfaces import (
     BiomtObserveUpdate,
     BiomtProgress,
     BiomtTransaction,
@@ -128,7 +128,7 @@ __all__ = [
 
 AnyService = ServiceType[Any, Any, Any, Any]
 
-_MODULES = (_builtin_interfaces, _rmw_dds_common, _iomt)
+_MODULES = (_builtin_interfaces, _rmw_dds_common, _iomt_interfaces)
 _TEXTS: dict[str, str] = {k: v for m in _MODULES for k, v in m.TEXTS.items()}
 
 
@@ -176,9 +176,9 @@ def _normalize(name: str, namespace: str) -> str:
 
 
 def message_info(name_or_type: str | type[_idl.IdlStruct]) -> MessageInfo:
-    """Names, definition and type hash of a message (``iomt/msg/Vitals`` or ``Vitals``).
+    """Names, definition and type hash of a message (``iomt_interfaces/msg/Vitals`` or ``Vitals``).
 
-    Also accepts a service part, ``iomt/srv/DataShare_Request``. Unknown names raise
+    Also accepts a service part, ``iomt_interfaces/srv/DataShare_Request``. Unknown names raise
     :class:`iomt.errors.ConfigurationError`.
     """
     if isinstance(name_or_type, str):
@@ -192,7 +192,7 @@ def message_info(name_or_type: str | type[_idl.IdlStruct]) -> MessageInfo:
 
 
 def service_info(name_or_type: str | AnyService) -> ServiceInfo:
-    """Names and definitions of a service (``iomt/srv/DataShare`` or ``DataShare``)."""
+    """Names and definitions of a service (``iomt_interfaces/srv/DataShare`` or ``DataShare``)."""
     if isinstance(name_or_type, str):
         info = _SERVICES.get(_normalize(name_or_type, "srv"))
     else:

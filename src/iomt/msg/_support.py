@@ -1,9 +1,9 @@
 """Runtime support for the generated wire types: codec guards, octet fields, services.
 
-The generated modules (``_iomt.py``, ``_builtin_interfaces.py``, ``_rmw_dds_common.py``) are
-cyclonedds ``IdlStruct`` dataclasses whose ``serialize``/``deserialize`` are generated,
-straight-line codecs for little-endian XCDR1 (what ROS 2 peers send). This module holds what
-they share:
+The generated modules (``_iomt_interfaces.py``, ``_builtin_interfaces.py``,
+``_rmw_dds_common.py``) are cyclonedds ``IdlStruct`` dataclasses whose
+``serialize``/``deserialize`` are generated, straight-line codecs for little-endian XCDR1 (what
+ROS 2 peers send). This module holds what they share:
 
 * :func:`decode` / :func:`encode` — CDR bytes ⇄ message, with every failure mapped onto the
   iomt error tree; for generated types they call the generated codecs.

@@ -4,7 +4,8 @@
     python -m iomt.msg.codegen --check    # exit 1 if the checked-in modules are stale
 
 The ``.msg``/``.srv`` files are the single source of truth for what goes on the wire: the
-repository's ``msg/`` and ``srv/`` (ROS 2 package ``iomt``) and the vendored core types under
+repository's ``iomt_interfaces/msg/`` and ``iomt_interfaces/srv/`` (ROS 2 package
+``iomt_interfaces``) and the vendored core types under
 ``src/iomt/msg/interfaces/<package>/msg/`` (``builtin_interfaces``, ``rmw_dds_common``).
 rosbags parses them (``get_types_from_msg``); this module only maps the parse onto
 cyclonedds ``IdlStruct`` dataclasses that rmw_cyclonedds_cpp peers accept:
@@ -42,7 +43,8 @@ from rosbags.typesys.msg import MSGParser
 
 HERE = Path(__file__).resolve().parent
 VENDORED = HERE / "interfaces"
-PACKAGE = "iomt"
+PACKAGE = "iomt_interfaces"
+INTERFACES_DIR = PACKAGE  # the ROS 2 interface package, at the repository root
 
 # rosbags' field descriptor node types (rosbags.interfaces.Nodetype).
 _BASE, _NAME, _ARRAY, _SEQUENCE = 1, 2, 3, 4
@@ -88,7 +90,7 @@ class Field:
 
 @dataclasses.dataclass
 class Struct:
-    ros_name: str  # iomt/msg/Vitals, iomt/srv/DataShare_Request
+    ros_name: str  # iomt_interfaces/msg/Vitals, iomt_interfaces/srv/DataShare_Request
     package: str
     class_name: str
     dds_name: str
@@ -115,9 +117,10 @@ class Service:
 
 def find_root(start: Path = HERE) -> Path:
     for candidate in (start, *start.parents):
-        if (candidate / "package.xml").is_file() and (candidate / "msg").is_dir():
+        package = candidate / INTERFACES_DIR
+        if (package / "package.xml").is_file() and (package / "msg").is_dir():
             return candidate
-    raise CodegenError(f"no repository root (package.xml + msg/) above {start}")
+    raise CodegenError(f"no repository root ({INTERFACES_DIR}/package.xml + msg/) above {start}")
 
 
 def discover(root: Path) -> list[Source]:
@@ -128,8 +131,9 @@ def discover(root: Path) -> list[Source]:
             display = "src/iomt/msg/" + path.relative_to(HERE).as_posix()
             sources.append(Source(pkg_dir.name, "msg", path.stem, display, _read(path)))
     for kind in ("msg", "srv"):
-        for path in sorted((root / kind).glob(f"*.{kind}")):
-            sources.append(Source(PACKAGE, kind, path.stem, f"{kind}/{path.name}", _read(path)))
+        for path in sorted((root / INTERFACES_DIR / kind).glob(f"*.{kind}")):
+            display = f"{INTERFACES_DIR}/{kind}/{path.name}"
+            sources.append(Source(PACKAGE, kind, path.stem, display, _read(path)))
     return sources
 
 

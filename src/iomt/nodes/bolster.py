@@ -16,7 +16,8 @@ What it wires, and to what:
 ``~/remove``           admin or owner: the device is revoked and its data notations dropped
 ``~/communication``    device-to-device key setup; ``~/pair_key_status`` for its validity
 ``~/history``          the owner's (or an admin's) view of everything logged about a device
-``~/handshake``        a user's session handshake (``iomt/srv/SessionHandshake``); after it,
+``~/handshake``        a user's session handshake (``iomt_interfaces/srv/SessionHandshake``);
+                       after it,
                        ``~/access``, ``~/observe`` and ``~/history`` also take session
                        requests (AES-GCM records, no signature, no ECIES), and
                        ``~/attest`` the user's signed attestation of a session's requests

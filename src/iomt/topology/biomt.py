@@ -318,30 +318,32 @@ def biomt_endpoints(
     """Every BIoMT topic and service of the plan, for the recorder to subscribe to first."""
     out: list[list[str]] = []
     for b in bolsters:
-        out += [[f"{NAMESPACE}/{b}/{s}", "iomt/srv/BolsterService"] for s in BOLSTER_SERVICES]
-        out.append([f"{NAMESPACE}/{b}/handshake", "iomt/srv/SessionHandshake"])
-        out.append([f"{NAMESPACE}/{b}/ledger", "iomt/msg/BiomtTransaction"])
+        out += [
+            [f"{NAMESPACE}/{b}/{s}", "iomt_interfaces/srv/BolsterService"] for s in BOLSTER_SERVICES
+        ]
+        out.append([f"{NAMESPACE}/{b}/handshake", "iomt_interfaces/srv/SessionHandshake"])
+        out.append([f"{NAMESPACE}/{b}/ledger", "iomt_interfaces/msg/BiomtTransaction"])
     for o in observers:
         for topic in ("observe_updates", "base/observe_updates"):
-            out.append([f"{NAMESPACE}/{o}/{topic}", "iomt/msg/BiomtObserveUpdate"])
+            out.append([f"{NAMESPACE}/{o}/{topic}", "iomt_interfaces/msg/BiomtObserveUpdate"])
     for c in clusters:
         base = f"/iomt/biomt/cluster/{c}"
         out += [
-            [f"{base}/election", "iomt/msg/ClusterMessage"],
-            [f"{base}/head", "iomt/msg/ClusterHeadStatus"],
-            [f"{base}/witness", "iomt/msg/CheckpointWitness"],
+            [f"{base}/election", "iomt_interfaces/msg/ClusterMessage"],
+            [f"{base}/head", "iomt_interfaces/msg/ClusterHeadStatus"],
+            [f"{base}/witness", "iomt_interfaces/msg/CheckpointWitness"],
         ]
     out += [
-        [f"{NAMESPACE}/cloud/put", "iomt/srv/CloudService"],
-        [f"{NAMESPACE}/cloud/get", "iomt/srv/CloudService"],
-        [f"{NAMESPACE}/admin/approve", "iomt/srv/BolsterService"],
-        [f"{NAMESPACE}/admin/credentials", "iomt/srv/BolsterService"],
-        ["/iomt/biomt/progress", "iomt/msg/BiomtProgress"],
+        [f"{NAMESPACE}/cloud/put", "iomt_interfaces/srv/CloudService"],
+        [f"{NAMESPACE}/cloud/get", "iomt_interfaces/srv/CloudService"],
+        [f"{NAMESPACE}/admin/approve", "iomt_interfaces/srv/BolsterService"],
+        [f"{NAMESPACE}/admin/credentials", "iomt_interfaces/srv/BolsterService"],
+        ["/iomt/biomt/progress", "iomt_interfaces/msg/BiomtProgress"],
     ]
     if master:
         out += [
-            [f"{NAMESPACE}/{master}/admit", "iomt/srv/BolsterService"],
-            [f"{NAMESPACE}/{master}/chain", "iomt/srv/BolsterService"],
-            [f"{NAMESPACE}/{master}/ledger", "iomt/msg/BiomtTransaction"],
+            [f"{NAMESPACE}/{master}/admit", "iomt_interfaces/srv/BolsterService"],
+            [f"{NAMESPACE}/{master}/chain", "iomt_interfaces/srv/BolsterService"],
+            [f"{NAMESPACE}/{master}/ledger", "iomt_interfaces/msg/BiomtTransaction"],
         ]
     return out

@@ -267,25 +267,33 @@ def expected_endpoints(
     for d in devices:
         base = f"{NAMESPACE}/{d.name}"
         out += [
-            [f"{base}/data_share", "iomt/srv/DataShare"],
-            [f"{base}/handshake", "iomt/srv/SessionHandshake"],
+            [f"{base}/data_share", "iomt_interfaces/srv/DataShare"],
+            [f"{base}/handshake", "iomt_interfaces/srv/SessionHandshake"],
         ]
         if d.params.get("capability") != "none":
-            out.append([f"{base}/convert", "iomt/srv/Convert"])
+            out.append([f"{base}/convert", "iomt_interfaces/srv/Convert"])
         size = float(d.params.get("radio_range", RADIO_RANGE_M))
         cx, cy = math.floor(float(d.params["x"]) / size), math.floor(float(d.params["y"]) / size)
         cells.add(f"/iomt/registration/c{cx}_{cy}".replace("-", "m"))
-    out += [[c, "iomt/msg/Registration"] for c in sorted(cells)]
-    out += [[f"{NAMESPACE}/{w.name}/device_info", "iomt/srv/DeviceInfoRequest"] for w in wallets]
-    out += [[f"{NAMESPACE}/{p.name}/inbox", "iomt/msg/SecureEnvelope"] for p in providers]
-    out += [[f"{NAMESPACE}/{p.name}/handshake", "iomt/srv/SessionHandshake"] for p in providers]
+    out += [[c, "iomt_interfaces/msg/Registration"] for c in sorted(cells)]
+    out += [
+        [f"{NAMESPACE}/{w.name}/device_info", "iomt_interfaces/srv/DeviceInfoRequest"]
+        for w in wallets
+    ]
+    out += [
+        [f"{NAMESPACE}/{p.name}/inbox", "iomt_interfaces/msg/SecureEnvelope"] for p in providers
+    ]
+    out += [
+        [f"{NAMESPACE}/{p.name}/handshake", "iomt_interfaces/srv/SessionHandshake"]
+        for p in providers
+    ]
     if central:
         out += [
             [f"{NAMESPACE}/central/{s}", t]
             for s, t in (
-                ("upload", "iomt/srv/Upload"),
-                ("fetch", "iomt/srv/DataShare"),
-                ("handshake", "iomt/srv/SessionHandshake"),
+                ("upload", "iomt_interfaces/srv/Upload"),
+                ("fetch", "iomt_interfaces/srv/DataShare"),
+                ("handshake", "iomt_interfaces/srv/SessionHandshake"),
             )
         ]
     return out
