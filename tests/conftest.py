@@ -41,12 +41,18 @@ class Procs:
         return env
 
     def start(self, *args: str, **extra_env: str) -> subprocess.Popen[str]:
+        return self.start_with(sys.executable, *args, env=self.env(**extra_env))
+
+    def start_with(
+        self, executable: str, *args: str, env: dict[str, str]
+    ) -> subprocess.Popen[str]:
+        """Start ``executable args`` (another interpreter, e.g. the ROS 2 peer's) in ``env``."""
         proc = subprocess.Popen(
-            [sys.executable, *args],
+            [executable, *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=self.env(**extra_env),
+            env=env,
             start_new_session=True,
         )
         self.procs.append(proc)

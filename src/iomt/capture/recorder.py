@@ -262,6 +262,9 @@ class Recorder(Node):
         expect: Iterable[Sequence[str]] = (),
     ) -> None:
         super().__init__(node_name, context=context, namespace=namespace)
+        # The recorder reads raw CDR and DDS discovery: the embedded runtime only (a ward on
+        # the rclpy runtime is recorded by a recorder process on the embedded one).
+        self._dds: Context = context
         self.types = types or CaptureTypes()
         self.bag = BagWriter(output, self.types)
         self.stats = RecorderStats()
@@ -350,7 +353,7 @@ class Recorder(Node):
             channel = _Channel(ros_name, channel_type, offered)
             profile = recording_profile(offered)
             reader = _RawReader(
-                self.context,
+                self._dds,
                 dds_topic,
                 data_type,
                 profile,
@@ -400,7 +403,7 @@ class Recorder(Node):
         request_cls, response_cls = self.types.service_wire_classes(service)
         try:
             reader = _RawReader(
-                self.context,
+                self._dds,
                 dds_topic,
                 request_cls if is_request else response_cls,
                 recording_profile(channel.offered),
@@ -411,7 +414,10 @@ class Recorder(Node):
             log.warning("not recording %s: %s", dds_topic, exc)
             return
         channel.readers.append(reader)
-        self._attach(reader)
+        # A reader on rq/…Request or rr/…Reply is, to ROS 2's graph, a service server or
+        # client: announcing these taps would list the recorder as server and client of
+        # every service. It only listens, so they stay off its node's endpoint list.
+        self._attach(reader, announce=False)
         log.info("recording service %s (%s)", service_name, service)
 
     def _note_writer(self, channel: _Channel, qos: Any) -> None:
@@ -427,9 +433,10 @@ class Recorder(Node):
             self.stats.unmatched_writers += 1
             log.warning("%s: a best-effort writer joined late and cannot be read", channel.name)
 
-    def _attach(self, reader: _RawReader) -> None:
-        with self.context.graph_batch():
-            self.context.add_endpoint(self._key, reader.gid, is_writer=False)
+    def _attach(self, reader: _RawReader, *, announce: bool = True) -> None:
+        if announce:
+            with self._dds.graph_batch():
+                self._dds.add_endpoint(self._key, reader.gid, is_writer=False)
         self._add_waitable(reader)
 
     # -- samples ---------------------------------------------------------------------------

@@ -67,6 +67,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--dds-config", default=None, help="loopback (default) | lan | XML")
     parser.add_argument(
+        "--runtime",
+        default="embedded",
+        choices=("embedded", "rclpy"),
+        help="embedded: iomt's own ROS 2 runtime on Cyclone DDS (no ROS install needed); "
+        "rclpy: the same nodes on real rclpy and the machine's RMW (source a ROS 2 setup "
+        "with iomt_interfaces first)",
+    )
+    parser.add_argument(
         "--duration",
         type=float,
         default=5.0,
@@ -127,6 +135,7 @@ def run_experiment(args: argparse.Namespace) -> int:
         run_dir=args.run_dir,
         record=not args.no_record,
         timeout_s=args.timeout,
+        runtime=args.runtime,
     )
     console = Console(stderr=True)
     console.print(
@@ -229,7 +238,11 @@ def run_plain(args: argparse.Namespace) -> int:
         "run_dir": str(run_dir),
     }
     with LaunchService(
-        plan, run_dir=run_dir, domain_id=args.domain, dds_config=args.dds_config
+        plan,
+        run_dir=run_dir,
+        domain_id=args.domain,
+        dds_config=args.dds_config,
+        runtime=args.runtime,
     ) as service:
         console.print(
             f"[bold]{plan.topology}[/]: {plan.description} — starting "

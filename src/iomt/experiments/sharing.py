@@ -61,6 +61,7 @@ class ExperimentConfig:
     run_dir: Path | None = None
     record: bool = True
     timeout_s: float = 600.0
+    runtime: str = "embedded"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def resolved_run_dir(self) -> Path:
@@ -154,7 +155,11 @@ def run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) -
     timings: dict[str, float] = {"provision_s": round(provision_s, 3)}
     try:
         with LaunchService(
-            plan, run_dir=run_dir, domain_id=cfg.domain_id, dds_config=cfg.dds_config
+            plan,
+            run_dir=run_dir,
+            domain_id=cfg.domain_id,
+            dds_config=cfg.dds_config,
+            runtime=cfg.runtime,
         ) as service:
             timings["ready_s"] = round(service.start(ready_timeout_s=180), 3)
             t_work = time.monotonic()

@@ -57,8 +57,13 @@ class LaunchService:
         dds_config: str | None = None,
         log_level: str = "WARNING",
         extra_env: dict[str, str] | None = None,
+        runtime: str = "embedded",
+        python: str | None = None,
     ) -> None:
         self.plan = plan
+        self.runtime = runtime
+        # The interpreter of the containers (one that can import rclpy, for that runtime).
+        self.python = python or sys.executable
         self.run_dir = run_dir
         self.domain_id = domain_id
         self.dds_config = dds_config
@@ -87,7 +92,7 @@ class LaunchService:
         ready_path = self.run_dir / "specs" / f"{proc.name}.ready"
         ready_path.unlink(missing_ok=True)
         cmd = [
-            sys.executable,
+            self.python,
             "-m",
             "iomt.runtime.container",
             "--spec",
@@ -96,6 +101,8 @@ class LaunchService:
             self.log_level,
             "--ready-file",
             str(ready_path),
+            "--runtime",
+            proc.runtime or self.runtime,
         ]
         if self.domain_id is not None:
             cmd += ["--domain", str(self.domain_id)]

@@ -34,7 +34,7 @@ from iomt.errors import AuthenticationError, AuthorizationError, IomtError
 from iomt.msg import BolsterService
 from iomt.nodes.biomt_wire import status_of
 from iomt.nodes.common import open_keystore
-from iomt.runtime import Context, Node
+from iomt.runtime import Node, RuntimeContext
 
 __all__ = ["AdminNode", "ApprovalRequest", "admin_node", "approval_aad"]
 
@@ -64,7 +64,7 @@ def approval_aad(admin: str, bolster_id: str) -> AssociatedData:
 class AdminNode(Node):
     def __init__(
         self,
-        context: Context,
+        context: RuntimeContext,
         *,
         name: str,
         namespace: str,
@@ -126,5 +126,5 @@ class AdminNode(Node):
         return approved
 
 
-def admin_node(context: Context, **params: Any) -> AdminNode:
+def admin_node(context: RuntimeContext, **params: Any) -> AdminNode:
     return AdminNode(context, **params)

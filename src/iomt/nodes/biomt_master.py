@@ -30,7 +30,7 @@ from iomt.ledger import SqliteStorage
 from iomt.msg import BiomtTransaction, BolsterService
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.common import ResultsWriter, open_keystore
-from iomt.runtime import Context, Node, QoSProfile
+from iomt.runtime import Node, QoSProfile, RuntimeContext
 
 __all__ = ["MasterNode", "master_node"]
 
@@ -40,7 +40,7 @@ _R = BolsterService.Response
 class MasterNode(Node):
     def __init__(
         self,
-        context: Context,
+        context: RuntimeContext,
         *,
         name: str,
         namespace: str,
@@ -123,5 +123,5 @@ class MasterNode(Node):
         self._storage.close()
 
 
-def master_node(context: Context, **params: Any) -> MasterNode:
+def master_node(context: RuntimeContext, **params: Any) -> MasterNode:
     return MasterNode(context, **params)

@@ -99,7 +99,7 @@ from iomt.nodes import biomt_wire as bw
 from iomt.nodes.biomt_events import SharingRecorder, SharingReport
 from iomt.nodes.biomt_ledger import LedgerView
 from iomt.nodes.common import Calls, ResultsWriter, open_keystore
-from iomt.runtime import Context, Node, Publisher, QoSProfile, Responder
+from iomt.runtime import Node, Publisher, QoSProfile, Responder, RuntimeContext
 
 Handler = Callable[[Any, Responder], int | None]
 SESSION_TAG = SessionRequest.TAG
@@ -162,7 +162,7 @@ def privacy_header(facility: str, rules: list[dict[str, Any]]) -> PrivacyHeader:
 class BolsterNode(Node):
     def __init__(
         self,
-        context: Context,
+        context: RuntimeContext,
         *,
         name: str,
         namespace: str,
@@ -739,5 +739,5 @@ def _plain_update_msg(u: PlainUpdate) -> BiomtObserveUpdate:
     )
 
 
-def bolster_node(context: Context, **params: Any) -> BolsterNode:
+def bolster_node(context: RuntimeContext, **params: Any) -> BolsterNode:
     return BolsterNode(context, **params)

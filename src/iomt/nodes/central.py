@@ -18,13 +18,13 @@ from iomt.crypto.tokens import TokenVerifier
 from iomt.msg import DataShare, SessionHandshake, Upload
 from iomt.nodes import wire
 from iomt.nodes.common import ResultsWriter, handshake_responder, open_keystore, uri_of
-from iomt.runtime import Context, Node
+from iomt.runtime import Node, RuntimeContext
 
 
 class CentralNode(Node):
     def __init__(
         self,
-        context: Context,
+        context: RuntimeContext,
         *,
         name: str,
         namespace: str,
@@ -113,5 +113,5 @@ class CentralNode(Node):
         super().destroy_node()
 
 
-def central_node(context: Context, **params: Any) -> CentralNode:
+def central_node(context: RuntimeContext, **params: Any) -> CentralNode:
     return CentralNode(context, **params)

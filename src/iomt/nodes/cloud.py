@@ -38,7 +38,7 @@ from iomt.errors import ConfigurationError, IomtError, StorageError
 from iomt.msg import BolsterService, CloudService
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.common import Calls, ResultsWriter, open_keystore
-from iomt.runtime import Client, Context, Node, Responder
+from iomt.runtime import Client, Node, Responder, RuntimeContext
 
 __all__ = ["CloudNode", "cloud_node"]
 
@@ -54,7 +54,7 @@ CREATE TABLE IF NOT EXISTS batches (
 class CloudNode(Node):
     def __init__(
         self,
-        context: Context,
+        context: RuntimeContext,
         *,
         name: str,
         namespace: str,
@@ -213,5 +213,5 @@ class CloudNode(Node):
         self._db.close()
 
 
-def cloud_node(context: Context, **params: Any) -> CloudNode:
+def cloud_node(context: RuntimeContext, **params: Any) -> CloudNode:
     return CloudNode(context, **params)

@@ -62,7 +62,15 @@ from iomt.nodes.common import (
     open_keystore,
     uri_of,
 )
-from iomt.runtime import Client, Context, HistoryPolicy, Node, Publisher, QoSProfile, Responder
+from iomt.runtime import (
+    Client,
+    HistoryPolicy,
+    Node,
+    Publisher,
+    QoSProfile,
+    Responder,
+    RuntimeContext,
+)
 
 MODES = ("distributed", "centralized", "base", "biomt")
 SHARING_MODES = ("distributed", "biomt")  # modes that run the paper's framework
@@ -77,7 +85,7 @@ CAPABILITIES = {c.name.lower(): c for c in Capability}
 class DeviceNode(Node):
     def __init__(
         self,
-        context: Context,
+        context: RuntimeContext,
         *,
         name: str,
         namespace: str,
@@ -546,5 +554,5 @@ class DeviceNode(Node):
         super().destroy_node()
 
 
-def device_node(context: Context, **params: Any) -> DeviceNode:
+def device_node(context: RuntimeContext, **params: Any) -> DeviceNode:
     return DeviceNode(context, **params)

@@ -9,11 +9,11 @@ from collections.abc import Sequence
 
 from iomt.core.vitals import VitalKind, VitalsGenerator
 from iomt.msg import Time, Vitals
-from iomt.runtime import Context, Node
+from iomt.runtime import Node, RuntimeContext
 
 
 def vitals_sensor(
-    context: Context,
+    context: RuntimeContext,
     *,
     name: str,
     namespace: str = "/",
@@ -47,7 +47,7 @@ def vitals_sensor(
 
 
 def vitals_monitor(
-    context: Context, *, name: str, namespace: str = "/", topics: Sequence[str] = ()
+    context: RuntimeContext, *, name: str, namespace: str = "/", topics: Sequence[str] = ()
 ) -> Node:
     node = Node(name, context=context, namespace=namespace)
     counts: dict[str, int] = {}

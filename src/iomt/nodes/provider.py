@@ -52,7 +52,7 @@ from iomt.nodes.common import (
     uri_of,
 )
 from iomt.nodes.device import INBOX_QOS, MODES
-from iomt.runtime import Client, Context, Node, Timer
+from iomt.runtime import Client, Node, RuntimeContext, Timer
 
 PROGRESS_TOPIC = "/iomt/progress"
 WALLET_ATTEMPTS = 3
@@ -73,7 +73,7 @@ class _Request:
 class ProviderNode(Node):
     def __init__(
         self,
-        context: Context,
+        context: RuntimeContext,
         *,
         name: str,
         namespace: str,
@@ -474,5 +474,5 @@ class ProviderNode(Node):
         super().destroy_node()
 
 
-def provider_node(context: Context, **params: Any) -> ProviderNode:
+def provider_node(context: RuntimeContext, **params: Any) -> ProviderNode:
     return ProviderNode(context, **params)

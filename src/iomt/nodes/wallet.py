@@ -18,13 +18,13 @@ from iomt.msg import DeviceInfoRequest
 from iomt.nodes import wire
 from iomt.nodes.biomt_events import EventReporter
 from iomt.nodes.common import open_keystore, uri_of
-from iomt.runtime import Context, Node
+from iomt.runtime import Node, RuntimeContext
 
 
 class WalletNode(Node):
     def __init__(
         self,
-        context: Context,
+        context: RuntimeContext,
         *,
         name: str,
         namespace: str,
@@ -92,5 +92,5 @@ class WalletNode(Node):
         return resp
 
 
-def wallet_node(context: Context, **params: Any) -> WalletNode:
+def wallet_node(context: RuntimeContext, **params: Any) -> WalletNode:
     return WalletNode(context, **params)

@@ -1,13 +1,23 @@
-"""The node runtime: ROS 2's programming model and wire conventions on Cyclone DDS.
+"""The node runtime: ROS 2's programming model, on Cyclone DDS (embedded, the default) or on
+real rclpy (``iomt.runtime.rclpy_runtime``).
 
-This is the only layer that imports cyclonedds' entity API. See DESIGN.md, "Middleware".
+Nodes see the interface of ``iomt.runtime.api``; ``Context`` is the embedded runtime, which
+speaks ROS 2's wire conventions directly on Cyclone DDS. This is the only layer that imports
+cyclonedds' entity API (and rclpy).
 """
 
-from iomt.runtime.client import Client
+from iomt.runtime.api import (
+    Client,
+    Publisher,
+    Responder,
+    RuntimeContext,
+    Service,
+    Subscription,
+    Timer,
+)
 from iomt.runtime.context import Context
 from iomt.runtime.executor import Executor
 from iomt.runtime.node import Node
-from iomt.runtime.publisher import Publisher
 from iomt.runtime.qos import (
     DurabilityPolicy,
     HistoryPolicy,
@@ -18,10 +28,8 @@ from iomt.runtime.qos import (
     qos_profile_sensor_data,
     qos_profile_services_default,
 )
-from iomt.runtime.service import RequestHeader, Responder, Service
-from iomt.runtime.subscription import Subscription
+from iomt.runtime.service import RequestHeader
 from iomt.runtime.task import Future
-from iomt.runtime.timer import Timer
 
 __all__ = [
     "Client",
@@ -36,6 +44,7 @@ __all__ = [
     "ReliabilityPolicy",
     "RequestHeader",
     "Responder",
+    "RuntimeContext",
     "Service",
     "Subscription",
     "Timer",

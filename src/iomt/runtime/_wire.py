@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import itertools
 
+from iomt.errors import ConfigurationError
+from iomt.msg import message_info, service_info
+
 UINT64_MASK = (1 << 64) - 1
 
 # rmw_cyclonedds numbers requests with one counter per process, from 1.
@@ -36,6 +39,41 @@ def csid_to_string(csid: bytes) -> str:
     """Format a client/service id exactly as rmw_cyclonedds_cpp's ``csid_to_string``:
     lowercase hex, '.'-separated, the first byte right-aligned in two columns."""
     return f"{csid[0]:x}".rjust(2) + "".join(f".{b:x}" for b in csid[1:])
+
+
+_TYPE_HASHES: dict[object, bytes] = {}
+_SERVICE_HASHES: dict[object, tuple[bytes, bytes]] = {}
+
+
+def type_hash_user_data(msg_type: object) -> bytes:
+    """``typehash=RIHS01_<hex>;``: what ROS 2 (Iron and later) puts in an endpoint's USER_DATA,
+    so a ROS 2 peer's per-topic endpoint info carries the type hash. Empty for a type iomt
+    has no interface file for (a recorder's foreign topics)."""
+    found = _TYPE_HASHES.get(msg_type)
+    if found is None:
+        try:
+            found = f"typehash={message_info(msg_type).type_hash};".encode()  # type: ignore[arg-type]
+        except ConfigurationError:
+            found = b""
+        _TYPE_HASHES[msg_type] = found
+    return found
+
+
+def service_type_hashes(srv_type: object) -> tuple[bytes, bytes]:
+    """The ``typehash=...;`` USER_DATA of a service's request and reply endpoints (rmw puts the
+    request message's hash on both request endpoints, the response's on both reply ones)."""
+    found = _SERVICE_HASHES.get(srv_type)
+    if found is None:
+        try:
+            info = service_info(srv_type)  # type: ignore[arg-type]
+            found = (
+                f"typehash={info.request.type_hash};".encode(),
+                f"typehash={info.response.type_hash};".encode(),
+            )
+        except ConfigurationError:
+            found = (b"", b"")
+        _SERVICE_HASHES[srv_type] = found
+    return found
 
 
 def user_data_id(user_data: bytes, key: str) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from cyclonedds.core import GuardCondition, Policy, ReadCondition
 from cyclonedds.pub import DataWriter
@@ -33,13 +33,16 @@ from iomt.runtime._wire import (
     csid_to_string,
     next_request_seq,
     peek_header,
+    service_type_hashes,
     user_data_id,
 )
+from iomt.runtime.api import Client
 from iomt.runtime.qos import QoSProfile
 from iomt.runtime.task import Future
 from iomt.runtime.waitable import TAKE_BATCH, Waitable
 
 if TYPE_CHECKING:
+    from iomt.runtime.context import Context
     from iomt.runtime.node import Node
 
 log = logging.getLogger(__name__)
@@ -48,7 +51,7 @@ DEFAULT_CALL_TIMEOUT_S = 5.0
 _REPLY_KEY, _GUARD_KEY = 1, 2
 
 
-class Client(Waitable):
+class DdsClient(Waitable, Client):
     def __init__(
         self,
         node: Node,
@@ -63,15 +66,19 @@ class Client(Waitable):
         # members, so they are reached dynamically.
         self._types: Any = srv_type
         self.service_name = name
-        ctx = node.context
+        ctx = cast("Context", node.context)  # made by Context.create_*
         self.csid = ctx.next_client_service_id()
         user_data = f"clientid={csid_to_string(self.csid)};".encode()
-        dds_qos = qos.to_dds(user_data=user_data)
+        request_hash, reply_hash = service_type_hashes(srv_type)
         self._writer: DataWriter[Any] = DataWriter(
-            ctx.participant, ctx.topic(dds_topics[0], srv_type.RequestWire, qos), qos=dds_qos
+            ctx.participant,
+            ctx.topic(dds_topics[0], srv_type.RequestWire, qos),
+            qos=qos.to_dds(user_data=user_data + request_hash),
         )
         self._reader: DataReader[Any] = DataReader(
-            ctx.participant, ctx.topic(dds_topics[1], srv_type.ResponseWire, qos), qos=dds_qos
+            ctx.participant,
+            ctx.topic(dds_topics[1], srv_type.ResponseWire, qos),
+            qos=qos.to_dds(user_data=user_data + reply_hash),
         )
         self.condition = ReadCondition(self._reader, ANY_STATE)
         self.writer_gid: bytes = self._writer.guid.bytes
@@ -132,7 +139,7 @@ class Client(Waitable):
     def _private_waitset(self) -> tuple[RawWaitSet, GuardCondition]:
         with self._lock:
             if self._ws is None or self._guard is None:
-                participant = self.node.context.participant
+                participant = cast("Context", self.node.context).participant
                 self._guard = GuardCondition(participant)
                 self._ws = RawWaitSet(participant)
                 self._ws.attach(self.condition, _REPLY_KEY)
@@ -204,14 +211,6 @@ class Client(Waitable):
         if not self._seen_ready:
             self._seen_ready = self.service_is_ready()
         return self._seen_ready
-
-    def wait_for_service(self, timeout_s: float | None = None) -> bool:
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while not self.service_is_ready():
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            time.sleep(0.01)
-        return True
 
     def destroy(self) -> None:
         with self._lock:

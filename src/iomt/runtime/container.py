@@ -6,6 +6,7 @@ params). Each factory is a dotted path ``package.module:Callable`` called as
 the runtime ignorant of what the nodes are; the topology layer decides.
 
     python -m iomt.runtime.container --spec group-3.json [--domain N] [--dds-config lan]
+                                     [--runtime embedded|rclpy]
 
 The container prints ``READY <n_nodes>`` on stdout once every node exists and the graph
 has been announced, then spins until SIGINT/SIGTERM, when it destroys its nodes and its
@@ -28,9 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from iomt.errors import ConfigurationError, IomtError
+from iomt.runtime.api import RuntimeContext
 from iomt.runtime.context import Context
-from iomt.runtime.executor import Executor
 from iomt.runtime.node import Node
+
+RUNTIMES = ("embedded", "rclpy")
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +68,28 @@ def load_factory(path: str) -> Any:
         raise ConfigurationError(f"cannot load node factory {path!r}: {exc}") from exc
 
 
+def make_context(
+    runtime: str = "embedded", *, domain_id: int | None = None, dds_config: str | None = None
+) -> RuntimeContext:
+    """The process's runtime: the embedded one on Cyclone DDS, or real rclpy."""
+    if runtime == "embedded":
+        return Context(domain_id=domain_id, dds_config_name=dds_config)
+    if runtime == "rclpy":
+        try:
+            from iomt.runtime.rclpy_runtime import RclpyContext  # noqa: PLC0415
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"the rclpy runtime needs ROS 2's rclpy ({exc}): source a ROS 2 setup file "
+                "(or .venv-ros2/setup.sh from scripts/ros2.sh)"
+            ) from exc
+        return RclpyContext(domain_id=domain_id, dds_config=dds_config)
+    raise ConfigurationError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+
+
 class Container:
-    def __init__(self, context: Context) -> None:
+    def __init__(self, context: RuntimeContext) -> None:
         self.context = context
-        self.executor = Executor(context)
+        self.executor = context.create_executor()
         self.nodes: list[Node] = []
 
     def add(self, spec: ContainerNode) -> Node:
@@ -103,6 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--spec", required=True, help='JSON file: {"nodes": [...]}')
     parser.add_argument("--domain", type=int, default=None, help="DDS domain (ROS_DOMAIN_ID)")
     parser.add_argument("--dds-config", default=None, help="loopback | lan | path to XML")
+    parser.add_argument(
+        "--runtime", default="embedded", choices=RUNTIMES, help="embedded (Cyclone) or rclpy"
+    )
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument(
         "--ready-file", default=None, help="also write READY to this file (for supervisors)"
@@ -118,7 +142,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"container: {exc}", file=sys.stderr)
         return 2
     domain_id = args.domain if args.domain is not None else raw.get("domain_id")
-    return run(specs, domain_id=domain_id, dds_config=args.dds_config, ready_file=args.ready_file)
+    return run(
+        specs,
+        domain_id=domain_id,
+        dds_config=args.dds_config,
+        ready_file=args.ready_file,
+        runtime=args.runtime,
+    )
 
 
 def run(
@@ -127,10 +157,11 @@ def run(
     domain_id: int | None = None,
     dds_config: str | None = None,
     ready_file: str | None = None,
+    runtime: str = "embedded",
 ) -> int:
     """Host ``specs`` until SIGINT/SIGTERM; returns the process exit code."""
     try:
-        context = Context(domain_id=domain_id, dds_config_name=dds_config)
+        context = make_context(runtime, domain_id=domain_id, dds_config=dds_config)
     except IomtError as exc:
         print(f"container: {exc}", file=sys.stderr)
         return 2

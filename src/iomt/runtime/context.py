@@ -12,9 +12,9 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cyclonedds.core import Policy, Qos
 from cyclonedds.domain import Domain, DomainParticipant
@@ -22,10 +22,17 @@ from cyclonedds.pub import DataWriter
 from cyclonedds.topic import Topic
 
 from iomt.errors import TransportError
-from iomt.msg import Gid, NodeEntitiesInfo, ParticipantEntitiesInfo
+from iomt.msg import Gid, NodeEntitiesInfo, ParticipantEntitiesInfo, ServiceType
+from iomt.runtime import api, naming
 from iomt.runtime import config as dds_config
 from iomt.runtime._dds import delete_entity
 from iomt.runtime.qos import QoSProfile, qos_profile_latched
+
+if TYPE_CHECKING:
+    from iomt.runtime.executor import Executor
+    from iomt.runtime.node import Node
+
+MsgT = TypeVar("MsgT")
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +52,9 @@ class _NodeEntities:
     writers: dict[bytes, Gid] = field(default_factory=dict)
 
 
-class Context:
-    """Owns the DomainParticipant and the process's entry in the ROS graph."""
+class Context(api.RuntimeContext):
+    """The embedded runtime: owns the DomainParticipant and the process's entry in the ROS
+    graph, and makes the nodes' entities directly on Cyclone DDS."""
 
     def __init__(
         self,
@@ -107,6 +115,87 @@ class Context:
             self._client_service_ids += 1
             counter = self._client_service_ids
         return self.gid[:12] + counter.to_bytes(4, "big")
+
+    # -- the nodes' entities -----------------------------------------------------------------
+
+    def create_executor(self) -> Executor:
+        from iomt.runtime.executor import Executor  # noqa: PLC0415  (executor imports us)
+
+        return Executor(self)
+
+    def attach_node(self, node: Node) -> None:
+        self.add_node(node._key, node.get_namespace(), node.get_name())
+
+    def detach_node(self, node: Node) -> None:
+        self.remove_node(node._key)
+
+    def create_publisher(
+        self, node: Node, msg_type: type[MsgT], topic: str, qos: QoSProfile
+    ) -> api.Publisher[MsgT]:
+        from iomt.runtime.publisher import DdsPublisher  # noqa: PLC0415
+
+        pub = DdsPublisher(node, msg_type, topic, naming.topic_to_dds(topic), qos)
+        self.add_endpoint(node._key, pub.gid, is_writer=True)
+        return pub
+
+    def create_subscription(
+        self,
+        node: Node,
+        msg_type: type[MsgT],
+        topic: str,
+        callback: Callable[[Any], None],
+        qos: QoSProfile,
+        *,
+        raw: bool,
+    ) -> api.Subscription[MsgT]:
+        from iomt.runtime.subscription import DdsSubscription  # noqa: PLC0415
+
+        sub = DdsSubscription(
+            node, msg_type, topic, naming.topic_to_dds(topic), callback, qos, raw=raw
+        )
+        self.add_endpoint(node._key, sub.gid, is_writer=False)
+        node._add_waitable(sub)
+        return sub
+
+    def create_service(
+        self,
+        node: Node,
+        srv_type: ServiceType[Any, Any, Any, Any],
+        name: str,
+        callback: Callable[..., Any],
+        qos: QoSProfile,
+        *,
+        deferred: bool,
+    ) -> api.Service:
+        from iomt.runtime.service import DdsService  # noqa: PLC0415
+
+        srv = DdsService(
+            node, srv_type, name, naming.service_to_dds(name), callback, qos, deferred=deferred
+        )
+        with self.graph_batch():
+            self.add_endpoint(node._key, srv.reader_gid, is_writer=False)
+            self.add_endpoint(node._key, srv.writer_gid, is_writer=True)
+        node._add_waitable(srv)
+        return srv
+
+    def create_client(
+        self, node: Node, srv_type: ServiceType[Any, Any, Any, Any], name: str, qos: QoSProfile
+    ) -> api.Client:
+        from iomt.runtime.client import DdsClient  # noqa: PLC0415
+
+        cli = DdsClient(node, srv_type, name, naming.service_to_dds(name), qos)
+        with self.graph_batch():
+            self.add_endpoint(node._key, cli.writer_gid, is_writer=True)
+            self.add_endpoint(node._key, cli.reader_gid, is_writer=False)
+        node._add_waitable(cli)
+        return cli
+
+    def create_timer(self, node: Node, period_s: float, callback: Callable[[], None]) -> api.Timer:
+        from iomt.runtime.timer import Timer  # noqa: PLC0415
+
+        timer = Timer(period_s, callback)
+        node._add_timer(timer)
+        return timer
 
     # -- the graph as ROS 2 tools see it ------------------------------------------------------
 

@@ -13,11 +13,12 @@ import itertools
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from cyclonedds.core import GuardCondition
 
 from iomt.errors import ServiceTimeoutError
+from iomt.runtime import api
 from iomt.runtime._dds import RawWaitSet
 from iomt.runtime.task import Future
 from iomt.runtime.timer import Timer
@@ -33,7 +34,7 @@ _WAKE_KEY = 1
 _MAX_WAIT_S = 1.0
 
 
-class Executor:
+class Executor(api.Executor):
     def __init__(self, context: Context) -> None:
         self.context = context
         self._ws = RawWaitSet(context.participant)
@@ -60,7 +61,7 @@ class Executor:
             for waitable in node.waitables:
                 self.add_waitable(waitable)
             for timer in node.timers:
-                self.add_timer(timer)
+                self.add_timer(cast(Timer, timer))  # Context.create_timer made it
         self.wake()
 
     def remove_node(self, node: Node) -> None:

@@ -15,17 +15,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from iomt.msg import ServiceType
 from iomt.runtime import naming
-from iomt.runtime.client import Client
-from iomt.runtime.publisher import Publisher
+from iomt.runtime.api import Client, Publisher, Service, Subscription, Timer
 from iomt.runtime.qos import QoSProfile, qos_profile_default, qos_profile_services_default
-from iomt.runtime.service import Service
-from iomt.runtime.subscription import Subscription
-from iomt.runtime.timer import Timer
-from iomt.runtime.waitable import Waitable
 
 if TYPE_CHECKING:
-    from iomt.runtime.context import Context
-    from iomt.runtime.executor import Executor
+    from iomt.runtime.api import Executor, RuntimeContext
+    from iomt.runtime.waitable import Waitable
 
 MsgT = TypeVar("MsgT")
 
@@ -35,7 +30,7 @@ def _profile(qos: QoSProfile | int) -> QoSProfile:
 
 
 class Node:
-    def __init__(self, node_name: str, *, context: Context, namespace: str = "/") -> None:
+    def __init__(self, node_name: str, *, context: RuntimeContext, namespace: str = "/") -> None:
         self.context = context
         self._name = naming.validate_node_name(node_name)
         self._namespace = naming.validate_namespace(namespace)
@@ -43,11 +38,15 @@ class Node:
             "iomt.node" + self.get_fully_qualified_name().replace("/", ".")
         )
         self.publishers: list[Publisher[Any]] = []
+        self.services: list[Service] = []
+        self.clients: list[Client] = []
+        self.subscriptions: list[Subscription[Any]] = []
+        # What the embedded runtime's executor waits on (the rclpy runtime keeps its own).
         self.waitables: list[Waitable] = []
         self.timers: list[Timer] = []
         self._executor: Executor | None = None
         self._key = id(self)
-        context.add_node(self._key, self._namespace, self._name)
+        context.attach_node(self)
 
     # -- identity ---------------------------------------------------------------------------
 
@@ -74,10 +73,10 @@ class Node:
     def create_publisher(
         self, msg_type: type[MsgT], topic: str, qos_profile: QoSProfile | int = 10
     ) -> Publisher[MsgT]:
-        fq = self.resolve_name(topic)
-        pub = Publisher(self, msg_type, fq, naming.topic_to_dds(fq), _profile(qos_profile))
+        pub = self.context.create_publisher(
+            self, msg_type, self.resolve_name(topic), _profile(qos_profile)
+        )
         self.publishers.append(pub)
-        self.context.add_endpoint(self._key, pub.gid, is_writer=True)
         return pub
 
     def create_subscription(
@@ -89,12 +88,11 @@ class Node:
         *,
         raw: bool = False,
     ) -> Subscription[MsgT]:
-        fq = self.resolve_name(topic)
-        sub = Subscription(
-            self, msg_type, fq, naming.topic_to_dds(fq), callback, _profile(qos_profile), raw=raw
+        """``raw=True`` hands the callback the CDR bytes instead of a message (recorders)."""
+        sub = self.context.create_subscription(
+            self, msg_type, self.resolve_name(topic), callback, _profile(qos_profile), raw=raw
         )
-        self.context.add_endpoint(self._key, sub.gid, is_writer=False)
-        self._add_waitable(sub)
+        self.subscriptions.append(sub)
         return sub
 
     def create_service(
@@ -106,14 +104,12 @@ class Node:
         qos_profile: QoSProfile = qos_profile_services_default,
         deferred: bool = False,
     ) -> Service:
-        fq = self.resolve_name(srv_name)
-        srv = Service(
-            self, srv_type, fq, naming.service_to_dds(fq), callback, qos_profile, deferred=deferred
+        """``callback(request, response) -> response``; with ``deferred=True``,
+        ``callback(request, responder)`` answers later with ``responder.send(response)``."""
+        srv = self.context.create_service(
+            self, srv_type, self.resolve_name(srv_name), callback, qos_profile, deferred=deferred
         )
-        with self.context.graph_batch():
-            self.context.add_endpoint(self._key, srv.reader_gid, is_writer=False)
-            self.context.add_endpoint(self._key, srv.writer_gid, is_writer=True)
-        self._add_waitable(srv)
+        self.services.append(srv)
         return srv
 
     def create_client(
@@ -123,25 +119,25 @@ class Node:
         *,
         qos_profile: QoSProfile = qos_profile_services_default,
     ) -> Client:
-        fq = self.resolve_name(srv_name)
-        cli = Client(self, srv_type, fq, naming.service_to_dds(fq), qos_profile)
-        with self.context.graph_batch():
-            self.context.add_endpoint(self._key, cli.writer_gid, is_writer=True)
-            self.context.add_endpoint(self._key, cli.reader_gid, is_writer=False)
-        self._add_waitable(cli)
+        cli = self.context.create_client(self, srv_type, self.resolve_name(srv_name), qos_profile)
+        self.clients.append(cli)
         return cli
 
     def create_timer(self, timer_period_sec: float, callback: Callable[[], None]) -> Timer:
-        timer = Timer(timer_period_sec, callback)
+        timer = self.context.create_timer(self, timer_period_sec, callback)
         self.timers.append(timer)
-        if self._executor is not None:
-            self._executor.add_timer(timer)
         return timer
+
+    # -- the embedded runtime's executor ------------------------------------------------------
 
     def _add_waitable(self, waitable: Waitable) -> None:
         self.waitables.append(waitable)
         if self._executor is not None:
-            self._executor.add_waitable(waitable)
+            self._executor.add_waitable(waitable)  # type: ignore[attr-defined]
+
+    def _add_timer(self, timer: Timer) -> None:
+        if self._executor is not None:
+            self._executor.add_timer(timer)  # type: ignore[attr-defined]
 
     def _set_executor(self, executor: Executor | None) -> None:
         self._executor = executor
@@ -153,10 +149,13 @@ class Node:
             self._executor.remove_node(self)
         for timer in self.timers:
             timer.cancel()
-        for waitable in self.waitables:
-            waitable.destroy()
-        for pub in self.publishers:
-            pub.destroy()
+        entities: list[Any] = [*self.subscriptions, *self.services, *self.clients]
+        known = {id(e) for e in entities}
+        # Waitables a node made itself (a recorder's raw readers) go too.
+        entities += [w for w in self.waitables if id(w) not in known]
+        for entity in (*entities, *self.publishers):
+            entity.destroy()
+        for group in (self.subscriptions, self.services, self.clients, self.publishers):
+            group.clear()
         self.waitables.clear()
-        self.publishers.clear()
-        self.context.remove_node(self._key)
+        self.context.detach_node(self)

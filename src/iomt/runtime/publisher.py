@@ -1,22 +1,25 @@
-"""Publisher: a DDS writer on ``rt/<topic>``."""
+"""DdsPublisher: a DDS writer on ``rt/<topic>`` (the embedded runtime's Publisher)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from cyclonedds.pub import DataWriter
 
 from iomt.errors import TransportError
 from iomt.runtime._dds import delete_entity, matched_subscriptions, write_raw
+from iomt.runtime._wire import type_hash_user_data
+from iomt.runtime.api import Publisher
 from iomt.runtime.qos import QoSProfile
 
 if TYPE_CHECKING:
+    from iomt.runtime.context import Context
     from iomt.runtime.node import Node
 
 MsgT = TypeVar("MsgT")
 
 
-class Publisher(Generic[MsgT]):
+class DdsPublisher(Publisher[MsgT]):
     def __init__(
         self, node: Node, msg_type: type[MsgT], topic: str, dds_topic: str, qos: QoSProfile
     ) -> None:
@@ -24,9 +27,11 @@ class Publisher(Generic[MsgT]):
         self.msg_type = msg_type
         self.topic_name = topic
         self.qos = qos
-        ctx = node.context
+        ctx = cast("Context", node.context)  # made by Context.create_*
         self._writer: DataWriter[Any] = DataWriter(
-            ctx.participant, ctx.topic(dds_topic, msg_type, qos), qos=qos.to_dds()
+            ctx.participant,
+            ctx.topic(dds_topic, msg_type, qos),
+            qos=qos.to_dds(user_data=type_hash_user_data(msg_type)),
         )
         self.gid: bytes = self._writer.guid.bytes
 

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from cyclonedds.core import Policy, ReadCondition
 from cyclonedds.pub import DataWriter
@@ -24,14 +24,13 @@ from cyclonedds.sub import DataReader
 from iomt.errors import TransportError
 from iomt.msg import ServiceType
 from iomt.runtime._dds import ANY_STATE, delete_entity, matched_subscriptions, take_raw
-from iomt.runtime._wire import (
-    csid_to_string,
-    user_data_id,
-)
+from iomt.runtime._wire import csid_to_string, service_type_hashes, user_data_id
+from iomt.runtime.api import Responder, Service
 from iomt.runtime.qos import QoSProfile
 from iomt.runtime.waitable import TAKE_BATCH, Waitable
 
 if TYPE_CHECKING:
+    from iomt.runtime.context import Context
     from iomt.runtime.node import Node
 
 log = logging.getLogger(__name__)
@@ -48,12 +47,12 @@ class RequestHeader:
     source_timestamp_ns: int
 
 
-class Responder:
+class DdsResponder(Responder):
     """Answers one request, once."""
 
     __slots__ = ("_header", "_sent", "_service")
 
-    def __init__(self, service: Service, header: RequestHeader) -> None:
+    def __init__(self, service: DdsService, header: RequestHeader) -> None:
         self._service = service
         self._header = header
         self._sent = False
@@ -69,7 +68,7 @@ class Responder:
         self._service.send_response(response, self._header)
 
 
-class Service(Waitable):
+class DdsService(Waitable, Service):
     def __init__(
         self,
         node: Node,
@@ -89,15 +88,19 @@ class Service(Waitable):
         self.service_name = name
         self.callback = callback
         self.deferred = deferred
-        ctx = node.context
+        ctx = cast("Context", node.context)  # made by Context.create_*
         self.csid = ctx.next_client_service_id()
         user_data = f"serviceid={csid_to_string(self.csid)};".encode()
-        dds_qos = qos.to_dds(user_data=user_data)
+        request_hash, reply_hash = service_type_hashes(srv_type)
         self._reader: DataReader[Any] = DataReader(
-            ctx.participant, ctx.topic(dds_topics[0], srv_type.RequestWire, qos), qos=dds_qos
+            ctx.participant,
+            ctx.topic(dds_topics[0], srv_type.RequestWire, qos),
+            qos=qos.to_dds(user_data=user_data + request_hash),
         )
         self._writer: DataWriter[Any] = DataWriter(
-            ctx.participant, ctx.topic(dds_topics[1], srv_type.ResponseWire, qos), qos=dds_qos
+            ctx.participant,
+            ctx.topic(dds_topics[1], srv_type.ResponseWire, qos),
+            qos=qos.to_dds(user_data=user_data + reply_hash),
         )
         self.condition = ReadCondition(self._reader, ANY_STATE)
         self.reader_gid: bytes = self._reader.guid.bytes
@@ -123,7 +126,7 @@ class Service(Waitable):
             header = RequestHeader(guid, seq, info.publication_handle, info.source_timestamp)
             try:
                 if self.deferred:
-                    self.callback(request, Responder(self, header))
+                    self.callback(request, DdsResponder(self, header))
                     continue
                 response = self.callback(request, self._types.Response())
             except Exception:

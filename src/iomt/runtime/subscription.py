@@ -1,19 +1,22 @@
-"""Subscription: a DDS reader on ``rt/<topic>`` whose callback runs on the executor."""
+"""DdsSubscription: a DDS reader on ``rt/<topic>`` whose callback runs on the executor."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from cyclonedds.core import ReadCondition
 from cyclonedds.sub import DataReader
 
 from iomt.runtime._dds import ANY_STATE, delete_entity, matched_publications, take_raw
+from iomt.runtime._wire import type_hash_user_data
+from iomt.runtime.api import Subscription
 from iomt.runtime.qos import QoSProfile
 from iomt.runtime.waitable import TAKE_BATCH, Waitable
 
 if TYPE_CHECKING:
+    from iomt.runtime.context import Context
     from iomt.runtime.node import Node
 
 log = logging.getLogger(__name__)
@@ -21,7 +24,7 @@ log = logging.getLogger(__name__)
 MsgT = TypeVar("MsgT")
 
 
-class Subscription(Waitable, Generic[MsgT]):
+class DdsSubscription(Waitable, Subscription[MsgT]):
     def __init__(
         self,
         node: Node,
@@ -40,9 +43,11 @@ class Subscription(Waitable, Generic[MsgT]):
         self.qos = qos
         # raw=True hands the callback the CDR bytes instead of a message (recorders).
         self.raw = raw
-        ctx = node.context
+        ctx = cast("Context", node.context)  # made by Context.create_*
         self._reader: DataReader[Any] = DataReader(
-            ctx.participant, ctx.topic(dds_topic, msg_type, qos), qos=qos.to_dds()
+            ctx.participant,
+            ctx.topic(dds_topic, msg_type, qos),
+            qos=qos.to_dds(user_data=type_hash_user_data(msg_type)),
         )
         self.condition = ReadCondition(self._reader, ANY_STATE)
         self.gid: bytes = self._reader.guid.bytes

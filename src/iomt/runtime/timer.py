@@ -6,9 +6,10 @@ import time
 from collections.abc import Callable
 
 from iomt.errors import ConfigurationError
+from iomt.runtime import api
 
 
-class Timer:
+class Timer(api.Timer):
     def __init__(
         self,
         period_s: float,

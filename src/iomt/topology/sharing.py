@@ -322,6 +322,7 @@ def recorder_process(
             ),
         ),
         stage=-1,
+        runtime="embedded",
     )
 
 

@@ -41,9 +41,19 @@ class ProcessSpec:
     # Processes start stage by stage, each stage READY before the next (a recorder first,
     # so it is listening before anyone talks).
     stage: int = 0
+    # None: the runtime the launch chose; "embedded" pins a process to Cyclone DDS (the bag
+    # recorder reads raw DDS, so it records a ward on either runtime from there).
+    runtime: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "stage": self.stage, "nodes": [n.to_json() for n in self.nodes]}
+        out: dict[str, Any] = {
+            "name": self.name,
+            "stage": self.stage,
+            "nodes": [n.to_json() for n in self.nodes],
+        }
+        if self.runtime is not None:
+            out["runtime"] = self.runtime
+        return out
 
 
 @dataclass(frozen=True)
