@@ -2,11 +2,13 @@
 
 Layers (dependencies point down only):
 
-    cli / topology / experiments / capture   user-facing commands, launch, workloads, bags
-    nodes                                    thin DDS nodes wiring core objects to topics
-    runtime                                  Context, Node, Executor, QoS, services, graph
-    core · crypto · ledger                   sans-IO protocols, security techniques, the log
-    msg                                      interface files and generated wire types
+    cli / experiments / launch · capture / topology   commands, workloads, bags, launch plans
+    nodes                                             thin DDS nodes wiring core to topics
+    runtime                                           Context, Node, Executor, QoS, services
+    core · crypto · ledger                            sans-IO protocols, techniques, the log
+    msg                                               interface files, generated wire types
+
+(enforced on the source tree by tests/test_layering.py)
 """
 
 __version__ = "0.1.0"

@@ -61,9 +61,12 @@ def traffic(
     def on_reply(_future: Any) -> None:
         state["replies"] += 1
         if state["replies"] == count:
-            Path(done_file).write_text(
+            # written aside and renamed: a reader polling for the file never sees it half done
+            tmp = Path(done_file + ".tmp")
+            tmp.write_text(
                 json.dumps({"count": count, "client_guid": client.client_guid}), encoding="utf-8"
             )
+            tmp.replace(done_file)
 
     def tick() -> None:
         if state["sent"] or not matched():

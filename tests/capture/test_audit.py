@@ -41,8 +41,9 @@ INBOX, CONVERT, SHARE = (
 AUDIT_KEYS = {
     "schema", "bag", "messages_scanned", "transmissions", "readable", "readable_share",
     "label_mismatches", "malformed", "by_kind", "by_topic", "by_technique", "by_sender",
-    "by_device", "by_hop", "readable_items", "readable_items_truncated", "unsigned_envelopes",
-    "unsigned_conversion_requests", "unsigned_items", "signatures",
+    "by_device", "by_hop", "radio_map", "by_radio_hops", "readable_items",
+    "readable_items_truncated", "unsigned_envelopes", "unsigned_conversion_requests",
+    "unsigned_items", "signatures",
 }  # fmt: skip
 
 
@@ -179,6 +180,7 @@ def test_json_is_stable_and_serializable(scenario_bag: Path) -> None:
     assert set(item) == {
         "time_ns", "topic", "kind", "hop", "device", "sender", "recipient", "technique",
         "readable", "evidence", "reading_kind", "reading_seq", "malformed", "signed", "signature",
+        "receiver", "producer", "hops",
     }  # fmt: skip
     json.dumps(doc)
 

@@ -100,12 +100,19 @@ DEVICES = {
 RADIO = 8.0
 
 
-def build_world(root: Path) -> World:
+def build_world(
+    root: Path,
+    devices: dict[str, tuple[Capability, float, float]] | None = None,
+    radio: float = RADIO,
+) -> World:
+    """A facility with ``devices`` (name: capability, x, y; default ``DEVICES``), every
+    one of them the patient's, each with radio range ``radio``."""
+    devices = DEVICES if devices is None else devices
     clock = Clock()
     ks = Keystore.create(root / "keystore", facility=FACILITY, clock=clock)
     for name in ("wallet_p1", "dr_house", "dr_other", "mallory"):
         ks.add_identity(name)
-    for name in DEVICES:  # devices sign with ECDSA P-256, as in the experiments
+    for name in devices:  # devices sign with ECDSA P-256, as in the experiments
         ks.add_identity(name, algorithm="ecdsa-p256")
     for name in ("dr_house", "dr_other"):
         ks.add_attributes(name, ["role:cardiologist", "facility:F1"])
@@ -122,16 +129,16 @@ def build_world(root: Path) -> World:
             issuer,
             [
                 PatientDevice(ks.identity(n).uri, OWN_TECHNIQUE[cap], 0, der(ks.identity(n)))
-                for n, (cap, _x, _y) in DEVICES.items()
+                for n, (cap, _x, _y) in devices.items()
             ],
             Consent.read_vitals([ks.identity("dr_house").uri, ks.identity("dr_other").uri]),
             check_certificate=check,
             clock=clock,
         ),
     )
-    for name, (cap, x, y) in DEVICES.items():
+    for name, (cap, x, y) in devices.items():
         ident = ks.identity(name)
-        config = DeviceConfig(ident.uri, cap, 0, x, y, RADIO, 5.0, POLICY)
+        config = DeviceConfig(ident.uri, cap, 0, x, y, radio, 5.0, POLICY)
         world.devices[name] = DeviceCore(
             config,
             signer=ident.signer,
@@ -141,7 +148,7 @@ def build_world(root: Path) -> World:
                 ident.uri,
                 x,
                 y,
-                RADIO,
+                radio,
                 clock=clock,
                 check_certificate=lambda uri, cert: check(uri.rsplit("/", 1)[-1], cert),
             ),

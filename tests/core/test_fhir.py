@@ -37,12 +37,11 @@ from iomt.core.fhir import (
     observations_from_bundle_json,
     plausibility_warnings,
     profile_violations,
-    read_bundle,
     to_observation,
-    write_bundle,
 )
 from iomt.core.vitals import VitalKind, VitalsGenerator
 from iomt.errors import LocalProtocolError, RemoteProtocolError, StorageError
+from iomt.nodes.fhir_export import read_bundle, write_bundle  # the files: above the core
 
 ROOT = Path(__file__).resolve().parents[2]
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -213,9 +212,18 @@ def test_inexpressible_readings_raise_a_typed_error(reading: VitalSign, match: s
 
 
 def test_fields_of_the_other_kind_are_ignored() -> None:
-    # A heart-rate reading's unused pressure fields may hold anything, even NaN.
-    to_observation(heart_rate(systolic_mmhg=math.nan, diastolic_mmhg=math.inf))
-    to_observation(blood_pressure(heart_rate_bpm=math.nan))
+    # A heart-rate reading's unused pressure fields may hold anything, even NaN: the
+    # resource is exactly the one built without them, and conforms.
+    hr = to_observation(heart_rate(systolic_mmhg=math.nan, diastolic_mmhg=math.inf))
+    assert as_json(hr) == as_json(to_observation(heart_rate()))
+    assert hr.valueQuantity.value == 72.5 and not hr.component  # type: ignore[union-attr]
+    assert profile_violations(hr) == ()
+    bp = to_observation(blood_pressure(heart_rate_bpm=math.nan))
+    assert as_json(bp) == as_json(to_observation(blood_pressure()))
+    assert bp.valueQuantity is None
+    values = {c.code.coding[0].code: c.valueQuantity.value for c in bp.component}  # type: ignore[union-attr]
+    assert values == {"8480-6": 121.0, "8462-4": 79.0}
+    assert profile_violations(bp) == ()
 
 
 # --- ids ------------------------------------------------------------------------------

@@ -13,7 +13,12 @@ from iomt.core.device import Converting, Refused, Shared
 from iomt.core.handshake import new_token_request
 from iomt.core.listener import DataRequest
 from iomt.core.registration import RegistrationStatus
-from iomt.crypto.errors import CertificateError, DecryptionError, InvalidSignatureError
+from iomt.crypto.errors import (
+    CertificateError,
+    DecryptionError,
+    InvalidSignatureError,
+    PolicyNotSatisfiedError,
+)
 from iomt.errors import AuthenticationError, AuthorizationError, LocalProtocolError
 
 
@@ -317,22 +322,8 @@ def test_a_device_impersonating_another_is_caught(world: World) -> None:
         p.receive(forged)
 
 
-def test_plaintext_never_travels_more_than_one_hop(world: World) -> None:
-    d = world.device("hr_none")
-    plan_candidates = [
-        world.device(n)
-        for n in world.devices
-        if world.device(n).uri in _convert_candidates(world, "hr_none")
-    ]
-    assert plan_candidates
-    assert all(d.table.one_hop(c.uri) is not None for c in plan_candidates)
-
-
-def _convert_candidates(world: World, device: str) -> list[str]:
-    world.grant("dr_house")
-    _session(world, "dr_house", device)
-    _p, _d, pending = _convert(world, device, "ecc")
-    return pending.plan.candidates
+# The one-hop claim (an incapable device's plaintext crosses at most one hop) is proven in
+# test_one_hop.py, on worlds with converters one and two hops away.
 
 
 # -- publish: tampering --------------------------------------------------------------------
@@ -373,7 +364,23 @@ def test_cpabe_without_the_attributes_cannot_open(world: World) -> None:
     _session(world, "mallory", "bp_abe")
     m, _d, reply = _ask(world, "mallory", "bp_abe", "cpabe")
     assert isinstance(reply, Shared)
-    with pytest.raises(Exception, match="attribute"):
+    with pytest.raises(LocalProtocolError, match="needs attribute keys this provider lacks"):
+        m.receive(reply.envelope)
+
+
+def test_cpabe_with_attributes_outside_the_policy_cannot_open(world: World) -> None:
+    # mallory holds attribute keys from the facility, but not those the policy asks for
+    # (role:cardiologist AND facility:F1): FAME decryption itself must fail.
+    world.keystore.add_attributes("mallory", ["role:nurse", "facility:F1"])
+    key = world.keystore.identity("mallory").attribute_key
+    assert key is not None
+    world.provider("mallory")._attribute_key = key
+    world.wallet.consent.providers[world.provider("mallory").uri] = frozenset({"vitals:read"})  # type: ignore[index]
+    world.grant("mallory")
+    _session(world, "mallory", "bp_abe")
+    m, _d, reply = _ask(world, "mallory", "bp_abe", "cpabe")
+    assert isinstance(reply, Shared)
+    with pytest.raises(PolicyNotSatisfiedError):
         m.receive(reply.envelope)
 
 
@@ -457,10 +464,27 @@ def test_data_requests_bind_every_field(world: World) -> None:
     _session(world, "dr_house", "hr_ecc")
     p, d = world.provider("dr_house"), world.device("hr_ecc")
     req = p.data_request(d.uri, "ecc")
-    for change in ({"technique": "none"}, {"requester_key": b"\x02" * 33}, {"nonce": b"x" * 16}):
+    changes: list[dict[str, object]] = [
+        {"request_id": req.request_id + "x"},
+        {"requester_uri": world.provider("dr_other").uri},
+        {"technique": "none"},
+        {"requester_key": b"\x02" * 33},
+        {"nonce": b"x" * 16},
+        {"token": _tamper(req.token)},
+    ]
+    unbound = {f.name for f in dataclasses.fields(DataRequest)} - {
+        "proof",  # the tag itself (tampering with it: test_a_replayed_request_is_refused)
+        "proof_type",  # selects how the proof is checked, not what it covers
+        *(k for c in changes for k in c),
+    }
+    assert not unbound, f"fields no test changes: {sorted(unbound)}"
+    for change in changes:
         reply = d.on_data_request(dataclasses.replace(req, **change))  # type: ignore[arg-type]
         assert isinstance(reply, Refused), change
-    assert isinstance(DataRequest, type)
+        # the session's AEAD tag covers every field: a change breaks the proof
+        assert reply.reason.startswith("bad-proof"), (change, reply.reason)
+    # and the untouched request still goes through
+    assert isinstance(d.on_data_request(req), Shared)
 
 
 def test_session_link_orders_are_authenticated_by_the_session(world: World) -> None:

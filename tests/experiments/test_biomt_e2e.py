@@ -51,8 +51,10 @@ def test_biomt_experiment_end_to_end(tmp_path: Path, domain_id: int) -> None:
     assert {"ORIGIN", "STORE", "ACCESS"} <= set(history["by_type"])
     assert {"SIGNATURE", "DEVICE_KEY"} <= set(history["by_evidence"])
     assert {"token", "share"} <= set(history["sharing_events"])
-    if sharing["converted"]:
-        assert "conversion" in history["sharing_events"]
+    # the workload reached Alg. 3 (scale_10 has incapable devices with capable neighbours),
+    # and the patient picked is one whose reading was converted: the conversion is logged
+    assert sharing["converted"] > 0, sharing
+    assert history["sharing_events"].get("conversion", 0) >= 1, history["sharing_events"]
     # every ledger audits, and its ~/ledger stream in the bag is the ledger itself
     for name, ledger in report["ledgers"].items():
         assert ledger["audit"] == "valid", (name, ledger)
@@ -63,6 +65,8 @@ def test_biomt_experiment_end_to_end(tmp_path: Path, domain_id: int) -> None:
     assert traffic["by_hop"]["to_requester"]["readable"] == 0
     readable = {h for h, row in traffic["by_hop"].items() if row["readable"]}
     assert readable <= {"device_to_converter"}
+    radio_hops = {h for h, row in traffic["by_radio_hops"].items() if row["readable"]}
+    assert radio_hops <= {"1"}, traffic["by_radio_hops"]  # one radio hop, never further
     assert traffic["ledger_messages"] == sum(
         ledger["transactions"] for ledger in report["ledgers"].values()
     )

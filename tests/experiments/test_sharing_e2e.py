@@ -46,6 +46,10 @@ def test_distributed_framework_end_to_end(tmp_path: Path, domain_id: int) -> Non
     assert traffic["by_hop"]["to_requester"]["transmissions"] >= req["shared"] + req["converted"]
     readable_hops = {h for h, row in traffic["by_hop"].items() if row["readable"]}
     assert readable_hops <= {"device_to_converter"}
+    # and measured on the ward's radio graph: from the reading's device to the node that
+    # received it, always exactly one hop (tests/experiments/test_one_hop_e2e.py: why)
+    radio_hops = {h for h, row in traffic["by_radio_hops"].items() if row["readable"]}
+    assert radio_hops == {"1"}, traffic["by_radio_hops"]
     # the requests whose reading was exposed are those served through a plaintext hop
     assert 0 < traffic["exposed_request_share"] < 1
     assert traffic["requests_with_exposed_reading"] <= req["converted"]

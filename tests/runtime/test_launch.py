@@ -55,7 +55,8 @@ def test_every_ros2_launch_file_renders_a_known_topology() -> None:
 def test_supervisor_starts_and_stops_the_demo(tmp_path: Path, domain_id: int) -> None:
     plan = load("demo")
     with LaunchService(plan, run_dir=tmp_path, domain_id=domain_id) as service:
-        assert service.start(ready_timeout_s=30) < 30
+        service.start(ready_timeout_s=30)  # raises unless every process reported READY
+        assert [p.ready for p in service.processes] == [True, True]
         assert len(service.pids()) == 2
         codes = service.stop()
     assert codes == {"sensors": 0, "monitor": 0}

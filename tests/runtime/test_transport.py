@@ -105,7 +105,8 @@ def test_call_without_server_times_out_with_a_clear_error(local) -> None:
     t0 = time.monotonic()
     with pytest.raises(ServiceTimeoutError, match=r"nobody_serves_this.*0\.5 s"):
         client.call(AddTwoInts.Request(a=1, b=2), timeout_s=0.5)
-    assert time.monotonic() - t0 < 3
+    # it waited for the timeout it was given (an upper bound is the test's own timeout)
+    assert time.monotonic() - t0 >= 0.5
 
 
 def test_server_that_never_answers_times_out(local, domain_id: int) -> None:

@@ -28,6 +28,7 @@ from iomt.capture.errors import BagError, BagReadError, BagWriteError
 from iomt.capture.interfaces import CaptureTypes
 from iomt.capture.plaintext import VitalsFinding, parse_vitals_sample, scan_vitals
 from iomt.capture.player import PlayStats, play
+from iomt.capture.radio import RadioMap
 from iomt.capture.recorder import Recorder, RecorderStats, record, recorder_node
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "BagWriteError",
     "CaptureTypes",
     "PlayStats",
+    "RadioMap",
     "Recorder",
     "RecorderStats",
     "SignatureVerifier",

@@ -20,9 +20,18 @@ The report breaks the count down by message kind, topic, declared technique, sen
 device and hop (``device_to_converter`` for conversion requests, ``to_requester`` for
 readings delivered to whoever asked — envelopes, DataShare responses, and the plaintext
 uploads of the centralized baseline), lists the readable transmissions, and lists
-envelopes whose signature field is empty. :meth:`AuditReport.to_json` is the stable
-format the experiment driver consumes (``schema: iomt.capture.audit/1``, documented in
-docs/capture.md).
+envelopes whose signature field is empty.
+
+Given the ward's radio graph (:class:`~iomt.capture.radio.RadioMap`), every transmission
+also gets its **radio hop distance**, from the positions of the nodes rather than from the
+message's kind or topic: from the device whose reading it is — for a readable one, the
+``device_uri`` inside the exposed plaintext itself (``producer``) — to the node that
+received it (``receiver``: for a service request, the node serving the service the request
+was recorded on; otherwise the recipient the message names). A node that is not on the
+radio graph (a provider, a server) has no hop distance (``None``).
+
+:meth:`AuditReport.to_json` is the stable format the experiment driver consumes
+(``schema: iomt.capture.audit/1``, documented in docs/capture.md).
 
 Signatures: pass a :class:`SignatureVerifier` (for instance one the crypto layer builds from
 a keystore) and each signed envelope and conversion request is checked. The audit itself
@@ -38,8 +47,14 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from iomt.capture.bag import read_messages
-from iomt.capture.interfaces import RESPONSE_RECEIVED, RESPONSE_SENT, CaptureTypes
+from iomt.capture.interfaces import (
+    REQUEST_RECEIVED,
+    RESPONSE_RECEIVED,
+    RESPONSE_SENT,
+    CaptureTypes,
+)
 from iomt.capture.plaintext import NotVitalsError, VitalsFinding, parse_vitals_sample, scan_vitals
+from iomt.capture.radio import RadioMap
 from iomt.errors import IomtError, RemoteProtocolError
 
 __all__ = [
@@ -111,6 +126,13 @@ class Transmission:
     malformed: bool  # the message did not decode under its recorded type
     signed: bool | None  # the signature field is non-empty (None: the kind has none)
     signature: str  # "" (not checked) | "valid" | "invalid" | "unverifiable"
+    # who got it: the node serving the service of a request event, else the named recipient
+    receiver: str = ""
+    # the device whose reading is exposed, from the plaintext itself ("" when not readable)
+    producer: str = ""
+    # radio hops from the reading's device (producer, else device) to the receiver; None
+    # without a radio map, or when either is not on it (providers, servers)
+    hops: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -124,6 +146,7 @@ class AuditReport:
     messages_scanned: int
     transmissions: tuple[Transmission, ...]
     signatures_checked: bool
+    radio_map: bool = False  # hop distances were measured on a radio map
 
     @property
     def total(self) -> int:
@@ -169,6 +192,8 @@ class AuditReport:
             "by_sender": self.breakdown(lambda t: t.sender),
             "by_device": self.breakdown(lambda t: t.device),
             "by_hop": self.breakdown(lambda t: t.hop),
+            "radio_map": self.radio_map,
+            "by_radio_hops": self.breakdown(_radio_hops_key) if self.radio_map else None,
             "readable_items": [t.to_json() for t in readable[:max_items]],
             "readable_items_truncated": max_items is not None and len(readable) > max_items,
             "unsigned_envelopes": sum(t.kind in _ENVELOPE_KINDS for t in unsigned),
@@ -191,13 +216,16 @@ class AuditReport:
             + ("" if share is None else f" ({100 * share:.1f} %)"),
             f"Unsigned envelopes:   {sum(t.kind in _ENVELOPE_KINDS for t in self.unsigned)}",
         ]
-        for title, key in (
+        breakdowns: list[tuple[str, Callable[[Transmission], str]]] = [
             ("By kind", lambda t: t.kind),
             ("By hop", lambda t: t.hop),
             ("By technique label", lambda t: t.technique),
             ("By sender", lambda t: t.sender),
             ("By topic", lambda t: t.topic),
-        ):
+        ]
+        if self.radio_map:
+            breakdowns.append(("By radio hops (reading's device to receiver)", _radio_hops_key))
+        for title, key in breakdowns:
             lines.append(f"{title}:")
             for name, row in self.breakdown(key).items():
                 share_row = row["readable_share"]
@@ -207,9 +235,10 @@ class AuditReport:
         readable = self.readable_transmissions
         lines.append(f"Readable transmissions ({len(readable)}):")
         for t in readable[:max_items]:
+            radio = f" radio_hops={_radio_hops_key(t)}" if self.radio_map else ""
             lines.append(
                 f"  {t.time_ns} {t.topic} device={t.device} sender={t.sender} "
-                f"recipient={t.recipient or '-'} label={t.technique} ({t.evidence})"
+                f"receiver={t.receiver or '-'}{radio} label={t.technique} ({t.evidence})"
             )
         if len(readable) > max_items:
             lines.append(f"  … {len(readable) - max_items} more (use --json for all)")
@@ -225,6 +254,12 @@ class AuditReport:
 
 
 _VERDICTS = ("valid", "invalid", "unverifiable")
+
+
+def _radio_hops_key(t: Transmission) -> str:
+    return "off-map" if t.hops is None else str(t.hops)
+
+
 _ENVELOPE_KINDS = frozenset({SECURE_ENVELOPE, DATA_SHARE_RESPONSE})
 
 
@@ -243,11 +278,12 @@ def audit(
     *,
     verifier: SignatureVerifier | None = None,
     types: CaptureTypes | None = None,
+    radio: RadioMap | None = None,
 ) -> AuditReport:
     """Judge every reading-bearing transmission in the bag at ``bag_path``.
 
-    A pure function of the bag's contents (and of ``verifier``, if given). Raises
-    :class:`~iomt.capture.errors.BagReadError` if the bag cannot be read.
+    A pure function of the bag's contents (and of ``verifier`` and ``radio``, if given).
+    Raises :class:`~iomt.capture.errors.BagReadError` if the bag cannot be read.
     """
     messages = read_messages(bag_path)
     return audit_messages(
@@ -255,6 +291,7 @@ def audit(
         bag=str(bag_path),
         verifier=verifier,
         types=types,
+        radio=radio,
     )
 
 
@@ -264,9 +301,10 @@ def audit_messages(
     bag: str = "",
     verifier: SignatureVerifier | None = None,
     types: CaptureTypes | None = None,
+    radio: RadioMap | None = None,
 ) -> AuditReport:
     """:func:`audit` over ``(topic, msgtype, time_ns, data)`` tuples in time order."""
-    auditor = _Auditor(types or CaptureTypes(), verifier)
+    auditor = _Auditor(types or CaptureTypes(), verifier, radio)
     count = 0
     found: list[Transmission] = []
     for topic, msgtype, time_ns, data in messages:
@@ -277,6 +315,7 @@ def audit_messages(
         messages_scanned=count,
         transmissions=tuple(found),
         signatures_checked=verifier is not None,
+        radio_map=radio is not None,
     )
 
 
@@ -371,9 +410,12 @@ class _Where:
 
 
 class _Auditor:
-    def __init__(self, types: CaptureTypes, verifier: SignatureVerifier | None) -> None:
+    def __init__(
+        self, types: CaptureTypes, verifier: SignatureVerifier | None, radio: RadioMap | None
+    ) -> None:
         self.types = types
         self.verifier = verifier
+        self.radio = radio
         # (event channel, client_gid, sequence number) -> requester_uri of the request
         self._requesters: dict[tuple[str, bytes, int], str] = {}
 
@@ -412,14 +454,17 @@ class _Auditor:
         elif msgtype == DATA_SHARE_EVENT:
             yield from self._judge_data_share(base, topic, decoded, data)
         elif msgtype == CONVERT_EVENT:
-            # Alg. 3 as a service: the order travels in the request (the device's one hop).
+            # Alg. 3 as a service: the order travels in the request (the device's one hop),
+            # to the node serving the service, whatever converter the order names.
             for request in decoded.request:
                 order = request.request
                 where = _search(order, b"")
                 if len(order.payload) or where is not None:
                     # a session-link order is authenticated by the session's AEAD
                     signed = len(order.signature) > 0 or order.link_technique == "session"
-                    yield self._conversion_order(base, order, where, signed=signed)
+                    yield self._conversion_order(
+                        base, order, where, signed=signed, receiver=_server_of(topic)
+                    )
         elif msgtype == UPLOAD_EVENT:
             # The centralized baseline: a device's reading on its way to the server.
             for request in decoded.request:
@@ -440,6 +485,7 @@ class _Auditor:
                     recipient="",
                     technique=UNDECLARED,
                     where=where,
+                    receiver=_server_of(topic),
                 )
         else:
             where = _search(decoded, data) or trailing
@@ -466,7 +512,9 @@ class _Auditor:
             self._requesters[key] = str(request.requester_uri)
             where = _search(request, b"")
             if where is not None:
-                yield self._leak(base, "iomt_interfaces/srv/DataShare_Request", where)
+                yield self._leak(
+                    base, "iomt_interfaces/srv/DataShare_Request", where, _server_of(topic)
+                )
         for response in event.response:
             envelope = response.envelope
             where = _search(response, b"")
@@ -496,7 +544,9 @@ class _Auditor:
             signature=self._verify(SECURE_ENVELOPE, envelope),
         )
 
-    def _leak(self, base: dict[str, Any], kind: str, where: _Where) -> Transmission:
+    def _leak(
+        self, base: dict[str, Any], kind: str, where: _Where, receiver: str = ""
+    ) -> Transmission:
         return self._transmission(
             base,
             kind=kind,
@@ -506,6 +556,7 @@ class _Auditor:
             recipient="",
             technique=UNDECLARED,
             where=where,
+            receiver=receiver,
         )
 
     def _judge_undecoded(
@@ -527,6 +578,8 @@ class _Auditor:
             msgtype, HOP_TO_REQUESTER if carries else HOP_OTHER
         )
         device = where.finding.device_uri if where is not None else ""
+        # a request event (the byte after the CDR header) went to the service's server
+        request_event = msgtype.endswith("_Event") and len(data) > 4 and data[4] == REQUEST_RECEIVED
         yield self._transmission(
             base,
             kind=kind,
@@ -537,10 +590,17 @@ class _Auditor:
             technique=UNDECLARED,
             where=where,
             malformed=True,
+            receiver=_server_of(base["topic"]) if request_event else "",
         )
 
     def _conversion_order(
-        self, base: dict[str, Any], order: Any, where: _Where | None, *, signed: bool
+        self,
+        base: dict[str, Any],
+        order: Any,
+        where: _Where | None,
+        *,
+        signed: bool,
+        receiver: str = "",
     ) -> Transmission:
         """A device's conversion order to its converter (Alg. 3): the one local hop."""
         return self._transmission(
@@ -554,6 +614,7 @@ class _Auditor:
             where=where,
             signed=signed,
             signature=self._verify(CONVERSION_REQUEST, order),
+            receiver=receiver,
         )
 
     def _transmission(
@@ -570,7 +631,15 @@ class _Auditor:
         malformed: bool = False,
         signed: bool | None = None,
         signature: str = "",
+        receiver: str = "",
     ) -> Transmission:
+        receiver = receiver or recipient
+        producer = where.finding.device_uri if where is not None else ""
+        hops = (
+            self.radio.hops(producer or device, receiver)
+            if self.radio is not None and receiver
+            else None
+        )
         return Transmission(
             time_ns=base["time_ns"],
             topic=base["topic"],
@@ -587,6 +656,9 @@ class _Auditor:
             malformed=malformed,
             signed=signed,
             signature=signature,
+            receiver=receiver,
+            producer=producer,
+            hops=hops,
         )
 
     def _decode(self, msgtype: str, data: bytes) -> Any:
@@ -602,6 +674,16 @@ class _Auditor:
         except Exception:  # a verifier bug must not hide the rest of the audit
             return "unverifiable"
         return verdict if verdict in ("valid", "invalid") else "unverifiable"
+
+
+def _server_of(channel: str) -> str:
+    """The node serving a service, from the channel a recorder stores its events on:
+    ``/ward1/hr_3/convert/_service_event`` -> ``iomt://ward1/hr_3`` (iomt's services are
+    private to their node, ``~/<service>``). "" for anything else."""
+    parts = channel.strip("/").split("/")
+    if len(parts) < 3 or parts[-1] != "_service_event":
+        return ""
+    return "iomt://" + "/".join(parts[:-2])
 
 
 def _whole(data: bytes) -> _Where | None:

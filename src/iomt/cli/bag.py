@@ -64,6 +64,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     aud.add_argument(
         "--keystore", default=None, help="also verify signatures with keys from this keystore"
     )
+    aud.add_argument(
+        "--radio",
+        default=None,
+        metavar="FILE",
+        help="the run's radio map (radio.json): report each transmission's radio hop distance",
+    )
     aud.set_defaults(func=_audit)
 
     ply = verbs.add_parser(
@@ -134,9 +140,11 @@ def _info(args: argparse.Namespace) -> int:
 
 def _audit(args: argparse.Namespace) -> int:
     from iomt.capture.audit import audit, load_keystore_verifier
+    from iomt.capture.radio import RadioMap
 
     verifier = load_keystore_verifier(args.keystore) if args.keystore else None
-    report = audit(args.bag, verifier=verifier)
+    radio = RadioMap.load(args.radio) if args.radio else None
+    report = audit(args.bag, verifier=verifier, radio=radio)
     if args.json:
         print(json.dumps(report.to_json(max_items=args.max_items), indent=2, sort_keys=True))
     else:

@@ -23,25 +23,24 @@ kept on the resource: ``meta.tag`` carries the technique as a coding in system
 unencrypted), and one ``note`` names the sender in ``authorString``. ``identifier``
 ``urn:iomt:reading|<device uri>#<seq>`` makes re-deliveries of one reading detectable.
 
-Everything except ``write_bundle``/``read_bundle`` (a file, written atomically) is pure.
+Everything here is pure (sans-IO, like the rest of ``iomt.core``): ``bundle_json`` and
+``observations_from_bundle_json`` turn Observations into a Bundle's JSON and back;
+``iomt.nodes.fhir_export`` writes and reads the files (atomically).
 Bad input from outside raises ``RemoteProtocolError`` subclasses: a reading that cannot be
 expressed (``InvalidVitalSign``), a resource that breaks the profile (``FhirProfileError``),
-a document that is not FHIR (``FhirDocumentError``); file failures raise ``FhirStorageError``.
+a document that is not FHIR (``FhirDocumentError``); ``FhirStorageError`` is what the file
+functions raise when a file cannot be read or written.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeGuard
 
 from fhir.resources.R4B.bundle import Bundle
@@ -77,9 +76,7 @@ __all__ = [
     "observations_from_bundle_json",
     "plausibility_warnings",
     "profile_violations",
-    "read_bundle",
     "to_observation",
-    "write_bundle",
 ]
 
 VITALSIGNS_PROFILE = "http://hl7.org/fhir/StructureDefinition/vitalsigns"
@@ -733,43 +730,3 @@ def observations_from_bundle_json(data: bytes | str) -> list[Observation]:
             raise FhirDocumentError(f"Bundle.entry[{i}] holds {kind}, not an Observation")
         out.append(resource)
     return out
-
-
-def write_bundle(observations: Iterable[Observation], path: str | os.PathLike[str]) -> None:
-    """Write ``observations`` as a FHIR collection Bundle (JSON) to ``path``, atomically.
-
-    The file appears whole or not at all (temp file in the same directory, fsync, rename)
-    and is created readable by its owner only: it holds patient data.
-    """
-    data = bundle_json(observations).encode("utf-8")
-    target = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise FhirStorageError(f"cannot write {target}: {exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise FhirStorageError(f"cannot write {target}: {exc}") from exc
-    # Make the rename itself durable.
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-def read_bundle(path: str | os.PathLike[str]) -> list[Observation]:
-    """The Observations of the Bundle in ``path`` (see ``observations_from_bundle_json``)."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise FhirStorageError(f"cannot read {path}: {exc}") from exc
-    return observations_from_bundle_json(data)

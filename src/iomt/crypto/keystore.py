@@ -325,11 +325,14 @@ class Keystore:
     def ca_certificate(self) -> x509.Certificate:
         return self._ca_cert
 
+    def ca_key_pem(self) -> bytes:
+        """The facility CA's private key (PKCS#8 PEM), for a node that acts as the CA (a
+        bolster issuing device certificates)."""
+        return _read(self.root / "ca" / "ca.key.pem")
+
     def _ca_key(self) -> ec.EllipticCurvePrivateKey:
         try:
-            key = serialization.load_pem_private_key(
-                _read(self.root / "ca" / "ca.key.pem"), password=None
-            )
+            key = serialization.load_pem_private_key(self.ca_key_pem(), password=None)
         except (ValueError, TypeError) as exc:
             raise KeystoreError(f"CA key unreadable: {exc}") from None
         if not isinstance(key, ec.EllipticCurvePrivateKey):

@@ -44,9 +44,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from iomt.capture import RadioMap, read_messages
 from iomt.capture import audit as bag_audit
 from iomt.capture import info as bag_info
-from iomt.capture import read_messages
 from iomt.core.biomt import HistoryResult, Requester
 from iomt.crypto.keystore import Keystore
 from iomt.errors import ConfigurationError, IomtError, TransportError
@@ -500,10 +500,19 @@ def build_report(
     }
     bag = run_dir / "bag"
     if bag.exists():
-        audited = bag_audit(bag).to_json(max_items=20)
+        radio = RadioMap.from_plan(plan)
+        radio.save(run_dir / "radio.json")
+        audited = bag_audit(bag, radio=radio).to_json(max_items=20)
         report["traffic"] = {
             k: audited.get(k)
-            for k in ("messages_scanned", "transmissions", "readable", "readable_share", "by_hop")
+            for k in (
+                "messages_scanned",
+                "transmissions",
+                "readable",
+                "readable_share",
+                "by_hop",
+                "by_radio_hops",
+            )
         }
         summary = bag_info(bag)
         report["traffic"]["ledger_messages"] = sum(

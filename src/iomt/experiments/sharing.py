@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iomt.capture import audit
+from iomt.capture import RadioMap, audit
 from iomt.crypto.keystore import Keystore
 from iomt.errors import ConfigurationError, TransportError
 from iomt.experiments.stats import summarize_ms
@@ -279,7 +279,11 @@ def build_report(
     }
     bag = run_dir / "bag"
     if bag.exists():
-        report_ = audit(bag)
+        # Hop distances are measured on the ward's radio graph (where the topology placed
+        # the devices), kept next to the bag for `iomt bag audit --radio`.
+        radio = RadioMap.from_plan(plan)
+        radio.save(run_dir / "radio.json")
+        report_ = audit(bag, radio=radio)
         audited = report_.to_json(max_items=50)
         exposed = {(t.device, t.reading_seq) for t in report_.readable_transmissions}
         linked = [r for r in ok if "seq" in r]
@@ -292,6 +296,7 @@ def build_report(
                 "readable",
                 "readable_share",
                 "by_hop",
+                "by_radio_hops",
                 "by_kind",
                 "by_technique",
                 "unsigned_envelopes",
@@ -386,5 +391,14 @@ def render_markdown(r: dict[str, Any]) -> str:
         ]
         for hop, row in (traffic.get("by_hop") or {}).items():
             lines.append(f"| {hop} | {row['transmissions']} | {row['readable']} |")
+        radio_hops = traffic.get("by_radio_hops") or {}
+        if radio_hops:
+            lines += [
+                "",
+                "Readable transmissions by radio hops from the reading's device to the node "
+                "that received it (off-map: a provider or server): "
+                + ", ".join(f"{k} {row['readable']}" for k, row in radio_hops.items())
+                + ".",
+            ]
     lines += ["", f"Timings: {r['timings']}", ""]
     return "\n".join(lines)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from iomt.core.channels import ChannelTable
-from iomt.core.fhir import VitalSign, to_observation, write_bundle
+from iomt.core.fhir import VitalSign, to_observation
 from iomt.core.provider import ProviderCore, Received
 from iomt.crypto.keystore import Identity
 from iomt.errors import ConfigurationError, IomtError, ServiceTimeoutError
@@ -52,6 +52,7 @@ from iomt.nodes.common import (
     uri_of,
 )
 from iomt.nodes.device import INBOX_QOS, MODES
+from iomt.nodes.fhir_export import write_bundle
 from iomt.runtime import Client, Node, RuntimeContext, Timer
 
 PROGRESS_TOPIC = "/iomt/progress"

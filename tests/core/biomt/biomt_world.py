@@ -28,6 +28,7 @@ from iomt.core.biomt import (
     UserDirectory,
     bolster_validator,
 )
+from iomt.crypto.keystore import Keystore
 from iomt.crypto.signing import Ed25519Signer
 from iomt.ledger import (
     AccessRule,
@@ -68,6 +69,16 @@ def default_policy() -> PrivacyHeader:
     )
 
 
+def _keystore(path: Path) -> Keystore:
+    """The facility keystore at ``path`` (created, with bolster-a, on first use), its
+    certificates issued at the fake clock's start."""
+    clock = lambda: START / 1e9  # noqa: E731
+    if not path.exists():
+        ks = Keystore.create(path, facility=FACILITY, clock=clock)
+        ks.add_identity("bolster-a")
+    return Keystore.open(path, clock=clock)
+
+
 def heart_rate(bpm: float, at: int) -> Measurement:
     return Measurement("heart_rate", at, (("bpm", bpm),))
 
@@ -81,15 +92,26 @@ class World:
         seed: int = 1,
         policy: PrivacyHeader | None = None,
         meter: CostMeter | None = None,
+        keystore: Path | None = None,
     ) -> None:
         self.clock = FakeClock()
         self._random = random.Random(seed)
         self.rng: Callable[[int], bytes] = self._random.randbytes
-        self.ca = FacilityCA.generate(FACILITY, now=self.clock())
-        self.users = UserDirectory(self.ca.anchor)
-        self.identity = BolsterIdentity.generate(
-            "bolster-a", self.ca, now=self.clock(), storage_secret=self.rng(32)
-        )
+        if keystore is None:
+            self.ca = FacilityCA.generate(FACILITY, now=self.clock())
+            self.users = UserDirectory(self.ca.anchor)
+            self.identity = BolsterIdentity.generate(
+                "bolster-a", self.ca, now=self.clock(), storage_secret=self.rng(32)
+            )
+        else:
+            # CA and bolster keys on disk, so that another process (a bolster killed
+            # mid-operation, then the one that reopens its ledger) can load the same ones
+            ks = _keystore(keystore)
+            self.ca = FacilityCA.from_keystore(ks)
+            self.users = UserDirectory(self.ca.anchor)
+            self.identity = BolsterIdentity.from_keystore(
+                ks.identity("bolster-a"), facility_id=FACILITY, storage_secret=self.rng(32)
+            )
         self.db = db
         self.config = config or BolsterConfig(max_block_transactions=8, max_block_age=None)
         self.policy = policy or default_policy()

@@ -26,7 +26,6 @@ import datetime as dt
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography import x509
@@ -258,7 +257,7 @@ class FacilityCA(TrustAnchor):
     @classmethod
     def from_keystore(cls, keystore: Keystore) -> FacilityCA:
         """The keystore's CA, sharing its live revocation list (read once at start-up)."""
-        key_pem = (Path(keystore.root) / "ca" / "ca.key.pem").read_bytes()
+        key_pem = keystore.ca_key_pem()
         cert_pem = keystore.ca_certificate.public_bytes(serialization.Encoding.PEM)
         return cls.from_pem(key_pem, cert_pem, keystore.revocations)
 
