@@ -43,10 +43,13 @@ class Procs:
     def start(self, *args: str, **extra_env: str) -> subprocess.Popen[str]:
         return self.start_with(sys.executable, *args, env=self.env(**extra_env))
 
-    def start_with(self, executable: str, *args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    def start_with(
+        self, executable: str, *args: str, env: dict[str, str], stdin: int | None = None
+    ) -> subprocess.Popen[str]:
         """Start ``executable args`` (another interpreter, e.g. the ROS 2 peer's) in ``env``."""
         proc = subprocess.Popen(
             [executable, *args],
+            stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -186,6 +186,11 @@ def cmd_publish(node: Node, args: argparse.Namespace) -> int:
     if not matched:
         emit({"error": "no subscriber matched", "topics": [s["topic"] for s, p in pubs]})
         return 1
+    emit({"matched": len(pubs)})
+    if args.go_on_stdin:
+        # Our side matching first is not enough: a volatile reader that has not yet
+        # discovered this writer misses what it writes. The test says when it has.
+        sys.stdin.readline()
     for s, pub in pubs:
         cls = load_type(s["type"])
         for values in s["values"]:
@@ -263,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("echo", "publish"):
         p = sub.add_parser(name)
         p.add_argument("--spec", required=True)
+    sub.choices["publish"].add_argument("--go-on-stdin", action="store_true")
     for name in ("call", "bench-call", "serve"):
         p = sub.add_parser(name)
         p.add_argument("--service", required=True)

@@ -59,6 +59,7 @@ from iomt.errors import ConfigurationError, ProtocolError
 from iomt.runtime import Context, Executor, Node, QoSProfile, ReliabilityPolicy
 from iomt.runtime import naming as ros_naming
 from iomt.runtime._dds import ANY_STATE, delete_entity, take_raw
+from iomt.runtime._wire import type_hash_user_data
 from iomt.runtime.waitable import TAKE_BATCH, Waitable
 
 __all__ = [
@@ -179,7 +180,10 @@ class _RawReader(Waitable):
         self.qos = qos
         self._on_sample = on_sample
         self._reader: DataReader[Any] = DataReader(
-            context.participant, context.topic(dds_topic, data_type, qos), qos=qos.to_dds()
+            context.participant,
+            context.topic(dds_topic, data_type, qos),
+            # ROS 2 peers see the recorder's subscriptions with their type hash, as ros2 bag's
+            qos=qos.to_dds(user_data=type_hash_user_data(data_type)),
         )
         self.condition = ReadCondition(self._reader, ANY_STATE)
         self.gid: bytes = self._reader.guid.bytes

@@ -79,6 +79,9 @@ def plan_for(cfg: ExperimentConfig, run_dir: Path) -> LaunchPlan:
         requests=cfg.requests,
         concurrency=cfg.concurrency,
         record=cfg.record,
+        # Fast DDS carries a service request's identity outside the payload: on the rclpy
+        # runtime the recorder keeps to topics (docs/ros2.md).
+        record_services=cfg.runtime == "embedded",
         **cfg.extra,
     )
     if "identities" not in plan.facts:

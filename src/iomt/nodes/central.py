@@ -61,8 +61,13 @@ class CentralNode(Node):
             "stamp_ns INTEGER, cdr BLOB, PRIMARY KEY (device, seq))"
         )
         self._latest: dict[str, StoredReading] = {}
+        # The baseline's uploads are plaintext and unauthenticated, as in the paper (devices
+        # that cannot encrypt cannot sign either); it at least stores readings only for the
+        # facility's own identities, never for a name nobody provisioned.
+        self._known = {uri_of(facility, n) for n in ks.names()} - {self.uri}
         self.uploads = 0
         self.duplicates = 0
+        self.refused_uploads = 0
         self._results = ResultsWriter(results)
         self.create_service(Upload, "~/upload", self._on_upload)
         self.create_service(DataShare, "~/fetch", self._on_fetch)
@@ -72,6 +77,11 @@ class CentralNode(Node):
 
     def _on_upload(self, req: Any, resp: Any) -> Any:
         r = req.reading
+        if r.device_uri not in self._known:
+            self.refused_uploads += 1
+            resp.status = Upload.Response.STATUS_REFUSED
+            resp.reason = f"unknown device {r.device_uri!r}"
+            return resp
         cdr = r.serialize()
         stamp = wire.time_ns(r.stamp)
         # Devices retry readings whose acknowledgement they missed: storing is idempotent,

@@ -73,10 +73,16 @@ def sharing_plan(
     sample_period_s: float = 1.0,
     start_delay_s: float = 3.0,
     record: bool = True,
+    record_services: bool = True,
     capability_mix: tuple[float, ...] = PAPER_MIX,
     techniques: tuple[str, ...] | list[str] = TECHNIQUES,
+    robots: int = 0,
     **_ignored: Any,
 ) -> LaunchPlan:
+    """``robots``: identities ``robot_0`` … for clinical robots outside the plan (they run
+    their own ROS 2 nodes, e.g. examples/clinical_robot); robot j is on patient j's care
+    team. ``record_services=False`` records topics only (a ward on the rclpy runtime over
+    Fast DDS: its service samples carry no request header to pair replies by)."""
     if mode == "biomt":
         # the same ward with BIoMT's bolsters, clusters, master and cloud on top
         from iomt.topology.biomt import biomt_plan  # noqa: PLC0415 (it builds on this module)
@@ -117,6 +123,11 @@ def sharing_plan(
     teams = [
         [provider_names[(i + t) % n_providers] for t in range(team_size)] for i in range(n_patients)
     ]
+    if robots < 0:
+        raise ConfigurationError(f"robots must be >= 0, got {robots}")
+    robot_names = [f"robot_{j}" for j in range(robots)]
+    for j, robot in enumerate(robot_names):
+        teams[j % n_patients].append(robot)
 
     device_nodes: list[NodeSpec] = []
     wallet_nodes: list[NodeSpec] = []
@@ -202,7 +213,7 @@ def sharing_plan(
     processes += split_into_groups(wallet_nodes, 100, "wallets_")
     processes.append(ProcessSpec("providers", tuple(provider_nodes)))
     identities = [Identity(n.name) for n in device_nodes + wallet_nodes] + [
-        Identity(p, PROVIDER_ATTRIBUTES) for p in provider_names
+        Identity(p, PROVIDER_ATTRIBUTES) for p in provider_names + robot_names
     ]
     if mode == "centralized":
         processes.append(
@@ -228,7 +239,12 @@ def sharing_plan(
     if record:
         processes.append(
             recorder_process(
-                run, device_nodes, wallet_nodes, provider_nodes, central=mode == "centralized"
+                run,
+                device_nodes,
+                wallet_nodes,
+                provider_nodes,
+                central=mode == "centralized",
+                services=record_services,
             )
         )
     return LaunchPlan(
@@ -252,6 +268,7 @@ def sharing_plan(
             "techniques": list(techniques),
             "identities": [(i.name, list(i.attributes)) for i in identities],
             "device_names": [d.name for d in device_nodes],
+            "robots": robot_names,
             "record": record,
         },
     )
@@ -306,6 +323,7 @@ def recorder_process(
     providers: list[NodeSpec],
     *,
     central: bool,
+    services: bool = True,
 ) -> ProcessSpec:
     """The bag recorder, started (stage -1) before everyone else and already subscribed."""
     return ProcessSpec(
@@ -317,6 +335,7 @@ def recorder_process(
                 "/iomt",
                 {
                     "output": str(run / "bag"),
+                    "services": services,
                     "expect": expected_endpoints(devices, wallets, providers, central=central),
                 },
             ),
