@@ -70,7 +70,9 @@ class ClinicalRobot(Node):
             check_certificate=check,
         )
         self.wallet_uri = f"iomt://{self.facility}/{wallet}"
-        self.wallet = self.create_client(DeviceInfoRequest, f"/{self.facility}/{wallet}/device_info")
+        self.wallet = self.create_client(
+            DeviceInfoRequest, f"/{self.facility}/{wallet}/device_info"
+        )
         self.devices: dict[str, Any] = {}  # device uri -> its data_share client
         self.waiting: set[str] = set()  # request ids not answered yet
         self.publishers_: dict[str, Any] = {}
