@@ -20,6 +20,8 @@ fi
 
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test]"
+.venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes --no-deps \
+  -r tests/requirements-readers.txt
 
 # Graphviz renders `iomt graph --png`; everything else works without it.
 if ! command -v dot >/dev/null 2>&1; then

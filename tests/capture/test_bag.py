@@ -19,7 +19,7 @@ from rosbags.interfaces import (
     QosTime,
 )
 from rosbags.rosbag2 import Reader
-from rosbags.typesys import get_types_from_msg
+from rosbags.typesys import Stores, get_types_from_idl, get_typestore
 
 from capture.bags import T0, TYPES, service_event, write_bag
 from capture.traffic import PROVIDER, envelope, vitals
@@ -160,34 +160,33 @@ def test_anyreader_checks_definitions_against_hashes(tmp_path: Path) -> None:
     assert msgs[2].data == "hi"
 
 
-def test_service_event_definition_matches_the_registered_type() -> None:
-    """Each section of the event's ros2msg text parses to the fields rosbags registered."""
-    definition = TYPES.channel_type("iomt_interfaces/srv/DataShare_Event").definition
-    sections = definition.split("=" * 80 + "\n")
-    assert sections[0].splitlines()[:3] == [
-        "service_msgs/ServiceEventInfo info",
-        "iomt_interfaces/DataShare_Request[<=1] request",
-        "iomt_interfaces/DataShare_Response[<=1] response",
-    ]
+def test_service_event_definition_is_ros2idl_that_parses_to_the_registered_types() -> None:
+    """The event, then each type it uses once, as rosbag2 writes IDL definitions; each
+    section parses (rosbags' IDL parser) to the fields rosbags registered, and the event's
+    hash is the one of that IDL (tests/ros2 checks it equals rosidl's own)."""
+    channel = TYPES.channel_type("iomt_interfaces/srv/DataShare_Event")
+    sections = channel.definition.split("=" * 80 + "\n")
+    assert sections[0] == ""
     names = {}
     for section in sections[1:]:
         header, text = section.split("\n", 1)
-        assert header.startswith("MSG: ")
+        assert header.startswith("IDL: ")
         names[header[5:]] = text
-    assert set(names) == {
-        "iomt_interfaces/DataShare_Request", "iomt_interfaces/DataShare_Response",
-        "iomt_interfaces/SecureEnvelope",
-        "builtin_interfaces/Time", "service_msgs/ServiceEventInfo",
-    }  # fmt: skip
-    for short, full in (
-        ("service_msgs/ServiceEventInfo", "service_msgs/msg/ServiceEventInfo"),
-        ("iomt_interfaces/DataShare_Response", "iomt_interfaces/srv/DataShare_Response"),
-    ):
-        parsed = get_types_from_msg(names[short], short.replace("/", "/msg/"))
+    assert list(names) == [
+        "iomt_interfaces/srv/DataShare_Event", "service_msgs/msg/ServiceEventInfo",
+        "builtin_interfaces/msg/Time", "iomt_interfaces/srv/DataShare_Request",
+        "iomt_interfaces/srv/DataShare_Response", "iomt_interfaces/msg/SecureEnvelope",
+    ]  # fmt: skip
+    store = get_typestore(Stores.EMPTY)
+    for name, text in names.items():
+        parsed = get_types_from_idl(text)
+        assert list(parsed) == [name]
         ((consts, fields),) = parsed.values()
-        want_consts, want_fields = TYPES.store.fielddefs[full]
-        assert [f[0] for f in fields] == [f[0] for f in want_fields]
-        assert [c[:2] for c in consts] == [c[:2] for c in want_consts]
+        want_consts, want_fields = TYPES.store.fielddefs[name]
+        assert [f[0] for f in fields] == [f[0] for f in want_fields], name
+        assert [c[:2] for c in consts] == [c[:2] for c in want_consts], name
+        store.register(parsed)
+    assert store.hash_rihs01(channel.name) == channel.type_hash
 
 
 def test_service_events_round_trip(bag: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from capture.readers import assert_every_reader_decodes
 from iomt.experiments.case_study import run_case_study
 from iomt.experiments.sharing import ExperimentConfig, run
 
@@ -60,6 +61,9 @@ def test_distributed_framework_end_to_end(tmp_path: Path, domain_id: int) -> Non
     # the provider exported what it received as FHIR vital signs
     bundles = list((tmp_path / "distributed" / "fhir").glob("*.json"))
     assert bundles
+    # and the bag opens in every independent reader (service events included)
+    counts = assert_every_reader_decodes(tmp_path / "distributed" / "bag")
+    assert counts.encodings.get("ros2idl", 0) > 0
 
 
 @pytest.mark.timeout(150)
@@ -80,6 +84,7 @@ def test_centralized_baseline_end_to_end(tmp_path: Path, domain_id: int) -> None
     assert report["uploads"]["dropped"] == 0
     # every reading the server handed out had crossed the network in plaintext before
     assert traffic["exposed_request_share"] == 1.0
+    assert_every_reader_decodes(tmp_path / "centralized" / "bag")
 
 
 @pytest.mark.timeout(150)

@@ -27,7 +27,6 @@ readers cannot turn into a decoder (ros2/rosbag2#2365); we write the message for
 from __future__ import annotations
 
 import functools
-import re
 import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
@@ -58,18 +57,6 @@ __all__ = [
 ]
 
 SERVICE_EVENT_INFO = "service_msgs/msg/ServiceEventInfo"
-#: ROS 2 Jazzy's service_msgs/msg/ServiceEventInfo.msg, fields only (upstream's comments left out).
-SERVICE_EVENT_INFO_TEXT = """\
-uint8 REQUEST_SENT = 0
-uint8 REQUEST_RECEIVED = 1
-uint8 RESPONSE_SENT = 2
-uint8 RESPONSE_RECEIVED = 3
-
-uint8 event_type
-builtin_interfaces/Time stamp
-char[16] client_gid
-int64 sequence_number
-"""
 REQUEST_SENT = 0
 REQUEST_RECEIVED = 1
 RESPONSE_SENT = 2
@@ -79,12 +66,6 @@ RESPONSE_RECEIVED = 3
 SERVICE_EVENT_SUFFIX = "/_service_event"
 
 _DELIMITER = "=" * 80 + "\n"
-# rosbag2_cpp LocalMessageDefinitionSource: a field type at the start of a line.
-_FIELD_TYPE = re.compile(r"(?:^|\n)\s*([a-zA-Z0-9_/]+)(?:\[[^\]]*\])?\s+")
-_PRIMITIVES = frozenset({
-    "bool", "byte", "char", "float32", "float64", "string", "wstring",
-    "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
-})  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +73,7 @@ class ChannelType:
     """What a rosbag2 connection records about its type."""
 
     name: str  # pkg/msg/Name, or pkg/srv/Name_Event for a service's events
-    definition: str  # complete ros2msg definition
+    definition: str  # complete definition: ros2msg, or ros2idl for service events
     type_hash: str  # RIHS01_<sha256 hex>
 
 
@@ -139,7 +120,6 @@ class CaptureTypes:
         self._register_events()
         self._channel_types: dict[str, ChannelType] = {}
         self._classes: dict[str, type[idl.IdlStruct]] = {}
-        self._texts: dict[str, str] = {}
 
     # -- names ---------------------------------------------------------------------------------
 
@@ -180,10 +160,9 @@ class CaptureTypes:
             return cached
         service = self.service_of_event(ros_type)
         if service is not None:
-            result = ChannelType(
-                ros_type, self._event_definition(service), self.store.hash_rihs01(ros_type)
-            )
-        elif ros_type.startswith("iomt/") or ros_type in _iomt_vendored():
+            definition, type_hash = self._event_idl(ros_type)
+            result = ChannelType(ros_type, definition, type_hash)
+        elif ros_type.startswith("iomt_interfaces/") or ros_type in _iomt_vendored():
             info = message_info(ros_type)
             result = ChannelType(info.name, info.definition, info.type_hash)
         elif self.knows_message(ros_type):
@@ -209,42 +188,24 @@ class CaptureTypes:
             )
         self.store.register(types)
 
-    def _event_definition(self, service: str) -> str:
-        package, _, short = service.split("/")
-        top = (
-            "service_msgs/ServiceEventInfo info\n"
-            f"{package}/{short}_Request[<=1] request\n"
-            f"{package}/{short}_Response[<=1] response\n"
-        )
-        seen: set[str] = set()
+    def _event_idl(self, event_type: str) -> tuple[str, str]:
+        """A service event's ``ros2idl`` definition (the event, then each dependency once,
+        as rosbag2 writes IDL), and its RIHS01 hash computed from that IDL.
 
-        def append(text: str, context: str) -> str:
-            result = text
-            for dep in _dependencies(text, context):
-                if dep in seen:
-                    continue
-                seen.add(dep)
-                result += "\n" + _DELIMITER + f"MSG: {dep}\n"
-                result += append(self._text_of(dep), dep.split("/", 1)[0])
-            return result
+        Not ``ros2msg``: a message definition cannot name a ``pkg/srv/..._Event`` type
+        (rosbags files it under ``pkg/srv/msg/...``, so AnyReader cannot open the bag), and
+        rosidl turns ``char`` into ``uint8`` on its way to IDL -- which is why ROS 2's hash
+        of ``service_msgs/msg/ServiceEventInfo`` (``char[16] client_gid``) is the IDL one.
+        """
+        from rosbags.typesys import Stores, get_types_from_idl, get_typestore  # noqa: PLC0415
 
-        return append(top, package)
-
-    def _text_of(self, dep: str) -> str:
-        """Interface text of ``pkg/Name`` (a message, a service part, or ServiceEventInfo)."""
-        cached = self._texts.get(dep)
-        if cached is not None:
-            return cached
-        package, _, short = dep.partition("/")
-        if f"{package}/msg/{short}" == SERVICE_EVENT_INFO:
-            text = SERVICE_EVENT_INFO_TEXT
-        else:
-            try:
-                text = message_info(f"{package}/msg/{short}").text
-            except ConfigurationError:
-                text = message_info(f"{package}/srv/{short}").text
-        self._texts[dep] = text
-        return text
+        order = [event_type, *_nested_types(self.store, event_type)]
+        texts = [(name, idl_struct(self.store, name)) for name in order]
+        store = get_typestore(Stores.EMPTY)
+        for _name, text in texts:
+            store.register(get_types_from_idl(text))
+        definition = "".join(f"{_DELIMITER}IDL: {name}\n{text}" for name, text in texts)
+        return definition, store.hash_rihs01(event_type)
 
     # -- service events --------------------------------------------------------------------
 
@@ -385,11 +346,75 @@ def _iomt_vendored() -> frozenset[str]:
     return frozenset(names)
 
 
-def _dependencies(text: str, package: str) -> list[str]:
-    deps: set[str] = set()
-    for match in _FIELD_TYPE.finditer(text):
-        typ = match.group(1)
-        if typ in _PRIMITIVES:
-            continue
-        deps.add(typ if "/" in typ else f"{package}/{typ}")
-    return sorted(deps)
+# rosidl_adapter's mapping of .msg primitive types onto IDL ones.
+_IDL_BASES = {
+    "bool": "boolean",
+    "byte": "octet",
+    "char": "uint8",
+    "float32": "float",
+    "float64": "double",
+}
+
+
+def _idl_field_type(desc: Any) -> tuple[str, str]:
+    """(IDL type, declarator suffix) of a rosbags field descriptor."""
+    from rosbags.interfaces import Nodetype  # noqa: PLC0415
+
+    kind, arg = desc
+    if kind == Nodetype.BASE:
+        base, bound = arg
+        idl = _IDL_BASES.get(base, base)
+        return (f"{idl}<{bound}>" if bound and base in ("string", "wstring") else idl), ""
+    if kind == Nodetype.NAME:
+        return "::".join(arg.split("/")), ""
+    inner, size = arg
+    element, _ = _idl_field_type(inner)
+    if kind == Nodetype.ARRAY:
+        return element, f"[{size}]"
+    return (f"sequence<{element}, {size}>" if size else f"sequence<{element}>"), ""
+
+
+def _idl_literal(ctype: str, value: Any) -> str:
+    if ctype == "string":
+        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if ctype == "bool":
+        return "TRUE" if value else "FALSE"
+    return repr(value)
+
+
+def idl_struct(store: Any, name: str) -> str:
+    """The IDL of one type of a rosbags type store, as rosidl would write it."""
+    constants, fields = store.fielddefs[name]
+    package, namespace, short = name.split("/")
+    lines = [f"module {package} {{", f"  module {namespace} {{"]
+    if constants:
+        lines.append(f"    module {short}_Constants {{")
+        for cname, ctype, value in constants:
+            idl = _IDL_BASES.get(ctype, ctype)
+            lines.append(f"      const {idl} {cname} = {_idl_literal(ctype, value)};")
+        lines.append("    };")
+    lines.append(f"    struct {short} {{")
+    for field_name, desc in fields:
+        idl, suffix = _idl_field_type(desc)
+        lines.append(f"      {idl} {field_name}{suffix};")
+    lines += ["    };", "  };", "};"]
+    return "\n".join(lines) + "\n"
+
+
+def _nested_types(store: Any, name: str) -> list[str]:
+    """Every type ``name`` uses, depth first, each once."""
+    from rosbags.interfaces import Nodetype  # noqa: PLC0415
+
+    found: list[str] = []
+
+    def walk(current: str) -> None:
+        for _field, desc in store.fielddefs[current][1]:
+            inner = desc
+            while inner[0] in (Nodetype.ARRAY, Nodetype.SEQUENCE):
+                inner = inner[1][0]
+            if inner[0] == Nodetype.NAME and inner[1] not in found:
+                found.append(inner[1])
+                walk(inner[1])
+
+    walk(name)
+    return found
