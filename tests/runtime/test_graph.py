@@ -26,6 +26,7 @@ from cyclonedds.sub import DataReader
 from cyclonedds.topic import Topic
 from cyclonedds.util import duration
 
+from iomt.cli.graph import to_dot
 from iomt.resources import share_file
 from runtime.helpers import write_spec
 
@@ -185,6 +186,8 @@ def test_iomt_graph_json_and_dot(procs, tmp_path: Path, domain_id: int) -> None:
         str(domain_id),
         "--dot",
         "-",
+        "--services",
+        "--expand",
         "--expect-nodes",
         "3",
         "--wait",
@@ -192,7 +195,7 @@ def test_iomt_graph_json_and_dot(procs, tmp_path: Path, domain_id: int) -> None:
         procs=procs,
     )
     assert dot.returncode == 0, dot.stderr
-    assert '"n:/t/talker" -> "t:/t/chatter";' in dot.stdout
+    assert '"n:/t/talker" -> "t:/t/chatter" [style=solid];' in dot.stdout
     assert '"s:/t/add_two_ints" -> "n:/t/adder" [style=dashed];' in dot.stdout
 
 
@@ -202,6 +205,7 @@ def test_iomt_graph_json_and_dot(procs, tmp_path: Path, domain_id: int) -> None:
     reason="Graphviz's dot is not installed (scripts/bootstrap.sh installs it)",
 )
 def test_iomt_graph_renders_a_png(procs, tmp_path: Path, domain_id: int) -> None:
+    """(Grouping at ward scale: tests/cli/test_graph_picture.py.)"""
     _start_two_containers(procs, tmp_path, domain_id)
     png = tmp_path / "graph.png"
     out = _iomt(
@@ -249,3 +253,7 @@ def test_400_nodes_in_8_processes_all_appear_in_the_graph(
     member = next(n for n in snap.nodes if n.fqn == "/scale/g3/dev_7")
     assert set(member.publishers) == {"/scale/g3/status"}
     assert set(member.services) == {"/scale/g3/add_two_ints"}
+    # rqt_graph-like picture: the 400 members are one group, not 400 ellipses
+    dot = to_dot(snap, services=True)
+    assert dot.count("shape=ellipse") == 1 and '"n:/scale/g*/dev_*"' in dot
+    assert "(400)" in dot

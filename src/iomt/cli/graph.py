@@ -6,12 +6,18 @@ and rqt_graph show, read from DDS discovery on the chosen domain.
     iomt graph --dot graph.dot      Graphviz source (nodes -> topics -> nodes)
     iomt graph --png graph.png      rendered with Graphviz's `dot`
     iomt graph --expect-nodes 400   wait until at least 400 nodes are visible
+
+The picture groups what a ward repeats: nodes and topics that differ only in their numbers
+(``/ward1/hr_0`` ... ``/ward1/hr_199``; ``/iomt/registration/c0_1`` ...) become one box with
+a count, inside a cluster per namespace; services are folded away unless ``--services``.
+``--expand`` draws every node and topic, as rqt_graph's "Nodes/Topics (all)" does.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -52,7 +58,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     out.add_argument("--dot", metavar="FILE", help="write Graphviz source ('-' for stdout)")
     out.add_argument("--png", metavar="FILE", help="render a PNG with Graphviz")
     parser.add_argument(
-        "--no-services", action="store_true", help="leave services out of the picture"
+        "--services", action="store_true", help="draw services too (folded away by default)"
+    )
+    parser.add_argument(
+        "--expand", action="store_true", help="every node and topic, ungrouped (small graphs)"
     )
     parser.set_defaults(func=run)
 
@@ -77,13 +86,13 @@ def run(args: argparse.Namespace) -> int:
         data["discovery_seconds"] = round(elapsed, 3)
         print(json.dumps(data, indent=2))
     elif args.dot:
-        text = to_dot(snap, services=not args.no_services)
+        text = to_dot(snap, services=args.services, expand=args.expand)
         if args.dot == "-":
             sys.stdout.write(text)
         else:
             Path(args.dot).write_text(text, encoding="utf-8")
     elif args.png:
-        render_png(to_dot(snap, services=not args.no_services), Path(args.png))
+        render_png(to_dot(snap, services=args.services, expand=args.expand), Path(args.png))
         print(f"wrote {args.png} ({len(snap.node_names())} nodes)")
     else:
         print_tables(snap, elapsed)
@@ -139,27 +148,74 @@ def _quote(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def to_dot(snap: GraphSnapshot, *, services: bool = True) -> str:
-    """rqt_graph's "Nodes/Topics (all)" view: ellipses for nodes, boxes for topics."""
-    lines = ["digraph iomt {", "  rankdir=LR;", "  node [fontsize=10];"]
-    for n in sorted(snap.nodes, key=lambda n: n.fqn):
-        lines.append(f"  {_quote('n:' + n.fqn)} [label={_quote(n.fqn)}, shape=ellipse];")
-    for name in snap.topics():
-        lines.append(f"  {_quote('t:' + name)} [label={_quote(name)}, shape=box];")
-    if services:
-        for name in snap.services():
-            lines.append(f"  {_quote('s:' + name)} [label={_quote(name)}, shape=octagon];")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def fold(name: str) -> str:
+    """A ROS name with every number after its first segment replaced by ``*``
+    (``/ward1/hr_12`` -> ``/ward1/hr_*``; ``/iomt/registration/c0_1`` -> ``.../c*_*``)."""
+    head, sep, rest = name.lstrip("/").partition("/")
+    return "/" + head + sep + _DIGITS.sub("*", rest) if sep else name
+
+
+def _namespace(fqn: str) -> str:
+    """The top-level namespace (``/ward1`` of ``/ward1/dr_0/inbox``): one cluster each."""
+    head, sep, _rest = fqn.lstrip("/").partition("/")
+    return "/" + head if sep else "/"
+
+
+def to_dot(snap: GraphSnapshot, *, services: bool = False, expand: bool = False) -> str:
+    """rqt_graph's nodes-and-topics picture: ellipses for nodes, boxes for topics (octagons
+    for services), one cluster per namespace; grouped unless ``expand``."""
+    group = (lambda name: name) if expand else fold
+    members: dict[str, set[str]] = {}  # group -> member names
+    edges: dict[tuple[str, str, str], int] = {}  # (from id, to id, style) -> count
+
+    def add(kind: str, name: str) -> str:
+        key = f"{kind}:{group(name)}"
+        members.setdefault(key, set()).add(name)
+        return key
+
     for n in snap.nodes:
-        nid = _quote("n:" + n.fqn)
-        lines.extend(f"  {nid} -> {_quote('t:' + t)};" for t in sorted(n.publishers))
-        lines.extend(f"  {_quote('t:' + t)} -> {nid};" for t in sorted(n.subscriptions))
+        node = add("n", n.fqn)
+        links = [(add("t", t), node, "solid") for t in n.subscriptions]
+        links += [(node, add("t", t), "solid") for t in n.publishers]
         if services:
-            lines.extend(
-                f"  {_quote('s:' + s)} -> {nid} [style=dashed];" for s in sorted(n.services)
+            links += [(add("s", s), node, "dashed") for s in n.services]
+            links += [(node, add("s", s), "dashed") for s in n.clients]
+        for edge in links:
+            edges[edge] = edges.get(edge, 0) + 1
+    clusters: dict[str, list[str]] = {}
+    for key in members:
+        clusters.setdefault(_namespace(key.split(":", 1)[1]), []).append(key)
+    shapes = {"n": "ellipse", "t": "box", "s": "octagon"}
+    lines = [
+        "digraph iomt {",
+        "  rankdir=LR;",
+        "  node [fontsize=10];",
+        "  edge [arrowsize=0.6];",
+    ]
+    for i, (namespace, keys) in enumerate(sorted(clusters.items())):
+        lines += [
+            f"  subgraph cluster_{i} {{",
+            f"    label={_quote(namespace)};",
+            "    style=dashed;",
+        ]
+        for key in sorted(keys):
+            kind, name = key.split(":", 1)
+            count = len(members[key])
+            label = _quote(name)
+            if count > 1:  # the count on a second line (\\n: DOT's line break)
+                label = label[:-1] + f'\\n({count})"'
+            lines.append(
+                f"    {_quote(key)} [label={label}, shape={shapes[kind]}"
+                + (", peripheries=2" if count > 1 else "")
+                + "];"
             )
-            lines.extend(
-                f"  {nid} -> {_quote('s:' + s)} [style=dashed];" for s in sorted(n.clients)
-            )
+        lines.append("  }")
+    for (src, dst, style), count in sorted(edges.items()):
+        attrs = [f"style={style}"] + ([f"label={_quote(str(count))}"] if count > 1 else [])
+        lines.append(f"  {_quote(src)} -> {_quote(dst)} [{', '.join(attrs)}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
