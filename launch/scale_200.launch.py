@@ -3,7 +3,7 @@
 The same plan as `iomt launch scale_200`: devices (20 % unable to encrypt), wallets,
 providers and a bag recorder; each process runs the `iomt-group` executable. The run's
 keystore is provisioned first, in IOMT_RUN_DIR (default ~/.ros/iomt/scale_200-<time>).
-Set RMW_IMPLEMENTATION=rmw_cyclonedds_cpp for ROS 2 nodes that should talk to them.
+Nodes run on real rclpy with the machine's RMW (`runtime:=embedded`: iomt's own runtime).
 """
 
 from iomt.launch.ros2 import generate

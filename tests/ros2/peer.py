@@ -31,6 +31,7 @@ from typing import Any
 
 import rclpy
 from rclpy.duration import Duration
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
@@ -98,12 +99,21 @@ def from_json(cls: Any, values: dict[str, Any]) -> Any:
     return msg
 
 
+_EXECUTORS: dict[int, SingleThreadedExecutor] = {}
+
+
 def spin_until(node: Node, done: Any, timeout: float) -> bool:
+    """Spin ``node`` until ``done()``: one executor for the node's life, as rclpy.spin does
+    (rclpy.spin_once(node) would add and remove the node on every call)."""
+    executor = _EXECUTORS.get(id(node))
+    if executor is None:
+        executor = _EXECUTORS[id(node)] = SingleThreadedExecutor()
+        executor.add_node(node)
     deadline = time.monotonic() + timeout
     while not done():
         if time.monotonic() > deadline:
             return False
-        rclpy.spin_once(node, timeout_sec=0.05)
+        executor.spin_once(timeout_sec=0.05)
     return True
 
 

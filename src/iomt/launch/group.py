@@ -36,6 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--domain", type=int, default=None)
     parser.add_argument("--dds-config", default=None)
+    parser.add_argument("--runtime", default="embedded", choices=("embedded", "rclpy"))
     # ROS 2 launch appends --ros-args ...; accept and ignore it.
     args, _ros_args = parser.parse_known_args(argv)
     try:
@@ -45,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"iomt-group: {exc}", file=sys.stderr)
         return 2
     specs = [ContainerNode(n.factory, n.name, n.namespace, dict(n.params)) for n in proc.nodes]
-    return run(specs, domain_id=args.domain, dds_config=args.dds_config)
+    return run(specs, domain_id=args.domain, dds_config=args.dds_config, runtime=args.runtime)
 
 
 if __name__ == "__main__":

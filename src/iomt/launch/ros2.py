@@ -3,8 +3,10 @@
 Only importable on a ROS 2 machine (it needs ``launch`` and ``launch_ros``). Each process
 of the plan becomes a ``launch_ros.actions.Node`` running the ``iomt-group`` executable,
 so ``ros2 launch iomt scale_400.launch.py`` starts the same processes, with the same
-nodes, as ``iomt launch scale_400``. Experiment topologies (``scale_N``, ``case_study``)
-need their keystore before any node starts: it is provisioned here, in a fresh run
+nodes, as ``iomt launch scale_400`` -- on real rclpy by default (``runtime:=rclpy``, the
+machine's RMW; ``runtime:=embedded`` for iomt's own Cyclone runtime). The bag recorder
+always runs on the embedded runtime: it reads raw DDS. Experiment topologies (``scale_N``,
+``case_study``) need their keystore before any node starts: it is provisioned here, in a fresh run
 directory (``IOMT_RUN_DIR`` or ``~/.ros/iomt/<topology>-<time>``).
 """
 
@@ -38,7 +40,10 @@ def generate(topology: str, **options: Any) -> Any:
         plan = load(topology, **options)
         provision(plan)
     opts = [arg for key, value in sorted(options.items()) for arg in ("--option", f"{key}={value}")]
-    entities: list[Any] = [actions.DeclareLaunchArgument("dds_config", default_value="loopback")]
+    entities: list[Any] = [
+        actions.DeclareLaunchArgument("dds_config", default_value="loopback"),
+        actions.DeclareLaunchArgument("runtime", default_value="rclpy"),
+    ]
     for proc in sorted(plan.processes, key=lambda p: p.stage):
         arguments = [
             "--topology",
@@ -48,6 +53,8 @@ def generate(topology: str, **options: Any) -> Any:
             *opts,
             "--dds-config",
             substitutions.LaunchConfiguration("dds_config"),
+            "--runtime",
+            proc.runtime or substitutions.LaunchConfiguration("runtime"),
         ]
         entities.append(
             ros_actions.Node(
