@@ -78,9 +78,10 @@ PYEOF
 fi
 
 # iomt itself, again whenever its dependencies change.
-iomt_key=$(cat constraints.txt pyproject.toml | sha256sum | cut -c1-16)
+iomt_key=$( (cat constraints.txt pyproject.toml; echo "extras: test") | sha256sum | cut -c1-16)
 if [ "$DISTRO" = kilted ] && [ "$(cat "$VENV/.iomt-deps" 2>/dev/null)" != "$iomt_key" ]; then
-  "$VENV/bin/python" -m pip -q --disable-pip-version-check install -c constraints.txt -e .
+  # with the test extras: the interop tests run helper scripts under this interpreter
+  "$VENV/bin/python" -m pip -q --disable-pip-version-check install -c constraints.txt -e ".[test]"
   echo "$iomt_key" > "$VENV/.iomt-deps"
 fi
 
