@@ -47,14 +47,11 @@ def test_lan_config_meets_a_stock_ros2_node_on_another_host(
         procs.wait_for_line(talker, "UP", 60)
         env = {**ros2.with_domain(domain), "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"}
         spec = tmp_path / "echo.json"
-        spec.write_text(
-            json.dumps(
-                [{"topic": "/ward9/vitals", "type": "iomt_interfaces/msg/Vitals", "count": 5}]
-            )
-        )
+        vitals = {"topic": "/ward9/vitals", "type": "iomt_interfaces/msg/Vitals", "count": 5}
+        spec.write_text(json.dumps([vitals]))
+        echo_args = ["echo", "--spec", str(spec), "--timeout", "60", "--name", "ros_on_host_b"]
         echo = subprocess.run(
-            [*net.exec_prefix(1), ros2.python, str(PEER), "echo", "--spec", str(spec)]
-            + ["--timeout", "60", "--name", "ros_on_host_b"],
+            [*net.exec_prefix(1), ros2.python, str(PEER), *echo_args],
             env=env,
             capture_output=True,
             text=True,
