@@ -88,6 +88,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--robots",
+        type=int,
+        default=0,
+        help="scale_N: provision N clinical robots (robot_0 ...) on patients' care teams, "
+        "for ROS 2 nodes such as examples/clinical_robot",
+    )
+    parser.add_argument(
         "--devices",
         type=int,
         default=None,
@@ -136,6 +143,7 @@ def run_experiment(args: argparse.Namespace) -> int:
         record=not args.no_record,
         timeout_s=args.timeout,
         runtime=args.runtime,
+        extra={"robots": args.robots} if args.robots else {},
     )
     console = Console(stderr=True)
     console.print(
