@@ -88,6 +88,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--hold",
+        action="store_true",
+        help="scale_N: keep the ward running after the workload until Ctrl-C "
+        "(for ROS 2 tools and clinical robots), then stop and report",
+    )
+    parser.add_argument(
         "--robots",
         type=int,
         default=0,
@@ -143,6 +149,7 @@ def run_experiment(args: argparse.Namespace) -> int:
         record=not args.no_record,
         timeout_s=args.timeout,
         runtime=args.runtime,
+        hold=args.hold,
         extra={"robots": args.robots} if args.robots else {},
     )
     console = Console(stderr=True)

@@ -62,6 +62,8 @@ class ExperimentConfig:
     record: bool = True
     timeout_s: float = 600.0
     runtime: str = "embedded"
+    # Keep the ward up after the workload, until Ctrl-C (for ROS 2 tools and robots to use)
+    hold: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def resolved_run_dir(self) -> Path:
@@ -184,6 +186,8 @@ def run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) -
                 time.sleep(0.2)
             timings["workload_s"] = round(time.monotonic() - t_work, 3)
             timings["memory_pss_mib"] = round(total_pss_bytes(service.pids()) / 2**20, 1)
+            if cfg.hold:
+                _hold(service)
             codes = service.stop(timeout_s=30)
     finally:
         watcher.close()
@@ -191,6 +195,15 @@ def run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) -
     (run_dir / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     (run_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")
     return report
+
+
+def _hold(service: LaunchService) -> None:
+    """Keep the ward running until Ctrl-C (or a process dies)."""
+    try:
+        while not service.dead():
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return
 
 
 def _progress_summary(snap: dict[str, Any], providers: list[str], total: int) -> dict[str, Any]:
