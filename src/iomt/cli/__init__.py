@@ -19,6 +19,7 @@ from iomt.errors import IomtError
 # Subcommand modules, in the order `iomt --help` lists them.
 _COMMAND_MODULES: tuple[str, ...] = (
     "iomt.cli.launch",
+    "iomt.cli.reproduce",
     "iomt.cli.demo",
     "iomt.cli.graph",
     "iomt.cli.bag",

@@ -123,6 +123,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.topology == "case_study":
+        # the narrated Fig. 2 (what `iomt demo case-study` runs): it provisions its keys
+        from iomt.cli import demo
+
+        return demo.run(args)
     if args.topology.startswith("scale_") and args.mode == "biomt":
         return run_biomt(args)
     if args.topology.startswith("scale_"):
@@ -137,6 +142,10 @@ def run_experiment(args: argparse.Namespace) -> int:
     from iomt.experiments.sharing import ExperimentConfig
     from iomt.experiments.sharing import run as run_sharing
 
+    if args.run_dir is None:
+        args.run_dir = (
+            Path("runs") / f"{args.topology}-{args.mode}-{time.strftime('%Y%m%d-%H%M%S')}"
+        )
     cfg = ExperimentConfig(
         args.topology,
         mode=args.mode,
@@ -177,7 +186,16 @@ def run_experiment(args: argparse.Namespace) -> int:
                 ),
             )
 
-        report = run_sharing(cfg, on_progress=on_progress)
+        try:
+            report = run_sharing(cfg, on_progress=on_progress)
+        except KeyboardInterrupt:
+            progress.stop()
+            where = cfg.run_dir
+            console.print(
+                f"[bold]interrupted[/]: the ward is stopped; partial report in {where}/report.md "
+                f"(and report.json), traffic so far in {where}/bag, logs in {where}/logs"
+            )
+            return 130
     if args.json:
         print(json.dumps(report, indent=2))
     else:

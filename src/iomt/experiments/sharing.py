@@ -18,6 +18,8 @@ the providers' workload, record the traffic, and report.
 from __future__ import annotations
 
 import json
+import os
+import re
 import threading
 import time
 from collections import Counter
@@ -150,6 +152,9 @@ class _ProgressWatcher:
 
 
 def run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+    """Run the experiment and write its reports. On Ctrl-C or SIGTERM (KeyboardInterrupt)
+    the ward is stopped, a partial report is written from what finished, and the
+    interrupt is raised again with ``report["interrupted"]`` set in the files."""
     run_dir = cfg.resolved_run_dir()
     plan = plan_for(cfg, run_dir)
     t0 = time.monotonic()
@@ -158,6 +163,8 @@ def run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) -
     providers = list(plan.facts["providers"])
     watcher = _ProgressWatcher(cfg.domain_id, cfg.dds_config)
     timings: dict[str, float] = {"provision_s": round(provision_s, 3)}
+    interrupted = False
+    codes: dict[str, int | None] = {}
     try:
         with LaunchService(
             plan,
@@ -168,33 +175,75 @@ def run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) -
         ) as service:
             timings["ready_s"] = round(service.start(ready_timeout_s=180), 3)
             t_work = time.monotonic()
-            deadline = t_work + cfg.timeout_s
-            while True:
-                snap = watcher.snapshot()
-                summary = _progress_summary(snap, providers, cfg.requests)
-                if on_progress is not None:
-                    on_progress(summary)
-                if summary["finished"] == len(providers):
-                    break
-                dead = service.dead()
-                if dead:
-                    raise TransportError(f"{dead[0].spec.name} died:\n{dead[0].log_tail()}")
-                if time.monotonic() > deadline:
-                    raise TransportError(
-                        f"workload not finished within {cfg.timeout_s:g} s: {summary}"
-                    )
-                time.sleep(0.2)
+            try:
+                _follow(cfg, service, watcher, providers, t_work, on_progress)
+            except KeyboardInterrupt:
+                interrupted = True
             timings["workload_s"] = round(time.monotonic() - t_work, 3)
-            timings["memory_pss_mib"] = round(total_pss_bytes(service.pids()) / 2**20, 1)
-            if cfg.hold:
-                _hold(service)
+            if not interrupted:
+                timings["memory_pss_mib"] = round(total_pss_bytes(service.pids()) / 2**20, 1)
+                if cfg.hold:
+                    _hold(service)
             codes = service.stop(timeout_s=30)
     finally:
         watcher.close()
     report = build_report(plan, run_dir, timings, codes)
+    report["method"] = method_note(cfg, plan)
+    if interrupted:
+        report["interrupted"] = True
+    report["plots"] = write_plots(report, run_dir / "plots")
     (run_dir / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     (run_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")
+    if interrupted:
+        raise KeyboardInterrupt
     return report
+
+
+def _follow(
+    cfg: ExperimentConfig,
+    service: LaunchService,
+    watcher: _ProgressWatcher,
+    providers: list[str],
+    t_work: float,
+    on_progress: ProgressCallback | None,
+) -> None:
+    """Wait until every provider finished its workload (or raise why not)."""
+    deadline = t_work + cfg.timeout_s
+    while True:
+        snap = watcher.snapshot()
+        summary = _progress_summary(snap, providers, cfg.requests)
+        if on_progress is not None:
+            on_progress(summary)
+        if summary["finished"] == len(providers):
+            return
+        dead = service.dead()
+        if dead:
+            raise TransportError(f"{dead[0].spec.name} died:\n{dead[0].log_tail()}")
+        if time.monotonic() > deadline:
+            raise TransportError(f"workload not finished within {cfg.timeout_s:g} s: {summary}")
+        time.sleep(0.2)
+
+
+def method_note(cfg: ExperimentConfig, plan: LaunchPlan) -> dict[str, Any]:
+    """How this run differs from the paper's simulators (printed next to the paper's numbers)."""
+    return {
+        "paper": "two simulators (centralized, distributed), 400 simulated devices, 100,000 "
+        "data requests; Table 2 gives mean times in ms, no hardware or concurrency stated",
+        "processes": len(plan.processes),
+        "cores": os.cpu_count(),
+        "providers": len(plan.facts["providers"]),
+        "outstanding_per_provider": cfg.concurrency,
+        "recorder": bool(cfg.record),
+        "runtime": cfg.runtime,
+        "crypto": "on: CWT tokens with proof of possession, sessions, ECIES / CP-ABE sealing, "
+        "ECDSA / Ed25519 / HMAC on every envelope"
+        if plan.facts["mode"] != "base"
+        else "off (the no-security base)",
+        "access_time": "provider: from sending the request to holding the verified, decrypted "
+        "reading",
+        "data_transfer_time": "device: from sampling a reading to having it stored "
+        "(distributed: sealed in local storage; centralized: upload acknowledged)",
+    }
 
 
 def _hold(service: LaunchService) -> None:
@@ -249,6 +298,9 @@ def build_report(
         for r in requests
         if r["outcome"] in ("refused", "failed")
     )
+    refusals = Counter(_reason(r) for r in requests if r["outcome"] == "refused")
+    failures = Counter(_reason(r) for r in requests if r["outcome"] == "failed")
+    workload_s = timings.get("workload_s")
     n = int(plan.facts["devices"])
     mode = str(plan.facts["mode"])
     report: dict[str, Any] = {
@@ -263,6 +315,9 @@ def build_report(
             "total": len(requests),
             **{k: outcomes.get(k, 0) for k in ("shared", "converted", "refused", "failed")},
             "refusal_reasons": dict(reasons.most_common()),
+            "refusals": dict(refusals.most_common()),
+            "failures": dict(failures.most_common()),
+            "per_second": round(len(requests) / workload_s, 1) if workload_s else None,
         },
         "access_time_ms": summarize_ms(r["access_us"] for r in ok),
         "access_time_ms_by_path": {
@@ -329,6 +384,14 @@ def build_report(
     return report
 
 
+_IDS = re.compile(r"\b[0-9a-f]{16,}\b|\bissued-[0-9]+\b")
+
+
+def _reason(record: dict[str, Any]) -> str:
+    """A refusal or failure reason with request ids left out, so equal causes group."""
+    return _IDS.sub("…", str(record.get("reason", "")) or "(no reason given)")
+
+
 def _fmt(v: Any, unit: str = "") -> str:
     if v is None:
         return "-"
@@ -337,20 +400,33 @@ def _fmt(v: Any, unit: str = "") -> str:
     return f"{v}{unit}"
 
 
+_TIMING_LABELS = {
+    "provision_s": "provisioning keys (s)",
+    "ready_s": "start-up until every process was READY (s)",
+    "workload_s": "workload (s)",
+    "memory_pss_mib": "memory, all processes (PSS, MiB)",
+}
+
+
 def render_markdown(r: dict[str, Any]) -> str:
     req = r["requests"]
     a, dt = r["access_time_ms"], r["data_transfer_time_ms"]
     paper = r["paper"]
-    lines = [
-        f"# {r['topology']} — {r['mode']}",
+    lines = [f"# {r['topology']} — {r['mode']}", ""]
+    if r.get("interrupted"):
+        lines += [
+            "**Interrupted** (Ctrl-C or SIGTERM): the ward was stopped before its workload "
+            "finished; this report covers what was done until then.",
+            "",
+        ]
+    lines += [
+        f"{r['devices']} devices ({r['facts'].get('capabilities')}), {req['total']} requests; "
+        f"run dir `{r['facts'].get('run_dir')}`.",
         "",
-        f"{r['devices']} devices, {req['total']} requests "
-        f"({r['facts'].get('capabilities')}); run dir `{r['facts'].get('run_dir')}`.",
-        "",
-        "| requests | shared | converted | refused | failed |",
-        "|---|---|---|---|---|",
+        "| requests | shared | converted | refused | failed | per second |",
+        "|---|---|---|---|---|---|",
         f"| {req['total']} | {req['shared']} | {req['converted']} | {req['refused']} | "
-        f"{req['failed']} |",
+        f"{req['failed']} | {_fmt(req.get('per_second'))} |",
         "",
         "| time (ms) | p50 | p95 | p99 | mean | n | paper (mean) |",
         "|---|---|---|---|---|---|---|",
@@ -365,6 +441,21 @@ def render_markdown(r: dict[str, Any]) -> str:
                 f"| access, {path} | {_fmt(s['p50'])} | {_fmt(s['p95'])} | "
                 f"{_fmt(s['p99'])} | {_fmt(s['mean'])} | {s['n']} | |"
             )
+    method = r.get("method")
+    if method:
+        lines += [
+            "",
+            f"*Method.* The paper: {method['paper']}. Here: real processes "
+            f"({method['processes']}) on this machine's {method['cores']} cores, "
+            f"{method['providers']} providers with {method['outstanding_per_provider']} "
+            f"request(s) outstanding each, the {method['runtime']} runtime, crypto "
+            f"{method['crypto']}, the bag recorder "
+            f"{'on' if method['recorder'] else 'off'}. Access time: "
+            f"{method['access_time']}. Data-transfer time: {method['data_transfer_time']}. "
+            "Times include queueing behind the other outstanding requests and whatever "
+            "else the machine runs; the paper's simulators' absolute numbers are not "
+            "comparable one to one, its trends are.",
+        ]
     uploads = r.get("uploads")
     if uploads:
         lines += [
@@ -373,12 +464,13 @@ def render_markdown(r: dict[str, Any]) -> str:
             f"{uploads['dropped']} dropped unacknowledged (backlog full), "
             f"{uploads['unacknowledged']} still unacknowledged at shutdown.",
         ]
-    if req["refusal_reasons"]:
-        lines += [
-            "",
-            "Refusals and failures: "
-            + ", ".join(f"{k or '(none)'} {v}" for k, v in req["refusal_reasons"].items()),
-        ]
+    for title, table in (
+        ("Refused (the ward said no)", req.get("refusals")),
+        ("Failed (no valid answer)", req.get("failures")),
+    ):
+        if table:
+            lines += ["", f"| {title} | n |", "|---|---|"]
+            lines += [f"| {reason} | {n} |" for reason, n in table.items()]
     traffic = r.get("traffic")
     if traffic:
         share = traffic.get("readable_share")
@@ -416,5 +508,57 @@ def render_markdown(r: dict[str, Any]) -> str:
                 + ", ".join(f"{k} {row['readable']}" for k, row in radio_hops.items())
                 + ".",
             ]
-    lines += ["", f"Timings: {r['timings']}", ""]
+    lines += ["", "## Run", "", "| | |", "|---|---|"]
+    for key, value in r["timings"].items():
+        lines.append(f"| {_TIMING_LABELS.get(key, key)} | {_fmt(value)} |")
+    for plot in r.get("plots") or []:
+        lines += ["", f"![{Path(plot).stem}](plots/{Path(plot).name})"]
+    lines.append("")
     return "\n".join(lines)
+
+
+def write_plots(report: dict[str, Any], out: Path) -> list[str]:
+    """This run's access-time distribution and what an eavesdropper could read, per hop
+    (PNG, matplotlib's Agg backend). Returns the files written."""
+    import matplotlib  # noqa: PLC0415 (heavy: only when plotting)
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    run_dir = Path(str(report["facts"].get("run_dir", out.parent)))
+    ok = [
+        r
+        for p in sorted((run_dir / "results").glob("dr_*.jsonl"))
+        for r in _read_jsonl(p)
+        if r.get("record") == "request" and r.get("outcome") in ("shared", "converted")
+    ]
+    if not ok:
+        return []
+    out.mkdir(parents=True, exist_ok=True)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for outcome, color in (("shared", "#2e86c1"), ("converted", "#c0392b")):
+        values = sorted(r["access_us"] / 1000 for r in ok if r["outcome"] == outcome)
+        if values:
+            ys = [(i + 1) / len(values) for i in range(len(values))]
+            left.step(values, ys, where="post", color=color, label=f"{outcome} ({len(values)})")
+    if report["paper"].get("access_ms"):
+        left.axvline(report["paper"]["access_ms"], color="black", ls="--", lw=1)
+        left.text(report["paper"]["access_ms"], 0.02, " paper (mean)", fontsize=8)
+    left.set_xscale("log")
+    left.set_xlabel("access time, ms (log)")
+    left.set_ylabel("share of requests")
+    left.set_title(f"{report['topology']} {report['mode']}: access time")
+    left.legend(loc="lower right")
+    traffic = report.get("traffic") or {}
+    hops = traffic.get("by_hop") or {}
+    names = list(hops)
+    right.bar(names, [hops[h]["transmissions"] for h in names], color="#d5d8dc", label="all")
+    right.bar(names, [hops[h]["readable"] for h in names], color="#c0392b", label="readable")
+    right.set_title("reading-bearing transmissions, judged from the bag")
+    right.tick_params(axis="x", labelrotation=15)
+    right.legend()
+    fig.tight_layout()
+    path = out / "access_and_traffic.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [str(path)]

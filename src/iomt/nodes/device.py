@@ -76,6 +76,7 @@ MODES = ("distributed", "centralized", "base", "biomt")
 SHARING_MODES = ("distributed", "biomt")  # modes that run the paper's framework
 INBOX_QOS = QoSProfile(history=HistoryPolicy.KEEP_ALL)
 PRECREATED_CONVERTERS = 3
+NEW_LISTENER_CHECK_S = 1.0
 PRECREATED_INBOXES = 4
 #: centralized: unacknowledged uploads kept for retry; past this the oldest is dropped (logged)
 UPLOAD_BACKLOG = 256
@@ -219,6 +220,11 @@ class DeviceNode(Node):
             self.create_timer(announce_period_s, self._expire)
             # First announcement soon after start, not a whole period later.
             self._first = self.create_timer(0.2 + (seed % 10) * 0.05, self._announce_once)
+            # A neighbour whose reader matched only after that (a busy start, a restarted
+            # process) would otherwise wait a whole period to hear us: announce again
+            # whenever more readers have matched than at the last announcement.
+            self._heard_by = 0
+            self.create_timer(NEW_LISTENER_CHECK_S, self._announce_to_new_listeners)
         if mode == "centralized":
             self._upload = self.create_client(Upload, f"/{facility}/{central}/upload")
         self.create_timer(sample_period_s, self._sample)
@@ -336,7 +342,12 @@ class DeviceNode(Node):
         self._announce()
 
     def _announce(self) -> None:
+        self._heard_by = self._announce_pub.get_subscription_count()
         self._announce_pub.publish(wire.announcement_to_msg(self.core.announcement(time.time_ns())))
+
+    def _announce_to_new_listeners(self) -> None:
+        if self._announce_pub.get_subscription_count() > self._heard_by:
+            self._announce()
 
     def _expire(self) -> None:
         self.core.table.expire()
