@@ -125,11 +125,7 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {
         "a later architecture issue moves provisioning below launch"
     ),
 }
-ALLOWED_DDS: dict[str, str] = {
-    "iomt.capture.recorder": "moving into iomt.runtime",
-    "iomt.capture.interfaces": "moving into iomt.runtime",
-    "iomt.capture.qos": "moving into iomt.runtime",
-}
+ALLOWED_DDS: dict[str, str] = {}
 ALLOWED_IO: dict[tuple[str, str], str] = {
     # (module, kind of IO): reason
     ("iomt.crypto.keystore", "file"): (

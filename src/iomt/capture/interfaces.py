@@ -29,15 +29,12 @@ from __future__ import annotations
 import functools
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
-
-from cyclonedds import idl
-from cyclonedds.idl import annotations as idl_annotations
-from cyclonedds.idl import types as idl_types
+from typing import TYPE_CHECKING, Any
 
 import iomt.msg
 from iomt.errors import ConfigurationError, LocalProtocolError, RemoteProtocolError
 from iomt.msg import ServiceInfo, decode, message_info, split_service_sample
+from iomt.msg.dynamic import struct_class
 
 if TYPE_CHECKING:
     from rosbags.typesys.store import Typestore
@@ -119,7 +116,7 @@ class CaptureTypes:
                 self._services[record.name] = record
         self._register_events()
         self._channel_types: dict[str, ChannelType] = {}
-        self._classes: dict[str, type[idl.IdlStruct]] = {}
+        self._classes: dict[str, Any] = {}
 
     # -- names ---------------------------------------------------------------------------------
 
@@ -263,7 +260,7 @@ class CaptureTypes:
 
     # -- DDS classes -----------------------------------------------------------------------
 
-    def message_class(self, ros_type: str) -> type[idl.IdlStruct]:
+    def message_class(self, ros_type: str) -> Any:
         """The cyclonedds class for a topic of this type (iomt's generated one if it has it)."""
         cls = self._classes.get(ros_type)
         if cls is None:
@@ -276,65 +273,24 @@ class CaptureTypes:
             self._classes[ros_type] = cls
         return cls
 
-    def service_wire_classes(self, service: str) -> tuple[type[idl.IdlStruct], type[idl.IdlStruct]]:
+    def service_wire_classes(self, service: str) -> tuple[Any, Any]:
         """The rq/rr sample classes (``{client_guid, seq}`` + body) of a known service."""
         srv = self._services[service].type
         return srv.RequestWire, srv.ResponseWire
 
-    def _build_class(self, ros_type: str) -> type[idl.IdlStruct]:
-        """A final cyclonedds struct with the fields rosbags knows for ``ros_type``."""
+    def _build_class(self, ros_type: str) -> Any:
+        """A final DDS struct with the fields rosbags knows for ``ros_type``."""
         try:
             _, fields = self.store.fielddefs[ros_type]
         except KeyError as exc:
             raise ConfigurationError(f"unknown message type {ros_type!r}") from exc
-        annotations: dict[str, Any] = {}
-        for field_name, field_type in fields:
-            annotations[field_name] = self._idl_type(field_type, ros_type)
-        cls = idl.make_idl_struct(
-            ros_type.rsplit("/", 1)[1], ros_type_to_dds(ros_type), annotations
+        return struct_class(
+            ros_type.rsplit("/", 1)[1],
+            ros_type_to_dds(ros_type),
+            fields,
+            self.message_class,
+            owner=ros_type,
         )
-        idl_annotations.final(cls)
-        return cls
-
-    def _idl_type(self, field_type: Any, owner: str) -> Any:
-        from rosbags.interfaces import Nodetype  # noqa: PLC0415
-
-        kind, detail = field_type
-        if kind == Nodetype.BASE:
-            name, bound = detail
-            if name == "string":
-                return Annotated[str, idl_types.bounded_str(bound)] if bound else str
-            mapped = _BASE_TYPES.get(name)
-            if mapped is None:
-                raise ConfigurationError(f"{owner}: cannot map field type {name!r} to DDS")
-            return mapped
-        if kind == Nodetype.NAME:
-            return self.message_class(detail)
-        if kind == Nodetype.ARRAY:
-            sub, size = detail
-            return Annotated[list[Any], idl_types.array(self._idl_type(sub, owner), size)]
-        if kind == Nodetype.SEQUENCE:
-            sub, bound = detail
-            inner = self._idl_type(sub, owner)
-            return Annotated[list[Any], idl_types.sequence(inner, bound or None)]
-        raise ConfigurationError(f"{owner}: unsupported field kind {kind!r}")
-
-
-_BASE_TYPES: dict[str, Any] = {
-    "bool": bool,
-    "byte": idl_types.uint8,
-    "char": idl_types.uint8,
-    "int8": idl_types.int8,
-    "uint8": idl_types.uint8,
-    "int16": idl_types.int16,
-    "uint16": idl_types.uint16,
-    "int32": idl_types.int32,
-    "uint32": idl_types.uint32,
-    "int64": idl_types.int64,
-    "uint64": idl_types.uint64,
-    "float32": idl_types.float32,
-    "float64": idl_types.float64,
-}
 
 
 @functools.cache

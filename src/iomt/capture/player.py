@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 class PlayStats:
     published: dict[str, int] = field(default_factory=dict)  # topic -> messages
     skipped: dict[str, str] = field(default_factory=dict)  # topic -> why not replayed
+    order: list[str] = field(default_factory=list)  # the topic of each publish, in order
 
     @property
     def total(self) -> int:
@@ -146,3 +147,4 @@ def _replay(
                 time.sleep(pause)
         publishers[msg.topic].publish_raw(msg.data)
         stats.published[msg.topic] = stats.published.get(msg.topic, 0) + 1
+        stats.order.append(msg.topic)

@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cyclonedds.core import Policy
-
 from iomt.runtime import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from iomt.runtime.tap import WriterQoS
 
 __all__ = ["offered_qos", "recording_profile", "replay_profile"]
 
@@ -27,8 +26,8 @@ def _time(ns: int | None) -> Any:
     return QosTime(value // 1_000_000_000, value % 1_000_000_000)
 
 
-def offered_qos(dds_qos: Any) -> Any:
-    """A rosbags ``Qos`` (what metadata.yaml records) from a discovered writer's DDS QoS."""
+def offered_qos(writer: WriterQoS) -> Any:
+    """A rosbags ``Qos`` (what metadata.yaml records) from a discovered writer's QoS."""
     from rosbags.interfaces import (  # noqa: PLC0415
         Qos,
         QosDurability,
@@ -37,49 +36,25 @@ def offered_qos(dds_qos: Any) -> Any:
         QosReliability,
     )
 
-    def get(policy: Any) -> Any:
-        try:
-            return dds_qos[policy]
-        except (ValueError, TypeError, KeyError):
-            return None
-
-    history = get(Policy.History)
-    if history == Policy.History.KeepAll:
-        hist, depth = QosHistory.KEEP_ALL, 0
-    elif history is not None:
-        hist, depth = QosHistory.KEEP_LAST, int(getattr(history, "depth", 1))
-    else:
-        hist, depth = QosHistory.KEEP_LAST, 1
-    reliability = get(Policy.Reliability)
-    rel = (
-        QosReliability.BEST_EFFORT
-        if reliability == Policy.Reliability.BestEffort
-        else QosReliability.RELIABLE
-    )
-    durability = get(Policy.Durability)
-    dur = (
-        QosDurability.TRANSIENT_LOCAL
-        if durability == Policy.Durability.TransientLocal
-        else QosDurability.VOLATILE
-    )
-    liveliness = get(Policy.Liveliness)
-    if isinstance(liveliness, Policy.Liveliness.ManualByTopic):
-        live = QosLiveliness.MANUAL_BY_TOPIC
-    elif isinstance(liveliness, Policy.Liveliness.ManualByParticipant):
-        live = QosLiveliness.MANUAL_BY_NODE
-    else:
-        live = QosLiveliness.AUTOMATIC
-    deadline = get(Policy.Deadline)
-    lifespan = get(Policy.Lifespan)
+    live = {
+        "manual_by_topic": QosLiveliness.MANUAL_BY_TOPIC,
+        "manual_by_participant": QosLiveliness.MANUAL_BY_NODE,
+    }.get(writer.liveliness, QosLiveliness.AUTOMATIC)
     return Qos(
-        history=hist,
-        depth=depth,
-        reliability=rel,
-        durability=dur,
-        deadline=_time(getattr(deadline, "deadline", None)),
-        lifespan=_time(getattr(lifespan, "lifespan", None)),
+        history=QosHistory.KEEP_ALL
+        if writer.history is HistoryPolicy.KEEP_ALL
+        else QosHistory.KEEP_LAST,
+        depth=writer.depth,
+        reliability=QosReliability.BEST_EFFORT
+        if writer.reliability is ReliabilityPolicy.BEST_EFFORT
+        else QosReliability.RELIABLE,
+        durability=QosDurability.TRANSIENT_LOCAL
+        if writer.durability is DurabilityPolicy.TRANSIENT_LOCAL
+        else QosDurability.VOLATILE,
+        deadline=_time(writer.deadline_ns),
+        lifespan=_time(writer.lifespan_ns),
         liveliness=live,
-        liveliness_lease_duration=_time(getattr(liveliness, "lease_duration", None)),
+        liveliness_lease_duration=_time(writer.lease_ns),
         avoid_ros_namespace_conventions=False,
     )
 

@@ -40,10 +40,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cyclonedds.builtin import BuiltinDataReader, BuiltinTopicDcpsPublication
-from cyclonedds.core import InstanceState, ReadCondition
-from cyclonedds.sub import DataReader
-
 from iomt.capture.bag import RECORDER_CUSTOM_DATA_KEY
 from iomt.capture.errors import BagWriteError
 from iomt.capture.interfaces import (
@@ -56,11 +52,9 @@ from iomt.capture.interfaces import (
 )
 from iomt.capture.qos import offered_qos, recording_profile
 from iomt.errors import ConfigurationError, ProtocolError
-from iomt.runtime import Context, Executor, Node, QoSProfile, ReliabilityPolicy
+from iomt.runtime import Context, Executor, Node, ReliabilityPolicy
 from iomt.runtime import naming as ros_naming
-from iomt.runtime._dds import ANY_STATE, delete_entity, take_raw
-from iomt.runtime._wire import type_hash_user_data
-from iomt.runtime.waitable import TAKE_BATCH, Waitable
+from iomt.runtime.tap import DiscoveredWriter, PublicationWatcher, RawReader
 
 __all__ = [
     "MALFORMED_SUFFIX",
@@ -165,75 +159,6 @@ class BagWriter:
                 raise BagWriteError(f"cannot close bag {self.path}: {exc}") from exc
 
 
-class _RawReader(Waitable):
-    """A DDS reader handing each sample's CDR bytes and SampleInfo to ``on_sample``."""
-
-    def __init__(
-        self,
-        context: Context,
-        dds_topic: str,
-        data_type: type,
-        qos: QoSProfile,
-        on_sample: Callable[[bytes, Any], None],
-    ) -> None:
-        self.dds_topic = dds_topic
-        self.qos = qos
-        self._on_sample = on_sample
-        self._reader: DataReader[Any] = DataReader(
-            context.participant,
-            context.topic(dds_topic, data_type, qos),
-            # ROS 2 peers see the recorder's subscriptions with their type hash, as ros2 bag's
-            qos=qos.to_dds(user_data=type_hash_user_data(data_type)),
-        )
-        self.condition = ReadCondition(self._reader, ANY_STATE)
-        self.gid: bytes = self._reader.guid.bytes
-
-    def execute(self) -> None:
-        self.take(TAKE_BATCH)
-
-    def take(self, batch: int) -> int:
-        samples = take_raw(self._reader, batch)
-        for cdr, info in samples:
-            if info.valid_data:
-                self._on_sample(cdr, info)
-        return len(samples)
-
-    def drain(self) -> None:
-        while self.take(1024):
-            pass
-
-    def lost(self) -> int:
-        try:
-            reader: Any = self._reader
-            return int(reader.get_sample_lost_status().total_count)
-        except Exception:  # the reader is gone
-            return 0
-
-    def destroy(self) -> None:
-        delete_entity(self.condition)
-        delete_entity(self._reader)
-
-
-class _Discovery(Waitable):
-    """Wakes the recorder whenever DDS discovery learns about a writer."""
-
-    def __init__(self, context: Context, on_publication: Callable[[Any], None]) -> None:
-        self._reader = BuiltinDataReader(context.participant, BuiltinTopicDcpsPublication)
-        self.condition = ReadCondition(self._reader, ANY_STATE)
-        self._on_publication = on_publication
-
-    def execute(self) -> None:
-        for sample in self._reader.take(256):
-            info = getattr(sample, "sample_info", None)
-            if info is not None and info.instance_state != InstanceState.Alive:
-                continue
-            self._on_publication(sample)
-
-    def destroy(self) -> None:
-        delete_entity(self.condition)
-        delete_entity(self._reader)
-
-
 @dataclass
 class _Channel:
     """One thing being recorded: a topic, or one service (its rq and rr readers)."""
@@ -241,7 +166,7 @@ class _Channel:
     name: str  # the bag topic
     channel: ChannelType
     offered: list[Any]
-    readers: list[_RawReader] = field(default_factory=list)
+    readers: list[RawReader] = field(default_factory=list)
     service: str = ""  # pkg/srv/Name for a service
 
 
@@ -279,7 +204,7 @@ class Recorder(Node):
         self._subscribed: set[tuple[str, str]] = set()  # (DDS topic, DDS type)
         self._closed = False
         self._started_ns = time.time_ns()
-        self._discovery = _Discovery(context, self._on_publication)
+        self._discovery = PublicationWatcher(context, self._on_publication)
         self._add_waitable(self._discovery)
         # Endpoints known in advance (from a launch plan) are subscribed now, before their
         # writers exist: a writer's first samples go out as soon as it matches, and a
@@ -318,8 +243,8 @@ class Recorder(Node):
 
     # -- discovery -------------------------------------------------------------------------
 
-    def _on_publication(self, sample: Any) -> None:
-        dds_topic, dds_type = str(sample.topic_name), str(sample.type_name)
+    def _on_publication(self, writer: DiscoveredWriter) -> None:
+        dds_topic, dds_type = writer.dds_topic, writer.dds_type
         demangled = ros_naming.demangle_topic(dds_topic)
         if demangled is None:
             return  # ros_discovery_info and plain DDS topics are not ROS traffic
@@ -329,10 +254,7 @@ class Recorder(Node):
         with self._lock:
             if self._closed:
                 return
-            try:
-                qos = offered_qos(sample.qos)
-            except Exception:  # an odd QoS from a foreign peer: record it anyway
-                qos = None
+            qos = None if writer.qos is None else offered_qos(writer.qos)
             if kind is ros_naming.EndpointKind.TOPIC:
                 self._add_topic(ros_name, dds_topic, dds_type, qos)
             elif self.record_services:
@@ -356,7 +278,7 @@ class Recorder(Node):
             offered = [qos] if qos is not None else []
             channel = _Channel(ros_name, channel_type, offered)
             profile = recording_profile(offered)
-            reader = _RawReader(
+            reader = RawReader(
                 self._dds,
                 dds_topic,
                 data_type,
@@ -406,7 +328,7 @@ class Recorder(Node):
         self._subscribed.add(key)
         request_cls, response_cls = self.types.service_wire_classes(service)
         try:
-            reader = _RawReader(
+            reader = RawReader(
                 self._dds,
                 dds_topic,
                 request_cls if is_request else response_cls,
@@ -437,7 +359,7 @@ class Recorder(Node):
             self.stats.unmatched_writers += 1
             log.warning("%s: a best-effort writer joined late and cannot be read", channel.name)
 
-    def _attach(self, reader: _RawReader, *, announce: bool = True) -> None:
+    def _attach(self, reader: RawReader, *, announce: bool = True) -> None:
         if announce:
             with self._dds.graph_batch():
                 self._dds.add_endpoint(self._key, reader.gid, is_writer=False)
