@@ -88,7 +88,7 @@ def split_into_groups(
     nodes: list[NodeSpec], max_per_process: int, prefix: str
 ) -> list[ProcessSpec]:
     """Pack nodes into containers of at most ``max_per_process`` (many nodes per process
-    is what scales on DDS: one participant per process, see DESIGN.md)."""
+    is what scales on DDS: one participant per process, see docs/runtime.md)."""
     if max_per_process < 1:
         raise ConfigurationError("max_per_process must be at least 1")
     return [
