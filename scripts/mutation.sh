@@ -6,6 +6,7 @@
 #   scripts/mutation.sh tokens audit    # only these modules (keys: scripts/mutation_score.py modules)
 #   scripts/mutation.sh --report        # print the score table of the last runs, run nothing
 #   scripts/mutation.sh --survivors [M] # each surviving mutant with its line and diff
+#   scripts/mutation.sh --rerun [M ...] # run only the survivors again (after adding tests)
 #
 # mutmut copies src/, tests/ and docs/ into ./mutants (git-ignored), runs the sans-IO suites
 # once to learn which tests call which function, then for every mutant only those tests, in
@@ -28,6 +29,19 @@ case "${1:-}" in
 esac
 
 jobs=${MUTATION_JOBS:-2}
+if [ "${1:-}" = --rerun ]; then
+  shift
+  mapfile -t names < <(score open "$@")
+  if [ ${#names[@]} -gt 0 ]; then
+    echo "== re-running ${#names[@]} surviving mutant(s)"
+    .venv/bin/mutmut run --max-children "$jobs" "${names[@]}" > mutants/rerun.log 2>&1 || {
+      tail -n 40 mutants/rerun.log
+      exit 1
+    }
+  fi
+  score report "$@"
+  exit 0
+fi
 mkdir -p mutants
 if [ $# -gt 0 ]; then modules=("$@"); else mapfile -t modules < <(score modules); fi
 

@@ -2,6 +2,7 @@
 
     python scripts/mutation_score.py modules              # the module keys, one a line
     python scripts/mutation_score.py names MODULE         # mutant names (or a glob) to run
+    python scripts/mutation_score.py open MODULE          # names of its survivors (to re-run)
     python scripts/mutation_score.py report [MODULE ...]  # killed / survived / timeout, score
     python scripts/mutation_score.py survivors [MODULE]   # each survivor: line and diff
 
@@ -296,6 +297,16 @@ def main(argv: list[str]) -> int:
             print("\n".join(sorted(selected(key))))
         else:
             print(module_name(MODULES[key]) + ".*")
+    elif command == "open":
+        eq = equivalents()
+        print(
+            "\n".join(
+                m
+                for key in keys
+                for m, code in selected(key).items()
+                if m not in eq and STATUS.get(code, "suspicious") not in ("killed", "timeout")
+            )
+        )
     elif command == "report":
         report(keys)
     elif command == "survivors":

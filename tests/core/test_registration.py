@@ -146,6 +146,17 @@ def test_a_forged_announcement_is_rejected_and_counted(radio: Radio, clock: Cloc
     assert table.rejected == 1 and len(table) == 0
     assert table.on_announcement(a) is RegistrationStatus.REGISTER
     assert table.rejected == 1
+    with pytest.raises(InvalidSignatureError):
+        table.on_announcement(replace(a, x=2.0))
+    assert table.rejected == 2
+
+
+def test_a_short_announcement_period_is_fine(radio: Radio, clock: Clock) -> None:
+    table = _table(radio, clock)
+    a = radio.announce("a", 1.0, 1.0, period_s=0.5)
+    assert table.on_announcement(a) is RegistrationStatus.REGISTER
+    n = table.one_hop(a.device_uri)
+    assert n is not None and n.expires == clock.t + 1.5
 
 
 def test_a_certificate_is_checked_once_per_device_and_certificate(
@@ -187,10 +198,10 @@ def test_a_forgotten_neighbour_is_gone_until_heard_again(radio: Radio, clock: Cl
 def _populated(radio: Radio, clock: Clock, **kw: object) -> NeighbourTable:
     table = _table(radio, clock, **kw)
     adv = (
-        NeighbourEntry("iomt://ward1/z2", "cpabe", 1),
-        NeighbourEntry("iomt://ward1/y2", "ecc", 1),
         NeighbourEntry(ME, "ecc", 1),  # ourselves, heard by them
         NeighbourEntry("iomt://ward1/near", "ecc", 1),  # already our 1-hop neighbour
+        NeighbourEntry("iomt://ward1/z2", "cpabe", 1),
+        NeighbourEntry("iomt://ward1/y2", "ecc", 1),  # also heard from near: near's wins
     )
     table.on_announcement(radio.announce("far", 0.0, 6.0, neighbours=adv, technique="none"))
     table.on_announcement(
@@ -246,6 +257,9 @@ def test_an_announcement_advertises_the_nearest_live_one_hop_neighbours(
         NeighbourEntry("iomt://ward1/tie", "ecc", 1),
         NeighbourEntry("iomt://ward1/far", "none", 1),
     )
+    for i in range(7):
+        table.on_announcement(radio.announce(f"n{i}", 7.0 + i / 10, 0.0))
+    assert len(table.advertised()) == 8  # by default the nearest eight
     assert [e.uri for e in table.advertised(limit=2)] == [
         "iomt://ward1/near",
         "iomt://ward1/tie",
@@ -254,7 +268,7 @@ def test_an_announcement_advertises_the_nearest_live_one_hop_neighbours(
 
 def test_an_announcement_signs_a_fixed_encoding_of_every_field() -> None:
     a = Announcement(
-        "u", "ecc", ("a", "bc"), 1.5, -2.0, 8.0, 0.25, b"C", (NeighbourEntry("n", "t", 2),), -1
+        "u", "ecc", ("a", "bc"), 1.5, -2.0, 8.0, 1.5, b"C", (NeighbourEntry("n", "t", 2),), -1
     )
     assert a.signed_bytes() == (
         b"iomt/registration/v1"
@@ -262,7 +276,7 @@ def test_an_announcement_signs_a_fixed_encoding_of_every_field() -> None:
         b"\x00\x00\x00\x03ecc"
         b"\x00\x00\x00\x02"
         b"\x00\x00\x00\x01a\x00\x00\x00\x02bc"
-        b"\x3f\xc0\x00\x00\xc0\x00\x00\x00\x41\x00\x00\x00\x00\x00\x00\xfa"  # 1.5 -2 8 250 ms
+        b"\x3f\xc0\x00\x00\xc0\x00\x00\x00\x41\x00\x00\x00\x00\x00\x05\xdc"  # 1.5 -2 8 1500 ms
         b"\x00\x00\x00\x01C"
         b"\x00\x00\x00\x01"
         b"\x00\x00\x00\x01n\x00\x00\x00\x01t\x02"
