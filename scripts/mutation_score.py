@@ -6,7 +6,10 @@
     python scripts/mutation_score.py report [MODULE ...]  # killed / survived / timeout, score
     python scripts/mutation_score.py survivors [MODULE]   # each survivor: line and diff
 
-Reads mutmut's results in ./mutants (mutmut 3.8.1, requirements-mutation.txt). For
+Each module is mutated in its own directory ``.mutation/<module>`` (symlinks to src, tests
+and docs, and a pyproject.toml whose [tool.mutmut] names only that module and the tests it
+runs with: ``TESTS``); mutmut 3.8.1 (requirements-mutation.txt) keeps its results in
+``.mutation/<module>/mutants``. For
 bolster.py only its *request checks* count: the whole of the functions that only check
 (``CHECK_FUNCTIONS``), and in the request handlers (``HANDLERS``) the statements that can
 refuse a request -- an ``if`` whose body raises, a ``try`` whose handler raises a new error,
@@ -18,9 +21,12 @@ the denominator and shown separately.
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import json
+import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
@@ -40,6 +46,22 @@ MODULES = {
     "audit": "src/iomt/ledger/audit.py",
     "bolster": "src/iomt/core/biomt/bolster.py",
 }
+
+SHARING_TESTS = [
+    "tests/core",
+    "tests/crypto",
+    "tests/ledger",
+    "--ignore=tests/ledger/test_crash.py",
+]
+LEDGER_TESTS = ["tests/ledger", "--ignore=tests/ledger/test_crash.py"]
+#: The tests each module's mutants run with (mutmut then picks, per mutated function, the
+#: ones that call it). The ledger's own suite for the ledger; the BIoMT suite for the bolster.
+TESTS = {key: SHARING_TESTS for key in MODULES} | {
+    "merkle": LEDGER_TESTS,
+    "audit": LEDGER_TESTS,
+    "bolster": ["tests/core/biomt"],
+}
+RUNS = Path(".mutation")
 
 CHECK_FUNCTIONS = {
     "_device",
@@ -191,6 +213,27 @@ def check_lines(source: Source) -> set[int]:
     return lines
 
 
+def run_dir(key: str) -> Path:
+    """Where module ``key`` is mutated: its own pyproject (test selection) and ./mutants."""
+    return RUNS / key
+
+
+def pyproject(key: str) -> str:
+    """The project's pyproject.toml with a [tool.mutmut] section for module ``key`` only."""
+    text = Path("pyproject.toml").read_text()
+    head, _, rest = text.partition("[tool.mutmut]")
+    tail = rest[rest.find("\n[") :] if "\n[" in rest else ""
+    section = (
+        "[tool.mutmut]\n"
+        'source_paths = ["src"]\n'
+        f'only_mutate = ["{MODULES[key]}"]\n'
+        f"pytest_add_cli_args_test_selection = {json.dumps(TESTS[key])}\n"
+        'pytest_add_cli_args = ["-p", "no:cacheprovider"]\n'
+        'also_copy = ["docs"]\n'
+    )
+    return head + section + tail
+
+
 def load_results(path: str) -> dict[str, int | None]:
     meta = Path("mutants") / (path + ".meta")
     if not meta.exists():
@@ -219,8 +262,26 @@ def lines_of(source: Source, mutants: list[str]) -> dict[str, int]:
     return known
 
 
+@contextlib.contextmanager
+def inside(key: str) -> Iterator[None]:
+    """Work in module ``key``'s run directory (its ./mutants), if it has one."""
+    here = Path.cwd()
+    target = run_dir(key)
+    if target.is_dir():
+        os.chdir(target)
+    try:
+        yield
+    finally:
+        os.chdir(here)
+
+
 def selected(key: str) -> dict[str, int | None]:
     """The mutants of module ``key`` that count, with their exit codes."""
+    with inside(key):
+        return _selected(key)
+
+
+def _selected(key: str) -> dict[str, int | None]:
     path = MODULES[key]
     results = load_results(path)
     if key != "bolster":
@@ -274,15 +335,20 @@ def report(keys: list[str]) -> None:
 def survivors(keys: list[str]) -> None:
     eq = equivalents()
     for key in keys:
-        path = MODULES[key]
-        source = Source(path)
-        for mutant, code in selected(key).items():
-            status = STATUS.get(code, "suspicious")
-            if status in ("killed", "timeout") or mutant in eq:
-                continue
-            diff = diff_of(mutant, path)
-            print(f"## {mutant} [{status}] line {mutant_line(source, mutant)}")
-            print("\n".join(line for line in diff.splitlines()[2:] if line[:1] in "-+"))
+        with inside(key):
+            _survivors(key, eq)
+
+
+def _survivors(key: str, eq: dict[str, str]) -> None:
+    path = MODULES[key]
+    source = Source(path)
+    for mutant, code in _selected(key).items():
+        status = STATUS.get(code, "suspicious")
+        if status in ("killed", "timeout") or mutant in eq:
+            continue
+        diff = diff_of(mutant, path)
+        print(f"## {mutant} [{status}] line {mutant_line(source, mutant)}")
+        print("\n".join(line for line in diff.splitlines()[2:] if line[:1] in "-+"))
 
 
 def main(argv: list[str]) -> int:
@@ -307,6 +373,9 @@ def main(argv: list[str]) -> int:
                 if m not in eq and STATUS.get(code, "suspicious") not in ("killed", "timeout")
             )
         )
+    elif command == "pyproject":
+        (key,) = args
+        print(pyproject(key), end="")
     elif command == "report":
         report(keys)
     elif command == "survivors":
