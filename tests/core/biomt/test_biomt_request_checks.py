@@ -16,6 +16,7 @@ from biomt_world import SECOND, World, default_policy, heart_rate
 from iomt.core.biomt import (
     PATIENT_ROLE,
     AccessDeniedError,
+    Bolster,
     BolsterConfig,
     CommunicationDeniedError,
     CostMeter,
@@ -41,6 +42,7 @@ from iomt.core.biomt.bodies import (
     decode_body,
 )
 from iomt.core.biomt.keys import StorageKeys, body_aad
+from iomt.core.biomt.messages import Threshold
 from iomt.core.biomt.session import (
     SessionAttestation,
     SessionOp,
@@ -48,7 +50,7 @@ from iomt.core.biomt.session import (
     session_id,
 )
 from iomt.crypto.revocation import RevocationKind
-from iomt.ledger import AccessRule, PrivacyHeader, Transaction, TxType
+from iomt.ledger import AccessRule, MemoryStorage, PrivacyHeader, Transaction, TxType
 
 SKEW = BolsterConfig().max_clock_skew
 
@@ -451,3 +453,58 @@ def test_a_metered_bolster_refuses_like_any_other() -> None:
         w.bolster.observe(w.insurer.observe("bolster-a", [a.pseudonym], duration=SECOND))
     with pytest.raises(CommunicationDeniedError):
         w.bolster.setup_communication(a.communication_request(a.pseudonym, lifetime=60))
+
+
+def test_a_denied_observe_logs_the_threshold_it_asked_for(world: World) -> None:
+    dev = world.device()
+    band = Threshold("bpm", 40.0, 120.0)
+    req = world.insurer.observe("bolster-a", [dev.pseudonym], duration=SECOND, threshold=band)
+    with pytest.raises(ObserveDeniedError) as info:
+        world.bolster.observe(req)
+    assert info.value.transaction is not None
+    body = _body(world, info.value.transaction)
+    assert isinstance(body, ObserveBody) and body.threshold == band
+
+
+def test_an_enrolment_sealed_to_this_bolster_for_another_facility_is_refused(
+    world: World,
+) -> None:
+    request = world.admin.approve(_enrolment(world))
+    elsewhere = Bolster.open(
+        dataclasses.replace(world.identity, facility_id="facility-b"),
+        MemoryStorage(),
+        ca=world.ca,
+        users=world.users,
+        clock=world.clock,
+        rng=world.rng,
+    )
+    with raises(ProvisioningError, "enrolment is for another bolster or facility"):
+        elsewhere.provision(request)
+
+
+def test_session_denials_await_attestation_and_attestations_do_not(world: World) -> None:
+    dev = world.device()
+    world.connect(world.insurer)
+    session = world.insurer.channels.session("bolster-a")
+    assert session is not None
+    sid = session_id(session, initiator=True)
+    req = world.insurer.session_access("bolster-a", dev.pseudonym)
+    with pytest.raises(AccessDeniedError):
+        world.bolster.session_request(req)
+    assert world.bolster.unattested(sid) == 1  # the logged denial awaits the user's signature
+    hist = world.insurer.session_history("bolster-a", dev.pseudonym)
+    with pytest.raises(AccessDeniedError):
+        world.bolster.session_request(hist)
+    assert world.bolster.unattested(sid) == 1  # history is not logged, nothing to attest
+    world.connect(world.physician)
+    doctor = world.physician
+    access = doctor.session_access("bolster-a", dev.pseudonym)
+    doctor.open_session_access(access, world.bolster.session_request(access))
+    mine = doctor.channels.session("bolster-a")
+    assert mine is not None
+    doctor_sid = session_id(mine, initiator=True)
+    assert world.bolster.unattested(doctor_sid) == 1
+    attestation = doctor.attest("bolster-a")
+    assert attestation is not None
+    doctor.check_session_attested(attestation, world.bolster.session_request(attestation))
+    assert world.bolster.unattested(doctor_sid) == 0  # the attestation is not itself pending
