@@ -21,6 +21,7 @@ from iomt.ledger.merkle import (
     hashes_for,
     inclusion_ranges,
     leaf_hash,
+    range_nodes,
     root_from_inclusion_proof,
     verify_consistency,
     verify_inclusion,
@@ -220,3 +221,18 @@ def test_a_truncated_proof_names_its_kind() -> None:
         ConsistencyProof.from_bytes(consistency[:-1])
     assert InclusionProof.from_bytes(inclusion) == TREE.inclusion(2, 7)
     assert ConsistencyProof.from_bytes(consistency) == TREE.consistency(3, 7)
+
+
+def test_a_range_that_is_not_a_subtree_and_a_frontier_of_the_wrong_size_are_refused() -> None:
+    with raises(ValueError, "range [1, 4) is not a subtree of the log"):
+        range_nodes(1, 4)
+    with raises(ValueError, "a frontier of size 3 has 2 subtrees"):
+        Frontier(3, (H,))
+
+
+def test_a_root_or_leaf_that_is_not_bytes_is_refused_even_at_the_right_length() -> None:
+    proof = TREE.inclusion(2, 7)
+    text_root = "r" * 32
+    assert str(_not_included(leaf_hash(TREE.entries[2]), proof, text_root)) == (  # type: ignore[arg-type]
+        "root must be 32 bytes"
+    )
