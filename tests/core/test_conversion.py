@@ -236,6 +236,9 @@ def test_an_incapable_device_plans_only_one_hop_converters() -> None:
         "iomt://ward1/far",
     ]
     assert plan(_table(max_hops=1), "ecc", can_encrypt=True).candidates == ["iomt://ward1/near"]
+    nobody = plan(_table(), "cpabe", can_encrypt=True)
+    assert nobody.technique == "cpabe" and nobody.next() is None
+    assert nobody.explain() == "no registered neighbour can apply cpabe"
 
 
 def test_a_plan_tries_each_candidate_once_and_explains_its_failures() -> None:

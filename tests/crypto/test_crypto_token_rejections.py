@@ -16,6 +16,7 @@ from crypto_clock import FakeClock
 from iomt.crypto.errors import (
     KeyFormatError,
     TokenError,
+    TokenIssuerMismatch,
     TokenMalformed,
     TokenNotYetValid,
     TokenProofInvalid,
@@ -345,3 +346,21 @@ def test_a_full_replay_cache_keeps_entries_that_expire_now() -> None:
     with raises(TokenReplayed, "replay cache full; refusing until entries expire"):
         cache.add(b"b", until=20.0, now=10.0)
     assert cache.add(b"b", until=20.0, now=10.5)
+
+
+def test_an_untrusted_or_unusable_issuer_is_named() -> None:
+    rogue = Ed25519Signer.generate()
+    verifier = TokenVerifier({"wallet:mallory": rogue.verifier()}, key_ids={"wallet:mallory": b"w"})
+    with raises(TokenIssuerMismatch, f"issuer {WALLET!r} is not trusted here"):
+        _present(_sign(_claims()), verifier)
+    hmac_issuer = TokenVerifier({WALLET: HmacSha256Key.generate()}, key_ids={WALLET: b"w"})
+    with pytest.raises(
+        TokenIssuerMismatch, match=rf"^issuer {re.escape(repr(WALLET))} has no CWT-capable key: \S"
+    ):
+        _present(_sign(_claims()), hmac_issuer)
+
+
+def test_claims_that_do_not_parse_the_same_twice_are_malformed() -> None:
+    # NaN is not equal to itself: the COSE library's parse and ours cannot agree
+    with raises(TokenMalformed, "claims differ between parses"):
+        _present(_sign(_claims(c5=float("nan"))))
