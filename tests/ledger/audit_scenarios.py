@@ -7,6 +7,7 @@ answer: ``tests/vectors/ledger/audit_evidence.json``."""
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from iomt.ledger import (
     LedgerVerificationError,
     PrivacyHeader,
     SqliteStorage,
+    Transaction,
     TxType,
     audit,
 )
@@ -49,8 +51,13 @@ def policy() -> PrivacyHeader:
 
 
 def checkpoint_at(path: Path, n: int, tmp: Path) -> SignedTreeHead:
-    """A witnessed checkpoint of the same history after ``n`` transactions."""
+    """A witnessed checkpoint of the same history after ``n`` transactions; with a negative
+    ``n``, of another history of ``-n`` transactions that diverges at the last one."""
     other = tmp / f"witness-{n}.db"
+    if n < 0:
+        _other_history(other, -n, differ_from=-n - 1)
+        with SqliteStorage(other) as store:
+            return Ledger.open(store, SIGNER, clock=FakeClock(START - n)).checkpoint()
     _build(other, SIGNER, policy(), n=n)
     with SqliteStorage(other) as store:
         return Ledger.open(store, SIGNER, clock=FakeClock(START + n)).checkpoint()
@@ -84,6 +91,54 @@ def _older_state(n: int) -> Callable[[Path, Path], None]:
         _build(db, SIGNER, policy(), n=n)
 
     return attack
+
+
+def _other_history(path: Path, n: int, differ_from: int) -> None:
+    """A ledger under the same key whose transactions from ``differ_from`` on differ."""
+    with SqliteStorage(path) as store:
+        led = Ledger.open(
+            store, SIGNER, privacy_header=policy(), clock=FakeClock(), max_block_transactions=4
+        )
+        for i in range(n):
+            kinds = [TxType.ORIGIN, TxType.STORE, TxType.ACCESS, TxType.OBSERVE, TxType.REMOVE]
+            body = hashlib.sha256(b"body %d" % i).digest() * 2  # as test_sqlite_tamper._build
+            if i >= differ_from:
+                body = b"another body %d" % i
+            led.append(
+                kinds[i % 5], f"dev-{i % 3}", body, time=1000 + i, signature=b"gen-sig-%d" % i
+            )
+
+
+def _consistent_rewrite(seq: int) -> Callable[[Path, Path], None]:
+    """Rewrite a transaction's body and its leaf node together (no key needed)."""
+
+    def attack(db: Path, _tmp: Path) -> None:
+        row = _row(
+            db,
+            "SELECT seq, tx_type, generator_id, time_ns, signature FROM transactions WHERE seq = ?",
+            (seq,),
+        )
+        forged = Transaction(seq, TxType(row[1]), row[2], row[3], b"rewritten", row[4])
+        _tamper(
+            db,
+            ("UPDATE transactions SET body = ? WHERE seq = ?", (forged.body, seq)),
+            ("UPDATE nodes SET hash = ? WHERE level = 0 AND idx = ?", (forged.leaf_hash(), seq)),
+        )
+
+    return attack
+
+
+def _widened_policy(db: Path, _tmp: Path) -> None:
+    (raw,) = _row(db, "SELECT privacy_header FROM blocks WHERE idx = 1")
+    widened = PrivacyHeader.from_bytes(raw).with_device("dev-attacker")
+    _tamper(db, ("UPDATE blocks SET privacy_header = ? WHERE idx = 1", (widened.to_bytes(),)))
+
+
+def _head_of_another_history(db: Path, tmp: Path) -> None:
+    other = tmp / "other-history.db"
+    _other_history(other, 10, differ_from=5)
+    (head,) = _row(other, "SELECT value FROM meta WHERE key = 'head'")
+    _tamper(db, ("UPDATE meta SET value = ? WHERE key = 'head'", (head,)))
 
 
 def _empty(db: Path, _tmp: Path) -> None:
@@ -120,6 +175,12 @@ SCENARIOS: dict[str, tuple[Callable[[Path, Path], None], tuple[int, ...], Ed2551
     "rolled back below a checkpoint": (_older_state(9), (10,), SIGNER),
     "rolled back below a checkpoint's block": (_older_state(6), (3, 9), SIGNER),
     "checkpoint beyond the chain": (lambda db, tmp: None, (14,), SIGNER),
+    "privacy header widened": (_widened_policy, (), SIGNER),
+    "consistent rewrite, sealed": (_consistent_rewrite(2), (), SIGNER),
+    "consistent rewrite, pending": (_consistent_rewrite(9), (), SIGNER),
+    "head of another history": (_head_of_another_history, (), SIGNER),
+    "checkpoint of another history, in a block": (lambda db, tmp: None, (-8,), SIGNER),
+    "checkpoint of another history, pending": (lambda db, tmp: None, (-9,), SIGNER),
 }
 
 

@@ -16,6 +16,8 @@ from iomt.ledger import (
     BlockCoverageError,
     BlockSequenceError,
     KeyMismatchError,
+    Ledger,
+    MemoryStorage,
     SqliteStorage,
     TxType,
     audit,
@@ -23,6 +25,7 @@ from iomt.ledger import (
 )
 
 from .audit_scenarios import OTHER, SCENARIOS, SIGNER, policy, run
+from .conftest import FakeClock
 from .test_sqlite_tamper import _build
 from .vectors import load
 
@@ -43,7 +46,14 @@ def test_a_clean_audit_reports_what_it_established(tmp_path: Path) -> None:
     _build(db, SIGNER, policy())
     with SqliteStorage(db) as store:
         report = audit(store, SIGNER, trusted_checkpoints=[])
-    assert isinstance(report, AuditReport)
+        head = store.latest_head()
+    assert isinstance(report, AuditReport) and head is not None
+    assert (report.log_id, report.root_hash, report.block_hash) == (
+        head.log_id,
+        head.root_hash,
+        head.block_hash,
+    )
+    assert report.checkpoint == head
     assert (report.tree_size, report.block_height, report.pending) == (10, 3, 2)
     assert report.privacy_header_version == 1
     assert [report.count(t) for t in TxType] == [2, 2, 2, 2, 2]
@@ -97,3 +107,16 @@ def _with_tree_size(block, size):  # type: ignore[no-untyped-def]
             return block.hash()
 
     return Previous()
+
+
+def test_a_ledger_longer_than_one_audit_batch_audits_clean() -> None:
+    """The audit reads the log in batches of 2048 transactions: across a batch boundary
+    every leaf and node is still checked, and counted once."""
+    store = MemoryStorage()
+    led = Ledger.open(
+        store, SIGNER, privacy_header=policy(), clock=FakeClock(), max_block_transactions=512
+    )
+    for i in range(2050):
+        led.append(TxType.STORE, "dev-0", b"%d" % i, time=i)
+    report = audit(store, SIGNER)
+    assert (report.tree_size, report.count(TxType.STORE)) == (2050, 2050)
