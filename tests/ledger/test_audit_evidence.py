@@ -19,7 +19,9 @@ from iomt.ledger import (
     Ledger,
     MemoryStorage,
     SqliteStorage,
+    Transaction,
     TxType,
+    UncoveredTransactionError,
     audit,
     verify_block,
 )
@@ -120,3 +122,16 @@ def test_a_ledger_longer_than_one_audit_batch_audits_clean() -> None:
         led.append(TxType.STORE, "dev-0", b"%d" % i, time=i)
     report = audit(store, SIGNER)
     assert (report.tree_size, report.count(TxType.STORE)) == (2050, 2050)
+
+
+def test_a_row_slipped_in_after_a_full_audit_batch_is_named_as_uncovered() -> None:
+    store = MemoryStorage()
+    led = Ledger.open(
+        store, SIGNER, privacy_header=policy(), clock=FakeClock(), max_block_transactions=512
+    )
+    for i in range(2048):  # exactly one audit batch, all signed
+        led.append(TxType.STORE, "dev-0", b"%d" % i, time=i)
+    store._txs.append(Transaction(2048, TxType.STORE, "dev-0", 1, b"forged"))  # no key, no head
+    with pytest.raises(UncoveredTransactionError) as info:
+        audit(store, SIGNER)
+    assert info.value.seq == 2048
