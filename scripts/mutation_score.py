@@ -301,6 +301,7 @@ def equivalents() -> dict[str, str]:
         return {}
     text = EQUIVALENT_DOC.read_text()
     section = text.partition("### Equivalent mutants")[2].partition("\n## ")[0]
+    section = section.partition("\n### ")[0]
     out = {}
     for row in section.splitlines():
         cells = [c.strip() for c in row.strip().strip("|").split("|")]
