@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import random
+
 import pytest
 from crypto_clock import FakeClock
 from hypothesis import given, settings
@@ -319,3 +322,50 @@ def test_session_repr_hides_keys(clock: FakeClock) -> None:
     si, _ = Pair(clock).run()
     assert "redacted" in repr(si)
     assert "redacted" not in repr(HandshakeState.IDLE)
+
+
+def test_a_seeded_handshake_and_its_records_match_the_known_answer() -> None:
+    """Pins the wire format and every derivation label: the same keys, ephemerals and
+    connection ids give exactly these bytes (SHA-256 of each), so a changed context
+    string, transcript hash or key schedule fails here even though both ends would
+    still agree with each other."""
+
+    def ident(name: str, seed: int) -> HandshakeIdentity:
+        signer = Ed25519Signer.from_private_bytes(bytes([seed]) * 32)
+        return HandshakeIdentity(name, signer, raw_credential(signer.verifier()))
+
+    a, b = ident("provider:dr-bob", 1), ident("dev-001", 2)
+    pins = PinnedCredentials({a.name: a.signer.verifier(), b.name: b.signer.verifier()})
+    rng = random.Random(7).randbytes
+
+    def clock() -> float:
+        return 1_700_000_000.0
+
+    i = HandshakeInitiator(a, pins, clock=clock, rng=rng)
+    r = HandshakeResponder(b, pins, clock=clock, rng=rng)
+    m1 = i.start()
+    m2 = r.receive(m1)
+    assert m2 is not None
+    m3 = i.receive(m2)
+    assert r.receive(m3) is None
+    got = {
+        "m1": m1,
+        "m2": m2,
+        "m3": m3,
+        "i2r": i.session.protect(b"GET vitals", aad=b"req-1"),
+        "r2i": r.session.protect(b"hr=72", aad=b"req-1"),
+        "exported": i.session.symmetric_key("sym-aes").secret_bytes(),
+    }
+    assert m1.hex() == (
+        "01010138b4e652e44da7f2abdf39359e503b01fe532dcf313a9c9ff540536c606673e24dedfa5a56337536"
+    )
+    assert {k: (len(v), hashlib.sha256(v).hexdigest()) for k, v in got.items()} == {
+        "m1": (43, "72250feeb0991c176817257f32093085efedd3ec3846c6447250afd14f35b5f5"),
+        "m2": (190, "0608901e61e38b77995467a2b69d242275f86c29a80e97025d02b6076bdf2916"),
+        "m3": (158, "f291448e338fdbc980b7d1b24b8e33c3a768c09938b62bf4366c26092d55cb9a"),
+        "i2r": (44, "349bd5eb061df89170dd5acbdc4c9db9761c2943135bba7d43827503903149ea"),
+        "r2i": (39, "3e0f392e4cb69a5c48281b44258777cbe9a7bf2f7f4915277776334b9a9ba6a0"),
+        "exported": (32, "20d5e1ff5ac251f01e99c2632810124f1f1fdb482c717aca397f32a6088eacb1"),
+    }
+    assert r.session.symmetric_key("sym-aes") == i.session.symmetric_key("sym-aes")
+    assert i.session.symmetric_key("hmac") != i.session.symmetric_key("sym-aes")

@@ -263,3 +263,41 @@ def test_missing_claims_are_malformed(world: World) -> None:
     odd[8] = {1: {1: 2, -1: 1, -2: b"x" * 32, -3: b"y" * 32}}  # not a curve point
     with pytest.raises(TokenMalformed):
         world.present(cwt.CWT.new().encode_and_sign(odd, key))
+
+
+def test_a_seeded_token_and_proof_match_the_known_answer() -> None:
+    """Pins the claims map, its COSE_Sign1 encoding and the proof-of-possession message:
+    the same keys, clock and token id give exactly these bytes."""
+    wallet = Ed25519Signer.from_private_bytes(bytes([3]) * 32)
+    holder = Ed25519Signer.from_private_bytes(bytes([4]) * 32)
+    issuer = TokenIssuer(
+        WALLET, wallet, clock=lambda: 1_700_000_000.5, rng=lambda n: bytes(range(n))
+    )
+    token = issuer.issue(
+        DEVICE, "provider:dr-bob", "read:vitals", holder.verifier(), 300, single_use=True
+    )
+    assert token.hex() == (
+        "d28443a10127a1045077616c6c65743a70617469656e742d375899aa017077616c6c65743a70617469656e74"
+        "2d37026f70726f76696465723a64722d626f620371696f6d743a2f2f46312f6465762d303031041a6553f22d"
+        "051a6553f100061a6553f1000750000102030405060708090a0b0c0d0e0f08a101a301012006215820ca93ac"
+        "1705187071d67b83c7ff0efe8108e8ec4530575d7726879333dbdabe7c096b726561643a766974616c733a00"
+        "01003ff55840cb5ffad736923c477d1de977ba0f8095f36fab677a66c9f5e996307883dc1c9c5b0157e097cc"
+        "2314db007258525832582c43d61cce6603b3402786787ac82903"
+    )
+    proof = make_proof(
+        token, holder, challenge=b"challenge-1", request=b"GET vitals", nonce=b"n" * 16
+    )
+    assert proof.hex() == (
+        "0100106e6e6e6e6e6e6e6e6e6e6e6e6e6e6e6e00405b42f5f17f3fdbd49d7274b17f0c3b045f2f23285624c6"
+        "54c706e346f7973cefc31fce14ff918eb1aa889d72e5828782ce66ecb837b96d99a066ae21395ee505"
+    )
+    clock = FakeClock(1_700_000_100.0)
+    claims = TokenVerifier({WALLET: wallet.verifier()}, clock=clock).verify(
+        token, audience=DEVICE, proof=proof, challenge=b"challenge-1", request=b"GET vitals"
+    )
+    assert (claims.issued_at, claims.not_before, claims.expires_at) == (
+        1_700_000_000.0,
+        1_700_000_000.0,
+        1_700_000_301.0,
+    )
+    assert claims.token_id == bytes(range(16)) and claims.single_use

@@ -1,0 +1,288 @@
+"""Control registration (Alg. 2.1) on its own: range, signatures, expiry, the 2-hop view.
+
+Written against mutation testing (docs/testing.md): boundaries (exactly in range, exactly
+expired) and every refusal are pinned here."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import replace
+
+import pytest
+
+from iomt.core.registration import (
+    Announcement,
+    NeighbourEntry,
+    NeighbourTable,
+    RegistrationStatus,
+)
+from iomt.crypto.errors import InvalidSignatureError
+from iomt.crypto.signing import Ed25519Signer, Verifier, verifier_from_public_bytes
+from iomt.errors import AuthenticationError, RemoteProtocolError
+
+ME = "iomt://ward1/me"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class Radio:
+    """Devices with keys; a 'certificate' is the raw public key (checked by lookup)."""
+
+    def __init__(self) -> None:
+        self.signers: dict[str, Ed25519Signer] = {}
+        self.checks = 0
+
+    def check(self, uri: str, cert: bytes) -> Verifier:
+        self.checks += 1
+        signer = self.signers.get(uri)
+        if signer is None or signer.verifier().public_bytes() != cert:
+            raise AuthenticationError(f"no certificate for {uri}")
+        return verifier_from_public_bytes("ed25519", cert)
+
+    def announce(
+        self,
+        name: str,
+        x: float,
+        y: float,
+        *,
+        radio_range: float = 10.0,
+        period_s: float = 20.0,
+        technique: str = "ecc",
+        convertible: tuple[str, ...] = ("sym-aes",),
+        neighbours: tuple[NeighbourEntry, ...] = (),
+    ) -> Announcement:
+        uri = f"iomt://ward1/{name}"
+        signer = self.signers.setdefault(uri, Ed25519Signer.generate())
+        return Announcement(
+            uri,
+            technique,
+            convertible,
+            x,
+            y,
+            radio_range,
+            period_s,
+            signer.verifier().public_bytes(),
+            neighbours,
+            stamp_ns=123,
+        ).signed_by(signer)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def radio() -> Radio:
+    return Radio()
+
+
+def _table(radio: Radio, clock: Clock, **kw: object) -> NeighbourTable:
+    return NeighbourTable(ME, 0.0, 0.0, 10.0, check_certificate=radio.check, clock=clock, **kw)  # type: ignore[arg-type]
+
+
+def test_a_device_in_range_registers_with_what_it_announced(radio: Radio, clock: Clock) -> None:
+    table = _table(radio, clock)
+    two_hop = NeighbourEntry("iomt://ward1/far", "cpabe", 1)
+    stale = NeighbourEntry("iomt://ward1/farther", "cpabe", 2)
+    a = radio.announce("a", 3.0, 4.0, neighbours=(two_hop, stale))
+    assert table.on_announcement(a) is RegistrationStatus.REGISTER
+    n = table.one_hop(a.device_uri)
+    assert n is not None
+    assert (n.uri, n.technique, n.convertible, n.hops) == (a.device_uri, "ecc", {"sym-aes"}, 1)
+    assert n.distance == 5.0
+    assert (n.last_heard, n.expires) == (1000.0, 1000.0 + 3 * 20.0)
+    assert n.certificate == a.certificate and n.verifier is not None
+    assert n.advertised == (two_hop,)  # only what the sender heard itself
+    assert len(table) == 1 and list(table.uris()) == [a.device_uri, "iomt://ward1/far"]
+
+
+def test_a_device_does_not_register_itself(radio: Radio, clock: Clock) -> None:
+    table = _table(radio, clock)
+    a = radio.announce("me", 0.0, 0.0)
+    assert table.on_announcement(a) is RegistrationStatus.NOT_REGISTER
+    assert len(table) == 0 and radio.checks == 0
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "period_s"),
+    [(math.nan, 0.0, 20.0), (0.0, math.inf, 20.0), (0.0, 0.0, 0.0), (0.0, 0.0, math.inf)],
+)
+def test_an_announcement_with_bad_geometry_is_a_protocol_error(
+    radio: Radio, clock: Clock, x: float, y: float, period_s: float
+) -> None:
+    table = _table(radio, clock)
+    a = replace(radio.announce("a", 1.0, 1.0), x=x, y=y, period_s=period_s)
+    message = f"announcement from {a.device_uri} has bad geometry"
+    with pytest.raises(RemoteProtocolError, match=f"^{re.escape(message)}$"):
+        table.on_announcement(a)
+    assert len(table) == 0
+
+
+def test_radio_range_is_inclusive_and_both_ends_must_reach(radio: Radio, clock: Clock) -> None:
+    table = _table(radio, clock)
+    assert table.on_announcement(radio.announce("edge", 6.0, 8.0)) is RegistrationStatus.REGISTER
+    # within our range, but the sender's radio does not reach us
+    weak = radio.announce("weak", 3.0, 4.0, radio_range=4.9)
+    assert table.on_announcement(weak) is RegistrationStatus.NOT_REGISTER
+    # within its range, not ours
+    loud = radio.announce("loud", 0.0, 10.5, radio_range=50.0)
+    assert table.on_announcement(loud) is RegistrationStatus.NOT_REGISTER
+    assert [n.uri for n in table.neighbours()] == ["iomt://ward1/edge"]
+
+
+def test_a_forged_announcement_is_rejected_and_counted(radio: Radio, clock: Clock) -> None:
+    table = _table(radio, clock)
+    a = radio.announce("a", 1.0, 1.0)
+    with pytest.raises(InvalidSignatureError):
+        table.on_announcement(replace(a, security_technique="cpabe"))
+    assert table.rejected == 1 and len(table) == 0
+    assert table.on_announcement(a) is RegistrationStatus.REGISTER
+    assert table.rejected == 1
+    with pytest.raises(InvalidSignatureError):
+        table.on_announcement(replace(a, x=2.0))
+    assert table.rejected == 2
+
+
+def test_a_short_announcement_period_is_fine(radio: Radio, clock: Clock) -> None:
+    table = _table(radio, clock)
+    a = radio.announce("a", 1.0, 1.0, period_s=0.5)
+    assert table.on_announcement(a) is RegistrationStatus.REGISTER
+    n = table.one_hop(a.device_uri)
+    assert n is not None and n.expires == clock.t + 1.5
+
+
+def test_a_certificate_is_checked_once_per_device_and_certificate(
+    radio: Radio, clock: Clock
+) -> None:
+    table = _table(radio, clock)
+    a = radio.announce("a", 1.0, 1.0)
+    table.on_announcement(a)
+    table.on_announcement(a)
+    assert radio.checks == 1
+    b = radio.announce("b", 1.0, 2.0)
+    table.on_announcement(b)
+    assert radio.checks == 2
+
+
+def test_a_silent_device_expires_after_three_periods(radio: Radio, clock: Clock) -> None:
+    table = _table(radio, clock)
+    table.on_announcement(radio.announce("a", 1.0, 1.0, period_s=10.0))
+    clock.t += 29.999
+    assert table.one_hop("iomt://ward1/a") is not None and table.expire() == []
+    clock.t = 1000.0 + 30.0  # exactly three periods: gone
+    assert table.one_hop("iomt://ward1/a") is None
+    assert len(table) == 0 and table.neighbours() == []
+    assert table.expire() == ["iomt://ward1/a"]
+    assert table.expire() == []
+
+
+def test_a_forgotten_neighbour_is_gone_until_heard_again(radio: Radio, clock: Clock) -> None:
+    table = _table(radio, clock)
+    a = radio.announce("a", 1.0, 1.0)
+    table.on_announcement(a)
+    table.forget(a.device_uri)
+    table.forget(a.device_uri)  # twice is fine
+    assert table.one_hop(a.device_uri) is None
+    table.on_announcement(a)
+    assert table.one_hop(a.device_uri) is not None
+
+
+def _populated(radio: Radio, clock: Clock, **kw: object) -> NeighbourTable:
+    table = _table(radio, clock, **kw)
+    adv = (
+        NeighbourEntry(ME, "ecc", 1),  # ourselves, heard by them
+        NeighbourEntry("iomt://ward1/near", "ecc", 1),  # already our 1-hop neighbour
+        NeighbourEntry("iomt://ward1/z2", "cpabe", 1),
+        NeighbourEntry("iomt://ward1/y2", "ecc", 1),  # also heard from near: near's wins
+    )
+    table.on_announcement(radio.announce("far", 0.0, 6.0, neighbours=adv, technique="none"))
+    table.on_announcement(
+        radio.announce(
+            "near", 0.0, 2.0, neighbours=(NeighbourEntry("iomt://ward1/y2", "sym-aes", 1),)
+        )
+    )
+    table.on_announcement(radio.announce("tie", 2.0, 0.0, convertible=("cpabe",)))
+    return table
+
+
+def test_neighbours_are_nearest_first_then_two_hop_by_name(radio: Radio, clock: Clock) -> None:
+    table = _populated(radio, clock)
+    got = [(n.uri.rsplit("/", 1)[1], n.hops) for n in table.neighbours()]
+    assert got == [("near", 1), ("tie", 1), ("far", 1), ("y2", 2), ("z2", 2)]
+    y2 = table.neighbours()[3]
+    # learned from the nearest neighbour that advertised it
+    assert (y2.technique, y2.via, y2.distance, y2.convertible) == (
+        "sym-aes",
+        "iomt://ward1/near",
+        math.inf,
+        frozenset(),
+    )
+    near = table.one_hop("iomt://ward1/near")
+    assert near is not None and (y2.expires, y2.last_heard) == (near.expires, near.last_heard)
+
+
+def test_a_one_hop_table_has_no_two_hop_neighbours(radio: Radio, clock: Clock) -> None:
+    table = _populated(radio, clock, max_hops=1)
+    assert [n.hops for n in table.neighbours()] == [1, 1, 1]
+
+
+def test_converters_are_those_that_can_apply_the_technique_within_the_hop_limit(
+    radio: Radio, clock: Clock
+) -> None:
+    table = _populated(radio, clock)
+
+    def names(technique: str, max_hops: int | None = None) -> list[str]:
+        return [n.uri.rsplit("/", 1)[1] for n in table.converters_for(technique, max_hops=max_hops)]
+
+    assert names("cpabe") == ["tie", "z2"]  # tie converts to it, z2 announces it
+    assert names("cpabe", max_hops=1) == ["tie"]
+    assert names("sym-aes") == ["near", "far", "y2"]
+    assert names("ecc", max_hops=2) == ["near", "tie"]
+
+
+def test_an_announcement_advertises_the_nearest_live_one_hop_neighbours(
+    radio: Radio, clock: Clock
+) -> None:
+    table = _populated(radio, clock)
+    assert table.advertised() == (
+        NeighbourEntry("iomt://ward1/near", "ecc", 1),
+        NeighbourEntry("iomt://ward1/tie", "ecc", 1),
+        NeighbourEntry("iomt://ward1/far", "none", 1),
+    )
+    for i in range(7):
+        table.on_announcement(radio.announce(f"n{i}", 7.0 + i / 10, 0.0))
+    assert len(table.advertised()) == 8  # by default the nearest eight
+    assert [e.uri for e in table.advertised(limit=2)] == [
+        "iomt://ward1/near",
+        "iomt://ward1/tie",
+    ]
+
+
+def test_an_announcement_signs_a_fixed_encoding_of_every_field() -> None:
+    a = Announcement(
+        "u", "ecc", ("a", "bc"), 1.5, -2.0, 8.0, 1.5, b"C", (NeighbourEntry("n", "t", 2),), -1
+    )
+    assert a.signed_bytes() == (
+        b"iomt/registration/v1"
+        b"\x00\x00\x00\x01u"
+        b"\x00\x00\x00\x03ecc"
+        b"\x00\x00\x00\x02"
+        b"\x00\x00\x00\x01a\x00\x00\x00\x02bc"
+        b"\x3f\xc0\x00\x00\xc0\x00\x00\x00\x41\x00\x00\x00\x00\x00\x05\xdc"  # 1.5 -2 8 1500 ms
+        b"\x00\x00\x00\x01C"
+        b"\x00\x00\x00\x01"
+        b"\x00\x00\x00\x01n\x00\x00\x00\x01t\x02"
+        b"\xff\xff\xff\xff\xff\xff\xff\xff"
+    )
+    signer = Ed25519Signer.generate()
+    signed = a.signed_by(signer)
+    signed.verify(signer.verifier())
+    signer.verifier().verify(a.signed_bytes(), signed.signature)
