@@ -14,6 +14,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from iomt.cli.args import OneLineParser
 from iomt.errors import IomtError
 
 # Subcommand modules, in the order `iomt --help` lists them.
@@ -30,7 +31,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="iomt",
         description="Secure distributed IoMT data sharing on a ROS 2-style DDS node graph.",
     )

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from iomt.errors import TransportError
+from iomt.cli.args import at_least, domain_id, non_negative_float, positive_float
+from iomt.errors import ConfigurationError, TransportError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,13 +44,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--requests",
-        type=int,
+        type=at_least(1),
         default=2000,
         help="scale_N: data requests over all providers (default 2000)",
     )
     parser.add_argument(
         "--concurrency",
-        type=int,
+        type=at_least(1, 1000),
         default=4,
         help="scale_N: outstanding requests per provider (default 4)",
     )
@@ -58,12 +59,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=positive_float,
         default=900.0,
         help="scale_N: give up after this many seconds of workload",
     )
     parser.add_argument(
-        "--domain", type=int, default=None, help="DDS domain id (default: ROS_DOMAIN_ID or 0)"
+        "--domain", type=domain_id, default=None, help="DDS domain id (default: ROS_DOMAIN_ID or 0)"
     )
     parser.add_argument("--dds-config", default=None, help="loopback (default) | lan | XML")
     parser.add_argument(
@@ -76,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--duration",
-        type=float,
+        type=non_negative_float,
         default=5.0,
         help="other topologies: seconds to run after start-up (0: Ctrl-C)",
     )
@@ -86,7 +87,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help="where keys, specs, logs, bag and reports go (default runs/<topology>-<mode>-<time>)",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=at_least(0), default=0)
     parser.add_argument(
         "--hold",
         action="store_true",
@@ -95,20 +96,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--robots",
-        type=int,
+        type=at_least(0),
         default=0,
         help="scale_N: provision N clinical robots (robot_0 ...) on patients' care teams, "
         "for ROS 2 nodes such as examples/clinical_robot",
     )
     parser.add_argument(
         "--devices",
-        type=int,
+        type=at_least(1),
         default=None,
         help="device count, for topologies that take one (fleet)",
     )
     parser.add_argument(
         "--biomt-ops",
-        type=int,
+        type=at_least(0),
         default=400,
         help="--mode biomt: Access/Observe operations over all physicians (default 400)",
     )
@@ -122,7 +123,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
+def preflight(args: argparse.Namespace) -> None:
+    """What argparse cannot check alone, checked before anything is provisioned or
+    launched: the domain ROS_DOMAIN_ID names, the DDS configuration, the topology."""
+    from iomt.runtime.config import resolve_config, resolve_domain_id
+    from iomt.topology import available
+
+    resolve_domain_id(args.domain)
+    resolve_config(args.dds_config)
+    if args.topology not in available():
+        raise ConfigurationError(
+            f"unknown topology {args.topology!r}; available: {', '.join(available())}"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
+    preflight(args)
     if args.topology.startswith("scale_") and args.mode == "biomt":
         return run_biomt(args)
     if args.topology.startswith("scale_"):
