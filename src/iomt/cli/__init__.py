@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "iomt.cli.demo",
     "iomt.cli.graph",
     "iomt.cli.bag",
+    "iomt.cli.audit",
     "iomt.cli.interface",
     "iomt.cli.keystore",
     "iomt.cli.crypto",
@@ -59,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # What iomt writes holds readings, keys, ledgers and bags: owner-only (files 0600,
+    # directories 0700), whatever the caller's umask; the launched containers inherit it.
+    umask = os.umask(0o077)
     try:
         return int(args.func(args))
     except IomtError as exc:
@@ -66,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        os.umask(umask)
 
 
 if __name__ == "__main__":

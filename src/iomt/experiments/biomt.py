@@ -50,10 +50,11 @@ from iomt.capture import info as bag_info
 from iomt.core.biomt import HistoryResult, Requester
 from iomt.crypto.keystore import Keystore
 from iomt.errors import ConfigurationError, IomtError, TransportError
+from iomt.experiments.at_rest import at_rest_line, at_rest_report, audit_ledger_file
 from iomt.experiments.sharing import _read_jsonl, provision
 from iomt.experiments.stats import percentile, summarize_ms
-from iomt.launch.service import LaunchService, total_pss_bytes
-from iomt.ledger import SqliteStorage, TxType, audit
+from iomt.launch.service import LaunchService, private_files, total_pss_bytes
+from iomt.ledger import SqliteStorage
 from iomt.msg import BiomtProgress, BiomtTransaction, BolsterService, WorkloadProgress
 from iomt.nodes import biomt_wire as bw
 from iomt.runtime import Context, Executor, Node
@@ -200,6 +201,13 @@ def read_history(
 
 
 def run(cfg: BiomtConfig, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+    """Provision, launch, drive, stop, report (see the module doc). Everything the run
+    writes is owner-only (umask 077 meanwhile): readings, keys, ledgers, bags."""
+    with private_files():
+        return _run(cfg, on_progress=on_progress)
+
+
+def _run(cfg: BiomtConfig, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
     run_dir = cfg.resolved_run_dir()
     plan = plan_for(cfg, run_dir)
     t0 = time.monotonic()
@@ -316,25 +324,17 @@ def _merge_phases(records: list[dict[str, Any]], key: str) -> dict[str, dict[str
 
 
 def _ledgers(plan: LaunchPlan, run_dir: Path, keystore: Keystore) -> dict[str, Any]:
+    """Every bolster's ledger audited against its public key, and its local storage
+    against its ledger (iomt.experiments.at_rest)."""
     out: dict[str, Any] = {}
     for bolster in plan.facts["biomt"]["bolsters"]:
         path = run_dir / "storage" / f"{bolster}.ledger.sqlite"
         if not path.exists():
             out[bolster] = {"error": "no ledger file"}
             continue
-        storage = SqliteStorage(path, check_same_thread=False)
-        try:
-            report = audit(storage, keystore.verifier(bolster).public_bytes())
-            out[bolster] = {
-                "audit": "valid",
-                "transactions": report.tree_size,
-                "blocks": report.block_height + 1,
-                "by_type": {TxType(t).name: n for t, n in report.counts if n},
-            }
-        except IomtError as exc:
-            out[bolster] = {"audit": f"INVALID: {exc}"}
-        finally:
-            storage.close()
+        out[bolster] = audit_ledger_file(
+            path, bolster, keystore, str(plan.facts["biomt"].get("retention", "keep"))
+        )
     return out
 
 
@@ -520,6 +520,9 @@ def build_report(
         )
         (run_dir / "audit.json").write_text(json.dumps(audited, indent=2), encoding="utf-8")
     report["plots"] = write_plots(report, run_dir / "plots")
+    # data at rest: the devices' stored readings against their MAC chains, file modes (the
+    # ledgers and the bolsters' local storage are under "ledgers")
+    report["at_rest"] = at_rest_report(run_dir)
     return report
 
 
@@ -690,9 +693,11 @@ def render_markdown(r: dict[str, Any]) -> str:
     ]
     for name, row in r["ledgers"].items():
         stream = r["ledger_streams"].get(name)
+        local = row.get("local_storage") or {}
         lines.append(
             f"* Ledger `{name}`: audit {row.get('audit')}, {row.get('transactions')} "
-            f"transactions in {row.get('blocks')} blocks {row.get('by_type', '')}"
+            f"transactions in {row.get('blocks')} blocks {row.get('by_type', '')}; local "
+            f"storage {local.get('audit', '-')} ({local.get('present', '-')} records)"
             + (
                 f"; ~/ledger in the bag: {stream['matching']}/{stream['ledger']} transactions"
                 if stream
@@ -717,6 +722,7 @@ def render_markdown(r: dict[str, Any]) -> str:
             f"{t['ledger_messages']} ledger transactions recorded."
         )
     lines += [
+        f"* {at_rest_line(r.get('at_rest'))}",
         "",
         f"Plots: {', '.join(r['plots']) or '(matplotlib unavailable)'}",
         "",

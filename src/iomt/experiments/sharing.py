@@ -29,8 +29,9 @@ from typing import Any
 from iomt.capture import RadioMap, audit
 from iomt.crypto.keystore import Keystore
 from iomt.errors import ConfigurationError, TransportError
+from iomt.experiments.at_rest import at_rest_line, at_rest_report
 from iomt.experiments.stats import summarize_ms
-from iomt.launch.service import LaunchService, total_pss_bytes
+from iomt.launch.service import LaunchService, make_private_dir, private_files, total_pss_bytes
 from iomt.msg import WorkloadProgress
 from iomt.runtime import Context, Executor, Node
 from iomt.topology import LaunchPlan, load
@@ -96,7 +97,7 @@ def provision(plan: LaunchPlan) -> Keystore:
     path = Path(str(plan.facts["keystore"]))
     if path.exists():
         raise ConfigurationError(f"{path} exists: use a fresh run directory")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     ks = Keystore.create(path, facility=str(plan.facts["facility"]))
     devices = set(plan.facts.get("device_names", ()))
     for name, attributes in plan.facts["identities"]:
@@ -150,6 +151,13 @@ class _ProgressWatcher:
 
 
 def run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+    """Provision, launch, drive, stop, report (see the module doc). Everything the run
+    writes is owner-only (umask 077 meanwhile): readings, keys, ledgers, bags."""
+    with private_files():
+        return _run(cfg, on_progress=on_progress)
+
+
+def _run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
     run_dir = cfg.resolved_run_dir()
     plan = plan_for(cfg, run_dir)
     t0 = time.monotonic()
@@ -326,6 +334,8 @@ def build_report(
         report["traffic"]["requests_with_exposed_reading"] = hit
         report["traffic"]["exposed_request_share"] = hit / len(linked) if linked else None
         (run_dir / "audit.json").write_text(json.dumps(audited, indent=2), encoding="utf-8")
+    # data at rest: the devices' stored readings against their MAC chains, file modes
+    report["at_rest"] = at_rest_report(run_dir)
     return report
 
 
@@ -416,5 +426,5 @@ def render_markdown(r: dict[str, Any]) -> str:
                 + ", ".join(f"{k} {row['readable']}" for k, row in radio_hops.items())
                 + ".",
             ]
-    lines += ["", f"Timings: {r['timings']}", ""]
+    lines += ["", at_rest_line(r.get("at_rest")), "", f"Timings: {r['timings']}", ""]
     return "\n".join(lines)

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -73,8 +74,9 @@ class LaunchService:
 
     def start(self, ready_timeout_s: float = 60.0) -> float:
         """Start all processes, stage by stage; return seconds until all were READY."""
-        (self.run_dir / "specs").mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.run_dir)
+        make_private_dir(self.run_dir / "specs")
+        make_private_dir(self.run_dir / "logs")
         env = dict(os.environ, **self.extra_env)
         t0 = time.monotonic()
         deadline = t0 + ready_timeout_s
@@ -170,6 +172,26 @@ class LaunchService:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def private_files() -> Iterator[None]:
+    """Files and directories created meanwhile (by this process and the processes it
+    starts) are owner-only: umask 077, restored afterwards."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def make_private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) owner-only, or make an existing one so: a run
+    directory holds readings, keys, ledgers and bags."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+    return path
 
 
 def total_pss_bytes(pids: list[int]) -> int:

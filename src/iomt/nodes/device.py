@@ -23,13 +23,9 @@ acknowledges it stored the reading.
 from __future__ import annotations
 
 import functools
-import os
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
-
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from iomt.core.channels import ChannelTable
 from iomt.core.device import Converting, DeviceConfig, DeviceCore, Refused, Shared
@@ -62,6 +58,7 @@ from iomt.nodes.common import (
     open_keystore,
     uri_of,
 )
+from iomt.nodes.device_storage import DeviceStorage, storage_secret
 from iomt.runtime import (
     Client,
     HistoryPolicy,
@@ -173,16 +170,18 @@ class DeviceNode(Node):
         self.upload_timeout_s = upload_timeout_s
         self.uploads_retried = 0
         self.uploads_dropped = 0
-        self._seq = 0
         self._converted_seq = 0
         self._session_backoff: dict[str, float] = {}
-        # Local storage: the device's own readings; sealed at rest if it can encrypt.
-        self._storage_key = (
-            AESGCM(os.urandom(32))
-            if config.capability > Capability.NONE and mode != "base"
-            else None
+        # Local storage: the device's own readings, sealed at rest if it can encrypt, MAC'd
+        # into a chain; reading numbers continue across restarts (iomt.nodes.device_storage).
+        self._db = self._open_storage(
+            storage_dir,
+            name,
+            self.uri,
+            storage_secret(identity),
+            seal=config.capability > Capability.NONE and mode != "base",
         )
-        self._db = self._open_storage(storage_dir, name)
+        self._seq = self._db.last_seq
 
         self.create_service(DataShare, "~/data_share", self._on_data_share, deferred=True)
         self.create_service(
@@ -227,19 +226,14 @@ class DeviceNode(Node):
     # -- sampling and local storage ---------------------------------------------------------
 
     @staticmethod
-    def _open_storage(storage_dir: str | None, name: str) -> sqlite3.Connection:
-        path = ":memory:"
+    def _open_storage(
+        storage_dir: str | None, name: str, uri: str, secret: bytes, *, seal: bool
+    ) -> DeviceStorage:
+        path = None
         if storage_dir:
-            Path(storage_dir).mkdir(parents=True, exist_ok=True)
-            path = str(Path(storage_dir) / f"{name}.db")
-        db = sqlite3.connect(path, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS readings (seq INTEGER PRIMARY KEY, "
-            "stamp_ns INTEGER, sealed INTEGER, data BLOB)"
-        )
-        return db
+            Path(storage_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+            path = Path(storage_dir) / f"{name}.db"
+        return DeviceStorage(path, store=uri, secret=secret, seal=seal)
 
     def _sample_once(self) -> None:
         self._first_sample.cancel()
@@ -247,7 +241,7 @@ class DeviceNode(Node):
 
     def _sample(self) -> None:
         r = self._vitals.next()
-        self._seq += 1
+        self._seq = self._db.claim_seq()
         now = time.time_ns()
         msg = Vitals(
             stamp=wire.time_msg(now),
@@ -275,15 +269,7 @@ class DeviceNode(Node):
         t0 = time.perf_counter_ns()
         cdr = msg.serialize()
         self.core.record(self._seq, now, cdr)
-        if self._storage_key is not None:
-            nonce = os.urandom(12)
-            stored, sealed = nonce + self._storage_key.encrypt(nonce, cdr, self.uri.encode()), 1
-        else:
-            stored, sealed = cdr, 0
-        self._db.execute(
-            "INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?)", (self._seq, now, sealed, stored)
-        )
-        self._db.commit()
+        self._db.append(self._seq, now, cdr)
         self._transfer_us.append((time.perf_counter_ns() - t0) // 1000)
         if self._biomt is not None:
             self._biomt.on_reading(r, now)

@@ -20,6 +20,7 @@ import gc
 import importlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -132,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--ready-file", default=None, help="also write READY to this file (for supervisors)"
     )
     args = parser.parse_args(argv)
+    # Nodes write readings, ledgers and keys: owner-only, whoever started the container.
+    os.umask(0o077)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
