@@ -43,6 +43,7 @@ BAD: list[tuple[list[str], str]] = [
     ([*LAUNCH, "--seed", "-1"], "--seed"),
     ([*LAUNCH, "--robots", "-1"], "--robots"),
     ([*LAUNCH, "--biomt-ops", "-1", "--mode", "biomt"], "--biomt-ops"),
+    ([*LAUNCH, "--max-restarts", "-1"], "--max-restarts"),
     # the other commands with numbers
     (["graph", "--domain", "300"], "--domain"),
     (["graph", "--wait", "0"], "--wait"),
@@ -132,7 +133,7 @@ def test_good_values_still_parse() -> None:
     from iomt.cli import build_parser
 
     good = ["--requests", "1", "--concurrency", "1", "--domain", "0", "--timeout", "0.5"]
-    args = build_parser().parse_args([*LAUNCH, *good, "--duration", "0"])
+    args = build_parser().parse_args([*LAUNCH, *good, "--duration", "0", "--max-restarts", "0"])
     assert (args.requests, args.concurrency, args.domain, args.timeout) == (1, 1, 0, 0.5)
     assert build_parser().parse_args([*LAUNCH, "--domain", "232"]).domain == 232
 

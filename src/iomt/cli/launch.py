@@ -119,8 +119,45 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         choices=("FULL", "NORMAL"),
         help="--mode biomt: SQLite durability of the ledgers (FULL: fsync per commit)",
     )
+    parser.add_argument(
+        "--max-restarts",
+        type=at_least(0),
+        default=5,
+        help="restart a crashed process (with backoff) up to N times in a row before giving "
+        "up on the ward; 0: any crash ends the run (default 5)",
+    )
+    parser.add_argument(
+        "--place",
+        action="append",
+        default=[],
+        type=placement,
+        metavar="PATTERN=COMMAND",
+        help="run the processes whose name matches PATTERN (fnmatch) under COMMAND, e.g. "
+        "--place 'devices_*=ip netns exec host2' (with --dds-config lan); COMMAND must exec "
+        "the container in place (repeatable)",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(func=run)
+
+
+def placement(text: str) -> tuple[str, list[str]]:
+    """``PATTERN=COMMAND`` -> (pattern, argv prefix)."""
+    import shlex
+
+    pattern, sep, command = text.partition("=")
+    try:
+        prefix = shlex.split(command)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+    if not sep or not pattern.strip() or not prefix:
+        raise argparse.ArgumentTypeError(f"expected PATTERN=COMMAND, got {text!r}")
+    return pattern.strip(), prefix
+
+
+def _restart_policy(args: argparse.Namespace) -> Any:
+    from iomt.launch.service import RestartPolicy
+
+    return RestartPolicy(max_restarts=args.max_restarts)
 
 
 def preflight(args: argparse.Namespace) -> None:
@@ -167,6 +204,8 @@ def run_experiment(args: argparse.Namespace) -> int:
         runtime=args.runtime,
         hold=args.hold,
         extra={"robots": args.robots} if args.robots else {},
+        restart=_restart_policy(args),
+        placement=dict(args.place),
     )
     console = Console(stderr=True)
     console.print(
@@ -223,6 +262,8 @@ def run_biomt(args: argparse.Namespace) -> int:
         run_dir=args.run_dir,
         record=not args.no_record,
         timeout_s=args.timeout,
+        restart=_restart_policy(args),
+        placement=dict(args.place),
     )
     console = Console(stderr=True)
     console.print(
@@ -251,7 +292,7 @@ def run_biomt(args: argparse.Namespace) -> int:
 def run_plain(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from iomt.launch.service import LaunchService, total_pss_bytes
+    from iomt.launch.service import LaunchService, ensure_domain_free, total_pss_bytes
     from iomt.runtime import Context
     from iomt.runtime.graph import GraphReader
     from iomt.topology import load
@@ -262,6 +303,7 @@ def run_plain(args: argparse.Namespace) -> int:
         options["devices"] = args.devices
     plan = load(args.topology, **options)
     run_dir = args.run_dir or Path("runs") / f"{args.topology}-{time.strftime('%Y%m%d-%H%M%S')}"
+    ensure_domain_free(plan, domain_id=args.domain, dds_config=args.dds_config)
     summary: dict[str, Any] = {
         "topology": plan.topology,
         "processes": len(plan.processes),
@@ -274,6 +316,8 @@ def run_plain(args: argparse.Namespace) -> int:
         domain_id=args.domain,
         dds_config=args.dds_config,
         runtime=args.runtime,
+        restart=_restart_policy(args),
+        placement=dict(args.place),
     ) as service:
         console.print(
             f"[bold]{plan.topology}[/]: {plan.description} — starting "
@@ -300,14 +344,13 @@ def run_plain(args: argparse.Namespace) -> int:
         try:
             end = time.monotonic() + args.duration if args.duration > 0 else float("inf")
             while time.monotonic() < end:
-                dead = service.dead()
-                if dead:
-                    raise TransportError(f"process {dead[0].spec.name} died:\n{dead[0].log_tail()}")
+                service.supervise()  # restarts what crashed; raises if it keeps crashing
                 time.sleep(0.2)
         except KeyboardInterrupt:
             console.print("interrupted; stopping")
         codes = service.stop()
         summary["exit_codes"] = codes
+        summary["supervision"] = service.supervision_report()
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if args.json:
         print(json.dumps(summary, indent=2))

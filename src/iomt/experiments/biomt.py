@@ -53,8 +53,15 @@ from iomt.errors import ConfigurationError, IomtError, TransportError
 from iomt.experiments.at_rest import at_rest_line, at_rest_report, audit_ledger_file
 from iomt.experiments.sharing import _read_jsonl, provision
 from iomt.experiments.stats import percentile, summarize_ms
-from iomt.launch.service import LaunchService, private_files, total_pss_bytes
-from iomt.ledger import SqliteStorage
+from iomt.launch.service import (
+    LaunchService,
+    RestartPolicy,
+    ensure_domain_free,
+    private_files,
+    supervision_line,
+    total_pss_bytes,
+)
+from iomt.ledger import SqliteStorage, TxType
 from iomt.msg import BiomtProgress, BiomtTransaction, BolsterService, WorkloadProgress
 from iomt.nodes import biomt_wire as bw
 from iomt.runtime import Context, Executor, Node
@@ -85,6 +92,10 @@ class BiomtConfig:
     record: bool = True
     timeout_s: float = 600.0
     extra: dict[str, Any] = field(default_factory=dict)
+    # crashed processes are restarted (iomt.launch.service); NO_RESTARTS: a crash ends the run
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
+    placement: dict[str, list[str]] = field(default_factory=dict)
+    check_domain: bool = True
 
     def resolved_run_dir(self) -> Path:
         return self.run_dir or Path("runs") / (
@@ -210,6 +221,8 @@ def run(cfg: BiomtConfig, *, on_progress: ProgressCallback | None = None) -> dic
 def _run(cfg: BiomtConfig, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
     run_dir = cfg.resolved_run_dir()
     plan = plan_for(cfg, run_dir)
+    if cfg.check_domain:
+        ensure_domain_free(plan, domain_id=cfg.domain_id, dds_config=cfg.dds_config)
     t0 = time.monotonic()
     keystore = provision(plan)
     timings: dict[str, float] = {"provision_s": round(time.monotonic() - t0, 3)}
@@ -219,7 +232,12 @@ def _run(cfg: BiomtConfig, *, on_progress: ProgressCallback | None = None) -> di
     patient = ""
     try:
         with LaunchService(
-            plan, run_dir=run_dir, domain_id=cfg.domain_id, dds_config=cfg.dds_config
+            plan,
+            run_dir=run_dir,
+            domain_id=cfg.domain_id,
+            dds_config=cfg.dds_config,
+            restart=cfg.restart,
+            placement=cfg.placement,
         ) as service:
             timings["ready_s"] = round(service.start(ready_timeout_s=180), 3)
             t_work = time.monotonic()
@@ -232,15 +250,14 @@ def _run(cfg: BiomtConfig, *, on_progress: ProgressCallback | None = None) -> di
                     providers
                 ):
                     break
-                dead = service.dead()
-                if dead:
-                    raise TransportError(f"{dead[0].spec.name} died:\n{dead[0].log_tail()}")
+                service.supervise()  # restarts what crashed; raises if it keeps crashing
                 if time.monotonic() > deadline:
                     raise TransportError(
                         f"workload not finished within {cfg.timeout_s:g} s: {snap}"
                     )
                 time.sleep(0.2)
             timings["workload_s"] = round(time.monotonic() - t_work, 3)
+            service.settle()  # a process restarting now comes back before the ward stops
             # let the last event batches reach the ledgers before the patient looks
             time.sleep(1.5)
             patient, patient_bolster = _pick_patient(plan, run_dir)
@@ -250,9 +267,11 @@ def _run(cfg: BiomtConfig, *, on_progress: ProgressCallback | None = None) -> di
                 history = [{"error": str(exc)}]
             timings["memory_pss_mib"] = round(total_pss_bytes(service.pids()) / 2**20, 1)
             codes = service.stop(timeout_s=30)
+            supervision = service.supervision_report()
     finally:
         watcher.close()
     report = build_report(plan, run_dir, timings, codes, keystore, history, patient)
+    report["supervision"] = supervision
     (run_dir / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     (run_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")
     return report
@@ -336,6 +355,36 @@ def _ledgers(plan: LaunchPlan, run_dir: Path, keystore: Keystore) -> dict[str, A
             path, bolster, keystore, str(plan.facts["biomt"].get("retention", "keep"))
         )
     return out
+
+
+def _acknowledged(plan: LaunchPlan, run_dir: Path) -> dict[str, Any]:
+    """Every Store a bolster acknowledged (the devices' ack logs: pseudonym, ledger seq,
+    tag), looked up in the stored ledgers: what a crash must never lose."""
+    acks = [
+        a for f in sorted((run_dir / "results" / "acks").glob("*.jsonl")) for a in _read_jsonl(f)
+    ]
+    stored: dict[tuple[str, int], bytes] = {}
+    for bolster in plan.facts["biomt"]["bolsters"]:
+        path = run_dir / "storage" / f"{bolster}.ledger.sqlite"
+        if not path.exists():
+            continue
+        storage = SqliteStorage(path, check_same_thread=False)
+        try:
+            for tx in storage.iter_transactions(0, None, tx_type=TxType.STORE):
+                stored[(tx.generator_id, tx.seq)] = bytes(tx.signature)
+        finally:
+            storage.close()
+    lost = [
+        a
+        for a in acks
+        if stored.get((str(a["device"]), int(a["seq"]))) != bytes.fromhex(str(a["tag"]))
+    ]
+    return {
+        "acknowledged": len(acks),
+        "in_ledgers": len(acks) - len(lost),
+        "lost": len(lost),
+        "lost_sample": lost[:5],
+    }
 
 
 def _ledger_streams(plan: LaunchPlan, run_dir: Path) -> dict[str, Any]:
@@ -456,6 +505,8 @@ def build_report(
                 (d.get("biomt") or {}).get("counts", {}).get("acknowledged", 0) for d in devices
             ),
         },
+        # from the devices' ack logs (flushed per Store: they survive a device crash too)
+        "stores": _acknowledged(plan, run_dir),
         "physicians": {
             "sessions": bool(physicians) and all(p.get("sessions") for p in physicians),
             "counts": dict(sum((Counter(p["counts"]) for p in physicians), Counter())),
@@ -464,6 +515,14 @@ def build_report(
         "sharing": {
             "requests": len(requests),
             **{k: outcomes.get(k, 0) for k in ("shared", "converted", "refused", "failed")},
+            "refusal_reasons": dict(
+                Counter(
+                    str(r.get("reason", "")).split(":", 1)[0]
+                    for r in requests
+                    if r["outcome"] in ("refused", "failed")
+                ).most_common()
+            ),
+            "resent": sum(1 for r in requests if r.get("resent")),
             "device_events": dict(events),
         },
         "history": {
@@ -676,6 +735,7 @@ def render_markdown(r: dict[str, Any]) -> str:
             f"{_f(row.get('policy_us'), 1)} | {_f(row.get('other_us'), 1)} |"
         )
     s, h, pv = r["sharing"], r["history"], r["provisioning"]
+    st = r.get("stores") or {}
     lines += [
         "",
         "## The rest of the run",
@@ -683,6 +743,8 @@ def render_markdown(r: dict[str, Any]) -> str:
         f"* Provisioning: {pv['provisioned']}/{pv['devices']} devices provisioned through "
         f"admin approval (p50 {_f(pv['enrol_ms']['p50'], 0)} ms after start); "
         f"{pv['stores_acknowledged']} Stores acknowledged.",
+        f"* Acknowledged Stores in the ledgers: {st.get('in_ledgers', '-')} of "
+        f"{st.get('acknowledged', '-')} (lost: {st.get('lost', '-')}).",
         f"* Sharing framework: {s['requests']} requests — shared {s['shared']}, converted "
         f"{s['converted']}, refused {s['refused']}, failed {s['failed']}; device events "
         f"{s['device_events']}.",
@@ -722,6 +784,7 @@ def render_markdown(r: dict[str, Any]) -> str:
             f"{t['ledger_messages']} ledger transactions recorded."
         )
     lines += [
+        f"* {supervision_line(r.get('supervision'))}",
         f"* {at_rest_line(r.get('at_rest'))}",
         "",
         f"Plots: {', '.join(r['plots']) or '(matplotlib unavailable)'}",

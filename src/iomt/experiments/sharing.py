@@ -31,7 +31,15 @@ from iomt.crypto.keystore import Keystore
 from iomt.errors import ConfigurationError, TransportError
 from iomt.experiments.at_rest import at_rest_line, at_rest_report
 from iomt.experiments.stats import summarize_ms
-from iomt.launch.service import LaunchService, make_private_dir, private_files, total_pss_bytes
+from iomt.launch.service import (
+    LaunchService,
+    RestartPolicy,
+    ensure_domain_free,
+    make_private_dir,
+    private_files,
+    supervision_line,
+    total_pss_bytes,
+)
 from iomt.msg import WorkloadProgress
 from iomt.runtime import Context, Executor, Node
 from iomt.topology import LaunchPlan, load
@@ -66,6 +74,12 @@ class ExperimentConfig:
     # Keep the ward up after the workload, until Ctrl-C (for ROS 2 tools and robots to use)
     hold: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # crashed processes are restarted (iomt.launch.service); NO_RESTARTS: a crash ends the run
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
+    # process-name pattern -> command prefix running it elsewhere (LaunchService.placement)
+    placement: dict[str, list[str]] = field(default_factory=dict)
+    # refuse a domain where another ward runs (iomt.launch.service.ensure_domain_free)
+    check_domain: bool = True
 
     def resolved_run_dir(self) -> Path:
         return self.run_dir or Path("runs") / (
@@ -160,6 +174,8 @@ def run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) -
 def _run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
     run_dir = cfg.resolved_run_dir()
     plan = plan_for(cfg, run_dir)
+    if cfg.check_domain:
+        ensure_domain_free(plan, domain_id=cfg.domain_id, dds_config=cfg.dds_config)
     t0 = time.monotonic()
     provision(plan)
     provision_s = time.monotonic() - t0
@@ -173,6 +189,8 @@ def _run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) 
             domain_id=cfg.domain_id,
             dds_config=cfg.dds_config,
             runtime=cfg.runtime,
+            restart=cfg.restart,
+            placement=cfg.placement,
         ) as service:
             timings["ready_s"] = round(service.start(ready_timeout_s=180), 3)
             t_work = time.monotonic()
@@ -184,31 +202,33 @@ def _run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) 
                     on_progress(summary)
                 if summary["finished"] == len(providers):
                     break
-                dead = service.dead()
-                if dead:
-                    raise TransportError(f"{dead[0].spec.name} died:\n{dead[0].log_tail()}")
+                service.supervise()  # restarts what crashed; raises if it keeps crashing
                 if time.monotonic() > deadline:
                     raise TransportError(
                         f"workload not finished within {cfg.timeout_s:g} s: {summary}"
                     )
                 time.sleep(0.2)
             timings["workload_s"] = round(time.monotonic() - t_work, 3)
+            service.settle()  # a process restarting now comes back before the ward stops
             timings["memory_pss_mib"] = round(total_pss_bytes(service.pids()) / 2**20, 1)
             if cfg.hold:
                 _hold(service)
             codes = service.stop(timeout_s=30)
+            supervision = service.supervision_report()
     finally:
         watcher.close()
     report = build_report(plan, run_dir, timings, codes)
+    report["supervision"] = supervision
     (run_dir / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     (run_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")
     return report
 
 
 def _hold(service: LaunchService) -> None:
-    """Keep the ward running until Ctrl-C (or a process dies)."""
+    """Keep the ward running (and supervised) until Ctrl-C."""
     try:
-        while not service.dead():
+        while True:
+            service.supervise()
             time.sleep(0.5)
     except KeyboardInterrupt:
         return
@@ -271,6 +291,8 @@ def build_report(
             "total": len(requests),
             **{k: outcomes.get(k, 0) for k in ("shared", "converted", "refused", "failed")},
             "refusal_reasons": dict(reasons.most_common()),
+            # sent again on a new session: the device had been restarted and lost ours
+            "resent": sum(1 for r in requests if r.get("resent")),
         },
         "access_time_ms": summarize_ms(r["access_us"] for r in ok),
         "access_time_ms_by_path": {
@@ -426,5 +448,13 @@ def render_markdown(r: dict[str, Any]) -> str:
                 + ", ".join(f"{k} {row['readable']}" for k, row in radio_hops.items())
                 + ".",
             ]
-    lines += ["", at_rest_line(r.get("at_rest")), "", f"Timings: {r['timings']}", ""]
+    lines += [
+        "",
+        supervision_line(r.get("supervision")),
+        "",
+        at_rest_line(r.get("at_rest")),
+        "",
+        f"Timings: {r['timings']}",
+        "",
+    ]
     return "\n".join(lines)

@@ -77,6 +77,10 @@ PRECREATED_INBOXES = 4
 #: centralized: unacknowledged uploads kept for retry; past this the oldest is dropped (logged)
 UPLOAD_BACKLOG = 256
 CAPABILITIES = {c.name.lower(): c for c in Capability}
+#: at most one extra announcement per this many seconds (see DeviceNode._announce_soon)
+PROMPT_HOLDOFF_S = 5.0
+#: how many 1-hop neighbours an announcement lists (NeighbourTable.advertised's default)
+ADVERTISED_NEIGHBOURS = 8
 
 
 class DeviceNode(Node):
@@ -218,6 +222,12 @@ class DeviceNode(Node):
             self.create_timer(announce_period_s, self._expire)
             # First announcement soon after start, not a whole period later.
             self._first = self.create_timer(0.2 + (seed % 10) * 0.05, self._announce_once)
+            # An extra announcement, soon, when a neighbour does not list us (it has just
+            # started or was restarted after a crash): it learns about us within a second
+            # instead of a whole period (20 s) later. At most one per PROMPT_HOLDOFF_S.
+            self._prompt = self.create_timer(0.3 + (seed % 10) * 0.05, self._announce_prompted)
+            self._prompt.cancel()
+            self._prompt_after = 0.0
         if mode == "centralized":
             self._upload = self.create_client(Upload, f"/{facility}/{central}/upload")
         self.create_timer(sample_period_s, self._sample)
@@ -324,6 +334,17 @@ class DeviceNode(Node):
     def _announce(self) -> None:
         self._announce_pub.publish(wire.announcement_to_msg(self.core.announcement(time.time_ns())))
 
+    def _announce_prompted(self) -> None:
+        self._prompt.cancel()
+        self._announce()
+
+    def _announce_soon(self) -> None:
+        now = time.monotonic()
+        if now < self._prompt_after:
+            return
+        self._prompt_after = now + PROMPT_HOLDOFF_S
+        self._prompt.reset()
+
     def _expire(self) -> None:
         self.core.table.expire()
 
@@ -331,10 +352,19 @@ class DeviceNode(Node):
         if msg.device_uri == self.uri:
             return
         try:
-            status = self.core.on_announcement(wire.announcement_from_msg(msg))
+            announcement = wire.announcement_from_msg(msg)
+            status = self.core.on_announcement(announcement)
         except IomtError as exc:
             self.get_logger().warning("refused announcement from %s: %s", msg.device_uri, exc)
             return
+        listed = [n for n in announcement.neighbours if n.hops == 1]
+        if (
+            status is RegistrationStatus.REGISTER
+            and len(listed) < ADVERTISED_NEIGHBOURS
+            and all(n.uri != self.uri for n in listed)
+        ):
+            # it lists fewer neighbours than it could, and not us: it does not know us
+            self._announce_soon()
         if status is RegistrationStatus.REGISTER and msg.convertible_techniques:
             # One of our nearest capable neighbours (the first a conversion plan tries): have
             # its services' endpoints matched before we need them. The rest are made when
@@ -453,6 +483,10 @@ class DeviceNode(Node):
                     )
                 )
             else:
+                if "session" in resp.reason:
+                    # the converter was restarted and lost our session: open a new one
+                    # next time rather than have every order refused the same way
+                    self.core.channels.drop(name_of(uri))
                 failed(IomtError(f"refused: {resp.reason}"))
 
         def error(exc: Exception) -> None:
