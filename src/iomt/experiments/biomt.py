@@ -391,7 +391,7 @@ def _ledger_streams(plan: LaunchPlan, run_dir: Path) -> dict[str, Any]:
     """The ``~/ledger`` messages in the bag, compared with each stored ledger."""
     bag = run_dir / "bag"
     out: dict[str, Any] = {}
-    if not bag.exists():
+    if not (bag / "metadata.yaml").exists():  # no bag, or one a crashed recorder left open
         return out
     ns = "/ward1"
     for bolster in plan.facts["biomt"]["bolsters"]:
@@ -558,7 +558,7 @@ def build_report(
         ],
     }
     bag = run_dir / "bag"
-    if bag.exists():
+    if (bag / "metadata.yaml").exists():  # not a bag a crashed recorder left open
         radio = RadioMap.from_plan(plan)
         radio.save(run_dir / "radio.json")
         audited = bag_audit(bag, radio=radio).to_json(max_items=20)

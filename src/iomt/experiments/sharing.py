@@ -324,7 +324,7 @@ def build_report(
         },
     }
     bag = run_dir / "bag"
-    if bag.exists():
+    if (bag / "metadata.yaml").exists():  # not a bag a crashed recorder left open
         # Hop distances are measured on the ward's radio graph (where the topology placed
         # the devices), kept next to the bag for `iomt bag audit --radio`.
         radio = RadioMap.from_plan(plan)
