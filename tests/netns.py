@@ -88,3 +88,21 @@ def lan(hosts: int) -> Iterator[Lan]:
                     _ip("netns", "del", name)
                 else:
                     _ip("link", "del", name)
+
+
+@contextlib.contextmanager
+def isolated() -> Iterator[list[str]]:
+    """A network namespace of its own with only loopback up: DDS traffic inside it cannot
+    meet another test run's, whatever domain either picks. Yields the command prefix that
+    runs a program in it."""
+    reason = available()
+    if reason is not None:
+        pytest.skip(reason)
+    name = f"iomt-iso-{random.SystemRandom().randrange(16**6):06x}"
+    _ip("netns", "add", name)
+    try:
+        _ip("-n", name, "link", "set", "lo", "up")
+        yield ["ip", "netns", "exec", name]
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            _ip("netns", "del", name)

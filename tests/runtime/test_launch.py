@@ -32,6 +32,21 @@ def test_duplicate_nodes_and_unknown_topologies_are_refused() -> None:
         load("no_such_topology")
 
 
+def test_every_built_in_topology_keeps_to_the_ward_namespaces(tmp_path: Path) -> None:
+    """What ``iomt launch`` recognizes as another ward on its domain (ensure_domain_free)."""
+    from iomt.topology import WARD_NAMESPACES
+
+    for name in available():
+        options = {"devices": 4} if name == "fleet" else {}
+        for mode in (
+            ("distributed", "centralized", "biomt")
+            if name.startswith("scale_")
+            else ("distributed",)
+        ):
+            plan = load(name, mode=mode, run_dir=str(tmp_path), **options)
+            assert {n.namespace for p in plan.processes for n in p.nodes} <= set(WARD_NAMESPACES)
+
+
 def test_every_ros2_launch_file_renders_a_known_topology() -> None:
     # ros2 launch itself cannot run here (no launch_ros); check what it would call.
     files = sorted(share_dir("launch").glob("*.launch.py"))

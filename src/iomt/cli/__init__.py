@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
 
+from iomt.cli.args import OneLineParser
 from iomt.errors import IomtError
 
 # Subcommand modules, in the order `iomt --help` lists them.
@@ -23,6 +25,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "iomt.cli.demo",
     "iomt.cli.graph",
     "iomt.cli.bag",
+    "iomt.cli.audit",
     "iomt.cli.interface",
     "iomt.cli.keystore",
     "iomt.cli.crypto",
@@ -31,7 +34,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="iomt",
         description="Secure distributed IoMT data sharing on a ROS 2-style DDS node graph.",
     )
@@ -59,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # What iomt writes holds readings, keys, ledgers and bags: owner-only (files 0600,
+    # directories 0700), whatever the caller's umask; the launched containers inherit it.
+    umask = os.umask(0o077)
     try:
         return int(args.func(args))
     except IomtError as exc:
@@ -66,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        os.umask(umask)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import sys
 import threading
 from typing import Any
 
+from iomt.cli.args import at_least, domain_id, non_negative_float, positive_float
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
@@ -32,9 +34,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "directory. Stops on SIGINT/SIGTERM or after --duration; the bag is complete then.",
     )
     rec.add_argument("-o", "--output", required=True, help="bag directory to create")
-    rec.add_argument("--domain", type=int, default=None, help="DDS domain (ROS_DOMAIN_ID)")
+    rec.add_argument("--domain", type=domain_id, default=None, help="DDS domain (ROS_DOMAIN_ID)")
     rec.add_argument("--dds-config", default=None, help="loopback | lan | path to XML")
-    rec.add_argument("--duration", type=float, default=None, help="stop after S seconds")
+    rec.add_argument("--duration", type=positive_float, default=None, help="stop after S seconds")
     which = rec.add_mutually_exclusive_group()
     which.add_argument(
         "--topics", nargs="+", metavar="NAME", help="only these topics/services (ROS names)"
@@ -59,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     aud.add_argument("bag", help="bag directory or .mcap file")
     aud.add_argument("--json", action="store_true", help="machine-readable output (stable)")
     aud.add_argument(
-        "--max-items", type=int, default=None, help="cap the listed transmissions in --json"
+        "--max-items", type=at_least(0), default=None, help="cap the listed transmissions in --json"
     )
     aud.add_argument(
         "--keystore", default=None, help="also verify signatures with keys from this keystore"
@@ -79,14 +81,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "not replayed.",
     )
     ply.add_argument("bag", help="bag directory or .mcap file")
-    ply.add_argument("--rate", type=float, default=1.0, help="playback speed factor")
+    ply.add_argument("--rate", type=positive_float, default=1.0, help="playback speed factor")
     ply.add_argument("--topics", nargs="+", metavar="NAME", help="only these topics")
-    ply.add_argument("--domain", type=int, default=None, help="DDS domain (ROS_DOMAIN_ID)")
+    ply.add_argument("--domain", type=domain_id, default=None, help="DDS domain (ROS_DOMAIN_ID)")
     ply.add_argument("--dds-config", default=None, help="loopback | lan | path to XML")
-    ply.add_argument("--delay", type=float, default=0.0, help="wait S seconds before playing")
+    ply.add_argument(
+        "--delay", type=non_negative_float, default=0.0, help="wait S seconds before playing"
+    )
     ply.add_argument(
         "--wait-for-subscribers",
-        type=float,
+        type=non_negative_float,
         default=0.0,
         metavar="S",
         help="wait up to S seconds for a subscriber on every topic first",

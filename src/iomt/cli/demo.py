@@ -6,13 +6,15 @@ import argparse
 import time
 from pathlib import Path
 
+from iomt.cli.args import domain_id
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("demo", help="run a narrated demonstration")
     parser.add_argument(
         "scenario", choices=("case-study",), help="case-study: Bilal & Hassan's Fig. 2"
     )
-    parser.add_argument("--domain", type=int, default=None)
+    parser.add_argument("--domain", type=domain_id, default=None)
     parser.add_argument("--dds-config", default=None)
     parser.add_argument("--run-dir", type=Path, default=None)
     parser.set_defaults(func=run)

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from iomt.cli.args import at_least, domain_id, positive_float
 from iomt.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -40,15 +41,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--domain", type=int, default=None, help="DDS domain id (default: ROS_DOMAIN_ID or 0)"
+        "--domain", type=domain_id, default=None, help="DDS domain id (default: ROS_DOMAIN_ID or 0)"
     )
     parser.add_argument("--dds-config", default=None, help="loopback (default) | lan | XML path")
     parser.add_argument(
-        "--wait", type=float, default=3.0, help="seconds to let discovery settle (default 3)"
+        "--wait",
+        type=positive_float,
+        default=3.0,
+        help="seconds to let discovery settle (default 3)",
     )
     parser.add_argument(
         "--expect-nodes",
-        type=int,
+        type=at_least(0),
         default=0,
         help="wait (up to --wait) until at least this many nodes are visible "
         "with all their endpoints",

@@ -19,6 +19,8 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from iomt.cli.args import at_least, between
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -34,7 +36,7 @@ def register(subparsers: Any) -> None:
     create.add_argument("--facility", default="iomt", help="facility name (CA subject)")
     create.add_argument(
         "--max-attribute-reuse",
-        type=int,
+        type=at_least(1),
         default=2,
         help="how often one attribute may appear in a CP-ABE policy (default 2)",
     )
@@ -45,7 +47,9 @@ def register(subparsers: Any) -> None:
     add.add_argument("name", help="identity name, e.g. dev-001, wallet-alice, dr-bob")
     add.add_argument("--uri", help="identity URI (default iomt://<facility>/<name>)")
     add.add_argument("--algorithm", choices=("ed25519", "ecdsa-p256"), default="ed25519")
-    add.add_argument("--days", type=int, default=365, help="certificate validity in days")
+    add.add_argument(
+        "--days", type=between(1, 36500), default=365, help="certificate validity in days"
+    )
     add.set_defaults(func=_add_identity)
 
     attrs = sub.add_parser("add-attributes", help="issue a CP-ABE attribute key to an identity")

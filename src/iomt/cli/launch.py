@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from iomt.errors import TransportError
+from iomt.cli.args import at_least, domain_id, non_negative_float, positive_float
+from iomt.errors import ConfigurationError, TransportError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,13 +44,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--requests",
-        type=int,
+        type=at_least(1),
         default=2000,
         help="scale_N: data requests over all providers (default 2000)",
     )
     parser.add_argument(
         "--concurrency",
-        type=int,
+        type=at_least(1, 1000),
         default=4,
         help="scale_N: outstanding requests per provider (default 4)",
     )
@@ -58,12 +59,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=positive_float,
         default=900.0,
         help="scale_N: give up after this many seconds of workload",
     )
     parser.add_argument(
-        "--domain", type=int, default=None, help="DDS domain id (default: ROS_DOMAIN_ID or 0)"
+        "--domain", type=domain_id, default=None, help="DDS domain id (default: ROS_DOMAIN_ID or 0)"
     )
     parser.add_argument("--dds-config", default=None, help="loopback (default) | lan | XML")
     parser.add_argument(
@@ -76,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--duration",
-        type=float,
+        type=non_negative_float,
         default=5.0,
         help="other topologies: seconds to run after start-up (0: Ctrl-C)",
     )
@@ -86,7 +87,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help="where keys, specs, logs, bag and reports go (default runs/<topology>-<mode>-<time>)",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=at_least(0), default=0)
     parser.add_argument(
         "--hold",
         action="store_true",
@@ -95,20 +96,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--robots",
-        type=int,
+        type=at_least(0),
         default=0,
         help="scale_N: provision N clinical robots (robot_0 ...) on patients' care teams, "
         "for ROS 2 nodes such as examples/clinical_robot",
     )
     parser.add_argument(
         "--devices",
-        type=int,
+        type=at_least(1),
         default=None,
         help="device count, for topologies that take one (fleet)",
     )
     parser.add_argument(
         "--biomt-ops",
-        type=int,
+        type=at_least(0),
         default=400,
         help="--mode biomt: Access/Observe operations over all physicians (default 400)",
     )
@@ -118,11 +119,63 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         choices=("FULL", "NORMAL"),
         help="--mode biomt: SQLite durability of the ledgers (FULL: fsync per commit)",
     )
+    parser.add_argument(
+        "--max-restarts",
+        type=at_least(0),
+        default=5,
+        help="restart a crashed process (with backoff) up to N times in a row before giving "
+        "up on the ward; 0: any crash ends the run (default 5)",
+    )
+    parser.add_argument(
+        "--place",
+        action="append",
+        default=[],
+        type=placement,
+        metavar="PATTERN=COMMAND",
+        help="run the processes whose name matches PATTERN (fnmatch) under COMMAND, e.g. "
+        "--place 'devices_*=ip netns exec host2' (with --dds-config lan); COMMAND must exec "
+        "the container in place (repeatable)",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(func=run)
 
 
+def placement(text: str) -> tuple[str, list[str]]:
+    """``PATTERN=COMMAND`` -> (pattern, argv prefix)."""
+    import shlex
+
+    pattern, sep, command = text.partition("=")
+    try:
+        prefix = shlex.split(command)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+    if not sep or not pattern.strip() or not prefix:
+        raise argparse.ArgumentTypeError(f"expected PATTERN=COMMAND, got {text!r}")
+    return pattern.strip(), prefix
+
+
+def _restart_policy(args: argparse.Namespace) -> Any:
+    from iomt.launch.service import RestartPolicy
+
+    return RestartPolicy(max_restarts=args.max_restarts)
+
+
+def preflight(args: argparse.Namespace) -> None:
+    """What argparse cannot check alone, checked before anything is provisioned or
+    launched: the domain ROS_DOMAIN_ID names, the DDS configuration, the topology."""
+    from iomt.runtime.config import resolve_config, resolve_domain_id
+    from iomt.topology import available
+
+    resolve_domain_id(args.domain)
+    resolve_config(args.dds_config)
+    if args.topology not in available():
+        raise ConfigurationError(
+            f"unknown topology {args.topology!r}; available: {', '.join(available())}"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
+    preflight(args)
     if args.topology == "case_study":
         # the narrated Fig. 2 (what `iomt demo case-study` runs): it provisions its keys
         from iomt.cli import demo
@@ -160,6 +213,8 @@ def run_experiment(args: argparse.Namespace) -> int:
         runtime=args.runtime,
         hold=args.hold,
         extra={"robots": args.robots} if args.robots else {},
+        restart=_restart_policy(args),
+        placement=dict(args.place),
     )
     console = Console(stderr=True)
     console.print(
@@ -225,6 +280,8 @@ def run_biomt(args: argparse.Namespace) -> int:
         run_dir=args.run_dir,
         record=not args.no_record,
         timeout_s=args.timeout,
+        restart=_restart_policy(args),
+        placement=dict(args.place),
     )
     console = Console(stderr=True)
     console.print(
@@ -253,7 +310,7 @@ def run_biomt(args: argparse.Namespace) -> int:
 def run_plain(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from iomt.launch.service import LaunchService, total_pss_bytes
+    from iomt.launch.service import LaunchService, ensure_domain_free, total_pss_bytes
     from iomt.runtime import Context
     from iomt.runtime.graph import GraphReader
     from iomt.topology import load
@@ -264,6 +321,7 @@ def run_plain(args: argparse.Namespace) -> int:
         options["devices"] = args.devices
     plan = load(args.topology, **options)
     run_dir = args.run_dir or Path("runs") / f"{args.topology}-{time.strftime('%Y%m%d-%H%M%S')}"
+    ensure_domain_free(plan, domain_id=args.domain, dds_config=args.dds_config)
     summary: dict[str, Any] = {
         "topology": plan.topology,
         "processes": len(plan.processes),
@@ -276,6 +334,8 @@ def run_plain(args: argparse.Namespace) -> int:
         domain_id=args.domain,
         dds_config=args.dds_config,
         runtime=args.runtime,
+        restart=_restart_policy(args),
+        placement=dict(args.place),
     ) as service:
         console.print(
             f"[bold]{plan.topology}[/]: {plan.description} — starting "
@@ -302,14 +362,13 @@ def run_plain(args: argparse.Namespace) -> int:
         try:
             end = time.monotonic() + args.duration if args.duration > 0 else float("inf")
             while time.monotonic() < end:
-                dead = service.dead()
-                if dead:
-                    raise TransportError(f"process {dead[0].spec.name} died:\n{dead[0].log_tail()}")
+                service.supervise()  # restarts what crashed; raises if it keeps crashing
                 time.sleep(0.2)
         except KeyboardInterrupt:
             console.print("interrupted; stopping")
         codes = service.stop()
         summary["exit_codes"] = codes
+        summary["supervision"] = service.supervision_report()
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if args.json:
         print(json.dumps(summary, indent=2))

@@ -50,10 +50,18 @@ from iomt.capture import info as bag_info
 from iomt.core.biomt import HistoryResult, Requester
 from iomt.crypto.keystore import Keystore
 from iomt.errors import ConfigurationError, IomtError, TransportError
+from iomt.experiments.at_rest import at_rest_line, at_rest_report, audit_ledger_file
 from iomt.experiments.sharing import _read_jsonl, provision
 from iomt.experiments.stats import percentile, summarize_ms
-from iomt.launch.service import LaunchService, total_pss_bytes
-from iomt.ledger import SqliteStorage, TxType, audit
+from iomt.launch.service import (
+    LaunchService,
+    RestartPolicy,
+    ensure_domain_free,
+    private_files,
+    supervision_line,
+    total_pss_bytes,
+)
+from iomt.ledger import SqliteStorage, TxType
 from iomt.msg import BiomtProgress, BiomtTransaction, BolsterService, WorkloadProgress
 from iomt.nodes import biomt_wire as bw
 from iomt.runtime import Context, Executor, Node
@@ -84,6 +92,10 @@ class BiomtConfig:
     record: bool = True
     timeout_s: float = 600.0
     extra: dict[str, Any] = field(default_factory=dict)
+    # crashed processes are restarted (iomt.launch.service); NO_RESTARTS: a crash ends the run
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
+    placement: dict[str, list[str]] = field(default_factory=dict)
+    check_domain: bool = True
 
     def resolved_run_dir(self) -> Path:
         return self.run_dir or Path("runs") / (
@@ -200,8 +212,17 @@ def read_history(
 
 
 def run(cfg: BiomtConfig, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+    """Provision, launch, drive, stop, report (see the module doc). Everything the run
+    writes is owner-only (umask 077 meanwhile): readings, keys, ledgers, bags."""
+    with private_files():
+        return _run(cfg, on_progress=on_progress)
+
+
+def _run(cfg: BiomtConfig, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
     run_dir = cfg.resolved_run_dir()
     plan = plan_for(cfg, run_dir)
+    if cfg.check_domain:
+        ensure_domain_free(plan, domain_id=cfg.domain_id, dds_config=cfg.dds_config)
     t0 = time.monotonic()
     keystore = provision(plan)
     timings: dict[str, float] = {"provision_s": round(time.monotonic() - t0, 3)}
@@ -211,7 +232,12 @@ def run(cfg: BiomtConfig, *, on_progress: ProgressCallback | None = None) -> dic
     patient = ""
     try:
         with LaunchService(
-            plan, run_dir=run_dir, domain_id=cfg.domain_id, dds_config=cfg.dds_config
+            plan,
+            run_dir=run_dir,
+            domain_id=cfg.domain_id,
+            dds_config=cfg.dds_config,
+            restart=cfg.restart,
+            placement=cfg.placement,
         ) as service:
             timings["ready_s"] = round(service.start(ready_timeout_s=180), 3)
             t_work = time.monotonic()
@@ -224,15 +250,14 @@ def run(cfg: BiomtConfig, *, on_progress: ProgressCallback | None = None) -> dic
                     providers
                 ):
                     break
-                dead = service.dead()
-                if dead:
-                    raise TransportError(f"{dead[0].spec.name} died:\n{dead[0].log_tail()}")
+                service.supervise()  # restarts what crashed; raises if it keeps crashing
                 if time.monotonic() > deadline:
                     raise TransportError(
                         f"workload not finished within {cfg.timeout_s:g} s: {snap}"
                     )
                 time.sleep(0.2)
             timings["workload_s"] = round(time.monotonic() - t_work, 3)
+            service.settle()  # a process restarting now comes back before the ward stops
             # let the last event batches reach the ledgers before the patient looks
             time.sleep(1.5)
             patient, patient_bolster = _pick_patient(plan, run_dir)
@@ -242,9 +267,11 @@ def run(cfg: BiomtConfig, *, on_progress: ProgressCallback | None = None) -> dic
                 history = [{"error": str(exc)}]
             timings["memory_pss_mib"] = round(total_pss_bytes(service.pids()) / 2**20, 1)
             codes = service.stop(timeout_s=30)
+            supervision = service.supervision_report()
     finally:
         watcher.close()
     report = build_report(plan, run_dir, timings, codes, keystore, history, patient)
+    report["supervision"] = supervision
     (run_dir / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     (run_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")
     return report
@@ -316,33 +343,55 @@ def _merge_phases(records: list[dict[str, Any]], key: str) -> dict[str, dict[str
 
 
 def _ledgers(plan: LaunchPlan, run_dir: Path, keystore: Keystore) -> dict[str, Any]:
+    """Every bolster's ledger audited against its public key, and its local storage
+    against its ledger (iomt.experiments.at_rest)."""
     out: dict[str, Any] = {}
     for bolster in plan.facts["biomt"]["bolsters"]:
         path = run_dir / "storage" / f"{bolster}.ledger.sqlite"
         if not path.exists():
             out[bolster] = {"error": "no ledger file"}
             continue
+        out[bolster] = audit_ledger_file(
+            path, bolster, keystore, str(plan.facts["biomt"].get("retention", "keep"))
+        )
+    return out
+
+
+def _acknowledged(plan: LaunchPlan, run_dir: Path) -> dict[str, Any]:
+    """Every Store a bolster acknowledged (the devices' ack logs: pseudonym, ledger seq,
+    tag), looked up in the stored ledgers: what a crash must never lose."""
+    acks = [
+        a for f in sorted((run_dir / "results" / "acks").glob("*.jsonl")) for a in _read_jsonl(f)
+    ]
+    stored: dict[tuple[str, int], bytes] = {}
+    for bolster in plan.facts["biomt"]["bolsters"]:
+        path = run_dir / "storage" / f"{bolster}.ledger.sqlite"
+        if not path.exists():
+            continue
         storage = SqliteStorage(path, check_same_thread=False)
         try:
-            report = audit(storage, keystore.verifier(bolster).public_bytes())
-            out[bolster] = {
-                "audit": "valid",
-                "transactions": report.tree_size,
-                "blocks": report.block_height + 1,
-                "by_type": {TxType(t).name: n for t, n in report.counts if n},
-            }
-        except IomtError as exc:
-            out[bolster] = {"audit": f"INVALID: {exc}"}
+            for tx in storage.iter_transactions(0, None, tx_type=TxType.STORE):
+                stored[(tx.generator_id, tx.seq)] = bytes(tx.signature)
         finally:
             storage.close()
-    return out
+    lost = [
+        a
+        for a in acks
+        if stored.get((str(a["device"]), int(a["seq"]))) != bytes.fromhex(str(a["tag"]))
+    ]
+    return {
+        "acknowledged": len(acks),
+        "in_ledgers": len(acks) - len(lost),
+        "lost": len(lost),
+        "lost_sample": lost[:5],
+    }
 
 
 def _ledger_streams(plan: LaunchPlan, run_dir: Path) -> dict[str, Any]:
     """The ``~/ledger`` messages in the bag, compared with each stored ledger."""
     bag = run_dir / "bag"
     out: dict[str, Any] = {}
-    if not bag.exists():
+    if not (bag / "metadata.yaml").exists():  # no bag, or one a crashed recorder left open
         return out
     ns = "/ward1"
     for bolster in plan.facts["biomt"]["bolsters"]:
@@ -456,6 +505,8 @@ def build_report(
                 (d.get("biomt") or {}).get("counts", {}).get("acknowledged", 0) for d in devices
             ),
         },
+        # from the devices' ack logs (flushed per Store: they survive a device crash too)
+        "stores": _acknowledged(plan, run_dir),
         "physicians": {
             "sessions": bool(physicians) and all(p.get("sessions") for p in physicians),
             "counts": dict(sum((Counter(p["counts"]) for p in physicians), Counter())),
@@ -464,6 +515,14 @@ def build_report(
         "sharing": {
             "requests": len(requests),
             **{k: outcomes.get(k, 0) for k in ("shared", "converted", "refused", "failed")},
+            "refusal_reasons": dict(
+                Counter(
+                    str(r.get("reason", "")).split(":", 1)[0]
+                    for r in requests
+                    if r["outcome"] in ("refused", "failed")
+                ).most_common()
+            ),
+            "resent": sum(1 for r in requests if r.get("resent")),
             "device_events": dict(events),
         },
         "history": {
@@ -499,7 +558,7 @@ def build_report(
         ],
     }
     bag = run_dir / "bag"
-    if bag.exists():
+    if (bag / "metadata.yaml").exists():  # not a bag a crashed recorder left open
         radio = RadioMap.from_plan(plan)
         radio.save(run_dir / "radio.json")
         audited = bag_audit(bag, radio=radio).to_json(max_items=20)
@@ -520,6 +579,9 @@ def build_report(
         )
         (run_dir / "audit.json").write_text(json.dumps(audited, indent=2), encoding="utf-8")
     report["plots"] = write_plots(report, run_dir / "plots")
+    # data at rest: the devices' stored readings against their MAC chains, file modes (the
+    # ledgers and the bolsters' local storage are under "ledgers")
+    report["at_rest"] = at_rest_report(run_dir)
     return report
 
 
@@ -695,6 +757,7 @@ def render_markdown(r: dict[str, Any]) -> str:
             f"{_f(row.get('policy_us'), 1)} | {_f(row.get('other_us'), 1)} |"
         )
     s, h, pv = r["sharing"], r["history"], r["provisioning"]
+    st = r.get("stores") or {}
     lines += [
         "",
         "## The rest of the run",
@@ -702,6 +765,8 @@ def render_markdown(r: dict[str, Any]) -> str:
         f"* Provisioning: {pv['provisioned']}/{pv['devices']} devices provisioned through "
         f"admin approval (p50 {_f(pv['enrol_ms']['p50'], 0)} ms after start); "
         f"{pv['stores_acknowledged']} Stores acknowledged.",
+        f"* Acknowledged Stores in the ledgers: {st.get('in_ledgers', '-')} of "
+        f"{st.get('acknowledged', '-')} (lost: {st.get('lost', '-')}).",
         f"* Sharing framework: {s['requests']} requests — shared {s['shared']}, converted "
         f"{s['converted']}, refused {s['refused']}, failed {s['failed']}; device events "
         f"{s['device_events']}.",
@@ -712,9 +777,11 @@ def render_markdown(r: dict[str, Any]) -> str:
     ]
     for name, row in r["ledgers"].items():
         stream = r["ledger_streams"].get(name)
+        local = row.get("local_storage") or {}
         lines.append(
             f"* Ledger `{name}`: audit {row.get('audit')}, {row.get('transactions')} "
-            f"transactions in {row.get('blocks')} blocks {row.get('by_type', '')}"
+            f"transactions in {row.get('blocks')} blocks {row.get('by_type', '')}; local "
+            f"storage {local.get('audit', '-')} ({local.get('present', '-')} records)"
             + (
                 f"; ~/ledger in the bag: {stream['matching']}/{stream['ledger']} transactions"
                 if stream
@@ -739,6 +806,8 @@ def render_markdown(r: dict[str, Any]) -> str:
             f"{t['ledger_messages']} ledger transactions recorded."
         )
     lines += [
+        f"* {supervision_line(r.get('supervision'))}",
+        f"* {at_rest_line(r.get('at_rest'))}",
         "",
         f"Plots: {', '.join(r['plots']) or '(matplotlib unavailable)'}",
         "",

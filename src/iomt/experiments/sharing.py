@@ -31,8 +31,17 @@ from typing import Any
 from iomt.capture import RadioMap, audit
 from iomt.crypto.keystore import Keystore
 from iomt.errors import ConfigurationError, TransportError
+from iomt.experiments.at_rest import at_rest_line, at_rest_report
 from iomt.experiments.stats import summarize_ms
-from iomt.launch.service import LaunchService, total_pss_bytes
+from iomt.launch.service import (
+    LaunchService,
+    RestartPolicy,
+    ensure_domain_free,
+    make_private_dir,
+    private_files,
+    supervision_line,
+    total_pss_bytes,
+)
 from iomt.msg import WorkloadProgress
 from iomt.runtime import Context, Executor, Node
 from iomt.topology import LaunchPlan, load
@@ -67,6 +76,12 @@ class ExperimentConfig:
     # Keep the ward up after the workload, until Ctrl-C (for ROS 2 tools and robots to use)
     hold: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # crashed processes are restarted (iomt.launch.service); NO_RESTARTS: a crash ends the run
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
+    # process-name pattern -> command prefix running it elsewhere (LaunchService.placement)
+    placement: dict[str, list[str]] = field(default_factory=dict)
+    # refuse a domain where another ward runs (iomt.launch.service.ensure_domain_free)
+    check_domain: bool = True
 
     def resolved_run_dir(self) -> Path:
         return self.run_dir or Path("runs") / (
@@ -98,7 +113,7 @@ def provision(plan: LaunchPlan) -> Keystore:
     path = Path(str(plan.facts["keystore"]))
     if path.exists():
         raise ConfigurationError(f"{path} exists: use a fresh run directory")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     ks = Keystore.create(path, facility=str(plan.facts["facility"]))
     devices = set(plan.facts.get("device_names", ()))
     for name, attributes in plan.facts["identities"]:
@@ -154,9 +169,17 @@ class _ProgressWatcher:
 def run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
     """Run the experiment and write its reports. On Ctrl-C or SIGTERM (KeyboardInterrupt)
     the ward is stopped, a partial report is written from what finished, and the
-    interrupt is raised again with ``report["interrupted"]`` set in the files."""
+    interrupt is raised again with ``report["interrupted"]`` set in the files. Everything
+    the run writes is owner-only (umask 077 meanwhile): readings, keys, ledgers, bags."""
+    with private_files():
+        return _run(cfg, on_progress=on_progress)
+
+
+def _run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
     run_dir = cfg.resolved_run_dir()
     plan = plan_for(cfg, run_dir)
+    if cfg.check_domain:
+        ensure_domain_free(plan, domain_id=cfg.domain_id, dds_config=cfg.dds_config)
     t0 = time.monotonic()
     provision(plan)
     provision_s = time.monotonic() - t0
@@ -172,6 +195,8 @@ def run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) -
             domain_id=cfg.domain_id,
             dds_config=cfg.dds_config,
             runtime=cfg.runtime,
+            restart=cfg.restart,
+            placement=cfg.placement,
         ) as service:
             timings["ready_s"] = round(service.start(ready_timeout_s=180), 3)
             t_work = time.monotonic()
@@ -181,14 +206,17 @@ def run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) -
                 interrupted = True
             timings["workload_s"] = round(time.monotonic() - t_work, 3)
             if not interrupted:
+                service.settle()  # a process restarting now comes back before the ward stops
                 timings["memory_pss_mib"] = round(total_pss_bytes(service.pids()) / 2**20, 1)
                 if cfg.hold:
                     _hold(service)
             codes = service.stop(timeout_s=30)
+            supervision = service.supervision_report()
     finally:
         watcher.close()
     report = build_report(plan, run_dir, timings, codes)
     report["method"] = method_note(cfg, plan)
+    report["supervision"] = supervision
     if interrupted:
         report["interrupted"] = True
     report["plots"] = write_plots(report, run_dir / "plots")
@@ -216,9 +244,7 @@ def _follow(
             on_progress(summary)
         if summary["finished"] == len(providers):
             return
-        dead = service.dead()
-        if dead:
-            raise TransportError(f"{dead[0].spec.name} died:\n{dead[0].log_tail()}")
+        service.supervise()  # restarts what crashed; raises if it keeps crashing
         if time.monotonic() > deadline:
             raise TransportError(f"workload not finished within {cfg.timeout_s:g} s: {summary}")
         time.sleep(0.2)
@@ -247,9 +273,10 @@ def method_note(cfg: ExperimentConfig, plan: LaunchPlan) -> dict[str, Any]:
 
 
 def _hold(service: LaunchService) -> None:
-    """Keep the ward running until Ctrl-C (or a process dies)."""
+    """Keep the ward running (and supervised) until Ctrl-C."""
     try:
-        while not service.dead():
+        while True:
+            service.supervise()
             time.sleep(0.5)
     except KeyboardInterrupt:
         return
@@ -318,6 +345,8 @@ def build_report(
             "refusals": dict(refusals.most_common()),
             "failures": dict(failures.most_common()),
             "per_second": round(len(requests) / workload_s, 1) if workload_s else None,
+            # sent again on a new session: the device had been restarted and lost ours
+            "resent": sum(1 for r in requests if r.get("resent")),
         },
         "access_time_ms": summarize_ms(r["access_us"] for r in ok),
         "access_time_ms_by_path": {
@@ -349,7 +378,7 @@ def build_report(
         },
     }
     bag = run_dir / "bag"
-    if bag.exists():
+    if (bag / "metadata.yaml").exists():  # not a bag a crashed recorder left open
         # Hop distances are measured on the ward's radio graph (where the topology placed
         # the devices), kept next to the bag for `iomt bag audit --radio`.
         radio = RadioMap.from_plan(plan)
@@ -381,6 +410,8 @@ def build_report(
         report["traffic"]["requests_with_exposed_reading"] = hit
         report["traffic"]["exposed_request_share"] = hit / len(linked) if linked else None
         (run_dir / "audit.json").write_text(json.dumps(audited, indent=2), encoding="utf-8")
+    # data at rest: the devices' stored readings against their MAC chains, file modes
+    report["at_rest"] = at_rest_report(run_dir)
     return report
 
 
@@ -508,6 +539,12 @@ def render_markdown(r: dict[str, Any]) -> str:
                 + ", ".join(f"{k} {row['readable']}" for k, row in radio_hops.items())
                 + ".",
             ]
+    lines += [
+        "",
+        supervision_line(r.get("supervision")),
+        "",
+        at_rest_line(r.get("at_rest")),
+    ]
     lines += ["", "## Run", "", "| | |", "|---|---|"]
     for key, value in r["timings"].items():
         lines.append(f"| {_TIMING_LABELS.get(key, key)} | {_fmt(value)} |")

@@ -9,6 +9,7 @@ supervisor uses, so a ROS 2 launch file needs no spec files on disk.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -39,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runtime", default="embedded", choices=("embedded", "rclpy"))
     # ROS 2 launch appends --ros-args ...; accept and ignore it.
     args, _ros_args = parser.parse_known_args(argv)
+    os.umask(0o077)  # nodes write readings, ledgers and keys: owner-only
     try:
         plan = load(args.topology, **parse_options(args.option))
         proc = plan.process(args.process)

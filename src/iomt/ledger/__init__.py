@@ -13,7 +13,9 @@ device data. This package is that ledger, made verifiable:
   detection;
 * :func:`audit` -- from-scratch verification of a stored ledger against the bolster's key;
 * :class:`MemoryStorage`, :class:`SqliteStorage` -- backends; :class:`LocalStorage` -- the
-  device-data records on the same backend.
+  device-data records on the same backend;
+* :class:`RecordChain` -- tamper evidence (an HMAC chain with an authenticated head) for
+  records nobody signs, such as a device's own readings.
 
 No DDS and no wall clock here: storage, signer and clock are injected; nodes wire it up.
 """
@@ -49,6 +51,10 @@ from .errors import (
     LedgerStateError,
     LedgerStorageError,
     LedgerVerificationError,
+    LocalRecordError,
+    LocalRecordExtraError,
+    LocalRecordMissingError,
+    LocalRecordTamperedError,
     MerkleNodeError,
     PolicyDeniedError,
     PrivacyHeaderError,
@@ -74,6 +80,7 @@ from .merkle import (
 )
 from .policy import AccessRule, PrivacyHeader
 from .receipts import Receipt, verify_receipt
+from .record_chain import ChainHead, RecordChain, verify_records
 from .signing import Ed25519Signer, Ed25519Verifier, LedgerSigner, LedgerVerifier, key_id
 from .sqlite import SqliteStorage
 from .storage import LedgerStorage, MemoryStorage, StoredRecord
@@ -91,6 +98,7 @@ __all__ = [
     "BlockMerkleRootError",
     "BlockSequenceError",
     "BlockSignatureError",
+    "ChainHead",
     "ChainLinkError",
     "CheckpointSignatureError",
     "Clock",
@@ -114,6 +122,10 @@ __all__ = [
     "LedgerStorageError",
     "LedgerVerificationError",
     "LedgerVerifier",
+    "LocalRecordError",
+    "LocalRecordExtraError",
+    "LocalRecordMissingError",
+    "LocalRecordTamperedError",
     "LocalStorage",
     "MemoryStorage",
     "MerkleNodeError",
@@ -122,6 +134,7 @@ __all__ = [
     "PrivacyHeaderError",
     "ProofError",
     "Receipt",
+    "RecordChain",
     "RecordNotFoundError",
     "SignatureError",
     "SignedTreeHead",
@@ -147,4 +160,5 @@ __all__ = [
     "verify_cosignature",
     "verify_inclusion",
     "verify_receipt",
+    "verify_records",
 ]

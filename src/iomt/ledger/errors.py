@@ -26,7 +26,11 @@ operator reading the report knows which row of which table to look at.
         ├── ChainLinkError              previous-block hash link broken
         ├── BlockCoverageError          blocks do not tile the transaction log
         ├── BlockMerkleRootError        a block's transactions changed
-        └── PrivacyHeaderError          a privacy header changed after signing
+        ├── PrivacyHeaderError          a privacy header changed after signing
+        └── LocalRecordError            local storage differs from what was committed
+            ├── LocalRecordTamperedError    a record's content changed
+            ├── LocalRecordMissingError     a record was deleted
+            └── LocalRecordExtraError       a record nobody committed, or a bad head
 
 Operational errors (not about integrity): ``LedgerStorageError`` (``StorageError``),
 ``LedgerLookupError`` / ``LedgerStateError`` (``LocalProtocolError``: the caller asked for
@@ -61,6 +65,10 @@ __all__ = [
     "LedgerStateError",
     "LedgerStorageError",
     "LedgerVerificationError",
+    "LocalRecordError",
+    "LocalRecordExtraError",
+    "LocalRecordMissingError",
+    "LocalRecordTamperedError",
     "MerkleNodeError",
     "PolicyDeniedError",
     "PrivacyHeaderError",
@@ -200,6 +208,24 @@ class BlockMerkleRootError(LedgerIntegrityError):
 
 class PrivacyHeaderError(LedgerIntegrityError):
     """A block's privacy header does not match the hash its signed header commits to."""
+
+
+class LocalRecordError(LedgerIntegrityError):
+    """Local storage (a bolster's records, a device's readings) differs from what its
+    writer committed. ``seq`` names the record: the Store transaction's sequence number for
+    a bolster's record, the chain position for a device's reading."""
+
+
+class LocalRecordTamperedError(LocalRecordError):
+    """A record's content no longer matches the digest or MAC it was committed with."""
+
+
+class LocalRecordMissingError(LocalRecordError):
+    """A committed record is gone, and no Remove or eviction accounts for it."""
+
+
+class LocalRecordExtraError(LocalRecordError):
+    """A record nobody committed (inserted), or a store head that does not authenticate."""
 
 
 class LedgerStorageError(StorageError):

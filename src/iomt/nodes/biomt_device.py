@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,7 @@ class BiomtDeviceLink:
         store_timeout_s: float = 2.0,
         max_in_flight: int = 4,
         enrol_retry_s: float = 1.0,
+        max_unstored: int = 256,
     ) -> None:
         self._node = node
         self._calls = calls
@@ -124,6 +126,8 @@ class BiomtDeviceLink:
             period_s=report_period_s,
             paused=True,  # until provisioned: the bolster attributes events by device
         )
+        if ack_log:
+            Path(ack_log).parent.mkdir(parents=True, exist_ok=True)
         self._ack_log = Path(ack_log).open("a", encoding="utf-8") if ack_log else None  # noqa: SIM115
         self._store_timeout_s = store_timeout_s
         self._max_in_flight = max_in_flight
@@ -139,9 +143,17 @@ class BiomtDeviceLink:
             "refused": 0,
             "failed": 0,
             "skipped": 0,
+            "retried": 0,
+            "dropped": 0,
             "base_acknowledged": 0,
             "enrol_attempts": 0,
         }
+        # Readings whose Store got no answer (the bolster down or restarting): sent again,
+        # oldest first, one at a time and only after the bolster acknowledged another Store
+        # -- never piled onto a bolster that is down. A Store that was committed but whose
+        # answer was lost is then stored twice (at least once, never lost).
+        self._unstored: deque[Measurement] = deque()
+        self._max_unstored = max_unstored
         self._retry = node.create_timer(enrol_retry_s, self._enrol)
         self._first = node.create_timer(0.05, self._enrol_once)
 
@@ -271,7 +283,18 @@ class BiomtDeviceLink:
             self._store_base(measurement)
             self._store_biomt(measurement)
 
-    def _store_biomt(self, measurement: Measurement) -> None:
+    def _retry_one(self) -> None:
+        if self._unstored and self._in_flight < self._max_in_flight and self.active:
+            self.counts["retried"] += 1
+            self._store_biomt(self._unstored.popleft(), retry=True)
+
+    def _keep_unstored(self, measurement: Measurement) -> None:
+        self._unstored.append(measurement)
+        if len(self._unstored) > self._max_unstored:
+            self._unstored.popleft()
+            self.counts["dropped"] += 1
+
+    def _store_biomt(self, measurement: Measurement, *, retry: bool = False) -> None:
         t0 = time.perf_counter_ns()
         try:
             request = self.device.store_request(measurement)
@@ -295,7 +318,8 @@ class BiomtDeviceLink:
                 self.counts["refused"] += 1
                 self._node.get_logger().warning("Store %d refused: %s", request.counter, exc)
                 return
-            self.store_us.append((time.perf_counter_ns() - t0) // 1000)
+            if not retry:  # a retry's delay includes the outage: not the paper's Store delay
+                self.store_us.append((time.perf_counter_ns() - t0) // 1000)
             self.counts["acknowledged"] += 1
             if self._ack_log is not None:
                 tx = receipt.transaction
@@ -311,10 +335,12 @@ class BiomtDeviceLink:
                     + "\n"
                 )
                 self._ack_log.flush()
+            self._retry_one()
 
         def failed(exc: Exception) -> None:
             self._in_flight -= 1
             self.counts["failed"] += 1
+            self._keep_unstored(measurement)
 
         self._calls.call(
             self._store,
@@ -370,7 +396,7 @@ class BiomtDeviceLink:
             "enrolled_s": None if self.enrolled_s is None else round(self.enrolled_s, 3),
             "store_us": self.store_us,
             "base_store_us": self.base_store_us,
-            "counts": self.counts,
+            "counts": {**self.counts, "unstored": len(self._unstored)},
             "events": self.events.counts,
         }
 

@@ -174,13 +174,17 @@ class Calls:
 
 
 class ResultsWriter:
-    """Appends JSON lines to a results file (the experiment driver reads them back)."""
+    """Appends JSON lines to a results file (the experiment driver reads them back).
+    ``write_through``: every line reaches the file at once (line-buffered), so what was
+    written survives a crash of the process -- what a restarted node resumes from."""
 
-    def __init__(self, path: str | None) -> None:
+    def __init__(self, path: str | None, *, write_through: bool = False) -> None:
         self._file = None
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._file = Path(path).open("a", encoding="utf-8")  # noqa: SIM115
+            self._file = Path(path).open(  # noqa: SIM115
+                "a", encoding="utf-8", buffering=1 if write_through else -1
+            )
 
     def write(self, record: dict[str, Any]) -> None:
         if self._file is not None:

@@ -23,13 +23,9 @@ acknowledges it stored the reading.
 from __future__ import annotations
 
 import functools
-import os
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
-
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from iomt.core.channels import ChannelTable
 from iomt.core.device import Converting, DeviceConfig, DeviceCore, Refused, Shared
@@ -62,6 +58,7 @@ from iomt.nodes.common import (
     open_keystore,
     uri_of,
 )
+from iomt.nodes.device_storage import DeviceStorage, storage_secret
 from iomt.runtime import (
     Client,
     HistoryPolicy,
@@ -81,6 +78,10 @@ PRECREATED_INBOXES = 4
 #: centralized: unacknowledged uploads kept for retry; past this the oldest is dropped (logged)
 UPLOAD_BACKLOG = 256
 CAPABILITIES = {c.name.lower(): c for c in Capability}
+#: at most one extra announcement per this many seconds (see DeviceNode._announce_soon)
+PROMPT_HOLDOFF_S = 5.0
+#: how many 1-hop neighbours an announcement lists (NeighbourTable.advertised's default)
+ADVERTISED_NEIGHBOURS = 8
 
 
 class DeviceNode(Node):
@@ -174,16 +175,18 @@ class DeviceNode(Node):
         self.upload_timeout_s = upload_timeout_s
         self.uploads_retried = 0
         self.uploads_dropped = 0
-        self._seq = 0
         self._converted_seq = 0
         self._session_backoff: dict[str, float] = {}
-        # Local storage: the device's own readings; sealed at rest if it can encrypt.
-        self._storage_key = (
-            AESGCM(os.urandom(32))
-            if config.capability > Capability.NONE and mode != "base"
-            else None
+        # Local storage: the device's own readings, sealed at rest if it can encrypt, MAC'd
+        # into a chain; reading numbers continue across restarts (iomt.nodes.device_storage).
+        self._db = self._open_storage(
+            storage_dir,
+            name,
+            self.uri,
+            storage_secret(identity),
+            seal=config.capability > Capability.NONE and mode != "base",
         )
-        self._db = self._open_storage(storage_dir, name)
+        self._seq = self._db.last_seq
 
         self.create_service(DataShare, "~/data_share", self._on_data_share, deferred=True)
         self.create_service(
@@ -225,6 +228,12 @@ class DeviceNode(Node):
             # whenever more readers have matched than at the last announcement.
             self._heard_by = 0
             self.create_timer(NEW_LISTENER_CHECK_S, self._announce_to_new_listeners)
+            # An extra announcement, soon, when a neighbour does not list us (it has just
+            # started or was restarted after a crash): it learns about us within a second
+            # instead of a whole period (20 s) later. At most one per PROMPT_HOLDOFF_S.
+            self._prompt = self.create_timer(0.3 + (seed % 10) * 0.05, self._announce_prompted)
+            self._prompt.cancel()
+            self._prompt_after = 0.0
         if mode == "centralized":
             self._upload = self.create_client(Upload, f"/{facility}/{central}/upload")
         self.create_timer(sample_period_s, self._sample)
@@ -233,19 +242,14 @@ class DeviceNode(Node):
     # -- sampling and local storage ---------------------------------------------------------
 
     @staticmethod
-    def _open_storage(storage_dir: str | None, name: str) -> sqlite3.Connection:
-        path = ":memory:"
+    def _open_storage(
+        storage_dir: str | None, name: str, uri: str, secret: bytes, *, seal: bool
+    ) -> DeviceStorage:
+        path = None
         if storage_dir:
-            Path(storage_dir).mkdir(parents=True, exist_ok=True)
-            path = str(Path(storage_dir) / f"{name}.db")
-        db = sqlite3.connect(path, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS readings (seq INTEGER PRIMARY KEY, "
-            "stamp_ns INTEGER, sealed INTEGER, data BLOB)"
-        )
-        return db
+            Path(storage_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+            path = Path(storage_dir) / f"{name}.db"
+        return DeviceStorage(path, store=uri, secret=secret, seal=seal)
 
     def _sample_once(self) -> None:
         self._first_sample.cancel()
@@ -253,7 +257,7 @@ class DeviceNode(Node):
 
     def _sample(self) -> None:
         r = self._vitals.next()
-        self._seq += 1
+        self._seq = self._db.claim_seq()
         now = time.time_ns()
         msg = Vitals(
             stamp=wire.time_msg(now),
@@ -281,15 +285,7 @@ class DeviceNode(Node):
         t0 = time.perf_counter_ns()
         cdr = msg.serialize()
         self.core.record(self._seq, now, cdr)
-        if self._storage_key is not None:
-            nonce = os.urandom(12)
-            stored, sealed = nonce + self._storage_key.encrypt(nonce, cdr, self.uri.encode()), 1
-        else:
-            stored, sealed = cdr, 0
-        self._db.execute(
-            "INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?)", (self._seq, now, sealed, stored)
-        )
-        self._db.commit()
+        self._db.append(self._seq, now, cdr)
         self._transfer_us.append((time.perf_counter_ns() - t0) // 1000)
         if self._biomt is not None:
             self._biomt.on_reading(r, now)
@@ -349,6 +345,17 @@ class DeviceNode(Node):
         if self._announce_pub.get_subscription_count() > self._heard_by:
             self._announce()
 
+    def _announce_prompted(self) -> None:
+        self._prompt.cancel()
+        self._announce()
+
+    def _announce_soon(self) -> None:
+        now = time.monotonic()
+        if now < self._prompt_after:
+            return
+        self._prompt_after = now + PROMPT_HOLDOFF_S
+        self._prompt.reset()
+
     def _expire(self) -> None:
         self.core.table.expire()
 
@@ -356,10 +363,19 @@ class DeviceNode(Node):
         if msg.device_uri == self.uri:
             return
         try:
-            status = self.core.on_announcement(wire.announcement_from_msg(msg))
+            announcement = wire.announcement_from_msg(msg)
+            status = self.core.on_announcement(announcement)
         except IomtError as exc:
             self.get_logger().warning("refused announcement from %s: %s", msg.device_uri, exc)
             return
+        listed = [n for n in announcement.neighbours if n.hops == 1]
+        if (
+            status is RegistrationStatus.REGISTER
+            and len(listed) < ADVERTISED_NEIGHBOURS
+            and all(n.uri != self.uri for n in listed)
+        ):
+            # it lists fewer neighbours than it could, and not us: it does not know us
+            self._announce_soon()
         if status is RegistrationStatus.REGISTER and msg.convertible_techniques:
             # One of our nearest capable neighbours (the first a conversion plan tries): have
             # its services' endpoints matched before we need them. The rest are made when
@@ -478,6 +494,10 @@ class DeviceNode(Node):
                     )
                 )
             else:
+                if "session" in resp.reason:
+                    # the converter was restarted and lost our session: open a new one
+                    # next time rather than have every order refused the same way
+                    self.core.channels.drop(name_of(uri))
                 failed(IomtError(f"refused: {resp.reason}"))
 
         def error(exc: Exception) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from typing import Any
 
 from iomt.core.channels import ChannelTable
 from iomt.core.fhir import VitalSign, to_observation
+from iomt.core.listener import Refusal, name_of
 from iomt.core.provider import ProviderCore, Received
 from iomt.crypto.keystore import Identity
 from iomt.errors import ConfigurationError, IomtError, ServiceTimeoutError
@@ -69,6 +71,8 @@ class _Request:
     converter: str = ""
     stash: list[SecureEnvelope] = field(default_factory=list)
     deadline: float = 0.0
+    session_id: bytes | None = None  # the session the request's proof was made on
+    resent: bool = False  # sent again on a new session after the peer lost ours
 
 
 class ProviderNode(Node):
@@ -133,12 +137,26 @@ class ProviderNode(Node):
             self.calls,
             lambda peer: self._client(peer, "handshake", SessionHandshake),
         )
-        self._results = ResultsWriter(results)
+        # A restarted provider (its process crashed and the launcher started it again)
+        # resumes its workload where its results file says it was: every finished request
+        # is a line there, written through at once. Requests in flight at the crash are
+        # issued again.
+        resumed = _finished_requests(results, self.uri)
+        self._results = ResultsWriter(results, write_through=True)
         self._fhir_path = fhir
         self._received: dict[bytes, tuple[bytes, str, str]] = {}
         self._pending: dict[str, _Request] = {}
-        self.issued = 0
         self.counts = {"shared": 0, "converted": 0, "refused": 0, "failed": 0}
+        self.resent = 0  # requests sent again on a new session (the peer had restarted)
+        for outcome in resumed:
+            if outcome in self.counts:
+                self.counts[outcome] += 1
+        self.issued = sum(self.counts.values())
+        if self.issued:
+            self.get_logger().warning(
+                "resuming after a restart: %d of %d requests were done", self.issued, self.total
+            )
+            self._rng = random.Random(seed * 1_000_003 + self.issued)
         self._wallets_left = len(self.wallets)
         self._settle: Timer | None = None
         self._started = False
@@ -298,6 +316,8 @@ class ProviderNode(Node):
                 return
             request_id = req.request_id
             msg = wire.data_request_to_msg(req)
+            session = self.core.channels.session(name_of(via or state.device_uri))
+            state.session_id = None if session is None else session.local_id
         del self._pending[state.request_id]
         state.request_id = request_id
         self._pending[request_id] = state
@@ -328,7 +348,35 @@ class ProviderNode(Node):
             state.converter = resp.converter_uri
             state.deadline = time.monotonic() + self.request_timeout_s
         else:
+            if (
+                resp.reason.startswith(f"{Refusal.BAD_PROOF.value}:")
+                and state.session_id is not None
+                and not state.resent
+            ):
+                self._resend_on_new_session(state)
+                return
             self._finish(state, "refused", reason=resp.reason)
+
+    def _resend_on_new_session(self, state: _Request) -> None:
+        """A peer that cannot check our session proof has lost our session: it was
+        restarted (a crashed process, started again by the launcher). Drop the session (if
+        it is still the one the request was made on: another request may have replaced it
+        already), open a new one and send the request again, once. Its access time runs
+        from the first attempt."""
+        target = self.central_uri if self.mode == "centralized" else state.device_uri
+        peer = name_of(target)
+        session = self.core.channels.session(peer)
+        if session is not None and session.local_id == state.session_id:
+            self.get_logger().warning("%s no longer knows our session; opening a new one", peer)
+            self.core.channels.drop(peer)
+        self.core.forget(state.request_id)
+        state.resent = True
+        self.resent += 1
+        self._sessions.ensure(
+            target,
+            functools.partial(self._send, state, target),
+            functools.partial(self._on_call_error, state),
+        )
 
     def _on_inbox(self, env: SecureEnvelope) -> None:
         # A converter's envelope completes the request as soon as it verifies, whether or
@@ -388,9 +436,12 @@ class ProviderNode(Node):
             "technique": state.technique,
             "outcome": outcome,
             "access_us": access_us,
+            "end_ns": time.time_ns(),  # when it finished: a fault drill's timeline
         }
         if reason:
             record["reason"] = reason
+        if state.resent:
+            record["resent"] = True
         if received is not None:
             record["sender"] = received.sender_uri
             record["seq"] = int(Vitals.deserialize(received.reading_cdr).seq)
@@ -473,6 +524,23 @@ class ProviderNode(Node):
             self._results.write(self.biomt.summary())
         self._results.close()
         super().destroy_node()
+
+
+def _finished_requests(path: str | None, provider_uri: str) -> list[str]:
+    """The outcomes of the requests a previous run of this provider finished (in its
+    results file), oldest first; [] for a fresh start."""
+    if not path or not Path(path).exists():
+        return []
+    out: list[str] = []
+    with Path(path).open(encoding="utf-8") as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except ValueError:  # a line cut short by the crash
+                continue
+            if record.get("record") == "request" and record.get("provider") == provider_uri:
+                out.append(str(record.get("outcome")))
+    return out
 
 
 def provider_node(context: RuntimeContext, **params: Any) -> ProviderNode:

@@ -20,6 +20,7 @@ import gc
 import importlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -117,7 +118,37 @@ class Container:
         self.context.shutdown()
 
 
+PR_SET_PDEATHSIG = 1
+#: set by the launcher (iomt.launch.service.LAUNCHER_PID_ENV): the pid we must not outlive
+LAUNCHER_PID_ENV = "IOMT_LAUNCHER_PID"
+
+
+def die_with_launcher() -> bool:
+    """Ask the kernel for SIGTERM when our parent (the launcher) dies, however it dies
+    (SIGKILL included), and return False if it has died already.
+
+    ``PR_SET_PDEATHSIG`` only covers a parent that dies *after* the call: a launcher killed
+    between our fork and this call has already handed us to init (or a subreaper), so the
+    parent is then checked against the pid the launcher put in ``IOMT_LAUNCHER_PID``. Without
+    that variable (a container started by hand, or by ros2 launch) nothing is done. Linux
+    only; elsewhere the launcher's own stop is all there is.
+    """
+    expected = os.environ.get(LAUNCHER_PID_ENV, "")
+    if not expected.isdigit():
+        return True
+    if sys.platform.startswith("linux"):
+        import ctypes  # noqa: PLC0415 (Linux only)
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    return os.getppid() == int(expected)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if not die_with_launcher():
+        print("container: the launcher is gone; not starting", file=sys.stderr)
+        return 3
     parser = argparse.ArgumentParser(
         prog="python -m iomt.runtime.container", description="Host iomt nodes in one process."
     )
@@ -132,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--ready-file", default=None, help="also write READY to this file (for supervisors)"
     )
     args = parser.parse_args(argv)
+    # Nodes write readings, ledgers and keys: owner-only, whoever started the container.
+    os.umask(0o077)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -172,7 +172,19 @@ def biomt_plan(
         bolster = bolster_of(patient)
         by_bolster[bolster].append(d.name)
         inventory.append([f"iomt://{FACILITY}/{d.name}", str(d.params["wallet"]), bolster])
-        new_devices.append(_with(d, mode="biomt", biomt={"bolster": bolster, "admin": "admin"}))
+        # Every Store the bolster acknowledged is logged by the device (pseudonym, counter,
+        # ledger seq, tag): what the report holds the ledgers to ("acknowledged, lost").
+        new_devices.append(
+            _with(
+                d,
+                mode="biomt",
+                biomt={
+                    "bolster": bolster,
+                    "admin": "admin",
+                    "ack_log": str(run / "results" / "acks" / f"{d.name}.jsonl"),
+                },
+            )
+        )
     new_wallets = [
         _with(w, biomt={"bolster": bolster_of(int(w.name.rsplit("_", 1)[1]))}) for w in wallets
     ]
@@ -276,6 +288,7 @@ def biomt_plan(
                     ),
                 ),
                 stage=-1,
+                restart=False,
             )
         )
     facts = dict(ward.facts)

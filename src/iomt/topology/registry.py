@@ -10,6 +10,10 @@ from iomt.topology.sharing import case_study_plan, sharing_plan
 from iomt.topology.spec import LaunchPlan, NodeSpec, ProcessSpec, split_into_groups
 
 Generator = Callable[..., LaunchPlan]
+
+#: Every namespace the built-in topologies put nodes in (tests/runtime/test_launch.py keeps
+#: this true): nodes there belong to an iomt ward, whatever its topology.
+WARD_NAMESPACES = ("/demo", "/fleet", "/iomt", "/ward1")
 _REGISTRY: dict[str, tuple[Generator, str]] = {}
 
 

@@ -341,6 +341,7 @@ def recorder_process(
             ),
         ),
         stage=-1,
+        restart=False,
         runtime="embedded",
     )
 

@@ -44,6 +44,10 @@ class ProcessSpec:
     # None: the runtime the launch chose; "embedded" pins a process to Cyclone DDS (the bag
     # recorder reads raw DDS, so it records a ward on either runtime from there).
     runtime: str | None = None
+    # Whether a supervisor restarts this process after a crash (its nodes rejoin with the
+    # same names, keys and on-disk state). False for what cannot resume, such as a bag
+    # recorder (a bag cannot be appended to after a crash).
+    restart: bool = True
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -53,6 +57,8 @@ class ProcessSpec:
         }
         if self.runtime is not None:
             out["runtime"] = self.runtime
+        if not self.restart:
+            out["restart"] = False
         return out
 
 

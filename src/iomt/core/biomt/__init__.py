@@ -122,6 +122,7 @@ from .messages import (
     UpdateReason,
 )
 from .provisioning import DeviceAttributes, Provisioned, ProvisionRequest
+from .records_audit import LocalStorageReport, audit_local_storage
 from .requester import FOREVER, Observer, Requester
 from .session import (
     AccessQuery,
@@ -203,6 +204,7 @@ __all__ = [
     "HistoryResult",
     "IdentifiedRecord",
     "KeyExpiredError",
+    "LocalStorageReport",
     "MasterBolster",
     "Measurement",
     "MemberRecord",
@@ -256,6 +258,7 @@ __all__ = [
     "VoteReply",
     "VoteRequest",
     "anonymize",
+    "audit_local_storage",
     "bolster_validator",
     "user_validator",
 ]
