@@ -29,8 +29,9 @@ from typing import Any
 from iomt.capture import RadioMap, audit
 from iomt.crypto.keystore import Keystore
 from iomt.errors import ConfigurationError, TransportError
+from iomt.experiments import resources
 from iomt.experiments.stats import summarize_ms
-from iomt.launch.service import LaunchService, total_pss_bytes
+from iomt.launch.service import LaunchService
 from iomt.msg import WorkloadProgress
 from iomt.runtime import Context, Executor, Node
 from iomt.topology import LaunchPlan, load
@@ -151,8 +152,10 @@ def run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) -
     provision(plan)
     provision_s = time.monotonic() - t0
     providers = list(plan.facts["providers"])
+    driver_cpu0 = resources.cpu_sample_of_driver()
     watcher = _ProgressWatcher(cfg.domain_id, cfg.dds_config)
     timings: dict[str, float] = {"provision_s": round(provision_s, 3)}
+    cpu: dict[str, Any] = {}
     try:
         with LaunchService(
             plan,
@@ -162,6 +165,7 @@ def run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) -
             runtime=cfg.runtime,
         ) as service:
             timings["ready_s"] = round(service.start(ready_timeout_s=180), 3)
+            cpu["at_ready"] = resources.cpu_sample(service)
             t_work = time.monotonic()
             deadline = t_work + cfg.timeout_s
             while True:
@@ -180,11 +184,22 @@ def run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) -
                     )
                 time.sleep(0.2)
             timings["workload_s"] = round(time.monotonic() - t_work, 3)
-            timings["memory_pss_mib"] = round(total_pss_bytes(service.pids()) / 2**20, 1)
+            cpu["at_end"] = resources.cpu_sample(service)
+            pss = resources.pss_by_process(service)
+            timings["memory_pss_mib"] = round(sum(pss.values()), 1)
             codes = service.stop(timeout_s=30)
     finally:
         watcher.close()
     report = build_report(plan, run_dir, timings, codes)
+    report["resources"] = resources.summarize(
+        at_ready=cpu["at_ready"],
+        at_end=cpu["at_end"],
+        driver_at_start=driver_cpu0,
+        requests=int(report["requests"]["total"]),
+        workload_s=timings["workload_s"],
+        ready_s=timings["ready_s"],
+        pss_mib=pss,
+    )
     (run_dir / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     (run_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")
     return report
@@ -400,5 +415,6 @@ def render_markdown(r: dict[str, Any]) -> str:
                 + ", ".join(f"{k} {row['readable']}" for k, row in radio_hops.items())
                 + ".",
             ]
+    lines += resources.render_lines(r.get("resources") or {})
     lines += ["", f"Timings: {r['timings']}", ""]
     return "\n".join(lines)

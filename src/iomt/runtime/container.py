@@ -20,6 +20,7 @@ import gc
 import importlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -174,6 +175,9 @@ def run(
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
+    profile_dir = os.environ.get(PROFILE_ENV)
+    if profile_dir:
+        _install_profiler(Path(profile_dir), ready_file)
     try:
         container.add_all(specs)
     except IomtError as exc:
@@ -192,6 +196,32 @@ def run(
     finally:
         container.shutdown()
     return 0
+
+
+#: A directory: SIGUSR1 starts a CPU-time cProfile of the executor thread, SIGUSR2 stops it
+#: and writes ``<dir>/<ready-file stem or pid>.prof`` (bench/profile_sharing.py uses it).
+PROFILE_ENV = "IOMT_PROFILE_DIR"
+
+
+def _install_profiler(directory: Path, ready_file: str | None) -> None:
+    import cProfile  # noqa: PLC0415 (profiling only)
+    import time  # noqa: PLC0415
+
+    # thread_time: CPU seconds of this (the executor's) thread, not wall time, so a
+    # callback waiting for a core on a busy machine is not charged for the wait.
+    profiler = cProfile.Profile(time.thread_time)
+    name = Path(ready_file).stem if ready_file else str(os.getpid())
+
+    def start(_signum: int, _frame: object) -> None:
+        profiler.enable()
+
+    def stop(_signum: int, _frame: object) -> None:
+        profiler.disable()
+        directory.mkdir(parents=True, exist_ok=True)
+        profiler.dump_stats(str(directory / f"{name}.prof"))
+
+    signal.signal(signal.SIGUSR1, start)
+    signal.signal(signal.SIGUSR2, stop)
 
 
 if __name__ == "__main__":
