@@ -198,7 +198,13 @@ def sharing_plan(
         for j, p in enumerate(provider_names)
     ]
 
-    processes = split_into_groups(device_nodes, devices_per_process, "devices_")
+    # Neighbours share a process: devices are packed along a Hilbert curve over the radio
+    # cells, so most hearers of an announcement (and most converters of a device) live in
+    # the announcing device's own process -- the process decodes and verifies it once,
+    # and DDS delivers it locally instead of to every device process of the ward.
+    processes = split_into_groups(
+        sorted(device_nodes, key=lambda d: _hilbert_key(d, side)), devices_per_process, "devices_"
+    )
     processes += split_into_groups(wallet_nodes, 100, "wallets_")
     processes.append(ProcessSpec("providers", tuple(provider_nodes)))
     identities = [Identity(n.name) for n in device_nodes + wallet_nodes] + [
@@ -255,6 +261,30 @@ def sharing_plan(
             "record": record,
         },
     )
+
+
+def _hilbert_key(node: NodeSpec, side: float) -> tuple[int, str]:
+    """Position of a device along a Hilbert curve filling the ward (a 64 x 64 grid)."""
+    n = 64
+    x = min(max(int(float(node.params["x"]) / side * n), 0), n - 1)
+    y = min(max(int(float(node.params["y"]) / side * n), 0), n - 1)
+    return hilbert_index(n, x, y), node.name
+
+
+def hilbert_index(n: int, x: int, y: int) -> int:
+    """Index of cell (x, y) along the Hilbert curve filling an n x n grid (n a power of 2)."""
+    d = 0
+    s = n // 2
+    while s > 0:
+        rx = 1 if x & s else 0
+        ry = 1 if y & s else 0
+        d += s * s * ((3 * rx) ^ ry)
+        if ry == 0:  # rotate the quadrant
+            if rx == 1:
+                x, y = s - 1 - x, s - 1 - y
+            x, y = y, x
+        s //= 2
+    return d
 
 
 def expected_endpoints(
