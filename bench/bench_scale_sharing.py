@@ -51,12 +51,22 @@ def main() -> int:
     parser.add_argument(
         "--skip", nargs="*", default=[], choices=["lat10", "lat400", "dist400", "cent400"]
     )
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        default=None,
+        help="A/B: also run every configuration with the iomt package of this source tree "
+        "(a checkout's src/, on PYTHONPATH), interleaved with this one, and print both",
+    )
     parser.add_argument("--no-record", action="store_true", help="runs without the recorder")
     parser.add_argument("--domain", type=int, default=150)
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--keep", type=Path, default=None, help="keep run dirs here")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+
+    if args.baseline_src is not None:
+        return ab(args)
 
     from iomt.experiments.sharing import ExperimentConfig, run
 
@@ -103,6 +113,67 @@ def main() -> int:
         print(json.dumps(out, indent=2))
         return 0
     print_table(results, out["verdicts"], args.requests)
+    return 0
+
+
+def ab(args: argparse.Namespace) -> int:
+    """Each configuration twice, baseline and current alternating first, in subprocesses."""
+    import os
+    import subprocess
+
+    tags = [t for t in ("lat10", "lat400", "dist400", "cent400") if t not in args.skip]
+    results: dict[str, dict[str, dict[str, Any]]] = {"baseline": {}, "current": {}}
+    passthrough = [
+        "--requests",
+        str(args.requests),
+        "--latency-requests",
+        str(args.latency_requests),
+        "--concurrency",
+        str(args.concurrency),
+        "--devices",
+        str(args.devices),
+        "--small",
+        str(args.small),
+        "--timeout",
+        str(args.timeout),
+    ]
+    if args.central_requests:
+        passthrough += ["--central-requests", str(args.central_requests)]
+    if args.no_record:
+        passthrough.append("--no-record")
+    for i, tag in enumerate(tags):
+        order = ["baseline", "current"] if i % 2 == 0 else ["current", "baseline"]
+        for j, variant in enumerate(order):
+            env = dict(os.environ)
+            if variant == "baseline":
+                env["PYTHONPATH"] = str(args.baseline_src.resolve())
+            cmd = [
+                sys.executable,
+                __file__,
+                *passthrough,
+                "--json",
+                "--domain",
+                str(args.domain + 10 * i + j),
+                "--skip",
+                *[t for t in ("lat10", "lat400", "dist400", "cent400") if t != tag],
+            ]
+            if args.keep:
+                cmd += ["--keep", str(args.keep / variant)]
+            print(f"-- {tag} ({variant})", file=sys.stderr, flush=True)
+            out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+            if out.returncode:
+                print(out.stderr[-3000:], file=sys.stderr)
+                continue
+            results[variant][tag] = json.loads(out.stdout)["runs"][tag]
+            print(json.dumps(results[variant][tag]), file=sys.stderr, flush=True)
+    report = {v: {"runs": r, "verdicts": verdicts(r)} for v, r in results.items()}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for variant in ("baseline", "current"):
+        print(f"== {variant}")
+        print_table(results[variant], report[variant]["verdicts"], args.requests)
+        print()
     return 0
 
 

@@ -403,7 +403,7 @@ class ProviderNode(Node):
 
     def _keep_observation(self, cdr: bytes, sender: str, technique: str) -> None:
         # Kept raw, one per distinct reading (a reading asked for twice is one
-        # Observation); turned into FHIR when the workload ends, off the request path.
+        # Observation); turned into FHIR when the node stops, off the request path.
         if self._fhir_path is not None:
             self._received.setdefault(hashlib.sha256(cdr).digest(), (cdr, sender, technique))
 
@@ -444,14 +444,21 @@ class ProviderNode(Node):
         ):
             self._finished = True
             self._results.flush()
-            if self._fhir_path and self._received:
-                path = Path(self._fhir_path)
-                try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    write_bundle(self._observations(), path)
-                except (OSError, IomtError) as exc:
-                    self.get_logger().error("FHIR export to %s failed: %s", path, exc)
             self._report_progress()
+
+    def _export_fhir(self) -> None:
+        # When the node stops, not when its workload ends: a FHIR export costs ~3 ms per
+        # Observation (fhir.resources builds, checks and round-trips each one), and the
+        # providers of a ward share one executor -- an export of a few thousand readings
+        # on it would hold every other provider's requests for seconds (they timed out).
+        if not self._fhir_path or not self._received:
+            return
+        path = Path(self._fhir_path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_bundle(self._observations(), path)
+        except (OSError, IomtError) as exc:
+            self.get_logger().error("FHIR export to %s failed: %s", path, exc)
 
     def _report_progress(self) -> None:
         c = self.counts
@@ -473,6 +480,7 @@ class ProviderNode(Node):
             self._results.write(self.biomt.summary())
         self._results.close()
         super().destroy_node()
+        self._export_fhir()
 
 
 def provider_node(context: RuntimeContext, **params: Any) -> ProviderNode:
