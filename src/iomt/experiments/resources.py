@@ -142,4 +142,14 @@ def render_lines(res: dict[str, Any]) -> list[str]:
         f"Start-up used {f(res['cpu_s_startup'], '.1f')} CPU s; during the workload the run "
         f"kept {f(res['cpu_share_of_cores'], '.0%')} of the machine's cores busy.",
     ]
+    warmup = res.get("warmup_s") or {}
+    if "requesting" in warmup:
+        lines += [
+            "",
+            f"Warm-up (the last provider, seconds after READY): asking the wallets "
+            f"{f(warmup.get('asking_wallets'), '.1f')}, every grant in "
+            f"{f(warmup.get('grants_in'), '.1f')}, first request "
+            f"{f(warmup.get('requesting'), '.1f')}; {warmup.get('wallet_retries', 0)} "
+            "wallet asks repeated.",
+        ]
     return lines

@@ -167,6 +167,7 @@ def run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) -
             timings["ready_s"] = round(service.start(ready_timeout_s=180), 3)
             cpu["at_ready"] = resources.cpu_sample(service)
             t_work = time.monotonic()
+            cpu["t_ready"] = t_work
             deadline = t_work + cfg.timeout_s
             while True:
                 snap = watcher.snapshot()
@@ -203,6 +204,7 @@ def run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) -
         ready_s=timings["ready_s"],
         pss_mib=pss,
     )
+    report["resources"]["warmup_s"] = _warmup(run_dir, cpu["t_ready"])
     (run_dir / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     (run_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")
     return report
@@ -221,6 +223,24 @@ def _progress_summary(snap: dict[str, Any], providers: list[str], total: int) ->
             for k in ("shared", "converted", "refused", "failed")
         },
     }
+
+
+def _warmup(run_dir: Path, t_ready: float) -> dict[str, Any]:
+    """When the last provider reached each phase, in seconds after the ward was READY
+    (asking the wallets, holding every grant, sending requests), and its wallet retries."""
+    records = [
+        r
+        for p in sorted((run_dir / "results").glob("dr_*.jsonl"))
+        for r in _read_jsonl(p)
+        if r.get("record") == "provider"
+    ]
+    out: dict[str, Any] = {}
+    for phase in ("asking_wallets", "grants_in", "requesting"):
+        times = [r["monotonic"][phase] for r in records if phase in r.get("monotonic", {})]
+        if times:
+            out[phase] = round(max(times) - t_ready, 3)
+    out["wallet_retries"] = sum(int(r.get("wallet_retries", 0)) for r in records)
+    return out
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -227,6 +227,7 @@ class DeviceNode(Node):
         )
         self.convert_timeout_s = convert_timeout_s
         self.registration_dropped = 0
+        self._precreate_converters = config.capability == Capability.NONE
         self._results = ResultsWriter(results)
         self._transfer_us: list[int] = []
         # Centralized: readings the server has not acknowledged yet, oldest first, with the
@@ -427,10 +428,13 @@ class DeviceNode(Node):
         except IomtError as exc:
             self.get_logger().warning("refused announcement from %s: %s", a.device_uri, exc)
             return
-        if status is RegistrationStatus.REGISTER and a.convertible:
+        if self._precreate_converters and status is RegistrationStatus.REGISTER and a.convertible:
             # One of our nearest capable neighbours (the first a conversion plan tries): have
             # its services' endpoints matched before we need them. The rest are made when
             # a plan reaches them: a dense ward would otherwise hold thousands of clients.
+            # Only a device that cannot encrypt converts every request; one that can asks a
+            # converter only for a technique it lacks, and makes the client then (every
+            # endpoint costs memory in every process of the ward, through discovery).
             nearest = [n.uri for n in self.core.table.one_hop_nearest() if n.convertible][
                 :PRECREATED_CONVERTERS
             ]

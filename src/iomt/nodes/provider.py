@@ -94,6 +94,7 @@ class ProviderNode(Node):
         script: list[list[str]] | None = None,
         settle_s: float = 0.5,
         biomt: dict[str, Any] | None = None,
+        devices: list[str] | None = None,
     ) -> None:
         super().__init__(name, context=context, namespace=namespace)
         if mode not in MODES:
@@ -142,6 +143,10 @@ class ProviderNode(Node):
         self._wallets_left = len(self.wallets)
         self._settle: Timer | None = None
         self._started = False
+        # When each phase began (time.monotonic(), comparable across the processes of one
+        # machine): the experiment reports how long the ward took to warm up.
+        self._phases: dict[str, float] = {"created": time.monotonic()}
+        self.wallet_retries = 0
         self._finished = False
         self._progress = self.create_publisher(WorkloadProgress, PROGRESS_TOPIC)
         # Converters open sessions with us after their first conversion for us, so later
@@ -153,6 +158,21 @@ class ProviderNode(Node):
         self.create_timer(0.5, self._report_progress)
         self.create_timer(0.25, self._check_deadlines)
         self._start_timer = self.create_timer(start_delay_s, self._start)
+        # The endpoints the workload will use, made now so that discovery matches them while
+        # the ward starts, not when the first requests wait for it: the wallets' services,
+        # and -- when the topology says which devices the patients have (``devices``, a
+        # hint: only the wallets' grants allow a request) -- the devices' (or the central
+        # server's) services.
+        for wallet in self.wallets:
+            self._client(wallet, "device_info", DeviceInfoRequest)
+        hinted = (
+            [self.central_uri]
+            if mode == "centralized"
+            else [uri_of(self.facility, d) for d in (devices or [])]
+        )
+        for uri in hinted if devices else []:
+            self._client(uri, "handshake", SessionHandshake)
+            self._client(uri, "fetch" if mode == "centralized" else "data_share", DataShare)
         self.biomt = (
             BiomtPhysician(
                 self,
@@ -179,6 +199,7 @@ class ProviderNode(Node):
 
     def _start(self) -> None:
         self._start_timer.cancel()
+        self._phases["asking_wallets"] = time.monotonic()
         # Every mode asks the wallets: in base mode too, for the list of their devices
         # (base then sends no tokens).
         for wallet in self.wallets:
@@ -200,6 +221,7 @@ class ProviderNode(Node):
         # A busy ward (hundreds of endpoints still being discovered) can make the first
         # ask time out; ask again, with more patience, before doing without the patient.
         if isinstance(exc, ServiceTimeoutError) and attempt < WALLET_ATTEMPTS:
+            self.wallet_retries += 1
             self.get_logger().info("wallet %s: %s; asking again", wallet, exc)
             self._ask_wallet(wallet, attempt + 1)
             return
@@ -227,6 +249,7 @@ class ProviderNode(Node):
 
     def _grants_in(self) -> None:
         if self._settle is None and not self._started:
+            self._phases["grants_in"] = time.monotonic()
             # Create every endpoint the workload will use now, and give discovery a moment
             # before the first request: a sample written by a writer nobody has matched yet
             # arrives late (and a recorder that has not matched it may never see it).
@@ -243,6 +266,7 @@ class ProviderNode(Node):
         if self._settle is not None:
             self._settle.cancel()
         self._started = True
+        self._phases["requesting"] = time.monotonic()
         self._pump()
 
     # -- Alg. 1.3: the workload ---------------------------------------------------------------
@@ -443,6 +467,7 @@ class ProviderNode(Node):
             and (self.issued >= self.total or not self._devices)
         ):
             self._finished = True
+            self._phases["finished"] = time.monotonic()
             self._results.flush()
             self._report_progress()
 
@@ -476,6 +501,15 @@ class ProviderNode(Node):
         )
 
     def destroy_node(self) -> None:
+        # the request records are complete by now (readers of the file count them)
+        self._results.write(
+            {
+                "record": "provider",
+                "provider": self.uri,
+                "monotonic": self._phases,
+                "wallet_retries": self.wallet_retries,
+            }
+        )
         if self.biomt is not None:
             self._results.write(self.biomt.summary())
         self._results.close()

@@ -38,6 +38,7 @@ TECHNIQUES = ("ecc",)
 MODES = ("distributed", "centralized", "base")
 RADIO_RANGE_M = 10.0
 CARE_TEAM = 4
+DEVICES_PER_PROCESS = 100
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,8 @@ def sharing_plan(
     providers: int | None = None,
     concurrency: int = 4,
     care_team: int = CARE_TEAM,
-    devices_per_process: int = 50,
+    devices_per_process: int | None = None,
+    wallets_per_process: int = 200,
     announce_period_s: float = 20.0,
     sample_period_s: float = 1.0,
     start_delay_s: float = 3.0,
@@ -88,7 +90,7 @@ def sharing_plan(
             requests=requests,
             providers=providers,
             concurrency=concurrency,
-            devices_per_process=devices_per_process,
+            devices_per_process=devices_per_process or 50,
             announce_period_s=announce_period_s,
             sample_period_s=sample_period_s,
             start_delay_s=start_delay_s,
@@ -185,6 +187,13 @@ def sharing_plan(
             {
                 "keystore": keystore,
                 "wallets": [w for i, w in enumerate(wallet_names) if p in teams[i]],
+                # which devices its patients have: endpoints made at start-up (a hint)
+                "devices": [
+                    d["name"]
+                    for i, w in enumerate(wallet_nodes)
+                    if p in teams[i]
+                    for d in w.params["devices"]
+                ],
                 "requests": per_provider + (1 if j < requests % n_providers else 0),
                 "concurrency": concurrency,
                 "techniques": list(techniques),
@@ -202,10 +211,15 @@ def sharing_plan(
     # cells, so most hearers of an announcement (and most converters of a device) live in
     # the announcing device's own process -- the process decodes and verifies it once,
     # and DDS delivers it locally instead of to every device process of the ward.
+    # 100 devices and 200 wallets per process: every process (a DDS participant) keeps
+    # what discovery told it about every endpoint of the ward (~2 KiB each) on top of the
+    # interpreter, so at 400 devices fewer, larger processes save a few hundred MiB.
     processes = split_into_groups(
-        sorted(device_nodes, key=lambda d: _hilbert_key(d, side)), devices_per_process, "devices_"
+        sorted(device_nodes, key=lambda d: _hilbert_key(d, side)),
+        devices_per_process or DEVICES_PER_PROCESS,
+        "devices_",
     )
-    processes += split_into_groups(wallet_nodes, 100, "wallets_")
+    processes += split_into_groups(wallet_nodes, wallets_per_process, "wallets_")
     processes.append(ProcessSpec("providers", tuple(provider_nodes)))
     identities = [Identity(n.name) for n in device_nodes + wallet_nodes] + [
         Identity(p, PROVIDER_ATTRIBUTES) for p in provider_names
