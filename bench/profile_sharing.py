@@ -213,6 +213,7 @@ def main() -> int:
     parser.add_argument("--no-cprofile", action="store_true")
     parser.add_argument("--perf", action="store_true", help="also perf record (native DSOs)")
     parser.add_argument("--extra", default="{}", help="topology parameters (JSON)")
+    parser.add_argument("--dds-config", default=None, help="loopback | lan | path to XML")
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--domain", type=int, default=160)
     parser.add_argument("--out", type=Path, default=Path("/tmp/iomt-profile"))
@@ -244,6 +245,7 @@ def main() -> int:
                     run_dir=run_dir,
                     record=not args.no_record,
                     timeout_s=3600,
+                    dds_config=args.dds_config,
                     extra=json.loads(args.extra),
                 )
             )

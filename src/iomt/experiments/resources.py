@@ -94,6 +94,7 @@ def summarize(
         "requests_per_s": round(requests / workload_s, 1) if workload_s and requests else None,
         "ready_s": ready_s,
         "cpu_s_startup": round(sum(startup.values()), 2),
+        "cpu_s_startup_by_kind": {k: round(v, 2) for k, v in _by_kind(startup).items()},
         "cpu_s_workload": round(total, 2),
         "cpu_ms_per_request": per_request(total),
         "cpu_ms_per_request_by_kind": {k: per_request(v) for k, v in by_kind.items()},
