@@ -57,6 +57,13 @@ def main() -> int:
     parser.add_argument(
         "--latency-providers", type=int, default=2, help="providers in lat10 and lat400"
     )
+    parser.add_argument(
+        "--trials",
+        type=int,
+        default=1,
+        help="run lat10 and lat400 this many times, alternating, and report the run with "
+        "the median p50 of each (single runs move by tens of per cent on a shared machine)",
+    )
     parser.add_argument("--skip", nargs="*", default=[], choices=TAGS)
     parser.add_argument(
         "--baseline-src",
@@ -92,11 +99,16 @@ def main() -> int:
         ),
     }
     results: dict[str, dict[str, Any]] = {}
+    trials: dict[str, list[dict[str, Any]]] = {}
+    order = [t for t in runs if t not in args.skip]
+    if args.trials > 1:
+        pair = [t for t in order if t in ("lat10", "lat400")]
+        order = pair * args.trials + [t for t in order if t not in pair]
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp)
-        for i, (tag, (mode, devices, requests, concurrency, extra)) in enumerate(runs.items()):
-            if tag in args.skip:
-                continue
+        for i, tag in enumerate(order):
+            mode, devices, requests, concurrency, extra = runs[tag]
+            n = len(trials.get(tag, []))
             print(
                 f"-- {tag}: {mode}, {devices} devices, {requests} requests, "
                 f"concurrency {concurrency}",
@@ -109,15 +121,20 @@ def main() -> int:
                     mode=mode,
                     requests=requests,
                     concurrency=concurrency,
-                    domain_id=args.domain + i,
-                    run_dir=root / tag,
+                    domain_id=args.domain + i % 40,
+                    run_dir=root / (tag if not n else f"{tag}-{n}"),
                     record=not args.no_record,
                     timeout_s=args.timeout,
                     extra=extra,
                 )
             )
-            results[tag] = summary(report)
-            print(json.dumps(results[tag]), file=sys.stderr, flush=True)
+            trials.setdefault(tag, []).append(summary(report))
+            print(json.dumps(trials[tag][-1]), file=sys.stderr, flush=True)
+    for tag, done in trials.items():
+        done.sort(key=lambda r: r["access_p50_ms"])
+        results[tag] = dict(done[len(done) // 2])
+        if len(done) > 1:
+            results[tag]["access_p50_ms_trials"] = [r["access_p50_ms"] for r in done]
 
     out: dict[str, Any] = {"runs": results, "targets": TARGETS, "verdicts": verdicts(results)}
     if args.json:
@@ -168,7 +185,7 @@ def ab(args: argparse.Namespace) -> int:
                 "--domain",
                 str(args.domain + 10 * i + j),
                 "--skip",
-                *[t for t in ("lat10", "lat400", "dist400", "cent400") if t != tag],
+                *[t for t in TAGS if t != tag],
             ]
             if args.keep:
                 cmd += ["--keep", str(args.keep / variant)]
@@ -274,6 +291,12 @@ def print_table(r: dict[str, dict[str, Any]], v: dict[str, Any], requests: int) 
             + f" {_f(row['pss_mib'], '8.0f')} {_f(row['ready_s'], '7.1f')}"
             + f"  warm-up {(row.get('warmup_s') or {}).get('requesting', '-')} s"
         )
+    for tag, row in r.items():
+        if "access_p50_ms_trials" in row:
+            print(
+                f"{tag}: access p50 over {len(row['access_p50_ms_trials'])} runs (ms): "
+                f"{row['access_p50_ms_trials']}"
+            )
     print()
     for name, verdict in v.items():
         if isinstance(verdict, dict):

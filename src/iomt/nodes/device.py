@@ -27,7 +27,7 @@ import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -55,7 +55,6 @@ from iomt.msg import (
     Vitals,
 )
 from iomt.nodes import wire
-from iomt.nodes.biomt_device import BiomtDeviceLink
 from iomt.nodes.common import (
     Calls,
     ResultsWriter,
@@ -78,6 +77,9 @@ from iomt.runtime import (
     Responder,
     RuntimeContext,
 )
+
+if TYPE_CHECKING:
+    from iomt.nodes.biomt_device import BiomtDeviceLink
 
 MODES = ("distributed", "centralized", "base", "biomt")
 SHARING_MODES = ("distributed", "biomt")  # modes that run the paper's framework
@@ -255,8 +257,12 @@ class DeviceNode(Node):
         self.create_service(
             SessionHandshake, "~/handshake", handshake_responder(self.core.channels)
         )
-        self._biomt = (
-            BiomtDeviceLink(
+        self._biomt: BiomtDeviceLink | None = None
+        if mode == "biomt":
+            # imported for BIoMT only: it brings the whole BIoMT core (0.5 s at start-up)
+            from iomt.nodes.biomt_device import BiomtDeviceLink  # noqa: PLC0415
+
+            self._biomt = BiomtDeviceLink(
                 self,
                 keystore=ks,
                 identity=identity,
@@ -265,9 +271,6 @@ class DeviceNode(Node):
                 owner=wallet,
                 **(biomt or {}),
             )
-            if mode == "biomt"
-            else None
-        )
         if mode in SHARING_MODES:
             if config.capability > Capability.NONE:
                 self.create_service(Convert, "~/convert", self._on_convert)

@@ -25,10 +25,9 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iomt.core.channels import ChannelTable
-from iomt.core.fhir import VitalSign, to_observation
 from iomt.core.provider import ProviderCore, Received
 from iomt.crypto.keystore import Identity
 from iomt.errors import ConfigurationError, IomtError, ServiceTimeoutError
@@ -41,7 +40,6 @@ from iomt.msg import (
     WorkloadProgress,
 )
 from iomt.nodes import wire
-from iomt.nodes.biomt_physician import BiomtPhysician
 from iomt.nodes.common import (
     Calls,
     ResultsWriter,
@@ -52,8 +50,10 @@ from iomt.nodes.common import (
     uri_of,
 )
 from iomt.nodes.device import INBOX_QOS, MODES
-from iomt.nodes.fhir_export import write_bundle
 from iomt.runtime import Client, Node, RuntimeContext, Timer
+
+if TYPE_CHECKING:
+    from iomt.nodes.biomt_physician import BiomtPhysician
 
 PROGRESS_TOPIC = "/iomt/progress"
 WALLET_ATTEMPTS = 3
@@ -173,8 +173,12 @@ class ProviderNode(Node):
         for uri in hinted if devices else []:
             self._client(uri, "handshake", SessionHandshake)
             self._client(uri, "fetch" if mode == "centralized" else "data_share", DataShare)
-        self.biomt = (
-            BiomtPhysician(
+        self.biomt: BiomtPhysician | None = None
+        if mode == "biomt":
+            # imported for BIoMT only: it brings the whole BIoMT core at start-up
+            from iomt.nodes.biomt_physician import BiomtPhysician  # noqa: PLC0415
+
+            self.biomt = BiomtPhysician(
                 self,
                 keystore=ks,
                 identity=identity,
@@ -183,9 +187,6 @@ class ProviderNode(Node):
                 seed=seed,
                 **(biomt or {}),
             )
-            if mode == "biomt"
-            else None
-        )
 
     # -- Alg. 1.1: tokens from the wallets ----------------------------------------------------
 
@@ -432,6 +433,9 @@ class ProviderNode(Node):
             self._received.setdefault(hashlib.sha256(cdr).digest(), (cdr, sender, technique))
 
     def _observations(self) -> list[Any]:
+        # fhir.resources (pydantic models) is imported when the provider exports, at stop
+        from iomt.core.fhir import VitalSign, to_observation  # noqa: PLC0415
+
         out = []
         for cdr, sender, technique in self._received.values():
             try:
@@ -478,6 +482,8 @@ class ProviderNode(Node):
         # on it would hold every other provider's requests for seconds (they timed out).
         if not self._fhir_path or not self._received:
             return
+        from iomt.nodes.fhir_export import write_bundle  # noqa: PLC0415 (at stop only)
+
         path = Path(self._fhir_path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
