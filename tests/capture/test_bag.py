@@ -243,3 +243,52 @@ def test_bag_writer_refuses_an_existing_directory(tmp_path: Path) -> None:
     (tmp_path / "taken").mkdir()
     with pytest.raises(BagWriteError):
         BagWriter(tmp_path / "taken", TYPES)
+
+
+def test_the_recorders_writer_writes_what_rosbags_writer_writes(tmp_path: Path) -> None:
+    """The recorder's writer (connections added and written in O(1)) leaves the same bag as
+    rosbags' own Writer: the same MCAP bytes and the same metadata.yaml."""
+    from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
+
+    from iomt.capture.recorder import _writer_class
+
+    best_effort = RELIABLE._replace(reliability=QosReliability.BEST_EFFORT)
+    vitals_type = TYPES.channel_type("iomt_interfaces/msg/Vitals")
+    plan = [
+        ("/a", [RELIABLE]),
+        ("/b", [RELIABLE]),
+        ("/c", [RELIABLE, best_effort]),
+        ("/d", []),
+        ("/a", [best_effort]),  # the same topic with other QoS: another connection
+    ]
+    bags = {}
+    for name, cls in (("stock", Writer), ("recorder", _writer_class())):
+        path = tmp_path / name / "bag"
+        path.parent.mkdir()
+        w = cls(path, version=9, storage_plugin=StoragePlugin.MCAP)
+        w.open()
+        conns = [
+            w.add_connection(
+                topic,
+                vitals_type.name,
+                msgdef=vitals_type.definition,
+                rihs01=vitals_type.type_hash,
+                offered_qos_profiles=qos,
+            )
+            for topic, qos in plan
+        ]
+        with pytest.raises(WriterError):
+            w.add_connection(
+                "/b",
+                vitals_type.name,
+                msgdef=vitals_type.definition,
+                rihs01=vitals_type.type_hash,
+                offered_qos_profiles=[RELIABLE],
+            )
+        for i in range(40):
+            w.write(conns[i % len(conns)], T0 + i, encode(vitals(i)))
+        w.set_custom_data("k", "v")
+        w.close()
+        bags[name] = path
+    for f in ("metadata.yaml", "bag.mcap"):
+        assert (bags["recorder"] / f).read_bytes() == (bags["stock"] / f).read_bytes(), f

@@ -609,13 +609,14 @@ def test_an_initiator_uses_a_session_only_once_the_responder_confirmed_it(
     ca, cb = a.channels, b.channels
     m2 = cb.respond("hr_ecc", ca.start("bp_abe"))
     m3 = ca.finish("bp_abe", m2)
-    # message 3 in flight (or lost): nothing may be sent on the session yet
+    # message 3 in flight (or lost): nothing may be sent on the session yet (MACs from
+    # the responder are accepted already: the next test)
     assert ca.session("bp_abe") is None
-    assert ca.mac_verifier("bp_abe") is None
     # lost for good: the opener abandons it, and there is nothing left to confirm
     ca.abandon("bp_abe")
     with pytest.raises(LocalProtocolError):
         ca.confirm("bp_abe")
+    assert ca.mac_verifier("bp_abe") is None
     # a second attempt that is confirmed is usable on both sides
     m2 = cb.respond("hr_ecc", ca.start("bp_abe"))
     m3 = ca.finish("bp_abe", m2)
@@ -624,3 +625,39 @@ def test_an_initiator_uses_a_session_only_once_the_responder_confirmed_it(
     assert ca.session("bp_abe") is session
     record = session.protect(b"hi", aad=b"")
     assert cb.session_of_record(record).unprotect(record, aad=b"") == b"hi"
+
+
+def test_a_mac_from_a_responder_verifies_before_our_confirmation_arrives(world: World) -> None:
+    """The responder holds the session once it accepted message 3 and may MAC with it at
+    once (a converter publishing to the provider that is opening a session with it); the
+    initiator accepts that MAC before its confirmation arrives, without sending on the
+    session itself. Nobody else's MAC verifies, and an abandoned handshake's does not."""
+    a, b = world.device("hr_ecc"), world.device("bp_abe")
+    ca, cb = a.channels, b.channels
+    m2 = cb.respond("hr_ecc", ca.start("bp_abe"))
+    m3 = ca.finish("bp_abe", m2)
+    assert cb.respond("hr_ecc", m3) == b""  # the responder holds the session now
+    tag = cb.mac_key(cb.session("hr_ecc")).sign(b"envelope")  # type: ignore[arg-type]
+    assert ca.session("bp_abe") is None  # we do not send on it yet
+    verifier = ca.mac_verifier("bp_abe")
+    assert verifier is not None
+    verifier.verify(b"envelope", tag)
+    with pytest.raises(AuthenticationError):
+        verifier.verify(b"another envelope", tag)
+    # a third party with its own session with us cannot pass its MAC off as bp_abe's
+    other = world.device("bp_sym")
+    world.open_session(ca, other.channels)
+    forged = other.channels.mac_key(other.channels.session("hr_ecc")).sign(b"envelope")  # type: ignore[arg-type]
+    with pytest.raises(AuthenticationError):
+        verifier.verify(b"envelope", forged)
+    # abandoned (the confirmation never came): its MACs are no longer accepted
+    ca.abandon("bp_abe")
+    assert ca.mac_verifier("bp_abe") is None
+    # confirmed instead: the same key, now a live session
+    m2 = cb.respond("hr_ecc", ca.start("bp_abe"))
+    m3 = ca.finish("bp_abe", m2)
+    assert cb.respond("hr_ecc", m3) == b""
+    tag = cb.mac_key(cb.session("hr_ecc")).sign(b"envelope")  # type: ignore[arg-type]
+    ca.mac_verifier("bp_abe").verify(b"envelope", tag)  # type: ignore[union-attr]
+    ca.confirm("bp_abe")
+    ca.mac_verifier("bp_abe").verify(b"envelope", tag)  # type: ignore[union-attr]

@@ -58,6 +58,22 @@ def test_distributed_framework_end_to_end(tmp_path: Path, domain_id: int) -> Non
     for item in audit["readable_items"]:
         assert item["technique"] == "none"  # the plaintext link, declared as such
     assert (tmp_path / "distributed" / "report.md").read_text().startswith("# scale_10")
+    # what the run cost: CPU per request over every process, by kind; memory; start-up
+    res = report["resources"]
+    assert res["requests"] == 120 and res["requests_per_s"] > 0
+    assert set(res["cpu_ms_per_request_by_kind"]) == {
+        "devices",
+        "wallets",
+        "providers",
+        "recorder",
+        "driver",
+    }
+    assert res["cpu_ms_per_request"] == pytest.approx(
+        sum(res["cpu_ms_per_request_by_kind"].values()), abs=0.01
+    )
+    assert res["cpu_ms_per_request_by_kind"]["providers"] > 0
+    assert res["memory_pss_mib"] > 0 and res["ready_s"] > 0
+    assert "## Cost of the run" in (tmp_path / "distributed" / "report.md").read_text()
     # the provider exported what it received as FHIR vital signs
     bundles = list((tmp_path / "distributed" / "fhir").glob("*.json"))
     assert bundles

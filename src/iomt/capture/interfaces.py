@@ -32,8 +32,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import iomt.msg
-from iomt.errors import ConfigurationError, LocalProtocolError, RemoteProtocolError
-from iomt.msg import ServiceInfo, decode, message_info, split_service_sample
+from iomt.errors import (
+    ConfigurationError,
+    LocalProtocolError,
+    ProtocolError,
+    RemoteProtocolError,
+)
+from iomt.msg import ServiceInfo, decode, encode, message_info, split_service_sample
 from iomt.msg.dynamic import struct_class
 
 if TYPE_CHECKING:
@@ -91,6 +96,55 @@ def dds_type_to_ros(dds_type: str) -> str | None:
     return f"{parts[0]}/{parts[1]}/{parts[3][:-1]}"
 
 
+# ServiceEventInfo in XCDR1: uint8 event_type, (pad 3), int32 sec, uint32 nanosec,
+# char[16] client_gid, (pad 4), int64 sequence_number -- 40 bytes from the stream start.
+_EVENT_INFO = struct.Struct("<BxxxiI16s4xq")
+_U32 = struct.Struct("<I")
+_ALIGN = {
+    "bool": 1, "byte": 1, "char": 1, "int8": 1, "uint8": 1, "string": 4, "wstring": 4,
+    "int16": 2, "uint16": 2, "int32": 4, "uint32": 4, "float32": 4,
+    "int64": 8, "uint64": 8, "float64": 8,
+}  # fmt: skip
+
+
+def _event_around(
+    event_type: int, stamp_ns: int, client_guid: int, seq: int, body: bytes, *, is_request: bool
+) -> bytes:
+    """A service event sample holding one request or one response ``body`` (XCDR1, without
+    its encapsulation header, encoded at an offset congruent to where it lands here)."""
+    sec, nanosec = divmod(stamp_ns, 1_000_000_000)
+    info = _EVENT_INFO.pack(event_type, sec, nanosec, client_gid_bytes(client_guid), seq)
+    if is_request:
+        # request[1] at 40: its length, the body at 44; response[0] aligned to 4 after it
+        pad = -len(body) % 4
+        parts = [CDR_LE_HEADER, info, _U32.pack(1), body, bytes(pad), _U32.pack(0)]
+    else:
+        # request[0] at 40, response[1] at 44: its length, the body at 48
+        parts = [CDR_LE_HEADER, info, _U32.pack(0), _U32.pack(1), body]
+    return b"".join(parts)
+
+
+CDR_LE_HEADER = b"\x00\x01\x00\x00"
+
+
+def _alignment_of(fielddefs: Any, node: Any, depth: int = 0) -> int:
+    from rosbags.interfaces import Nodetype  # noqa: PLC0415  (rosbags loads lazily)
+
+    kind, desc = node
+    if depth > 32:
+        return 8  # not expected; assume the worst
+    if kind == Nodetype.BASE:
+        return _ALIGN.get(desc[0], 8)
+    if kind == Nodetype.NAME:
+        fields = fielddefs[desc][1]
+        return max((_alignment_of(fielddefs, f[1], depth + 1) for f in fields), default=1)
+    if kind in (Nodetype.SEQUENCE,):
+        return max(4, _alignment_of(fielddefs, desc[0], depth + 1))
+    if kind == Nodetype.ARRAY:
+        return _alignment_of(fielddefs, desc[0], depth + 1)
+    return 8
+
+
 def client_gid_bytes(client_guid: int) -> bytes:
     """The 16-byte ``client_gid`` of a service event, from rmw_cyclonedds' 64-bit client id.
 
@@ -117,6 +171,7 @@ class CaptureTypes:
         self._register_events()
         self._channel_types: dict[str, ChannelType] = {}
         self._classes: dict[str, Any] = {}
+        self._alignments: dict[str, int] = {}
 
     # -- names ---------------------------------------------------------------------------------
 
@@ -217,17 +272,55 @@ class CaptureTypes:
     ) -> bytes:
         """A ``<pkg>/srv/<Name>_Event`` sample from one rq/rr sample as seen on the wire.
 
-        The body is checked with iomt's bounded decoder first (it is network input) and then
-        re-serialized inside the event by rosbags: the event moves the body to another offset,
-        and CDR aligns relative to the stream start, so the bytes cannot just be copied.
+        The body is checked with iomt's bounded decoder first (it is network input).
+        CDR aligns relative to the stream start, so a body moved to another offset may
+        need other padding: inside the event a response body starts at offset 48 and a
+        request body at 44 (against 16 in the rq/rr sample). Where that cannot change the
+        encoding -- a response (48 and 16 agree modulo 8), or a request whose type has no
+        8-byte member -- the event is assembled around iomt's own re-encoding of the body
+        (its generated codec: canonical XCDR1, byte for byte what rosbags writes; tested);
+        otherwise rosbags re-serializes the decoded body inside the event.
         Malformed samples raise :class:`~iomt.errors.RemoteProtocolError`.
         """
         client_guid, seq, body = split_service_sample(sample)
         info = self._services[service]
         part = info.request if is_request else info.response
-        decode(part.type, body)  # bounded, strict: RemoteProtocolError for anything malformed
+        # bounded, strict: RemoteProtocolError for anything malformed
+        msg = decode(part.type, body)
+        if not is_request or self._max_alignment(part.name) <= 4:
+            try:
+                canonical = encode(msg)[4:]
+                return _event_around(
+                    event_type, stamp_ns, client_guid, seq, canonical, is_request=is_request
+                )
+            except (ProtocolError, struct.error):
+                pass  # not expressible this way: rosbags below says why
+        return self.event_by_rosbags(
+            service,
+            event_type=event_type,
+            stamp_ns=stamp_ns,
+            client_guid=client_guid,
+            seq=seq,
+            body=body,
+            is_request=is_request,
+        )
+
+    def event_by_rosbags(
+        self,
+        service: str,
+        *,
+        event_type: int,
+        stamp_ns: int,
+        client_guid: int,
+        seq: int,
+        body: bytes,
+        is_request: bool,
+    ) -> bytes:
+        """The service event of ``body`` (a plain request/response sample), by rosbags."""
+        info = self._services[service]
+        part = info.request if is_request else info.response
         try:
-            msg = self.store.deserialize_cdr(body, part.name)
+            ros_msg = self.store.deserialize_cdr(body, part.name)
         except Exception as exc:  # rosbags raises assorted errors on bytes it cannot parse
             raise RemoteProtocolError(f"{part.name}: {exc}") from exc
         types: Any = self.store.types
@@ -242,14 +335,25 @@ class CaptureTypes:
                 client_gid=np.frombuffer(client_gid_bytes(client_guid), dtype=np.uint8),
                 sequence_number=seq,
             ),
-            request=[msg] if is_request else [],
-            response=[] if is_request else [msg],
+            request=[ros_msg] if is_request else [],
+            response=[] if is_request else [ros_msg],
         )
         try:
             data: bytes = bytes(self.store.serialize_cdr(event, self.event_type_name(service)))
         except Exception as exc:
             raise LocalProtocolError(f"cannot encode a {service} event: {exc}") from exc
         return data
+
+    def _max_alignment(self, ros_type: str) -> int:
+        """The largest CDR alignment of any member of ``ros_type`` (1, 2, 4 or 8)."""
+        found = self._alignments.get(ros_type)
+        if found is None:
+            from rosbags.interfaces import Nodetype  # noqa: PLC0415
+
+            found = self._alignments[ros_type] = _alignment_of(
+                self.store.fielddefs, (Nodetype.NAME, ros_type)
+            )
+        return found
 
     def decode(self, data: bytes, ros_type: str) -> Any:
         """Decode a recorded message with rosbags; malformed data raises RemoteProtocolError."""

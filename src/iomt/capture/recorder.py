@@ -101,6 +101,111 @@ class RecorderStats:
         }
 
 
+def _writer_class() -> type[Any]:
+    """rosbags' rosbag2 ``Writer``, with the per-connection costs made independent of how
+    many connections the bag already has.
+
+    Stock ``add_connection`` compares the new connection with every existing one and builds
+    a YAML emitter to serialize its offered QoS profiles (~5 ms each); ``write`` looks the
+    connection up in a list. A ward's recorder opens a connection per service it hears
+    (over a thousand at 400 devices), so both grew with the ward. Here duplicates are found
+    in a dict, each distinct list of QoS profiles is serialized once (the same YAML text,
+    with the same emitter settings), and writes check the connection by identity. What ends
+    up in the bag is what the stock writer writes (tested).
+    """
+    from io import StringIO  # noqa: PLC0415
+
+    from rosbags.interfaces import (  # noqa: PLC0415
+        Connection,
+        ConnectionExtRosbag2,
+        MessageDefinition,
+        MessageDefinitionFormat,
+    )
+    from rosbags.rosbag2 import CompressionMode, Writer, WriterError  # noqa: PLC0415
+    from rosbags.rosbag2.metadata import dump_qos_v9  # noqa: PLC0415
+    from ruamel.yaml import YAML  # noqa: PLC0415
+
+    class _Writer(Writer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._keys: set[tuple[str, str, str, tuple[Any, ...]]] = set()
+            self._ids: set[int] = set()
+            self._dumped: dict[tuple[Any, ...], str] = {}
+
+        def add_connection(
+            self,
+            topic: str,
+            msgtype: str,
+            *,
+            typestore: Any = None,
+            msgdef: str | None = None,
+            rihs01: str | None = None,
+            serialization_format: str = "cdr",
+            offered_qos_profiles: Sequence[Any] = (),
+        ) -> Any:
+            if not self.storage or self.version < 9 or msgdef is None or not rihs01:
+                return super().add_connection(
+                    topic,
+                    msgtype,
+                    typestore=typestore,
+                    msgdef=msgdef,
+                    rihs01=rihs01,
+                    serialization_format=serialization_format,
+                    offered_qos_profiles=offered_qos_profiles,
+                )
+            profiles = tuple(offered_qos_profiles)
+            key = (topic, msgtype, serialization_format, profiles)
+            if key in self._keys:
+                raise WriterError(f"Connection can only be added once: {topic} {msgtype}.")
+            idl = msgdef.startswith("=" * 80 + "\nIDL: ")
+            connection = Connection(
+                id=len(self.connections) + 1,
+                topic=topic,
+                msgtype=msgtype,
+                msgdef=MessageDefinition(
+                    MessageDefinitionFormat.IDL if idl else MessageDefinitionFormat.MSG, msgdef
+                ),
+                digest=rihs01,
+                msgcount=0,
+                ext=ConnectionExtRosbag2(
+                    serialization_format=serialization_format,
+                    offered_qos_profiles=list(profiles),
+                ),
+                owner=self,
+            )
+            dumped = self._dumped.get(profiles)
+            if dumped is None:
+                stream = StringIO()
+                yaml = YAML(typ="safe")
+                yaml.default_flow_style = False
+                yaml.dump(dump_qos_v9(list(profiles)), stream)
+                dumped = self._dumped[profiles] = stream.getvalue().strip()
+            if msgtype not in self.added_types:
+                self.storage.add_msgtype(connection)
+                self.added_types.add(msgtype)
+            self.storage.add_connection(connection, dumped)
+            self.connections.append(connection)
+            self.counts[connection.id] = 0
+            self._keys.add(key)
+            self._ids.add(id(connection))
+            return connection
+
+        def write(self, connection: Any, timestamp: int, data: bytes | memoryview) -> None:
+            if (
+                not self.storage
+                or id(connection) not in self._ids
+                or self.compression_mode is CompressionMode.MESSAGE
+            ):
+                super().write(connection, timestamp, data)
+                return
+            self.storage.write(connection, timestamp, data)
+            self.counts[connection.id] += 1
+            self.min_timestamp = min(timestamp, self.min_timestamp)
+            self.max_timestamp = max(timestamp, self.max_timestamp)
+
+    return _Writer
+
+
 class BagWriter:
     """A rosbag2 bag being written: MCAP, metadata version 9, one connection per channel.
 
@@ -109,7 +214,7 @@ class BagWriter:
     """
 
     def __init__(self, output: str | Path, types: CaptureTypes) -> None:
-        from rosbags.rosbag2 import StoragePlugin, Writer  # noqa: PLC0415
+        from rosbags.rosbag2 import StoragePlugin  # noqa: PLC0415
 
         self.path = Path(output)
         self.types = types
@@ -117,7 +222,7 @@ class BagWriter:
         self._connections: dict[tuple[str, str], Any] = {}
         self.counts: dict[tuple[str, str], int] = {}
         try:
-            self._writer = Writer(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
+            self._writer = _writer_class()(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
             self._writer.open()
         except Exception as exc:  # rosbags' WriterError, OSError
             raise BagWriteError(f"cannot create bag {self.path}: {exc}") from exc

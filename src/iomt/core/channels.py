@@ -196,8 +196,18 @@ class ChannelTable:
     def mac_verifier(self, peer: str) -> Verifier | None:
         """What checks a MAC from ``peer``: any of our live sessions with it. Two parties
         that opened sessions with each other at the same moment may each send on a
-        different one for a while; a MAC from either is theirs."""
-        keys = [self.mac_key(s) for s in self._older.get(peer, ()) if not s.is_expired]
+        different one for a while; a MAC from either is theirs.
+
+        That includes a session we initiated and finished but whose confirmation is still
+        on its way: the responder holds it as soon as it accepted message 3 and may MAC
+        with it at once (a converter publishing to a provider that just opened a session
+        with it), before our confirmation arrives. Accepting such a MAC is safe -- only the
+        authenticated peer holds the key -- we just do not send on that session yet."""
+        sessions = [*self._older.get(peer, ())]
+        confirming = self._confirming.get(peer)
+        if confirming is not None:
+            sessions.append(confirming)
+        keys = [self.mac_key(s) for s in sessions if not s.is_expired]
         if not keys:
             return None
         return keys[0] if len(keys) == 1 else AnyOfMacs(keys[::-1])

@@ -70,10 +70,11 @@ class Announcement:
         return b"".join(out)
 
     def signed_by(self, signer: Signer) -> Announcement:
-        return replace(self, signature=signer.sign(replace(self, signature=b"").signed_bytes()))
+        # signed_bytes() covers every field but the signature
+        return replace(self, signature=signer.sign(self.signed_bytes()))
 
     def verify(self, verifier: Verifier) -> None:
-        verifier.verify(replace(self, signature=b"").signed_bytes(), self.signature)
+        verifier.verify(self.signed_bytes(), self.signature)
 
 
 class RegistrationStatus(Enum):
@@ -105,6 +106,50 @@ CertificateCheck = Callable[[str, bytes], Verifier]
 """(device uri, DER certificate) -> its verifier, or raise AuthenticationError."""
 
 
+class VerifiedAnnouncements:
+    """Announcements whose signature has verified, for the neighbour tables of one process
+    to share: every device of a process hears the same announcement from its neighbour, and
+    the signature need not be checked once per hearer.
+
+    An entry is the complete announcement — every signed field, the certificate and the
+    signature itself — together with the public key that verified it. A hit therefore
+    means: these exact bytes, under this exact key, verified before; verification is a
+    deterministic function of both, so it would verify again. Anything different — a new
+    stamp, another position or capability, a changed certificate, a forged or empty
+    signature, another key — is not in the memo and is verified (or refused) in full.
+    Failures are never remembered. Bounded: the oldest entries go first.
+    """
+
+    def __init__(self, max_entries: int = 8192) -> None:
+        self._max = max_entries
+        self._seen: dict[tuple[Announcement, bytes], None] = {}
+        # The very objects verified last, by identity (a process decodes an announcement
+        # once and hands every hearer the same object): a hit costs no hashing of the
+        # whole announcement. Held here, so an id is never reused while it is a key.
+        self._recent: dict[int, tuple[Announcement, Verifier]] = {}
+        self.hits = 0
+        self.verified = 0
+
+    def check(self, announcement: Announcement, verifier: Verifier) -> None:
+        """Raise AuthenticationError unless ``announcement`` verifies under ``verifier``."""
+        recent = self._recent.get(id(announcement))
+        if recent is not None and recent[0] is announcement and recent[1] is verifier:
+            self.hits += 1
+            return
+        key = (announcement, verifier.public_bytes())
+        if key not in self._seen:
+            announcement.verify(verifier)
+            self.verified += 1
+            if len(self._seen) >= self._max:
+                del self._seen[next(iter(self._seen))]
+            self._seen[key] = None
+        else:
+            self.hits += 1
+        if len(self._recent) >= min(256, self._max):
+            del self._recent[next(iter(self._recent))]
+        self._recent[id(announcement)] = (announcement, verifier)
+
+
 class NeighbourTable:
     def __init__(
         self,
@@ -117,6 +162,7 @@ class NeighbourTable:
         max_hops: int = 2,
         expiry_periods: float = 3.0,
         clock: Callable[[], float] = time.monotonic,
+        verified: VerifiedAnnouncements | None = None,
     ) -> None:
         self.self_uri = self_uri
         self.x, self.y = x, y
@@ -127,6 +173,8 @@ class NeighbourTable:
         self._clock = clock
         self._one_hop: dict[str, Neighbour] = {}
         self._known_keys: dict[tuple[str, bytes], Verifier] = {}
+        # Shared by the tables of one process when given (see VerifiedAnnouncements).
+        self._verified = verified if verified is not None else VerifiedAnnouncements(256)
         self.rejected = 0
 
     def distance_to(self, x: float, y: float) -> float:
@@ -153,7 +201,7 @@ class NeighbourTable:
             return RegistrationStatus.NOT_REGISTER
         verifier = self._verifier(a)
         try:
-            a.verify(verifier)
+            self._verified.check(a, verifier)
         except AuthenticationError:
             self.rejected += 1
             raise
@@ -230,11 +278,18 @@ class NeighbourTable:
         limit = self.max_hops if max_hops is None else max_hops
         return [n for n in self.neighbours() if n.hops <= limit and n.can_apply(technique)]
 
+    def one_hop_nearest(self) -> list[Neighbour]:
+        """Live 1-hop neighbours, nearest first (as ``neighbours()`` lists them, without
+        working out the 2-hop entries)."""
+        now = self._clock()
+        return sorted(
+            (n for n in self._one_hop.values() if n.expires > now),
+            key=lambda n: (n.distance, n.uri),
+        )
+
     def advertised(self, limit: int = 8) -> tuple[NeighbourEntry, ...]:
         """What to put in our own announcement: nearest live 1-hop neighbours."""
-        return tuple(
-            NeighbourEntry(n.uri, n.technique, 1) for n in self.neighbours()[:limit] if n.hops == 1
-        )
+        return tuple(NeighbourEntry(n.uri, n.technique, 1) for n in self.one_hop_nearest()[:limit])
 
     def __len__(self) -> int:
         return len([n for n in self._one_hop.values() if n.expires > self._clock()])

@@ -31,6 +31,7 @@ from typing import Any
 from iomt.capture import RadioMap, audit
 from iomt.crypto.keystore import Keystore
 from iomt.errors import ConfigurationError, TransportError
+from iomt.experiments import resources
 from iomt.experiments.at_rest import at_rest_line, at_rest_report
 from iomt.experiments.stats import summarize_ms
 from iomt.launch.service import (
@@ -40,7 +41,6 @@ from iomt.launch.service import (
     make_private_dir,
     private_files,
     supervision_line,
-    total_pss_bytes,
 )
 from iomt.msg import WorkloadProgress
 from iomt.runtime import Context, Executor, Node
@@ -184,10 +184,13 @@ def _run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) 
     provision(plan)
     provision_s = time.monotonic() - t0
     providers = list(plan.facts["providers"])
+    driver_cpu0 = resources.cpu_sample_of_driver()
     watcher = _ProgressWatcher(cfg.domain_id, cfg.dds_config)
     timings: dict[str, float] = {"provision_s": round(provision_s, 3)}
     interrupted = False
     codes: dict[str, int | None] = {}
+    cpu: dict[str, Any] = {}
+    pss: dict[str, float] = {}
     try:
         with LaunchService(
             plan,
@@ -199,18 +202,25 @@ def _run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) 
             placement=cfg.placement,
         ) as service:
             timings["ready_s"] = round(service.start(ready_timeout_s=180), 3)
+            cpu["at_ready"] = resources.cpu_sample(service)
             t_work = time.monotonic()
+            cpu["t_ready"] = t_work
             try:
                 _follow(cfg, service, watcher, providers, t_work, on_progress)
             except KeyboardInterrupt:
                 interrupted = True
             timings["workload_s"] = round(time.monotonic() - t_work, 3)
+            cpu["at_end"] = resources.cpu_sample(service)
             if not interrupted:
                 service.settle()  # a process restarting now comes back before the ward stops
-                timings["memory_pss_mib"] = round(total_pss_bytes(service.pids()) / 2**20, 1)
+                pss = resources.pss_by_process(service)
+                timings["memory_pss_mib"] = round(sum(pss.values()), 1)
                 if cfg.hold:
                     _hold(service)
-            codes = service.stop(timeout_s=30)
+            # Providers write their FHIR bundles as they stop (~3 ms per distinct reading).
+            t_stop = time.monotonic()
+            codes = service.stop(timeout_s=30 + 0.005 * cfg.requests)
+            timings["stop_s"] = round(time.monotonic() - t_stop, 3)
             supervision = service.supervision_report()
     finally:
         watcher.close()
@@ -219,6 +229,17 @@ def _run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) 
     report["supervision"] = supervision
     if interrupted:
         report["interrupted"] = True
+    if "at_end" in cpu:
+        report["resources"] = resources.summarize(
+            at_ready=cpu["at_ready"],
+            at_end=cpu["at_end"],
+            driver_at_start=driver_cpu0,
+            requests=int(report["requests"]["total"]),
+            workload_s=timings["workload_s"],
+            ready_s=timings["ready_s"],
+            pss_mib=pss,
+        )
+        report["resources"]["warmup_s"] = _warmup(run_dir, cpu["t_ready"])
     report["plots"] = write_plots(report, run_dir / "plots")
     (run_dir / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     (run_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")
@@ -295,6 +316,24 @@ def _progress_summary(snap: dict[str, Any], providers: list[str], total: int) ->
             for k in ("shared", "converted", "refused", "failed")
         },
     }
+
+
+def _warmup(run_dir: Path, t_ready: float) -> dict[str, Any]:
+    """When the last provider reached each phase, in seconds after the ward was READY
+    (asking the wallets, holding every grant, sending requests), and its wallet retries."""
+    records = [
+        r
+        for p in sorted((run_dir / "results").glob("dr_*.jsonl"))
+        for r in _read_jsonl(p)
+        if r.get("record") == "provider"
+    ]
+    out: dict[str, Any] = {}
+    for phase in ("asking_wallets", "grants_in", "requesting"):
+        times = [r["monotonic"][phase] for r in records if phase in r.get("monotonic", {})]
+        if times:
+            out[phase] = round(max(times) - t_ready, 3)
+    out["wallet_retries"] = sum(int(r.get("wallet_retries", 0)) for r in records)
+    return out
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -436,6 +475,7 @@ _TIMING_LABELS = {
     "ready_s": "start-up until every process was READY (s)",
     "workload_s": "workload (s)",
     "memory_pss_mib": "memory, all processes (PSS, MiB)",
+    "stop_s": "stopping, FHIR export included (s)",
 }
 
 
@@ -539,6 +579,7 @@ def render_markdown(r: dict[str, Any]) -> str:
                 + ", ".join(f"{k} {row['readable']}" for k, row in radio_hops.items())
                 + ".",
             ]
+    lines += resources.render_lines(r.get("resources") or {})
     lines += [
         "",
         supervision_line(r.get("supervision")),

@@ -395,6 +395,17 @@ class LaunchService:
     def pids(self) -> list[int]:
         return [p.popen.pid for p in self.processes if p.popen.poll() is None]
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system, seconds) each live process has used so far, by name.
+
+        Sampled at two moments, the difference is what each process spent in between
+        (the experiments report CPU per request that way)."""
+        out: dict[str, float] = {}
+        for p in self.processes:
+            if p.popen.poll() is None:
+                out[p.spec.name] = process_cpu_seconds(p.popen.pid)
+        return out
+
     def stop(self, timeout_s: float = 10.0) -> dict[str, int | None]:
         """Stop stage by stage, the last-started first (a recorder, started first, stops
         last and so hears everything the others said before they left)."""
@@ -533,6 +544,15 @@ def make_private_dir(path: Path) -> Path:
     if path.stat().st_mode & 0o077:
         path.chmod(0o700)
     return path
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (its threads included); 0 if it is gone."""
+    try:
+        t = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(t.user + t.system)
 
 
 def total_pss_bytes(pids: list[int]) -> int:

@@ -94,7 +94,10 @@ class Calls:
         self._ids = 0
         self._match_poll_s = match_poll_s
         self._match_timer: Timer | None = None
-        node.create_timer(check_period_s, self._check)
+        # Armed only while calls are pending: an idle node (most devices, most of the
+        # time) is not woken four times a second for nothing.
+        self._check_timer = node.create_timer(check_period_s, self._check)
+        self._check_timer.cancel()
 
     def call(
         self,
@@ -107,6 +110,8 @@ class Calls:
     ) -> None:
         self._ids += 1
         key = self._ids
+        if not self._pending:
+            self._check_timer.reset()
         pending = _Pending(client, None, time.monotonic() + timeout_s, on_done, on_error)
         if not client.matched:
             self._pending[key] = pending
@@ -162,6 +167,8 @@ class Calls:
                 pending.on_error,
                 ServiceTimeoutError(f"{pending.client.service_name}: no response in time"),
             )
+        if not self._pending:
+            self._check_timer.cancel()
 
     def _safe(self, fn: Callable[[Any], None], arg: Any) -> None:
         try:

@@ -25,12 +25,18 @@ from __future__ import annotations
 import functools
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iomt.core.channels import ChannelTable
 from iomt.core.device import Converting, DeviceConfig, DeviceCore, Refused, Shared
 from iomt.core.listener import Refusal, name_of
-from iomt.core.registration import NeighbourTable, RegistrationStatus
+from iomt.core.registration import (
+    Announcement,
+    CertificateCheck,
+    NeighbourTable,
+    RegistrationStatus,
+    VerifiedAnnouncements,
+)
 from iomt.core.vitals import VitalKind, VitalsGenerator
 from iomt.crypto.techniques import Capability
 from iomt.crypto.tokens import TokenVerifier
@@ -45,7 +51,6 @@ from iomt.msg import (
     Vitals,
 )
 from iomt.nodes import wire
-from iomt.nodes.biomt_device import BiomtDeviceLink
 from iomt.nodes.common import (
     Calls,
     ResultsWriter,
@@ -61,6 +66,7 @@ from iomt.nodes.common import (
 from iomt.nodes.device_storage import DeviceStorage, storage_secret
 from iomt.runtime import (
     Client,
+    DurabilityPolicy,
     HistoryPolicy,
     Node,
     Publisher,
@@ -69,9 +75,15 @@ from iomt.runtime import (
     RuntimeContext,
 )
 
+if TYPE_CHECKING:
+    from iomt.nodes.biomt_device import BiomtDeviceLink
+
 MODES = ("distributed", "centralized", "base", "biomt")
 SHARING_MODES = ("distributed", "biomt")  # modes that run the paper's framework
 INBOX_QOS = QoSProfile(history=HistoryPolicy.KEEP_ALL)
+ANNOUNCE_QOS = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# KEEP_ALL: a reader that matches many announcing devices at once gets each one's latest
+HEAR_QOS = QoSProfile(history=HistoryPolicy.KEEP_ALL, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 PRECREATED_CONVERTERS = 3
 NEW_LISTENER_CHECK_S = 1.0
 PRECREATED_INBOXES = 4
@@ -82,6 +94,57 @@ CAPABILITIES = {c.name.lower(): c for c in Capability}
 PROMPT_HOLDOFF_S = 5.0
 #: how many 1-hop neighbours an announcement lists (NeighbourTable.advertised's default)
 ADVERTISED_NEIGHBOURS = 8
+
+
+class _HeardAnnouncements:
+    """What the devices of one process hear on the registration topics, decoded once.
+
+    Every device subscribes to the cells around it, so an announcement reaches each of its
+    hearers in the process as the same CDR bytes: it is decoded once (keyed by those bytes)
+    and its signature verified once (``VerifiedAnnouncements``, keyed by the announcement and
+    the key), and each hearer's table still decides for itself (range, expiry, its own
+    neighbours). Certificates are checked once per (device, certificate) for the process, as
+    each table did for itself. Bounded: the oldest entries go first.
+    """
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self._max = max_entries
+        self._decoded: dict[bytes, Announcement] = {}
+        self._keys: dict[tuple[str, bytes], Any] = {}
+        self.verified = VerifiedAnnouncements(2 * max_entries)
+
+    def decode(self, cdr: bytes) -> Announcement:
+        """The announcement in ``cdr``; RemoteProtocolError if it is malformed."""
+        found = self._decoded.get(cdr)
+        if found is None:
+            found = wire.announcement_from_msg(Registration.deserialize(cdr))
+            if len(self._decoded) >= self._max:
+                del self._decoded[next(iter(self._decoded))]
+            self._decoded[cdr] = found
+        return found
+
+    def certificate_check(self, check: CertificateCheck) -> CertificateCheck:
+        """``check``, remembered for the process per (device, certificate) once it passed."""
+
+        def checked(uri: str, certificate: bytes) -> Any:
+            key = (uri, certificate)
+            verifier = self._keys.get(key)
+            if verifier is None:
+                verifier = check(uri, certificate)  # raises: not remembered
+                self._keys[key] = verifier
+            return verifier
+
+        return checked
+
+
+_HEARD: dict[str, _HeardAnnouncements] = {}  # per keystore (one CA) in this process
+
+
+def _heard(keystore: str) -> _HeardAnnouncements:
+    found = _HEARD.get(keystore)
+    if found is None:
+        found = _HEARD[keystore] = _HeardAnnouncements()
+    return found
 
 
 class DeviceNode(Node):
@@ -126,6 +189,7 @@ class DeviceNode(Node):
         self.kind = VitalKind.parse(kind)
         self._vitals = VitalsGenerator(self.kind, seed)
         validator = ks.credential_validator()
+        self._heard = _heard(keystore)
         wallet_uri = uri_of(facility, wallet)
         config = DeviceConfig(
             self.uri,
@@ -147,7 +211,10 @@ class DeviceNode(Node):
                 x,
                 y,
                 radio_range,
-                check_certificate=lambda uri, cert: validator(name_of(uri), cert),
+                check_certificate=self._heard.certificate_check(
+                    lambda uri, cert: validator(name_of(uri), cert)
+                ),
+                verified=self._heard.verified,
             ),
             tokens=TokenVerifier({wallet_uri: ks.verifier(wallet)}, revocations=ks.revocations),
             abe_params=ks.public_params if config.capability >= Capability.ABE else None,
@@ -163,6 +230,8 @@ class DeviceNode(Node):
             lambda peer: self._client(peer, "handshake", SessionHandshake),
         )
         self.convert_timeout_s = convert_timeout_s
+        self.registration_dropped = 0
+        self._precreate_converters = config.capability == Capability.NONE
         self._results = ResultsWriter(results)
         self._transfer_us: list[int] = []
         # Centralized: readings the server has not acknowledged yet, oldest first, with the
@@ -192,8 +261,12 @@ class DeviceNode(Node):
         self.create_service(
             SessionHandshake, "~/handshake", handshake_responder(self.core.channels)
         )
-        self._biomt = (
-            BiomtDeviceLink(
+        self._biomt: BiomtDeviceLink | None = None
+        if mode == "biomt":
+            # imported for BIoMT only: it brings the whole BIoMT core (0.5 s at start-up)
+            from iomt.nodes.biomt_device import BiomtDeviceLink  # noqa: PLC0415
+
+            self._biomt = BiomtDeviceLink(
                 self,
                 keystore=ks,
                 identity=identity,
@@ -202,9 +275,6 @@ class DeviceNode(Node):
                 owner=wallet,
                 **(biomt or {}),
             )
-            if mode == "biomt"
-            else None
-        )
         if mode in SHARING_MODES:
             if config.capability > Capability.NONE:
                 self.create_service(Convert, "~/convert", self._on_convert)
@@ -214,11 +284,17 @@ class DeviceNode(Node):
                 for provider in (providers or [])[:PRECREATED_INBOXES]:
                     self._inbox(uri_of(facility, provider))
             size = radio_range
+            # A device's latest announcement stays available to devices that come into
+            # hearing later (transient-local, the last one only), as a beacon would: an
+            # announcement sent before a neighbour's reader matched is not lost for a
+            # whole period (20 s) -- under load at start-up it sometimes was.
             self._announce_pub = self.create_publisher(
-                Registration, cell_topic(cell_of(x, y, size))
+                Registration, cell_topic(cell_of(x, y, size)), ANNOUNCE_QOS
             )
+            # raw: the process decodes each announcement once for all its devices
+            on_cdr: Any = self._on_registration
             for cell in nearby_cells(x, y, size):
-                self.create_subscription(Registration, cell_topic(cell), self._on_registration)
+                self.create_subscription(Registration, cell_topic(cell), on_cdr, HEAR_QOS, raw=True)
             self.create_timer(announce_period_s, self._announce)
             self.create_timer(announce_period_s, self._expire)
             # First announcement soon after start, not a whole period later.
@@ -359,16 +435,21 @@ class DeviceNode(Node):
     def _expire(self) -> None:
         self.core.table.expire()
 
-    def _on_registration(self, msg: Registration) -> None:
-        if msg.device_uri == self.uri:
+    def _on_registration(self, cdr: bytes) -> None:
+        try:
+            a = self._heard.decode(cdr)
+        except IomtError as exc:
+            self.registration_dropped += 1
+            self.get_logger().warning("dropped malformed announcement: %s", exc)
+            return
+        if a.device_uri == self.uri:
             return
         try:
-            announcement = wire.announcement_from_msg(msg)
-            status = self.core.on_announcement(announcement)
+            status = self.core.on_announcement(a)
         except IomtError as exc:
-            self.get_logger().warning("refused announcement from %s: %s", msg.device_uri, exc)
+            self.get_logger().warning("refused announcement from %s: %s", a.device_uri, exc)
             return
-        listed = [n for n in announcement.neighbours if n.hops == 1]
+        listed = [n for n in a.neighbours if n.hops == 1]
         if (
             status is RegistrationStatus.REGISTER
             and len(listed) < ADVERTISED_NEIGHBOURS
@@ -376,16 +457,19 @@ class DeviceNode(Node):
         ):
             # it lists fewer neighbours than it could, and not us: it does not know us
             self._announce_soon()
-        if status is RegistrationStatus.REGISTER and msg.convertible_techniques:
+        if self._precreate_converters and status is RegistrationStatus.REGISTER and a.convertible:
             # One of our nearest capable neighbours (the first a conversion plan tries): have
             # its services' endpoints matched before we need them. The rest are made when
             # a plan reaches them: a dense ward would otherwise hold thousands of clients.
-            nearest = [
-                n.uri for n in self.core.table.neighbours() if n.hops == 1 and n.convertible
-            ][:PRECREATED_CONVERTERS]
-            if msg.device_uri in nearest:
-                self._client(msg.device_uri, "convert", Convert)
-                self._client(msg.device_uri, "handshake", SessionHandshake)
+            # Only a device that cannot encrypt converts every request; one that can asks a
+            # converter only for a technique it lacks, and makes the client then (every
+            # endpoint costs memory in every process of the ward, through discovery).
+            nearest = [n.uri for n in self.core.table.one_hop_nearest() if n.convertible][
+                :PRECREATED_CONVERTERS
+            ]
+            if a.device_uri in nearest:
+                self._client(a.device_uri, "convert", Convert)
+                self._client(a.device_uri, "handshake", SessionHandshake)
 
     # -- sessions -----------------------------------------------------------------------------
 

@@ -26,10 +26,9 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iomt.core.channels import ChannelTable
-from iomt.core.fhir import VitalSign, to_observation
 from iomt.core.listener import Refusal, name_of
 from iomt.core.provider import ProviderCore, Received
 from iomt.crypto.keystore import Identity
@@ -43,7 +42,6 @@ from iomt.msg import (
     WorkloadProgress,
 )
 from iomt.nodes import wire
-from iomt.nodes.biomt_physician import BiomtPhysician
 from iomt.nodes.common import (
     Calls,
     ResultsWriter,
@@ -54,8 +52,10 @@ from iomt.nodes.common import (
     uri_of,
 )
 from iomt.nodes.device import INBOX_QOS, MODES
-from iomt.nodes.fhir_export import write_bundle
 from iomt.runtime import Client, Node, RuntimeContext, Timer
+
+if TYPE_CHECKING:
+    from iomt.nodes.biomt_physician import BiomtPhysician
 
 PROGRESS_TOPIC = "/iomt/progress"
 WALLET_ATTEMPTS = 3
@@ -98,6 +98,7 @@ class ProviderNode(Node):
         script: list[list[str]] | None = None,
         settle_s: float = 0.5,
         biomt: dict[str, Any] | None = None,
+        devices: list[str] | None = None,
     ) -> None:
         super().__init__(name, context=context, namespace=namespace)
         if mode not in MODES:
@@ -160,6 +161,10 @@ class ProviderNode(Node):
         self._wallets_left = len(self.wallets)
         self._settle: Timer | None = None
         self._started = False
+        # When each phase began (time.monotonic(), comparable across the processes of one
+        # machine): the experiment reports how long the ward took to warm up.
+        self._phases: dict[str, float] = {"created": time.monotonic()}
+        self.wallet_retries = 0
         self._finished = False
         self._progress = self.create_publisher(WorkloadProgress, PROGRESS_TOPIC)
         # Converters open sessions with us after their first conversion for us, so later
@@ -171,8 +176,27 @@ class ProviderNode(Node):
         self.create_timer(0.5, self._report_progress)
         self.create_timer(0.25, self._check_deadlines)
         self._start_timer = self.create_timer(start_delay_s, self._start)
-        self.biomt = (
-            BiomtPhysician(
+        # The endpoints the workload will use, made now so that discovery matches them while
+        # the ward starts, not when the first requests wait for it: the wallets' services,
+        # and -- when the topology says which devices the patients have (``devices``, a
+        # hint: only the wallets' grants allow a request) -- the devices' (or the central
+        # server's) services.
+        for wallet in self.wallets:
+            self._client(wallet, "device_info", DeviceInfoRequest)
+        hinted = (
+            [self.central_uri]
+            if mode == "centralized"
+            else [uri_of(self.facility, d) for d in (devices or [])]
+        )
+        for uri in hinted if devices else []:
+            self._client(uri, "handshake", SessionHandshake)
+            self._client(uri, "fetch" if mode == "centralized" else "data_share", DataShare)
+        self.biomt: BiomtPhysician | None = None
+        if mode == "biomt":
+            # imported for BIoMT only: it brings the whole BIoMT core at start-up
+            from iomt.nodes.biomt_physician import BiomtPhysician  # noqa: PLC0415
+
+            self.biomt = BiomtPhysician(
                 self,
                 keystore=ks,
                 identity=identity,
@@ -181,9 +205,6 @@ class ProviderNode(Node):
                 seed=seed,
                 **(biomt or {}),
             )
-            if mode == "biomt"
-            else None
-        )
 
     # -- Alg. 1.1: tokens from the wallets ----------------------------------------------------
 
@@ -197,6 +218,7 @@ class ProviderNode(Node):
 
     def _start(self) -> None:
         self._start_timer.cancel()
+        self._phases["asking_wallets"] = time.monotonic()
         # Every mode asks the wallets: in base mode too, for the list of their devices
         # (base then sends no tokens).
         for wallet in self.wallets:
@@ -218,6 +240,7 @@ class ProviderNode(Node):
         # A busy ward (hundreds of endpoints still being discovered) can make the first
         # ask time out; ask again, with more patience, before doing without the patient.
         if isinstance(exc, ServiceTimeoutError) and attempt < WALLET_ATTEMPTS:
+            self.wallet_retries += 1
             self.get_logger().info("wallet %s: %s; asking again", wallet, exc)
             self._ask_wallet(wallet, attempt + 1)
             return
@@ -245,6 +268,7 @@ class ProviderNode(Node):
 
     def _grants_in(self) -> None:
         if self._settle is None and not self._started:
+            self._phases["grants_in"] = time.monotonic()
             # Create every endpoint the workload will use now, and give discovery a moment
             # before the first request: a sample written by a writer nobody has matched yet
             # arrives late (and a recorder that has not matched it may never see it).
@@ -261,6 +285,7 @@ class ProviderNode(Node):
         if self._settle is not None:
             self._settle.cancel()
         self._started = True
+        self._phases["requesting"] = time.monotonic()
         self._pump()
 
     # -- Alg. 1.3: the workload ---------------------------------------------------------------
@@ -454,11 +479,14 @@ class ProviderNode(Node):
 
     def _keep_observation(self, cdr: bytes, sender: str, technique: str) -> None:
         # Kept raw, one per distinct reading (a reading asked for twice is one
-        # Observation); turned into FHIR when the workload ends, off the request path.
+        # Observation); turned into FHIR when the node stops, off the request path.
         if self._fhir_path is not None:
             self._received.setdefault(hashlib.sha256(cdr).digest(), (cdr, sender, technique))
 
     def _observations(self) -> list[Any]:
+        # fhir.resources (pydantic models) is imported when the provider exports, at stop
+        from iomt.core.fhir import VitalSign, to_observation  # noqa: PLC0415
+
         out = []
         for cdr, sender, technique in self._received.values():
             try:
@@ -494,15 +522,25 @@ class ProviderNode(Node):
             and (self.issued >= self.total or not self._devices)
         ):
             self._finished = True
+            self._phases["finished"] = time.monotonic()
             self._results.flush()
-            if self._fhir_path and self._received:
-                path = Path(self._fhir_path)
-                try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    write_bundle(self._observations(), path)
-                except (OSError, IomtError) as exc:
-                    self.get_logger().error("FHIR export to %s failed: %s", path, exc)
             self._report_progress()
+
+    def _export_fhir(self) -> None:
+        # When the node stops, not when its workload ends: a FHIR export costs ~3 ms per
+        # Observation (fhir.resources builds, checks and round-trips each one), and the
+        # providers of a ward share one executor -- an export of a few thousand readings
+        # on it would hold every other provider's requests for seconds (they timed out).
+        if not self._fhir_path or not self._received:
+            return
+        from iomt.nodes.fhir_export import write_bundle  # noqa: PLC0415 (at stop only)
+
+        path = Path(self._fhir_path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_bundle(self._observations(), path)
+        except (OSError, IomtError) as exc:
+            self.get_logger().error("FHIR export to %s failed: %s", path, exc)
 
     def _report_progress(self) -> None:
         c = self.counts
@@ -520,10 +558,20 @@ class ProviderNode(Node):
         )
 
     def destroy_node(self) -> None:
+        # the request records are complete by now (readers of the file count them)
+        self._results.write(
+            {
+                "record": "provider",
+                "provider": self.uri,
+                "monotonic": self._phases,
+                "wallet_retries": self.wallet_retries,
+            }
+        )
         if self.biomt is not None:
             self._results.write(self.biomt.summary())
         self._results.close()
         super().destroy_node()
+        self._export_fhir()
 
 
 def _finished_requests(path: str | None, provider_uri: str) -> list[str]:

@@ -8,7 +8,7 @@ devices and recorded there as an Access (:mod:`iomt.nodes.biomt_events`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iomt.core.handshake import Consent, PatientDevice, Wallet
 from iomt.core.listener import name_of
@@ -16,9 +16,11 @@ from iomt.crypto.tokens import TokenIssuer
 from iomt.errors import IomtError
 from iomt.msg import DeviceInfoRequest
 from iomt.nodes import wire
-from iomt.nodes.biomt_events import EventReporter
 from iomt.nodes.common import open_keystore, uri_of
 from iomt.runtime import Node, RuntimeContext
+
+if TYPE_CHECKING:
+    from iomt.nodes.biomt_events import EventReporter
 
 
 class WalletNode(Node):
@@ -60,6 +62,8 @@ class WalletNode(Node):
         self.events: EventReporter | None = None
         if biomt is not None:  # report token issues to the patient's bolster
             bolster = str(biomt["bolster"])
+            from iomt.nodes.biomt_events import EventReporter  # noqa: PLC0415 (BIoMT only)
+
             self.events = EventReporter(
                 self,
                 reporter=name,

@@ -13,7 +13,12 @@ import contextlib
 import ctypes as ct
 from typing import Any
 
-from cyclonedds._clayer import ddspy_take, ddspy_write
+from cyclonedds._clayer import (
+    ddspy_get_matched_publication_data,
+    ddspy_get_matched_subscription_data,
+    ddspy_take,
+    ddspy_write,
+)
 from cyclonedds.core import (
     DDSException,
     Entity,
@@ -22,6 +27,7 @@ from cyclonedds.core import (
     ViewState,
     WaitSet,
 )
+from cyclonedds.internal import load_cyclonedds
 
 from iomt.errors import TransportError
 
@@ -70,6 +76,55 @@ def _matched(getter: Any) -> list[int]:
 
 
 _MATCH_ATTEMPTS = 8
+
+_lib = load_cyclonedds()
+_qget_userdata = _lib.dds_qget_userdata
+_qget_userdata.argtypes = [ct.c_void_p, ct.POINTER(ct.c_void_p), ct.POINTER(ct.c_size_t)]
+_qget_userdata.restype = ct.c_bool
+_dds_free = _lib.dds_free
+_dds_free.argtypes = [ct.c_void_p]
+_dds_free.restype = None
+
+
+def _user_data_of_qos(pointer: int) -> bytes:
+    # Only USER_DATA: cyclonedds' own conversion builds every policy as Python objects
+    # (~0.1 ms per endpoint), and a server asks once per client it answers.
+    value = ct.c_void_p()
+    size = ct.c_size_t()
+    if not _qget_userdata(pointer, ct.byref(value), ct.byref(size)):
+        return b""
+    try:
+        return ct.string_at(value, size.value) if value.value and size.value else b""
+    finally:
+        if value.value:
+            _dds_free(value)  # dds_qget_userdata hands over a copy
+
+
+def _endpoint_user_data(*fields: Any) -> bytes:
+    # (key, participant key, participant handle, topic, type, qos, sample info, type id)
+    return bytes(fields[5])
+
+
+def matched_subscription_user_data(writer: Any, handle: int) -> bytes | None:
+    """USER_DATA of the reader ``handle`` matched to ``writer``; None if it is gone."""
+    try:
+        found = ddspy_get_matched_subscription_data(
+            writer._ref, handle, _endpoint_user_data, _user_data_of_qos
+        )
+    except Exception:  # the endpoint left between listing and reading it
+        return None
+    return found if isinstance(found, bytes) else None
+
+
+def matched_publication_user_data(reader: Any, handle: int) -> bytes | None:
+    """USER_DATA of the writer ``handle`` matched to ``reader``; None if it is gone."""
+    try:
+        found = ddspy_get_matched_publication_data(
+            reader._ref, handle, _endpoint_user_data, _user_data_of_qos
+        )
+    except Exception:
+        return None
+    return found if isinstance(found, bytes) else None
 
 
 def delete_entity(entity: Any) -> None:

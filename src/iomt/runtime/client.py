@@ -14,7 +14,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, cast
 
-from cyclonedds.core import GuardCondition, Policy, ReadCondition
+from cyclonedds.core import GuardCondition, ReadCondition
 from cyclonedds.pub import DataWriter
 from cyclonedds.sub import DataReader
 
@@ -24,7 +24,9 @@ from iomt.runtime._dds import (
     ANY_STATE,
     RawWaitSet,
     delete_entity,
+    matched_publication_user_data,
     matched_publications,
+    matched_subscription_user_data,
     matched_subscriptions,
     take_raw,
 )
@@ -92,6 +94,9 @@ class DdsClient(Waitable, Client):
         self._ws: RawWaitSet | None = None
         self.dropped = 0
         self._seen_ready = False
+        # serviceid of each matched server endpoint, read once per endpoint (handle)
+        self._request_readers: dict[int, str | None] = {}
+        self._reply_writers: dict[int, str | None] = {}
 
     # -- calling ------------------------------------------------------------------------------
 
@@ -193,16 +198,17 @@ class DdsClient(Waitable, Client):
     def service_is_ready(self) -> bool:
         """True when a server's request reader and reply writer both matched us (rmw's test:
         the reply writer must carry a ``serviceid`` of a matched request reader)."""
-        service_ids: set[str] = set()
-        for handle in matched_subscriptions(self._writer):
-            sid = _matched_id(self._writer.get_matched_subscription_data, handle)
-            if sid is not None:
-                service_ids.add(sid)
-        for handle in matched_publications(self._reader):
-            sid = _matched_id(self._reader.get_matched_publication_data, handle)
-            if sid is not None and sid in service_ids:
-                return True
-        return False
+        service_ids = {
+            sid
+            for handle in matched_subscriptions(self._writer)
+            if (sid := _service_id(self._request_readers, handle, self._writer, True)) is not None
+        }
+        if not service_ids:
+            return False
+        return any(
+            _service_id(self._reply_writers, handle, self._reader, False) in service_ids
+            for handle in matched_publications(self._reader)
+        )
 
     @property
     def matched(self) -> bool:
@@ -226,10 +232,18 @@ class DdsClient(Waitable, Client):
         delete_entity(self._writer)
 
 
-def _matched_id(getter: Any, handle: int) -> str | None:
-    try:
-        endpoint = getter(handle)
-        user_data = endpoint.qos[Policy.Userdata].data
-    except Exception:
-        return None
-    return user_data_id(bytes(user_data), "serviceid")
+def _service_id(
+    cache: dict[int, str | None], handle: int, entity: Any, is_writer: bool
+) -> str | None:
+    """The ``serviceid`` in the USER_DATA of matched endpoint ``handle``, read once per
+    endpoint (a client polls this while discovery runs; its cost must not grow with the
+    number of endpoints matched)."""
+    if handle in cache:
+        return cache[handle]
+    get = matched_subscription_user_data if is_writer else matched_publication_user_data
+    user_data = get(entity, handle)
+    if user_data is None:
+        return None  # gone again; not remembered
+    found = user_data_id(user_data, "serviceid")
+    cache[handle] = found
+    return found

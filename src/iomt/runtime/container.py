@@ -24,7 +24,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,6 +207,10 @@ def run(
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
+    profile_dir = os.environ.get(PROFILE_ENV)
+    startup_profile = None
+    if profile_dir:
+        startup_profile = _install_profiler(Path(profile_dir), ready_file)
     try:
         container.add_all(specs)
     except IomtError as exc:
@@ -216,6 +220,8 @@ def run(
     # The nodes' long-lived objects (endpoints, keys, tables) need not be scanned by
     # every garbage collection; with hundreds of nodes in one process that scan dominated.
     gc.freeze()
+    if startup_profile is not None:
+        startup_profile()
     print(f"READY {len(container.nodes)}", flush=True)
     if ready_file:
         Path(ready_file).write_text(f"READY {len(container.nodes)}\n", encoding="utf-8")
@@ -225,6 +231,47 @@ def run(
     finally:
         container.shutdown()
     return 0
+
+
+#: A directory: SIGUSR1 starts a CPU-time cProfile of the executor thread, SIGUSR2 stops it
+#: and writes ``<dir>/<ready-file stem or pid>.prof`` (bench/profile_sharing.py uses it).
+#: With ``IOMT_PROFILE_STARTUP=1`` as well, the start-up (nodes made until READY) is profiled
+#: into ``<name>.startup.prof``.
+PROFILE_ENV = "IOMT_PROFILE_DIR"
+PROFILE_STARTUP_ENV = "IOMT_PROFILE_STARTUP"
+
+
+def _install_profiler(directory: Path, ready_file: str | None) -> Callable[[], None] | None:
+    """Install the signal handlers; returns what ends the start-up profile, if one runs."""
+    import cProfile  # noqa: PLC0415 (profiling only)
+    import time  # noqa: PLC0415
+
+    # thread_time: CPU seconds of this (the executor's) thread, not wall time, so a
+    # callback waiting for a core on a busy machine is not charged for the wait.
+    profiler = cProfile.Profile(time.thread_time)
+    name = Path(ready_file).stem if ready_file else str(os.getpid())
+
+    def start(_signum: int, _frame: object) -> None:
+        profiler.enable()
+
+    def stop(_signum: int, _frame: object) -> None:
+        profiler.disable()
+        directory.mkdir(parents=True, exist_ok=True)
+        profiler.dump_stats(str(directory / f"{name}.prof"))
+
+    signal.signal(signal.SIGUSR1, start)
+    signal.signal(signal.SIGUSR2, stop)
+    if not os.environ.get(PROFILE_STARTUP_ENV):
+        return None
+    startup = cProfile.Profile(time.thread_time)
+    startup.enable()
+
+    def ready() -> None:
+        startup.disable()
+        directory.mkdir(parents=True, exist_ok=True)
+        startup.dump_stats(str(directory / f"{name}.startup.prof"))
+
+    return ready
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,10 +23,10 @@ from cyclonedds.pub import DataWriter
 from cyclonedds.topic import Topic
 
 from iomt.errors import TransportError
-from iomt.msg import Gid, NodeEntitiesInfo, ParticipantEntitiesInfo, ServiceType
+from iomt.msg import Gid, NodeEntitiesInfo, ParticipantEntitiesInfo, ServiceType, encode
 from iomt.runtime import api, naming
 from iomt.runtime import config as dds_config
-from iomt.runtime._dds import delete_entity
+from iomt.runtime._dds import delete_entity, write_raw
 from iomt.runtime.qos import QoSProfile, qos_profile_latched
 
 if TYPE_CHECKING:
@@ -50,6 +51,32 @@ class _NodeEntities:
     # gid bytes -> its message, built once (the graph is re-announced often).
     readers: dict[bytes, Gid] = field(default_factory=dict)
     writers: dict[bytes, Gid] = field(default_factory=dict)
+    # This node's NodeEntitiesInfo as CDR, kept until the node changes: re-announcing the
+    # graph after one endpoint was added re-encodes that node only, not the whole process.
+    cdr: bytes | None = None
+
+    def encoded(self) -> bytes:
+        if self.cdr is None:
+            info = NodeEntitiesInfo(
+                node_namespace=self.namespace,
+                node_name=self.name,
+                reader_gid_seq=list(self.readers.values()),
+                writer_gid_seq=list(self.writers.values()),
+            )
+            # Every field is 1- or 4-byte aligned and the struct ends 4-aligned, so its
+            # encoding at any 4-aligned offset of the enclosing sample is the same bytes.
+            self.cdr = encode(info)[_CDR_HEADER:]
+        return self.cdr
+
+
+_CDR_HEADER = 4
+
+
+def encode_participant_info(gid: bytes, nodes: list[_NodeEntities]) -> bytes:
+    """``ParticipantEntitiesInfo`` as a little-endian CDR sample, from cached node parts."""
+    return b"".join(
+        [b"\x00\x01\x00\x00", gid, struct.pack("<I", len(nodes)), *(n.encoded() for n in nodes)]
+    )
 
 
 class Context(api.RuntimeContext):
@@ -213,6 +240,7 @@ class Context(api.RuntimeContext):
         with self._lock:
             node = self._nodes[key]
             (node.writers if is_writer else node.readers)[gid] = Gid(data=gid)
+            node.cdr = None
             self._graph_changed()
 
     def remove_endpoint(self, key: int, gid: bytes) -> None:
@@ -222,6 +250,7 @@ class Context(api.RuntimeContext):
                 return
             node.readers.pop(gid, None)
             node.writers.pop(gid, None)
+            node.cdr = None
             self._graph_changed()
 
     @contextlib.contextmanager
@@ -262,22 +291,11 @@ class Context(api.RuntimeContext):
     def _publish_graph(self) -> None:
         if self._shutdown:
             return
-        info = ParticipantEntitiesInfo(
-            gid=Gid(data=self.gid),
-            node_entities_info_seq=[
-                NodeEntitiesInfo(
-                    node_namespace=n.namespace,
-                    node_name=n.name,
-                    reader_gid_seq=list(n.readers.values()),
-                    writer_gid_seq=list(n.writers.values()),
-                )
-                for n in self._nodes.values()
-            ],
-        )
+        sample = encode_participant_info(self.gid, list(self._nodes.values()))
         self._graph_dirty = False
         self._last_publish = time.monotonic()
         try:
-            self._info_writer.write(info)
+            write_raw(self._info_writer, sample)
         except Exception as exc:
             log.warning("could not publish %s: %s", DISCOVERY_INFO_TOPIC, exc)
 

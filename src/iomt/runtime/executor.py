@@ -95,7 +95,10 @@ class Executor(api.Executor):
 
     def add_timer(self, timer: Timer) -> None:
         with self._lock:
-            heapq.heappush(self._timers, (timer.next_call, next(self._timer_seq), timer))
+            timer.rearm = self.add_timer
+            if not timer.scheduled:
+                timer.scheduled = True
+                heapq.heappush(self._timers, (timer.next_call, next(self._timer_seq), timer))
         self.wake()
 
     def wake(self) -> None:
@@ -131,15 +134,21 @@ class Executor(api.Executor):
             with self._lock:
                 if not self._timers or self._timers[0][0] > now:
                     return
-                _, _, timer = heapq.heappop(self._timers)
-            if timer.cancelled:
-                continue
+                due, _, timer = heapq.heappop(self._timers)
+                if timer.cancelled:
+                    timer.scheduled = False  # reset() schedules it again
+                    continue
+                if timer.next_call > due:  # reset() moved it later: not due yet
+                    heapq.heappush(self._timers, (timer.next_call, next(self._timer_seq), timer))
+                    continue
             try:
                 timer.fire(now)
             except Exception:
                 log.exception("timer callback failed")
             with self._lock:
-                if not timer.cancelled:
+                if timer.cancelled:
+                    timer.scheduled = False
+                else:
                     heapq.heappush(self._timers, (timer.next_call, next(self._timer_seq), timer))
 
     def spin(self) -> None:

@@ -17,13 +17,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from cyclonedds.core import Policy, ReadCondition
+from cyclonedds.core import ReadCondition
 from cyclonedds.pub import DataWriter
 from cyclonedds.sub import DataReader
 
 from iomt.errors import TransportError
 from iomt.msg import ServiceType
-from iomt.runtime._dds import ANY_STATE, delete_entity, matched_subscriptions, take_raw
+from iomt.runtime._dds import (
+    ANY_STATE,
+    delete_entity,
+    matched_publication_user_data,
+    matched_subscription_user_data,
+    matched_subscriptions,
+    take_raw,
+)
 from iomt.runtime._wire import csid_to_string, service_type_hashes, user_data_id
 from iomt.runtime.api import Responder, Service
 from iomt.runtime.qos import QoSProfile
@@ -105,9 +112,15 @@ class DdsService(Waitable, Service):
         self.condition = ReadCondition(self._reader, ANY_STATE)
         self.reader_gid: bytes = self._reader.guid.bytes
         self.writer_gid: bytes = self._writer.guid.bytes
-        # publication handle of a client's request writer -> its clientid (once matched)
+        # publication handle of a client's request writer -> its clientid (once its reply
+        # reader matched; "" for a writer without one: nothing to wait for)
         self._ready_clients: dict[int, str] = {}
+        # the reply writer's matched readers: handle -> clientid, each read once; and the
+        # clientids seen matched (unique per client: a participant prefix and a counter)
+        self._reply_readers: dict[int, str | None] = {}
+        self._matched_clientids: set[str] = set()
         self.dropped = 0
+        self.reply_waits = 0  # replies that had to wait for discovery
 
     def execute(self) -> None:
         for cdr, info in take_raw(self._reader, TAKE_BATCH):
@@ -156,43 +169,43 @@ class DdsService(Waitable, Service):
             raise TransportError(f"{self.service_name}: reply failed: {exc}") from exc
 
     def _wait_for_reply_reader(self, publication_handle: int) -> None:
+        # Once per client (by its request writer): a known client costs one dict lookup.
         if publication_handle in self._ready_clients:
             return
-        endpoint = _matched_data(self._reader.get_matched_publication_data, publication_handle)
-        clientid = _endpoint_id(endpoint, "clientid")
-        if clientid is None:
-            return  # not an rmw-style client (or it left); nothing to wait for
+        user_data = matched_publication_user_data(self._reader, publication_handle)
+        if user_data is None:
+            return  # it left between sending and our answer; nothing to wait for
+        clientid = user_data_id(user_data, "clientid")
+        if clientid is None:  # not an rmw-style client: nothing to wait for
+            self._ready_clients[publication_handle] = ""
+            return
         deadline = time.monotonic() + REPLY_MATCH_TIMEOUT_S
-        while True:
-            for handle in matched_subscriptions(self._writer):
-                reader = _matched_data(self._writer.get_matched_subscription_data, handle)
-                if _endpoint_id(reader, "clientid") == clientid:
-                    self._ready_clients[publication_handle] = clientid
-                    return
+        while not self._reply_reader_matched(clientid):
             if time.monotonic() >= deadline:
                 log.debug("%s: client %s reply reader not matched yet", self.service_name, clientid)
                 return
+            self.reply_waits += 1
             time.sleep(0.01)
+        self._ready_clients[publication_handle] = clientid
+
+    def _reply_reader_matched(self, clientid: str) -> bool:
+        if clientid in self._matched_clientids:
+            return True
+        # Only readers matched since the last look are asked for their USER_DATA: the cost
+        # of meeting a client stays independent of how many clients the service has.
+        for handle in matched_subscriptions(self._writer):
+            if handle in self._reply_readers:
+                continue
+            user_data = matched_subscription_user_data(self._writer, handle)
+            if user_data is None:
+                continue  # gone again; not remembered, so a later look tries again
+            found = user_data_id(user_data, "clientid")
+            self._reply_readers[handle] = found
+            if found is not None:
+                self._matched_clientids.add(found)
+        return clientid in self._matched_clientids
 
     def destroy(self) -> None:
         delete_entity(self.condition)
         delete_entity(self._reader)
         delete_entity(self._writer)
-
-
-def _matched_data(getter: Callable[[int], Any], handle: int) -> Any:
-    try:
-        return getter(handle)
-    except Exception as exc:  # the endpoint left between listing and reading it
-        log.debug("matched endpoint %d gone: %s", handle, exc)
-        return None
-
-
-def _endpoint_id(endpoint: Any, key: str) -> str | None:
-    if endpoint is None:
-        return None
-    try:
-        user_data = endpoint.qos[Policy.Userdata].data
-    except (KeyError, AttributeError, TypeError):
-        return None
-    return user_data_id(bytes(user_data), key)

@@ -24,13 +24,20 @@ class Timer(api.Timer):
         self._clock = clock
         self.next_call = clock() + period_s
         self.cancelled = False
+        # Set by the executor that schedules this timer: called by reset() when the timer
+        # is no longer in its schedule (it dropped it after a cancel).
+        self.scheduled = False
+        self.rearm: Callable[[Timer], None] | None = None
 
     def cancel(self) -> None:
         self.cancelled = True
 
     def reset(self) -> None:
+        """Restart the period from now; a cancelled timer runs again."""
         self.cancelled = False
         self.next_call = self._clock() + self.period_s
+        if not self.scheduled and self.rearm is not None:
+            self.rearm(self)
 
     def time_until_next_call(self) -> float:
         return max(0.0, self.next_call - self._clock())
