@@ -17,7 +17,7 @@ from iomt.core.listener import name_of
 from iomt.crypto.keystore import Keystore
 from iomt.errors import ConfigurationError, IomtError, ServiceTimeoutError
 from iomt.msg import SessionHandshake
-from iomt.runtime import Client, Future, Node, Timer
+from iomt.runtime import Accept, Client, Future, Node, Timer
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ class _Pending:
     deadline: float
     on_done: Callable[[Any], None]
     on_error: Callable[[Exception], None]
+    accept: Accept | None = None
 
 
 class Calls:
@@ -83,6 +84,10 @@ class Calls:
     A request to a server discovery has not matched yet is held (polled every
     ``match_poll_s``) rather than written to nobody: a service request is not kept for
     late joiners, so it would only come back as a timeout.
+
+    ``accept`` (the reply's proof check, see :mod:`iomt.core.replies`) makes the call
+    patient: a reply it refuses is ignored and the call waits on, for the server's own
+    reply or the deadline (on the rclpy runtime a refused reply fails the call instead).
     """
 
     def __init__(
@@ -104,10 +109,11 @@ class Calls:
         timeout_s: float,
         on_done: Callable[[Any], None],
         on_error: Callable[[Exception], None],
+        accept: Accept | None = None,
     ) -> None:
         self._ids += 1
         key = self._ids
-        pending = _Pending(client, None, time.monotonic() + timeout_s, on_done, on_error)
+        pending = _Pending(client, None, time.monotonic() + timeout_s, on_done, on_error, accept)
         if not client.matched:
             self._pending[key] = pending
             self._held.append((key, request))
@@ -118,7 +124,7 @@ class Calls:
 
     def _send(self, key: int, pending: _Pending, request: Any) -> None:
         try:
-            future = pending.client.call_async(request)
+            future = pending.client.call_async(request, pending.accept)
         except IomtError as exc:
             self._pending.pop(key, None)
             self._safe(pending.on_error, exc)
