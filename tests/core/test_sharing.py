@@ -282,7 +282,10 @@ def test_converter_refuses_orders_from_unregistered_devices(world: World) -> Non
     _session(world, "dr_house", "hr_none")
     _p, d, pending = _convert(world, "hr_none", "ecc")
     converter = world.device("far_ecc")  # never heard hr_none
-    order = d.conversion_order(pending, converter.uri)
+    with pytest.raises(ConversionRefused, match="not a 1-hop neighbour"):
+        d.conversion_order(pending, converter.uri)  # nor will hr_none send its plaintext there
+    near = pending.plan.next()
+    order = dataclasses.replace(d.conversion_order(pending, near), converter_uri=converter.uri)
     with pytest.raises(ConversionRefused, match="not a registered neighbour"):
         converter.on_conversion(order, seq=1, stamp_ns=1)
 

@@ -260,10 +260,18 @@ class DeviceCore:
         return self.channels.session(name_of(converter_uri))
 
     def conversion_order(self, pending: Converting, converter_uri: str) -> ConversionOrder:
+        """The order to ``converter_uri``. The reading leaves only for a converter certified
+        as a device of our facility that can apply the technique (ConversionRefused)."""
         request, reading = pending.request, pending.reading
         session = self.link_for(converter_uri)
         if self.config.capability > Capability.NONE and session is None:
             raise LocalProtocolError(f"no session with converter {converter_uri} yet")
+        neighbour = self.table.one_hop(converter_uri)
+        if session is None and neighbour is None:
+            raise conversion.ConversionRefused(f"{converter_uri} is not a 1-hop neighbour")
+        conversion.check_converter(
+            converter_uri, request.technique, neighbour=neighbour, session=session
+        )
         requester_session = self.channels.session(name_of(request.requester_uri))
         origin = origin_proof(
             origin_message(request.request_id, self.uri, reading.cdr),

@@ -180,6 +180,7 @@ class Session:
         peer_id: bytes,
         peer_name: str,
         peer_verifier: Verifier,
+        peer_credential: bytes = b"",
         send: tuple[bytes, bytes],
         receive: tuple[bytes, bytes],
         exporter: bytes,
@@ -190,6 +191,9 @@ class Session:
         self.peer_id = peer_id
         self.peer_name = peer_name
         self.peer_verifier = peer_verifier
+        #: the credential the peer proved in the handshake (a DER certificate from the
+        #: facility CA, validated then): what roles it certifies is read from here
+        self.peer_credential = peer_credential
         self.policy = policy
         self.established_at = clock()
         self.expires_at = self.established_at + policy.lifetime
@@ -351,7 +355,9 @@ class _Handshake:
         sig = self.identity.signer.sign(_to_sign(context, th, name, cred))
         return lp16(name) + lp16(cred) + lp16(sig)
 
-    def _open_payload(self, context: bytes, th: bytes, plaintext: bytes) -> tuple[str, Verifier]:
+    def _open_payload(
+        self, context: bytes, th: bytes, plaintext: bytes
+    ) -> tuple[str, Verifier, bytes]:
         r = Reader(plaintext, HandshakeError)
         try:
             name = r.lp16().decode()
@@ -365,7 +371,7 @@ class _Handshake:
             verifier.verify(_to_sign(context, th, name.encode(), cred), sig)
         except AuthenticationError as exc:
             raise HandshakeError(f"{name!r} did not sign the transcript: {exc}") from None
-        return name, verifier
+        return name, verifier, cred
 
 
 def _to_sign(context: bytes, th: bytes, name: bytes, credential: bytes) -> bytes:
@@ -439,7 +445,7 @@ class HandshakeInitiator(_Handshake):
         except DecryptionError:
             raise HandshakeError("message 2 does not decrypt: not our peer's ephemeral") from None
         th3 = sha256(th2 + lp32(ct2) + lp32(pt2))
-        peer_name, peer_verifier = self._open_payload(_CTX_R, th2, pt2)
+        peer_name, peer_verifier, peer_cred = self._open_payload(_CTX_R, th2, pt2)
         aead3, iv3 = _keys(prk, b"3", th3)
         pt3 = self._sign_payload(_CTX_I, th3)
         ct3 = aead3.encrypt(iv3, pt3, th3)
@@ -451,6 +457,7 @@ class HandshakeInitiator(_Handshake):
             peer_id=c_r,
             peer_name=peer_name,
             peer_verifier=peer_verifier,
+            peer_credential=peer_cred,
             send=(keys["i2r-key"], keys["i2r-iv"]),
             receive=(keys["r2i-key"], keys["r2i-iv"]),
             exporter=keys["exporter"],
@@ -513,7 +520,7 @@ class HandshakeResponder(_Handshake):
             pt3 = aead3.decrypt(iv3, ct3, self._th3)
         except DecryptionError:
             raise HandshakeError("message 3 does not decrypt") from None
-        peer_name, peer_verifier = self._open_payload(_CTX_I, self._th3, pt3)
+        peer_name, peer_verifier, peer_cred = self._open_payload(_CTX_I, self._th3, pt3)
         th4 = sha256(self._th3 + lp32(ct3) + lp32(pt3))
         keys = _derive_session_keys(self._prk, th4)
         self._session = Session(
@@ -521,6 +528,7 @@ class HandshakeResponder(_Handshake):
             peer_id=self._c_i,
             peer_name=peer_name,
             peer_verifier=peer_verifier,
+            peer_credential=peer_cred,
             send=(keys["r2i-key"], keys["r2i-iv"]),
             receive=(keys["i2r-key"], keys["i2r-iv"]),
             exporter=keys["exporter"],

@@ -36,6 +36,7 @@ from iomt.launch.service import LaunchService, total_pss_bytes
 from iomt.msg import WorkloadProgress
 from iomt.runtime import Context, Executor, Node
 from iomt.topology import LaunchPlan, load
+from iomt.topology.sharing import identity_roles
 
 PAPER: dict[str, Any] = {
     # Table 2 (ms) and Experiment 1 of Bilal & Hassan, for the report's comparison column.
@@ -101,11 +102,19 @@ def provision(plan: LaunchPlan) -> Keystore:
     path.parent.mkdir(parents=True, exist_ok=True)
     ks = Keystore.create(path, facility=str(plan.facts["facility"]))
     devices = set(plan.facts.get("device_names", ()))
+    roles = identity_roles(plan)
     for name, attributes in plan.facts["identities"]:
         # Devices sign with ECDSA P-256: its verification (~65 µs here) is cheaper than
         # Ed25519's (~100 µs), and converters and providers verify device signatures on
         # the request path (orders from devices that cannot encrypt, origin proofs).
-        ks.add_identity(name, algorithm="ecdsa-p256" if name in devices else "ed25519")
+        # Each certificate certifies the identity's role (a device's capability class).
+        role, capability = roles.get(name, ((), None))
+        ks.add_identity(
+            name,
+            algorithm="ecdsa-p256" if name in devices else "ed25519",
+            roles=role,
+            capability=capability,
+        )
         if attributes:
             ks.add_attributes(name, attributes)
     return ks

@@ -177,6 +177,7 @@ class DeviceNode(Node):
         self._seq = 0
         self._converted_seq = 0
         self._session_backoff: dict[str, float] = {}
+        self._refused_announcements: dict[str, int] = {}
         # Local storage: the device's own readings; sealed at rest if it can encrypt.
         self._storage_key = (
             AESGCM(os.urandom(32))
@@ -358,7 +359,13 @@ class DeviceNode(Node):
         try:
             status = self.core.on_announcement(wire.announcement_from_msg(msg))
         except IomtError as exc:
-            self.get_logger().warning("refused announcement from %s: %s", msg.device_uri, exc)
+            # logged the first time and every 100th (a rogue announces every period)
+            n = self._refused_announcements.get(msg.device_uri, 0) + 1
+            self._refused_announcements[msg.device_uri] = n
+            if n % 100 == 1:
+                self.get_logger().warning(
+                    "refused announcement from %s (%d so far): %s", msg.device_uri, n, exc
+                )
             return
         if status is RegistrationStatus.REGISTER and msg.convertible_techniques:
             # One of our nearest capable neighbours (the first a conversion plan tries): have
@@ -542,6 +549,7 @@ class DeviceNode(Node):
                 "capability": self.core.config.capability.name.lower(),
                 "technique": self.core.config.technique,
                 "neighbours": len(self.core.table),
+                "refused_announcements": self._refused_announcements,
                 "counters": self.core.counters,
                 "data_transfer_us": self._transfer_us,
                 **(

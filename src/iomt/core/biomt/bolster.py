@@ -68,6 +68,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from iomt.crypto.errors import DecryptionError
 from iomt.crypto.primitives import AesGcm, sha256
 from iomt.crypto.revocation import RevocationKind
+from iomt.crypto.roles import Role, role_extension
 from iomt.crypto.sessions import HandshakeIdentity, SessionPolicy
 from iomt.crypto.signing import Ed25519Verifier, Verifier
 from iomt.crypto.techniques import AssociatedData
@@ -623,6 +624,8 @@ class Bolster:
             now=now,
             not_after=expires,
             agreement=agreement,
+            # a device, its capability class unknown here: it never converts on this
+            roles=role_extension([Role.DEVICE], require_capability=False),
         )
         cert_der = cert.public_bytes(Encoding.DER)
         cert_fp = fingerprint(cert_der)
