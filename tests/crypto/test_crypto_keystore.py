@@ -117,9 +117,7 @@ def test_sessions_with_keystore_credentials_and_revocation(store: Keystore) -> N
     def handshake() -> str:
         i = HandshakeInitiator(bob.handshake_identity(), validator)
         r = HandshakeResponder(dev.handshake_identity(), validator)
-        m2 = r.receive(i.start())
-        assert m2 is not None
-        r.receive(i.receive(m2))
+        i.confirm(r.receive(i.receive(r.receive(i.start()))))
         return r.session.peer_name
 
     assert handshake() == "dr-bob"

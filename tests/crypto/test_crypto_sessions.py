@@ -15,6 +15,7 @@ from iomt.crypto.errors import (
     SessionReplayError,
 )
 from iomt.crypto.sessions import (
+    CookieJar,
     HandshakeIdentity,
     HandshakeInitiator,
     HandshakeResponder,
@@ -22,6 +23,7 @@ from iomt.crypto.sessions import (
     PinnedCredentials,
     Session,
     SessionPolicy,
+    StatelessResponder,
     addressed_to,
     is_handshake_start,
     raw_credential,
@@ -54,8 +56,8 @@ class Pair:
 
     def run(self) -> tuple[Session, Session]:
         m2 = self.r.receive(self.i.start())
-        assert m2 is not None
-        assert self.r.receive(self.i.receive(m2)) is None
+        m4 = self.r.receive(self.i.receive(m2))
+        self.i.confirm(m4)
         return self.i.session, self.r.session
 
 
@@ -162,25 +164,27 @@ def test_garbage_records_raise_session_errors(junk: bytes) -> None:
             sr.unprotect(data)
 
 
-@pytest.mark.parametrize("which", ["m1", "m2", "m3"])
+@pytest.mark.parametrize("which", ["m1", "m2", "m3", "m4"])
 def test_every_flipped_handshake_byte_fails_the_handshake(clock: FakeClock, which: str) -> None:
     template = Pair(clock)
     m1 = template.i.start()
-    length = {"m1": len(m1), "m2": 200, "m3": 150}[which]
-    for i in range(0, length, 3):
+    length = {"m1": len(m1), "m2": 330, "m3": 270, "m4": 26}[which]
+    for i in range(0, length, 3 if which != "m4" else 1):
         pair = Pair(clock)
         m1 = pair.i.start()
         try:
             if which == "m1":
                 m1 = _flip(m1, i)
             m2 = pair.r.receive(m1)
-            assert m2 is not None
             if which == "m2":
                 m2 = _flip(m2, i % len(m2))
             m3 = pair.i.receive(m2)
             if which == "m3":
                 m3 = _flip(m3, i % len(m3))
-            pair.r.receive(m3)
+            m4 = pair.r.receive(m3)
+            if which == "m4":
+                m4 = _flip(m4, i % len(m4))
+            pair.i.confirm(m4)
         except (HandshakeError, HandshakeMessageError):
             continue
         pytest.fail(f"handshake completed with byte {i} of {which} flipped")
@@ -204,8 +208,16 @@ def test_failed_messages_leave_state_unchanged(clock: FakeClock) -> None:
     with pytest.raises(HandshakeMessageError):
         pair.r.receive(m1)  # a message 1 now is out of order
     assert pair.r.state is HandshakeState.WAIT_MESSAGE_3
-    pair.r.receive(m3)
+    m4 = pair.r.receive(m3)
     assert pair.r.session.peer_name == "provider:dr-bob"
+    # the initiator uses nothing before the responder's confirmation, and a forged one
+    # changes nothing
+    with pytest.raises(LocalProtocolError):
+        _ = pair.i.session
+    with pytest.raises(HandshakeError):
+        pair.i.confirm(_flip(m4, len(m4) - 1))
+    assert pair.i.state is HandshakeState.WAIT_MESSAGE_4
+    assert pair.i.confirm(m4).peer_name == "dev-001"
 
 
 def test_illegal_calls(clock: FakeClock) -> None:
@@ -234,7 +246,6 @@ def test_untrusted_or_wrong_credentials(clock: FakeClock) -> None:
     pair = Pair(clock)
     pair.i = HandshakeInitiator(unknown, pair.pins, clock=clock)
     m2 = pair.r.receive(pair.i.start())
-    assert m2 is not None
     m3 = pair.i.receive(m2)
     with pytest.raises(HandshakeError):
         pair.r.receive(m3)
@@ -254,8 +265,7 @@ def test_a_man_in_the_middle_is_named_not_misbound(clock: FakeClock) -> None:
     bob = HandshakeInitiator(pair.provider, pins, clock=clock)
     mal_r = HandshakeResponder(mallory, pins, clock=clock)
     m2 = mal_r.receive(bob.start())
-    assert m2 is not None
-    mal_r.receive(bob.receive(m2))
+    bob.confirm(mal_r.receive(bob.receive(m2)))
     assert bob.session.peer_name == "mallory"
     assert mal_r.session.peer_name == "provider:dr-bob"
     # Mallory cannot pass Bob's handshake on to the device as her own: message 2 must be
@@ -264,20 +274,27 @@ def test_a_man_in_the_middle_is_named_not_misbound(clock: FakeClock) -> None:
     m1 = bob2.start()
     device = HandshakeResponder(pair.device, pins, clock=clock)
     from_device = device.receive(m1)
-    assert from_device is not None
     relay = HandshakeResponder(mallory, pins, clock=clock)
     from_mallory = relay.receive(m1)
-    assert from_mallory is not None
-    # swap the encrypted identity block of Mallory's answer with the device's
+    # swap the encrypted identity block (and cookie) of Mallory's answer with the device's
     spliced = from_mallory[:50] + from_device[50:]
     with pytest.raises(HandshakeError):
         bob2.receive(spliced)
+    # An initiator that knows whom it called refuses a message 2 from anyone else (any
+    # certified identity can answer a message 1 it reads on the bus), and waits on
+    careful = HandshakeInitiator(pair.provider, pins, clock=clock, expected_peer="dev-001")
+    m1 = careful.start()
+    with pytest.raises(HandshakeError, match="mallory"):
+        careful.receive(HandshakeResponder(mallory, pins, clock=clock).receive(m1))
+    assert careful.state is HandshakeState.WAIT_MESSAGE_2
+    device = HandshakeResponder(pair.device, pins, clock=clock)
+    careful.confirm(device.receive(careful.receive(device.receive(m1))))
+    assert careful.session.peer_name == "dev-001"
 
 
 def test_handshake_timeout(clock: FakeClock) -> None:
     pair = Pair(clock, SessionPolicy(handshake_timeout=5))
     m2 = pair.r.receive(pair.i.start())
-    assert m2 is not None
     clock.advance(6)
     with pytest.raises(HandshakeError):
         pair.i.receive(m2)
@@ -305,11 +322,13 @@ def test_messages_can_be_routed(clock: FakeClock) -> None:
     with pytest.raises(HandshakeMessageError):
         addressed_to(m1)
     m2 = pair.r.receive(m1)
-    assert m2 is not None and not is_handshake_start(m2)
+    assert not is_handshake_start(m2)
     m3 = pair.i.receive(m2)
-    pair.r.receive(m3)
+    m4 = pair.r.receive(m3)
+    pair.i.confirm(m4)
     assert addressed_to(m2) == pair.i.session.local_id
     assert addressed_to(m3) == pair.r.session.local_id
+    assert addressed_to(m4) == pair.i.session.local_id
     assert addressed_to(pair.i.session.protect(b"x")) == pair.r.session.local_id
     with pytest.raises(HandshakeMessageError):
         addressed_to(b"\x01\x99" + bytes(20))
@@ -319,3 +338,68 @@ def test_session_repr_hides_keys(clock: FakeClock) -> None:
     si, _ = Pair(clock).run()
     assert "redacted" in repr(si)
     assert "redacted" not in repr(HandshakeState.IDLE)
+
+
+# -- the stateless responder ----------------------------------------------------------
+
+
+def _stateless(pair: Pair, clock: FakeClock, **kw: object) -> StatelessResponder:
+    return StatelessResponder(pair.device, pair.pins, clock=clock, **kw)  # type: ignore[arg-type]
+
+
+def test_the_responder_keeps_its_state_in_the_cookie(clock: FakeClock) -> None:
+    """Nothing between message 1 and message 3: the same responder answers any number of
+    message 1s, completes a handshake from its cookie, in any order."""
+    pair = Pair(clock)
+    responder = _stateless(pair, clock)
+    initiators = [HandshakeInitiator(pair.provider, pair.pins, clock=clock) for _ in range(3)]
+    m2s = [responder.answer(i.start(), "provider:dr-bob") for i in initiators]
+    for i, m2 in reversed(list(zip(initiators, m2s, strict=True))):
+        session, m4 = responder.complete(i.receive(m2), "provider:dr-bob")
+        assert i.confirm(m4).unprotect(session.protect(b"hr=72")) == b"hr=72"
+    assert vars(responder).keys() == {
+        "identity",
+        "_validate",
+        "policy",
+        "_clock",
+        "_rng",
+        "cookies",
+    }
+
+
+def test_a_cookie_binds_the_initiator_name_its_time_and_its_responder(
+    clock: FakeClock,
+) -> None:
+    policy = SessionPolicy(handshake_timeout=10)
+    pair = Pair(clock, policy)
+    responder = _stateless(pair, clock, policy=policy)
+    i = HandshakeInitiator(pair.provider, pair.pins, clock=clock)
+    m3 = i.receive(responder.answer(i.start(), "provider:dr-bob"))
+    with pytest.raises(HandshakeError, match="another name"):
+        responder.complete(m3, "someone-else")
+    other = _stateless(pair, clock, policy=policy)  # same identity, its own cookie key
+    with pytest.raises(HandshakeError, match="cookie"):
+        other.complete(m3, "provider:dr-bob")
+    clock.advance(11)
+    with pytest.raises(HandshakeError, match="timed out"):
+        responder.complete(m3, "provider:dr-bob")
+    clock.advance(10)  # two key periods (= the timeout) later the key itself is gone
+    with pytest.raises(HandshakeError, match="expired"):
+        responder.complete(m3, "provider:dr-bob")
+
+
+def test_cookie_keys_rotate_and_are_forgotten(clock: FakeClock) -> None:
+    jar = CookieJar(period=10, clock=clock)
+    cookie = jar.seal(b"state", b"aad")
+    assert jar.open(cookie, b"aad") == b"state"
+    clock.advance(10)
+    assert jar.open(cookie, b"aad") == b"state"  # the previous epoch still opens
+    fresh = jar.seal(b"new", b"aad")
+    assert fresh[:4] != cookie[:4]
+    clock.advance(10)
+    with pytest.raises(HandshakeError, match="expired"):
+        jar.open(cookie, b"aad")
+    with pytest.raises(HandshakeError):
+        jar.open(fresh, b"other aad")
+    with pytest.raises((HandshakeError, HandshakeMessageError)):
+        jar.open(b"\x00" * 10, b"aad")

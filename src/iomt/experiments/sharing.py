@@ -327,6 +327,13 @@ def build_report(
             "refusals": dict(refusals.most_common()),
             "failures": dict(failures.most_common()),
             "per_second": round(len(requests) / workload_s, 1) if workload_s else None,
+            # replies the providers' calls ignored: not proven to be the server's answer
+            "rejected_replies": sum(
+                int(r.get("rejected_replies", 0))
+                for p in sorted(results.glob("dr_*.jsonl"))
+                for r in _read_jsonl(p)
+                if r.get("record") == "provider"
+            ),
         },
         "access_time_ms": summarize_ms(r["access_us"] for r in ok),
         "access_time_ms_by_path": {
