@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import dataclasses
 import json
 import os
 import signal
@@ -45,6 +46,7 @@ from cyclonedds.sub import DataReader
 
 import iomt.msg as msgs
 from iomt.runtime import Context, Executor, Node, qos_profile_services_default
+from iomt.runtime._dds import delete_entity, take_raw
 from iomt.runtime.naming import service_to_dds
 
 MARK = "forged"
@@ -58,21 +60,32 @@ class ReplyForger:
     """Forges replies to every request on ``services`` ({fq service name: srv type}).
 
     Registers as a second server of each service (a server sees every request), answers
-    each request at once with ``copies`` forged replies, and reads the reply topic to keep
-    the latest genuine reply per service for tampering.
+    each request at once with ``copies`` forged replies, and reads the reply topic (raw)
+    to keep a genuine reply per service for tampering. Cheap on purpose: the forged
+    replies are made once per service and sent as they are with each request's header,
+    and a reply topic is read only until one genuine reply is in hand -- an attacker on a
+    host of its own would not share the ward's cores, here it does.
     """
 
-    def __init__(self, node: Node, services: dict[str, Any], copies: int = 2) -> None:
+    def __init__(
+        self, node: Node, services: dict[str, Any], copies: int = 2, misaddress: bool = False
+    ) -> None:
         self.node = node
         self.copies = copies
+        #: address the forged replies to nobody (another client id): the same traffic with
+        #: nothing for any client to check -- the bench's measure of what the attack
+        #: traffic costs by itself
+        self.misaddress = misaddress
         self.counts: Counter[str] = Counter()
-        self._genuine: dict[str, Any] = {}
+        self._refusals: dict[str, Any] = {}
+        self._tampered: dict[str, list[Any]] = {}
         self._readers: list[tuple[str, Any, DataReader[Any]]] = []
         self._servers: dict[str, Any] = {}
         ctx: Any = node.context
         for name, srv in services.items():
+            self._refusals[name] = self._refusal(srv)
             self._servers[name] = node.create_service(
-                srv, name, self._answerer(name, srv), deferred=True
+                srv, name, self._answerer(name), deferred=True
             )
             reply_topic = service_to_dds(name)[1]
             qos = qos_profile_services_default
@@ -80,47 +93,60 @@ class ReplyForger:
                 ctx.participant, ctx.topic(reply_topic, srv.ResponseWire, qos), qos=qos.to_dds()
             )
             self._readers.append((name, srv, reader))
-        node.create_timer(0.02, self._capture)
+        node.create_timer(0.05, self._capture)
 
     def _capture(self) -> None:
-        for name, srv, reader in self._readers:
+        """One genuine reply per service is enough to tamper with: once it has one, the
+        forger stops reading that reply topic (what it reads it pays for, on our cores)."""
+        for entry in list(self._readers):
+            name, srv, reader = entry
             try:
-                samples = reader.take(64)
-            except Exception:  # a sample that does not decode: not worth keeping
+                samples = take_raw(reader, 4096)  # drained, never deserialized here
+            except Exception:
                 continue
-            for wire in samples:
+            for cdr, info in reversed(samples):
+                if not info.valid_data or len(cdr) <= 64:
+                    continue
                 try:
-                    response, _guid, _seq = srv.response_from_wire(wire)
+                    response, _guid, _seq = srv.response_from_wire(
+                        srv.ResponseWire.deserialize(cdr)
+                    )
                 except Exception:
                     continue
                 if MARK in str(getattr(response, "reason", "")) or not bytes(
                     getattr(response, "proof", b"") or b""
                 ):
                     continue  # ours, or unproven
-                self._genuine[name] = response
+                self._tampered[name] = [self._tamper(response, i) for i in (1, 3)]
+                self._readers.remove(entry)
+                delete_entity(reader)
+                break
 
-    def _answerer(self, name: str, srv: Any) -> Any:
+    def _answerer(self, name: str) -> Any:
         def answer(_req: Any, responder: Any) -> None:
+            server = self._servers[name]
+            header = responder.header
+            if self.misaddress:
+                header = dataclasses.replace(header, client_guid=header.client_guid ^ 0x5A5A)
             for i in range(self.copies):
-                forged = self._forge(name, srv, i)
+                tampered = self._tampered.get(name)
+                if i % 2 == 0 or not tampered:
+                    forged, kind = self._refusals[name], "refusal"
+                else:
+                    n = self.counts["sent tampered"]
+                    forged, kind = tampered[n % len(tampered)], "tampered"  # both kinds, in turn
                 try:
-                    self._servers[name].send_response(forged, responder.header)
-                    self.counts[f"sent {'tampered' if i % 2 else 'refusal'}"] += 1
+                    server.send_response(forged, header)
+                    self.counts[f"sent {kind}"] += 1
                     self.counts[name] += 1
                 except Exception:
                     self.counts["write failed"] += 1
 
         return answer
 
-    def _forge(self, name: str, srv: Any, i: int) -> Any:
-        genuine = self._genuine.get(name)
-        if i % 2 == 0 or genuine is None:
-            return self._refusal(srv)
-        return self._tampered(genuine, i)
-
     @staticmethod
     def _refusal(srv: Any) -> Any:
-        """The finding's refusal: a plausible status and reason, no (or a garbage) proof."""
+        """The finding's refusal: a plausible status and reason, no proof."""
         r = srv.Response()
         statuses = {
             n: getattr(r, n) for n in dir(r) if n.startswith("STATUS_") and n != "STATUS_OK"
@@ -133,9 +159,9 @@ class ReplyForger:
         return r
 
     @staticmethod
-    def _tampered(genuine: Any, i: int) -> Any:
+    def _tamper(genuine: Any, i: int) -> Any:
         """A genuine reply to another request, altered: status turned into a refusal with
-        its proof kept, or one byte of its body flipped."""
+        its proof kept (``i % 4 == 1``), or one byte of its body flipped."""
         t = copy.deepcopy(genuine)
         if i % 4 == 1 and int(t.status) == 0:
             t.status = 1 if not hasattr(t, "STATUS_REFUSED") else t.STATUS_REFUSED
@@ -193,7 +219,7 @@ def cmd_replies(args: argparse.Namespace) -> int:
     for spec in args.service:
         name, _, kind = spec.partition("=")
         services[name] = srv_type(kind)
-    forger = ReplyForger(node, services, copies=args.copies)
+    forger = ReplyForger(node, services, copies=args.copies, misaddress=args.misaddress)
     print("READY", flush=True)
     try:
         run.spin()
@@ -327,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--domain", type=int, required=True)
     p.add_argument("--service", action="append", default=[], help="NAME=SrvType")
     p.add_argument("--copies", type=int, default=2)
+    p.add_argument("--misaddress", action="store_true", help="reply to no client (a control)")
     p.set_defaults(func=cmd_replies)
     p = sub.add_parser("flood")
     p.add_argument("--domain", type=int, required=True)

@@ -58,8 +58,12 @@ def ward_services(devices: int, seed: int = 0) -> list[str]:
     return out
 
 
-def start_forger(procs: Any, domain_id: int, services: list[str], copies: int = 2) -> Any:
+def start_forger(
+    procs: Any, domain_id: int, services: list[str], copies: int = 2, misaddress: bool = False
+) -> Any:
     args = [str(FORGERS), "replies", "--domain", str(domain_id), "--copies", str(copies)]
+    if misaddress:
+        args.append("--misaddress")
     for s in services:
         args += ["--service", s]
     proc = procs.start(*args)

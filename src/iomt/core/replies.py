@@ -45,7 +45,7 @@ from iomt.core.publish import Envelope
 from iomt.crypto.encoding import Reader, lp16, lp32, u8, u32
 from iomt.crypto.sessions import Session
 from iomt.crypto.signing import HmacSha256Key, Signer, Verifier
-from iomt.errors import AuthenticationError, IomtError, RemoteProtocolError
+from iomt.errors import AuthenticationError, IomtError, LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "KIND_MAC",
@@ -261,45 +261,60 @@ class ReplyChecker:
     def check(
         self,
         proof: bytes,
-        statement: ReplyStatement,
+        statement: ReplyStatement | Callable[[], ReplyStatement],
         *,
+        server: str | None = None,
         channels: ChannelTable | None = None,
         key: Verifier | None = None,
         mac_key: Callable[[bytes], Verifier | None] | None = None,
     ) -> None:
         """Raise ``AuthenticationError`` unless ``proof`` proves ``statement``: a MAC under
-        our session with ``statement.server`` (``channels``) or a key ``mac_key`` finds by
-        id; a signature by ``key`` (when we know the server's key) or by the key of an
-        attached certificate valid for ``statement.server``."""
+        our session with the server (``channels``) or a key ``mac_key`` finds by id; a
+        signature by ``key`` (when we know the server's key) or by the key of an attached
+        certificate valid for the server's name.
+
+        ``statement`` may be a function making it, with ``server`` given: it is then made
+        only for a proof under a key we hold -- a forged reply without one costs a parse,
+        not a digest of the reply (what keeps a flood of forgeries cheap to ignore)."""
         p = ReplyProof.from_bytes(proof)
-        data = statement.to_bytes()
+        if isinstance(statement, ReplyStatement):
+            name = statement.server
+        elif server is not None:
+            name = server
+        else:
+            raise LocalProtocolError("a lazily made statement needs the server's name")
         if p.kind == KIND_MAC:
             verifier: Verifier | None = None
             if channels is not None:
                 session = channels.session_by_id(p.key_id)
-                if session is not None and session.peer_name == statement.server:
+                if session is not None and session.peer_name == name:
                     verifier = channels.reply_key(session)
             if verifier is None and mac_key is not None:
                 verifier = mac_key(p.key_id)
             if verifier is None:
-                raise AuthenticationError(
-                    f"reply MAC under a key we do not share with {statement.server!r}"
-                )
+                raise AuthenticationError(f"reply MAC under a key we do not share with {name!r}")
         else:
             if key is not None:
                 verifier = key
             elif p.certificate and self._validate is not None:
-                verifier = self._certified(statement.server, p.certificate)
+                verifier = self._certified(name, p.certificate)
             else:
-                raise AuthenticationError(f"no key of {statement.server!r} to check its reply")
+                raise AuthenticationError(f"no key of {name!r} to check its reply")
             if p.algorithm != verifier.algorithm:
                 raise AuthenticationError(
-                    f"reply signed with {p.algorithm!r}, {statement.server!r} uses "
-                    f"{verifier.algorithm!r}"
+                    f"reply signed with {p.algorithm!r}, {name!r} uses {verifier.algorithm!r}"
                 )
-        verifier.verify(data, p.tag)
+        made = statement if isinstance(statement, ReplyStatement) else statement()
+        if made.server != name:
+            raise AuthenticationError(f"statement names {made.server!r}, not {name!r}")
+        verifier.verify(made.to_bytes(), p.tag)
 
-    def accepts(self, proof: bytes, statement: ReplyStatement, **keys: object) -> bool:
+    def accepts(
+        self,
+        proof: bytes,
+        statement: ReplyStatement | Callable[[], ReplyStatement],
+        **keys: object,
+    ) -> bool:
         """``check`` as a yes/no, counting refusals (for a call's ``accept``)."""
         try:
             self.check(proof, statement, **keys)  # type: ignore[arg-type]

@@ -300,14 +300,19 @@ class BaseObserve(Message):
 # --- reply proofs (iomt.core.replies) -------------------------------------------------
 
 
-def reply_statement(operation: str, server: str, req: Any, resp: Any) -> ReplyStatement:
+def reply_statement(
+    operation: str, server: str, req: Any, resp: Any, *, request_digest: bytes | None = None
+) -> ReplyStatement:
     """What the proof of a ``BolsterService`` / ``CloudService`` reply covers: the operation
     (``bolster/store``, ``cloud/get`` ...), the server's name, the request's requester and
-    body, the status, reason and body of the reply."""
+    body (``request_digest``, when already made), the status, reason and body of the
+    reply."""
+    if request_digest is None:
+        request_digest = bolster_request_digest(operation, str(req.requester), bytes(req.body))
     return ReplyStatement(
         operation,
         server,
-        bolster_request_digest(operation, str(req.requester), bytes(req.body)),
+        request_digest,
         int(resp.status),
         str(resp.reason),
         digest("reply", bytes(resp.body)),
@@ -404,10 +409,13 @@ def reply_check(
     reply must carry ``server``'s proof for this request (``operation`` as the server
     names it, e.g. ``bolster/store``)."""
 
+    request_digest = bolster_request_digest(operation, str(req.requester), bytes(req.body))
+
     def accept(resp: Any) -> bool:
         return checker.accepts(
             bytes(resp.proof),
-            reply_statement(operation, server, req, resp),
+            lambda: reply_statement(operation, server, req, resp, request_digest=request_digest),
+            server=server,
             channels=channels,
             key=key,
             mac_key=mac_key,

@@ -568,7 +568,8 @@ class DeviceNode(Node):
         def accept(resp: Any) -> bool:
             return self._checker.accepts(
                 bytes(resp.proof),
-                wire.convert_statement(server, request_digest, resp),
+                lambda: wire.convert_statement(server, request_digest, resp),
+                server=server,
                 channels=self.core.channels,
                 key=key,
             )

@@ -346,7 +346,8 @@ class ProviderNode(Node):
         def accept(resp: Any) -> bool:
             return self._checker.accepts(
                 bytes(resp.proof),
-                wire.data_share_statement(server, request_digest, resp),
+                lambda: wire.data_share_statement(server, request_digest, resp),
+                server=server,
                 channels=self.core.channels,
                 key=key,
             )
