@@ -193,8 +193,8 @@ class Bench:
     def _handshake(self) -> None:
         t0 = time.perf_counter_ns()
         m2 = self._handshake_step(self.doctor.channels.start("bolster_a"))
-        self._handshake_step(self.doctor.channels.finish("bolster_a", m2))
-        self.doctor.channels.confirm("bolster_a")
+        m4 = self._handshake_step(self.doctor.channels.finish("bolster_a", m2))
+        self.doctor.channels.confirm("bolster_a", m4)
         self.handshake_us = (time.perf_counter_ns() - t0) // 1000
 
     def _handshake_step(self, message: bytes) -> bytes:

@@ -193,8 +193,8 @@ def run_core(storage: LedgerStorage, n: int) -> dict[str, Any]:
     samples |= {op: f.meter.samples(op) for op in ("access", "observe")}
     # the same on a session (one handshake first)
     m2 = b.session_handshake(phys.name, phys.channels.start("bolster-a"))
-    b.session_handshake(phys.name, phys.channels.finish("bolster-a", m2))
-    phys.channels.confirm("bolster-a")
+    m4 = b.session_handshake(phys.name, phys.channels.finish("bolster-a", m2))
+    phys.channels.confirm("bolster-a", m4)
     f.meter.reset()
     for _ in range(n):
 

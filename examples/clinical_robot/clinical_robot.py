@@ -10,7 +10,11 @@ sans-IO library (``iomt.core``, ``iomt.crypto``), no iomt runtime or node:
    data_share`` with the token and a proof of possession of the token's key). A device
    that can seal answers with a signed envelope; one that cannot encrypt has a capable
    neighbour convert it (Alg. 3), and that envelope arrives on ``<ward>/<robot>/inbox``;
-3. every envelope is verified (signature, certificate chain, origin signature of a
+3. every reply is checked first: it must carry the proof of the server the robot called
+   for the request it sent (``iomt.core.replies``: the wallet's signature, the device's)
+   -- anyone on the bus can write a reply carrying a request's header, and rclpy takes
+   the first one, so a reply without it only fails that call and the robot asks again;
+   every envelope is verified (signature, certificate chain, origin signature of a
    converted reading) and opened with the robot's key before anything is used;
 4. the readings go out on standard topics for the robot's other nodes:
    ``/<patient>/vitals/heart_rate`` (``std_msgs/msg/Float32``, beats/min) and
@@ -41,6 +45,13 @@ from iomt.core.channels import ChannelTable
 from iomt.core.handshake import DeviceGrant
 from iomt.core.provider import ProviderCore
 from iomt.core.publish import Envelope
+from iomt.core.replies import (
+    ReplyChecker,
+    data_share_digest,
+    data_share_statement,
+    device_info_digest,
+    device_info_statement,
+)
 from iomt.crypto.keystore import Keystore
 from iomt.errors import IomtError
 
@@ -60,6 +71,7 @@ class ClinicalRobot(Node):
         ks = Keystore.open(keystore)
         me = ks.identity(identity_name)
         check = ks.credential_validator()
+        self.replies = ReplyChecker(check)  # who answered, and to what
         self.core = ProviderCore(
             me.uri,
             signer=me.signer,
@@ -100,6 +112,7 @@ class ClinicalRobot(Node):
 
     def ask_wallet(self) -> None:
         t = self.core.token_request(self.wallet_uri)
+        self.wallet_request = device_info_digest(t)
         request = DeviceInfoRequest.Request(
             wallet_uri=t.wallet_uri,
             provider_uri=t.provider_uri,
@@ -112,11 +125,22 @@ class ClinicalRobot(Node):
 
     def on_grants(self, future: Any) -> None:
         response = future.result()
+        grants = [grant_of(d) for d in response.devices]
+        statement = device_info_statement(
+            self.wallet_uri.rsplit("/", 1)[1],
+            self.wallet_request,
+            int(response.status),
+            response.reason,
+            grants,
+        )
+        if not self.replies.accepts(bytes(response.proof), statement):
+            self.get_logger().warning("a reply not proven to be the wallet's; asking again")
+            self.asked = False
+            return
         if response.status != DeviceInfoRequest.Response.STATUS_OK:
             self.get_logger().error(f"the wallet refused: {response.reason}")
             self.asked = False
             return
-        grants = [grant_of(d) for d in response.devices]
         for grant in self.core.accept_grants(grants):
             name = grant.uri.rsplit("/", 1)[1]
             self.devices[grant.uri] = self.create_client(
@@ -139,12 +163,27 @@ class ClinicalRobot(Node):
             requester_key=list(r.requester_key),
         )
         self.waiting.add(r.request_id)
+        digest = data_share_digest(r)
         client.call_async(request).add_done_callback(
-            lambda f, rid=r.request_id: self.on_answer(rid, f)
+            lambda f, rid=r.request_id, u=uri, d=digest: self.on_answer(rid, u, d, f)
         )
 
-    def on_answer(self, request_id: str, future: Any) -> None:
+    def on_answer(self, request_id: str, uri: str, digest: bytes, future: Any) -> None:
         answer = future.result()
+        statement = data_share_statement(
+            uri.rsplit("/", 1)[1],
+            digest,
+            int(answer.status),
+            answer.reason,
+            answer.converter_uri,
+            envelope_of(answer.envelope),
+        )
+        # signed by the device, with the key its grant certified
+        if not self.replies.accepts(bytes(answer.proof), statement, key=self.core.device_key(uri)):
+            self.waiting.discard(request_id)
+            self.core.forget(request_id)
+            self.get_logger().warning(f"a reply not proven to be {uri}'s: ignored")
+            return
         if answer.status == DataShare.Response.STATUS_SHARED:
             self.on_envelope(answer.envelope)
         elif answer.status == DataShare.Response.STATUS_REFUSED:

@@ -10,6 +10,7 @@ returns ``None`` to mean "failed".
     │   ├── LocalProtocolError      we were asked to do something illegal
     │   └── RemoteProtocolError     a peer sent something malformed or out of order
     ├── AuthenticationError         tags, signatures, tokens, proofs of possession
+    │   └── ReplyRejectedError      a service reply did not prove who sent it (rclpy runtime)
     ├── AuthorizationError          authenticated, but not permitted (policy, consent, scope)
     ├── LedgerVerificationError     the log or a proof does not verify
     ├── TransportError              the middleware could not deliver (timeouts, no peer)
@@ -38,6 +39,13 @@ class RemoteProtocolError(ProtocolError):
 
 class AuthenticationError(IomtError):
     """A tag, signature, token or proof of possession did not verify."""
+
+
+class ReplyRejectedError(AuthenticationError):
+    """A reply to our request failed the call's acceptance check (not from the server we
+    called, or not an answer to this request). The embedded runtime drops such replies and
+    keeps waiting; the rclpy runtime cannot (rclpy completes a call with the first reply
+    that names it), so there the call fails with this error instead."""
 
 
 class AuthorizationError(IomtError):

@@ -80,8 +80,7 @@ class World:
         m1 = initiator.start(peer)
         m2 = responder.respond(initiator.identity.name, m1)
         m3 = initiator.finish(peer, m2)
-        assert responder.respond(initiator.identity.name, m3) == b""
-        initiator.confirm(peer)
+        initiator.confirm(peer, responder.respond(initiator.identity.name, m3))
 
     def grant(self, provider: str) -> None:
         p = self.providers[provider]
@@ -110,10 +109,11 @@ def build_world(
     devices = DEVICES if devices is None else devices
     clock = Clock()
     ks = Keystore.create(root / "keystore", facility=FACILITY, clock=clock)
-    for name in ("wallet_p1", "dr_house", "dr_other", "mallory"):
-        ks.add_identity(name)
-    for name in devices:  # devices sign with ECDSA P-256, as in the experiments
-        ks.add_identity(name, algorithm="ecdsa-p256")
+    ks.add_identity("wallet_p1", roles=["wallet"])
+    for name in ("dr_house", "dr_other", "mallory"):
+        ks.add_identity(name, roles=["provider"])
+    for name, (cap, _x, _y) in devices.items():  # devices sign with ECDSA P-256, as in runs
+        ks.add_identity(name, algorithm="ecdsa-p256", roles=["device"], capability=cap)
     for name in ("dr_house", "dr_other"):
         ks.add_attributes(name, ["role:cardiologist", "facility:F1"])
     wallet_id = ks.identity("wallet_p1")

@@ -185,7 +185,13 @@ def test_converter_accepts_a_plaintext_order_from_its_one_hop_neighbour(line: Wo
 
 
 def test_converter_refuses_a_plaintext_order_that_crossed_two_hops(line: World) -> None:
-    order = _order_for(line, "far_ecc")
+    # hr_none itself will not address its plaintext to a converter two hops away ...
+    reply = _ask(line, "hr_none")
+    assert isinstance(reply, Converting)
+    with pytest.raises(ConversionRefused, match="not a 1-hop neighbour"):
+        line.device("hr_none").conversion_order(reply, _uri(line, "far_ecc"))
+    # ... and an order relayed there (re-addressed on the way) is refused by the converter
+    order = dataclasses.replace(_order_for(line, "near_ecc"), converter_uri=_uri(line, "far_ecc"))
     far = line.device("far_ecc")
     # far_ecc knows hr_none only as a 2-hop neighbour (through relay's announcement) ...
     two_hop = next(n for n in far.table.neighbours() if n.uri == _uri(line, "hr_none"))

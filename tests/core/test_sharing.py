@@ -150,6 +150,7 @@ def test_a_replayed_request_is_refused(world: World) -> None:
     assert isinstance(d.on_data_request(req), Shared)
     again = d.on_data_request(req)
     assert isinstance(again, Refused) and again.reason.startswith("invalid-token")
+    assert again.replay  # the original has its answer: this refusal goes unproven
 
 
 def _tamper(data: bytes) -> bytes:
@@ -282,7 +283,10 @@ def test_converter_refuses_orders_from_unregistered_devices(world: World) -> Non
     _session(world, "dr_house", "hr_none")
     _p, d, pending = _convert(world, "hr_none", "ecc")
     converter = world.device("far_ecc")  # never heard hr_none
-    order = d.conversion_order(pending, converter.uri)
+    with pytest.raises(ConversionRefused, match="not a 1-hop neighbour"):
+        d.conversion_order(pending, converter.uri)  # nor will hr_none send its plaintext there
+    near = pending.plan.next()
+    order = dataclasses.replace(d.conversion_order(pending, near), converter_uri=converter.uri)
     with pytest.raises(ConversionRefused, match="not a registered neighbour"):
         converter.on_conversion(order, seq=1, stamp_ns=1)
 
@@ -565,10 +569,10 @@ def test_crossing_handshakes_leave_both_sessions_usable(world: World) -> None:
     b2 = ca.respond("bp_abe", b1)
     a3 = ca.finish("bp_abe", a2)
     b3 = cb.finish("hr_ecc", b2)
-    assert cb.respond("hr_ecc", a3) == b""
-    assert ca.respond("bp_abe", b3) == b""
-    ca.confirm("bp_abe")
-    cb.confirm("hr_ecc")
+    a4 = cb.respond("hr_ecc", a3)
+    b4 = ca.respond("bp_abe", b3)
+    ca.confirm("bp_abe", a4)
+    cb.confirm("hr_ecc", b4)
     for sender, receiver, peer in ((ca, cb, "bp_abe"), (cb, ca, "hr_ecc")):
         session = sender.session(peer)
         assert session is not None
@@ -615,13 +619,13 @@ def test_an_initiator_uses_a_session_only_once_the_responder_confirmed_it(
     # lost for good: the opener abandons it, and there is nothing left to confirm
     ca.abandon("bp_abe")
     with pytest.raises(LocalProtocolError):
-        ca.confirm("bp_abe")
+        ca.confirm("bp_abe", b"")
     assert ca.mac_verifier("bp_abe") is None
     # a second attempt that is confirmed is usable on both sides
     m2 = cb.respond("hr_ecc", ca.start("bp_abe"))
     m3 = ca.finish("bp_abe", m2)
-    assert cb.respond("hr_ecc", m3) == b""
-    session = ca.confirm("bp_abe")
+    m4 = cb.respond("hr_ecc", m3)
+    session = ca.confirm("bp_abe", m4)
     assert ca.session("bp_abe") is session
     record = session.protect(b"hi", aad=b"")
     assert cb.session_of_record(record).unprotect(record, aad=b"") == b"hi"
@@ -636,7 +640,7 @@ def test_a_mac_from_a_responder_verifies_before_our_confirmation_arrives(world: 
     ca, cb = a.channels, b.channels
     m2 = cb.respond("hr_ecc", ca.start("bp_abe"))
     m3 = ca.finish("bp_abe", m2)
-    assert cb.respond("hr_ecc", m3) == b""  # the responder holds the session now
+    assert cb.respond("hr_ecc", m3)  # message 4: the responder holds the session now
     tag = cb.mac_key(cb.session("hr_ecc")).sign(b"envelope")  # type: ignore[arg-type]
     assert ca.session("bp_abe") is None  # we do not send on it yet
     verifier = ca.mac_verifier("bp_abe")
@@ -656,8 +660,8 @@ def test_a_mac_from_a_responder_verifies_before_our_confirmation_arrives(world: 
     # confirmed instead: the same key, now a live session
     m2 = cb.respond("hr_ecc", ca.start("bp_abe"))
     m3 = ca.finish("bp_abe", m2)
-    assert cb.respond("hr_ecc", m3) == b""
+    m4 = cb.respond("hr_ecc", m3)
     tag = cb.mac_key(cb.session("hr_ecc")).sign(b"envelope")  # type: ignore[arg-type]
     ca.mac_verifier("bp_abe").verify(b"envelope", tag)  # type: ignore[union-attr]
-    ca.confirm("bp_abe")
+    ca.confirm("bp_abe", m4)
     ca.mac_verifier("bp_abe").verify(b"envelope", tag)  # type: ignore[union-attr]

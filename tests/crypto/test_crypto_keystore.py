@@ -21,11 +21,13 @@ from iomt.crypto.errors import (
 )
 from iomt.crypto.keystore import Keystore
 from iomt.crypto.revocation import RevocationKind
+from iomt.crypto.roles import IOMT_OID_ARC, CertifiedRole, Role
 from iomt.crypto.sessions import HandshakeInitiator, HandshakeResponder
 from iomt.crypto.signing import Ed25519Signer
 from iomt.crypto.techniques import (
     AbePolicy,
     AssociatedData,
+    Capability,
     EccAttrRecipient,
     EccAttrSecret,
     get_technique,
@@ -115,9 +117,7 @@ def test_sessions_with_keystore_credentials_and_revocation(store: Keystore) -> N
     def handshake() -> str:
         i = HandshakeInitiator(bob.handshake_identity(), validator)
         r = HandshakeResponder(dev.handshake_identity(), validator)
-        m2 = r.receive(i.start())
-        assert m2 is not None
-        r.receive(i.receive(m2))
+        i.confirm(r.receive(i.receive(r.receive(i.start()))))
         return r.session.peer_name
 
     assert handshake() == "dr-bob"
@@ -237,3 +237,84 @@ def test_cli_manages_a_keystore(tmp_path: Path, capsys: pytest.CaptureFixture[st
     out += capsys.readouterr().out
     assert "PRIVATE" not in out and "BEGIN" not in out
     assert cli_main(["keystore", "add-identity", ks, "bad/name"]) == 2  # typed error -> 2
+
+
+def test_roles_are_certified_in_an_extended_key_usage(store: Keystore, clock: FakeClock) -> None:
+    info = store.add_identity("hr-1", algorithm="ecdsa-p256", roles=["device"], capability="ecc")
+    assert (info.roles, info.capability, info.role_text) == (("device",), "ecc", "device (ecc)")
+    for name in ("identity.cert.pem", "encryption.cert.pem"):
+        cert = x509.load_pem_x509_certificate((store.root / "identities/hr-1" / name).read_bytes())
+        ext = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+        assert ext.critical  # the key serves these purposes only
+        assert {o.dotted_string for o in ext.value} == {
+            f"{IOMT_OID_ARC}.1.1",  # device
+            f"{IOMT_OID_ARC}.2.2",  # capability class ECC
+        }
+    assert store.role_of(store.certificate("hr-1")) == CertifiedRole(
+        frozenset({Role.DEVICE}), Capability.ECC, "F1"
+    )
+    # several roles; none at all certifies nothing
+    head = store.add_identity("bolster-1", roles=["bolster", "cluster-head"])
+    assert set(head.roles) == {"bolster", "cluster-head"}
+    assert store.role_of(store.certificate("dev-001")).roles == frozenset()
+    assert store.info("dev-001").role_text == "no role"
+    for bad in (
+        {"roles": ["device"]},  # a device needs its capability class
+        {"roles": ["wallet"], "capability": "ecc"},  # a class is for devices only
+        {"roles": ["janitor"]},
+        {"roles": ["device"], "capability": "quantum"},
+    ):
+        with pytest.raises(KeystoreError):
+            store.add_identity("x-" + str(len(str(bad))), **bad)  # type: ignore[arg-type]
+
+
+def test_set_roles_reissues_and_revokes_the_old_certificates(
+    store: Keystore, clock: FakeClock
+) -> None:
+    store.add_identity("hr-2", roles=["device"], capability="abe")
+    old = store.certificate("hr-2")
+    old_serials = store.info("hr-2").serials
+    key_before = store.identity("hr-2").verifier
+    info = store.set_roles("hr-2", ["device"], "none")
+    assert info.role_text == "device (none)" and not info.revoked
+    assert set(info.serials).isdisjoint(old_serials)
+    assert store.identity("hr-2").verifier == key_before  # same keys, new certificates
+    with pytest.raises(CertificateRevokedError):  # the old role cannot be presented
+        store.validate_certificate(old, name="hr-2")
+    store.validate_certificate(store.certificate("hr-2"), name="hr-2")
+    reopened = Keystore.open(store.root, clock=clock)
+    assert reopened.info("hr-2").capability == "none"
+    assert all(reopened.revocations.is_certificate_revoked(s) for s in old_serials)
+    store.revoke(RevocationKind.IDENTITY, "hr-2")
+    with pytest.raises(KeystoreError, match="revoked"):
+        store.set_roles("hr-2", ["device"], "ecc")
+
+
+def test_cli_sets_and_shows_roles(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ks = str(tmp_path / "roles-ks")
+    assert cli_main(["keystore", "create", ks, "--facility", "ward1"]) == 0
+    assert (
+        cli_main(
+            ["keystore", "add-identity", ks, "hr_1", "--role", "device", "--capability", "ecc"]
+        )
+        == 0
+    )
+    assert cli_main(["keystore", "add-identity", ks, "wallet_1", "--role", "wallet"]) == 0
+    assert cli_main(["keystore", "add-identity", ks, "x", "--role", "device"]) == 2
+    capsys.readouterr()
+    assert cli_main(["keystore", "show", ks, "hr_1"]) == 0
+    out = capsys.readouterr().out
+    assert "device (ecc)" in out and f"{IOMT_OID_ARC}.2.2 (capability ecc)" in out
+    assert (
+        cli_main(["keystore", "set-role", ks, "hr_1", "--role", "device", "--capability", "none"])
+        == 0
+    )
+    assert "was device (ecc)" in capsys.readouterr().out
+    assert cli_main(["keystore", "show", ks, "hr_1", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["role"] == "device (none)" and doc["capability"] == "none"
+    assert cli_main(["keystore", "list", ks, "--json"]) == 0
+    roles = {i["name"]: i["role"] for i in json.loads(capsys.readouterr().out)["identities"]}
+    assert roles == {"hr_1": "device (none)", "wallet_1": "wallet"}
+    assert cli_main(["keystore", "list", ks]) == 0
+    assert "wallet" in capsys.readouterr().out

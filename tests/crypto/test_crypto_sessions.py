@@ -18,6 +18,7 @@ from iomt.crypto.errors import (
     SessionReplayError,
 )
 from iomt.crypto.sessions import (
+    CookieJar,
     HandshakeIdentity,
     HandshakeInitiator,
     HandshakeResponder,
@@ -25,6 +26,7 @@ from iomt.crypto.sessions import (
     PinnedCredentials,
     Session,
     SessionPolicy,
+    StatelessResponder,
     addressed_to,
     is_handshake_start,
     raw_credential,
@@ -57,8 +59,8 @@ class Pair:
 
     def run(self) -> tuple[Session, Session]:
         m2 = self.r.receive(self.i.start())
-        assert m2 is not None
-        assert self.r.receive(self.i.receive(m2)) is None
+        m4 = self.r.receive(self.i.receive(m2))
+        self.i.confirm(m4)
         return self.i.session, self.r.session
 
 
@@ -165,25 +167,27 @@ def test_garbage_records_raise_session_errors(junk: bytes) -> None:
             sr.unprotect(data)
 
 
-@pytest.mark.parametrize("which", ["m1", "m2", "m3"])
+@pytest.mark.parametrize("which", ["m1", "m2", "m3", "m4"])
 def test_every_flipped_handshake_byte_fails_the_handshake(clock: FakeClock, which: str) -> None:
     template = Pair(clock)
     m1 = template.i.start()
-    length = {"m1": len(m1), "m2": 200, "m3": 150}[which]
-    for i in range(0, length, 3):
+    length = {"m1": len(m1), "m2": 330, "m3": 270, "m4": 26}[which]
+    for i in range(0, length, 3 if which != "m4" else 1):
         pair = Pair(clock)
         m1 = pair.i.start()
         try:
             if which == "m1":
                 m1 = _flip(m1, i)
             m2 = pair.r.receive(m1)
-            assert m2 is not None
             if which == "m2":
                 m2 = _flip(m2, i % len(m2))
             m3 = pair.i.receive(m2)
             if which == "m3":
                 m3 = _flip(m3, i % len(m3))
-            pair.r.receive(m3)
+            m4 = pair.r.receive(m3)
+            if which == "m4":
+                m4 = _flip(m4, i % len(m4))
+            pair.i.confirm(m4)
         except (HandshakeError, HandshakeMessageError):
             continue
         pytest.fail(f"handshake completed with byte {i} of {which} flipped")
@@ -207,8 +211,16 @@ def test_failed_messages_leave_state_unchanged(clock: FakeClock) -> None:
     with pytest.raises(HandshakeMessageError):
         pair.r.receive(m1)  # a message 1 now is out of order
     assert pair.r.state is HandshakeState.WAIT_MESSAGE_3
-    pair.r.receive(m3)
+    m4 = pair.r.receive(m3)
     assert pair.r.session.peer_name == "provider:dr-bob"
+    # the initiator uses nothing before the responder's confirmation, and a forged one
+    # changes nothing
+    with pytest.raises(LocalProtocolError):
+        _ = pair.i.session
+    with pytest.raises(HandshakeError):
+        pair.i.confirm(_flip(m4, len(m4) - 1))
+    assert pair.i.state is HandshakeState.WAIT_MESSAGE_4
+    assert pair.i.confirm(m4).peer_name == "dev-001"
 
 
 def test_illegal_calls(clock: FakeClock) -> None:
@@ -237,7 +249,6 @@ def test_untrusted_or_wrong_credentials(clock: FakeClock) -> None:
     pair = Pair(clock)
     pair.i = HandshakeInitiator(unknown, pair.pins, clock=clock)
     m2 = pair.r.receive(pair.i.start())
-    assert m2 is not None
     m3 = pair.i.receive(m2)
     with pytest.raises(HandshakeError):
         pair.r.receive(m3)
@@ -257,8 +268,7 @@ def test_a_man_in_the_middle_is_named_not_misbound(clock: FakeClock) -> None:
     bob = HandshakeInitiator(pair.provider, pins, clock=clock)
     mal_r = HandshakeResponder(mallory, pins, clock=clock)
     m2 = mal_r.receive(bob.start())
-    assert m2 is not None
-    mal_r.receive(bob.receive(m2))
+    bob.confirm(mal_r.receive(bob.receive(m2)))
     assert bob.session.peer_name == "mallory"
     assert mal_r.session.peer_name == "provider:dr-bob"
     # Mallory cannot pass Bob's handshake on to the device as her own: message 2 must be
@@ -267,20 +277,27 @@ def test_a_man_in_the_middle_is_named_not_misbound(clock: FakeClock) -> None:
     m1 = bob2.start()
     device = HandshakeResponder(pair.device, pins, clock=clock)
     from_device = device.receive(m1)
-    assert from_device is not None
     relay = HandshakeResponder(mallory, pins, clock=clock)
     from_mallory = relay.receive(m1)
-    assert from_mallory is not None
-    # swap the encrypted identity block of Mallory's answer with the device's
+    # swap the encrypted identity block (and cookie) of Mallory's answer with the device's
     spliced = from_mallory[:50] + from_device[50:]
     with pytest.raises(HandshakeError):
         bob2.receive(spliced)
+    # An initiator that knows whom it called refuses a message 2 from anyone else (any
+    # certified identity can answer a message 1 it reads on the bus), and waits on
+    careful = HandshakeInitiator(pair.provider, pins, clock=clock, expected_peer="dev-001")
+    m1 = careful.start()
+    with pytest.raises(HandshakeError, match="mallory"):
+        careful.receive(HandshakeResponder(mallory, pins, clock=clock).receive(m1))
+    assert careful.state is HandshakeState.WAIT_MESSAGE_2
+    device = HandshakeResponder(pair.device, pins, clock=clock)
+    careful.confirm(device.receive(careful.receive(device.receive(m1))))
+    assert careful.session.peer_name == "dev-001"
 
 
 def test_handshake_timeout(clock: FakeClock) -> None:
     pair = Pair(clock, SessionPolicy(handshake_timeout=5))
     m2 = pair.r.receive(pair.i.start())
-    assert m2 is not None
     clock.advance(6)
     with pytest.raises(HandshakeError):
         pair.i.receive(m2)
@@ -308,11 +325,13 @@ def test_messages_can_be_routed(clock: FakeClock) -> None:
     with pytest.raises(HandshakeMessageError):
         addressed_to(m1)
     m2 = pair.r.receive(m1)
-    assert m2 is not None and not is_handshake_start(m2)
+    assert not is_handshake_start(m2)
     m3 = pair.i.receive(m2)
-    pair.r.receive(m3)
+    m4 = pair.r.receive(m3)
+    pair.i.confirm(m4)
     assert addressed_to(m2) == pair.i.session.local_id
     assert addressed_to(m3) == pair.r.session.local_id
+    assert addressed_to(m4) == pair.i.session.local_id
     assert addressed_to(pair.i.session.protect(b"x")) == pair.r.session.local_id
     with pytest.raises(HandshakeMessageError):
         addressed_to(b"\x01\x99" + bytes(20))
@@ -347,11 +366,13 @@ def test_a_seeded_handshake_and_its_records_match_the_known_answer() -> None:
     m2 = r.receive(m1)
     assert m2 is not None
     m3 = i.receive(m2)
-    assert r.receive(m3) is None
+    m4 = r.receive(m3)
+    assert i.confirm(m4) is i.session
     got = {
         "m1": m1,
         "m2": m2,
         "m3": m3,
+        "m4": m4,
         "i2r": i.session.protect(b"GET vitals", aad=b"req-1"),
         "r2i": r.session.protect(b"hr=72", aad=b"req-1"),
         "exported": i.session.symmetric_key("sym-aes").secret_bytes(),
@@ -361,11 +382,77 @@ def test_a_seeded_handshake_and_its_records_match_the_known_answer() -> None:
     )
     assert {k: (len(v), hashlib.sha256(v).hexdigest()) for k, v in got.items()} == {
         "m1": (43, "72250feeb0991c176817257f32093085efedd3ec3846c6447250afd14f35b5f5"),
-        "m2": (190, "0608901e61e38b77995467a2b69d242275f86c29a80e97025d02b6076bdf2916"),
-        "m3": (158, "f291448e338fdbc980b7d1b24b8e33c3a768c09938b62bf4366c26092d55cb9a"),
+        "m2": (306, "cb48defd3920fd7328de8850b82e8b207ecddadf0352c4581b201f1ec7d826b4"),
+        "m3": (274, "bf32faf0df506fa4b5628e1abb0b484b928f3b7a34fd7022a388ee011757840a"),
+        "m4": (26, "462f22d1bdfdfb56f0416e856285b491808cc0e82140a6370345f3300cd69e41"),
         "i2r": (44, "349bd5eb061df89170dd5acbdc4c9db9761c2943135bba7d43827503903149ea"),
         "r2i": (39, "3e0f392e4cb69a5c48281b44258777cbe9a7bf2f7f4915277776334b9a9ba6a0"),
         "exported": (32, "20d5e1ff5ac251f01e99c2632810124f1f1fdb482c717aca397f32a6088eacb1"),
     }
     assert r.session.symmetric_key("sym-aes") == i.session.symmetric_key("sym-aes")
     assert i.session.symmetric_key("hmac") != i.session.symmetric_key("sym-aes")
+
+
+# -- the stateless responder ----------------------------------------------------------
+
+
+def _stateless(pair: Pair, clock: FakeClock, **kw: object) -> StatelessResponder:
+    return StatelessResponder(pair.device, pair.pins, clock=clock, **kw)  # type: ignore[arg-type]
+
+
+def test_the_responder_keeps_its_state_in_the_cookie(clock: FakeClock) -> None:
+    """Nothing between message 1 and message 3: the same responder answers any number of
+    message 1s, completes a handshake from its cookie, in any order."""
+    pair = Pair(clock)
+    responder = _stateless(pair, clock)
+    initiators = [HandshakeInitiator(pair.provider, pair.pins, clock=clock) for _ in range(3)]
+    m2s = [responder.answer(i.start(), "provider:dr-bob") for i in initiators]
+    for i, m2 in reversed(list(zip(initiators, m2s, strict=True))):
+        session, m4 = responder.complete(i.receive(m2), "provider:dr-bob")
+        assert i.confirm(m4).unprotect(session.protect(b"hr=72")) == b"hr=72"
+    assert vars(responder).keys() == {
+        "identity",
+        "_validate",
+        "policy",
+        "_clock",
+        "_rng",
+        "cookies",
+    }
+
+
+def test_a_cookie_binds_the_initiator_name_its_time_and_its_responder(
+    clock: FakeClock,
+) -> None:
+    policy = SessionPolicy(handshake_timeout=10)
+    pair = Pair(clock, policy)
+    responder = _stateless(pair, clock, policy=policy)
+    i = HandshakeInitiator(pair.provider, pair.pins, clock=clock)
+    m3 = i.receive(responder.answer(i.start(), "provider:dr-bob"))
+    with pytest.raises(HandshakeError, match="another name"):
+        responder.complete(m3, "someone-else")
+    other = _stateless(pair, clock, policy=policy)  # same identity, its own cookie key
+    with pytest.raises(HandshakeError, match="cookie"):
+        other.complete(m3, "provider:dr-bob")
+    clock.advance(11)
+    with pytest.raises(HandshakeError, match="timed out"):
+        responder.complete(m3, "provider:dr-bob")
+    clock.advance(10)  # two key periods (= the timeout) later the key itself is gone
+    with pytest.raises(HandshakeError, match="expired"):
+        responder.complete(m3, "provider:dr-bob")
+
+
+def test_cookie_keys_rotate_and_are_forgotten(clock: FakeClock) -> None:
+    jar = CookieJar(period=10, clock=clock)
+    cookie = jar.seal(b"state", b"aad")
+    assert jar.open(cookie, b"aad") == b"state"
+    clock.advance(10)
+    assert jar.open(cookie, b"aad") == b"state"  # the previous epoch still opens
+    fresh = jar.seal(b"new", b"aad")
+    assert fresh[:4] != cookie[:4]
+    clock.advance(10)
+    with pytest.raises(HandshakeError, match="expired"):
+        jar.open(cookie, b"aad")
+    with pytest.raises(HandshakeError):
+        jar.open(fresh, b"other aad")
+    with pytest.raises((HandshakeError, HandshakeMessageError)):
+        jar.open(b"\x00" * 10, b"aad")

@@ -44,7 +44,7 @@ def _handshake(w: World, user: Requester) -> None:
         assert resp.status == SessionHandshake.Response.STATUS_OK, resp.reason
         if step == 0:
             message = user.channels.finish("bolster_a", bytes(resp.message))
-    user.channels.confirm("bolster_a")
+    user.channels.confirm("bolster_a", bytes(resp.message))
 
 
 @pytest.mark.timeout(60)

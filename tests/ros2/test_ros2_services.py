@@ -80,6 +80,7 @@ def test_a_stock_client_gets_answers_from_a_distributed_wards_services(
         },
     )
     assert wallet["status"] == 1 and wallet["reason"] and not wallet["devices"]
+    assert wallet["proof"]  # signed: every reply proves who sent it (issue 11)
     share = _call(
         ros2,
         domain,
@@ -94,7 +95,7 @@ def test_a_stock_client_gets_answers_from_a_distributed_wards_services(
         },
     )
     assert share["status"] == 2 and share["reason"].startswith("invalid-token")
-    assert share["envelope"]["ciphertext"] == []
+    assert share["envelope"]["ciphertext"] == [] and share["proof"]
     for peer_node in ("/ward1/hr_0", "/ward1/dr_0"):
         handshake = _call(
             ros2,
@@ -103,7 +104,7 @@ def test_a_stock_client_gets_answers_from_a_distributed_wards_services(
             "SessionHandshake",
             {"initiator_uri": STRANGER, "message": [1, 2, 3]},
         )
-        assert handshake["status"] == 1 and handshake["message"] == []
+        assert handshake["status"] == 1 and handshake["message"] == [] and handshake["proof"]
     convert = _call(
         ros2,
         domain,
@@ -116,7 +117,7 @@ def test_a_stock_client_gets_answers_from_a_distributed_wards_services(
             }
         },
     )
-    assert convert["status"] == 1 and convert["reason"]
+    assert convert["status"] == 1 and convert["reason"] and convert["proof"]
 
 
 def test_a_stock_client_gets_answers_from_the_central_server(ros2: Any, tmp_path: Path) -> None:

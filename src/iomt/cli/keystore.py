@@ -2,12 +2,18 @@
 
     iomt keystore create KEYSTORE [--facility NAME]
     iomt keystore add-identity KEYSTORE NAME [--uri URI] [--algorithm ed25519|ecdsa-p256]
+                               [--role ROLE ...] [--capability none|symmetric|ecc|abe]
+    iomt keystore set-role KEYSTORE NAME --role ROLE [--role ROLE ...] [--capability CAP]
     iomt keystore add-attributes KEYSTORE NAME ATTRIBUTE [ATTRIBUTE ...]
     iomt keystore revoke KEYSTORE (--identity NAME | --serial N | --key FP | --token CTI)
     iomt keystore list KEYSTORE [--json]
+    iomt keystore show KEYSTORE NAME [--json]
 
-Private keys are never printed; ``list`` shows names, URIs, attributes, certificate
-serials, key fingerprints and revocation state.
+Roles (device, wallet, provider, bolster, cluster-head, cloud, admin, master, central; a
+device with its capability class) are certified in the identity's certificates
+(ExtendedKeyUsage, iomt.crypto.roles); ``set-role`` re-issues them and revokes the old
+ones as superseded. Private keys are never printed; ``list`` and ``show`` show names, URIs,
+roles, attributes, certificate serials, key fingerprints and revocation state.
 """
 
 # Handlers import their dependencies lazily so `iomt --help` stays fast.
@@ -50,7 +56,16 @@ def register(subparsers: Any) -> None:
     add.add_argument(
         "--days", type=between(1, 36500), default=365, help="certificate validity in days"
     )
+    _role_arguments(add, required=False)
     add.set_defaults(func=_add_identity)
+
+    role = sub.add_parser(
+        "set-role", help="re-issue an identity's certificates with a new role (old ones revoked)"
+    )
+    role.add_argument("keystore")
+    role.add_argument("name")
+    _role_arguments(role, required=True)
+    role.set_defaults(func=_set_role)
 
     attrs = sub.add_parser("add-attributes", help="issue a CP-ABE attribute key to an identity")
     attrs.add_argument("keystore")
@@ -73,6 +88,31 @@ def register(subparsers: Any) -> None:
     lst.add_argument("--json", action="store_true", help="machine-readable output")
     lst.set_defaults(func=_list)
 
+    show = sub.add_parser("show", help="one identity: roles, certificates, state")
+    show.add_argument("keystore")
+    show.add_argument("name")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.set_defaults(func=_show)
+
+
+def _role_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    from iomt.crypto.roles import Role
+    from iomt.crypto.techniques import Capability
+
+    parser.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        required=required,
+        choices=[r.value for r in Role],
+        help="a role to certify (repeat for several)",
+    )
+    parser.add_argument(
+        "--capability",
+        choices=[c.name.lower() for c in Capability],
+        help="a device's capability class (required with --role device)",
+    )
+
 
 def _create(args: argparse.Namespace) -> int:
     from iomt.crypto.keystore import Keystore
@@ -90,10 +130,70 @@ def _add_identity(args: argparse.Namespace) -> int:
     from iomt.crypto.keystore import Keystore
 
     info = Keystore.open(args.keystore).add_identity(
-        args.name, uri=args.uri, algorithm=args.algorithm, validity_days=args.days
+        args.name,
+        uri=args.uri,
+        algorithm=args.algorithm,
+        validity_days=args.days,
+        roles=args.role,
+        capability=args.capability,
     )
     print(f"added identity {info.name} ({info.algorithm}) {info.uri}")
+    print(f"  role {info.role_text}")
     print(f"  fingerprint {info.fingerprint}")
+    return 0
+
+
+def _set_role(args: argparse.Namespace) -> int:
+    from iomt.crypto.keystore import Keystore
+
+    store = Keystore.open(args.keystore)
+    before = store.info(args.name)
+    info = store.set_roles(args.name, args.role, args.capability)
+    print(f"re-issued {info.name}: role {info.role_text} (was {before.role_text})")
+    print(f"  new serials {' '.join(str(s) for s in info.serials)}")
+    print(f"  revoked as superseded: {' '.join(str(s) for s in before.serials)}")
+    return 0
+
+
+def _info_doc(info: Any) -> dict[str, Any]:
+    return {**asdict(info), "serials": [str(s) for s in info.serials], "role": info.role_text}
+
+
+def _show(args: argparse.Namespace) -> int:
+    from iomt.crypto.keystore import Keystore
+    from iomt.crypto.roles import CAPABILITY_OIDS, ROLE_OIDS, parse_roles, roles_of
+
+    store = Keystore.open(args.keystore)
+    info = store.info(args.name)
+    certified = roles_of(store.certificate(args.name))
+    oids = [
+        f"{ROLE_OIDS[r].dotted_string} ({r.value})"
+        for r in sorted(parse_roles(info.roles), key=lambda r: ROLE_OIDS[r].dotted_string)
+    ]
+    if certified.capability is not None:
+        oid = CAPABILITY_OIDS[certified.capability].dotted_string
+        oids.append(f"{oid} (capability {certified.capability.name.lower()})")
+    if args.json:
+        print(json.dumps({**_info_doc(info), "extended_key_usage": oids}, indent=2))
+        return 0
+    rows = [
+        ("name", info.name),
+        ("uri", info.uri),
+        ("role", info.role_text),
+        ("extended key usage", "\n".join(oids) or "-"),
+        ("algorithm", info.algorithm),
+        ("attributes", " ".join(info.attributes) or "-"),
+        ("serials", " ".join(str(s) for s in info.serials)),
+        ("fingerprint", info.fingerprint),
+        ("expires", info.not_after),
+        ("status", "revoked" if info.revoked else "ok"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        lines = str(value).split("\n")
+        print(f"{key:<{width}}  {lines[0]}")
+        for more in lines[1:]:
+            print(f"{'':<{width}}  {more}")
     return 0
 
 
@@ -132,7 +232,7 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         doc = {
             "facility": store.facility,
-            "identities": [{**asdict(i), "serials": [str(s) for s in i.serials]} for i in infos],
+            "identities": [_info_doc(i) for i in infos],
             "revocations": [
                 {"kind": e.kind.value, "value": e.value, "reason": e.reason, "at": e.revoked_at}
                 for e in store.revocations
@@ -144,12 +244,22 @@ def _list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title=f"keystore {store.root} — facility {store.facility}")
-    for col in ("name", "uri", "algorithm", "attributes", "fingerprint", "expires", "status"):
+    for col in (
+        "name",
+        "uri",
+        "role",
+        "algorithm",
+        "attributes",
+        "fingerprint",
+        "expires",
+        "status",
+    ):
         table.add_column(col)
     for i in infos:
         table.add_row(
             i.name,
             i.uri,
+            i.role_text,
             i.algorithm,
             " ".join(i.attributes) or "-",
             i.fingerprint[:16],

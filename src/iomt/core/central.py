@@ -76,7 +76,7 @@ class CentralCore:
         decision = self._listener(device_uri).decide(request, session)
         if decision.outcome is not Outcome.SHARE:
             self.counters["refused"] += 1
-            return Refused(decision.reason)
+            return Refused(decision.reason, decision.session, decision.replay)
         reading = latest(device_uri)
         if reading is None:
             self.counters["refused"] += 1

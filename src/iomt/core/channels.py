@@ -9,23 +9,36 @@ authenticate envelopes (HMAC) and, for ``sym-aes``, seal them.
 
 ``ChannelTable`` keeps the sessions of one party, by peer name, on both sides of the
 handshake. It is sans-IO: it turns handshake bytes into handshake bytes.
+
+**Answering handshakes cannot be exhausted.** The responder side keeps no state for a
+handshake until message 3 proves the initiator read message 2: its state rides in a
+cookie inside message 2 (:class:`~iomt.crypto.sessions.StatelessResponder`), so there is no
+table of unfinished handshakes to fill. What a message 1 still costs (a key exchange and a
+signature) is bounded per source and overall (:class:`HandshakeLimits`): a source is who
+wrote the request as the transport says (a DDS writer), not whom the request names, so a
+flood from one source -- under any names -- spends that source's budget only, and a
+source that has been quiet (its budget full: every legitimate initiator, which starts a
+handshake or two per peer) is admitted even when the shared budget is spent.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from iomt.crypto.errors import InvalidSignatureError
 from iomt.crypto.keys import SymmetricKey
 from iomt.crypto.sessions import (
+    CookieJar,
     CredentialValidator,
     HandshakeIdentity,
     HandshakeInitiator,
-    HandshakeResponder,
     Session,
     SessionPolicy,
+    StatelessResponder,
+    addressed_to,
     is_handshake_start,
     record_session_id,
 )
@@ -34,13 +47,90 @@ from iomt.errors import AuthenticationError, LocalProtocolError, RemoteProtocolE
 
 _MAX_SESSIONS_PER_PEER = 4
 ENVELOPE_MAC_LABEL = "iomt/envelope-mac/v1"
+REPLY_MAC_LABEL = "iomt/reply-mac/v1"
 SYM_AES_LABEL = "iomt/sym-aes/v1"
 
 
-@dataclass
-class _Pending:
-    handshake: HandshakeInitiator | HandshakeResponder
-    started: float
+class HandshakeReplayError(RemoteProtocolError):
+    """A message 3 whose handshake already completed (an eavesdropper's copy): refused,
+    and -- since the original already has its answer -- never answered with a proof."""
+
+
+class HandshakeBusyError(RemoteProtocolError):
+    """A message 1 beyond its source's (or the responder's) handshake budget: not answered
+    with work. The initiator may try again later."""
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeLimits:
+    """Work bounds on answering message 1 (each costs a key exchange and a signature).
+
+    * per source: ``per_source_rate`` per second, bursts of ``per_source_burst``;
+    * shared: ``shared_rate`` / ``shared_burst`` for sources that are already spending;
+      a source whose own budget is full (quiet until now) does not need it;
+    * ceiling: ``ceiling_rate`` / ``ceiling_burst`` for everyone, quiet or not -- the most
+      CPU a responder ever spends on handshakes;
+    * ``max_sources`` budgets are kept (least recently used first out).
+    """
+
+    per_source_rate: float = 2.0
+    per_source_burst: float = 8.0
+    shared_rate: float = 100.0
+    shared_burst: float = 200.0
+    ceiling_rate: float = 1000.0
+    ceiling_burst: float = 1000.0
+    max_sources: int = 4096
+
+
+class _Bucket:
+    __slots__ = ("burst", "last", "rate", "tokens")
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self.rate, self.burst, self.tokens, self.last = rate, burst, burst, now
+
+    def refill(self, now: float) -> float:
+        if now > self.last:
+            self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+            self.last = now
+        return self.tokens
+
+
+class HandshakeGate:
+    """Admits message 1s under :class:`HandshakeLimits` (sans-IO; the clock is injected)."""
+
+    def __init__(self, limits: HandshakeLimits, clock: Callable[[], float]) -> None:
+        self.limits = limits
+        self._clock = clock
+        now = clock()
+        self._shared = _Bucket(limits.shared_rate, limits.shared_burst, now)
+        self._ceiling = _Bucket(limits.ceiling_rate, limits.ceiling_burst, now)
+        self._sources: OrderedDict[Hashable, _Bucket] = OrderedDict()
+        self.admitted = 0
+        self.refused = 0
+
+    def admit(self, source: Hashable) -> bool:
+        now = self._clock()
+        lim = self.limits
+        bucket = self._sources.get(source)
+        if bucket is None:
+            bucket = _Bucket(lim.per_source_rate, lim.per_source_burst, now)
+            self._sources[source] = bucket
+            while len(self._sources) > lim.max_sources:
+                self._sources.popitem(last=False)
+        else:
+            self._sources.move_to_end(source)
+        own = bucket.refill(now)
+        quiet = own >= bucket.burst - 1e-9
+        shared = self._shared.refill(now) >= 1.0
+        if own < 1.0 or self._ceiling.refill(now) < 1.0 or not (shared or quiet):
+            self.refused += 1
+            return False
+        bucket.tokens -= 1.0
+        self._ceiling.tokens -= 1.0
+        if shared:
+            self._shared.tokens -= 1.0
+        self.admitted += 1
+        return True
 
 
 class ChannelTable:
@@ -51,19 +141,28 @@ class ChannelTable:
         *,
         policy: SessionPolicy | None = None,
         clock: Callable[[], float] = time.time,
-        max_pending: int = 256,
+        limits: HandshakeLimits | None = None,
     ) -> None:
         self.identity = identity
         self._validate = validate_peer
         self.policy = policy or SessionPolicy()
         self._clock = clock
-        self._max_pending = max_pending
         self._sessions: dict[str, Session] = {}
         self._by_id: dict[bytes, Session] = {}
-        self._initiating: dict[str, _Pending] = {}
-        self._confirming: dict[str, Session] = {}
-        self._responding: dict[tuple[str, bytes], _Pending] = {}
+        self._initiating: dict[str, HandshakeInitiator] = {}
+        self._confirming: dict[str, HandshakeInitiator] = {}
+        self._responder = StatelessResponder(
+            identity,
+            validate_peer,
+            policy=self.policy,
+            clock=clock,
+            cookies=CookieJar(period=self.policy.handshake_timeout, clock=clock),
+        )
+        self.gate = HandshakeGate(limits or HandshakeLimits(), clock)
+        # message 3s completed, by our connection id, until their cookies expire (replays)
+        self._completed: OrderedDict[bytes, float] = OrderedDict()
         self._mac_keys: dict[bytes, HmacSha256Key] = {}
+        self._reply_keys: dict[bytes, HmacSha256Key] = {}
         self._older: dict[str, list[Session]] = {}
         self.handshakes_completed = 0
 
@@ -72,39 +171,46 @@ class ChannelTable:
     def start(self, peer: str) -> bytes:
         """Message 1 of a new handshake with ``peer`` (replacing an unfinished one)."""
         init = HandshakeInitiator(
-            self.identity, self._validate, policy=self.policy, clock=self._clock
+            self.identity,
+            self._validate,
+            policy=self.policy,
+            clock=self._clock,
+            expected_peer=peer,
         )
         m1 = init.start()
-        self._initiating[peer] = _Pending(init, self._clock())
+        self._initiating[peer] = init
         return m1
 
     def finish(self, peer: str, m2: bytes) -> bytes:
-        """Feed the responder's message 2; returns message 3.
+        """Feed the responder's message 2; returns message 3. A message 2 that does not
+        verify (forged, or another handshake's) raises and changes nothing.
 
-        The session is not used until :meth:`confirm` (the responder accepted message 3):
-        a record or MAC sent on it before then may reach a responder that never completes
-        the handshake (message 3 lost or refused), which could not check it.
+        The session is not used until :meth:`confirm` (the responder's message 4): a record
+        or MAC sent on it before then may reach a responder that never completes the
+        handshake (message 3 lost or refused), which could not check it.
         """
-        pending = self._initiating.get(peer)
-        if pending is None:
+        init = self._initiating.get(peer)
+        if init is None:
             raise LocalProtocolError(f"no handshake in progress with {peer}")
-        m3 = pending.handshake.receive(m2)
-        if m3 is None:  # pragma: no cover - an initiator always answers message 2
-            raise RemoteProtocolError("handshake did not produce message 3")
-        session = pending.handshake.session
-        if session.peer_name != peer:
-            raise AuthenticationError(f"handshake with {peer} authenticated {session.peer_name}")
+        m3 = init.receive(m2)  # refuses a message 2 signed by anyone but ``peer``
         del self._initiating[peer]
-        self._confirming[peer] = session
+        self._confirming[peer] = init
         return m3
 
-    def confirm(self, peer: str) -> Session:
-        """The responder accepted message 3: the session with ``peer`` is ready."""
-        session = self._confirming.pop(peer, None)
-        if session is None:
+    def confirm(self, peer: str, m4: bytes) -> Session:
+        """The responder's message 4 (its key confirmation): the session with ``peer`` is
+        ready. A message 4 that does not verify raises and changes nothing."""
+        init = self._confirming.get(peer)
+        if init is None:
             raise LocalProtocolError(f"no finished handshake with {peer} to confirm")
+        session = init.confirm(m4)
+        del self._confirming[peer]
         self._install(session)
         return session
+
+    def validate_peer(self, name: str, credential: bytes) -> Verifier:
+        """``name``'s verifier from its credential (the handshake's validator)."""
+        return self._validate(name, credential)
 
     def abandon(self, peer: str) -> None:
         """Forget an unfinished or unconfirmed handshake with ``peer`` (live sessions stay)."""
@@ -113,42 +219,33 @@ class ChannelTable:
 
     # -- responder ------------------------------------------------------------------------
 
-    def respond(self, initiator: str, message: bytes) -> bytes:
-        """Feed message 1 (returns message 2) or message 3 (returns b"": session ready)."""
-        now = self._clock()
-        if is_handshake_start(message):
-            self._expire(now)
-            if len(self._responding) >= self._max_pending:
-                raise RemoteProtocolError("too many unfinished handshakes")
-            resp = HandshakeResponder(
-                self.identity, self._validate, policy=self.policy, clock=self._clock
-            )
-            m2 = resp.receive(message)
-            if m2 is None:  # pragma: no cover
-                raise RemoteProtocolError("message 1 produced no message 2")
-            self._responding[(initiator, bytes(message[2:10]))] = _Pending(resp, now)
-            return m2
-        for key, pending in list(self._responding.items()):
-            if key[0] != initiator:
-                continue
-            try:
-                pending.handshake.receive(message)
-            except (AuthenticationError, RemoteProtocolError, LocalProtocolError):
-                continue  # not this handshake's message 3
-            del self._responding[key]
-            session = pending.handshake.session
-            if session.peer_name != initiator:
-                raise AuthenticationError(
-                    f"{initiator} completed a handshake as {session.peer_name}"
-                )
-            self._install(session)
-            return b""
-        raise RemoteProtocolError(f"no handshake from {initiator} matches this message")
+    def respond(self, initiator: str, message: bytes, *, source: Hashable | None = None) -> bytes:
+        """Feed message 1 (returns message 2) or message 3 (returns message 4: the session
+        is ready). Nothing is kept between the two (the state is in message 2's cookie).
 
-    def _expire(self, now: float) -> None:
-        timeout = self.policy.handshake_timeout
-        for key in [k for k, p in self._responding.items() if now - p.started > timeout]:
-            del self._responding[key]
+        ``source`` is who wrote the request as the transport tells it (a DDS writer handle):
+        message 1s are admitted per source (:class:`HandshakeLimits`); without one, per
+        claimed initiator name (weaker: a flood naming a victim spends the victim's
+        budget). Over budget: :class:`HandshakeBusyError`, before any work. A message 3
+        replayed (its connection id already completed) is refused.
+        """
+        if is_handshake_start(message):
+            key: Hashable = ("source", source) if source is not None else ("name", initiator)
+            if not self.gate.admit(key):
+                raise HandshakeBusyError(f"handshake budget of {initiator!r} spent; try later")
+            return self._responder.answer(message, initiator)
+        c_r = addressed_to(message)
+        now = self._clock()
+        while self._completed and next(iter(self._completed.values())) <= now:
+            self._completed.popitem(last=False)
+        if c_r in self._completed or c_r in self._by_id:
+            raise HandshakeReplayError("message 3 replayed: that handshake is complete")
+        session, m4 = self._responder.complete(message, initiator)
+        if session.peer_name != initiator:
+            raise AuthenticationError(f"{initiator} completed a handshake as {session.peer_name}")
+        self._completed[c_r] = now + self.policy.handshake_timeout
+        self._install(session)
+        return m4
 
     # -- sessions -------------------------------------------------------------------------
 
@@ -166,6 +263,7 @@ class ChannelTable:
             gone = older.pop(0)
             self._by_id.pop(gone.local_id, None)
             self._mac_keys.pop(gone.local_id, None)
+            self._reply_keys.pop(gone.local_id, None)
         self.handshakes_completed += 1
 
     def session(self, peer: str) -> Session | None:
@@ -192,6 +290,7 @@ class ChannelTable:
         for s in self._older.pop(peer, []):
             self._by_id.pop(s.local_id, None)
             self._mac_keys.pop(s.local_id, None)
+            self._reply_keys.pop(s.local_id, None)
 
     def mac_verifier(self, peer: str) -> Verifier | None:
         """What checks a MAC from ``peer``: any of our live sessions with it. Two parties
@@ -206,11 +305,19 @@ class ChannelTable:
         sessions = [*self._older.get(peer, ())]
         confirming = self._confirming.get(peer)
         if confirming is not None:
-            sessions.append(confirming)
+            sessions.append(confirming.pending_session)
         keys = [self.mac_key(s) for s in sessions if not s.is_expired]
         if not keys:
             return None
         return keys[0] if len(keys) == 1 else AnyOfMacs(keys[::-1])
+
+    def reply_key(self, session: Session) -> HmacSha256Key:
+        """The key of ``session`` that authenticates service replies (iomt.core.replies)."""
+        key = self._reply_keys.get(session.local_id)
+        if key is None:
+            key = HmacSha256Key(session.symmetric_key(REPLY_MAC_LABEL).secret_bytes())
+            self._reply_keys[session.local_id] = key
+        return key
 
     def mac_key(self, session: Session) -> HmacSha256Key:
         key = self._mac_keys.get(session.local_id)

@@ -17,6 +17,12 @@ Every order is signed by the asking device (all devices hold an identity key, ev
 that cannot encrypt), over all its fields, and carries the device's signature over the
 reading itself; the converter refuses orders from devices it has not registered, orders
 whose plaintext would have crossed more than one hop, and techniques it cannot apply.
+
+**Roles.** A reading goes only to a converter whose certificate (:mod:`iomt.crypto.roles`)
+says it is a *device of this facility able to apply the technique*: the planner takes only
+1-hop neighbours so certified (2-hop candidates are hearsay, reached only over a session,
+whose handshake certificate is checked the same way before the reading leaves:
+:func:`check_converter`), and a converter takes orders only from certified devices.
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ import struct
 from dataclasses import dataclass, field, replace
 
 from iomt.core.listener import name_of
-from iomt.core.registration import Neighbour, NeighbourTable
+from iomt.core.registration import Neighbour, NeighbourTable, facility_of
+from iomt.crypto.errors import CertificateError
+from iomt.crypto.roles import CertifiedRole, roles_of
 from iomt.crypto.sessions import Session
 from iomt.crypto.signing import Signer, Verifier
 from iomt.errors import AuthenticationError, AuthorizationError, RemoteProtocolError
@@ -109,11 +117,48 @@ class ConversionPlan:
 
 def plan(table: NeighbourTable, technique: str, *, can_encrypt: bool) -> ConversionPlan:
     """Alg. 3's candidate list. Plaintext may cross at most one hop, so a device that
-    cannot encrypt only considers 1-hop neighbours."""
+    cannot encrypt only considers 1-hop neighbours; a 1-hop candidate must be certified a
+    device able to apply ``technique`` (2-hop ones are checked when the session to them is
+    open: :func:`check_converter`)."""
     max_hops = table.max_hops if can_encrypt else 1
     return ConversionPlan(
-        technique, [n.uri for n in table.converters_for(technique, max_hops=max_hops)]
+        technique,
+        [
+            n.uri
+            for n in table.converters_for(technique, max_hops=max_hops)
+            if n.hops > 1 or n.certified_converter(technique)
+        ],
     )
+
+
+def check_converter(
+    converter_uri: str,
+    technique: str,
+    *,
+    neighbour: Neighbour | None,
+    session: Session | None,
+) -> CertifiedRole:
+    """Before a reading leaves for ``converter_uri``: its certificate -- the one it proved in
+    our session's handshake, else the one it registered with -- must certify a device of
+    our facility that can apply ``technique``. Raises ConversionRefused."""
+    certified: CertifiedRole | None = None
+    try:
+        if session is not None and session.peer_credential:
+            certified = roles_of(session.peer_credential)
+        elif neighbour is not None:
+            certified = neighbour.certified
+    except CertificateError as exc:
+        raise ConversionRefused(f"{converter_uri}: {exc}") from None
+    if certified is None:
+        raise ConversionRefused(f"no certificate of {converter_uri} to check its role")
+    if not certified.can_convert(technique):
+        raise ConversionRefused(
+            f"{converter_uri} is certified as {certified.describe()}: not a device that "
+            f"converts into {technique}"
+        )
+    if certified.facility != facility_of(converter_uri):
+        raise ConversionRefused(f"{converter_uri} is certified by {certified.facility!r}")
+    return certified
 
 
 class ConversionRefused(AuthorizationError):
@@ -137,6 +182,8 @@ def accept(
         raise ConversionRefused(f"order is for {order.converter_uri}, not {converter_uri}")
     if neighbour is None or neighbour.hops != 1 or neighbour.verifier is None:
         raise ConversionRefused(f"{order.device_uri} is not a registered neighbour")
+    if neighbour.certified is None or not neighbour.certified.is_device:
+        raise ConversionRefused(f"{order.device_uri} is not certified as a device")
     if order.requested_technique not in applicable:
         raise ConversionRefused(f"{order.requested_technique} is not applicable here")
     if order.link_technique == LINK_SESSION:

@@ -96,6 +96,10 @@ class Converting:
 @dataclass(frozen=True, slots=True)
 class Refused:
     reason: str
+    #: the session the request authenticated on (its refusal is MAC'd on it)
+    session: Session | None = None
+    #: a repeat of a request already received: refused without a proof (iomt.core.replies)
+    replay: bool = False
 
 
 DeviceReply = Shared | Converting | Refused
@@ -170,33 +174,35 @@ class DeviceCore:
     # -- listener (Alg. 2.2) ----------------------------------------------------------------
 
     def on_data_request(self, request: DataRequest) -> DeviceReply:
-        session = self._session_of(request)
+        session = self.session_of(request)
         decision = self.listener.decide(request, session)
         if decision.outcome is Outcome.REFUSE:
-            return self._refuse(decision.reason)
+            return self._refuse(decision.reason, decision.session, replay=decision.replay)
         reading = self.latest()
         if reading is None:
-            return self._refuse(f"{Refusal.NO_DATA.value}: no reading recorded yet")
+            return self._refuse(f"{Refusal.NO_DATA.value}: no reading recorded yet", session)
         if decision.outcome is Outcome.SHARE:
             try:
                 envelope = self.seal(request, reading, session)
             except (IomtError, ValueError) as exc:
-                return self._refuse(f"{Refusal.MALFORMED.value}: {exc}")
+                return self._refuse(f"{Refusal.MALFORMED.value}: {exc}", session)
             self.counters["shared"] += 1
             return Shared(envelope)
         plan = conversion.plan(
             self.table, request.technique, can_encrypt=self.config.capability > Capability.NONE
         )
         if plan.next() is None:
-            return self._refuse(f"{Refusal.NO_CONVERTER.value}: {plan.explain()}")
+            return self._refuse(f"{Refusal.NO_CONVERTER.value}: {plan.explain()}", session)
         self.counters["converting"] += 1
         return Converting(plan, request, reading, decision)
 
-    def _refuse(self, reason: str) -> Refused:
+    def _refuse(
+        self, reason: str, session: Session | None = None, *, replay: bool = False
+    ) -> Refused:
         self.counters["refused"] += 1
-        return Refused(reason)
+        return Refused(reason, session, replay)
 
-    def _session_of(self, request: DataRequest) -> Session | None:
+    def session_of(self, request: DataRequest) -> Session | None:
         if request.proof_type != "session":
             return None
         try:
@@ -260,10 +266,18 @@ class DeviceCore:
         return self.channels.session(name_of(converter_uri))
 
     def conversion_order(self, pending: Converting, converter_uri: str) -> ConversionOrder:
+        """The order to ``converter_uri``. The reading leaves only for a converter certified
+        as a device of our facility that can apply the technique (ConversionRefused)."""
         request, reading = pending.request, pending.reading
         session = self.link_for(converter_uri)
         if self.config.capability > Capability.NONE and session is None:
             raise LocalProtocolError(f"no session with converter {converter_uri} yet")
+        neighbour = self.table.one_hop(converter_uri)
+        if session is None and neighbour is None:
+            raise conversion.ConversionRefused(f"{converter_uri} is not a 1-hop neighbour")
+        conversion.check_converter(
+            converter_uri, request.technique, neighbour=neighbour, session=session
+        )
         requester_session = self.channels.session(name_of(request.requester_uri))
         origin = origin_proof(
             origin_message(request.request_id, self.uri, reading.cdr),

@@ -39,6 +39,10 @@ def _lp(data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + data
 
 
+class RequestReplayedError(AuthenticationError):
+    """A token request whose nonce the wallet has seen: its original has its answer."""
+
+
 @dataclass(frozen=True, slots=True)
 class TokenRequest:
     """The core's view of a DeviceInfoRequest request (Alg. 1.1)."""
@@ -147,7 +151,7 @@ class Wallet:
             )
         now = self._clock()
         if not self._nonces.add(request.nonce, until=now + NONCE_WINDOW_S, now=now):
-            raise AuthenticationError("request nonce already used (replay)")
+            raise RequestReplayedError("request nonce already used (replay)")
         grants = [
             DeviceGrant(
                 d.uri,

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from iomt.crypto.errors import TokenError
+from iomt.crypto.errors import SessionReplayError, TokenError, TokenReplayed
 from iomt.crypto.sessions import Session
 from iomt.crypto.signing import Verifier
 from iomt.crypto.techniques import TECHNIQUE_NAMES
@@ -85,6 +85,9 @@ class Decision:
     reason: str = ""
     claims: TokenClaims | None = None
     session: Session | None = None
+    #: the request repeats one already received (session window, proof nonce): the
+    #: original has its answer, so this refusal must not be proven as an answer to it
+    replay: bool = False
 
 
 class Refusal(Enum):
@@ -121,6 +124,10 @@ class Listener:
         """Alg. 2.2. ``session`` is the channel the request's proof claims to be on."""
         try:
             claims = self._authenticate(request, session)
+        except TokenReplayed as exc:
+            return Decision(Outcome.REFUSE, f"{Refusal.INVALID_TOKEN.value}: {exc}", replay=True)
+        except SessionReplayError as exc:
+            return Decision(Outcome.REFUSE, f"{Refusal.BAD_PROOF.value}: {exc}", replay=True)
         except TokenError as exc:
             return Decision(Outcome.REFUSE, f"{Refusal.INVALID_TOKEN.value}: {exc}")
         except AuthorizationError as exc:

@@ -139,6 +139,10 @@ class ProviderCore:
             draft.requester_key,
         )
 
+    def device_key(self, device_uri: str) -> Verifier | None:
+        """The certified key of a device the wallet granted us (its replies' signer)."""
+        return self._device_keys.get(device_uri)
+
     def forget(self, request_id: str) -> None:
         self._outstanding.pop(request_id, None)
         self._request_sessions.pop(request_id, None)

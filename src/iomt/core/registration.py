@@ -10,6 +10,14 @@ neighbour that can apply a technique. Entries expire when their device falls sil
 Announcements are signed by the announcing device and carry its certificate: a rogue node
 cannot register as a converter, and a converter can later check a conversion request's
 signature against the key it registered.
+
+**Only devices register, and only as what their certificate says.** A certificate from the
+facility CA proves a name, not a role: a patient's wallet or a provider holds one too. So
+the announcer's certificate must certify it a *device* of this facility
+(:mod:`iomt.crypto.roles`), and what it announces -- its own technique, what it converts
+into -- must be within its certified capability class. Anything else is refused
+(``AuthorizationError``, counted in ``rejected_roles``; the node logs it): a wallet cannot
+pose as a converter next to a device and collect the plaintext of an incapable one.
 """
 
 from __future__ import annotations
@@ -21,8 +29,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
+from iomt.crypto.errors import CertificateError
+from iomt.crypto.roles import CertifiedRole, roles_of
 from iomt.crypto.signing import Signer, Verifier
-from iomt.errors import AuthenticationError, RemoteProtocolError
+from iomt.crypto.techniques import techniques_for
+from iomt.errors import AuthenticationError, AuthorizationError, RemoteProtocolError
 
 _CONTEXT = b"iomt/registration/v1"
 
@@ -97,9 +108,15 @@ class Neighbour:
     verifier: Verifier | None = None
     certificate: bytes = b""
     advertised: tuple[NeighbourEntry, ...] = field(default_factory=tuple)
+    #: what its certificate certifies (1-hop entries; a 2-hop entry is hearsay: None)
+    certified: CertifiedRole | None = None
 
     def can_apply(self, technique: str) -> bool:
         return technique == self.technique or technique in self.convertible
+
+    def certified_converter(self, technique: str) -> bool:
+        """Its certificate says it is a device able to convert into ``technique``."""
+        return self.certified is not None and self.certified.can_convert(technique)
 
 
 CertificateCheck = Callable[[str, bytes], Verifier]
@@ -159,12 +176,15 @@ class NeighbourTable:
         radio_range: float,
         *,
         check_certificate: CertificateCheck,
+        facility: str | None = None,
         max_hops: int = 2,
         expiry_periods: float = 3.0,
         clock: Callable[[], float] = time.monotonic,
         verified: VerifiedAnnouncements | None = None,
     ) -> None:
         self.self_uri = self_uri
+        #: the facility whose devices we register (default: the one in our own URI)
+        self.facility = facility if facility is not None else facility_of(self_uri)
         self.x, self.y = x, y
         self.radio_range = radio_range
         self.max_hops = max_hops
@@ -172,10 +192,11 @@ class NeighbourTable:
         self._check = check_certificate
         self._clock = clock
         self._one_hop: dict[str, Neighbour] = {}
-        self._known_keys: dict[tuple[str, bytes], Verifier] = {}
+        self._known_keys: dict[tuple[str, bytes], tuple[Verifier, CertifiedRole]] = {}
         # Shared by the tables of one process when given (see VerifiedAnnouncements).
         self._verified = verified if verified is not None else VerifiedAnnouncements(256)
         self.rejected = 0
+        self.rejected_roles = 0
 
     def distance_to(self, x: float, y: float) -> float:
         return math.hypot(self.x - x, self.y - y)
@@ -199,12 +220,13 @@ class NeighbourTable:
         # Radio range: both ends must reach each other for a usable link.
         if distance > min(self.radio_range, a.radio_range):
             return RegistrationStatus.NOT_REGISTER
-        verifier = self._verifier(a)
+        verifier, certified = self._verifier(a)
         try:
             self._verified.check(a, verifier)
         except AuthenticationError:
             self.rejected += 1
             raise
+        self._check_role(a, certified)
         now = self._clock()
         self._one_hop[a.device_uri] = Neighbour(
             uri=a.device_uri,
@@ -217,16 +239,42 @@ class NeighbourTable:
             verifier=verifier,
             certificate=a.certificate,
             advertised=tuple(n for n in a.neighbours if n.hops == 1),
+            certified=certified,
         )
         return RegistrationStatus.REGISTER
 
-    def _verifier(self, a: Announcement) -> Verifier:
+    def _check_role(self, a: Announcement, certified: CertifiedRole) -> None:
+        """Only a device of our facility registers, announcing no more than its certified
+        capability class allows (AuthorizationError otherwise; state unchanged)."""
+        why = ""
+        if not certified.is_device or certified.capability is None:
+            why = f"is certified as {certified.describe()}, not as a device"
+        elif certified.facility != self.facility or facility_of(a.device_uri) != self.facility:
+            why = f"is a device of {certified.facility!r}, not of {self.facility!r}"
+        else:
+            allowed = set(techniques_for(certified.capability))
+            beyond = sorted({a.security_technique, *a.convertible} - allowed)
+            if beyond:
+                why = (
+                    f"announces {', '.join(beyond)} beyond its certified capability "
+                    f"({certified.capability.name.lower()})"
+                )
+        if why:
+            self.rejected_roles += 1
+            self._one_hop.pop(a.device_uri, None)
+            raise AuthorizationError(f"registration of {a.device_uri} refused: it {why}")
+
+    def _verifier(self, a: Announcement) -> tuple[Verifier, CertifiedRole]:
         key = (a.device_uri, a.certificate)
-        verifier = self._known_keys.get(key)
-        if verifier is None:
+        found = self._known_keys.get(key)
+        if found is None:
             verifier = self._check(a.device_uri, a.certificate)
-            self._known_keys[key] = verifier
-        return verifier
+            try:
+                certified = roles_of(a.certificate)
+            except CertificateError as exc:
+                raise AuthenticationError(f"certificate of {a.device_uri}: {exc}") from None
+            found = self._known_keys[key] = (verifier, certified)
+        return found
 
     def expire(self) -> list[str]:
         """Drop silent devices; returns their URIs."""
@@ -296,3 +344,10 @@ class NeighbourTable:
 
     def uris(self) -> Iterable[str]:
         return (n.uri for n in self.neighbours())
+
+
+def facility_of(uri: str) -> str:
+    """``iomt://ward1/hr_1`` -> ``ward1`` (empty for anything else)."""
+    if not uri.startswith("iomt://"):
+        return ""
+    return uri[len("iomt://") :].split("/", 1)[0]

@@ -16,7 +16,14 @@ revoke | list`` manages and nodes load at start-up::
     <root>/identities/<name>/encryption.key.pem   ECDH P-256 key for ``ecc`` / ``ecc-attr``
     <root>/identities/<name>/encryption.cert.pem  its certificate (keyAgreement)
     <root>/identities/<name>/attributes.key.pem   FAME attribute key (after add-attributes)
-    <root>/identities/<name>/identity.json        name, URI, algorithm, attributes, serials
+    <root>/identities/<name>/identity.json        name, URI, algorithm, roles, capability,
+                                                  attributes, serials
+
+Every identity certificate certifies the identity's **role** (device with its capability
+class, wallet, provider, bolster, cluster head, cloud, admin, master, central) in its
+ExtendedKeyUsage extension (:mod:`iomt.crypto.roles`): ``add_identity(role=...,
+capability=...)`` writes it, :meth:`Keystore.set_roles` re-issues both certificates with a
+new one (revoking the old serials as superseded), ``iomt keystore show`` displays it.
 
 This is where BIoMT's bolster provisioning (ATS / SecGen / ID issue: attributes in, unique
 identity out) and paper 1's "the user provides the key and the attributes" become real: the
@@ -57,6 +64,14 @@ from iomt.crypto.errors import (
 )
 from iomt.crypto.keys import EccPrivateKey, EccPublicKey
 from iomt.crypto.revocation import RevocationEntry, RevocationKind, RevocationList
+from iomt.crypto.roles import (
+    CertifiedRole,
+    Role,
+    capability_of,
+    parse_roles,
+    role_extension,
+    roles_of,
+)
 from iomt.crypto.sessions import CredentialValidator, HandshakeIdentity
 from iomt.crypto.signing import (
     EcdsaP256Signer,
@@ -162,6 +177,13 @@ class IdentityInfo:
     not_after: str
     fingerprint: str
     revoked: bool
+    roles: tuple[str, ...] = ()
+    capability: str | None = None
+
+    @property
+    def role_text(self) -> str:
+        """``device (ecc)``, ``wallet``, ... or ``no role``."""
+        return CertifiedRole(parse_roles(self.roles), capability_of(self.capability), "").describe()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -354,10 +376,11 @@ class Keystore:
         public_key: Any,
         signing: bool,
         validity_days: int,
+        roles: x509.ExtendedKeyUsage | None = None,
     ) -> x509.Certificate:
         now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
         ca_key = self._ca_key()
-        return (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(
                 x509.Name(
@@ -396,8 +419,11 @@ class Keystore:
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
                 critical=False,
             )
-            .sign(ca_key, hashes.SHA256())
         )
+        if roles is not None:
+            # critical: the certified key may serve these purposes only (RFC 5280 4.2.1.12)
+            builder = builder.add_extension(roles, critical=True)
+        return builder.sign(ca_key, hashes.SHA256())
 
     def validate_certificate(
         self, certificate: x509.Certificate, *, name: str | None = None, signing: bool = True
@@ -504,11 +530,19 @@ class Keystore:
         uri: str | None = None,
         algorithm: str = "ed25519",
         validity_days: int = 365,
+        roles: Iterable[Role | str] = (),
+        capability: Any = None,
     ) -> IdentityInfo:
-        """Create keys and CA-issued certificates for a device, wallet, provider or bolster."""
+        """Create keys and CA-issued certificates for a device, wallet, provider or bolster.
+
+        ``roles`` (``device``, ``wallet``, ``provider`` ...; a device also needs its
+        ``capability`` class ``none|symmetric|ecc|abe``) are certified in both certificates
+        (:mod:`iomt.crypto.roles`). Without a role the identity can authenticate but is
+        certified as nothing: peers that check roles (conversion) refuse it."""
         directory = self._dir(name)
         if algorithm not in _SIGNING_ALGORITHMS:
             raise KeystoreError(f"algorithm must be one of {', '.join(_SIGNING_ALGORITHMS)}")
+        role_ext, role_meta = self._role_meta(roles, capability)
         uri = uri or f"iomt://{self.facility}/{name}"
         signer: Ed25519Signer | EcdsaP256Signer = (
             Ed25519Signer.generate() if algorithm == "ed25519" else EcdsaP256Signer.generate()
@@ -520,6 +554,7 @@ class Keystore:
             public_key=signer.raw.public_key(),
             signing=True,
             validity_days=validity_days,
+            roles=role_ext,
         )
         enc_cert = self._issue_cert(
             name=name,
@@ -527,6 +562,7 @@ class Keystore:
             public_key=enc.public_key().raw,
             signing=False,
             validity_days=validity_days,
+            roles=role_ext,
         )
         _mkdir_private(directory)
         _write_private(directory / "identity.key.pem", signer.private_pem())
@@ -541,11 +577,82 @@ class Keystore:
             "name": name,
             "uri": uri,
             "algorithm": algorithm,
+            **role_meta,
             "attributes": [],
             "serials": [str(cert.serial_number), str(enc_cert.serial_number)],
+            "validity_days": validity_days,
         }
         _write_private(directory / "identity.json", json.dumps(meta, indent=2).encode())
         return self.info(name)
+
+    @staticmethod
+    def _role_meta(
+        roles: Iterable[Role | str], capability: Any
+    ) -> tuple[x509.ExtendedKeyUsage | None, dict[str, Any]]:
+        try:
+            parsed = parse_roles(roles)
+            cap = capability_of(capability)
+            ext = role_extension(parsed, cap) if parsed or cap is not None else None
+        except CertificateError as exc:
+            raise KeystoreError(str(exc)) from None
+        meta = {
+            "roles": sorted(r.value for r in parsed),
+            "capability": cap.name.lower() if cap is not None else None,
+        }
+        return ext, meta
+
+    def set_roles(
+        self, name: str, roles: Iterable[Role | str], capability: Any = None
+    ) -> IdentityInfo:
+        """Re-issue ``name``'s certificates (same keys, new serials) certifying ``roles``
+        (and ``capability``); the old certificates are revoked as superseded, so the role
+        they certified cannot be presented any more."""
+        meta = self._meta(name)
+        if self._revocations.is_identity_revoked(name):
+            raise KeystoreError(f"identity {name!r} is revoked")
+        role_ext, role_meta = self._role_meta(roles, capability)
+        directory = self._dir(name)
+        old = self.certificate(name)
+        old_enc = self._load_cert(directory / "encryption.cert.pem")
+        validity = int(meta.get("validity_days", 365))
+        cert = self._issue_cert(
+            name=name,
+            uri=str(meta["uri"]),
+            public_key=old.public_key(),
+            signing=True,
+            validity_days=validity,
+            roles=role_ext,
+        )
+        enc_cert = self._issue_cert(
+            name=name,
+            uri=str(meta["uri"]),
+            public_key=old_enc.public_key(),
+            signing=False,
+            validity_days=validity,
+            roles=role_ext,
+        )
+        _write_private(
+            directory / "identity.cert.pem", cert.public_bytes(serialization.Encoding.PEM)
+        )
+        _write_private(
+            directory / "encryption.cert.pem", enc_cert.public_bytes(serialization.Encoding.PEM)
+        )
+        superseded = [str(s) for s in meta.get("serials", [])]
+        meta.update(role_meta)
+        meta["serials"] = [str(cert.serial_number), str(enc_cert.serial_number)]
+        _write_private(directory / "identity.json", json.dumps(meta, indent=2).encode())
+        for serial in superseded:
+            self._revocations.revoke(
+                RevocationKind.CERTIFICATE, serial, reason="superseded", at=self._clock()
+            )
+        _write_private(self.root / "revocation.json", self._revocations.to_json().encode())
+        self._write_crl()
+        return self.info(name)
+
+    def role_of(self, certificate: x509.Certificate | bytes) -> CertifiedRole:
+        """What a certificate certifies (:func:`iomt.crypto.roles.roles_of`); validate it
+        first (``validate_certificate`` / ``credential_validator``)."""
+        return roles_of(certificate)
 
     def names(self) -> list[str]:
         base = self.root / "identities"
@@ -561,6 +668,7 @@ class Keystore:
             or any(self._revocations.is_certificate_revoked(s) for s in serials)
             or self._revocations.is_key_revoked(verifier.fingerprint())
         )
+        certified = roles_of(cert)  # what the certificate says, not the metadata
         return IdentityInfo(
             name=name,
             uri=str(meta["uri"]),
@@ -570,6 +678,10 @@ class Keystore:
             not_after=cert.not_valid_after_utc.isoformat(),
             fingerprint=verifier.fingerprint(),
             revoked=revoked,
+            roles=tuple(sorted(r.value for r in certified.roles)),
+            capability=(
+                certified.capability.name.lower() if certified.capability is not None else None
+            ),
         )
 
     def identities(self) -> list[IdentityInfo]:

@@ -48,6 +48,7 @@ from iomt.capture import RadioMap, read_messages
 from iomt.capture import audit as bag_audit
 from iomt.capture import info as bag_info
 from iomt.core.biomt import HistoryResult, Requester
+from iomt.core.replies import ReplyChecker
 from iomt.crypto.keystore import Keystore
 from iomt.errors import ConfigurationError, IomtError, TransportError
 from iomt.experiments.at_rest import at_rest_line, at_rest_report, audit_ledger_file
@@ -191,7 +192,13 @@ def read_history(
     if not client.wait_for_service(10.0):
         raise TransportError(f"{bolster}/history is not available")
     request = requester.history(bolster, patient)
-    response = client.call(BolsterService.Request(requester=patient, body=request.to_bytes()), 10.0)
+    ask = BolsterService.Request(requester=patient, body=request.to_bytes())
+    # only the bolster's signed answer to this request (iomt.core.replies)
+    checker = ReplyChecker(keystore.credential_validator())
+    accept = bw.reply_check(
+        checker, "bolster/history", bolster, ask, key=keystore.verifier(bolster)
+    )
+    response = client.call(ask, 10.0, accept)
     result = HistoryResult.from_bytes(bw.raise_for_status("history", response))
     payload = requester.open_history(request, result)
     return [

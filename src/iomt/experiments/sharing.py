@@ -45,6 +45,7 @@ from iomt.launch.service import (
 from iomt.msg import WorkloadProgress
 from iomt.runtime import Context, Executor, Node
 from iomt.topology import LaunchPlan, load
+from iomt.topology.sharing import identity_roles
 
 PAPER: dict[str, Any] = {
     # Table 2 (ms) and Experiment 1 of Bilal & Hassan, for the report's comparison column.
@@ -116,11 +117,19 @@ def provision(plan: LaunchPlan) -> Keystore:
     make_private_dir(path.parent)
     ks = Keystore.create(path, facility=str(plan.facts["facility"]))
     devices = set(plan.facts.get("device_names", ()))
+    roles = identity_roles(plan)
     for name, attributes in plan.facts["identities"]:
         # Devices sign with ECDSA P-256: its verification (~65 µs here) is cheaper than
         # Ed25519's (~100 µs), and converters and providers verify device signatures on
         # the request path (orders from devices that cannot encrypt, origin proofs).
-        ks.add_identity(name, algorithm="ecdsa-p256" if name in devices else "ed25519")
+        # Each certificate certifies the identity's role (a device's capability class).
+        role, capability = roles.get(name, ((), None))
+        ks.add_identity(
+            name,
+            algorithm="ecdsa-p256" if name in devices else "ed25519",
+            roles=role,
+            capability=capability,
+        )
         if attributes:
             ks.add_attributes(name, attributes)
     return ks
@@ -386,6 +395,13 @@ def build_report(
             "per_second": round(len(requests) / workload_s, 1) if workload_s else None,
             # sent again on a new session: the device had been restarted and lost ours
             "resent": sum(1 for r in requests if r.get("resent")),
+            # replies the providers' calls ignored: not proven to be the server's answer
+            "rejected_replies": sum(
+                int(r.get("rejected_replies", 0))
+                for p in sorted(results.glob("dr_*.jsonl"))
+                for r in _read_jsonl(p)
+                if r.get("record") == "provider"
+            ),
         },
         "access_time_ms": summarize_ms(r["access_us"] for r in ok),
         "access_time_ms_by_path": {

@@ -2017,6 +2017,8 @@ class BolsterService_Response(
     status: _types.uint8 = 0
     reason: str = ""
     body: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
+    # the server's proof that it answered this request
+    proof: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
     def serialize(
         self,
@@ -2040,6 +2042,9 @@ class BolsterService_Response(
             body_1 = self.body
             buf += _P4_xI[len(buf) & 3](len(body_1))
             buf += body_1
+            proof_2 = self.proof
+            buf += _P4_I[len(buf) & 3](len(proof_2))
+            buf += proof_2
         except _support.ENCODE_ERRORS as exc:
             raise _support.cannot_encode(self, exc) from exc
         return bytes(buf)
@@ -2075,7 +2080,14 @@ class BolsterService_Response(
                 raise _support.beyond_end("body", pos, n_body_3, size)
             body_4 = data[pos : pos + n_body_3]
             pos += n_body_3
-            msg = cls(status_0, reason_2, body_4)
+            pos = (pos + 3) & -4
+            n_proof_5 = _U_I(data, pos)[0]
+            pos += 4
+            if n_proof_5 > size - pos:
+                raise _support.beyond_end("proof", pos, n_proof_5, size)
+            proof_6 = data[pos : pos + n_proof_5]
+            pos += n_proof_5
+            msg = cls(status_0, reason_2, body_4, proof_6)
         except _support.DECODE_ERRORS as exc:
             raise _support.malformed(cls, exc, data) from exc
         if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
@@ -2186,6 +2198,8 @@ class BolsterService_ResponseWire(
     status: _types.uint8 = 0
     reason: str = ""
     body: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
+    # the server's proof that it answered this request
+    proof: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
     def serialize(
         self,
@@ -2209,6 +2223,9 @@ class BolsterService_ResponseWire(
             body_1 = self.body
             buf += _P4_xI[len(buf) & 3](len(body_1))
             buf += body_1
+            proof_2 = self.proof
+            buf += _P4_I[len(buf) & 3](len(proof_2))
+            buf += proof_2
         except _support.ENCODE_ERRORS as exc:
             raise _support.cannot_encode(self, exc) from exc
         return bytes(buf)
@@ -2244,7 +2261,14 @@ class BolsterService_ResponseWire(
                 raise _support.beyond_end("body", pos, n_body_5, size)
             body_6 = data[pos : pos + n_body_5]
             pos += n_body_5
-            msg = cls(client_guid_0, seq_1, status_2, reason_4, body_6)
+            pos = (pos + 3) & -4
+            n_proof_7 = _U_I(data, pos)[0]
+            pos += 4
+            if n_proof_7 > size - pos:
+                raise _support.beyond_end("proof", pos, n_proof_7, size)
+            proof_8 = data[pos : pos + n_proof_7]
+            pos += n_proof_7
+            msg = cls(client_guid_0, seq_1, status_2, reason_4, body_6, proof_8)
         except _support.DECODE_ERRORS as exc:
             raise _support.malformed(cls, exc, data) from exc
         if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
@@ -2307,7 +2331,12 @@ class BolsterService:
     ) -> BolsterService_ResponseWire:
         """The response sample for the wire, carrying rmw's header."""
         return BolsterService_ResponseWire(
-            client_guid=client_guid, seq=seq, status=msg.status, reason=msg.reason, body=msg.body
+            client_guid=client_guid,
+            seq=seq,
+            status=msg.status,
+            reason=msg.reason,
+            body=msg.body,
+            proof=msg.proof,
         )
 
     @staticmethod
@@ -2316,7 +2345,9 @@ class BolsterService:
     ) -> tuple[BolsterService_Response, int, int]:
         """The response message, client guid and sequence number of a sample."""
         return (
-            BolsterService_Response(status=wire.status, reason=wire.reason, body=wire.body),
+            BolsterService_Response(
+                status=wire.status, reason=wire.reason, body=wire.body, proof=wire.proof
+            ),
             wire.client_guid,
             wire.seq,
         )
@@ -2460,6 +2491,8 @@ class CloudService_Response(
     status: _types.uint8 = 0
     reason: str = ""
     body: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
+    # the cloud's signature (certificate attached) over the
+    proof: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
     def serialize(
         self,
@@ -2483,6 +2516,9 @@ class CloudService_Response(
             body_1 = self.body
             buf += _P4_xI[len(buf) & 3](len(body_1))
             buf += body_1
+            proof_2 = self.proof
+            buf += _P4_I[len(buf) & 3](len(proof_2))
+            buf += proof_2
         except _support.ENCODE_ERRORS as exc:
             raise _support.cannot_encode(self, exc) from exc
         return bytes(buf)
@@ -2518,7 +2554,14 @@ class CloudService_Response(
                 raise _support.beyond_end("body", pos, n_body_3, size)
             body_4 = data[pos : pos + n_body_3]
             pos += n_body_3
-            msg = cls(status_0, reason_2, body_4)
+            pos = (pos + 3) & -4
+            n_proof_5 = _U_I(data, pos)[0]
+            pos += 4
+            if n_proof_5 > size - pos:
+                raise _support.beyond_end("proof", pos, n_proof_5, size)
+            proof_6 = data[pos : pos + n_proof_5]
+            pos += n_proof_5
+            msg = cls(status_0, reason_2, body_4, proof_6)
         except _support.DECODE_ERRORS as exc:
             raise _support.malformed(cls, exc, data) from exc
         if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
@@ -2629,6 +2672,8 @@ class CloudService_ResponseWire(
     status: _types.uint8 = 0
     reason: str = ""
     body: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
+    # the cloud's signature (certificate attached) over the
+    proof: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
     def serialize(
         self,
@@ -2652,6 +2697,9 @@ class CloudService_ResponseWire(
             body_1 = self.body
             buf += _P4_xI[len(buf) & 3](len(body_1))
             buf += body_1
+            proof_2 = self.proof
+            buf += _P4_I[len(buf) & 3](len(proof_2))
+            buf += proof_2
         except _support.ENCODE_ERRORS as exc:
             raise _support.cannot_encode(self, exc) from exc
         return bytes(buf)
@@ -2687,7 +2735,14 @@ class CloudService_ResponseWire(
                 raise _support.beyond_end("body", pos, n_body_5, size)
             body_6 = data[pos : pos + n_body_5]
             pos += n_body_5
-            msg = cls(client_guid_0, seq_1, status_2, reason_4, body_6)
+            pos = (pos + 3) & -4
+            n_proof_7 = _U_I(data, pos)[0]
+            pos += 4
+            if n_proof_7 > size - pos:
+                raise _support.beyond_end("proof", pos, n_proof_7, size)
+            proof_8 = data[pos : pos + n_proof_7]
+            pos += n_proof_7
+            msg = cls(client_guid_0, seq_1, status_2, reason_4, body_6, proof_8)
         except _support.DECODE_ERRORS as exc:
             raise _support.malformed(cls, exc, data) from exc
         if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
@@ -2740,7 +2795,12 @@ class CloudService:
     ) -> CloudService_ResponseWire:
         """The response sample for the wire, carrying rmw's header."""
         return CloudService_ResponseWire(
-            client_guid=client_guid, seq=seq, status=msg.status, reason=msg.reason, body=msg.body
+            client_guid=client_guid,
+            seq=seq,
+            status=msg.status,
+            reason=msg.reason,
+            body=msg.body,
+            proof=msg.proof,
         )
 
     @staticmethod
@@ -2749,7 +2809,9 @@ class CloudService:
     ) -> tuple[CloudService_Response, int, int]:
         """The response message, client guid and sequence number of a sample."""
         return (
-            CloudService_Response(status=wire.status, reason=wire.reason, body=wire.body),
+            CloudService_Response(
+                status=wire.status, reason=wire.reason, body=wire.body, proof=wire.proof
+            ),
             wire.client_guid,
             wire.seq,
         )
@@ -3011,6 +3073,8 @@ class Convert_Response(
 
     status: _types.uint8 = 0
     reason: str = ""
+    # the converter's proof over the order's digest, status
+    proof: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
     def serialize(
         self,
@@ -3031,7 +3095,9 @@ class Convert_Response(
             reason_0 = self.reason.encode()
             buf += _P_BxxxI(self.status, len(reason_0) + 1)
             buf += reason_0
-            buf += b"\x00"
+            proof_1 = self.proof
+            buf += _P4_xI[len(buf) & 3](len(proof_1))
+            buf += proof_1
         except _support.ENCODE_ERRORS as exc:
             raise _support.cannot_encode(self, exc) from exc
         return bytes(buf)
@@ -3060,7 +3126,14 @@ class Convert_Response(
                 raise _support.bad_string("reason", data, pos, n_reason_1)
             reason_2 = data[pos : pos + n_reason_1 - 1].decode()
             pos += n_reason_1
-            msg = cls(status_0, reason_2)
+            pos = (pos + 3) & -4
+            n_proof_3 = _U_I(data, pos)[0]
+            pos += 4
+            if n_proof_3 > size - pos:
+                raise _support.beyond_end("proof", pos, n_proof_3, size)
+            proof_4 = data[pos : pos + n_proof_3]
+            pos += n_proof_3
+            msg = cls(status_0, reason_2, proof_4)
         except _support.DECODE_ERRORS as exc:
             raise _support.malformed(cls, exc, data) from exc
         if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
@@ -3295,6 +3368,8 @@ class Convert_ResponseWire(
     seq: _types.int64 = 0
     status: _types.uint8 = 0
     reason: str = ""
+    # the converter's proof over the order's digest, status
+    proof: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
     def serialize(
         self,
@@ -3315,7 +3390,9 @@ class Convert_ResponseWire(
             reason_0 = self.reason.encode()
             buf += _P_QqBxxxI(self.client_guid, self.seq, self.status, len(reason_0) + 1)
             buf += reason_0
-            buf += b"\x00"
+            proof_1 = self.proof
+            buf += _P4_xI[len(buf) & 3](len(proof_1))
+            buf += proof_1
         except _support.ENCODE_ERRORS as exc:
             raise _support.cannot_encode(self, exc) from exc
         return bytes(buf)
@@ -3344,7 +3421,14 @@ class Convert_ResponseWire(
                 raise _support.bad_string("reason", data, pos, n_reason_3)
             reason_4 = data[pos : pos + n_reason_3 - 1].decode()
             pos += n_reason_3
-            msg = cls(client_guid_0, seq_1, status_2, reason_4)
+            pos = (pos + 3) & -4
+            n_proof_5 = _U_I(data, pos)[0]
+            pos += 4
+            if n_proof_5 > size - pos:
+                raise _support.beyond_end("proof", pos, n_proof_5, size)
+            proof_6 = data[pos : pos + n_proof_5]
+            pos += n_proof_5
+            msg = cls(client_guid_0, seq_1, status_2, reason_4, proof_6)
         except _support.DECODE_ERRORS as exc:
             raise _support.malformed(cls, exc, data) from exc
         if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
@@ -3384,13 +3468,17 @@ class Convert:
     def response_to_wire(msg: Convert_Response, client_guid: int, seq: int) -> Convert_ResponseWire:
         """The response sample for the wire, carrying rmw's header."""
         return Convert_ResponseWire(
-            client_guid=client_guid, seq=seq, status=msg.status, reason=msg.reason
+            client_guid=client_guid, seq=seq, status=msg.status, reason=msg.reason, proof=msg.proof
         )
 
     @staticmethod
     def response_from_wire(wire: Convert_ResponseWire) -> tuple[Convert_Response, int, int]:
         """The response message, client guid and sequence number of a sample."""
-        return Convert_Response(status=wire.status, reason=wire.reason), wire.client_guid, wire.seq
+        return (
+            Convert_Response(status=wire.status, reason=wire.reason, proof=wire.proof),
+            wire.client_guid,
+            wire.seq,
+        )
 
     @_typing.overload
     @staticmethod
@@ -3603,6 +3691,8 @@ class DataShare_Response(
     reason: str = ""
     converter_uri: str = ""
     envelope: SecureEnvelope = _dataclasses.field(default_factory=SecureEnvelope)
+    # the device's proof that it sent this reply to this request
+    proof: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
     def serialize(
         self,
@@ -3663,6 +3753,9 @@ class DataShare_Response(
             origin_signature_14 = envelope_2.origin_signature
             buf += _P4_I[len(buf) & 3](len(origin_signature_14))
             buf += origin_signature_14
+            proof_15 = self.proof
+            buf += _P4_I[len(buf) & 3](len(proof_15))
+            buf += proof_15
         except _support.ENCODE_ERRORS as exc:
             raise _support.cannot_encode(self, exc) from exc
         return bytes(buf)
@@ -3789,6 +3882,13 @@ class DataShare_Response(
                 )
             origin_signature_29 = data[pos : pos + n_origin_signature_28]
             pos += n_origin_signature_28
+            pos = (pos + 3) & -4
+            n_proof_30 = _U_I(data, pos)[0]
+            pos += 4
+            if n_proof_30 > size - pos:
+                raise _support.beyond_end("proof", pos, n_proof_30, size)
+            proof_31 = data[pos : pos + n_proof_30]
+            pos += n_proof_30
             msg = cls(
                 status_0,
                 reason_2,
@@ -3808,6 +3908,7 @@ class DataShare_Response(
                     sender_certificate_27,
                     origin_signature_29,
                 ),
+                proof_31,
             )
         except _support.DECODE_ERRORS as exc:
             raise _support.malformed(cls, exc, data) from exc
@@ -4002,6 +4103,8 @@ class DataShare_ResponseWire(
     reason: str = ""
     converter_uri: str = ""
     envelope: SecureEnvelope = _dataclasses.field(default_factory=SecureEnvelope)
+    # the device's proof that it sent this reply to this request
+    proof: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
     def serialize(
         self,
@@ -4062,6 +4165,9 @@ class DataShare_ResponseWire(
             origin_signature_14 = envelope_2.origin_signature
             buf += _P4_I[len(buf) & 3](len(origin_signature_14))
             buf += origin_signature_14
+            proof_15 = self.proof
+            buf += _P4_I[len(buf) & 3](len(proof_15))
+            buf += proof_15
         except _support.ENCODE_ERRORS as exc:
             raise _support.cannot_encode(self, exc) from exc
         return bytes(buf)
@@ -4188,6 +4294,13 @@ class DataShare_ResponseWire(
                 )
             origin_signature_31 = data[pos : pos + n_origin_signature_30]
             pos += n_origin_signature_30
+            pos = (pos + 3) & -4
+            n_proof_32 = _U_I(data, pos)[0]
+            pos += 4
+            if n_proof_32 > size - pos:
+                raise _support.beyond_end("proof", pos, n_proof_32, size)
+            proof_33 = data[pos : pos + n_proof_32]
+            pos += n_proof_32
             msg = cls(
                 client_guid_0,
                 seq_1,
@@ -4209,6 +4322,7 @@ class DataShare_ResponseWire(
                     sender_certificate_29,
                     origin_signature_31,
                 ),
+                proof_33,
             )
         except _support.DECODE_ERRORS as exc:
             raise _support.malformed(cls, exc, data) from exc
@@ -4284,6 +4398,7 @@ class DataShare:
             reason=msg.reason,
             converter_uri=msg.converter_uri,
             envelope=msg.envelope,
+            proof=msg.proof,
         )
 
     @staticmethod
@@ -4295,6 +4410,7 @@ class DataShare:
                 reason=wire.reason,
                 converter_uri=wire.converter_uri,
                 envelope=wire.envelope,
+                proof=wire.proof,
             ),
             wire.client_guid,
             wire.seq,
@@ -4492,6 +4608,8 @@ class DeviceInfoRequest_Response(
     status: _types.uint8 = 0
     reason: str = ""
     devices: _types.sequence[DeviceInfo] = _dataclasses.field(default_factory=list)
+    # the wallet's signature (its certificate attached) over
+    proof: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
     def serialize(
         self,
@@ -4527,6 +4645,9 @@ class DeviceInfoRequest_Response(
                 device_certificate_10 = devices_item_2.device_certificate
                 buf += _P4_I[len(buf) & 3](len(device_certificate_10))
                 buf += device_certificate_10
+            proof_11 = self.proof
+            buf += _P4_I[len(buf) & 3](len(proof_11))
+            buf += proof_11
         except _support.ENCODE_ERRORS as exc:
             raise _support.cannot_encode(self, exc) from exc
         return bytes(buf)
@@ -4602,7 +4723,14 @@ class DeviceInfoRequest_Response(
                         uri_17, security_technique_19, kind_20, token_23, device_certificate_25
                     )
                 )
-            msg = cls(status_0, reason_2, devices_5)
+            pos = (pos + 3) & -4
+            n_proof_26 = _U_I(data, pos)[0]
+            pos += 4
+            if n_proof_26 > size - pos:
+                raise _support.beyond_end("proof", pos, n_proof_26, size)
+            proof_27 = data[pos : pos + n_proof_26]
+            pos += n_proof_26
+            msg = cls(status_0, reason_2, devices_5, proof_27)
         except _support.DECODE_ERRORS as exc:
             raise _support.malformed(cls, exc, data) from exc
         if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
@@ -4781,6 +4909,8 @@ class DeviceInfoRequest_ResponseWire(
     status: _types.uint8 = 0
     reason: str = ""
     devices: _types.sequence[DeviceInfo] = _dataclasses.field(default_factory=list)
+    # the wallet's signature (its certificate attached) over
+    proof: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
     def serialize(
         self,
@@ -4816,6 +4946,9 @@ class DeviceInfoRequest_ResponseWire(
                 device_certificate_10 = devices_item_2.device_certificate
                 buf += _P4_I[len(buf) & 3](len(device_certificate_10))
                 buf += device_certificate_10
+            proof_11 = self.proof
+            buf += _P4_I[len(buf) & 3](len(proof_11))
+            buf += proof_11
         except _support.ENCODE_ERRORS as exc:
             raise _support.cannot_encode(self, exc) from exc
         return bytes(buf)
@@ -4891,7 +5024,14 @@ class DeviceInfoRequest_ResponseWire(
                         uri_19, security_technique_21, kind_22, token_25, device_certificate_27
                     )
                 )
-            msg = cls(client_guid_0, seq_1, status_2, reason_4, devices_7)
+            pos = (pos + 3) & -4
+            n_proof_28 = _U_I(data, pos)[0]
+            pos += 4
+            if n_proof_28 > size - pos:
+                raise _support.beyond_end("proof", pos, n_proof_28, size)
+            proof_29 = data[pos : pos + n_proof_28]
+            pos += n_proof_28
+            msg = cls(client_guid_0, seq_1, status_2, reason_4, devices_7, proof_29)
         except _support.DECODE_ERRORS as exc:
             raise _support.malformed(cls, exc, data) from exc
         if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
@@ -4966,6 +5106,7 @@ class DeviceInfoRequest:
             status=msg.status,
             reason=msg.reason,
             devices=msg.devices,
+            proof=msg.proof,
         )
 
     @staticmethod
@@ -4975,7 +5116,7 @@ class DeviceInfoRequest:
         """The response message, client guid and sequence number of a sample."""
         return (
             DeviceInfoRequest_Response(
-                status=wire.status, reason=wire.reason, devices=wire.devices
+                status=wire.status, reason=wire.reason, devices=wire.devices, proof=wire.proof
             ),
             wire.client_guid,
             wire.seq,
@@ -5117,7 +5258,10 @@ class SessionHandshake_Response(
 
     status: _types.uint8 = 0
     reason: str = ""
+    # message 2 or 4
     message: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
+    # a refusal's proof: the responder's signature (certificate
+    proof: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
     def serialize(
         self,
@@ -5141,6 +5285,9 @@ class SessionHandshake_Response(
             message_1 = self.message
             buf += _P4_xI[len(buf) & 3](len(message_1))
             buf += message_1
+            proof_2 = self.proof
+            buf += _P4_I[len(buf) & 3](len(proof_2))
+            buf += proof_2
         except _support.ENCODE_ERRORS as exc:
             raise _support.cannot_encode(self, exc) from exc
         return bytes(buf)
@@ -5176,7 +5323,14 @@ class SessionHandshake_Response(
                 raise _support.beyond_end("message", pos, n_message_3, size)
             message_4 = data[pos : pos + n_message_3]
             pos += n_message_3
-            msg = cls(status_0, reason_2, message_4)
+            pos = (pos + 3) & -4
+            n_proof_5 = _U_I(data, pos)[0]
+            pos += 4
+            if n_proof_5 > size - pos:
+                raise _support.beyond_end("proof", pos, n_proof_5, size)
+            proof_6 = data[pos : pos + n_proof_5]
+            pos += n_proof_5
+            msg = cls(status_0, reason_2, message_4, proof_6)
         except _support.DECODE_ERRORS as exc:
             raise _support.malformed(cls, exc, data) from exc
         if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
@@ -5284,7 +5438,10 @@ class SessionHandshake_ResponseWire(
     seq: _types.int64 = 0
     status: _types.uint8 = 0
     reason: str = ""
+    # message 2 or 4
     message: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
+    # a refusal's proof: the responder's signature (certificate
+    proof: _typing.Annotated[bytes, _types.sequence(_types.uint8)] = b""
 
     def serialize(
         self,
@@ -5308,6 +5465,9 @@ class SessionHandshake_ResponseWire(
             message_1 = self.message
             buf += _P4_xI[len(buf) & 3](len(message_1))
             buf += message_1
+            proof_2 = self.proof
+            buf += _P4_I[len(buf) & 3](len(proof_2))
+            buf += proof_2
         except _support.ENCODE_ERRORS as exc:
             raise _support.cannot_encode(self, exc) from exc
         return bytes(buf)
@@ -5343,7 +5503,14 @@ class SessionHandshake_ResponseWire(
                 raise _support.beyond_end("message", pos, n_message_5, size)
             message_6 = data[pos : pos + n_message_5]
             pos += n_message_5
-            msg = cls(client_guid_0, seq_1, status_2, reason_4, message_6)
+            pos = (pos + 3) & -4
+            n_proof_7 = _U_I(data, pos)[0]
+            pos += 4
+            if n_proof_7 > size - pos:
+                raise _support.beyond_end("proof", pos, n_proof_7, size)
+            proof_8 = data[pos : pos + n_proof_7]
+            pos += n_proof_7
+            msg = cls(client_guid_0, seq_1, status_2, reason_4, message_6, proof_8)
         except _support.DECODE_ERRORS as exc:
             raise _support.malformed(cls, exc, data) from exc
         if size - pos > 3:  # Cyclone pads a sample to a multiple of 4, no more
@@ -5356,6 +5523,11 @@ class SessionHandshake:
 
     One step of the authenticated key agreement (SIGMA-I / EDHOC-like) that opens a session
     between two parties; later requests between them cost only symmetric operations.
+    Message 1 is answered with message 2 (signed by the responder over message 1, carrying
+    its stateless cookie), message 3 with message 4 (its key confirmation): both prove
+    themselves. A refusal carries the responder's signature in proof -- or nothing, for a
+    message 1 over the responder's handshake budget or a replayed message 3, which no
+    initiator takes as an answer.
 
     ``SessionHandshake.Request``/``SessionHandshake.Response`` are the messages user code
     handles; ``RequestWire``/``ResponseWire`` are what travels on the rq/rr
@@ -5401,6 +5573,7 @@ class SessionHandshake:
             status=msg.status,
             reason=msg.reason,
             message=msg.message,
+            proof=msg.proof,
         )
 
     @staticmethod
@@ -5409,7 +5582,9 @@ class SessionHandshake:
     ) -> tuple[SessionHandshake_Response, int, int]:
         """The response message, client guid and sequence number of a sample."""
         return (
-            SessionHandshake_Response(status=wire.status, reason=wire.reason, message=wire.message),
+            SessionHandshake_Response(
+                status=wire.status, reason=wire.reason, message=wire.message, proof=wire.proof
+            ),
             wire.client_guid,
             wire.seq,
         )
@@ -6178,6 +6353,11 @@ TEXTS: dict[str, str] = {
         "uint8 status\n"
         "string reason\n"
         "uint8[] body\n"
+        "uint8[] proof                       # the server's proof that it answered this request\n"
+        "                                    # (iomt.core.replies): a MAC under the user's session or\n"
+        "                                    # the device's shared key, else its signature (certificate\n"
+        "                                    # attached), over the request's digest, status, reason and\n"
+        "                                    # body; none on the no-crypto base/... services\n"
     ),
     "iomt_interfaces/srv/BolsterService_Request": (
         "# One BIoMT operation at a facility bolster (Seliem & Elgazzar, Table 1 and Sec. II-C).\n"
@@ -6214,6 +6394,11 @@ TEXTS: dict[str, str] = {
         "uint8 status\n"
         "string reason\n"
         "uint8[] body\n"
+        "uint8[] proof                       # the server's proof that it answered this request\n"
+        "                                    # (iomt.core.replies): a MAC under the user's session or\n"
+        "                                    # the device's shared key, else its signature (certificate\n"
+        "                                    # attached), over the request's digest, status, reason and\n"
+        "                                    # body; none on the no-crypto base/... services\n"
     ),
     "iomt_interfaces/srv/CloudService": (
         "# The BIoMT cloud layer: anonymized records addressed by block number and block hash.\n"
@@ -6234,6 +6419,8 @@ TEXTS: dict[str, str] = {
         "uint8 status\n"
         "string reason\n"
         "uint8[] body\n"
+        "uint8[] proof                       # the cloud's signature (certificate attached) over the\n"
+        "                                    # request's digest, status, reason and body\n"
     ),
     "iomt_interfaces/srv/CloudService_Request": (
         "# The BIoMT cloud layer: anonymized records addressed by block number and block hash.\n"
@@ -6255,6 +6442,8 @@ TEXTS: dict[str, str] = {
         "uint8 status\n"
         "string reason\n"
         "uint8[] body\n"
+        "uint8[] proof                       # the cloud's signature (certificate attached) over the\n"
+        "                                    # request's digest, status, reason and body\n"
     ),
     "iomt_interfaces/srv/Convert": (
         "# Alg. 3 as a service of every capable device: convert a neighbour's reading into the\n"
@@ -6268,6 +6457,9 @@ TEXTS: dict[str, str] = {
         "\n"
         "uint8 status\n"
         "string reason\n"
+        "uint8[] proof                       # the converter's proof over the order's digest, status\n"
+        "                                    # and reason: a MAC under its session with the asking\n"
+        "                                    # device, else its signature (iomt.core.replies)\n"
     ),
     "iomt_interfaces/srv/Convert_Request": (
         "# Alg. 3 as a service of every capable device: convert a neighbour's reading into the\n"
@@ -6277,7 +6469,14 @@ TEXTS: dict[str, str] = {
         "ConversionRequest request\n"
     ),
     "iomt_interfaces/srv/Convert_Response": (
-        "uint8 STATUS_PUBLISHED = 0\nuint8 STATUS_REFUSED = 1\n\nuint8 status\nstring reason\n"
+        "uint8 STATUS_PUBLISHED = 0\n"
+        "uint8 STATUS_REFUSED = 1\n"
+        "\n"
+        "uint8 status\n"
+        "string reason\n"
+        "uint8[] proof                       # the converter's proof over the order's digest, status\n"
+        "                                    # and reason: a MAC under its session with the asking\n"
+        "                                    # device, else its signature (iomt.core.replies)\n"
     ),
     "iomt_interfaces/srv/DataShare": (
         '# Handshake "Request Data" (Alg. 1.3 / 1.4) answered by the device\'s listener (Alg. 2.2):\n'
@@ -6303,6 +6502,11 @@ TEXTS: dict[str, str] = {
         "string reason\n"
         "string converter_uri\n"
         "SecureEnvelope envelope\n"
+        "uint8[] proof                       # the device's proof that it sent this reply to this request\n"
+        "                                    # (iomt.core.replies: a MAC under the session the request\n"
+        "                                    # came on, else its signature), over the request's digest,\n"
+        "                                    # status, reason, converter_uri and envelope -- refusals\n"
+        "                                    # included; a provider takes no reply without it\n"
     ),
     "iomt_interfaces/srv/DataShare_Request": (
         '# Handshake "Request Data" (Alg. 1.3 / 1.4) answered by the device\'s listener (Alg. 2.2):\n'
@@ -6329,6 +6533,11 @@ TEXTS: dict[str, str] = {
         "string reason\n"
         "string converter_uri\n"
         "SecureEnvelope envelope\n"
+        "uint8[] proof                       # the device's proof that it sent this reply to this request\n"
+        "                                    # (iomt.core.replies: a MAC under the session the request\n"
+        "                                    # came on, else its signature), over the request's digest,\n"
+        "                                    # status, reason, converter_uri and envelope -- refusals\n"
+        "                                    # included; a provider takes no reply without it\n"
     ),
     "iomt_interfaces/srv/DeviceInfoRequest": (
         '# Handshake "Generate Token" (Alg. 1.1 / 1.2): a provider asks a patient\'s wallet for the\n'
@@ -6348,6 +6557,9 @@ TEXTS: dict[str, str] = {
         "uint8 status\n"
         "string reason\n"
         "DeviceInfo[] devices\n"
+        "uint8[] proof                       # the wallet's signature (its certificate attached) over\n"
+        "                                    # the request's digest, status, reason and devices\n"
+        "                                    # (iomt.core.replies); refusals included\n"
     ),
     "iomt_interfaces/srv/DeviceInfoRequest_Request": (
         '# Handshake "Generate Token" (Alg. 1.1 / 1.2): a provider asks a patient\'s wallet for the\n'
@@ -6368,10 +6580,18 @@ TEXTS: dict[str, str] = {
         "uint8 status\n"
         "string reason\n"
         "DeviceInfo[] devices\n"
+        "uint8[] proof                       # the wallet's signature (its certificate attached) over\n"
+        "                                    # the request's digest, status, reason and devices\n"
+        "                                    # (iomt.core.replies); refusals included\n"
     ),
     "iomt_interfaces/srv/SessionHandshake": (
         "# One step of the authenticated key agreement (SIGMA-I / EDHOC-like) that opens a session\n"
         "# between two parties; later requests between them cost only symmetric operations.\n"
+        "# Message 1 is answered with message 2 (signed by the responder over message 1, carrying\n"
+        "# its stateless cookie), message 3 with message 4 (its key confirmation): both prove\n"
+        "# themselves. A refusal carries the responder's signature in proof -- or nothing, for a\n"
+        "# message 1 over the responder's handshake budget or a replayed message 3, which no\n"
+        "# initiator takes as an answer.\n"
         "\n"
         "string initiator_uri\n"
         "uint8[] message\n"
@@ -6381,11 +6601,18 @@ TEXTS: dict[str, str] = {
         "\n"
         "uint8 status\n"
         "string reason\n"
-        "uint8[] message\n"
+        "uint8[] message                     # message 2 or 4\n"
+        "uint8[] proof                       # a refusal's proof: the responder's signature (certificate\n"
+        "                                    # attached) over the request's digest, status and reason\n"
     ),
     "iomt_interfaces/srv/SessionHandshake_Request": (
         "# One step of the authenticated key agreement (SIGMA-I / EDHOC-like) that opens a session\n"
         "# between two parties; later requests between them cost only symmetric operations.\n"
+        "# Message 1 is answered with message 2 (signed by the responder over message 1, carrying\n"
+        "# its stateless cookie), message 3 with message 4 (its key confirmation): both prove\n"
+        "# themselves. A refusal carries the responder's signature in proof -- or nothing, for a\n"
+        "# message 1 over the responder's handshake budget or a replayed message 3, which no\n"
+        "# initiator takes as an answer.\n"
         "\n"
         "string initiator_uri\n"
         "uint8[] message\n"
@@ -6396,7 +6623,9 @@ TEXTS: dict[str, str] = {
         "\n"
         "uint8 status\n"
         "string reason\n"
-        "uint8[] message\n"
+        "uint8[] message                     # message 2 or 4\n"
+        "uint8[] proof                       # a refusal's proof: the responder's signature (certificate\n"
+        "                                    # attached) over the request's digest, status and reason\n"
     ),
     "iomt_interfaces/srv/Upload": (
         "# The centralized baseline (Bilal & Hassan, §I and Fig. 3): a device uploads its reading to\n"
@@ -6439,17 +6668,17 @@ TYPE_HASHES: dict[str, str] = {
     "iomt_interfaces/msg/Vitals": "RIHS01_44ea9ceecb8066fda5b965ad7bc1c36101d363690eb64358cd615e16c86725b5",
     "iomt_interfaces/msg/WorkloadProgress": "RIHS01_6219f63f069ca40d1e7a7c443fc2cfe67e883f50428f4fa565757229d376e994",
     "iomt_interfaces/srv/BolsterService_Request": "RIHS01_eb054038a6ed7f57cdc4499d58a1294a29fd2cf74225d82efa2c1f6aad703a4b",
-    "iomt_interfaces/srv/BolsterService_Response": "RIHS01_27a3e007622b99bf39e322e3b69063f75a40919ea6b59083f851fddc76b65532",
+    "iomt_interfaces/srv/BolsterService_Response": "RIHS01_f10ece0e462afb88af7498733b1e5e03a729309140fd18addf5abfbc1e475fc1",
     "iomt_interfaces/srv/CloudService_Request": "RIHS01_41b98881d4dd28867cd78a680070d65c36b435e1abfcd687a956203ec778709d",
-    "iomt_interfaces/srv/CloudService_Response": "RIHS01_d2a8f96b07c96984d6d0d03bcec48f53c76045a86b8516800015cfe32cd11f8e",
+    "iomt_interfaces/srv/CloudService_Response": "RIHS01_ac67078cd53851de7ad1286d98d0b5d5571daa79a5d802c7b0399138474e2215",
     "iomt_interfaces/srv/Convert_Request": "RIHS01_8df5e7515addcb3f43c5c76d84949be77a221a86340606ab4f27f6deaa4a5668",
-    "iomt_interfaces/srv/Convert_Response": "RIHS01_2c73a64aca285bfecf44690f4233c212185435960143e9f9d61ca370f070b18f",
+    "iomt_interfaces/srv/Convert_Response": "RIHS01_d5ccd8c53c5a73b9d5c8ccce2efabdce90c56c47c2d43b6ad635af49d08c7307",
     "iomt_interfaces/srv/DataShare_Request": "RIHS01_caa5edd70e3802d069f87f788f938fc9393826126282f365cbdf4e519cc339cb",
-    "iomt_interfaces/srv/DataShare_Response": "RIHS01_e35367c55727ece8ebebc91cf4a25529747931dc542e9e36652cd2a4fa82fdbf",
+    "iomt_interfaces/srv/DataShare_Response": "RIHS01_c69d541e2432fca322ba72b8764be248ca0d41e91ddd528d51a08e3ebea142bb",
     "iomt_interfaces/srv/DeviceInfoRequest_Request": "RIHS01_98a84dc43630222772ef44ca59246753d7fca0724d6a4846db1a3c2559b577b0",
-    "iomt_interfaces/srv/DeviceInfoRequest_Response": "RIHS01_c748bf7d26f23379471f28a793fc2f13dd92e8e3c78b9ebc4f753586d5e561b2",
+    "iomt_interfaces/srv/DeviceInfoRequest_Response": "RIHS01_c22513a7f5e03fee5d0f2ba4fe9ed48ea921202ed09a48472e2bce94b9d70064",
     "iomt_interfaces/srv/SessionHandshake_Request": "RIHS01_bfec93680367808c1b248fe433f353ffd001517d9b75db060ee1086c61ab858e",
-    "iomt_interfaces/srv/SessionHandshake_Response": "RIHS01_e6501dfb9b26d267e2c208f33dce1ec6e49beecc006f836146e8f9c5f3d5f27d",
+    "iomt_interfaces/srv/SessionHandshake_Response": "RIHS01_edba8662a50370671bbbd67670b39d220da2d6d5c31f8d52c99172e0ff943613",
     "iomt_interfaces/srv/Upload_Request": "RIHS01_6b8859436340c63b3b717f60aa39cc71a9435fd27549771e580f431825a6e085",
     "iomt_interfaces/srv/Upload_Response": "RIHS01_5b00055f32aa0cbeaa9813242a0e1fcf38c2f4553bb322956854f434d0d0559b",
 }

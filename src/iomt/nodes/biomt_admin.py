@@ -32,8 +32,8 @@ from iomt.crypto.signing import Ed25519Verifier
 from iomt.crypto.techniques import AssociatedData
 from iomt.errors import AuthenticationError, AuthorizationError, IomtError
 from iomt.msg import BolsterService
-from iomt.nodes.biomt_wire import status_of
-from iomt.nodes.common import open_keystore
+from iomt.nodes.biomt_wire import ServiceReplies, status_of
+from iomt.nodes.common import open_keystore, reply_signer
 from iomt.runtime import Node, RuntimeContext
 
 __all__ = ["AdminNode", "ApprovalRequest", "admin_node", "approval_aad"]
@@ -78,13 +78,15 @@ class AdminNode(Node):
         self.inventory = {(uri, owner, bolster) for uri, owner, bolster in inventory}
         self.approved: dict[str, str] = {}  # device URI -> bolster
         self.refused = 0
+        # every answer signed (iomt.core.replies): an enrolling device has no key with us
+        self.proofs = ServiceReplies(reply_signer(self._identity), "admin")
         self.create_service(BolsterService, "~/credentials", self._on_credentials)
         self.create_service(BolsterService, "~/approve", self._on_approve)
 
-    def _on_credentials(self, _req: Any, resp: Any) -> Any:
+    def _on_credentials(self, req: Any, resp: Any) -> Any:
         resp.status = _R.STATUS_OK
         resp.body = self._identity.encryption_certificate.public_bytes(Encoding.DER)
-        return resp
+        return self.proofs.prove("credentials", req, resp, authenticated=False)
 
     def _on_approve(self, req: Any, resp: Any) -> Any:
         try:
@@ -95,7 +97,8 @@ class AdminNode(Node):
             self.get_logger().warning("enrolment of %s refused: %s", req.requester, exc)
             resp.status, _ = status_of(exc)
             resp.reason = str(exc)
-        return resp
+            return self.proofs.prove("approve", req, resp, authenticated=False)
+        return self.proofs.prove("approve", req, resp)
 
     def approve(self, request: ApprovalRequest) -> Any:
         bolster = request.bolster

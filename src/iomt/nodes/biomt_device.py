@@ -49,6 +49,7 @@ from iomt.core.biomt import (
 from iomt.core.biomt.identity import certificate_from_der
 from iomt.core.biomt.sealing import seal_to
 from iomt.core.listener import name_of
+from iomt.core.replies import ReplyChecker
 from iomt.core.vitals import Reading, VitalKind
 from iomt.crypto.keystore import Identity, Keystore
 from iomt.errors import IomtError
@@ -102,6 +103,9 @@ class BiomtDeviceLink:
         self._bolster_id = bolster
         self._admin = admin
         self._anchor = FacilityCA.from_keystore(keystore).anchor
+        # every answer must prove itself (iomt.core.replies): the bolster's Store answers by
+        # our shared key, the rest by the bolster's or the admin's certified signature
+        self._checker = ReplyChecker(keystore.credential_validator())
         self.device = BiomtDevice(
             self._uri, anchor=self._anchor, clock=time.time_ns, rng=os.urandom
         )
@@ -125,6 +129,7 @@ class BiomtDeviceLink:
             calls=calls,
             period_s=report_period_s,
             paused=True,  # until provisioned: the bolster attributes events by device
+            checker=self._checker,
         )
         if ack_log:
             Path(ack_log).parent.mkdir(parents=True, exist_ok=True)
@@ -195,21 +200,28 @@ class BiomtDeviceLink:
             if len(got) == 2:
                 self._submit(got["bolster"], got["admin"], fail)
 
-        empty = BolsterService.Request(requester=self._uri)
+        # a fresh nonce as the body: the (signed) answer is bound to this very request
+        ask_bolster = BolsterService.Request(requester=self._uri, body=os.urandom(16))
+        ask_admin = BolsterService.Request(requester=self._uri, body=os.urandom(16))
         self._calls.call(
             self._credentials,
-            empty,
+            ask_bolster,
             timeout_s=2.0,
             on_done=lambda r: have("bolster", r),
             on_error=fail,
+            accept=self._check("bolster/credentials", self._bolster_id, ask_bolster),
         )
         self._calls.call(
             self._admin_credentials,
-            empty,
+            ask_admin,
             timeout_s=2.0,
             on_done=lambda r: have("admin", r),
             on_error=fail,
+            accept=self._check("admin/credentials", self._admin, ask_admin),
         )
+
+    def _check(self, operation: str, server: str, request: Any, **keys: Any) -> Any:
+        return bw.reply_check(self._checker, operation, server, request, **keys)
 
     def _submit(self, bolster_raw: bytes, admin_raw: bytes, fail: Any) -> None:
         try:
@@ -235,12 +247,14 @@ class BiomtDeviceLink:
             except IomtError as exc:
                 fail(exc)
                 return
+            provision = BolsterService.Request(requester=self._uri, body=request.to_bytes())
             self._calls.call(
                 self._provision,
-                BolsterService.Request(requester=self._uri, body=request.to_bytes()),
+                provision,
                 timeout_s=3.0,
                 on_done=provisioned,
                 on_error=fail,
+                accept=self._check("bolster/provision", self._bolster_id, provision),
             )
 
         def provisioned(resp: Any) -> None:
@@ -255,15 +269,16 @@ class BiomtDeviceLink:
             self.events.paused = False
             self._node.get_logger().info("provisioned as %s", self.device.pseudonym)
 
+        approve = BolsterService.Request(
+            requester=self._uri, body=ApprovalRequest(creds, sealed).to_bytes()
+        )
         self._calls.call(
             self._approve,
-            BolsterService.Request(
-                requester=self._uri,
-                body=ApprovalRequest(creds, sealed).to_bytes(),
-            ),
+            approve,
             timeout_s=3.0,
             on_done=approved,
             on_error=fail,
+            accept=self._check("admin/approve", self._admin, approve),
         )
 
     # -- 2. Store ---------------------------------------------------------------------------
@@ -342,12 +357,18 @@ class BiomtDeviceLink:
             self.counts["failed"] += 1
             self._keep_unstored(measurement)
 
+        store = BolsterService.Request(requester=request.device, body=request.to_bytes())
         self._calls.call(
             self._store,
-            BolsterService.Request(requester=request.device, body=request.to_bytes()),
+            store,
             timeout_s=self._store_timeout_s,
             on_done=done,
             on_error=failed,
+            # MAC'd under our shared key's reply subkey: a forged REMOVED cannot make us
+            # forget the key
+            accept=self._check(
+                "bolster/store", self._bolster_id, store, mac_key=self.device.reply_key
+            ),
         )
 
     def _store_base(self, measurement: Measurement) -> None:

@@ -53,12 +53,13 @@ from iomt.core.biomt.bodies import AccessBody
 from iomt.core.biomt.codec import U32, U64, Message, Nested, Seq, Text, tag
 from iomt.core.biomt.limits import NonceCache
 from iomt.core.biomt.messages import ID, NONCE, SIGNATURE, Outcome
+from iomt.core.replies import ReplyChecker
 from iomt.crypto.keystore import Keystore
 from iomt.crypto.signing import Signer, Verifier
 from iomt.errors import AuthenticationError, AuthorizationError, IomtError
 from iomt.msg import BolsterService
 from iomt.nodes.biomt_ledger import LedgerView
-from iomt.nodes.biomt_wire import raise_for_status
+from iomt.nodes.biomt_wire import raise_for_status, reply_check
 from iomt.nodes.common import Calls
 from iomt.runtime import Node
 
@@ -161,8 +162,11 @@ class EventReporter:
         max_queue: int = 4096,
         timeout_s: float = 3.0,
         paused: bool = False,
+        checker: ReplyChecker | None = None,
     ) -> None:
         self._node = node
+        #: checks the bolster's answers (its signature: iomt.core.replies); None takes any
+        self._checker = checker
         self.paused = paused
         self._reporter = reporter
         self._signer = signer
@@ -199,12 +203,20 @@ class EventReporter:
         batch = [self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))]
         events = tuple(self._sign(q) for q in batch)
         self._in_flight = batch
+        request = BolsterService.Request(
+            requester=self._reporter, body=SharingReport(events).to_bytes()
+        )
         self._calls.call(
             self._client,
-            BolsterService.Request(requester=self._reporter, body=SharingReport(events).to_bytes()),
+            request,
             timeout_s=self._timeout_s,
             on_done=self._done,
             on_error=self._failed,
+            accept=(
+                reply_check(self._checker, "bolster/record", self._bolster_id, request)
+                if self._checker is not None
+                else None
+            ),
         )
 
     def _sign(self, q: _Queued) -> SharingEvent:

@@ -29,7 +29,7 @@ from iomt.errors import IomtError
 from iomt.ledger import SqliteStorage
 from iomt.msg import BiomtTransaction, BolsterService
 from iomt.nodes import biomt_wire as bw
-from iomt.nodes.common import ResultsWriter, open_keystore
+from iomt.nodes.common import ResultsWriter, open_keystore, reply_signer
 from iomt.runtime import Node, QoSProfile, RuntimeContext
 
 __all__ = ["MasterNode", "master_node"]
@@ -70,33 +70,35 @@ class MasterNode(Node):
         self._ledger_pub = self.create_publisher(
             BiomtTransaction, "~/ledger", QoSProfile(depth=1000)
         )
+        # every answer signed by the master (iomt.core.replies)
+        self.proofs = bw.ServiceReplies(reply_signer(identity), "master")
         self.create_service(BolsterService, "~/admit", self._on_admit)
         self.create_service(BolsterService, "~/chain", self._on_chain)
 
-    def _refused(self, resp: Any, exc: IomtError) -> Any:
+    def _refused(self, op: str, req: Any, resp: Any, exc: IomtError) -> Any:
         resp.status, _ = bw.status_of(exc)
         resp.reason = str(exc)
-        return resp
+        return self.proofs.prove(op, req, resp, authenticated=False)
 
     def _on_admit(self, req: Any, resp: Any) -> Any:
         try:
             record, _receipt = self.master.admit(BolsterOrigin.from_bytes(bytes(req.body)))
         except IomtError as exc:
-            return self._refused(resp, exc)
+            return self._refused("admit", req, resp, exc)
         self._publish()
         resp.status = _R.STATUS_OK
         resp.body = record.origin_hash
-        return resp
+        return self.proofs.prove("admit", req, resp)
 
     def _on_chain(self, req: Any, resp: Any) -> Any:
         try:
             receipt = self.master.chain_device(DeviceOriginLink.from_bytes(bytes(req.body)))
         except IomtError as exc:
-            return self._refused(resp, exc)
+            return self._refused("chain", req, resp, exc)
         self._publish()
         resp.status = _R.STATUS_OK
         resp.body = receipt.leaf_hash
-        return resp
+        return self.proofs.prove("chain", req, resp)
 
     def _publish(self) -> None:
         ledger = self.master.ledger

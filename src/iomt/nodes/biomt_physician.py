@@ -52,6 +52,7 @@ from iomt.core.biomt import (
     Subscription,
 )
 from iomt.core.biomt.messages import AccessPayload
+from iomt.core.replies import ReplyChecker
 from iomt.crypto.keystore import Identity, Keystore
 from iomt.crypto.signing import Verifier
 from iomt.errors import AuthorizationError, IomtError
@@ -109,6 +110,9 @@ class BiomtPhysician:
         )
         self._facility = keystore.facility
         self._verifiers: dict[str, Verifier] = {b: keystore.verifier(b) for b in bolsters}
+        # every answer must prove itself (iomt.core.replies): a MAC on our session with the
+        # bolster, or its signature (the cloud's: a certificate for its name)
+        self._checker = ReplyChecker(keystore.credential_validator())
         self._bolsters = list(bolsters)
         self._rng = random.Random(seed)
         self.total = ops
@@ -201,12 +205,14 @@ class BiomtPhysician:
                 except IomtError as exc:
                     self._node.get_logger().info("devices of %s: %s", b, exc)
 
+            ask = BolsterService.Request(requester=self.name, body=os.urandom(16))
             self._calls.call(
                 self._service(b, "devices"),
-                BolsterService.Request(requester=self.name),
+                ask,
                 timeout_s=2.0,
                 on_done=done,
                 on_error=lambda exc: None,
+                accept=self._check("devices", b, ask),
             )
         known = sum(len(d) for d in self.devices.values())
         if known >= self._min_devices or (known and time.monotonic() > self._discover_deadline):
@@ -243,6 +249,17 @@ class BiomtPhysician:
             self._resume = False
             self._next()
 
+    def _check(self, op: str, bolster: str, request: Any) -> Any:
+        """A bolster's proven answer to ``request``: on our session, or signed by its key."""
+        return bw.reply_check(
+            self._checker,
+            f"bolster/{op}",
+            bolster,
+            request,
+            channels=self.requester.channels,
+            key=self._verifiers.get(bolster),
+        )
+
     def _call(
         self,
         op: str,
@@ -252,6 +269,7 @@ class BiomtPhysician:
         t0: int,
         handle: Callable[[bytes], None],
         session: tuple[str, SessionRequest] | None = None,
+        bolster: str | None = None,
     ) -> None:
         def done(resp: Any) -> None:
             try:
@@ -277,7 +295,15 @@ class BiomtPhysician:
             # recurse through the whole workload
             self._resume = True
 
-        self._calls.call(client, request, timeout_s=self._timeout, on_done=done, on_error=failed)
+        self._calls.call(
+            client,
+            request,
+            timeout_s=self._timeout,
+            on_done=done,
+            on_error=failed,
+            # the no-crypto base is the paper's yardstick: its answers carry no proof
+            accept=self._check(op, bolster, request) if bolster is not None else None,
+        )
 
     def _error(self, key: str, exc: Exception) -> None:
         self.counts["failed"] += 1
@@ -306,6 +332,7 @@ class BiomtPhysician:
             BolsterService.Request(requester=self.name, body=request.to_bytes()),
             t0,
             handle,
+            bolster=bolster,
         )
 
     def _access_session(self, bolster: str, device: str, t0: int) -> None:
@@ -324,6 +351,7 @@ class BiomtPhysician:
             t0,
             handle,
             (bolster, request),
+            bolster=bolster,
         )
 
     def _got(self, payload: AccessPayload) -> None:
@@ -400,12 +428,14 @@ class BiomtPhysician:
             self.counts["attest_failed"] += 1
             self.requester.forget(request)
 
+        ask = BolsterService.Request(requester=self.name, body=request.to_bytes())
         self._calls.call(
             self._service(bolster, "attest"),
-            BolsterService.Request(requester=self.name, body=request.to_bytes()),
+            ask,
             timeout_s=self._timeout,
             on_done=done,
             on_error=failed,
+            accept=self._check("attest", bolster, ask),
         )
 
     def _access_base(self, bolster: str, device: str) -> None:
@@ -446,6 +476,7 @@ class BiomtPhysician:
             BolsterService.Request(requester=self.name, body=request.to_bytes()),
             t0,
             handle,
+            bolster=bolster,
         )
 
     def _observe_session(self, bolster: str, device: str, t0: int) -> None:
@@ -467,6 +498,7 @@ class BiomtPhysician:
             t0,
             handle,
             (bolster, request),
+            bolster=bolster,
         )
 
     def _observe_base(self, bolster: str, device: str) -> None:
@@ -503,12 +535,14 @@ class BiomtPhysician:
                 self.counts["records"] += len(cloud_payload.records)
                 self.delays_us["cloud"]["biomt"].append((time.perf_counter_ns() - t0) // 1000)
 
+            ask = CloudService.Request(requester=self.name, body=request.to_bytes())
             self._calls.call(
                 self._cloud,
-                CloudService.Request(requester=self.name, body=request.to_bytes()),
+                ask,
                 timeout_s=self._timeout,
                 on_done=done,
                 on_error=lambda exc: self._error("cloud", exc),
+                accept=bw.reply_check(self._checker, "cloud/get", self._cloud_id, ask),
             )
 
     # -- updates ----------------------------------------------------------------------------

@@ -13,7 +13,12 @@ turn core outcomes into statuses and back:
 * :func:`update_msg` / :func:`update_from_msg` convert Observe updates;
 * :class:`BaseAccess` / :class:`BaseObserve` are the requests of the paper's no-crypto base
   (Fig. 3), encoded like everything else so the base pays the same decoding the real path
-  pays and nothing more.
+  pays and nothing more;
+* :class:`ServiceReplies` proves a server's replies and :func:`reply_check` makes the
+  client's acceptance check (:mod:`iomt.core.replies`): every answer of a bolster, admin,
+  master or cloud -- refusals included -- is MAC'd under the user's session or the
+  device's shared key, or signed by the server; the no-crypto ``base/...`` services are
+  not (they are the paper's yardstick: no security at all).
 """
 
 from __future__ import annotations
@@ -35,6 +40,16 @@ from iomt.core.biomt import (
 )
 from iomt.core.biomt.codec import U32, U64, Message, Seq, tag
 from iomt.core.biomt.messages import ID, RECEIPT, TRANSACTION
+from iomt.core.channels import ChannelTable
+from iomt.core.replies import (
+    ReplyChecker,
+    ReplySigner,
+    ReplyStatement,
+    bolster_request_digest,
+    digest,
+)
+from iomt.crypto.sessions import Session
+from iomt.crypto.signing import HmacSha256Key
 from iomt.errors import (
     AuthenticationError,
     AuthorizationError,
@@ -46,7 +61,7 @@ from iomt.errors import (
 )
 from iomt.ledger import Receipt, Transaction
 from iomt.msg import BiomtObserveUpdate, BiomtTransaction, BolsterService, CloudService, Time
-from iomt.runtime import HistoryPolicy, QoSProfile
+from iomt.runtime import Accept, HistoryPolicy, QoSProfile, Responder
 
 __all__ = [
     "OK",
@@ -60,9 +75,13 @@ __all__ = [
     "Evidence",
     "MalformedResponseError",
     "NoSessionError",
+    "ProvingResponder",
+    "ServiceReplies",
     "cloud_status_of",
     "raise_for_cloud_status",
     "raise_for_status",
+    "reply_check",
+    "reply_statement",
     "status_of",
     "transaction_msg",
     "update_from_msg",
@@ -276,3 +295,130 @@ class BaseObserve(Message):
 
     TAG = tag("iomt/nodes/biomt/base-observe/v1")
     FIELDS = (("devices", Seq(ID, max_items=256)), ("duration", U64), ("interval", U64))
+
+
+# --- reply proofs (iomt.core.replies) -------------------------------------------------
+
+
+def reply_statement(
+    operation: str, server: str, req: Any, resp: Any, *, request_digest: bytes | None = None
+) -> ReplyStatement:
+    """What the proof of a ``BolsterService`` / ``CloudService`` reply covers: the operation
+    (``bolster/store``, ``cloud/get`` ...), the server's name, the request's requester and
+    body (``request_digest``, when already made), the status, reason and body of the
+    reply."""
+    if request_digest is None:
+        request_digest = bolster_request_digest(operation, str(req.requester), bytes(req.body))
+    return ReplyStatement(
+        operation,
+        server,
+        request_digest,
+        int(resp.status),
+        str(resp.reason),
+        digest("reply", bytes(resp.body)),
+    )
+
+
+class ServiceReplies:
+    """A BIoMT server's side: ``prove`` fills a reply's ``proof``.
+
+    The key, best first: a device's shared key (``key``: its reply subkey), the user's
+    session the request came on (``session``), else the server's signature -- within the
+    signature budget unless the request authenticated. A replay's refusal goes unproven:
+    the original has its answer.
+    """
+
+    def __init__(self, signer: ReplySigner, prefix: str) -> None:
+        self.signer = signer
+        self.prefix = prefix
+
+    def prove(
+        self,
+        op: str,
+        req: Any,
+        resp: Any,
+        *,
+        key: tuple[bytes, HmacSha256Key] | None = None,
+        channels: ChannelTable | None = None,
+        session: Session | None = None,
+        authenticated: bool = True,
+        replay: bool = False,
+    ) -> Any:
+        if replay:
+            return resp
+        st = reply_statement(f"{self.prefix}/{op}", self.signer.name, req, resp)
+        if key is not None:
+            resp.proof = self.signer.mac(st, key[1], key[0])
+        elif session is not None and channels is not None:
+            resp.proof = self.signer.session(st, channels, session)
+        else:
+            resp.proof = self.signer.sign(st, budgeted=not authenticated)
+        return resp
+
+
+class ProvingResponder(Responder):
+    """Wraps a deferred service's responder: the reply is proven as it is sent. A handler
+    sets what it learned on the way -- the device's key, the session, whether the request
+    authenticated, whether it was a replay -- before it answers."""
+
+    def __init__(
+        self, inner: Responder, replies: ServiceReplies, op: str, req: Any, *, open_service: bool
+    ) -> None:
+        self._inner = inner
+        self._replies = replies
+        self._op = op
+        self._req = req
+        self._open = open_service
+        self.key: tuple[bytes, HmacSha256Key] | None = None
+        self.channels: ChannelTable | None = None
+        self.session: Session | None = None
+        self.replay = False
+
+    @property
+    def source(self) -> object | None:
+        return self._inner.source
+
+    def send(self, response: Any) -> None:
+        # OK and DENIED answer a request that authenticated (a denial is logged evidence);
+        # an open service's OK does not
+        ok = int(response.status) in (_S.STATUS_OK, _S.STATUS_DENIED)
+        self._replies.prove(
+            self._op,
+            self._req,
+            response,
+            key=self.key,
+            channels=self.channels,
+            session=self.session,
+            authenticated=ok and not self._open,
+            replay=self.replay,
+        )
+        self._inner.send(response)
+
+
+def reply_check(
+    checker: ReplyChecker,
+    operation: str,
+    server: str,
+    req: Any,
+    *,
+    channels: ChannelTable | None = None,
+    key: Any = None,
+    mac_key: Any = None,
+) -> Accept:
+    """A call's acceptance check for a ``BolsterService`` / ``CloudService`` request: the
+    reply must carry ``server``'s proof for this request (``operation`` as the server
+    names it, e.g. ``bolster/store``)."""
+
+    request_digest = bolster_request_digest(operation, str(req.requester), bytes(req.body))
+
+    def accept(resp: Any) -> bool:
+        return checker.accepts(
+            bytes(resp.proof),
+            lambda: reply_statement(operation, server, req, resp, request_digest=request_digest),
+            server=server,
+            channels=channels,
+            key=key,
+            mac_key=mac_key,
+        )
+
+    return accept

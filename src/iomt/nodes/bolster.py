@@ -76,6 +76,7 @@ from iomt.core.biomt import (
     PlainUpdate,
     ProvisionRequest,
     RemoveRequest,
+    ReplayError,
     Retention,
     SessionOp,
     SessionRequest,
@@ -84,7 +85,7 @@ from iomt.core.biomt import (
 )
 from iomt.core.biomt.bodies import OriginBody
 from iomt.core.biomt.messages import AccessPayload
-from iomt.core.listener import name_of
+from iomt.core.replies import ReplyChecker
 from iomt.crypto.errors import KeystoreError
 from iomt.errors import ConfigurationError, IomtError, StorageError
 from iomt.ledger import AccessRule, PrivacyHeader, SqliteStorage, Transaction, TxType
@@ -98,7 +99,13 @@ from iomt.msg import (
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.biomt_events import SharingRecorder, SharingReport
 from iomt.nodes.biomt_ledger import LedgerView
-from iomt.nodes.common import Calls, ResultsWriter, open_keystore
+from iomt.nodes.common import (
+    Calls,
+    ResultsWriter,
+    handshake_responder,
+    open_keystore,
+    reply_signer,
+)
 from iomt.runtime import Node, Publisher, QoSProfile, Responder, RuntimeContext
 
 Handler = Callable[[Any, Responder], int | None]
@@ -118,6 +125,8 @@ DEFAULT_SYNCHRONOUS = "FULL"
 _R = BolsterService.Response
 LEDGER_QOS = QoSProfile(depth=1000)
 ACTIONS = {"access": TxType.ACCESS, "observe": TxType.OBSERVE}
+#: services anyone may call: their answers are signed within the signature budget
+OPEN_SERVICES = frozenset({"devices", "credentials", "pair_key_status"})
 STATUS_NAMES = {
     _R.STATUS_DENIED: "denied",
     _R.STATUS_REFUSED: "refused",
@@ -279,7 +288,17 @@ class BolsterNode(Node):
             self.create_service(
                 BolsterService, f"~/{service}", self._timed(service, handler), deferred=True
             )
-        self.create_service(SessionHandshake, "~/handshake", self._on_handshake)
+        self.replies = reply_signer(identity)
+        self.proofs = bw.ServiceReplies(self.replies, "bolster")
+        self.checker = ReplyChecker(ks.credential_validator())  # the answers we take
+        self._cloud_name = cloud
+        self._master_name = master
+        self.create_service(
+            SessionHandshake,
+            "~/handshake",
+            handshake_responder(self._handshake, name, self.replies),
+            deferred=True,
+        )
         self.create_timer(0.5, self._housekeeping)
 
         # cloud layer
@@ -333,9 +352,15 @@ class BolsterNode(Node):
         cpu = self.cpu_ns.setdefault(op, [])
         wall = self.wall_ns.setdefault(op, [])
         outcomes = self.outcomes.setdefault(op, {})
+        proven = not op.startswith("base/")  # the no-crypto base stays the paper's base
+        open_service = op in OPEN_SERVICES
 
         def run(request: Any, responder: Responder) -> int | None:
             c0, w0 = time.thread_time_ns(), time.perf_counter_ns()
+            if proven:
+                responder = bw.ProvingResponder(
+                    responder, self.proofs, op, request, open_service=open_service
+                )
             status = handler(request, responder)
             cpu.append(time.thread_time_ns() - c0)
             wall.append(time.perf_counter_ns() - w0)
@@ -350,6 +375,8 @@ class BolsterNode(Node):
 
     def _refuse(self, responder: Responder, op: str, exc: IomtError) -> int:
         status, body = bw.status_of(exc)
+        if isinstance(exc, ReplayError) and isinstance(responder, bw.ProvingResponder):
+            responder.replay = True  # the original has its answer: no proof for this one
         if status != _R.STATUS_DENIED:
             self.get_logger().info("%s refused: %s", op, exc)
         responder.send(BolsterService.Response(status=status, reason=str(exc), body=body))
@@ -408,7 +435,10 @@ class BolsterNode(Node):
 
     def _on_store(self, req: Any, responder: Responder) -> int | None:
         try:
-            result = self.bolster.store(StoreRequest.from_bytes(bytes(req.body)))
+            request = StoreRequest.from_bytes(bytes(req.body))
+            if isinstance(responder, bw.ProvingResponder):  # MAC'd under the device's key
+                responder.key = self.bolster.device_reply_key(request.device)
+            result = self.bolster.store(request)
         except IomtError as exc:
             return self._refuse(responder, "store", exc)
         self._answer(responder, result.receipt.to_bytes())
@@ -419,24 +449,23 @@ class BolsterNode(Node):
 
     # -- user sessions ----------------------------------------------------------------------
 
-    def _on_handshake(self, req: Any, resp: Any) -> Any:
+    def _handshake(self, initiator: str, message: bytes, *, source: Any = None) -> bytes:
         c0 = time.thread_time_ns()
         try:
-            resp.message = self.bolster.session_handshake(
-                name_of(str(req.initiator_uri)), bytes(req.message)
-            )
-            resp.status = SessionHandshake.Response.STATUS_OK
+            return self.bolster.session_handshake(initiator, message, source=source)
         except IomtError as exc:
-            self.get_logger().info("handshake from %s refused: %s", req.initiator_uri, exc)
-            resp.status = SessionHandshake.Response.STATUS_REFUSED
-            resp.reason = str(exc)
-        self.cpu_ns.setdefault("handshake", []).append(time.thread_time_ns() - c0)
-        return resp
+            self.get_logger().info("handshake from %s refused: %s", initiator, exc)
+            raise
+        finally:
+            self.cpu_ns.setdefault("handshake", []).append(time.thread_time_ns() - c0)
 
     def _on_session(self, kind: SessionOp, body: bytes, responder: Responder) -> int | None:
         op = kind.name.lower()
         try:
             request = SessionRequest.from_bytes(body)
+            if isinstance(responder, bw.ProvingResponder):  # MAC'd on the user's session
+                responder.channels = self.bolster.session_channels
+                responder.session = self.bolster.session_of(request)
             if request.operation is not kind:
                 raise BiomtDecodeError(f"a {request.operation.name} session request on ~/{op}")
             response = self.bolster.session_request(request)
@@ -624,12 +653,14 @@ class BolsterNode(Node):
                 finished()
 
             self.cloud_counts["pushed"] += 1
+            put = CloudService.Request(requester=self.get_name(), body=batch.to_bytes())
             self.calls.call(
                 self._cloud,
-                CloudService.Request(requester=self.get_name(), body=batch.to_bytes()),
+                put,
                 timeout_s=3.0,
                 on_done=done,
                 on_error=failed,
+                accept=bw.reply_check(self.checker, "cloud/put", self._cloud_name, put),
             )
 
     def _master_tick(self) -> None:
@@ -652,14 +683,16 @@ class BolsterNode(Node):
             def failed(exc: Exception) -> None:
                 self._admitting = False
 
+            admit = BolsterService.Request(
+                requester=self.get_name(), body=self.bolster.own_origin().to_bytes()
+            )
             self.calls.call(
                 self._master_admit,
-                BolsterService.Request(
-                    requester=self.get_name(), body=self.bolster.own_origin().to_bytes()
-                ),
+                admit,
                 timeout_s=3.0,
                 on_done=admitted,
                 on_error=failed,
+                accept=bw.reply_check(self.checker, "master/admit", self._master_name, admit),
             )
             return
         while self._to_chain:
@@ -680,12 +713,14 @@ class BolsterNode(Node):
             def lost(exc: Exception, p: str = pseudonym) -> None:
                 self._to_chain.append(p)
 
+            chain = BolsterService.Request(requester=self.get_name(), body=link.to_bytes())
             self.calls.call(
                 self._master_chain,
-                BolsterService.Request(requester=self.get_name(), body=link.to_bytes()),
+                chain,
                 timeout_s=3.0,
                 on_done=chained,
                 on_error=lost,
+                accept=bw.reply_check(self.checker, "master/chain", self._master_name, chain),
             )
 
     # -- lifetime ---------------------------------------------------------------------------

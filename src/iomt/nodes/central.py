@@ -14,10 +14,18 @@ from typing import Any
 from iomt.core.central import CentralCore
 from iomt.core.channels import ChannelTable
 from iomt.core.device import Refused, StoredReading
+from iomt.core.listener import name_of
+from iomt.core.replies import data_share_digest
 from iomt.crypto.tokens import TokenVerifier
 from iomt.msg import DataShare, SessionHandshake, Upload
 from iomt.nodes import wire
-from iomt.nodes.common import ResultsWriter, handshake_responder, open_keystore, uri_of
+from iomt.nodes.common import (
+    ResultsWriter,
+    handshake_responder,
+    open_keystore,
+    reply_signer,
+    uri_of,
+)
 from iomt.runtime import Node, RuntimeContext
 
 
@@ -71,8 +79,13 @@ class CentralNode(Node):
         self._results = ResultsWriter(results)
         self.create_service(Upload, "~/upload", self._on_upload)
         self.create_service(DataShare, "~/fetch", self._on_fetch)
+        self.name = name
+        self.replies = reply_signer(identity)
         self.create_service(
-            SessionHandshake, "~/handshake", handshake_responder(self.core.channels)
+            SessionHandshake,
+            "~/handshake",
+            handshake_responder(self.core.channels.respond, name, self.replies),
+            deferred=True,
         )
 
     def _on_upload(self, req: Any, resp: Any) -> Any:
@@ -100,13 +113,26 @@ class CentralNode(Node):
         return resp
 
     def _on_fetch(self, req: Any, resp: Any) -> Any:
-        result = self.core.fetch(wire.data_request_from_msg(req), self._latest.get)
+        request = wire.data_request_from_msg(req)
+        result = self.core.fetch(request, self._latest.get)
+        session = self.core.channels.session(name_of(request.requester_uri))
         if isinstance(result, Refused):
             resp.status = DataShare.Response.STATUS_REFUSED
             resp.reason = result.reason
+            if result.replay:  # the original has its answer
+                return resp
+            session = result.session or session
         else:
             resp.status = DataShare.Response.STATUS_SHARED
             resp.envelope = wire.envelope_to_msg(result)
+        # on our session with the requester (the server answers over sessions only), else
+        # signed within the signature budget
+        resp.proof = self.replies.prove(
+            wire.data_share_statement(self.name, data_share_digest(request), resp),
+            channels=self.core.channels,
+            session=session,
+            budgeted=True,
+        )
         return resp
 
     def destroy_node(self) -> None:

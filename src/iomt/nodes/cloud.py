@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +31,16 @@ from iomt.core.biomt import (
     CloudBatch,
     CloudRequest,
     FacilityCA,
+    ReplayError,
     UnknownBolsterError,
     UserDirectory,
 )
+from iomt.core.replies import ReplyChecker
 from iomt.crypto.errors import KeystoreError
 from iomt.errors import ConfigurationError, IomtError, StorageError
 from iomt.msg import BolsterService, CloudService
 from iomt.nodes import biomt_wire as bw
-from iomt.nodes.common import Calls, ResultsWriter, open_keystore
+from iomt.nodes.common import Calls, ResultsWriter, open_keystore, reply_signer
 from iomt.runtime import Client, Node, Responder, RuntimeContext
 
 __all__ = ["CloudNode", "cloud_node"]
@@ -95,6 +98,9 @@ class CloudNode(Node):
         self._clients: dict[str, Client] = {}
         self._results = ResultsWriter(results)
         self.counts = {"put": 0, "get": 0, "refused": 0}
+        # every answer signed by the cloud (iomt.core.replies); what it fetches is checked
+        self.proofs = bw.ServiceReplies(reply_signer(identity), "cloud")
+        self._checker = ReplyChecker(ks.credential_validator())
         self.create_service(CloudService, "~/put", self._on_put, deferred=True)
         self.create_service(CloudService, "~/get", self._on_get, deferred=True)
 
@@ -127,38 +133,46 @@ class CloudNode(Node):
 
     # -- services ---------------------------------------------------------------------------
 
-    def _send(self, responder: Responder, status: int, reason: str = "", body: bytes = b"") -> None:
-        responder.send(CloudService.Response(status=status, reason=reason, body=body))
+    def _sender(self, op: str, req: Any, responder: Responder) -> Callable[..., None]:
+        def send(status: int, reason: str = "", body: bytes = b"", *, replay: bool = False) -> None:
+            resp = CloudService.Response(status=status, reason=reason, body=body)
+            self.proofs.prove(op, req, resp, authenticated=status == _C.STATUS_OK, replay=replay)
+            responder.send(resp)
+
+        return send
 
     def _on_put(self, req: Any, responder: Responder) -> None:
+        send = self._sender("put", req, responder)
         try:
             batch = CloudBatch.from_bytes(bytes(req.body))
         except IomtError as exc:
-            self._send(responder, bw.cloud_status_of(exc), str(exc))
+            send(bw.cloud_status_of(exc), str(exc))
             return
         if batch.bolster_id not in self._registered:
-            self._fetch_credentials(batch, responder)
+            self._fetch_credentials(batch, send)
             return
-        self._put(batch, responder)
+        self._put(batch, send)
 
-    def _put(self, batch: CloudBatch, responder: Responder) -> None:
+    def _put(self, batch: CloudBatch, send: Callable[..., None]) -> None:
         try:
             ack = self.cloud.put(batch)
             self._persist(batch)
         except IomtError as exc:
             self.counts["refused"] += 1
-            self._send(responder, bw.cloud_status_of(exc), str(exc))
+            send(bw.cloud_status_of(exc), str(exc), replay=isinstance(exc, ReplayError))
             return
         self.counts["put"] += 1
-        self._send(responder, _C.STATUS_OK, body=ack.to_bytes())
+        send(_C.STATUS_OK, body=ack.to_bytes())
 
-    def _fetch_credentials(self, batch: CloudBatch, responder: Responder) -> None:
+    def _fetch_credentials(self, batch: CloudBatch, send: Callable[..., None]) -> None:
         bolster = batch.bolster_id
         client = self._clients.get(bolster)
         if client is None:
             ns = self.get_namespace().rstrip("/")
             client = self.create_client(BolsterService, f"{ns}/{bolster}/credentials")
             self._clients[bolster] = client
+
+        request = BolsterService.Request(requester=self.get_name(), body=os.urandom(16))
 
         def done(resp: Any) -> None:
             try:
@@ -172,31 +186,33 @@ class CloudNode(Node):
                 )
             except (IomtError, sqlite3.Error) as exc:
                 self.counts["refused"] += 1
-                self._send(responder, _C.STATUS_REFUSED, f"bolster {bolster!r}: {exc}")
+                send(_C.STATUS_REFUSED, f"bolster {bolster!r}: {exc}")
                 return
             self._registered.add(bolster)
-            self._put(batch, responder)
+            self._put(batch, send)
 
         def failed(exc: Exception) -> None:
-            self._send(responder, _C.STATUS_REFUSED, f"no credentials from {bolster!r}: {exc}")
+            send(_C.STATUS_REFUSED, f"no credentials from {bolster!r}: {exc}")
 
         self.calls.call(
             client,
-            BolsterService.Request(requester=self.get_name()),
+            request,
             timeout_s=2.0,
             on_done=done,
             on_error=failed,
+            accept=bw.reply_check(self._checker, "bolster/credentials", bolster, request),
         )
 
     def _on_get(self, req: Any, responder: Responder) -> None:
+        send = self._sender("get", req, responder)
         try:
             response = self.cloud.get(CloudRequest.from_bytes(bytes(req.body)))
         except IomtError as exc:
             self.counts["refused"] += 1
-            self._send(responder, bw.cloud_status_of(exc), str(exc))
+            send(bw.cloud_status_of(exc), str(exc), replay=isinstance(exc, ReplayError))
             return
         self.counts["get"] += 1
-        self._send(responder, _C.STATUS_OK, body=response.to_bytes())
+        send(_C.STATUS_OK, body=response.to_bytes())
 
     def destroy_node(self) -> None:
         self._results.write(

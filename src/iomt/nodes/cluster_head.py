@@ -266,12 +266,14 @@ class ClusterAgent:
                 return
             self._credentials[member] = creds
 
+        ask = BolsterService.Request(requester=self.me, body=os.urandom(16))
         self.node.calls.call(
             self._client(member, "credentials"),
-            BolsterService.Request(requester=self.me),
+            ask,
             timeout_s=2.0,
             on_done=done,
             on_error=lambda exc: None,
+            accept=bw.reply_check(self.node.checker, "bolster/credentials", member, ask),
         )
 
     def _witness_round(self) -> None:
@@ -314,12 +316,14 @@ class ClusterAgent:
             def failed(exc: Exception, m: str = member) -> None:
                 self._checkpoint_busy.discard(m)
 
+            ask = BolsterService.Request(requester=self.me, body=request.to_bytes())
             self.node.calls.call(
                 self._client(member, "checkpoint"),
-                BolsterService.Request(requester=self.me, body=request.to_bytes()),
+                ask,
                 timeout_s=2.0,
                 on_done=done,
                 on_error=failed,
+                accept=bw.reply_check(self.node.checker, "bolster/checkpoint", member, ask),
             )
 
     def _compare_heard(self, member: str) -> None:

@@ -13,11 +13,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+
+from iomt.core.channels import HandshakeBusyError, HandshakeReplayError
 from iomt.core.listener import name_of
-from iomt.crypto.keystore import Keystore
-from iomt.errors import ConfigurationError, IomtError, ServiceTimeoutError
+from iomt.core.replies import (
+    ReplyChecker,
+    ReplySigner,
+    ReplyStatement,
+    digest,
+    handshake_digest,
+)
+from iomt.crypto.keystore import Identity, Keystore
+from iomt.errors import ConfigurationError, IomtError, ReplyRejectedError, ServiceTimeoutError
 from iomt.msg import SessionHandshake
-from iomt.runtime import Client, Future, Node, Timer
+from iomt.runtime import Accept, Client, Future, Node, Responder, Timer
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +82,7 @@ class _Pending:
     deadline: float
     on_done: Callable[[Any], None]
     on_error: Callable[[Exception], None]
+    accept: Accept | None = None
 
 
 class Calls:
@@ -83,6 +94,10 @@ class Calls:
     A request to a server discovery has not matched yet is held (polled every
     ``match_poll_s``) rather than written to nobody: a service request is not kept for
     late joiners, so it would only come back as a timeout.
+
+    ``accept`` (the reply's proof check, see :mod:`iomt.core.replies`) makes the call
+    patient: a reply it refuses is ignored and the call waits on, for the server's own
+    reply or the deadline (on the rclpy runtime a refused reply fails the call instead).
     """
 
     def __init__(
@@ -107,12 +122,13 @@ class Calls:
         timeout_s: float,
         on_done: Callable[[Any], None],
         on_error: Callable[[Exception], None],
+        accept: Accept | None = None,
     ) -> None:
         self._ids += 1
         key = self._ids
         if not self._pending:
             self._check_timer.reset()
-        pending = _Pending(client, None, time.monotonic() + timeout_s, on_done, on_error)
+        pending = _Pending(client, None, time.monotonic() + timeout_s, on_done, on_error, accept)
         if not client.matched:
             self._pending[key] = pending
             self._held.append((key, request))
@@ -123,7 +139,7 @@ class Calls:
 
     def _send(self, key: int, pending: _Pending, request: Any) -> None:
         try:
-            future = pending.client.call_async(request)
+            future = pending.client.call_async(request, pending.accept)
         except IomtError as exc:
             self._pending.pop(key, None)
             self._safe(pending.on_error, exc)
@@ -211,9 +227,14 @@ class SessionOpener:
     """Opens sessions as the initiator over a peer's ``handshake`` service, once per peer,
     queueing everyone who needs the session while the handshake runs.
 
+    Patient: a reply is taken only if it proves itself -- a message 2 signed by the peer
+    over our message 1, a message 4 confirming the session, or a refusal signed by the
+    peer (:mod:`iomt.core.replies`); anything else is ignored and the call waits on.
+
     A handshake that times out (a peer still being discovered, or busy: at 400 devices on
     two cores, warm-up costs a handshake or two per thousand requests) is started again
-    from message 1, with twice the timeout, up to ``attempts`` times; a refusal is final.
+    from message 1, with twice the timeout, up to ``attempts`` times; a proven refusal is
+    final.
     """
 
     def __init__(
@@ -235,6 +256,7 @@ class SessionOpener:
         self._calls = calls
         self._client_for = client_for
         self._timeout = timeout_s
+        self._checker = ReplyChecker(channels.validate_peer)
         self._waiting: dict[str, list[tuple[Callable[[], None], Callable[[Exception], None]]]] = {}
 
     def ensure(
@@ -251,15 +273,24 @@ class SessionOpener:
         self._waiting[peer] = [(on_ready, on_error)]
         self._handshake(peer_uri, peer, self._client_for(peer_uri), 1)
 
+    def _refusal_proven(self, peer: str, message: bytes, resp: Any) -> bool:
+        return self._checker.accepts(
+            bytes(resp.proof), handshake_statement(peer, self._uri, message, resp)
+        )
+
     def _handshake(self, peer_uri: str, peer: str, client: Client, attempt: int) -> None:
         timeout_s = self._timeout * 2 ** (attempt - 1)
+        ok = SessionHandshake.Response.STATUS_OK
+        m3: list[bytes] = []
 
         def fail(exc: Exception) -> None:
             self._channels.abandon(peer)
-            if isinstance(exc, ServiceTimeoutError) and attempt < self._attempts:
+            retry = isinstance(exc, ServiceTimeoutError | ReplyRejectedError)
+            if retry and attempt < self._attempts:
                 self._node.get_logger().info(
-                    "handshake with %s timed out; trying again (%d/%d)",
+                    "handshake with %s: %s; trying again (%d/%d)",
                     peer_uri,
+                    exc,
                     attempt + 1,
                     self._attempts,
                 )
@@ -268,34 +299,45 @@ class SessionOpener:
             for _ok, err in self._waiting.pop(peer, []):
                 err(exc)
 
-        def after_m2(resp: Any) -> None:
-            if resp.status != SessionHandshake.Response.STATUS_OK:
-                fail(IomtError(f"{peer_uri} refused the handshake: {resp.reason}"))
-                return
+        def accept_m2(resp: Any) -> bool:
+            if resp.status != ok:
+                return self._refusal_proven(peer, m1, resp)
+            if m3:  # a second valid message 2 (a replayed message 1's): ours is taken
+                return False
             try:
-                m3 = self._channels.finish(peer, bytes(resp.message))
-            except IomtError as exc:
-                fail(exc)
+                m3.append(self._channels.finish(peer, bytes(resp.message)))
+            except IomtError:
+                return False  # forged, or another handshake's: wait for the peer's
+            return True
+
+        def after_m2(resp: Any) -> None:
+            if resp.status != ok:
+                fail(IomtError(f"{peer_uri} refused the handshake: {resp.reason}"))
                 return
             self._calls.call(
                 client,
-                SessionHandshake.Request(initiator_uri=self._uri, message=m3),
+                SessionHandshake.Request(initiator_uri=self._uri, message=m3[0]),
                 timeout_s=timeout_s,
-                on_done=after_m3,
+                on_done=after_m4,
                 on_error=fail,
+                accept=accept_m4,
             )
 
-        def after_m3(resp: Any) -> None:
-            if resp.status != SessionHandshake.Response.STATUS_OK:
+        def accept_m4(resp: Any) -> bool:
+            if resp.status != ok:
+                return self._refusal_proven(peer, m3[0], resp)
+            try:
+                self._channels.confirm(peer, bytes(resp.message))
+            except IomtError:
+                return False
+            return True
+
+        def after_m4(resp: Any) -> None:
+            if resp.status != ok:
                 fail(IomtError(f"{peer_uri} refused message 3: {resp.reason}"))
                 return
-            try:
-                self._channels.confirm(peer)
-            except IomtError as exc:
-                fail(exc)
-                return
-            for ok, _err in self._waiting.pop(peer, []):
-                ok()
+            for done, _err in self._waiting.pop(peer, []):
+                done()
 
         m1 = self._channels.start(peer)
         self._calls.call(
@@ -304,19 +346,57 @@ class SessionOpener:
             timeout_s=timeout_s,
             on_done=after_m2,
             on_error=fail,
+            accept=accept_m2,
         )
 
 
-def handshake_responder(channels: Any) -> Callable[[Any, Any], Any]:
-    """The ``~/handshake`` service callback of a party answering session handshakes."""
+def handshake_statement(server: str, initiator_uri: str, message: bytes, resp: Any) -> Any:
+    """What a ``SessionHandshake`` reply's proof covers (refusals; an answer's message 2 or
+    4 proves itself)."""
+    return ReplyStatement(
+        "handshake",
+        server,
+        handshake_digest(initiator_uri, message),
+        int(resp.status),
+        str(resp.reason),
+        digest("handshake/reply", bytes(resp.message)),
+    )
 
-    def on_handshake(req: Any, resp: Any) -> Any:
+
+def handshake_responder(
+    respond: Callable[..., bytes], server: str, replies: ReplySigner
+) -> Callable[[Any, Responder], None]:
+    """The (deferred) ``~/handshake`` service callback of a party answering handshakes:
+    ``respond(initiator, message, source=...)`` is ``ChannelTable.respond`` (or the
+    bolster's). Messages 2 and 4 prove themselves; a refusal is signed by us, within the
+    signature budget -- except a busy one (the point is to do no work) and a replayed
+    message 3's (its original has its answer): those carry no proof, so no initiator takes
+    them."""
+
+    def on_handshake(req: Any, responder: Responder) -> None:
+        resp = SessionHandshake.Response()
+        message = bytes(req.message)
         try:
-            resp.message = channels.respond(name_of(req.initiator_uri), bytes(req.message))
+            resp.message = respond(name_of(req.initiator_uri), message, source=responder.source)
             resp.status = SessionHandshake.Response.STATUS_OK
+        except (HandshakeBusyError, HandshakeReplayError) as exc:
+            resp.status = SessionHandshake.Response.STATUS_REFUSED
+            resp.reason = str(exc)
         except IomtError as exc:
             resp.status = SessionHandshake.Response.STATUS_REFUSED
             resp.reason = str(exc)
-        return resp
+            resp.proof = replies.sign(
+                handshake_statement(server, str(req.initiator_uri), message, resp), budgeted=True
+            )
+        responder.send(resp)
 
     return on_handshake
+
+
+def reply_signer(identity: Identity) -> ReplySigner:
+    """A node's :class:`ReplySigner`: its keystore identity key and certificate."""
+    return ReplySigner(
+        identity.name,
+        identity.signer,
+        identity.certificate.public_bytes(serialization.Encoding.DER),
+    )

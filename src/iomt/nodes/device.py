@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from iomt.core.channels import ChannelTable
+from iomt.core.conversion import ConversionOrder
 from iomt.core.device import Converting, DeviceConfig, DeviceCore, Refused, Shared
-from iomt.core.listener import Refusal, name_of
+from iomt.core.listener import DataRequest, Refusal, name_of
 from iomt.core.registration import (
     Announcement,
     CertificateCheck,
@@ -37,7 +38,10 @@ from iomt.core.registration import (
     RegistrationStatus,
     VerifiedAnnouncements,
 )
+from iomt.core.replies import ReplyChecker, convert_digest, data_share_digest
 from iomt.core.vitals import VitalKind, VitalsGenerator
+from iomt.crypto.errors import SessionReplayError
+from iomt.crypto.sessions import Session
 from iomt.crypto.techniques import Capability
 from iomt.crypto.tokens import TokenVerifier
 from iomt.errors import ConfigurationError, IomtError
@@ -61,6 +65,7 @@ from iomt.nodes.common import (
     handshake_responder,
     nearby_cells,
     open_keystore,
+    reply_signer,
     uri_of,
 )
 from iomt.nodes.device_storage import DeviceStorage, storage_secret
@@ -219,6 +224,10 @@ class DeviceNode(Node):
             tokens=TokenVerifier({wallet_uri: ks.verifier(wallet)}, revocations=ks.revocations),
             abe_params=ks.public_params if config.capability >= Capability.ABE else None,
         )
+        self.name = name
+        # every reply we send proves itself (iomt.core.replies); every reply we take does
+        self.replies = reply_signer(identity)
+        self._checker = ReplyChecker(validator)
         self.calls = Calls(self)
         self._clients: dict[str, Client] = {}
         self._inboxes: dict[str, Publisher[SecureEnvelope]] = {}
@@ -246,6 +255,7 @@ class DeviceNode(Node):
         self.uploads_dropped = 0
         self._converted_seq = 0
         self._session_backoff: dict[str, float] = {}
+        self._refused_announcements: dict[str, int] = {}
         # Local storage: the device's own readings, sealed at rest if it can encrypt, MAC'd
         # into a chain; reading numbers continue across restarts (iomt.nodes.device_storage).
         self._db = self._open_storage(
@@ -259,7 +269,10 @@ class DeviceNode(Node):
 
         self.create_service(DataShare, "~/data_share", self._on_data_share, deferred=True)
         self.create_service(
-            SessionHandshake, "~/handshake", handshake_responder(self.core.channels)
+            SessionHandshake,
+            "~/handshake",
+            handshake_responder(self.core.channels.respond, name, self.replies),
+            deferred=True,
         )
         self._biomt: BiomtDeviceLink | None = None
         if mode == "biomt":
@@ -447,7 +460,13 @@ class DeviceNode(Node):
         try:
             status = self.core.on_announcement(a)
         except IomtError as exc:
-            self.get_logger().warning("refused announcement from %s: %s", a.device_uri, exc)
+            # logged the first time and every 100th (a rogue announces every period)
+            n = self._refused_announcements.get(a.device_uri, 0) + 1
+            self._refused_announcements[a.device_uri] = n
+            if n % 100 == 1:
+                self.get_logger().warning(
+                    "refused announcement from %s (%d so far): %s", a.device_uri, n, exc
+                )
             return
         listed = [n for n in a.neighbours if n.hops == 1]
         if (
@@ -487,30 +506,68 @@ class DeviceNode(Node):
         if self.mode == "base":
             self._share_plaintext(req, responder)
             return
+        request = wire.data_request_from_msg(req)
         if self.mode == "centralized":
-            responder.send(
+            self._answer(
+                responder,
+                request,
                 DataShare.Response(
                     status=DataShare.Response.STATUS_REFUSED,
                     reason="centralized mode: ask the central server",
-                )
+                ),
+                None,
+                authenticated=False,
             )
             return
-        reply = self.core.on_data_request(wire.data_request_from_msg(req))
+        reply = self.core.on_data_request(request)
         if isinstance(reply, Shared):
             if self._biomt is not None:
                 self._biomt.shared(req.requester_uri, req.security_technique)
-            responder.send(
+            self._answer(
+                responder,
+                request,
                 DataShare.Response(
                     status=DataShare.Response.STATUS_SHARED,
                     envelope=wire.envelope_to_msg(reply.envelope),
-                )
+                ),
+                self.core.session_of(request),
             )
         elif isinstance(reply, Refused):
-            responder.send(
-                DataShare.Response(status=DataShare.Response.STATUS_REFUSED, reason=reply.reason)
+            self._answer(
+                responder,
+                request,
+                DataShare.Response(status=DataShare.Response.STATUS_REFUSED, reason=reply.reason),
+                reply.session,
+                authenticated=reply.session is not None,
+                replay=reply.replay,
             )
         else:
             self._try_converter(reply, responder)
+
+    def _answer(
+        self,
+        responder: Responder,
+        request: DataRequest,
+        resp: Any,
+        session: Session | None,
+        *,
+        authenticated: bool = True,
+        replay: bool = False,
+    ) -> None:
+        """Send a DataShare answer with its proof: a MAC on the session the request came on
+        (or, for a request that did not authenticate, on our session with whom it names:
+        cheap, and bound to this request's digest); else our signature -- within the
+        signature budget when nobody authenticated. A replay's refusal goes unproven."""
+        if not replay:
+            if session is None:
+                session = self.core.channels.session(name_of(request.requester_uri))
+            resp.proof = self.replies.prove(
+                wire.data_share_statement(self.name, data_share_digest(request), resp),
+                channels=self.core.channels,
+                session=session,
+                budgeted=not authenticated,
+            )
+        responder.send(resp)
 
     def _share_plaintext(self, req: Any, responder: Responder) -> None:
         latest = self.core.latest()
@@ -539,11 +596,14 @@ class DeviceNode(Node):
     def _try_converter(self, pending: Converting, responder: Responder) -> None:
         uri = pending.plan.next()
         if uri is None:
-            responder.send(
+            self._answer(
+                responder,
+                pending.request,
                 DataShare.Response(
                     status=DataShare.Response.STATUS_REFUSED,
                     reason=f"{Refusal.CONVERSION_FAILED.value}: {pending.plan.explain()}",
-                )
+                ),
+                pending.decision.session,
             )
             return
 
@@ -572,10 +632,13 @@ class DeviceNode(Node):
             if resp.status == Convert.Response.STATUS_PUBLISHED:
                 if self._biomt is not None:
                     self._biomt.converted(order.requester_uri, uri, order.requested_technique)
-                responder.send(
+                self._answer(
+                    responder,
+                    pending.request,
                     DataShare.Response(
                         status=DataShare.Response.STATUS_CONVERTING, converter_uri=uri
-                    )
+                    ),
+                    pending.decision.session,
                 )
             else:
                 if "session" in resp.reason:
@@ -595,7 +658,27 @@ class DeviceNode(Node):
             timeout_s=self.convert_timeout_s,
             on_done=done,
             on_error=error,
+            accept=self._convert_reply_check(uri, order),
         )
+
+    def _convert_reply_check(self, converter_uri: str, order: ConversionOrder) -> Any:
+        """Only the converter's proven answer to this order: a MAC under our session with
+        it, or its signature with the key it registered (or a certificate for its name)."""
+        server = name_of(converter_uri)
+        request_digest = convert_digest(order)
+        neighbour = self.core.table.one_hop(converter_uri)
+        key = neighbour.verifier if neighbour is not None else None
+
+        def accept(resp: Any) -> bool:
+            return self._checker.accepts(
+                bytes(resp.proof),
+                lambda: wire.convert_statement(server, request_digest, resp),
+                server=server,
+                channels=self.core.channels,
+                key=key,
+            )
+
+        return accept
 
     # -- conversion, converting side (Alg. 3) -------------------------------------------------
 
@@ -604,14 +687,30 @@ class DeviceNode(Node):
         self._converted_seq += 1
         try:
             envelope = self.core.on_conversion(order, self._converted_seq, time.time_ns())
-        except IomtError as exc:
+        except SessionReplayError as exc:  # the original order has its answer
             resp.status = Convert.Response.STATUS_REFUSED
             resp.reason = str(exc)
             return resp
+        except IomtError as exc:
+            resp.status = Convert.Response.STATUS_REFUSED
+            resp.reason = str(exc)
+            return self._prove_convert(order, resp, authenticated=False)
         self._inbox(order.requester_uri).publish(wire.envelope_to_msg(envelope))
         if envelope.signature_algorithm != "hmac-sha256":
             self._open_requester_session(order.requester_uri)
         resp.status = Convert.Response.STATUS_PUBLISHED
+        return self._prove_convert(order, resp, authenticated=True)
+
+    def _prove_convert(self, order: ConversionOrder, resp: Any, *, authenticated: bool) -> Any:
+        """A MAC on our session with the ordering device when there is one (it is what the
+        order came on, or what the device holds with us), else our signature."""
+        session: Session | None = self.core.channels.session(name_of(order.device_uri))
+        resp.proof = self.replies.prove(
+            wire.convert_statement(self.name, convert_digest(order), resp),
+            channels=self.core.channels,
+            session=session,
+            budgeted=not authenticated,
+        )
         return resp
 
     def _open_requester_session(self, requester_uri: str) -> None:
@@ -646,6 +745,7 @@ class DeviceNode(Node):
                 "capability": self.core.config.capability.name.lower(),
                 "technique": self.core.config.technique,
                 "neighbours": len(self.core.table),
+                "refused_announcements": self._refused_announcements,
                 "counters": self.core.counters,
                 "data_transfer_us": self._transfer_us,
                 **(

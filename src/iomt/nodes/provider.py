@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from iomt.core.channels import ChannelTable
 from iomt.core.listener import Refusal, name_of
 from iomt.core.provider import ProviderCore, Received
+from iomt.core.replies import ReplyChecker, data_share_digest, device_info_digest
 from iomt.crypto.keystore import Identity
 from iomt.errors import ConfigurationError, IomtError, ServiceTimeoutError
 from iomt.msg import (
@@ -49,6 +50,7 @@ from iomt.nodes.common import (
     fqn_of,
     handshake_responder,
     open_keystore,
+    reply_signer,
     uri_of,
 )
 from iomt.nodes.device import INBOX_QOS, MODES
@@ -129,6 +131,9 @@ class ProviderNode(Node):
         self.wallet_timeout_s = wallet_timeout_s
         self.settle_s = settle_s
         self._rng = random.Random(seed)
+        # every reply we take must prove itself (iomt.core.replies); ours do too
+        self._checker = ReplyChecker(ks.credential_validator())
+        self.replies = reply_signer(identity)
         self.calls = Calls(self)
         self._clients: dict[str, Client] = {}
         self._sessions = SessionOpener(
@@ -170,7 +175,10 @@ class ProviderNode(Node):
         # Converters open sessions with us after their first conversion for us, so later
         # envelopes they publish are HMAC'd rather than signed.
         self.create_service(
-            SessionHandshake, "~/handshake", handshake_responder(self.core.channels)
+            SessionHandshake,
+            "~/handshake",
+            handshake_responder(self.core.channels.respond, name, self.replies),
+            deferred=True,
         )
         self.create_subscription(SecureEnvelope, "~/inbox", self._on_inbox, INBOX_QOS)
         self.create_timer(0.5, self._report_progress)
@@ -227,13 +235,22 @@ class ProviderNode(Node):
             self._grants_in()
 
     def _ask_wallet(self, wallet: str, attempt: int) -> None:
-        req = wire.token_request_to_msg(self.core.token_request(wallet))
+        request = self.core.token_request(wallet)
+        request_digest = device_info_digest(request)
+        server = name_of(wallet)
+
+        def accept(resp: Any) -> bool:  # the wallet's signature, its certificate for its name
+            return self._checker.accepts(
+                bytes(resp.proof), wire.device_info_statement(server, request_digest, resp)
+            )
+
         self.calls.call(
             self._client(wallet, "device_info", DeviceInfoRequest),
-            req,
+            wire.token_request_to_msg(request),
             timeout_s=self.wallet_timeout_s * attempt,
             on_done=functools.partial(self._on_grants, wallet),
             on_error=functools.partial(self._wallet_unanswered, wallet, attempt),
+            accept=accept,
         )
 
     def _wallet_unanswered(self, wallet: str, attempt: int, exc: Exception) -> None:
@@ -324,7 +341,8 @@ class ProviderNode(Node):
     def _send(self, state: _Request, via: str | None) -> None:
         if state.request_id not in self._pending:
             return
-        if self.mode == "base":
+        accept = None
+        if self.mode == "base":  # no security at all: the first reply is taken
             request_id = f"{self._rng.getrandbits(64):016x}"
             msg = DataShare.Request(
                 request_id=request_id, requester_uri=self.uri, security_technique="none"
@@ -343,6 +361,7 @@ class ProviderNode(Node):
             msg = wire.data_request_to_msg(req)
             session = self.core.channels.session(name_of(via or state.device_uri))
             state.session_id = None if session is None else session.local_id
+            accept = self._data_share_check(via or state.device_uri, state.device_uri, req)
         del self._pending[state.request_id]
         state.request_id = request_id
         self._pending[request_id] = state
@@ -357,7 +376,31 @@ class ProviderNode(Node):
             timeout_s=self.request_timeout_s,
             on_done=functools.partial(self._on_response, state),
             on_error=functools.partial(self._on_call_error, state),
+            accept=accept,
         )
+
+    def _data_share_check(self, server_uri: str, device_uri: str, request: Any) -> Any:
+        """Only the server's proven answer to this request: a MAC under our session with it,
+        or its signature -- a device's with the key its grant certified, the central
+        server's with a certificate for its name."""
+        server = name_of(server_uri)
+        request_digest = data_share_digest(request)
+        key = self.core.device_key(device_uri) if server_uri == device_uri else None
+
+        def accept(resp: Any) -> bool:
+            return self._checker.accepts(
+                bytes(resp.proof),
+                lambda: wire.data_share_statement(server, request_digest, resp),
+                server=server,
+                channels=self.core.channels,
+                key=key,
+            )
+
+        return accept
+
+    def rejected_replies(self) -> int:
+        """Replies our calls ignored: they did not prove they were the server's answer."""
+        return sum(getattr(c, "rejected", 0) for c in self._clients.values())
 
     def _on_call_error(self, state: _Request, exc: Exception) -> None:
         self.core.forget(state.request_id)
@@ -565,6 +608,7 @@ class ProviderNode(Node):
                 "provider": self.uri,
                 "monotonic": self._phases,
                 "wallet_retries": self.wallet_retries,
+                "rejected_replies": self.rejected_replies(),
             }
         )
         if self.biomt is not None:

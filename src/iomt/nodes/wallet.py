@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from iomt.core.handshake import Consent, PatientDevice, Wallet
+from iomt.core.handshake import Consent, PatientDevice, RequestReplayedError, Wallet
 from iomt.core.listener import name_of
+from iomt.core.replies import ReplyChecker, device_info_digest
 from iomt.crypto.tokens import TokenIssuer
 from iomt.errors import IomtError
 from iomt.msg import DeviceInfoRequest
 from iomt.nodes import wire
-from iomt.nodes.common import open_keystore, uri_of
+from iomt.nodes.common import open_keystore, reply_signer, uri_of
 from iomt.runtime import Node, RuntimeContext
 
 if TYPE_CHECKING:
@@ -58,6 +59,8 @@ class WalletNode(Node):
             check_certificate=ks.credential_validator(),
             token_lifetime_s=token_lifetime_s,
         )
+        self.name = name
+        self.replies = reply_signer(identity)  # every answer signed, refusals included
         self.refused = 0
         self.events: EventReporter | None = None
         if biomt is not None:  # report token issues to the patient's bolster
@@ -70,17 +73,24 @@ class WalletNode(Node):
                 signer=identity.signer,
                 bolster_id=bolster,
                 service=f"{self.get_namespace().rstrip('/')}/{bolster}/record",
+                checker=ReplyChecker(ks.credential_validator()),
             )
         self.create_service(DeviceInfoRequest, "~/device_info", self._on_device_info)
 
     def _on_device_info(self, req: Any, resp: Any) -> Any:
+        request = wire.token_request_from_msg(req)
         try:
-            grants = self.wallet.handle(wire.token_request_from_msg(req))
+            grants = self.wallet.handle(request)
         except IomtError as exc:
             self.refused += 1
             self.get_logger().warning("refused %s: %s", req.provider_uri, exc)
             resp.status = DeviceInfoRequest.Response.STATUS_REFUSED
             resp.reason = str(exc)
+            if not isinstance(exc, RequestReplayedError):  # the original has its answer
+                resp.proof = self.replies.sign(
+                    wire.device_info_statement(self.name, device_info_digest(request), resp),
+                    budgeted=True,
+                )
             return resp
         if self.events is not None:
             for g in grants:
@@ -93,6 +103,9 @@ class WalletNode(Node):
                 )
         resp.status = DeviceInfoRequest.Response.STATUS_OK
         resp.devices = [wire.grant_to_msg(g) for g in grants]
+        resp.proof = self.replies.sign(
+            wire.device_info_statement(self.name, device_info_digest(request), resp)
+        )
         return resp
 
 

@@ -7,13 +7,16 @@ core, never as an exception escaping a callback.
 
 from __future__ import annotations
 
+from iomt.core import replies
 from iomt.core.conversion import ConversionOrder
 from iomt.core.handshake import DeviceGrant, TokenRequest
 from iomt.core.listener import DataRequest
 from iomt.core.publish import Envelope
 from iomt.core.registration import Announcement, NeighbourEntry
+from iomt.core.replies import ReplyStatement
 from iomt.msg import (
     ConversionRequest,
+    Convert,
     DataShare,
     DeviceInfo,
     DeviceInfoRequest,
@@ -198,3 +201,35 @@ def grant_from_msg(m: DeviceInfo) -> DeviceGrant:
     return DeviceGrant(
         m.uri, m.security_technique, int(m.kind), bytes(m.token), bytes(m.device_certificate)
     )
+
+
+# -- what a reply's proof covers, from the reply as it travels (iomt.core.replies) ----------
+
+
+def data_share_statement(
+    server: str, request_digest: bytes, resp: DataShare.Response
+) -> ReplyStatement:
+    return replies.data_share_statement(
+        server,
+        request_digest,
+        int(resp.status),
+        str(resp.reason),
+        str(resp.converter_uri),
+        envelope_from_msg(resp.envelope),
+    )
+
+
+def device_info_statement(
+    server: str, request_digest: bytes, resp: DeviceInfoRequest.Response
+) -> ReplyStatement:
+    return replies.device_info_statement(
+        server,
+        request_digest,
+        int(resp.status),
+        str(resp.reason),
+        (grant_from_msg(d) for d in resp.devices),
+    )
+
+
+def convert_statement(server: str, request_digest: bytes, resp: Convert.Response) -> ReplyStatement:
+    return replies.convert_statement(server, request_digest, int(resp.status), str(resp.reason))

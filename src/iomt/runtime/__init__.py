@@ -7,6 +7,7 @@ cyclonedds' entity API (and rclpy).
 """
 
 from iomt.runtime.api import (
+    Accept,
     Client,
     Publisher,
     Responder,
@@ -32,6 +33,7 @@ from iomt.runtime.service import RequestHeader
 from iomt.runtime.task import Future
 
 __all__ = [
+    "Accept",
     "Client",
     "Context",
     "DurabilityPolicy",

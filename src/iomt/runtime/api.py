@@ -63,6 +63,14 @@ class Subscription(ABC, Generic[MsgT]):
 class Responder(ABC):
     """Answers one request of a deferred service, once."""
 
+    @property
+    def source(self) -> object | None:
+        """Who wrote the request, as the middleware (not the request) says: the embedded
+        runtime gives the DDS instance handle of the requesting writer, which a peer cannot
+        set from the request's content; ``None`` where the runtime cannot tell (rclpy hands
+        a callback no request header). For per-peer work bounds, never for authentication."""
+        return None
+
     @abstractmethod
     def send(self, response: Any) -> None:
         """Send the response; a second call raises ``TransportError``."""
@@ -76,16 +84,34 @@ class Service(ABC):
     def destroy(self) -> None: ...
 
 
+Accept = Callable[[Any], bool]
+"""A call's acceptance check: True for a reply that proves it comes from the server called
+and answers this request; False (or an exception) for anything else."""
+
+
 class Client(ABC):
     service_name: str
+    #: replies that named one of our pending calls but failed its acceptance check
+    rejected: int = 0
 
     @abstractmethod
-    def call_async(self, request: Any) -> Future[Any]:
-        """Send ``request``; the Future completes with the response (or an error)."""
+    def call_async(self, request: Any, accept: Accept | None = None) -> Future[Any]:
+        """Send ``request``; the Future completes with the response (or an error).
+
+        With ``accept``, only a reply the check accepts completes the call. Anyone on the
+        bus can read a request and write a reply with its header (client id and sequence
+        number), so a service whose replies carry proofs passes a check of them. The
+        embedded runtime drops a reply the check refuses (counted in ``rejected``, logged)
+        and keeps waiting for the server's, until the caller's own timeout. The rclpy
+        runtime cannot keep waiting (rclpy completes the call with the first reply naming
+        it): there a refused reply fails the call with ``ReplyRejectedError`` -- never is
+        it accepted.
+        """
 
     @abstractmethod
-    def call(self, request: Any, timeout_s: float = 5.0) -> Any:
-        """Send and wait; ``ServiceTimeoutError`` at the deadline."""
+    def call(self, request: Any, timeout_s: float = 5.0, accept: Accept | None = None) -> Any:
+        """Send and wait; ``ServiceTimeoutError`` at the deadline (``accept``: as for
+        ``call_async``)."""
 
     @abstractmethod
     def cancel(self, future: Future[Any]) -> None:

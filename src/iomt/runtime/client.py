@@ -5,6 +5,12 @@ own ``client_guid`` (its request writer's instance handle, as rmw_cyclonedds doe
 reads that from the CDR header before deserializing anything. ``call`` never hangs: it
 takes its own replies itself (so it also works inside a callback on the executor thread)
 and raises ``ServiceTimeoutError`` at its deadline.
+
+The header is in the payload: anyone on the bus who reads a request can write a reply
+carrying its ``client_guid`` and ``seq``. A call made with an acceptance check (``accept``)
+is therefore *patient*: a reply the check refuses -- and a reply that does not even decode
+-- is dropped (counted in ``rejected`` / ``dropped``, logged) and the call stays pending
+until a reply passes or the caller's own deadline cancels it.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from cyclonedds.core import GuardCondition, ReadCondition
@@ -38,7 +45,7 @@ from iomt.runtime._wire import (
     service_type_hashes,
     user_data_id,
 )
-from iomt.runtime.api import Client
+from iomt.runtime.api import Accept, Client
 from iomt.runtime.qos import QoSProfile
 from iomt.runtime.task import Future
 from iomt.runtime.waitable import TAKE_BATCH, Waitable
@@ -51,6 +58,14 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CALL_TIMEOUT_S = 5.0
 _REPLY_KEY, _GUARD_KEY = 1, 2
+#: a refused reply is logged as a warning the first time and then every this many
+_LOG_EVERY = 1000
+
+
+@dataclass(slots=True)
+class _Call:
+    future: Future[Any]
+    accept: Accept | None
 
 
 class DdsClient(Waitable, Client):
@@ -86,13 +101,14 @@ class DdsClient(Waitable, Client):
         self.writer_gid: bytes = self._writer.guid.bytes
         self.reader_gid: bytes = self._reader.guid.bytes
         self.client_guid = self._writer.get_instance_handle() & UINT64_MASK
-        self._pending: dict[int, Future[Any]] = {}
+        self._pending: dict[int, _Call] = {}
         self._lock = threading.Lock()
         # A private waitset lets a synchronous call() wait for its own reply on any thread;
         # made on the first call(): most clients are only ever called asynchronously.
         self._guard: GuardCondition | None = None
         self._ws: RawWaitSet | None = None
         self.dropped = 0
+        self.rejected = 0
         self._seen_ready = False
         # serviceid of each matched server endpoint, read once per endpoint (handle)
         self._request_readers: dict[int, str | None] = {}
@@ -100,7 +116,7 @@ class DdsClient(Waitable, Client):
 
     # -- calling ------------------------------------------------------------------------------
 
-    def call_async(self, request: Any) -> Future[Any]:
+    def call_async(self, request: Any, accept: Accept | None = None) -> Future[Any]:
         if not isinstance(request, self._types.Request):
             raise TypeError(
                 f"{self.service_name} takes {self._types.Request.__name__}, "
@@ -109,7 +125,7 @@ class DdsClient(Waitable, Client):
         seq = next_request_seq()
         future: Future[Any] = Future()
         with self._lock:
-            self._pending[seq] = future
+            self._pending[seq] = _Call(future, accept)
         try:
             self._writer.write(self.srv_type.request_to_wire(request, self.client_guid, seq))
         except Exception as exc:
@@ -119,10 +135,15 @@ class DdsClient(Waitable, Client):
         future.seq = seq
         return future
 
-    def call(self, request: Any, timeout_s: float = DEFAULT_CALL_TIMEOUT_S) -> Any:
+    def call(
+        self,
+        request: Any,
+        timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
+        accept: Accept | None = None,
+    ) -> Any:
         """Send ``request`` and wait for its response; ``ServiceTimeoutError`` at the deadline."""
         ws, guard = self._private_waitset()
-        future = self.call_async(request)
+        future = self.call_async(request, accept)
         # Only a synchronous caller needs waking when another thread completes its future
         # (a guard-condition set is a C call: not paid on the asynchronous path).
         future.add_done_callback(lambda _f: guard.set(True))
@@ -155,7 +176,9 @@ class DdsClient(Waitable, Client):
         seq = future.seq or None
         with self._lock:
             if seq is not None:
-                self._pending.pop(seq, None)
+                call = self._pending.get(seq)
+                if call is not None and call.future is future:
+                    del self._pending[seq]
         future.cancel()
 
     # -- replies ------------------------------------------------------------------------------
@@ -175,8 +198,8 @@ class DdsClient(Waitable, Client):
             if guid != self.client_guid:
                 continue  # another client's reply
             with self._lock:
-                future = self._pending.pop(seq, None)
-            if future is None:
+                call = self._pending.get(seq)
+            if call is None:
                 log.debug(
                     "%s: reply %d has no pending call (late or duplicate)", self.service_name, seq
                 )
@@ -187,11 +210,50 @@ class DdsClient(Waitable, Client):
                 )
             except Exception as exc:
                 self.dropped += 1
-                future.set_exception(
-                    TransportError(f"{self.service_name}: malformed reply to request {seq}: {exc}")
-                )
+                if call.accept is not None:  # a patient call: anyone can write garbage
+                    self._refused(seq, f"does not decode: {exc}")
+                    continue
+                if self._take(seq, call):
+                    call.future.set_exception(
+                        TransportError(
+                            f"{self.service_name}: malformed reply to request {seq}: {exc}"
+                        )
+                    )
                 continue
-            future.set_result(response)
+            if call.accept is not None and not self._accepts(call.accept, response, seq):
+                continue
+            if self._take(seq, call):
+                call.future.set_result(response)
+
+    def _take(self, seq: int, call: _Call) -> bool:
+        """Pop ``seq`` if it is still ``call`` (another thread may have completed it)."""
+        with self._lock:
+            if self._pending.get(seq) is not call:
+                return False
+            del self._pending[seq]
+            return True
+
+    def _accepts(self, accept: Accept, response: Any, seq: int) -> bool:
+        try:
+            if accept(response):
+                return True
+            why = "failed its acceptance check"
+        except Exception as exc:  # a check that raises refuses
+            why = f"failed its acceptance check: {exc}"
+        self._refused(seq, why)
+        return False
+
+    def _refused(self, seq: int, why: str) -> None:
+        self.rejected += 1
+        level = logging.WARNING if self.rejected % _LOG_EVERY == 1 else logging.DEBUG
+        log.log(
+            level,
+            "%s: ignored a reply to request %d that %s (%d ignored so far); still waiting",
+            self.service_name,
+            seq,
+            why,
+            self.rejected,
+        )
 
     # -- discovery ----------------------------------------------------------------------------
 
@@ -221,8 +283,8 @@ class DdsClient(Waitable, Client):
     def destroy(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, {}
-        for future in pending.values():
-            future.cancel()
+        for call in pending.values():
+            call.future.cancel()
         if self._ws is not None:
             self._ws.close()
         if self._guard is not None:

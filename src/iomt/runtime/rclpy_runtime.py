@@ -36,7 +36,13 @@ import rclpy.node
 import rclpy.qos
 import rclpy.signals
 
-from iomt.errors import ConfigurationError, RemoteProtocolError, ServiceTimeoutError, TransportError
+from iomt.errors import (
+    ConfigurationError,
+    RemoteProtocolError,
+    ReplyRejectedError,
+    ServiceTimeoutError,
+    TransportError,
+)
 from iomt.msg import ServiceType, message_info, service_info
 from iomt.runtime import api
 from iomt.runtime.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -420,8 +426,12 @@ class RclpyClient(api.Client):
         self._pending: dict[int, Any] = {}
         self._lock = threading.Lock()
         self._seen_ready = False
+        self.rejected = 0
 
-    def call_async(self, request: Any) -> Future[Any]:
+    def call_async(self, request: Any, accept: api.Accept | None = None) -> Future[Any]:
+        """As the embedded runtime's, except that a reply ``accept`` refuses fails the call
+        (``ReplyRejectedError``): rclpy completes a call with the first reply that names
+        it and forgets the request, so there is nothing left to wait on."""
         if not isinstance(request, self._types.Request):
             raise TypeError(
                 f"{self.service_name} takes {self._types.Request.__name__}, "
@@ -435,25 +445,43 @@ class RclpyClient(api.Client):
             raise TransportError(f"{self.service_name}: request failed: {exc}") from exc
         with self._lock:
             self._pending[future.seq] = ros_future
-        ros_future.add_done_callback(lambda done: self._complete(future, done))
+        ros_future.add_done_callback(lambda done: self._complete(future, done, accept))
         return future
 
-    def _complete(self, future: Future[Any], ros_future: Any) -> None:
+    def _complete(self, future: Future[Any], ros_future: Any, accept: api.Accept | None) -> None:
         with self._lock:
             self._pending.pop(future.seq, None)
         if ros_future.cancelled():
             future.cancel()
             return
         try:
-            future.set_result(from_ros(ros_future.result(), self._types.Response))
+            response = from_ros(ros_future.result(), self._types.Response)
         except Exception as exc:
             future.set_exception(
                 TransportError(f"{self.service_name}: malformed reply to {future.seq}: {exc}")
             )
+            return
+        if accept is not None:
+            try:
+                ok = accept(response)
+                why = ""
+            except Exception as exc:
+                ok, why = False, f": {exc}"
+            if not ok:
+                self.rejected += 1
+                log.warning("%s: reply to %d refused%s", self.service_name, future.seq, why)
+                future.set_exception(
+                    ReplyRejectedError(
+                        f"{self.service_name}: the reply to {future.seq} failed its acceptance "
+                        f"check{why} (rclpy cannot wait for another)"
+                    )
+                )
+                return
+        future.set_result(response)
 
-    def call(self, request: Any, timeout_s: float = 5.0) -> Any:
+    def call(self, request: Any, timeout_s: float = 5.0, accept: api.Accept | None = None) -> Any:
         """Blocking call, from any thread but the executor's (as in rclpy)."""
-        future = self.call_async(request)
+        future = self.call_async(request, accept)
         if not future.wait(timeout_s):
             self.cancel(future)
             raise ServiceTimeoutError(

@@ -68,6 +68,12 @@ class DdsResponder(Responder):
     def header(self) -> RequestHeader:
         return self._header
 
+    @property
+    def source(self) -> object | None:
+        """The requesting writer's DDS instance handle (from the sample info, not the
+        request): one per remote writer, whatever the request claims."""
+        return self._header.publication_handle
+
     def send(self, response: Any) -> None:
         if self._sent:
             raise TransportError("response already sent for this request")

@@ -47,6 +47,40 @@ class Identity:
     attributes: tuple[str, ...] = ()
 
 
+#: the role the facility CA certifies for the identity of each kind of node
+#: (iomt.crypto.roles); a device's capability class comes from its ``capability`` param
+NODE_ROLES: dict[str, tuple[str, ...]] = {
+    "iomt.nodes.device:device_node": ("device",),
+    "iomt.nodes.wallet:wallet_node": ("wallet",),
+    "iomt.nodes.provider:provider_node": ("provider",),
+    "iomt.nodes.central:central_node": ("central",),
+    "iomt.nodes.bolster:bolster_node": ("bolster",),
+    "iomt.nodes.cloud:cloud_node": ("cloud",),
+    "iomt.nodes.biomt_admin:admin_node": ("admin",),
+    "iomt.nodes.biomt_master:master_node": ("master",),
+}
+
+
+def identity_roles(plan: LaunchPlan) -> dict[str, tuple[tuple[str, ...], str | None]]:
+    """Each identity's certified role (and a device's capability class), from the nodes the
+    plan actually runs -- so a test that re-lays a ward out re-roles it too -- plus the
+    clinical robots outside the plan (providers). A bolster in a cluster is certified a
+    cluster head as well (it may be elected one)."""
+    out: dict[str, tuple[tuple[str, ...], str | None]] = {}
+    for process in plan.processes:
+        for node in process.nodes:
+            roles = NODE_ROLES.get(node.factory)
+            if roles is None:
+                continue
+            if node.factory == "iomt.nodes.bolster:bolster_node" and node.params.get("cluster"):
+                roles = (*roles, "cluster-head")
+            capability = str(node.params["capability"]) if "capability" in node.params else None
+            out[node.name] = (roles, capability if roles == ("device",) else None)
+    for robot in plan.facts.get("robots", ()):
+        out.setdefault(str(robot), (("provider",), None))
+    return out
+
+
 def deal_capabilities(n: int, rng: random.Random, mix: tuple[float, ...] = PAPER_MIX) -> list[str]:
     """Deal capability classes to ``n`` devices in the proportions of ``mix``."""
     if len(mix) != len(CAPABILITY_CLASSES) or any(m < 0 for m in mix) or not sum(mix):

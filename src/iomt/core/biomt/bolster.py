@@ -58,6 +58,7 @@ import os
 import time as _time
 from array import array
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
@@ -65,11 +66,13 @@ from typing import Protocol
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from iomt.core.channels import ChannelTable, HandshakeLimits
 from iomt.crypto.errors import DecryptionError
 from iomt.crypto.primitives import AesGcm, sha256
 from iomt.crypto.revocation import RevocationKind
-from iomt.crypto.sessions import HandshakeIdentity, SessionPolicy
-from iomt.crypto.signing import Ed25519Verifier, Verifier
+from iomt.crypto.roles import Role, role_extension
+from iomt.crypto.sessions import HandshakeIdentity, Session, SessionPolicy
+from iomt.crypto.signing import Ed25519Verifier, HmacSha256Key, Verifier
 from iomt.crypto.techniques import AssociatedData
 from iomt.errors import AuthenticationError
 from iomt.ledger import (
@@ -228,11 +231,15 @@ class BolsterConfig:
     nonce_capacity: int = 100_000
     #: recently stored records kept in memory too (sealed, as on disk) for Access; 0: none
     record_cache: int = 16_384
-    #: user sessions: lifetime, handshakes per second (all initiators together), how many
-    #: requests a session may carry unattested, how long an expired session's log is kept
+    #: user sessions: lifetime, handshakes (message 1s) per second shared by initiators
+    #: already spending and per source (iomt.core.channels.HandshakeLimits: a quiet source
+    #: is admitted even when the shared budget is spent), how many requests a session may
+    #: carry unattested, how long an expired session's log is kept
     session_lifetime: int = 15 * 60 * SECOND
     handshake_rate: float = 100.0
     handshake_burst: float = 200.0
+    handshake_source_rate: float = 2.0
+    handshake_source_burst: float = 8.0
     max_unattested: int = 256
     attest_grace: int = 10 * 60 * SECOND
 
@@ -357,7 +364,12 @@ class Bolster:
             users,
             clock=clock,
             policy=SessionPolicy(lifetime=config.session_lifetime / SECOND),
-            handshake_limit=RateLimit(config.handshake_rate, config.handshake_burst),
+            handshake_limits=HandshakeLimits(
+                per_source_rate=config.handshake_source_rate,
+                per_source_burst=config.handshake_source_burst,
+                shared_rate=config.handshake_rate,
+                shared_burst=config.handshake_burst,
+            ),
             max_unattested=config.max_unattested,
             attest_grace=config.attest_grace,
         )
@@ -623,6 +635,8 @@ class Bolster:
             now=now,
             not_after=expires,
             agreement=agreement,
+            # a device, its capability class unknown here: it never converts on this
+            roles=role_extension([Role.DEVICE], require_capability=False),
         )
         cert_der = cert.public_bytes(Encoding.DER)
         cert_fp = fingerprint(cert_der)
@@ -1213,14 +1227,34 @@ class Bolster:
 
     # -- user sessions ----------------------------------------------------------------
 
-    def session_handshake(self, initiator: str, message: bytes) -> bytes:
-        """A user's handshake message 1 (-> message 2) or 3 (-> ``b""``: the session is
-        up). Only registered users with their registered, valid certificate complete it."""
+    def session_handshake(
+        self, initiator: str, message: bytes, *, source: Hashable | None = None
+    ) -> bytes:
+        """A user's handshake message 1 (-> message 2) or 3 (-> message 4: the session is
+        up). Only registered users with their registered, valid certificate complete it.
+        ``source``: who wrote the request, as the transport says (per-source work bounds,
+        :class:`iomt.core.channels.HandshakeLimits`)."""
         op = self.meter.start("handshake")
         try:
-            return self._sessions.handshake(initiator, message)
+            return self._sessions.handshake(initiator, message, source=source)
         finally:
             op.finish(Phase.CRYPTO)
+
+    @property
+    def session_channels(self) -> ChannelTable:
+        """The table of the users' sessions (their reply keys: iomt.core.replies)."""
+        return self._sessions.table
+
+    def session_of(self, request: SessionRequest) -> Session | None:
+        """The live session a session request's record names (no check; the key its
+        answer's proof is MAC'd under)."""
+        return self._sessions.session_of(request)
+
+    def device_reply_key(self, pseudonym: str) -> tuple[bytes, HmacSha256Key] | None:
+        """(key id, key) the answers to a known device are MAC'd under -- its shared key's
+        reply subkey, kept after a Remove so the device can trust the REMOVED answer."""
+        dev = self._devices.get(pseudonym)
+        return None if dev is None else (dev.key.key_id, dev.key.reply)
 
     def session_request(self, request: SessionRequest) -> SessionResponse:
         """Access, Observe, history or an attestation on a user's session.

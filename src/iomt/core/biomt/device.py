@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from iomt.crypto.errors import CertificateError, DecryptionError
 from iomt.crypto.keys import EccPublicKey, SymmetricKey
 from iomt.crypto.primitives import AesGcm
-from iomt.crypto.signing import Ed25519Signer, Signer, Verifier
+from iomt.crypto.signing import Ed25519Signer, HmacSha256Key, Signer, Verifier
 from iomt.crypto.techniques import AssociatedData
 from iomt.errors import AuthenticationError
 from iomt.ledger import TxType, verify_receipt
@@ -191,6 +191,12 @@ class BiomtDevice:
         if counter < self._counter:
             raise BiomtStateError("a device counter never goes back")
         self._counter = counter
+
+    def reply_key(self, key_id: bytes) -> HmacSha256Key | None:
+        """The key our bolster MACs its answers to us under, if ``key_id`` names it."""
+        if self._key is None or not hmac.compare_digest(key_id, self._key.key_id):
+            return None
+        return self._key.reply
 
     def _shared(self) -> SharedKey:
         assert self._key is not None

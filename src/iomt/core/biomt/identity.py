@@ -42,6 +42,7 @@ from iomt.crypto.errors import (
 )
 from iomt.crypto.keys import EccPrivateKey, EccPublicKey
 from iomt.crypto.revocation import RevocationKind, RevocationList
+from iomt.crypto.roles import Role, role_extension
 from iomt.crypto.signing import Ed25519Signer, Signer, Verifier, verifier_from_key
 
 from .codec import TEXT, Bytes, Message, tag
@@ -276,8 +277,10 @@ class FacilityCA(TrustAnchor):
         not_after: int,
         signing: bool = True,
         agreement: bytes | None = None,
+        roles: x509.ExtendedKeyUsage | None = None,
     ) -> x509.Certificate:
-        """Issue a certificate (device identities, and bolsters/users without a keystore)."""
+        """Issue a certificate (device identities, and bolsters/users without a keystore);
+        ``roles`` certifies the holder's role (iomt.crypto.roles; critical)."""
         start = ns_to_datetime(now)
         end = min(ns_to_datetime(not_after), self.certificate.not_valid_after_utc)
         if end <= start:
@@ -303,6 +306,8 @@ class FacilityCA(TrustAnchor):
                 x509.SubjectAlternativeName([x509.UniformResourceIdentifier(uri)]), critical=False
             )
         )
+        if roles is not None:
+            builder = builder.add_extension(roles, critical=True)
         if agreement is not None:
             # DER OCTET STRING holding the 32-byte agreement hash
             value = bytes((0x04, len(agreement))) + agreement
@@ -514,6 +519,7 @@ class BolsterIdentity:
             public_key=signer.raw.public_key(),
             now=now,
             not_after=now + validity,
+            roles=role_extension([Role.BOLSTER]),
         )
         raw = agreement.public_key().raw
         assert isinstance(raw, ec.EllipticCurvePublicKey)
@@ -524,6 +530,7 @@ class BolsterIdentity:
             now=now,
             not_after=now + validity,
             signing=False,
+            roles=role_extension([Role.BOLSTER]),
         )
         return cls(
             bolster_id,

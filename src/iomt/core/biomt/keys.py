@@ -23,7 +23,7 @@ import hmac
 
 from iomt.crypto.errors import DecryptionError
 from iomt.crypto.primitives import GCM_NONCE_SIZE, AesGcm, hkdf_sha256, sha256
-from iomt.crypto.signing import Signer, Verifier
+from iomt.crypto.signing import HmacSha256Key, Signer, Verifier
 from iomt.ledger import TxType
 
 from .codec import tag
@@ -48,7 +48,7 @@ def _derive(root: bytes, label: str) -> bytes:
 class SharedKey:
     """A device's shared key with its bolster, expanded into purpose-bound subkeys."""
 
-    __slots__ = ("_root", "key_id", "mac_key", "store", "wrap")
+    __slots__ = ("_root", "key_id", "mac_key", "reply", "store", "wrap")
 
     def __init__(self, secret: bytes) -> None:
         if not isinstance(secret, bytes) or len(secret) != KEY_SIZE:
@@ -57,6 +57,8 @@ class SharedKey:
         self.store = AesGcm(_derive(secret, "device/store/v1"))
         self.wrap = AesGcm(_derive(secret, "device/wrap/v1"))
         self.mac_key = _derive(secret, "device/mac/v1")
+        #: authenticates the bolster's service replies to the device (iomt.core.replies)
+        self.reply = HmacSha256Key(_derive(secret, "device/reply-mac/v1"))
         #: A public handle naming the key (in logs, Origin bodies, receipts).
         self.key_id = _derive(secret, "device/key-id/v1")[:16]
 

@@ -53,15 +53,15 @@ per-session log of unattested requests); the user's side is in
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from iomt.core.channels import ChannelTable
+from iomt.core.channels import ChannelTable, HandshakeLimits
 from iomt.crypto.encoding import lp16
-from iomt.crypto.errors import CertificateError, SessionError
+from iomt.crypto.errors import CertificateError, SessionError, SessionReplayError
 from iomt.crypto.primitives import sha256
 from iomt.crypto.sessions import (
     CredentialValidator,
@@ -79,12 +79,12 @@ from .codec import U32, U64, Blob, Bytes, Enum, Message, Nested, Optional, Seq, 
 from .errors import (
     AttestationMismatchError,
     AttestationRequiredError,
+    ReplayError,
     RequestAuthenticationError,
     UnknownRequesterError,
     UnknownSessionError,
 )
 from .identity import TrustAnchor, UserDirectory, certificate_from_der
-from .limits import RateLimit, RateLimiter
 from .messages import ID, MAX_GROUP, RECEIPT, TRANSACTION, Threshold, _name, _require, _u64
 
 __all__ = [
@@ -503,7 +503,7 @@ class UserSessions:
         *,
         clock: Clock,
         policy: SessionPolicy,
-        handshake_limit: RateLimit,
+        handshake_limits: HandshakeLimits,
         max_unattested: int,
         attest_grace: int,
     ) -> None:
@@ -514,8 +514,8 @@ class UserSessions:
             user_validator(users, clock),
             policy=policy,
             clock=lambda: clock() / SECOND,
+            limits=handshake_limits,
         )
-        self._handshakes = RateLimiter(handshake_limit)
         self.max_unattested = max_unattested
         self._grace = attest_grace
         self._logs: dict[bytes, _SessionLog] = {}
@@ -524,16 +524,24 @@ class UserSessions:
     def table(self) -> ChannelTable:
         return self._table
 
-    def handshake(self, initiator: str, message: bytes) -> bytes:
-        """Message 1 -> message 2; message 3 -> ``b""`` (the session is up)."""
-        now = self._clock()
-        self._handshakes.require("*", now)  # bounds the signatures strangers can cause
+    def handshake(self, initiator: str, message: bytes, *, source: Hashable | None = None) -> bytes:
+        """Message 1 -> message 2; message 3 -> message 4 (the session is up). Message 1s
+        are admitted per source within the table's limits (the signatures strangers can
+        cause are bounded without letting a flood lock out a quiet user)."""
         try:
-            return self._table.respond(initiator, message)
+            return self._table.respond(initiator, message, source=source)
         except (AuthenticationError, RemoteProtocolError):
             raise
         except ValueError as exc:  # a name the handshake cannot carry
             raise RemoteProtocolError(f"handshake: {exc}") from None
+
+    def session_of(self, request: SessionRequest) -> Session | None:
+        """The live session the record names, whoever sent it (no check: for keying the
+        answer's proof only, :mod:`iomt.core.replies`)."""
+        try:
+            return self._table.session_by_id(record_session_id(request.record))
+        except SessionError:
+            return None
 
     def open(self, request: SessionRequest) -> tuple[Session, bytes, bytes]:
         """The live session the record names (it must be ``request.requester``'s), and the
@@ -551,6 +559,8 @@ class UserSessions:
             )
         try:
             query = session.unprotect(request.record, request.signed_bytes())
+        except SessionReplayError as exc:  # the original has its answer
+            raise ReplayError(f"session request refused: {exc}") from None
         except SessionError as exc:
             raise RequestAuthenticationError(f"session request refused: {exc}") from None
         sid = session_id(session, initiator=False)
