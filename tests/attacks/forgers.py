@@ -283,6 +283,7 @@ def cmd_rogue_converter(args: argparse.Namespace) -> int:
         handshake_responder,
         reply_signer,
     )
+    from iomt.nodes.device import ANNOUNCE_QOS
 
     ks_dir = Path(args.keystore)
     deadline = time.monotonic() + 60
@@ -318,7 +319,11 @@ def cmd_rogue_converter(args: argparse.Namespace) -> int:
         return resp
 
     node.create_service(Convert, "~/convert", on_convert)
-    pub = node.create_publisher(Registration, cell_topic(cell_of(args.x, args.y, args.radio)))
+    # as a device announces (transient-local: the hearers' readers are; a volatile writer
+    # would not even match them)
+    pub = node.create_publisher(
+        Registration, cell_topic(cell_of(args.x, args.y, args.radio)), ANNOUNCE_QOS
+    )
 
     def announce() -> None:
         a = Announcement(
