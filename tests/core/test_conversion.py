@@ -23,6 +23,7 @@ from iomt.core.conversion import (
 )
 from iomt.core.registration import Neighbour, NeighbourEntry, NeighbourTable
 from iomt.crypto.errors import InvalidSignatureError
+from iomt.crypto.roles import CertifiedRole, Role
 from iomt.crypto.sessions import (
     HandshakeIdentity,
     HandshakeInitiator,
@@ -32,11 +33,16 @@ from iomt.crypto.sessions import (
     raw_credential,
 )
 from iomt.crypto.signing import Ed25519Signer, HmacSha256Key, Signer, Verifier
+from iomt.crypto.techniques import Capability
 from iomt.errors import AuthenticationError, RemoteProtocolError
 
 DEVICE = "iomt://ward1/hr_none"
 CONVERTER = "iomt://ward1/hr_ecc"
 APPLICABLE = frozenset({"none", "sym-aes", "ecc"})
+# what a registered neighbour's certificate certifies: a device of ward1 (hr_none: no
+# capability to encrypt; near: ECC)
+INCAPABLE_DEVICE = CertifiedRole(frozenset({Role.DEVICE}), Capability.NONE, "ward1")
+ECC_DEVICE = CertifiedRole(frozenset({Role.DEVICE}), Capability.ECC, "ward1")
 
 
 def raises(kind: type[Exception], message: str):  # type: ignore[no-untyped-def]
@@ -61,8 +67,20 @@ def _order(**changes: object) -> ConversionOrder:
     return ConversionOrder(**fields)
 
 
-def _neighbour(verifier: Verifier | None, hops: int = 1) -> Neighbour:
-    return Neighbour(DEVICE, "none", frozenset(), hops, 1.0, 0.0, math.inf, verifier=verifier)
+def _neighbour(
+    verifier: Verifier | None, hops: int = 1, certified: CertifiedRole | None = INCAPABLE_DEVICE
+) -> Neighbour:
+    return Neighbour(
+        DEVICE,
+        "none",
+        frozenset(),
+        hops,
+        1.0,
+        0.0,
+        math.inf,
+        verifier=verifier,
+        certified=certified,
+    )
 
 
 def _sessions(device_name: str = "hr_none") -> tuple[Session, Session]:
@@ -77,7 +95,7 @@ def _sessions(device_name: str = "hr_none") -> tuple[Session, Session]:
     i, r = HandshakeInitiator(dev, pins), HandshakeResponder(conv, pins)
     m2 = r.receive(i.start())
     assert m2 is not None
-    assert r.receive(i.receive(m2)) is None
+    assert i.confirm(r.receive(i.receive(m2))) is i.session  # message 4 confirms
     return i.session, r.session
 
 
@@ -118,6 +136,23 @@ def test_an_order_from_a_device_that_is_not_a_registered_one_hop_neighbour_is_re
         "no registered key": _neighbour(None),
     }[who]
     with raises(ConversionRefused, f"{DEVICE} is not a registered neighbour"):
+        _accept(_order().signed_by(signer), signer, neighbour=neighbour)
+
+
+@pytest.mark.parametrize(
+    "certified",
+    [
+        None,  # no certified role known (as for a hearsay 2-hop entry)
+        CertifiedRole(frozenset({Role.WALLET}), None, "ward1"),
+        CertifiedRole(frozenset({Role.DEVICE}), None, "ward1"),  # a device of no class
+    ],
+)
+def test_an_order_from_a_neighbour_not_certified_as_a_device_is_refused(
+    certified: CertifiedRole | None,
+) -> None:
+    signer = Ed25519Signer.generate()
+    neighbour = _neighbour(signer.verifier(), certified=certified)
+    with raises(ConversionRefused, f"{DEVICE} is not certified as a device"):
         _accept(_order().signed_by(signer), signer, neighbour=neighbour)
 
 
@@ -224,6 +259,7 @@ def _table(max_hops: int = 2) -> NeighbourTable:
         0.0,
         100.0,
         advertised=(NeighbourEntry("iomt://ward1/far", "ecc", 1),),
+        certified=ECC_DEVICE,
     )
     table._one_hop[near.uri] = near
     return table

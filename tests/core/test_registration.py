@@ -5,11 +5,16 @@ expired) and every refusal are pinned here."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from dataclasses import replace
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.x509.oid import NameOID
 
 from iomt.core.registration import (
     Announcement,
@@ -18,8 +23,10 @@ from iomt.core.registration import (
     RegistrationStatus,
 )
 from iomt.crypto.errors import InvalidSignatureError
-from iomt.crypto.signing import Ed25519Signer, Verifier, verifier_from_public_bytes
-from iomt.errors import AuthenticationError, RemoteProtocolError
+from iomt.crypto.roles import CertifiedRole, Role, role_extension
+from iomt.crypto.signing import Ed25519Signer, Verifier
+from iomt.crypto.techniques import Capability
+from iomt.errors import AuthenticationError, AuthorizationError, RemoteProtocolError
 
 ME = "iomt://ward1/me"
 
@@ -33,18 +40,55 @@ class Clock:
 
 
 class Radio:
-    """Devices with keys; a 'certificate' is the raw public key (checked by lookup)."""
+    """Devices with keys and X.509 certificates certifying each a device of ward1 with a
+    capability class (registration reads the role from them); a certificate is checked by
+    lookup: the one the radio issued to that device."""
 
     def __init__(self) -> None:
         self.signers: dict[str, Ed25519Signer] = {}
+        self.certificates: dict[str, bytes] = {}
         self.checks = 0
+        self._ca = ed25519.Ed25519PrivateKey.generate()
 
     def check(self, uri: str, cert: bytes) -> Verifier:
         self.checks += 1
         signer = self.signers.get(uri)
-        if signer is None or signer.verifier().public_bytes() != cert:
+        if signer is None or self.certificates.get(uri) != cert:
             raise AuthenticationError(f"no certificate for {uri}")
-        return verifier_from_public_bytes("ed25519", cert)
+        return signer.verifier()
+
+    def certify(
+        self,
+        uri: str,
+        roles: tuple[Role, ...] = (Role.DEVICE,),
+        capability: Capability | None = Capability.ECC,
+        facility: str = "ward1",
+    ) -> None:
+        """Issue ``uri`` (a new) certificate certifying ``roles`` and ``capability``."""
+        signer = self.signers.setdefault(uri, Ed25519Signer.generate())
+        now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+        subject = x509.Name(
+            [
+                x509.NameAttribute(NameOID.COMMON_NAME, uri.rsplit("/", 1)[1]),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, facility),
+            ]
+        )
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ward1 CA")]))
+            .public_key(
+                ed25519.Ed25519PublicKey.from_public_bytes(signer.verifier().public_bytes())
+            )
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(now + dt.timedelta(days=365))
+            .add_extension(
+                role_extension(roles, capability, require_capability=False), critical=True
+            )
+            .sign(self._ca, None)
+        )
+        self.certificates[uri] = cert.public_bytes(serialization.Encoding.DER)
 
     def announce(
         self,
@@ -57,9 +101,12 @@ class Radio:
         technique: str = "ecc",
         convertible: tuple[str, ...] = ("sym-aes",),
         neighbours: tuple[NeighbourEntry, ...] = (),
+        capability: Capability = Capability.ECC,
     ) -> Announcement:
-        uri = f"iomt://ward1/{name}"
-        signer = self.signers.setdefault(uri, Ed25519Signer.generate())
+        uri = name if name.startswith("iomt://") else f"iomt://ward1/{name}"
+        if uri not in self.certificates:
+            self.certify(uri, capability=capability)
+        signer = self.signers[uri]
         return Announcement(
             uri,
             technique,
@@ -68,7 +115,7 @@ class Radio:
             y,
             radio_range,
             period_s,
-            signer.verifier().public_bytes(),
+            self.certificates[uri],
             neighbours,
             stamp_ns=123,
         ).signed_by(signer)
@@ -100,6 +147,7 @@ def test_a_device_in_range_registers_with_what_it_announced(radio: Radio, clock:
     assert n.distance == 5.0
     assert (n.last_heard, n.expires) == (1000.0, 1000.0 + 3 * 20.0)
     assert n.certificate == a.certificate and n.verifier is not None
+    assert n.certified == CertifiedRole(frozenset({Role.DEVICE}), Capability.ECC, "ward1")
     assert n.advertised == (two_hop,)  # only what the sender heard itself
     assert len(table) == 1 and list(table.uris()) == [a.device_uri, "iomt://ward1/far"]
 
@@ -149,6 +197,40 @@ def test_a_forged_announcement_is_rejected_and_counted(radio: Radio, clock: Cloc
     with pytest.raises(InvalidSignatureError):
         table.on_announcement(replace(a, x=2.0))
     assert table.rejected == 2
+
+
+def test_only_a_device_of_this_facility_registers_and_only_as_what_it_is_certified(
+    radio: Radio, clock: Clock
+) -> None:
+    table = _table(radio, clock)
+    radio.certify("iomt://ward1/wallet", roles=(Role.WALLET,), capability=None)
+    radio.certify("iomt://ward1/classless", capability=None)
+    radio.certify("iomt://ward1/abroad", facility="ward2")
+    radio.certify("iomt://ward1/weak", capability=Capability.NONE)
+    refusals = {
+        "wallet": "is certified as wallet, not as a device",
+        "classless": "is certified as device, not as a device",
+        "abroad": "is a device of 'ward2', not of 'ward1'",
+        # announces ecc and converts into sym-aes: both beyond a device that cannot encrypt
+        "weak": "announces ecc, sym-aes beyond its certified capability (none)",
+    }
+    for name, why in refusals.items():
+        message = f"registration of iomt://ward1/{name} refused: it {why}"
+        with pytest.raises(AuthorizationError, match=f"^{re.escape(message)}$"):
+            table.on_announcement(radio.announce(name, 1.0, 1.0))
+    # a device of ward1's CA under another facility's URI
+    radio.certify("iomt://ward2/lost")
+    lost = r"^registration of iomt://ward2/lost refused: it is a device of 'ward1', not of "
+    with pytest.raises(AuthorizationError, match=lost):
+        table.on_announcement(radio.announce("iomt://ward2/lost", 1.0, 1.0))
+    assert (table.rejected_roles, table.rejected, len(table)) == (5, 0, 0)
+    # a registered device whose new certificate no longer covers its announcement is dropped
+    a = radio.announce("a", 1.0, 1.0)
+    assert table.on_announcement(a) is RegistrationStatus.REGISTER
+    radio.certify(a.device_uri, capability=Capability.SYMMETRIC)
+    with pytest.raises(AuthorizationError, match="beyond its certified capability"):
+        table.on_announcement(radio.announce("a", 1.0, 1.0))
+    assert table.one_hop(a.device_uri) is None and table.rejected_roles == 6
 
 
 def test_a_short_announcement_period_is_fine(radio: Radio, clock: Clock) -> None:
@@ -209,7 +291,9 @@ def _populated(radio: Radio, clock: Clock, **kw: object) -> NeighbourTable:
             "near", 0.0, 2.0, neighbours=(NeighbourEntry("iomt://ward1/y2", "sym-aes", 1),)
         )
     )
-    table.on_announcement(radio.announce("tie", 2.0, 0.0, convertible=("cpabe",)))
+    table.on_announcement(
+        radio.announce("tie", 2.0, 0.0, convertible=("cpabe",), capability=Capability.ABE)
+    )
     return table
 
 
