@@ -165,11 +165,11 @@ from .provisioning import (
     Provisioned,
     ProvisionRequest,
     ProvisionSecrets,
+    ats,
     device_key,
-    device_pseudonym,
+    id_issue,
     response_key,
-    security_agreement,
-    select_attribute_numbers,
+    secgen,
     transcript1,
     transcript2,
     x25519_shared,
@@ -622,9 +622,9 @@ class Bolster:
         op.lap(Phase.POLICY)
 
         # ATS, SecGen, ID
-        numbers = select_attribute_numbers(sub.attributes, self._rng)
-        agreement = security_agreement(self.facility_id, sub.attributes, numbers, sub.signing_key)
-        pseudonym = device_pseudonym(agreement)
+        numbers = ats(sub.attributes, self._rng)
+        agreement = secgen(self.facility_id, sub.attributes, numbers, sub.signing_key)
+        pseudonym = id_issue(agreement)
         if pseudonym in self._devices:
             raise ProvisioningError("pseudonym collision; enrol again")
         expires = now + self._config.key_lifetime
