@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 import pytest
 
 from iomt.core.biomt.costs import CostMeter, Phase
-from iomt.core.biomt.metering import charge, charged, metered
+from iomt.core.biomt.metering import charged, meter_steps, metered
 
 
 class _Ticks:
@@ -84,17 +87,29 @@ def test_steps_outside_an_operation_and_a_disabled_meter_charge_nothing() -> Non
     assert meter.operations() == []
 
 
-def test_charge_times_a_step_defined_elsewhere() -> None:
+def test_meter_steps_charges_the_steps_a_service_names() -> None:
     meter = CostMeter(timer=_Ticks())
 
-    class _Caller:
+    class _Protocol:
+        PHASES: ClassVar[Mapping[str, Phase]] = {"_decode": Phase.OTHER}
+
+        def decode(self) -> int:
+            return self._decode(b"abc")
+
+        def _decode(self, data: bytes) -> int:
+            return len(data)
+
+    class _Facade:
         def __init__(self) -> None:
             self.meter = meter
+            self.protocol = _Protocol()
+            meter_steps(self.protocol)
 
-        @metered("call")
-        def call(self) -> int:
-            return charge(Phase.OTHER, len, b"abc")
+        @metered("decode")
+        def decode(self) -> int:
+            return self.protocol.decode()
 
-    assert _Caller().call() == 3
-    (sample,) = meter.samples("call")
-    assert sample[Phase.OTHER] == 1000
+    assert _Facade().decode() == 3
+    (sample,) = meter.samples("decode")
+    assert sample == {Phase.CRYPTO: 0, Phase.LEDGER: 0, Phase.POLICY: 2000, Phase.OTHER: 1000}
+    assert _Protocol().decode() == 3  # the class itself is left as it is

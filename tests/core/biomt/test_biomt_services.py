@@ -36,6 +36,7 @@ from iomt.core.biomt.provisioning import DeviceAttributes, ats, id_issue, secgen
 from iomt.core.biomt.records import Records
 from iomt.core.biomt.removal import Removal
 from iomt.core.biomt.state import BolsterState
+from iomt.core.biomt.user_sessions import SessionService
 from iomt.ledger import Ledger, MemoryStorage, TxType
 
 
@@ -275,3 +276,13 @@ def test_cloud_sync_replay_marks_evicted_blocks() -> None:
     cloud.replay()
     assert replayed.synced == {victim}
     w.close()
+
+
+@pytest.mark.parametrize(
+    "service",
+    [BolsterState, RequestChecks, Provisioner, Records, PairKeys, History, SessionService],
+)
+def test_every_metered_step_is_a_method_of_its_service(service: type) -> None:
+    assert service.PHASES  # type: ignore[attr-defined]
+    for name in service.PHASES:  # type: ignore[attr-defined]
+        assert callable(getattr(service, name)), name

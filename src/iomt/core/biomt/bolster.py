@@ -55,7 +55,7 @@ timing.
 
 Cost accounting (:mod:`~iomt.core.biomt.costs`) splits each operation into crypto, ledger,
 policy and other; it is declared outside the protocol code (:mod:`.metering`: each method
-here is one operation, each service step is charged to its phase).
+here is one operation, each service names the phase of its steps).
 :class:`~iomt.core.biomt.base.BaseBolster` does the same data handling with no cryptography
 and no ledger, for the paper's Fig. 3 comparison.
 """
@@ -105,7 +105,7 @@ from .messages import (
     StoreRequest,
     Subscription,
 )
-from .metering import metered
+from .metering import meter_steps, metered
 from .observe import SubscriptionState
 from .pair_keys import PairKeys, PairKeyStatus
 from .provisioner import Provisioner
@@ -164,6 +164,17 @@ class Bolster:
         self._history = History(state, checks)
         self._sessions = SessionService(state, checks, self._records, self._history)
         self._cloud = CloudSync(state, cloud_verifier)
+        if meter is not NULL_METER:
+            for service in (
+                state,
+                checks,
+                self._provisioner,
+                self._records,
+                self._pair_keys,
+                self._history,
+                self._sessions,
+            ):
+                meter_steps(service)
         self._replay()
 
     @classmethod

@@ -10,7 +10,8 @@ design: requests older than the clock skew are refused anyway.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import ClassVar, Protocol
 
 from iomt.ledger import AccessRule, TxType
 
@@ -18,7 +19,6 @@ from .costs import Phase
 from .errors import RequestAuthenticationError, StaleRequestError
 from .identity import User
 from .limits import NonceCache, RateLimit, RateLimiter
-from .metering import charged
 from .state import BolsterState
 
 __all__ = ["RequestChecks", "UserRequest"]
@@ -43,6 +43,11 @@ class UserRequest(Protocol):
 class RequestChecks:
     """Addressing, freshness, signature, nonce and rate checks, and the policy decision."""
 
+    #: the steps whose time goes to a phase of the cost meter (:mod:`.metering`)
+    PHASES: ClassVar[Mapping[str, Phase]] = {
+        "_verify": Phase.CRYPTO,
+    }
+
     def __init__(self, state: BolsterState) -> None:
         self._state = state
         config = state.config
@@ -66,7 +71,6 @@ class RequestChecks:
         self.within_rate(request.requester, now)
         return user
 
-    @charged(Phase.CRYPTO)
     def _verify(self, request: UserRequest, now: int) -> User:
         return self._state.users.authenticate(
             request.requester, request.signed_bytes(), request.signature, now=now

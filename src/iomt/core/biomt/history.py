@@ -7,7 +7,9 @@ a session record its user later attested, :mod:`.user_sessions`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import ClassVar
 
 from iomt.ledger import Transaction
 
@@ -33,8 +35,7 @@ from .messages import (
     HistoryResult,
     Outcome,
 )
-from .metering import charged, encoded
-from .sealing import response_aad, seal_to
+from .sealing import response_aad
 from .session import SessionAuthenticated
 from .state import BolsterState
 
@@ -43,6 +44,11 @@ __all__ = ["History"]
 
 class History:
     """Answers history requests (signed, or on a session through :meth:`serve`)."""
+
+    #: the steps whose time goes to a phase of the cost meter (:mod:`.metering`)
+    PHASES: ClassVar[Mapping[str, Phase]] = {
+        "_read": Phase.LEDGER,
+    }
 
     def __init__(self, state: BolsterState, checks: RequestChecks) -> None:
         self._state = state
@@ -58,7 +64,7 @@ class History:
         user = self._checks.authenticate(request, state.clock())
         payload = self.serve(user, request.subject)
         aad = response_aad(state.bolster_id, user.name, request.subject, 0, request.nonce)
-        sealed = _seal_to(request.response_key, encoded(payload), aad)
+        sealed = state.seal_answer(request.response_key, state.encode(payload), aad)
         return HistoryResult(state.bolster_id, user.name, request.subject, request.nonce, sealed)
 
     def serve(self, user: User, requested: str) -> HistoryPayload:
@@ -77,7 +83,6 @@ class History:
         entries = self._read(devices)
         return HistoryPayload(requested, tuple(sorted(devices)), tuple(entries))
 
-    @charged(Phase.LEDGER)
     def _read(self, devices: set[str]) -> list[HistoryEntry]:
         entries: list[HistoryEntry] = []
         attested: dict[int, int] = {}  # session request's seq -> the attestation's seq
@@ -96,9 +101,6 @@ class History:
             else e
             for e in entries
         ]
-
-
-_seal_to = charged(Phase.CRYPTO)(seal_to)
 
 
 def _entries(tx: Transaction, body: Body, devices: set[str]) -> list[HistoryEntry]:

@@ -5,25 +5,28 @@ The services read like the paper; where their time goes is declared, not measure
 * :func:`metered` makes a :class:`~iomt.core.biomt.bolster.Bolster` method one operation of
   its :class:`~iomt.core.biomt.costs.CostMeter` (recorded when it returns; a refusal is not
   a sample, as before);
-* :func:`charged` marks a service step (an AEAD, a ledger append, decoding) with its
-  :class:`~iomt.core.biomt.costs.Phase`: its time, less that of the charged steps it calls,
-  goes to that phase. Time outside every charged step goes to the operation's own phase
-  (``policy``: the checks and decisions the services are made of).
+* each service names its steps (an AEAD, a ledger append, decoding) and their
+  :class:`~iomt.core.biomt.costs.Phase` in a ``PHASES`` table; :func:`meter_steps`, called by
+  the facade when it has a meter, wraps those methods of the service object with
+  :func:`charged`: a step's time, less that of the charged steps it calls, goes to its
+  phase. Time outside every charged step goes to the operation's own phase (``policy``:
+  the checks and decisions the services are made of).
 
-The operation in progress is a context variable, so a step called outside an operation
-(replay, a timer) costs one look-up and is not charged.
+The service code itself carries no metering (and no decorators: mutation testing mutates
+what it checks). The operation in progress is a context variable, so a step called outside
+an operation (replay, a timer) costs one look-up and is not charged.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from .costs import CostMeter, OpTimer, Phase
 
-__all__ = ["charge", "charged", "encoded", "metered"]
+__all__ = ["charged", "meter_steps", "metered"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -31,6 +34,11 @@ R = TypeVar("R")
 
 class _Metered(Protocol):
     meter: CostMeter
+
+
+class _Steps(Protocol):
+    @property
+    def PHASES(self) -> Mapping[str, Phase]: ...
 
 
 S = TypeVar("S", bound=_Metered)
@@ -105,16 +113,8 @@ def charged(phase: Phase) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return decorate
 
 
-def charge(phase: Phase, step: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-    """Call ``step`` charged to ``phase`` (for a step defined elsewhere)."""
-    return charged(phase)(step)(*args, **kwargs)
-
-
-class _Encodable(Protocol):
-    def to_bytes(self) -> bytes: ...
-
-
-@charged(Phase.OTHER)
-def encoded(message: _Encodable) -> bytes:
-    """``message.to_bytes()``, charged to ``other`` (building values)."""
-    return message.to_bytes()
+def meter_steps(service: _Steps) -> None:
+    """Charge ``service.PHASES``' steps to their phases: each named method of this object
+    is replaced by one that charges it (the class and its code stay as they are)."""
+    for name, phase in service.PHASES.items():
+        setattr(service, name, charged(phase)(getattr(service, name)))

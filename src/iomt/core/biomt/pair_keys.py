@@ -11,8 +11,10 @@ Either way it is logged as an **Access** transaction; a denial raises
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from enum import StrEnum
+from typing import ClassVar
 
 from iomt.ledger import TxType
 
@@ -22,7 +24,6 @@ from .costs import Phase
 from .errors import CommunicationDeniedError, RequestAuthenticationError
 from .identity import DEVICE_ROLE
 from .messages import CommunicationGrant, CommunicationRequest, Outcome
-from .metering import charged
 from .state import BolsterState, DeviceRecord, PairGrant
 
 __all__ = ["PairKeyStatus", "PairKeys"]
@@ -37,6 +38,12 @@ class PairKeyStatus(StrEnum):
 
 class PairKeys:
     """Sets up pairwise keys between devices and says whether one is still valid."""
+
+    #: the steps whose time goes to a phase of the cost meter (:mod:`.metering`)
+    PHASES: ClassVar[Mapping[str, Phase]] = {
+        "_authenticate": Phase.CRYPTO,
+        "_wrap": Phase.CRYPTO,
+    }
 
     def __init__(self, state: BolsterState, checks: RequestChecks) -> None:
         self._state = state
@@ -95,12 +102,10 @@ class PairKeys:
         )
         return self._wrap(grant, pair_key, a, b)
 
-    @charged(Phase.CRYPTO)
     def _authenticate(self, a: DeviceRecord, request: CommunicationRequest) -> None:
         if not a.key.check_mac(request.signed_bytes(), request.mac):
             raise RequestAuthenticationError(f"request of {a.pseudonym!r} does not authenticate")
 
-    @charged(Phase.CRYPTO)
     def _wrap(
         self, grant: CommunicationGrant, pair_key: bytes, a: DeviceRecord, b: DeviceRecord
     ) -> CommunicationGrant:

@@ -11,7 +11,9 @@ body) is logged and a block admits the pseudonym to the privacy header.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -29,7 +31,6 @@ from .costs import Phase
 from .errors import ProvisioningError, StaleRequestError, UnknownRequesterError
 from .identity import ADMIN_ROLE, User
 from .keys import SharedKey, fingerprint
-from .metering import charged
 from .provisioning import (
     ENROLMENT_AAD,
     Approval,
@@ -69,6 +70,13 @@ class _Initialized:
 
 class Provisioner:
     """Admits devices: :meth:`provision` answers an admin-approved enrolment."""
+
+    #: the steps whose time goes to a phase of the cost meter (:mod:`.metering`)
+    PHASES: ClassVar[Mapping[str, Phase]] = {
+        "_open_enrolment": Phase.CRYPTO,
+        "_verify": Phase.CRYPTO,
+        "_initialize": Phase.CRYPTO,
+    }
 
     def __init__(self, state: BolsterState, checks: RequestChecks) -> None:
         self._state = state
@@ -128,7 +136,6 @@ class Provisioner:
             receipt,
         )
 
-    @charged(Phase.CRYPTO)
     def _open_enrolment(self, request: ProvisionRequest) -> DeviceSubmission:
         aad = AssociatedData(ENROLMENT_AAD, self._state.bolster_id, "", 0)
         try:
@@ -137,7 +144,6 @@ class Provisioner:
             raise ProvisioningError("enrolment is not sealed to this bolster") from None
         return DeviceSubmission.from_bytes(raw)
 
-    @charged(Phase.CRYPTO)
     def _verify(
         self, request: ProvisionRequest, sub: DeviceSubmission, digest: bytes, now: int
     ) -> User:
@@ -153,7 +159,6 @@ class Provisioner:
         except (AuthenticationError, UnknownRequesterError) as exc:
             raise ProvisioningError(f"enrolment does not verify: {exc}") from None
 
-    @charged(Phase.CRYPTO)
     def _initialize(self, sub: DeviceSubmission, digest: bytes, now: int) -> _Initialized:
         state = self._state
         numbers = ats(sub.attributes, state.rng)

@@ -18,7 +18,9 @@ request's one-time key; the session path (:mod:`.user_sessions`) calls the same
 from __future__ import annotations
 
 import bisect
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from iomt.crypto.errors import DecryptionError
 from iomt.crypto.primitives import AesGcm, sha256
@@ -45,9 +47,8 @@ from .messages import (
     StoreRequest,
     Subscription,
 )
-from .metering import charged, encoded
 from .observe import Delivery
-from .sealing import response_aad, seal_to
+from .sealing import response_aad
 from .session import AccessQuery, ObserveQuery
 from .state import BolsterState, DeviceRecord
 
@@ -64,6 +65,16 @@ class StoreResult:
 
 class Records:
     """Store, Access and Observe over the bolster's ledger and local storage."""
+
+    #: the steps whose time goes to a phase of the cost meter (:mod:`.metering`)
+    PHASES: ClassVar[Mapping[str, Phase]] = {
+        "_open_store": Phase.CRYPTO,
+        "_seal_record": Phase.CRYPTO,
+        "_seal_updates": Phase.CRYPTO,
+        "_sealed_record": Phase.LEDGER,
+        "_open_record": Phase.CRYPTO,
+        "_decode": Phase.OTHER,
+    }
 
     def __init__(self, state: BolsterState, checks: RequestChecks) -> None:
         self._state = state
@@ -86,7 +97,7 @@ class Records:
                 last_counter=dev.last_counter,
             )
         self._stores.require(dev.pseudonym, now)
-        measurement = _measurement(plaintext)
+        measurement = self._decode(plaintext)
         seq = state.ledger.size
         record, body = self._seal_record(dev, request.counter, measurement, plaintext, seq)
         tx, receipt = state.append(
@@ -103,7 +114,6 @@ class Records:
         updates = self._seal_updates(deliveries, tx.seq, plaintext)
         return StoreResult(StoreReceipt(dev.pseudonym, request.counter, tx, receipt), updates)
 
-    @charged(Phase.CRYPTO)
     def _open_store(self, dev: DeviceRecord, request: StoreRequest) -> bytes:
         try:
             return dev.key.store.decrypt(request.nonce, request.ciphertext, request.signed_bytes())
@@ -112,7 +122,6 @@ class Records:
                 f"Store of {request.device!r} does not authenticate"
             ) from None
 
-    @charged(Phase.CRYPTO)
     def _seal_record(
         self, dev: DeviceRecord, counter: int, measurement: Measurement, plaintext: bytes, seq: int
     ) -> tuple[bytes, StoreBody]:
@@ -123,7 +132,6 @@ class Records:
         body = StoreBody(dev.pseudonym, counter, measurement.time, sha256(record), len(record))
         return record, body
 
-    @charged(Phase.CRYPTO)
     def _seal_updates(
         self, deliveries: list[Delivery], seq: int, plaintext: bytes
     ) -> tuple[ObserveUpdate, ...]:
@@ -161,7 +169,7 @@ class Records:
             signature=request.signature,
         )
         aad = response_aad(state.bolster_id, user.name, request.device, tx.seq, request.nonce)
-        sealed = _seal_to(request.response_key, encoded(payload), aad)
+        sealed = state.seal_answer(request.response_key, state.encode(payload), aad)
         return AccessResult(
             state.bolster_id, user.name, request.device, request.nonce, tx, receipt, sealed
         )
@@ -206,7 +214,7 @@ class Records:
                         redirected += 1
                     continue
                 plain = self._open_record(dev.pseudonym, seq, sealed)
-                records.append(DataRecord(seq, _measurement(plain)))
+                records.append(DataRecord(seq, self._decode(plain)))
         detail = f"{len(records)} local, {redirected} in the cloud ({len(blocks)} blocks)"
         body = AccessBody(
             user.name,
@@ -229,7 +237,6 @@ class Records:
         )
         return tx, receipt, payload
 
-    @charged(Phase.LEDGER)
     def _sealed_record(self, device: str, seq: int) -> bytes | None:
         sealed = self._state.recent.get((device, seq))
         if sealed is not None:
@@ -239,7 +246,6 @@ class Records:
         except RecordNotFoundError:
             return None
 
-    @charged(Phase.CRYPTO)
     def _open_record(self, device: str, seq: int, sealed: bytes) -> bytes:
         return self._state.keys.open_record(sealed, record_aad(device, seq))
 
@@ -255,7 +261,7 @@ class Records:
             user, query, now, evidence=request.signed_bytes(), signature=request.signature
         )
         aad = response_aad(state.bolster_id, user.name, "", tx.seq, request.nonce)
-        wrapped = _seal_to(request.response_key, body.subscription_key, aad)
+        wrapped = state.seal_answer(request.response_key, body.subscription_key, aad)
         return Subscription(
             state.bolster_id,
             body.subscription_id,
@@ -323,11 +329,5 @@ class Records:
         state.engine.add(state.subscription(body))
         return tx, receipt, body
 
-
-@charged(Phase.OTHER)
-def _measurement(plaintext: bytes) -> Measurement:
-    return Measurement.from_bytes(plaintext)
-
-
-#: ECIES to a requester's one-time key (the answers of the signed path)
-_seal_to = charged(Phase.CRYPTO)(seal_to)
+    def _decode(self, plaintext: bytes) -> Measurement:
+        return Measurement.from_bytes(plaintext)

@@ -17,11 +17,15 @@ from __future__ import annotations
 import bisect
 from array import array
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from iomt.crypto.errors import DecryptionError
+from iomt.crypto.keys import EccPublicKey
 from iomt.crypto.primitives import AesGcm
 from iomt.crypto.revocation import RevocationKind
+from iomt.crypto.techniques import AssociatedData
 from iomt.ledger import (
     Block,
     Ledger,
@@ -50,8 +54,8 @@ from .identity import BolsterIdentity, FacilityCA, UserDirectory
 from .keys import SharedKey, StorageKeys, body_aad
 from .limits import RateLimit
 from .messages import Outcome
-from .metering import charged
 from .observe import ObserveEngine, SubscriptionState
+from .sealing import seal_to
 
 __all__ = ["BolsterState", "DeviceRecord", "PairGrant"]
 
@@ -90,6 +94,16 @@ class PairGrant:
 
 class BolsterState:
     """The bolster's state and context, shared by its services."""
+
+    #: the steps whose time goes to a phase of the cost meter (:mod:`.metering`)
+    PHASES: ClassVar[Mapping[str, Phase]] = {
+        "_seal_body": Phase.CRYPTO,
+        "_commit": Phase.LEDGER,
+        "seal_block": Phase.LEDGER,
+        "open_body": Phase.CRYPTO,
+        "encode": Phase.OTHER,
+        "seal_answer": Phase.CRYPTO,
+    }
 
     def __init__(
         self,
@@ -264,17 +278,15 @@ class BolsterState:
         local record, if any) before this returns."""
         seq = self.ledger.size
         now = self.clock()
-        sealed = self._seal_body(body, body_aad(tx_type, seq, generator, now))
+        sealed = self._seal_body(self.encode(body), body_aad(tx_type, seq, generator, now))
         receipt = self._commit(tx_type, generator, sealed, now, signature, local_record)
         tx = Transaction(seq, tx_type, generator, now, sealed, signature)
         self.last_append = (tx, receipt.block_index)
         return tx, receipt
 
-    @charged(Phase.CRYPTO)
-    def _seal_body(self, body: Message, aad: bytes) -> bytes:
-        return self.keys.seal_body(self.rng(12), body.to_bytes(), aad)
+    def _seal_body(self, plaintext: bytes, aad: bytes) -> bytes:
+        return self.keys.seal_body(self.rng(12), plaintext, aad)
 
-    @charged(Phase.LEDGER)
     def _commit(
         self,
         tx_type: TxType,
@@ -290,14 +302,12 @@ class BolsterState:
         self.note_blocks()
         return receipt
 
-    @charged(Phase.LEDGER)
     def seal_block(self, policy: PrivacyHeader) -> Block:
         """Seal the pending transactions in a block carrying ``policy``."""
         block = self.ledger.seal_block(policy)
         self.note_blocks()
         return block
 
-    @charged(Phase.CRYPTO)
     def open_body(self, tx: Transaction) -> Body:
         try:
             plaintext = self.keys.open_body(
@@ -308,6 +318,17 @@ class BolsterState:
                 f"transaction {tx.seq} does not decrypt under this bolster's storage key"
             ) from None
         return decode_body(plaintext)
+
+    # -- answers ----------------------------------------------------------------------
+
+    def encode(self, message: Message) -> bytes:
+        return message.to_bytes()
+
+    def seal_answer(
+        self, response_key: bytes | EccPublicKey, data: bytes, aad: AssociatedData
+    ) -> bytes:
+        """ECIES to a requester's one-time key (the answers of the signed path)."""
+        return seal_to(response_key, data, aad)
 
     # -- restart ----------------------------------------------------------------------
 

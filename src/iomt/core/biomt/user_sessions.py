@@ -9,7 +9,8 @@ their transactions, logged as an **Access** transaction, answered with inclusion
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
+from typing import ClassVar
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -25,7 +26,6 @@ from .costs import Phase
 from .errors import DeniedError, RequestAuthenticationError, UnknownRequesterError
 from .history import History
 from .identity import User
-from .metering import charged, encoded
 from .records import Records
 from .session import (
     AccessQuery,
@@ -48,6 +48,14 @@ __all__ = ["SessionService"]
 
 class SessionService:
     """The bolster's side of user sessions, over the records and history services."""
+
+    #: the steps whose time goes to a phase of the cost meter (:mod:`.metering`)
+    PHASES: ClassVar[Mapping[str, Phase]] = {
+        "_open": Phase.CRYPTO,
+        "_seal": Phase.CRYPTO,
+        "_verify": Phase.CRYPTO,
+        "_proofs": Phase.LEDGER,
+    }
 
     def __init__(
         self, state: BolsterState, checks: RequestChecks, records: Records, history: History
@@ -136,7 +144,7 @@ class SessionService:
                     evidence=evidence.to_bytes(),
                     signature=signature,
                 )
-                result = encoded(payload)
+                result = state.encode(payload)
             elif kind is SessionOp.OBSERVE:
                 tx, receipt, body = self._records.serve_observe(
                     user,
@@ -145,7 +153,7 @@ class SessionService:
                     evidence=evidence.to_bytes(),
                     signature=signature,
                 )
-                result = encoded(
+                result = state.encode(
                     SubscriptionGrant(
                         body.subscription_id,
                         body.devices,
@@ -156,10 +164,10 @@ class SessionService:
                 )
             elif kind is SessionOp.HISTORY:
                 subject = HistoryQuery.from_bytes(query).subject
-                result = encoded(self._history.serve(user, subject))
+                result = state.encode(self._history.serve(user, subject))
             else:
                 tx, receipt, proofs = self._attest(user, sid, SessionAttestation.from_bytes(query))
-                result = encoded(proofs)
+                result = state.encode(proofs)
         except DeniedError as exc:
             if exc.transaction is not None and kind is not SessionOp.HISTORY:
                 sessions.logged(sid, exc.transaction.seq, evidence)
@@ -168,11 +176,9 @@ class SessionService:
             sessions.logged(sid, tx.seq, evidence)
         return self._seal(session, request, SessionResult(kind, tx, receipt, result))
 
-    @charged(Phase.CRYPTO)
     def _open(self, request: SessionRequest) -> tuple[Session, bytes, bytes]:
         return self.sessions.open(request)
 
-    @charged(Phase.CRYPTO)
     def _seal(
         self, session: Session, request: SessionRequest, result: SessionResult
     ) -> SessionResponse:
@@ -200,7 +206,6 @@ class SessionService:
         self.sessions.attested(att)
         return tx, receipt, self._proofs(att, receipt)
 
-    @charged(Phase.CRYPTO)
     def _verify(self, user: User, att: SessionAttestation) -> None:
         try:
             user.verifier.verify(att.signed_bytes(), att.signature)
@@ -209,6 +214,5 @@ class SessionService:
                 f"attestation signature of {user.name!r} does not verify"
             ) from None
 
-    @charged(Phase.LEDGER)
     def _proofs(self, att: SessionAttestation, receipt: Receipt) -> AttestationReceipts:
         return AttestationReceipts(self._state.ledger.inclusion_proofs(att.seqs, receipt.tree_size))
