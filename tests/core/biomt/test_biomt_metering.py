@@ -113,3 +113,10 @@ def test_meter_steps_charges_the_steps_a_service_names() -> None:
     (sample,) = meter.samples("decode")
     assert sample == {Phase.CRYPTO: 0, Phase.LEDGER: 0, Phase.POLICY: 2000, Phase.OTHER: 1000}
     assert _Protocol().decode() == 3  # the class itself is left as it is
+
+
+def test_a_phase_is_a_dict_key_as_its_name() -> None:
+    phases = dict.fromkeys(Phase, 0)
+    phases[Phase.CRYPTO] += 1
+    assert phases["crypto"] == 1
+    assert len({Phase.CRYPTO, "crypto"}) == 1
