@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 from typing import ClassVar
 
-from cryptography.hazmat.primitives.serialization import Encoding
-
 from iomt.core.channels import ChannelTable, HandshakeLimits
 from iomt.crypto.sessions import HandshakeIdentity, Session, SessionPolicy
 from iomt.errors import AuthenticationError
@@ -69,7 +67,7 @@ class SessionService:
             HandshakeIdentity(
                 identity.bolster_id,
                 identity.signer,
-                identity.signing_certificate.public_bytes(Encoding.DER),
+                identity.credentials().signing_certificate,  # DER
             ),
             state.users,
             clock=state.clock,
