@@ -55,9 +55,9 @@ for module in "${modules[@]}"; do
     [ ${#names[@]} -gt 0 ] || continue
     echo "== $module: re-running ${#names[@]} surviving mutant(s)"
   else
-    if [ "$module" = bolster ] && [ ! -f .mutation/bolster/mutants/src/iomt/core/biomt/bolster.py.meta ]; then
-      # the names of bolster.py's check mutants are read from the generated mutants
-      mutmut_in bolster "iomt.core.biomt.bolster.xǁBolsterǁ_device__mutmut_*"
+    if [ "$module" = bolster ] && [ ! -f .mutation/bolster/mutants/src/iomt/core/biomt/state.py.meta ]; then
+      # the names of the bolster's check mutants are read from the generated mutants
+      mutmut_in bolster "iomt.core.biomt.state.xǁBolsterStateǁdevice__mutmut_*"
     fi
     mapfile -t names < <(score names "$module")
     echo "== $module"

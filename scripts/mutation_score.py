@@ -10,10 +10,11 @@ Each module is mutated in its own directory ``.mutation/<module>`` (symlinks to 
 and docs, and a pyproject.toml whose [tool.mutmut] names only that module and the tests it
 runs with: ``TESTS``); mutmut 3.8.1 (requirements-mutation.txt) keeps its results in
 ``.mutation/<module>/mutants``. For
-bolster.py only its *request checks* count: the whole of the functions that only check
-(``CHECK_FUNCTIONS``), and in the request handlers (``HANDLERS``) the statements that can
-refuse a request -- an ``if`` whose body raises, a ``try`` whose handler raises a new error,
-a statement calling a checker (``CHECK_CALLS``) or updating the replay counter. Equivalent
+the bolster (its services' modules under core/biomt, ``BOLSTER``) only its *request checks*
+count: the whole of the functions that only check (``CHECK_FUNCTIONS``), and in the request
+handlers (``HANDLERS``) the statements that can refuse a request -- an ``if`` whose body
+raises, a ``try`` whose handler raises a new error, a statement calling a checker
+(``CHECK_CALLS``) or updating the replay counter. Equivalent
 mutants are listed in docs/testing.md (section "Equivalent mutants"); they are left out of
 the denominator and shown separately.
 """
@@ -34,17 +35,71 @@ from pathlib import Path
 import libcst as cst
 from mutmut.mutation.diff_apply import get_diff_for_mutant, read_functions_from_index
 
+BOLSTER = "src/iomt/core/biomt"
+
+#: The bolster's request checks, by (module under ``BOLSTER``, class): the functions that
+#: only check (every mutant counts) ...
+CHECK_FUNCTIONS = {
+    ("state.py", "BolsterState"): {"device", "active"},
+    ("checks.py", "RequestChecks"): {
+        "addressed",
+        "fresh",
+        "authenticate",
+        "_verify",
+        "once",
+        "within_rate",
+        "permit",
+    },
+    ("pair_keys.py", "PairKeys"): {"_authenticate", "_refusal", "status"},
+}
+#: ... and the request handlers (only the statements that can refuse count)
+HANDLERS = {
+    ("provisioner.py", "Provisioner"): {"provision", "_open_enrolment", "_verify", "_initialize"},
+    ("records.py", "Records"): {"store", "_open_store", "serve_access", "serve_observe"},
+    ("removal.py", "Removal"): {"remove"},
+    ("pair_keys.py", "PairKeys"): {"setup_communication"},
+    ("user_sessions.py", "SessionService"): {"request", "_open", "_attest", "_verify"},
+    ("history.py", "History"): {"serve"},
+}
+CHECK_CALLS = {
+    # the bolster's own checkers
+    "active",
+    "device",
+    "addressed",
+    "fresh",
+    "authenticate",
+    "once",  # the nonce cache
+    "within_rate",
+    "permit",
+    "_open_enrolment",
+    "_verify",
+    "_open_store",
+    "_authenticate",
+    "_open",
+    # the checks of what they use
+    "verify",
+    "check_mac",
+    "check_status",
+    "check_attestation",
+    "require",
+    "require_attested",
+    "add",  # the nonce cache
+    "open",  # the session record
+    "open_sealed",
+    "decrypt",
+}
+
 MODULES = {
-    "listener": "src/iomt/core/listener.py",
-    "conversion": "src/iomt/core/conversion.py",
-    "registration": "src/iomt/core/registration.py",
-    "publish": "src/iomt/core/publish.py",
-    "handshake": "src/iomt/core/handshake.py",
-    "tokens": "src/iomt/crypto/tokens.py",
-    "sessions": "src/iomt/crypto/sessions.py",
-    "merkle": "src/iomt/ledger/merkle.py",
-    "audit": "src/iomt/ledger/audit.py",
-    "bolster": "src/iomt/core/biomt/bolster.py",
+    "listener": ["src/iomt/core/listener.py"],
+    "conversion": ["src/iomt/core/conversion.py"],
+    "registration": ["src/iomt/core/registration.py"],
+    "publish": ["src/iomt/core/publish.py"],
+    "handshake": ["src/iomt/core/handshake.py"],
+    "tokens": ["src/iomt/crypto/tokens.py"],
+    "sessions": ["src/iomt/crypto/sessions.py"],
+    "merkle": ["src/iomt/ledger/merkle.py"],
+    "audit": ["src/iomt/ledger/audit.py"],
+    "bolster": sorted({f"{BOLSTER}/{module}" for module, _ in CHECK_FUNCTIONS | HANDLERS}),
 }
 
 SHARING_TESTS = [
@@ -62,43 +117,6 @@ TESTS = {key: SHARING_TESTS for key in MODULES} | {
     "bolster": ["tests/core/biomt"],
 }
 RUNS = Path(".mutation")
-
-CHECK_FUNCTIONS = {
-    "_device",
-    "_active",
-    "_authenticate",
-    "_permit",
-    "_communication_refusal",
-    "pair_key_status",
-}
-HANDLERS = {
-    "provision",
-    "store",
-    "remove",
-    "setup_communication",
-    "session_request",
-    "_history",
-    "_attest",
-    "_serve_access",
-    "_serve_observe",
-}
-CHECK_CALLS = {
-    "_active",
-    "_device",
-    "_authenticate",
-    "_permit",
-    "authenticate",
-    "verify",
-    "check_mac",
-    "check_status",
-    "check_attestation",
-    "require",
-    "require_attested",
-    "add",  # the nonce cache
-    "open",  # the session record
-    "open_sealed",
-    "decrypt",
-}
 STATUS = {
     1: "killed",
     3: "killed",
@@ -169,8 +187,13 @@ def mutant_line(source: Source, mutant: str) -> int:
     return func.lineno + first - def_index
 
 
+def _in_bolster(path: str, table: dict[tuple[str, str], set[str]]) -> dict[str, set[str]]:
+    """Class -> functions of ``table`` in the bolster module at ``path``."""
+    return {cls: fs for (module, cls), fs in table.items() if f"{BOLSTER}/{module}" == path}
+
+
 def check_lines(source: Source) -> set[int]:
-    """Lines of bolster.py whose mutants count as mutants of its request checks."""
+    """Lines of a bolster module whose mutants count as mutants of its request checks."""
     lines: set[int] = set()
 
     def span(node: ast.AST) -> range:
@@ -204,12 +227,16 @@ def check_lines(source: Source) -> set[int]:
             if calls & CHECK_CALLS or "last_counter" in ast.unparse(s):
                 lines.update(span(s))
 
-    bolster = source.function_owner("Bolster")
-    for func in bolster.body:
-        if isinstance(func, ast.FunctionDef) and func.name in CHECK_FUNCTIONS:
-            lines.update(span(func))
-        elif isinstance(func, ast.FunctionDef) and func.name in HANDLERS:
-            visit(func.body)
+    checks = _in_bolster(source.path, CHECK_FUNCTIONS)
+    handlers = _in_bolster(source.path, HANDLERS)
+    for cls in checks.keys() | handlers.keys():
+        for func in source.function_owner(cls).body:
+            if not isinstance(func, ast.FunctionDef):
+                continue
+            if func.name in checks.get(cls, ()):
+                lines.update(span(func))
+            elif func.name in handlers.get(cls, ()):
+                visit(func.body)
     return lines
 
 
@@ -226,7 +253,7 @@ def pyproject(key: str) -> str:
     section = (
         "[tool.mutmut]\n"
         'source_paths = ["src"]\n'
-        f'only_mutate = ["{MODULES[key]}"]\n'
+        f"only_mutate = {json.dumps(MODULES[key])}\n"
         f"pytest_add_cli_args_test_selection = {json.dumps(TESTS[key])}\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider"]\n'
         'also_copy = ["docs"]\n'
@@ -282,15 +309,22 @@ def selected(key: str) -> dict[str, int | None]:
 
 
 def _selected(key: str) -> dict[str, int | None]:
-    path = MODULES[key]
+    return {m: code for path in MODULES[key] for m, code in _selected_in(key, path).items()}
+
+
+def _selected_in(key: str, path: str) -> dict[str, int | None]:
     results = load_results(path)
     if key != "bolster":
         return results
     source = Source(path)
     wanted = check_lines(source)
-    candidates = [
-        m for m in results if split_key(m) in {("Bolster", f) for f in CHECK_FUNCTIONS | HANDLERS}
-    ]
+    functions = {
+        (cls, f)
+        for table in (CHECK_FUNCTIONS, HANDLERS)
+        for cls, fs in _in_bolster(path, table).items()
+        for f in fs
+    }
+    candidates = [m for m in results if split_key(m) in functions]
     line = lines_of(source, candidates)
     return {m: results[m] for m in candidates if line[m] in wanted}
 
@@ -341,15 +375,15 @@ def survivors(keys: list[str]) -> None:
 
 
 def _survivors(key: str, eq: dict[str, str]) -> None:
-    path = MODULES[key]
-    source = Source(path)
-    for mutant, code in _selected(key).items():
-        status = STATUS.get(code, "suspicious")
-        if status in ("killed", "timeout") or mutant in eq:
-            continue
-        diff = diff_of(mutant, path)
-        print(f"## {mutant} [{status}] line {mutant_line(source, mutant)}")
-        print("\n".join(line for line in diff.splitlines()[2:] if line[:1] in "-+"))
+    for path in MODULES[key]:
+        source = Source(path)
+        for mutant, code in _selected_in(key, path).items():
+            status = STATUS.get(code, "suspicious")
+            if status in ("killed", "timeout") or mutant in eq:
+                continue
+            diff = diff_of(mutant, path)
+            print(f"## {mutant} [{status}] line {mutant_line(source, mutant)}")
+            print("\n".join(line for line in diff.splitlines()[2:] if line[:1] in "-+"))
 
 
 def main(argv: list[str]) -> int:
@@ -363,7 +397,7 @@ def main(argv: list[str]) -> int:
         if key == "bolster":
             print("\n".join(sorted(selected(key))))
         else:
-            print(module_name(MODULES[key]) + ".*")
+            print("\n".join(module_name(path) + ".*" for path in MODULES[key]))
     elif command == "open":
         eq = equivalents()
         print(

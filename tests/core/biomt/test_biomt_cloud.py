@@ -172,7 +172,7 @@ def _evicting_world(tmp_path: Path | None = None) -> tuple[World, Cloud]:
         ),
     )
     cloud = _cloud(w)
-    w.bolster._cloud_verifier = cloud.verifier
+    w.bolster._cloud.verifier = cloud.verifier
     return w, cloud
 
 
@@ -213,14 +213,14 @@ def test_sync_evict_and_redirect_to_the_cloud(tmp_path: Path) -> None:
     assert sorted(values) == [60 + i for i in range(8)]
     # restart: evicted blocks are not pushed again (they would be partial)
     bolster = w.restart()
-    bolster._cloud_verifier = cloud.verifier
+    bolster._cloud.verifier = cloud.verifier
     assert bolster.cloud_batches() == []
     w.close()
 
 
 def test_cloud_requires_block_number_hash_and_credential(world: World) -> None:
     cloud = _cloud(world)
-    world.bolster._cloud_verifier = cloud.verifier
+    world.bolster._cloud.verifier = cloud.verifier
     dev = world.device()
     for _ in range(8):
         world.store(dev, 70)

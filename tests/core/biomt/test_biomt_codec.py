@@ -25,9 +25,9 @@ from iomt.core.biomt.keys import SharedKey, StorageKeys
 from iomt.core.biomt.provisioning import (
     DeviceAttributes,
     device_key,
-    device_pseudonym,
+    id_issue,
     response_key,
-    security_agreement,
+    secgen,
     transcript1,
     transcript2,
 )
@@ -53,9 +53,9 @@ def test_known_derivations() -> None:
     d = load()["derivations"]
     attrs = DeviceAttributes.from_bytes(bytes.fromhex(d["attributes"]["hex"]))
     numbers = tuple((n, bytes.fromhex(v)) for n, v in d["numbers"])
-    agreement = security_agreement(d["facility"], attrs, numbers, bytes.fromhex(d["signing_key"]))
+    agreement = secgen(d["facility"], attrs, numbers, bytes.fromhex(d["signing_key"]))
     assert agreement.hex() == d["agreement"]
-    assert device_pseudonym(agreement) == d["pseudonym"]
+    assert id_issue(agreement) == d["pseudonym"]
     z = bytes.fromhex(d["z"])
     th1 = transcript1(bytes([3]) * 32, bytes([4]) * 32, "bolster-a", bytes([5]) * 32)
     assert th1.hex() == d["th1"]
@@ -88,15 +88,9 @@ def test_known_derivations() -> None:
     assert digest.hex() == d["attestation_digest"] == attestation.digest.hex()
     assert attestation_digest("bolster-a", "dr-alice", bytes(range(16)), chain[:1]) != digest
     # SecGen binds every input: another number, key or facility gives another agreement
-    assert (
-        security_agreement("facility-b", attrs, numbers, bytes.fromhex(d["signing_key"]))
-        != agreement
-    )
+    assert secgen("facility-b", attrs, numbers, bytes.fromhex(d["signing_key"])) != agreement
     other = ((numbers[0][0], bytes(32)), numbers[1])
-    assert (
-        security_agreement(d["facility"], attrs, other, bytes.fromhex(d["signing_key"]))
-        != agreement
-    )
+    assert secgen(d["facility"], attrs, other, bytes.fromhex(d["signing_key"])) != agreement
 
 
 def _all_messages() -> list[type[Message]]:

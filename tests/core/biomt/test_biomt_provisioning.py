@@ -31,8 +31,8 @@ from iomt.core.biomt import (
 from iomt.core.biomt.identity import AGREEMENT_OID, certificate_agreement
 from iomt.core.biomt.provisioning import (
     DeviceAttributes,
-    device_pseudonym,
-    security_agreement,
+    id_issue,
+    secgen,
 )
 from iomt.crypto.errors import CertificateError
 from iomt.crypto.keystore import Keystore
@@ -45,7 +45,7 @@ def test_provisioning_gives_a_certified_pseudonymous_identity(world: World) -> N
     creds = dev.credentials
     assert dev.state is DeviceState.ACTIVE
     # the identity: CN = pseudonym derived from the agreement, SAN = the device URI
-    assert creds.pseudonym == device_pseudonym(creds.agreement)
+    assert creds.pseudonym == id_issue(creds.agreement)
     cert = creds.certificate
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == creds.pseudonym
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -59,7 +59,7 @@ def test_provisioning_gives_a_certified_pseudonymous_identity(world: World) -> N
         "patient-7",
         {"kind": "heart_rate", "model": "HR-200", "serial": "0001"},
     )
-    assert security_agreement(FACILITY, attrs, creds.numbers, dev.signing_key) == creds.agreement
+    assert secgen(FACILITY, attrs, creds.numbers, dev.signing_key) == creds.agreement
     # the privacy header admits the pseudonym, and an Origin recorded it
     assert world.bolster.privacy_header.is_authorized(creds.pseudonym)
     origin = world.bolster.ledger.get_transaction(0)

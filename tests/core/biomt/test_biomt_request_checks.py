@@ -266,9 +266,9 @@ def test_an_enrolment_for_another_facility_is_refused() -> None:
 
 def test_a_pseudonym_collision_is_refused(world: World) -> None:
     dev = world.device()
-    known = world.bolster._devices[dev.pseudonym]
+    known = world.bolster._state.devices[dev.pseudonym]
     request = world.admin.approve(_enrolment(world, "iomt://facility-a/hr-2"))
-    world.bolster._devices = _Everything(known)  # every pseudonym is taken
+    world.bolster._state.devices = _Everything(known)  # every pseudonym is taken
     with raises(ProvisioningError, "pseudonym collision; enrol again"):
         world.bolster.provision(request)
 

@@ -31,9 +31,9 @@ from iomt.core.biomt.keys import SharedKey, StorageKeys
 from iomt.core.biomt.provisioning import (
     DeviceAttributes,
     device_key,
-    device_pseudonym,
+    id_issue,
     response_key,
-    security_agreement,
+    secgen,
     transcript1,
     transcript2,
 )
@@ -128,8 +128,8 @@ def main() -> None:
     )
     numbers = (("kind", bytes([1]) * 32), ("serial", bytes([2]) * 32))
     signing_key = bytes(range(32))
-    agreement = security_agreement("facility-a", attrs, numbers, signing_key)
-    pseudonym = device_pseudonym(agreement)
+    agreement = secgen("facility-a", attrs, numbers, signing_key)
+    pseudonym = id_issue(agreement)
     z = bytes([9]) * 32
     th1 = transcript1(bytes([3]) * 32, bytes([4]) * 32, "bolster-a", bytes([5]) * 32)
     th2 = transcript2(th1, b"sealed-secrets")

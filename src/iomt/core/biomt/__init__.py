@@ -10,10 +10,12 @@ paper                    here
 ATS, SecGen, ID issue,   :mod:`.provisioning` (attribute numbers, agreement, pseudonym, the
 key establishment        authenticated X25519 exchange), :mod:`.identity` (facility CA,
                          certificates, user list), :class:`.device.BiomtDevice`
-bolster services         :class:`.bolster.Bolster`: provision (Origin), store (Store),
-                         access (Access), observe (Observe), remove (Remove), communication
-                         setup, the patient's history; :mod:`.observe` thresholds and rate
-                         limits; :mod:`.bodies` what each transaction records
+bolster services         :class:`.bolster.Bolster`, a facade over :mod:`.provisioner`
+                         (Origin), :mod:`.records` (Store, Access, Observe), :mod:`.removal`
+                         (Remove), :mod:`.pair_keys` (communication setup), :mod:`.history`,
+                         :mod:`.user_sessions`, :mod:`.cloud_sync`, sharing :mod:`.state`
+                         and :mod:`.checks`; :mod:`.observe` thresholds and rate limits;
+                         :mod:`.bodies` what each transaction records
 users                    :class:`.requester.Requester` (signed requests, sealed answers; or
                          a session -- :mod:`.session` -- and symmetric requests after it)
 multiple bolsters        :class:`.master.MasterBolster` (the shared chain of origins)
@@ -21,7 +23,8 @@ cluster layer            :class:`.cluster.ClusterMember` (head election with ter
                          heartbeats), :class:`.cluster.ClusterHead` (key lists, checkpoint
                          witnessing, fork flags)
 cloud layer              :func:`.cloud.anonymize`, :class:`.cloud.Cloud` (block number + hash)
-Fig. 3 / Fig. 4          :mod:`.costs` (per-phase cost meter), :class:`.base.BaseBolster`
+Fig. 3 / Fig. 4          :mod:`.costs` (per-phase cost meter), :mod:`.metering`,
+                         :class:`.base.BaseBolster`
 =======================  =====================================================================
 
 See docs/biomt.md for the design and what a security engineer would check.
@@ -55,6 +58,7 @@ from .cluster import (
     VoteReply,
     VoteRequest,
 )
+from .config import DEFAULT_REQUEST_RATE
 from .costs import CostMeter, CostSummary, Phase
 from .device import BiomtDevice, DeviceCredentials, DeviceState, Enrolment, PairKey
 from .errors import (
@@ -142,6 +146,7 @@ from .session import (
 
 __all__ = [
     "ADMIN_ROLE",
+    "DEFAULT_REQUEST_RATE",
     "DEVICE_ROLE",
     "FOREVER",
     "MILLISECOND",

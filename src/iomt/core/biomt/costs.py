@@ -34,6 +34,9 @@ class Phase(StrEnum):
     POLICY = "policy"
     OTHER = "other"
 
+    # every lap indexes a dict by phase: hash as the str it is (Enum's own hash is Python code)
+    __hash__ = str.__hash__
+
 
 _PHASES = tuple(Phase)
 

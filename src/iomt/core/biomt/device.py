@@ -55,9 +55,9 @@ from .provisioning import (
     ProvisionRequest,
     ProvisionSecrets,
     device_key,
-    device_pseudonym,
+    id_issue,
     response_key,
-    security_agreement,
+    secgen,
     transcript1,
     transcript2,
     x25519_shared,
@@ -267,13 +267,11 @@ class BiomtDevice:
             raise ProvisioningError(f"issued certificate rejected: {exc}") from None
         if certified.public_bytes() != self.signing_key:
             raise ProvisioningError("the certificate does not certify this device's key")
-        agreement = security_agreement(
-            bolster.facility_id, sub.attributes, secrets_.numbers, self.signing_key
-        )
+        agreement = secgen(bolster.facility_id, sub.attributes, secrets_.numbers, self.signing_key)
         if not (
             hmac.compare_digest(agreement, secrets_.agreement)
             and hmac.compare_digest(agreement, bound)
-            and device_pseudonym(agreement) == secrets_.pseudonym
+            and id_issue(agreement) == secrets_.pseudonym
         ):
             raise ProvisioningError("the security agreement does not match this device")
         key = SharedKey(

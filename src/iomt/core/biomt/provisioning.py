@@ -6,16 +6,16 @@ the policy header. Then, each device obtains a unique identity (shared public ke
 the agreement and the attribute number. Finally, the encrypted shared key stored in an
 origin transaction is added to the block." Made concrete:
 
-**ATS** (:func:`select_attribute_numbers`) -- each attribute gets a 256-bit number drawn
+**ATS** (:func:`ats`) -- each attribute gets a 256-bit number drawn
 from the bolster's RNG. The numbers travel only inside the AEAD-sealed provisioning response
 and are kept by the device alone (the bolster forgets them): they are the opening of the
 security agreement, and they make it *hiding* -- the agreement reveals nothing about the
 attributes, and a re-provisioned device gets an unlinkable new identity.
 
-**SecGen** (:func:`security_agreement`) -- SHA-256 over a domain-separated, length-prefixed
+**SecGen** (:func:`secgen`) -- SHA-256 over a domain-separated, length-prefixed
 encoding of (facility, device URI, owner, device public key, every attribute name, value and
 number). The agreement hash goes into the Origin body; the device's **pseudonym**
-(:func:`device_pseudonym`, a hash of the agreement) is what the privacy header authorizes,
+(:func:`id_issue`, a hash of the agreement) is what the privacy header authorizes,
 what the ledger names as the Store generator and what requesters ask for.
 
 **ID issue** -- the facility CA certifies the device's own Ed25519 key under the pseudonym
@@ -72,11 +72,11 @@ __all__ = [
     "ProvisionRequest",
     "ProvisionSecrets",
     "Provisioned",
+    "ats",
     "device_key",
-    "device_pseudonym",
+    "id_issue",
     "response_key",
-    "security_agreement",
-    "select_attribute_numbers",
+    "secgen",
     "transcript1",
     "transcript2",
     "x25519_shared",
@@ -129,17 +129,15 @@ class DeviceAttributes(Message):
         return cls(device_uri, owner, tuple(attributes.items()))
 
 
-# --- ATS, SecGen, ID -----------------------------------------------------------------
+# --- ATS, SecGen, ID issue -----------------------------------------------------------
 
 
-def select_attribute_numbers(
-    attributes: DeviceAttributes, rng: Rng
-) -> tuple[tuple[str, bytes], ...]:
+def ats(attributes: DeviceAttributes, rng: Rng) -> tuple[tuple[str, bytes], ...]:
     """ATS: a fresh random 256-bit number per attribute."""
     return tuple((name, bytes(rng(ATS_NUMBER_SIZE))) for name, _ in attributes.attributes)
 
 
-def security_agreement(
+def secgen(
     facility_id: str,
     attributes: DeviceAttributes,
     numbers: tuple[tuple[str, bytes], ...],
@@ -162,8 +160,8 @@ def security_agreement(
     return h.digest()
 
 
-def device_pseudonym(agreement: bytes) -> str:
-    """ID: the device's pseudonymous identity, derived from its agreement."""
+def id_issue(agreement: bytes) -> str:
+    """ID issue: the device's pseudonymous identity, derived from its agreement."""
     return "dev-" + sha256(tag("iomt/biomt/pseudonym/v1") + agreement)[:16].hex()
 
 
