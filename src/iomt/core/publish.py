@@ -32,6 +32,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from iomt.crypto.encoding import lp32
 from iomt.crypto.errors import DecryptionError, MalformedCiphertextError
 from iomt.crypto.keys import EccPublicKey, SymmetricKey
 from iomt.crypto.signing import Signer, Verifier
@@ -51,10 +52,6 @@ _DATA_KEY_LABEL = "iomt/data-key/v1"
 _ORIGIN_CONTEXT = b"iomt/origin-signature/v1"
 _ENVELOPE_CONTEXT = b"iomt/envelope/v1"
 _NONCE = 12
-
-
-def _lp(data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + data
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +85,12 @@ class Envelope:
         ]
         return (
             _ENVELOPE_CONTEXT
-            + b"".join(_lp(p.encode()) for p in parts)
+            + b"".join(lp32(p.encode()) for p in parts)
             + struct.pack(">QQ", self.seq, self.stamp_ns & (1 << 64) - 1)
-            + _lp(self.key_header)
-            + _lp(self.ciphertext)
-            + _lp(self.sender_certificate)
-            + _lp(self.origin_signature)
+            + lp32(self.key_header)
+            + lp32(self.ciphertext)
+            + lp32(self.sender_certificate)
+            + lp32(self.origin_signature)
         )
 
     def signed_by(self, signer: Signer) -> Envelope:
@@ -114,7 +111,7 @@ class Envelope:
 
 def origin_message(request_id: str, device_uri: str, reading: bytes) -> bytes:
     """What a device signs over its own reading (kept by converters, checked end to end)."""
-    return _ORIGIN_CONTEXT + _lp(request_id.encode()) + _lp(device_uri.encode()) + _lp(reading)
+    return _ORIGIN_CONTEXT + lp32(request_id.encode()) + lp32(device_uri.encode()) + lp32(reading)
 
 
 ORIGIN_MAC = 0x01  # HMAC under the device's session with the requester (symmetric)

@@ -1,7 +1,9 @@
-"""Unambiguous byte encodings shared by the security layer.
+"""The one canonical byte encoding of everything signed, MACed, hashed or used as AAD.
 
-Everything that is signed, MACed, hashed or used as associated data is built from
-length-prefixed fields, so two different field tuples can never encode to the same bytes
+Every layer that signs or MACs bytes (the tokens and sessions here, the core's request
+and registration transcripts, the BIoMT codec, the ledger's structures) builds them from
+these functions, so there is one ``lp32`` and one ``tag`` to audit. Fields are
+length-prefixed, so two different field tuples can never encode to the same bytes
 (the ambiguity of plain concatenation — ``"ab" + "c" == "a" + "bc"`` — is what lets an
 attacker move bytes between fields). ``Reader`` parses the same framing and raises the
 caller's typed error on any truncation or trailing garbage, never ``IndexError`` or
@@ -14,7 +16,7 @@ import struct
 
 from iomt.errors import IomtError
 
-__all__ = ["Reader", "lp16", "lp32", "u8", "u16", "u32", "u64"]
+__all__ = ["Reader", "lp16", "lp32", "tag", "u8", "u16", "u32", "u64"]
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
@@ -47,6 +49,15 @@ def lp16(data: bytes) -> bytes:
 def lp32(data: bytes) -> bytes:
     """``len(data)`` as 4 bytes big-endian, then ``data`` (transcripts, signed blobs)."""
     return _U32.pack(len(data)) + data
+
+
+def tag(name: str) -> bytes:
+    """The domain-separation prefix of a structure: a length byte, then its ASCII name
+    (a block header can never be mistaken for a checkpoint, nor one message for another)."""
+    raw = name.encode("ascii")
+    if not 0 < len(raw) < 256:
+        raise ValueError("tag names are 1..255 ASCII bytes")
+    return bytes([len(raw)]) + raw
 
 
 class Reader:

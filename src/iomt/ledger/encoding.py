@@ -6,7 +6,9 @@ strings and UTF-8 text, fields in a fixed order, sets sorted, and a leading tag 
 structure and its version (domain separation: a block header can never be mistaken for a
 checkpoint or a transaction). Decoders are strict: anything that does not re-encode to the
 same bytes (trailing bytes, short reads, bad UTF-8, out-of-range values) raises
-:class:`~iomt.ledger.errors.LedgerDecodeError`.
+:class:`~iomt.ledger.errors.LedgerDecodeError`. The framing itself (``tag``, ``lp32``, the
+integers) is :mod:`iomt.crypto.encoding`'s, the one encoder of signed bytes; this module
+adds the ledger's field kinds and its strict reader.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 from itertools import pairwise
+
+from iomt.crypto.encoding import lp32, tag, u32, u64
 
 from .errors import LedgerDecodeError
 
@@ -25,14 +29,6 @@ MAX_BYTES = 1 << 24
 _U8 = struct.Struct(">B")
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
-
-
-def tag(name: str) -> bytes:
-    """The domain-separation prefix for a structure: a length byte, then the ASCII name."""
-    raw = name.encode("ascii")
-    if not 0 < len(raw) < 256:
-        raise ValueError("tag names are 1..255 ASCII bytes")
-    return bytes([len(raw)]) + raw
 
 
 class Writer:
@@ -48,11 +44,11 @@ class Writer:
         return self
 
     def u32(self, value: int) -> Writer:
-        self._parts.append(_U32.pack(value))
+        self._parts.append(u32(value))
         return self
 
     def u64(self, value: int) -> Writer:
-        self._parts.append(_U64.pack(value))
+        self._parts.append(u64(value))
         return self
 
     def fixed(self, value: bytes, size: int) -> Writer:
@@ -64,8 +60,7 @@ class Writer:
     def blob(self, value: bytes) -> Writer:
         if len(value) > MAX_BYTES:
             raise ValueError(f"field longer than {MAX_BYTES} bytes")
-        self._parts.append(_U32.pack(len(value)))
-        self._parts.append(value)
+        self._parts.append(lp32(value))
         return self
 
     def text(self, value: str) -> Writer:

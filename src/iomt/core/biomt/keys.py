@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import hmac
 
+from iomt.crypto.encoding import lp32, tag
 from iomt.crypto.errors import DecryptionError
 from iomt.crypto.primitives import GCM_NONCE_SIZE, AesGcm, hkdf_sha256, sha256
 from iomt.crypto.signing import HmacSha256Key, Signer, Verifier
 from iomt.ledger import TxType
-
-from .codec import tag
 
 __all__ = [
     "LedgerKey",
@@ -83,15 +82,14 @@ def body_aad(tx_type: TxType, seq: int, generator_id: str, time: int) -> bytes:
         tag("iomt/biomt/tx-body/v1")
         + bytes((int(tx_type),))
         + seq.to_bytes(8, "big")
-        + len(gid).to_bytes(4, "big")
-        + gid
+        + lp32(gid)
         + time.to_bytes(8, "big")
     )
 
 
 def record_aad(device: str, seq: int) -> bytes:
     raw = device.encode()
-    return tag("iomt/biomt/record/v1") + len(raw).to_bytes(4, "big") + raw + seq.to_bytes(8, "big")
+    return tag("iomt/biomt/record/v1") + lp32(raw) + seq.to_bytes(8, "big")
 
 
 class StorageKeys:
