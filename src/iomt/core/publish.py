@@ -29,12 +29,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from iomt.crypto.encoding import lp32
 from iomt.crypto.errors import DecryptionError, MalformedCiphertextError
 from iomt.crypto.keys import EccPublicKey, SymmetricKey
+from iomt.crypto.primitives import AesGcm
 from iomt.crypto.signing import Signer, Verifier
 from iomt.crypto.techniques import (
     NO_KEY,
@@ -165,7 +163,7 @@ def _data_aad(
 
 @dataclass
 class _DataKey:
-    key: AESGCM
+    key: AesGcm
     header: bytes
     uses: int
     created: float
@@ -213,7 +211,7 @@ class Sealer:
         if dk is None or dk.uses >= self.max_uses or now - dk.created > self.max_age_s:
             raw = self._rng(32)
             header_aad = AssociatedData(self.sender_uri, recipient_uri, "", 0, _DATA_KEY_LABEL)
-            dk = _DataKey(AESGCM(raw), tech.seal(raw, recipient_key, header_aad), 0, now)
+            dk = _DataKey(AesGcm(raw), tech.seal(raw, recipient_key, header_aad), 0, now)
             self._keys[slot] = dk
             self.keys_created += 1
         dk.uses += 1
@@ -227,7 +225,7 @@ class Opener:
 
     def __init__(self, recipient_uri: str, *, max_cached: int = 4096) -> None:
         self.recipient_uri = recipient_uri
-        self._keys: dict[bytes, AESGCM] = {}
+        self._keys: dict[bytes, AesGcm] = {}
         self._max = max_cached
         self.headers_opened = 0
 
@@ -249,7 +247,7 @@ class Opener:
             raw = tech.open(e.key_header, secret, header_aad)
             if len(raw) != 32:
                 raise MalformedCiphertextError("data key has the wrong size")
-            key = AESGCM(raw)
+            key = AesGcm(raw)
             if len(self._keys) >= self._max:
                 self._keys.pop(next(iter(self._keys)))
             self._keys[digest] = key
@@ -261,7 +259,7 @@ class Opener:
         )
         try:
             return key.decrypt(e.ciphertext[:_NONCE], e.ciphertext[_NONCE:], data_aad)
-        except InvalidTag:
+        except DecryptionError:
             raise DecryptionError(f"envelope {e.request_id}: tag does not verify") from None
 
 

@@ -81,7 +81,14 @@ from .merkle import (
 from .policy import AccessRule, PrivacyHeader
 from .receipts import Receipt, verify_receipt
 from .record_chain import ChainHead, RecordChain, verify_records
-from .signing import Ed25519Signer, Ed25519Verifier, LedgerSigner, LedgerVerifier, key_id
+from .signing import (
+    LedgerKey,
+    LedgerKeyVerifier,
+    LedgerSigner,
+    LedgerVerifier,
+    ed25519_ledger_verifier,
+    key_id,
+)
 from .sqlite import SqliteStorage
 from .storage import LedgerStorage, MemoryStorage, StoredRecord
 from .transactions import Transaction, TxType
@@ -106,8 +113,6 @@ __all__ = [
     "ConsistencyProofError",
     "Cosignature",
     "CosignatureError",
-    "Ed25519Signer",
-    "Ed25519Verifier",
     "ForkDetectedError",
     "InclusionProof",
     "InclusionProofError",
@@ -115,6 +120,8 @@ __all__ = [
     "Ledger",
     "LedgerDecodeError",
     "LedgerIntegrityError",
+    "LedgerKey",
+    "LedgerKeyVerifier",
     "LedgerLookupError",
     "LedgerSigner",
     "LedgerStateError",
@@ -149,6 +156,7 @@ __all__ = [
     "audit",
     "cosign",
     "detect_fork",
+    "ed25519_ledger_verifier",
     "key_id",
     "leaf_hash",
     "node_hash",

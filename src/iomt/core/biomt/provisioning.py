@@ -53,9 +53,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.asymmetric import x25519
-
 from iomt.crypto.encoding import lp32, u32
+from iomt.crypto.errors import KeyFormatError
+from iomt.crypto.keys import EccCurve, EccPrivateKey, EccPublicKey, X25519PrivateKey
 from iomt.crypto.primitives import hkdf_sha256, sha256
 from iomt.ledger import Receipt, Transaction
 
@@ -286,10 +286,11 @@ class Provisioned(Message):
 # --- key establishment ---------------------------------------------------------------
 
 
-def x25519_shared(private: x25519.X25519PrivateKey, public: bytes) -> bytes:
+def x25519_shared(private: EccPrivateKey | X25519PrivateKey, public: bytes) -> bytes:
+    key = private if isinstance(private, EccPrivateKey) else EccPrivateKey(private)
     try:
-        return private.exchange(x25519.X25519PublicKey.from_public_bytes(public))
-    except ValueError:  # malformed or low-order share: all-zero secret
+        return key.exchange(EccPublicKey.from_bytes(public, EccCurve.X25519))
+    except KeyFormatError:  # malformed or low-order share: all-zero secret
         raise ProvisioningError("X25519 share is invalid or of low order") from None
 
 

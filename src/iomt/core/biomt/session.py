@@ -57,9 +57,8 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from cryptography.hazmat.primitives.serialization import Encoding
-
 from iomt.core.channels import ChannelTable, HandshakeLimits
+from iomt.crypto.ca import certificate_der
 from iomt.crypto.encoding import lp16
 from iomt.crypto.errors import CertificateError, SessionError, SessionReplayError
 from iomt.crypto.primitives import sha256
@@ -449,7 +448,7 @@ def user_validator(users: UserDirectory, clock: Clock) -> CredentialValidator:
 
     def validate(name: str, credential: bytes) -> Verifier:
         user = users.get(name)
-        registered = user.certificate.public_bytes(Encoding.DER)
+        registered = certificate_der(user.certificate)
         if not hmac.compare_digest(registered, credential):
             raise RequestAuthenticationError(f"{name!r} presented another certificate")
         try:
@@ -569,7 +568,7 @@ class UserSessions:
             user = self._users.get(session.peer_name)
             log = self._logs[sid] = _SessionLog(
                 session.peer_name,
-                sha256(user.certificate.public_bytes(Encoding.DER)),
+                sha256(certificate_der(user.certificate)),
                 round(session.expires_at * SECOND),
             )
         return session, sid, query
