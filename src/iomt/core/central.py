@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from iomt.clock import ClockS
 from iomt.core.channels import ChannelTable
 from iomt.core.device import Refused, StoredReading
 from iomt.core.listener import DataRequest, Listener, Outcome, Refusal
@@ -38,7 +39,7 @@ class CentralCore:
         tokens: TokenVerifier,
         abe_params: FamePublicParams | None,
         policy: str,
-        clock: Callable[[], float] = time.time,
+        clock: ClockS = time.time,
     ) -> None:
         self.uri = uri
         self.channels = channels

@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from iomt.clock import ClockS
 from iomt.core import conversion
 from iomt.core.channels import ChannelTable
 from iomt.core.conversion import ConversionOrder, ConversionPlan
@@ -117,7 +118,7 @@ class DeviceCore:
         tokens: TokenVerifier,
         abe_params: FamePublicParams | None,
         history: int = 64,
-        clock: Callable[[], float] = time.time,
+        clock: ClockS = time.time,
         rng: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self.config = config

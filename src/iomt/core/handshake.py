@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
+from iomt.clock import ClockS
 from iomt.core.listener import SCOPE, name_of
 from iomt.crypto.encoding import lp32, u32
 from iomt.crypto.signing import Signer, Verifier
@@ -117,7 +118,7 @@ class Wallet:
         *,
         check_certificate: CertificateCheck,
         token_lifetime_s: float = 3600.0,
-        clock: Callable[[], float] = time.time,
+        clock: ClockS = time.time,
     ) -> None:
         self.wallet_uri = wallet_uri
         self.patient_id = patient_id

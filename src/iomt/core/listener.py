@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from iomt.clock import ClockS
 from iomt.crypto.encoding import lp32
 from iomt.crypto.errors import SessionReplayError, TokenError, TokenReplayed
 from iomt.crypto.sessions import Session
@@ -106,7 +106,7 @@ class Listener:
         applicable: frozenset[str],
         verifier: TokenVerifier,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: ClockS = time.time,
         cache_size: int = 4096,
     ) -> None:
         self.device_uri = device_uri

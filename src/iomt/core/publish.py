@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from iomt.clock import ClockS
 from iomt.crypto.encoding import lp32
 from iomt.crypto.errors import DecryptionError, MalformedCiphertextError
 from iomt.crypto.keys import EccPublicKey, SymmetricKey
@@ -176,7 +177,7 @@ class Sealer:
         self,
         sender_uri: str,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: ClockS = time.monotonic,
         rng: Callable[[int], bytes] = os.urandom,
         max_uses: int = 1000,
         max_age_s: float = 600.0,

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
+from iomt.clock import ClockS
 from iomt.crypto.encoding import lp32, u32
 from iomt.crypto.errors import CertificateError
 from iomt.crypto.roles import CertifiedRole, roles_of
@@ -176,7 +177,7 @@ class NeighbourTable:
         facility: str | None = None,
         max_hops: int = 2,
         expiry_periods: float = 3.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: ClockS = time.monotonic,
         verified: VerifiedAnnouncements | None = None,
     ) -> None:
         self.self_uri = self_uri

@@ -44,7 +44,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from iomt.clock import ClockS
 from iomt.crypto.abe.fame import AttributeAuthority, FamePublicParams, FameUserKey
 from iomt.crypto.ca import build_ca, issue_certificate
 from iomt.crypto.errors import (
@@ -226,9 +227,7 @@ class Identity:
 class Keystore:
     """A keystore directory. Use ``Keystore.create(path)`` or ``Keystore.open(path)``."""
 
-    def __init__(
-        self, root: Path, meta: dict[str, Any], *, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, root: Path, meta: dict[str, Any], *, clock: ClockS = time.time) -> None:
         self.root = root
         self.facility = str(meta["facility"])
         self._clock = clock
@@ -251,7 +250,7 @@ class Keystore:
         facility: str = "iomt",
         ca_validity_days: int = 3650,
         max_attribute_reuse: int = 2,
-        clock: Callable[[], float] = time.time,
+        clock: ClockS = time.time,
     ) -> Keystore:
         root = Path(path)
         _check_name(facility)
@@ -297,9 +296,7 @@ class Keystore:
         return store
 
     @classmethod
-    def open(
-        cls, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time
-    ) -> Keystore:
+    def open(cls, path: str | os.PathLike[str], *, clock: ClockS = time.time) -> Keystore:
         root = Path(path)
         try:
             meta = json.loads(_read(root / "keystore.json"))

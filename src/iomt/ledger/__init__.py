@@ -66,7 +66,7 @@ from .errors import (
     TreeHeadMismatchError,
     UncoveredTransactionError,
 )
-from .ledger import DEFAULT_MAX_BLOCK_TRANSACTIONS, Clock, Ledger
+from .ledger import DEFAULT_MAX_BLOCK_TRANSACTIONS, Ledger
 from .local_storage import LocalStorage
 from .merkle import (
     EMPTY_ROOT,
@@ -108,7 +108,6 @@ __all__ = [
     "ChainHead",
     "ChainLinkError",
     "CheckpointSignatureError",
-    "Clock",
     "ConsistencyProof",
     "ConsistencyProofError",
     "Cosignature",

@@ -32,7 +32,7 @@ from iomt.crypto.techniques import AssociatedData
 from iomt.errors import AuthenticationError
 from iomt.ledger import TxType, verify_receipt
 
-from .clock import Clock, Rng
+from .clock import ClockNs, Rng
 from .errors import BiomtStateError, KeyExpiredError, ProvisioningError, ReceiptMismatchError
 from .identity import BolsterCredentials, TrustAnchor, certificate_agreement, certificate_from_der
 from .keys import LedgerKeyVerifier, SharedKey, fingerprint
@@ -137,7 +137,7 @@ class BiomtDevice:
         device_uri: str,
         *,
         anchor: TrustAnchor,
-        clock: Clock,
+        clock: ClockNs,
         rng: Rng,
         signer: Ed25519Signer | None = None,
     ) -> None:

@@ -73,7 +73,7 @@ from iomt.crypto.signing import Verifier
 from iomt.errors import AuthenticationError, RemoteProtocolError
 from iomt.ledger import InclusionProof, Receipt, Transaction
 
-from .clock import SECOND, Clock
+from .clock import SECOND, ClockNs
 from .codec import U32, U64, Blob, Bytes, Enum, Message, Nested, Optional, Seq, tag
 from .errors import (
     AttestationMismatchError,
@@ -442,7 +442,7 @@ def attestation_digest(
 # --- credential validators -----------------------------------------------------------
 
 
-def user_validator(users: UserDirectory, clock: Clock) -> CredentialValidator:
+def user_validator(users: UserDirectory, clock: ClockNs) -> CredentialValidator:
     """The bolster's view of a handshake initiator: a registered user presenting exactly
     its registered certificate, still valid and unrevoked."""
 
@@ -460,7 +460,7 @@ def user_validator(users: UserDirectory, clock: Clock) -> CredentialValidator:
     return validate
 
 
-def bolster_validator(anchor: TrustAnchor, clock: Clock) -> CredentialValidator:
+def bolster_validator(anchor: TrustAnchor, clock: ClockNs) -> CredentialValidator:
     """A user's view of the bolster: its signing certificate from the facility CA, named
     for the bolster (what :class:`~iomt.core.biomt.identity.BolsterCredentials` carries)."""
 
@@ -500,7 +500,7 @@ class UserSessions:
         identity: HandshakeIdentity,
         users: UserDirectory,
         *,
-        clock: Clock,
+        clock: ClockNs,
         policy: SessionPolicy,
         handshake_limits: HandshakeLimits,
         max_unattested: int,
