@@ -197,3 +197,20 @@ def test_non_canonical_sets_are_rejected() -> None:
     assert swapped != raw
     with pytest.raises(LedgerDecodeError):
         PrivacyHeader.from_bytes(swapped)
+
+
+def test_the_ledger_reads_with_the_one_reader_and_says_where_input_ends() -> None:
+    from iomt.crypto import encoding as canonical
+    from iomt.ledger.encoding import Reader
+
+    assert issubclass(Reader, canonical.Reader)
+    with pytest.raises(
+        LedgerDecodeError, match=r"^x: truncated \(needed 5 bytes at offset 4\)$"
+    ) as info:
+        Reader(canonical.u32(5) + b"ab", "x").blob()
+    assert (info.value.expected, info.value.computed) == (9, 6)
+    r = Reader(canonical.lp32(b"ab") + b"!", "x")
+    assert r.blob() == b"ab"
+    with pytest.raises(LedgerDecodeError, match=r"^x: 1 trailing bytes$") as info:
+        r.end()
+    assert (info.value.expected, info.value.computed) == (6, 7)

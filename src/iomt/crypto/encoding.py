@@ -78,7 +78,7 @@ class Reader:
 
     def take(self, n: int) -> bytes:
         if n < 0 or self._pos + n > len(self._data):
-            raise self._error(f"truncated: wanted {n} bytes, {self.remaining} left")
+            raise self._truncated(n)
         out = self._data[self._pos : self._pos + n]
         self._pos += n
         return out
@@ -108,4 +108,11 @@ class Reader:
 
     def end(self) -> None:
         if self._pos != len(self._data):
-            raise self._error(f"{self.remaining} trailing bytes")
+            raise self._trailing()
+
+    # A layer with richer errors (the ledger's carry offsets) overrides these two.
+    def _truncated(self, n: int) -> IomtError:
+        return self._error(f"truncated: wanted {n} bytes, {self.remaining} left")
+
+    def _trailing(self) -> IomtError:
+        return self._error(f"{self.remaining} trailing bytes")
