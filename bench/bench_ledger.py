@@ -29,10 +29,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from iomt.crypto.signing import Ed25519Signer
 from iomt.ledger import (
     AccessRule,
-    Ed25519Signer,
     Ledger,
+    LedgerKey,
+    LedgerKeyVerifier,
     LedgerStorage,
     MemoryStorage,
     PrivacyHeader,
@@ -87,7 +89,7 @@ def _median_us(fn: Callable[[], object], repeat: int) -> float:
 
 def run(n: int) -> dict[str, Any]:
     rng = random.Random(1)
-    signer = Ed25519Signer.from_private_bytes(bytes(range(32)))
+    signer = LedgerKey(Ed25519Signer.from_private_bytes(bytes(range(32))))
     out: dict[str, Any] = {"transactions": n, "body_bytes": BODY, "batch": BATCH}
     with tempfile.TemporaryDirectory() as tmp:
         stores: dict[str, LedgerStorage] = {
@@ -160,7 +162,7 @@ def run(n: int) -> dict[str, Any]:
         receipt = led.append(TxType.STORE, "dev-1", b"x" * BODY, time=n)
         tx = led.get_transaction(receipt.seq)
         out["verify_receipt_us"] = _median_us(
-            lambda: verify_receipt(receipt, signer.verifier, transaction=tx), 300
+            lambda: verify_receipt(receipt, LedgerKeyVerifier(signer.verifier), transaction=tx), 300
         )
 
         # Audit from scratch.

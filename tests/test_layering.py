@@ -16,12 +16,15 @@ functions and classes, under ``if TYPE_CHECKING:``, relative ones, and
        iomt.nodes                        DDS nodes wiring core objects to topics/services
        iomt.runtime                      Context, Node, Executor, QoS, services, graph
        iomt.core                         sans-IO protocol state machines
-       iomt.crypto | iomt.ledger         security techniques | the log
+       iomt.ledger                       the log (signed with crypto's keys, crypto's encoding)
+       iomt.crypto                       security techniques, the one encoder of signed bytes
        iomt.msg                          interface files and generated wire types
        iomt.resources, iomt.errors, iomt shared files, the error hierarchy
 
 2. **DDS.** Only ``iomt.runtime`` uses cyclonedds (and ``iomt.msg``, whose generated wire
    types are cyclonedds IdlStructs).
+   **Cryptography.** Only ``iomt.crypto`` imports pyca/cryptography: the protocol layers
+   reach primitives, keys and signatures through it, so one package holds every use.
 3. **Sans-IO.** ``iomt.core``, ``iomt.crypto`` and ``iomt.ledger`` import neither
    cyclonedds nor ``iomt.msg`` (they speak in dataclasses and bytes; nodes convert at the
    boundary), and do no IO: no sockets, processes, signals, threads (a ``threading.Lock``
@@ -56,13 +59,15 @@ LAYERS: list[tuple[str, ...]] = [  # top first; packages in one tuple are indepe
     ("iomt.nodes",),
     ("iomt.runtime",),
     ("iomt.core",),
-    ("iomt.crypto", "iomt.ledger"),
+    ("iomt.ledger",),
+    ("iomt.crypto",),
     ("iomt.msg",),
     ("iomt.resources",),
     ("iomt.errors",),
     ("iomt",),
 ]
 DDS_USERS = ("iomt.runtime", "iomt.msg")
+CRYPTOGRAPHY_USERS = ("iomt.crypto",)
 SANS_IO = ("iomt.core", "iomt.crypto", "iomt.ledger")
 
 # Modules whose import means IO (or DDS) in a sans-IO layer.
@@ -126,6 +131,19 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {
     ),
 }
 ALLOWED_DDS: dict[str, str] = {}
+ALLOWED_CRYPTOGRAPHY: dict[str, str] = {
+    # module: reason
+    "iomt.core.biomt.bolster": (
+        "x25519/Ed25519 keys and DER encoding in the bolster, which is being split into "
+        "services; they go through iomt.crypto when it is"
+    ),
+    "iomt.nodes.common": "PEM serialization of keystore keys; the nodes are being rewired",
+    "iomt.nodes.biomt_admin": "DER encoding of certificates; the nodes are being rewired",
+    "iomt.nodes.biomt_physician": "DER encoding of certificates; the nodes are being rewired",
+    "iomt.nodes.device_storage": (
+        "AES-GCM and HKDF of the device's local store; the nodes are being rewired"
+    ),
+}
 ALLOWED_IO: dict[tuple[str, str], str] = {
     # (module, kind of IO): reason
     ("iomt.crypto.keystore", "file"): (
@@ -178,7 +196,7 @@ class Import:
 
 @dataclass(frozen=True)
 class Violation:
-    rule: str  # "upward", "sideways", "dds", "msg", "io:<kind>", "cycle"
+    rule: str  # "upward", "sideways", "dds", "cryptography", "msg", "io:<kind>", "cycle"
     module: str
     detail: str
     line: int = 0
@@ -272,6 +290,8 @@ def import_violations(imports: Iterable[Import]) -> Iterator[Violation]:
         top = imp.target.split(".")[0]
         if top == "cyclonedds" and not _within(imp.importer, DDS_USERS):
             yield Violation("dds", imp.importer, f"imports {imp.target}", imp.line)
+        if top == "cryptography" and not _within(imp.importer, CRYPTOGRAPHY_USERS):
+            yield Violation("cryptography", imp.importer, f"imports {imp.target}", imp.line)
         if top != "iomt":
             continue
         here, there = package_of(imp.importer), package_of(imp.target)
@@ -431,6 +451,8 @@ def allowed(v: Violation) -> bool:
         return (v.module, target) in ALLOWED_UPWARD
     if v.rule == "dds":
         return v.module in ALLOWED_DDS
+    if v.rule == "cryptography":
+        return v.module in ALLOWED_CRYPTOGRAPHY
     if v.rule.startswith("io:"):
         return (v.module, v.rule[3:]) in ALLOWED_IO
     if v.rule == "cycle":
@@ -460,6 +482,11 @@ def test_no_layer_imports_upward_or_sideways(tree: Analysis) -> None:
 
 def test_runtime_is_the_only_cyclonedds_user(tree: Analysis) -> None:
     bad = [v for v in tree.violations if v.rule == "dds" and not allowed(v)]
+    assert not bad, "\n".join(map(str, bad))
+
+
+def test_crypto_is_the_only_cryptography_user(tree: Analysis) -> None:
+    bad = [v for v in tree.violations if v.rule == "cryptography" and not allowed(v)]
     assert not bad, "\n".join(map(str, bad))
 
 
@@ -493,10 +520,12 @@ def test_allow_lists_have_no_stale_entries(tree: Analysis) -> None:
         if v.rule in ("upward", "sideways")
     }
     seen_dds = {v.module for v in tree.violations if v.rule == "dds"}
+    seen_cryptography = {v.module for v in tree.violations if v.rule == "cryptography"}
     seen_io = {(v.module, v.rule[3:]) for v in tree.violations if v.rule.startswith("io:")}
     stale = (
         [f"ALLOWED_UPWARD {k}" for k in ALLOWED_UPWARD if k not in seen_upward]
         + [f"ALLOWED_DDS {k}" for k in ALLOWED_DDS if k not in seen_dds]
+        + [f"ALLOWED_CRYPTOGRAPHY {k}" for k in ALLOWED_CRYPTOGRAPHY if k not in seen_cryptography]
         + [f"ALLOWED_IO {k}" for k in ALLOWED_IO if k not in seen_io]
         + [f"ALLOWED_CYCLES {sorted(k)}" for k in ALLOWED_CYCLES if k not in tree.cycles]
     )
@@ -542,6 +571,8 @@ def test_the_checker_catches_upward_imports_wherever_they_stand(tmp_path: Path) 
             """,
             "iomt/core/c.py": "from ..cli import main\n",
             "iomt/crypto/__init__.py": "from iomt.ledger import x\n",
+            "iomt/launch/__init__.py": "from iomt.capture import y\n",
+            "iomt/capture/__init__.py": "",
             "iomt/runtime/__init__.py": "",
             "iomt/runtime/node.py": "",
             "iomt/nodes/__init__.py": "",
@@ -554,7 +585,8 @@ def test_the_checker_catches_upward_imports_wherever_they_stand(tmp_path: Path) 
         ("upward", "iomt.core.a"),
         ("upward", "iomt.core.b"),
         ("upward", "iomt.core.c"),
-        ("sideways", "iomt.crypto"),
+        ("upward", "iomt.crypto"),
+        ("sideways", "iomt.launch"),
     } <= _rules(a)
 
 
@@ -572,6 +604,8 @@ def test_the_checker_catches_dds_and_io_in_the_sans_io_layers(tmp_path: Path) ->
             "iomt/core/g.py": "import socket\n",
             "iomt/core/h.py": "from iomt.msg import Vitals\n",
             "iomt/msg/__init__.py": "import cyclonedds\n",
+            "iomt/core/i.py": "def f():\n    from cryptography.hazmat.primitives import hashes\n",
+            "iomt/crypto/__init__.py": "from cryptography import x509\n",
             "iomt/nodes/__init__.py": "import cyclonedds.idl\n",
             "iomt/ledger/__init__.py": "import sqlite3\n",
         },
@@ -587,8 +621,10 @@ def test_the_checker_catches_dds_and_io_in_the_sans_io_layers(tmp_path: Path) ->
         ("msg", "iomt.core.h"),
         ("dds", "iomt.nodes"),
         ("io:file", "iomt.ledger"),
+        ("cryptography", "iomt.core.i"),
     } <= rules
     assert not {r for r in rules if r[1] in ("iomt.core.f", "iomt.msg")}  # a lock, urandom
+    assert not {r for r in rules if r[1] == "iomt.crypto"}  # crypto is where it belongs
 
 
 def test_the_checker_catches_a_new_cycle(tmp_path: Path) -> None:

@@ -13,11 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from iomt.crypto.signing import Ed25519Signer
 from iomt.ledger import (
     AccessRule,
-    Ed25519Signer,
     ForkDetectedError,
     Ledger,
+    LedgerKey,
     LedgerVerificationError,
     PrivacyHeader,
     SqliteStorage,
@@ -30,8 +31,8 @@ from iomt.ledger.checkpoints import SignedTreeHead
 from .conftest import START, FakeClock
 from .test_sqlite_tamper import _build, _copy_row, _flip_byte, _row, _tamper
 
-SIGNER = Ed25519Signer.from_private_bytes(bytes([7]) * 32)
-OTHER = Ed25519Signer.from_private_bytes(bytes([9]) * 32)
+SIGNER = LedgerKey(Ed25519Signer.from_private_bytes(bytes([7]) * 32))
+OTHER = LedgerKey(Ed25519Signer.from_private_bytes(bytes([9]) * 32))
 
 
 def policy() -> PrivacyHeader:
@@ -150,7 +151,7 @@ def _empty(db: Path, _tmp: Path) -> None:
 
 
 #: name -> (attack on the file, trusted checkpoint sizes, key the auditor holds)
-SCENARIOS: dict[str, tuple[Callable[[Path, Path], None], tuple[int, ...], Ed25519Signer]] = {
+SCENARIOS: dict[str, tuple[Callable[[Path, Path], None], tuple[int, ...], LedgerKey]] = {
     "body byte, sealed": (_flip("transactions", "body", "seq = 2", 5), (), SIGNER),
     "body byte, pending": (_flip("transactions", "body", "seq = 9", 5), (), SIGNER),
     "dropped row": (_sql(("DELETE FROM transactions WHERE seq = 5", ())), (), SIGNER),

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from iomt.crypto.signing import Ed25519Signer
 from iomt.ledger import (
     AccessRule,
-    Ed25519Signer,
     Ledger,
+    LedgerKey,
     LedgerStorage,
     MemoryStorage,
     PrivacyHeader,
@@ -69,8 +70,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 
 
 @pytest.fixture
-def signer() -> Ed25519Signer:
-    return Ed25519Signer.from_private_bytes(bytes([7]) * 32)
+def signer() -> LedgerKey:
+    return LedgerKey(Ed25519Signer.from_private_bytes(bytes([7]) * 32))
 
 
 @pytest.fixture
@@ -95,9 +96,7 @@ def policy() -> PrivacyHeader:
 
 
 @pytest.fixture
-def ledger(
-    backend: Backend, signer: Ed25519Signer, clock: FakeClock, policy: PrivacyHeader
-) -> Ledger:
+def ledger(backend: Backend, signer: LedgerKey, clock: FakeClock, policy: PrivacyHeader) -> Ledger:
     return Ledger.open(
         backend.open(), signer, privacy_header=policy, clock=clock, max_block_transactions=4
     )

@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import sys
 
-from iomt.ledger import AccessRule, Ed25519Signer, Ledger, PrivacyHeader, SqliteStorage, TxType
+from iomt.crypto.signing import Ed25519Signer
+from iomt.ledger import AccessRule, Ledger, LedgerKey, PrivacyHeader, SqliteStorage, TxType
 
 POLICY = PrivacyHeader(
     "facility-crash",
@@ -33,7 +34,7 @@ def main() -> None:
     store = SqliteStorage(path)
     ledger = Ledger.open(
         store,
-        Ed25519Signer.from_private_bytes(seed),
+        LedgerKey(Ed25519Signer.from_private_bytes(seed)),
         privacy_header=POLICY,
         max_block_transactions=7,
     )

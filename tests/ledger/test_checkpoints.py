@@ -6,14 +6,16 @@ from dataclasses import replace
 
 import pytest
 
+from iomt.crypto.signing import Ed25519Signer
 from iomt.ledger import (
     CheckpointSignatureError,
     ConsistencyProof,
     ConsistencyProofError,
     CosignatureError,
-    Ed25519Signer,
     ForkDetectedError,
     Ledger,
+    LedgerKey,
+    LedgerKeyVerifier,
     MemoryStorage,
     SignedTreeHead,
     TxType,
@@ -35,12 +37,12 @@ def test_checkpoint_signature_and_ledger_binding(ledger: Ledger, signer) -> None
     _grow(ledger, 3)
     cp = ledger.checkpoint()
     verify_checkpoint(cp, signer)
-    verify_checkpoint(cp, signer.verifier)
+    verify_checkpoint(cp, LedgerKeyVerifier(signer.verifier))
     with pytest.raises(CheckpointSignatureError):
         verify_checkpoint(replace(cp, tree_size=cp.tree_size + 1), signer)
     with pytest.raises(CheckpointSignatureError):
         verify_checkpoint(replace(cp, signature=bytes(64)), signer)
-    other = Ed25519Signer.from_private_bytes(b"\x03" * 32)
+    other = LedgerKey(Ed25519Signer.from_private_bytes(b"\x03" * 32))
     with pytest.raises(CheckpointSignatureError) as info:
         verify_checkpoint(cp, other)
     assert info.value.computed == cp.log_id
@@ -57,15 +59,15 @@ def test_checkpoint_wire_round_trip(ledger: Ledger, signer) -> None:
 def test_cluster_head_cosigns(ledger: Ledger, signer) -> None:
     _grow(ledger, 2)
     cp = ledger.checkpoint()
-    head = Ed25519Signer.from_private_bytes(b"\x04" * 32)  # a cluster head's key
+    head = LedgerKey(Ed25519Signer.from_private_bytes(b"\x04" * 32))  # a cluster head's key
     cosig = cosign(cp, head, time=123)
-    verify_cosignature(cp, cosig, head.verifier)
+    verify_cosignature(cp, cosig, LedgerKeyVerifier(head.verifier))
     with pytest.raises(CosignatureError):
-        verify_cosignature(replace(cp, time=cp.time + 1), cosig, head.verifier)
+        verify_cosignature(replace(cp, time=cp.time + 1), cosig, LedgerKeyVerifier(head.verifier))
     with pytest.raises(CosignatureError):
-        verify_cosignature(cp, replace(cosig, time=124), head.verifier)
+        verify_cosignature(cp, replace(cosig, time=124), LedgerKeyVerifier(head.verifier))
     with pytest.raises(CosignatureError):
-        verify_cosignature(cp, cosig, signer.verifier)  # not this witness
+        verify_cosignature(cp, cosig, LedgerKeyVerifier(signer.verifier))  # not this witness
     from iomt.ledger.checkpoints import Cosignature
 
     assert Cosignature.from_bytes(cosig.to_bytes()) == cosig
@@ -84,7 +86,7 @@ def test_honest_growth_is_not_a_fork(ledger: Ledger, signer) -> None:
     detect_fork(new, same, ledger.consistency_proof(new.tree_size, new.tree_size), signer)
 
 
-def _forked_pair(signer: Ed25519Signer, policy) -> tuple[Ledger, Ledger]:
+def _forked_pair(signer: LedgerKey, policy) -> tuple[Ledger, Ledger]:
     """The same bolster key keeping two different histories (a rewrite)."""
     a = Ledger.open(MemoryStorage(), signer, privacy_header=policy, clock=FakeClock())
     b = Ledger.open(MemoryStorage(), signer, privacy_header=policy, clock=FakeClock())

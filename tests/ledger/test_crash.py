@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from iomt.ledger import Ed25519Signer, Ledger, LocalStorage, SqliteStorage, TxType, audit
+from iomt.crypto.signing import Ed25519Signer
+from iomt.ledger import Ledger, LedgerKey, LocalStorage, SqliteStorage, TxType, audit
 
 from .crash_writer import body_for
 
@@ -73,7 +74,7 @@ def _run_and_kill(db: Path, rng: random.Random, deadline_s: float = 20.0) -> lis
 def test_sigkill_mid_append_loses_nothing_acknowledged(tmp_path: Path) -> None:
     db = tmp_path / "crash.db"
     rng = random.Random(20240607)
-    signer = Ed25519Signer.from_private_bytes(SEED)
+    signer = LedgerKey(Ed25519Signer.from_private_bytes(SEED))
     all_acked: list[int] = []
     for _round in range(4):
         acked = _run_and_kill(db, rng)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from iomt.ledger import Ed25519Signer, Ledger, MemoryStorage, PrivacyHeader
+from iomt.crypto.signing import Ed25519Signer
+from iomt.ledger import Ledger, LedgerKey, MemoryStorage, PrivacyHeader
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "ledger.md"
 
 
 def test_usage_example_runs(tmp_path: Path) -> None:
     (code,) = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
-    old = Ledger.open(MemoryStorage(), Ed25519Signer.generate(), privacy_header=PrivacyHeader("x"))
+    old = Ledger.open(
+        MemoryStorage(), LedgerKey(Ed25519Signer.generate()), privacy_header=PrivacyHeader("x")
+    )
     namespace = {
         "db_path": tmp_path / "bolster.db",
         "ciphertext": b"\x01" * 48,

@@ -8,19 +8,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from iomt.crypto.signing import Ed25519Signer
 from iomt.ledger import (
     AccessRule,
     Block,
     BlockHeader,
     ConsistencyProof,
-    Ed25519Signer,
-    Ed25519Verifier,
     InclusionProof,
     LedgerDecodeError,
+    LedgerKey,
     PrivacyHeader,
     SignedTreeHead,
     Transaction,
     TxType,
+    ed25519_ledger_verifier,
     key_id,
     verify_checkpoint,
 )
@@ -32,7 +33,7 @@ FMT = load("ledger_format")
 
 
 def test_known_key() -> None:
-    signer = Ed25519Signer.from_private_bytes(unhex(FMT["signer_seed"]))
+    signer = LedgerKey(Ed25519Signer.from_private_bytes(unhex(FMT["signer_seed"])))
     assert signer.public_key_bytes.hex() == FMT["public_key"]
     assert key_id(signer.public_key_bytes).hex() == FMT["log_id"]
 
@@ -62,7 +63,7 @@ def test_privacy_header_known_answer() -> None:
 
 
 def test_block_header_and_checkpoint_known_answers() -> None:
-    verifier = Ed25519Verifier.from_public_bytes(unhex(FMT["public_key"]))
+    verifier = ed25519_ledger_verifier(unhex(FMT["public_key"]))
     signed = unhex(FMT["block_header"]["signed_bytes"])
     verifier.verify(signed, unhex(FMT["block_header"]["signature"]))
     import hashlib
@@ -196,3 +197,20 @@ def test_non_canonical_sets_are_rejected() -> None:
     assert swapped != raw
     with pytest.raises(LedgerDecodeError):
         PrivacyHeader.from_bytes(swapped)
+
+
+def test_the_ledger_reads_with_the_one_reader_and_says_where_input_ends() -> None:
+    from iomt.crypto import encoding as canonical
+    from iomt.ledger.encoding import Reader
+
+    assert issubclass(Reader, canonical.Reader)
+    with pytest.raises(
+        LedgerDecodeError, match=r"^x: truncated \(needed 5 bytes at offset 4\)$"
+    ) as info:
+        Reader(canonical.u32(5) + b"ab", "x").blob()
+    assert (info.value.expected, info.value.computed) == (9, 6)
+    r = Reader(canonical.lp32(b"ab") + b"!", "x")
+    assert r.blob() == b"ab"
+    with pytest.raises(LedgerDecodeError, match=r"^x: 1 trailing bytes$") as info:
+        r.end()
+    assert (info.value.expected, info.value.computed) == (6, 7)

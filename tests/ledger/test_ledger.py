@@ -6,13 +6,14 @@ from itertools import pairwise
 
 import pytest
 
+from iomt.crypto.signing import Ed25519Signer
 from iomt.ledger import (
     EMPTY_ROOT,
     ConsistencyProofError,
-    Ed25519Signer,
     InclusionProofError,
     KeyMismatchError,
     Ledger,
+    LedgerKey,
     LedgerLookupError,
     LedgerStateError,
     LedgerStorageError,
@@ -36,7 +37,7 @@ def _body(i: int) -> bytes:
 
 @pytest.mark.parametrize("tx_type", list(TxType))
 def test_each_transaction_type_is_appended_and_proven(
-    ledger: Ledger, signer: Ed25519Signer, tx_type: TxType
+    ledger: Ledger, signer: LedgerKey, tx_type: TxType
 ) -> None:
     ledger.append(TxType.ORIGIN, "admin", b"device key", time=1)
     receipt = ledger.append(tx_type, "dev-hr-1", b"\x00encrypted", time=2, signature=b"sig")
@@ -174,7 +175,7 @@ def test_open_checks_key_and_needs_a_policy(backend: Backend, signer, policy) ->
         Ledger.open(backend.open(), signer)  # empty store, no initial policy
     Ledger.open(backend.open(), signer, privacy_header=policy)
     with pytest.raises(KeyMismatchError):
-        Ledger.open(backend.open(), Ed25519Signer.from_private_bytes(b"\x02" * 32))
+        Ledger.open(backend.open(), LedgerKey(Ed25519Signer.from_private_bytes(b"\x02" * 32)))
     with pytest.raises(ValueError):
         Ledger.open(backend.open(), signer, max_block_transactions=0)
 

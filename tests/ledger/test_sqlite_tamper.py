@@ -16,16 +16,17 @@ from pathlib import Path
 
 import pytest
 
+from iomt.crypto.signing import Ed25519Signer
 from iomt.ledger import (
     BlockMerkleRootError,
     BlockSequenceError,
     BlockSignatureError,
     ChainLinkError,
     CheckpointSignatureError,
-    Ed25519Signer,
     ForkDetectedError,
     Ledger,
     LedgerIntegrityError,
+    LedgerKey,
     LedgerStorageError,
     LedgerVerificationError,
     MerkleNodeError,
@@ -45,7 +46,7 @@ from iomt.ledger.merkle import Frontier, leaf_hash
 from .conftest import FakeClock
 
 
-def _build(path: Path, signer: Ed25519Signer, policy: PrivacyHeader, n: int = 10) -> None:
+def _build(path: Path, signer: LedgerKey, policy: PrivacyHeader, n: int = 10) -> None:
     with SqliteStorage(path) as store:
         led = Ledger.open(
             store, signer, privacy_header=policy, clock=FakeClock(), max_block_transactions=4
@@ -61,7 +62,7 @@ def _build(path: Path, signer: Ed25519Signer, policy: PrivacyHeader, n: int = 10
 
 
 @pytest.fixture
-def db(tmp_path: Path, signer: Ed25519Signer, policy: PrivacyHeader) -> Path:
+def db(tmp_path: Path, signer: LedgerKey, policy: PrivacyHeader) -> Path:
     path = tmp_path / "bolster.db"
     _build(path, signer, policy)
     with SqliteStorage(path) as store:
@@ -77,7 +78,7 @@ def _tamper(path: Path, *statements: tuple[str, tuple]) -> None:
     con.close()
 
 
-def _audit_error(path: Path, signer: Ed25519Signer) -> LedgerVerificationError:
+def _audit_error(path: Path, signer: LedgerKey) -> LedgerVerificationError:
     with SqliteStorage(path) as store, pytest.raises(LedgerVerificationError) as info:
         audit(store, signer.public_key_bytes)
     return info.value
@@ -317,7 +318,7 @@ def test_audit_with_a_witnessed_checkpoint_of_the_same_history(db: Path, signer)
 
 
 def test_wrong_key(db: Path) -> None:
-    other = Ed25519Signer.from_private_bytes(b"\x09" * 32)
+    other = LedgerKey(Ed25519Signer.from_private_bytes(b"\x09" * 32))
     err = _audit_error(db, other)
     assert isinstance(err, LedgerIntegrityError)
 

@@ -12,15 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from iomt.clock import ClockS
 from iomt.core.channels import ChannelTable
-from iomt.core.device import Refused, StoredReading
+from iomt.core.device import Refused, StoredReading, seal_for_requester
 from iomt.core.listener import DataRequest, Listener, Outcome, Refusal
 from iomt.core.publish import (
     Envelope,
     Sealer,
-    needs_link_key,
-    recipient_key_for,
-    requester_public_key,
 )
 from iomt.crypto.abe import FamePublicParams
 from iomt.crypto.sessions import Session
@@ -38,7 +36,7 @@ class CentralCore:
         tokens: TokenVerifier,
         abe_params: FamePublicParams | None,
         policy: str,
-        clock: Callable[[], float] = time.time,
+        clock: ClockS = time.time,
     ) -> None:
         self.uri = uri
         self.channels = channels
@@ -83,37 +81,13 @@ class CentralCore:
             return Refused(f"{Refusal.NO_DATA.value}: nothing uploaded for {device_uri}")
         if self._policy is None and self._abe_params is not None and self._policy_text:
             self._policy = AbePolicy.parse(self._abe_params, self._policy_text)
-        key = recipient_key_for(
-            request.technique,
-            requester_key=(
-                requester_public_key(request.requester_key) if request.requester_key else None
-            ),
-            policy=self._policy,
-            link_key=(
-                ChannelTable.link_key(session)
-                if session and needs_link_key(request.technique)
-                else None
-            ),
-        )
-        header, ciphertext = self.sealer.seal(
-            reading.cdr,
-            technique=request.technique,
-            recipient_uri=request.requester_uri,
-            recipient_key=key,
+        envelope = seal_for_requester(
+            self.sealer,
+            request,
+            reading,
             device_uri=device_uri,
-            request_id=request.request_id,
-            seq=reading.seq,
-        )
-        envelope = Envelope(
-            request.request_id,
-            device_uri,
-            self.uri,
-            request.requester_uri,
-            request.technique,
-            reading.seq,
-            reading.stamp_ns,
-            header,
-            ciphertext,
+            policy=self._policy,
+            session=session,
         )
         if session is None:
             self.counters["refused"] += 1

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from dataclasses import dataclass
 
+from iomt.clock import ClockS
 from iomt.crypto.errors import InvalidSignatureError
 from iomt.crypto.keys import SymmetricKey
 from iomt.crypto.sessions import (
@@ -98,7 +99,7 @@ class _Bucket:
 class HandshakeGate:
     """Admits message 1s under :class:`HandshakeLimits` (sans-IO; the clock is injected)."""
 
-    def __init__(self, limits: HandshakeLimits, clock: Callable[[], float]) -> None:
+    def __init__(self, limits: HandshakeLimits, clock: ClockS) -> None:
         self.limits = limits
         self._clock = clock
         now = clock()
@@ -140,7 +141,7 @@ class ChannelTable:
         validate_peer: CredentialValidator,
         *,
         policy: SessionPolicy | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: ClockS = time.time,
         limits: HandshakeLimits | None = None,
     ) -> None:
         self.identity = identity

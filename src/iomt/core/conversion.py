@@ -27,11 +27,11 @@ whose handshake certificate is checked the same way before the reading leaves:
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field, replace
 
 from iomt.core.listener import name_of
 from iomt.core.registration import Neighbour, NeighbourTable, facility_of
+from iomt.crypto.encoding import lp32
 from iomt.crypto.errors import CertificateError
 from iomt.crypto.roles import CertifiedRole, roles_of
 from iomt.crypto.sessions import Session
@@ -42,10 +42,6 @@ LINK_NONE = "none"
 LINK_SESSION = "session"
 SESSION_AEAD = "session-aead"  # an order on a session link: its AEAD is the authentication
 _CONTEXT = b"iomt/conversion-order/v1"
-
-
-def _lp(data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + data
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +64,7 @@ class ConversionOrder:
     def header_bytes(self) -> bytes:
         """Every field but payload and signature: the session AEAD's associated data."""
         return _CONTEXT + b"".join(
-            _lp(p)
+            lp32(p)
             for p in (
                 self.request_id.encode(),
                 self.device_uri.encode(),
@@ -84,7 +80,7 @@ class ConversionOrder:
         )
 
     def signed_bytes(self) -> bytes:
-        return self.header_bytes() + _lp(self.payload)
+        return self.header_bytes() + lp32(self.payload)
 
     def signed_by(self, signer: Signer) -> ConversionOrder:
         unsigned = replace(self, signature_algorithm=signer.algorithm, signature=b"")

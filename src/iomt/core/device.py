@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from iomt.clock import ClockS
 from iomt.core import conversion
 from iomt.core.channels import ChannelTable
 from iomt.core.conversion import ConversionOrder, ConversionPlan
@@ -105,6 +106,53 @@ class Refused:
 DeviceReply = Shared | Converting | Refused
 
 
+def seal_for_requester(
+    sealer: Sealer,
+    request: DataRequest,
+    reading: StoredReading,
+    *,
+    device_uri: str,
+    policy: AbePolicy | None,
+    session: Session | None,
+) -> Envelope:
+    """Alg. 2.2's answer: ``reading`` of ``device_uri`` sealed for the requester in the
+    technique it asked for (its ECC key, the ABE ``policy``, or the ``session``'s link key),
+    from ``sealer``'s owner. Not yet authenticated: the caller MACs it under the session
+    or signs it, as only it knows which one the requester expects."""
+    key = recipient_key_for(
+        request.technique,
+        requester_key=requester_public_key(request.requester_key)
+        if request.requester_key
+        else None,
+        policy=policy,
+        link_key=(
+            ChannelTable.link_key(session)
+            if session and needs_link_key(request.technique)
+            else None
+        ),
+    )
+    header, ciphertext = sealer.seal(
+        reading.cdr,
+        technique=request.technique,
+        recipient_uri=request.requester_uri,
+        recipient_key=key,
+        device_uri=device_uri,
+        request_id=request.request_id,
+        seq=reading.seq,
+    )
+    return Envelope(
+        request.request_id,
+        device_uri,
+        sealer.sender_uri,
+        request.requester_uri,
+        request.technique,
+        reading.seq,
+        reading.stamp_ns,
+        header,
+        ciphertext,
+    )
+
+
 class DeviceCore:
     def __init__(
         self,
@@ -117,7 +165,7 @@ class DeviceCore:
         tokens: TokenVerifier,
         abe_params: FamePublicParams | None,
         history: int = 64,
-        clock: Callable[[], float] = time.time,
+        clock: ClockS = time.time,
         rng: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self.config = config
@@ -223,35 +271,13 @@ class DeviceCore:
         self, request: DataRequest, reading: StoredReading, session: Session | None
     ) -> Envelope:
         """Seal ``reading`` for the requester in its technique and authenticate it."""
-        key = recipient_key_for(
-            request.technique,
-            requester_key=self._requester_key(request.requester_key),
-            policy=self.policy(),
-            link_key=(
-                ChannelTable.link_key(session)
-                if session and needs_link_key(request.technique)
-                else None
-            ),
-        )
-        header, ciphertext = self.sealer.seal(
-            reading.cdr,
-            technique=request.technique,
-            recipient_uri=request.requester_uri,
-            recipient_key=key,
+        envelope = seal_for_requester(
+            self.sealer,
+            request,
+            reading,
             device_uri=self.uri,
-            request_id=request.request_id,
-            seq=reading.seq,
-        )
-        envelope = Envelope(
-            request.request_id,
-            self.uri,
-            self.uri,
-            request.requester_uri,
-            request.technique,
-            reading.seq,
-            reading.stamp_ns,
-            header,
-            ciphertext,
+            policy=self.policy(),
+            session=session,
         )
         if session is not None:
             return envelope.signed_by(self.channels.mac_key(session))

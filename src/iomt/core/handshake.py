@@ -21,22 +21,19 @@ short-lived. The provider checks each device certificate before using it.
 from __future__ import annotations
 
 import os
-import struct
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
+from iomt.clock import ClockS
 from iomt.core.listener import SCOPE, name_of
+from iomt.crypto.encoding import lp32, u32
 from iomt.crypto.signing import Signer, Verifier
 from iomt.crypto.tokens import ReplayCache, TokenIssuer
 from iomt.errors import AuthenticationError, AuthorizationError, RemoteProtocolError
 
 _CONTEXT = b"iomt/device-info-request/v1"
 NONCE_WINDOW_S = 300.0
-
-
-def _lp(data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + data
 
 
 class RequestReplayedError(AuthenticationError):
@@ -57,12 +54,12 @@ class TokenRequest:
     def signed_bytes(self) -> bytes:
         return (
             _CONTEXT
-            + _lp(self.wallet_uri.encode())
-            + _lp(self.provider_uri.encode())
-            + _lp(self.provider_certificate)
-            + struct.pack(">I", len(self.scopes))
-            + b"".join(_lp(s.encode()) for s in self.scopes)
-            + _lp(self.nonce)
+            + lp32(self.wallet_uri.encode())
+            + lp32(self.provider_uri.encode())
+            + lp32(self.provider_certificate)
+            + u32(len(self.scopes))
+            + b"".join(lp32(s.encode()) for s in self.scopes)
+            + lp32(self.nonce)
         )
 
     def signed_by(self, signer: Signer) -> TokenRequest:
@@ -121,7 +118,7 @@ class Wallet:
         *,
         check_certificate: CertificateCheck,
         token_lifetime_s: float = 3600.0,
-        clock: Callable[[], float] = time.time,
+        clock: ClockS = time.time,
     ) -> None:
         self.wallet_uri = wallet_uri
         self.patient_id = patient_id

@@ -21,12 +21,12 @@ a device never asks a neighbour to do what it can do; only what it cannot is con
 from __future__ import annotations
 
 import hashlib
-import struct
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from iomt.clock import ClockS
+from iomt.crypto.encoding import lp32
 from iomt.crypto.errors import SessionReplayError, TokenError, TokenReplayed
 from iomt.crypto.sessions import Session
 from iomt.crypto.signing import Verifier
@@ -38,10 +38,6 @@ SCOPE = "vitals:read"
 PROOF_SESSION = "session"
 PROOF_POP = "pop"
 _CONTEXT = b"iomt/data-request/v1"
-
-
-def _lp(data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + data
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +56,7 @@ class DataRequest:
     def bound_bytes(self) -> bytes:
         """What the proof covers: every field but the proof itself."""
         return _CONTEXT + b"".join(
-            _lp(p)
+            lp32(p)
             for p in (
                 self.request_id.encode(),
                 self.requester_uri.encode(),
@@ -110,7 +106,7 @@ class Listener:
         applicable: frozenset[str],
         verifier: TokenVerifier,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: ClockS = time.time,
         cache_size: int = 4096,
     ) -> None:
         self.device_uri = device_uri

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from iomt.clock import ClockS
 from iomt.core.channels import ChannelTable
 from iomt.core.handshake import CertificateCheck, DeviceGrant, TokenRequest, new_token_request
 from iomt.core.listener import PROOF_POP, PROOF_SESSION, DataRequest, name_of
@@ -58,7 +59,7 @@ class ProviderCore:
         attribute_key: FameUserKey | None,
         channels: ChannelTable,
         check_certificate: CertificateCheck,
-        clock: Callable[[], float] = time.time,
+        clock: ClockS = time.time,
         rng: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self.uri = uri

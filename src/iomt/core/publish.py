@@ -29,11 +29,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
+from iomt.clock import ClockS
+from iomt.crypto.encoding import lp32
 from iomt.crypto.errors import DecryptionError, MalformedCiphertextError
 from iomt.crypto.keys import EccPublicKey, SymmetricKey
+from iomt.crypto.primitives import AesGcm
 from iomt.crypto.signing import Signer, Verifier
 from iomt.crypto.techniques import (
     NO_KEY,
@@ -51,10 +51,6 @@ _DATA_KEY_LABEL = "iomt/data-key/v1"
 _ORIGIN_CONTEXT = b"iomt/origin-signature/v1"
 _ENVELOPE_CONTEXT = b"iomt/envelope/v1"
 _NONCE = 12
-
-
-def _lp(data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + data
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +84,12 @@ class Envelope:
         ]
         return (
             _ENVELOPE_CONTEXT
-            + b"".join(_lp(p.encode()) for p in parts)
+            + b"".join(lp32(p.encode()) for p in parts)
             + struct.pack(">QQ", self.seq, self.stamp_ns & (1 << 64) - 1)
-            + _lp(self.key_header)
-            + _lp(self.ciphertext)
-            + _lp(self.sender_certificate)
-            + _lp(self.origin_signature)
+            + lp32(self.key_header)
+            + lp32(self.ciphertext)
+            + lp32(self.sender_certificate)
+            + lp32(self.origin_signature)
         )
 
     def signed_by(self, signer: Signer) -> Envelope:
@@ -114,7 +110,7 @@ class Envelope:
 
 def origin_message(request_id: str, device_uri: str, reading: bytes) -> bytes:
     """What a device signs over its own reading (kept by converters, checked end to end)."""
-    return _ORIGIN_CONTEXT + _lp(request_id.encode()) + _lp(device_uri.encode()) + _lp(reading)
+    return _ORIGIN_CONTEXT + lp32(request_id.encode()) + lp32(device_uri.encode()) + lp32(reading)
 
 
 ORIGIN_MAC = 0x01  # HMAC under the device's session with the requester (symmetric)
@@ -168,7 +164,7 @@ def _data_aad(
 
 @dataclass
 class _DataKey:
-    key: AESGCM
+    key: AesGcm
     header: bytes
     uses: int
     created: float
@@ -181,7 +177,7 @@ class Sealer:
         self,
         sender_uri: str,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: ClockS = time.monotonic,
         rng: Callable[[int], bytes] = os.urandom,
         max_uses: int = 1000,
         max_age_s: float = 600.0,
@@ -216,7 +212,7 @@ class Sealer:
         if dk is None or dk.uses >= self.max_uses or now - dk.created > self.max_age_s:
             raw = self._rng(32)
             header_aad = AssociatedData(self.sender_uri, recipient_uri, "", 0, _DATA_KEY_LABEL)
-            dk = _DataKey(AESGCM(raw), tech.seal(raw, recipient_key, header_aad), 0, now)
+            dk = _DataKey(AesGcm(raw), tech.seal(raw, recipient_key, header_aad), 0, now)
             self._keys[slot] = dk
             self.keys_created += 1
         dk.uses += 1
@@ -230,7 +226,7 @@ class Opener:
 
     def __init__(self, recipient_uri: str, *, max_cached: int = 4096) -> None:
         self.recipient_uri = recipient_uri
-        self._keys: dict[bytes, AESGCM] = {}
+        self._keys: dict[bytes, AesGcm] = {}
         self._max = max_cached
         self.headers_opened = 0
 
@@ -252,7 +248,7 @@ class Opener:
             raw = tech.open(e.key_header, secret, header_aad)
             if len(raw) != 32:
                 raise MalformedCiphertextError("data key has the wrong size")
-            key = AESGCM(raw)
+            key = AesGcm(raw)
             if len(self._keys) >= self._max:
                 self._keys.pop(next(iter(self._keys)))
             self._keys[digest] = key
@@ -264,7 +260,7 @@ class Opener:
         )
         try:
             return key.decrypt(e.ciphertext[:_NONCE], e.ciphertext[_NONCE:], data_aad)
-        except InvalidTag:
+        except DecryptionError:
             raise DecryptionError(f"envelope {e.request_id}: tag does not verify") from None
 
 

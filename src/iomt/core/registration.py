@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
+from iomt.clock import ClockS
+from iomt.crypto.encoding import lp32, u32
 from iomt.crypto.errors import CertificateError
 from iomt.crypto.roles import CertifiedRole, roles_of
 from iomt.crypto.signing import Signer, Verifier
@@ -36,10 +38,6 @@ from iomt.crypto.techniques import techniques_for
 from iomt.errors import AuthenticationError, AuthorizationError, RemoteProtocolError
 
 _CONTEXT = b"iomt/registration/v1"
-
-
-def _lp(data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + data
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,17 +64,17 @@ class Announcement:
     def signed_bytes(self) -> bytes:
         out = [
             _CONTEXT,
-            _lp(self.device_uri.encode()),
-            _lp(self.security_technique.encode()),
-            struct.pack(">I", len(self.convertible)),
-            *(_lp(t.encode()) for t in self.convertible),
+            lp32(self.device_uri.encode()),
+            lp32(self.security_technique.encode()),
+            u32(len(self.convertible)),
+            *(lp32(t.encode()) for t in self.convertible),
             # float32 and whole milliseconds: exactly what the wire carries
             struct.pack(">fffI", self.x, self.y, self.radio_range, round(self.period_s * 1000)),
-            _lp(self.certificate),
-            struct.pack(">I", len(self.neighbours)),
+            lp32(self.certificate),
+            u32(len(self.neighbours)),
         ]
         for n in self.neighbours:
-            out += [_lp(n.uri.encode()), _lp(n.technique.encode()), struct.pack(">B", n.hops)]
+            out += [lp32(n.uri.encode()), lp32(n.technique.encode()), struct.pack(">B", n.hops)]
         out.append(struct.pack(">q", self.stamp_ns))
         return b"".join(out)
 
@@ -179,7 +177,7 @@ class NeighbourTable:
         facility: str | None = None,
         max_hops: int = 2,
         expiry_periods: float = 3.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: ClockS = time.monotonic,
         verified: VerifiedAnnouncements | None = None,
     ) -> None:
         self.self_uri = self_uri

@@ -37,6 +37,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from iomt.clock import ClockS
 from iomt.core.channels import ChannelTable
 from iomt.core.conversion import ConversionOrder
 from iomt.core.handshake import DeviceGrant, TokenRequest
@@ -159,7 +160,7 @@ class SignatureBudget:
         rate: float = 100.0,
         burst: float = 200.0,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: ClockS = time.monotonic,
     ) -> None:
         self.rate, self.burst = rate, burst
         self._clock = clock

@@ -1,7 +1,9 @@
-"""Unambiguous byte encodings shared by the security layer.
+"""The one canonical byte encoding of everything signed, MACed, hashed or used as AAD.
 
-Everything that is signed, MACed, hashed or used as associated data is built from
-length-prefixed fields, so two different field tuples can never encode to the same bytes
+Every layer that signs or MACs bytes (the tokens and sessions here, the core's request
+and registration transcripts, the BIoMT codec, the ledger's structures) builds them from
+these functions, so there is one ``lp32`` and one ``tag`` to audit. Fields are
+length-prefixed, so two different field tuples can never encode to the same bytes
 (the ambiguity of plain concatenation — ``"ab" + "c" == "a" + "bc"`` — is what lets an
 attacker move bytes between fields). ``Reader`` parses the same framing and raises the
 caller's typed error on any truncation or trailing garbage, never ``IndexError`` or
@@ -14,7 +16,7 @@ import struct
 
 from iomt.errors import IomtError
 
-__all__ = ["Reader", "lp16", "lp32", "u8", "u16", "u32", "u64"]
+__all__ = ["Reader", "lp16", "lp32", "tag", "u8", "u16", "u32", "u64"]
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
@@ -49,6 +51,15 @@ def lp32(data: bytes) -> bytes:
     return _U32.pack(len(data)) + data
 
 
+def tag(name: str) -> bytes:
+    """The domain-separation prefix of a structure: a length byte, then its ASCII name
+    (a block header can never be mistaken for a checkpoint, nor one message for another)."""
+    raw = name.encode("ascii")
+    if not 0 < len(raw) < 256:
+        raise ValueError("tag names are 1..255 ASCII bytes")
+    return bytes([len(raw)]) + raw
+
+
 class Reader:
     """A cursor over untrusted bytes; every shortfall raises ``error(message)``."""
 
@@ -67,7 +78,7 @@ class Reader:
 
     def take(self, n: int) -> bytes:
         if n < 0 or self._pos + n > len(self._data):
-            raise self._error(f"truncated: wanted {n} bytes, {self.remaining} left")
+            raise self._truncated(n)
         out = self._data[self._pos : self._pos + n]
         self._pos += n
         return out
@@ -97,4 +108,11 @@ class Reader:
 
     def end(self) -> None:
         if self._pos != len(self._data):
-            raise self._error(f"{self.remaining} trailing bytes")
+            raise self._trailing()
+
+    # A layer with richer errors (the ledger's carry offsets) overrides these two.
+    def _truncated(self, n: int) -> IomtError:
+        return self._error(f"truncated: wanted {n} bytes, {self.remaining} left")
+
+    def _trailing(self) -> IomtError:
+        return self._error(f"{self.remaining} trailing bytes")

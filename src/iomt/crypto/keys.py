@@ -23,7 +23,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, x25519
 from iomt.crypto.errors import KeyFormatError
 from iomt.crypto.primitives import hkdf_sha256, sha256
 
-__all__ = ["EccCurve", "EccPrivateKey", "EccPublicKey", "SymmetricKey"]
+__all__ = ["EccCurve", "EccPrivateKey", "EccPublicKey", "SymmetricKey", "X25519PrivateKey"]
+
+#: pyca's X25519 private key, for annotations of code that holds one (the protocol layers
+#: reach pyca/cryptography only through iomt.crypto).
+X25519PrivateKey = x25519.X25519PrivateKey
 
 
 class SymmetricKey:
@@ -186,6 +190,17 @@ class EccPrivateKey:
         if curve is EccCurve.P256:
             return cls(ec.generate_private_key(_P256))
         return cls(x25519.X25519PrivateKey.generate())
+
+    @classmethod
+    def from_bytes(cls, data: bytes, curve: EccCurve) -> EccPrivateKey:
+        """From raw private bytes (e.g. an injected RNG's): X25519's 32-byte key, or
+        P-256's 32-byte big-endian scalar."""
+        try:
+            if curve is EccCurve.P256:
+                return cls(ec.derive_private_key(int.from_bytes(data, "big"), _P256))
+            return cls(x25519.X25519PrivateKey.from_private_bytes(bytes(data)))
+        except (ValueError, TypeError) as exc:
+            raise KeyFormatError(f"not a {curve} private key: {exc}") from None
 
     @classmethod
     def from_pem(cls, pem: bytes) -> EccPrivateKey:

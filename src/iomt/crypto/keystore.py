@@ -44,7 +44,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from iomt.clock import ClockS
 from iomt.crypto.abe.fame import AttributeAuthority, FamePublicParams, FameUserKey
+from iomt.crypto.ca import build_ca, issue_certificate
 from iomt.crypto.errors import (
     CertificateError,
     CertificateRevokedError,
@@ -87,7 +89,6 @@ __all__ = ["Identity", "IdentityInfo", "Keystore"]
 _FORMAT_VERSION = 1
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _SIGNING_ALGORITHMS = ("ed25519", "ecdsa-p256")
-_CLOCK_SKEW = dt.timedelta(minutes=5)
 _FAME_MASTER = "IOMT FAME MASTER KEY"
 _FAME_PUBLIC = "IOMT FAME PUBLIC PARAMETERS"
 _FAME_USER = "IOMT FAME USER KEY"
@@ -226,9 +227,7 @@ class Identity:
 class Keystore:
     """A keystore directory. Use ``Keystore.create(path)`` or ``Keystore.open(path)``."""
 
-    def __init__(
-        self, root: Path, meta: dict[str, Any], *, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, root: Path, meta: dict[str, Any], *, clock: ClockS = time.time) -> None:
         self.root = root
         self.facility = str(meta["facility"])
         self._clock = clock
@@ -251,7 +250,7 @@ class Keystore:
         facility: str = "iomt",
         ca_validity_days: int = 3650,
         max_attribute_reuse: int = 2,
-        clock: Callable[[], float] = time.time,
+        clock: ClockS = time.time,
     ) -> Keystore:
         root = Path(path)
         _check_name(facility)
@@ -267,40 +266,8 @@ class Keystore:
         for sub in ("ca", "authority", "identities"):
             _mkdir_private(root / sub)
         now = dt.datetime.fromtimestamp(clock(), dt.UTC)
-        ca_key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name(
-            [
-                x509.NameAttribute(NameOID.COMMON_NAME, f"{facility} CA"),
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, facility),
-            ]
-        )
-        ca_cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(ca_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - _CLOCK_SKEW)
-            .not_valid_after(now + dt.timedelta(days=ca_validity_days))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=False,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
-            )
-            .sign(ca_key, hashes.SHA256())
+        ca_key, ca_cert = build_ca(
+            facility, now=now, validity_days=ca_validity_days, key_identifier=True
         )
         _write_private(
             root / "ca" / "ca.key.pem",
@@ -329,9 +296,7 @@ class Keystore:
         return store
 
     @classmethod
-    def open(
-        cls, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time
-    ) -> Keystore:
+    def open(cls, path: str | os.PathLike[str], *, clock: ClockS = time.time) -> Keystore:
         root = Path(path)
         try:
             meta = json.loads(_read(root / "keystore.json"))
@@ -380,50 +345,18 @@ class Keystore:
     ) -> x509.Certificate:
         now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
         ca_key = self._ca_key()
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(
-                x509.Name(
-                    [
-                        x509.NameAttribute(NameOID.COMMON_NAME, name),
-                        x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.facility),
-                    ]
-                )
-            )
-            .issuer_name(self._ca_cert.subject)
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - _CLOCK_SKEW)
-            .not_valid_after(
-                min(now + dt.timedelta(days=validity_days), self._ca_cert.not_valid_after_utc)
-            )
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=signing,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=not signing,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(
-                x509.SubjectAlternativeName([x509.UniformResourceIdentifier(uri)]), critical=False
-            )
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                critical=False,
-            )
+        return issue_certificate(
+            ca_key,
+            self._ca_cert,
+            common_name=name,
+            uri=uri,
+            public_key=public_key,
+            not_before=now,
+            not_after=now + dt.timedelta(days=validity_days),
+            signing=signing,
+            roles=roles,
+            key_identifier=True,
         )
-        if roles is not None:
-            # critical: the certified key may serve these purposes only (RFC 5280 4.2.1.12)
-            builder = builder.add_extension(roles, critical=True)
-        return builder.sign(ca_key, hashes.SHA256())
 
     def validate_certificate(
         self, certificate: x509.Certificate, *, name: str | None = None, signing: bool = True

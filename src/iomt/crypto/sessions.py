@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import x25519
 
+from iomt.clock import ClockS
 from iomt.crypto.encoding import Reader, lp16, lp32, u32, u64
 from iomt.crypto.errors import (
     DecryptionError,
@@ -196,7 +197,7 @@ class Session:
         receive: tuple[bytes, bytes],
         exporter: bytes,
         policy: SessionPolicy,
-        clock: Callable[[], float],
+        clock: ClockS,
     ) -> None:
         self.local_id = local_id
         self.peer_id = peer_id
@@ -322,7 +323,7 @@ class _Parties:
         validate_peer: CredentialValidator,
         *,
         policy: SessionPolicy | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: ClockS = time.time,
         rng: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self.identity = identity
@@ -376,7 +377,7 @@ class _Handshake(_Parties):
         validate_peer: CredentialValidator,
         *,
         policy: SessionPolicy | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: ClockS = time.time,
         rng: Callable[[int], bytes] = os.urandom,
     ) -> None:
         super().__init__(identity, validate_peer, policy=policy, clock=clock, rng=rng)
@@ -465,7 +466,7 @@ class HandshakeInitiator(_Handshake):
         validate_peer: CredentialValidator,
         *,
         policy: SessionPolicy | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: ClockS = time.time,
         rng: Callable[[int], bytes] = os.urandom,
         expected_peer: str | None = None,
     ) -> None:
@@ -570,7 +571,7 @@ class CookieJar:
         self,
         *,
         period: float = 30.0,
-        clock: Callable[[], float] = time.time,
+        clock: ClockS = time.time,
         rng: Callable[[int], bytes] = os.urandom,
     ) -> None:
         if period <= 0:
@@ -639,7 +640,7 @@ class StatelessResponder(_Parties):
         validate_peer: CredentialValidator,
         *,
         policy: SessionPolicy | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: ClockS = time.time,
         rng: Callable[[int], bytes] = os.urandom,
         cookies: CookieJar | None = None,
     ) -> None:
@@ -738,7 +739,7 @@ class HandshakeResponder(_Handshake):
         validate_peer: CredentialValidator,
         *,
         policy: SessionPolicy | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: ClockS = time.time,
         rng: Callable[[int], bytes] = os.urandom,
     ) -> None:
         super().__init__(identity, validate_peer, policy=policy, clock=clock, rng=rng)

@@ -41,6 +41,7 @@ import cwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from iomt.clock import ClockS
 from iomt.crypto.encoding import Reader, lp16, lp32
 from iomt.crypto.errors import (
     InvalidSignatureError,
@@ -68,7 +69,6 @@ from iomt.crypto.signing import (
 )
 
 __all__ = [
-    "Clock",
     "ReplayCache",
     "TokenClaims",
     "TokenIssuer",
@@ -76,7 +76,6 @@ __all__ = [
     "make_proof",
 ]
 
-Clock = Callable[[], float]
 
 # CWT claim keys (RFC 8392 §4, RFC 8747 §3.1, RFC 9200 §5.10 for scope)
 ISS, SUB, AUD, EXP, NBF, IAT, CTI, CNF, SCOPE = 1, 2, 3, 4, 5, 6, 7, 8, 9
@@ -182,7 +181,7 @@ class TokenIssuer:
         issuer: str,
         signer: Signer,
         *,
-        clock: Clock = time.time,
+        clock: ClockS = time.time,
         rng: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self.issuer = issuer
@@ -291,7 +290,7 @@ class TokenVerifier:
         self,
         issuers: Mapping[str, Verifier],
         *,
-        clock: Clock = time.time,
+        clock: ClockS = time.time,
         leeway: float = 0.0,
         revocations: RevocationList | None = None,
         replay_cache: ReplayCache | None = None,

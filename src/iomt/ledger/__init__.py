@@ -66,7 +66,7 @@ from .errors import (
     TreeHeadMismatchError,
     UncoveredTransactionError,
 )
-from .ledger import DEFAULT_MAX_BLOCK_TRANSACTIONS, Clock, Ledger
+from .ledger import DEFAULT_MAX_BLOCK_TRANSACTIONS, Ledger
 from .local_storage import LocalStorage
 from .merkle import (
     EMPTY_ROOT,
@@ -81,7 +81,14 @@ from .merkle import (
 from .policy import AccessRule, PrivacyHeader
 from .receipts import Receipt, verify_receipt
 from .record_chain import ChainHead, RecordChain, verify_records
-from .signing import Ed25519Signer, Ed25519Verifier, LedgerSigner, LedgerVerifier, key_id
+from .signing import (
+    LedgerKey,
+    LedgerKeyVerifier,
+    LedgerSigner,
+    LedgerVerifier,
+    ed25519_ledger_verifier,
+    key_id,
+)
 from .sqlite import SqliteStorage
 from .storage import LedgerStorage, MemoryStorage, StoredRecord
 from .transactions import Transaction, TxType
@@ -101,13 +108,10 @@ __all__ = [
     "ChainHead",
     "ChainLinkError",
     "CheckpointSignatureError",
-    "Clock",
     "ConsistencyProof",
     "ConsistencyProofError",
     "Cosignature",
     "CosignatureError",
-    "Ed25519Signer",
-    "Ed25519Verifier",
     "ForkDetectedError",
     "InclusionProof",
     "InclusionProofError",
@@ -115,6 +119,8 @@ __all__ = [
     "Ledger",
     "LedgerDecodeError",
     "LedgerIntegrityError",
+    "LedgerKey",
+    "LedgerKeyVerifier",
     "LedgerLookupError",
     "LedgerSigner",
     "LedgerStateError",
@@ -149,6 +155,7 @@ __all__ = [
     "audit",
     "cosign",
     "detect_fork",
+    "ed25519_ledger_verifier",
     "key_id",
     "leaf_hash",
     "node_hash",

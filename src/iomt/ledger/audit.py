@@ -45,7 +45,7 @@ from .errors import (
     UncoveredTransactionError,
 )
 from .merkle import Frontier, NodeKey
-from .signing import Ed25519Verifier, LedgerVerifier, key_id
+from .signing import LedgerVerifier, ed25519_ledger_verifier, key_id
 from .storage import FORMAT, LedgerStorage
 from .transactions import Transaction, TxType
 
@@ -129,7 +129,7 @@ def verify_block(block: Block, verifier: LedgerVerifier, previous: Block | None)
 
 def _as_verifier(public_key: bytes | LedgerVerifier) -> LedgerVerifier:
     if isinstance(public_key, bytes | bytearray):
-        return Ed25519Verifier.from_public_bytes(bytes(public_key))
+        return ed25519_ledger_verifier(bytes(public_key))
     return public_key
 
 

@@ -6,7 +6,9 @@ strings and UTF-8 text, fields in a fixed order, sets sorted, and a leading tag 
 structure and its version (domain separation: a block header can never be mistaken for a
 checkpoint or a transaction). Decoders are strict: anything that does not re-encode to the
 same bytes (trailing bytes, short reads, bad UTF-8, out-of-range values) raises
-:class:`~iomt.ledger.errors.LedgerDecodeError`.
+:class:`~iomt.ledger.errors.LedgerDecodeError`. The framing itself (``tag``, ``lp32``, the
+integers, and the ``Reader`` cursor) is :mod:`iomt.crypto.encoding`'s, the one encoder of
+signed bytes; this module adds the ledger's field kinds and errors that carry offsets.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 from itertools import pairwise
+
+from iomt.crypto import encoding
+from iomt.crypto.encoding import lp32, tag, u32, u64
 
 from .errors import LedgerDecodeError
 
@@ -23,16 +28,6 @@ __all__ = ["MAX_BYTES", "Reader", "Writer", "check_u64", "tag"]
 MAX_BYTES = 1 << 24
 
 _U8 = struct.Struct(">B")
-_U32 = struct.Struct(">I")
-_U64 = struct.Struct(">Q")
-
-
-def tag(name: str) -> bytes:
-    """The domain-separation prefix for a structure: a length byte, then the ASCII name."""
-    raw = name.encode("ascii")
-    if not 0 < len(raw) < 256:
-        raise ValueError("tag names are 1..255 ASCII bytes")
-    return bytes([len(raw)]) + raw
 
 
 class Writer:
@@ -48,11 +43,11 @@ class Writer:
         return self
 
     def u32(self, value: int) -> Writer:
-        self._parts.append(_U32.pack(value))
+        self._parts.append(u32(value))
         return self
 
     def u64(self, value: int) -> Writer:
-        self._parts.append(_U64.pack(value))
+        self._parts.append(u64(value))
         return self
 
     def fixed(self, value: bytes, size: int) -> Writer:
@@ -64,8 +59,7 @@ class Writer:
     def blob(self, value: bytes) -> Writer:
         if len(value) > MAX_BYTES:
             raise ValueError(f"field longer than {MAX_BYTES} bytes")
-        self._parts.append(_U32.pack(len(value)))
-        self._parts.append(value)
+        self._parts.append(lp32(value))
         return self
 
     def text(self, value: str) -> Writer:
@@ -91,54 +85,47 @@ class Writer:
         return b"".join(self._parts)
 
 
-class Reader:
-    """Reads canonical fields; every problem is a :class:`LedgerDecodeError`."""
+class Reader(encoding.Reader):
+    """Reads canonical fields; every problem is a :class:`LedgerDecodeError` naming the
+    structure (``what``) and, for short or long input, the offsets."""
 
-    __slots__ = ("_data", "_pos", "_what")
+    __slots__ = ("_what",)
 
     def __init__(self, data: bytes, what: str) -> None:
         if not isinstance(data, bytes | bytearray | memoryview):
             raise LedgerDecodeError(f"{what}: expected bytes, got {type(data).__name__}")
-        self._data = bytes(data)
-        self._pos = 0
+        super().__init__(data, LedgerDecodeError)
         self._what = what
 
-    def _take(self, size: int) -> bytes:
-        end = self._pos + size
-        if end > len(self._data):
-            raise LedgerDecodeError(
-                f"{self._what}: truncated (needed {size} bytes at offset {self._pos})",
-                expected=end,
-                computed=len(self._data),
-            )
-        chunk = self._data[self._pos : end]
-        self._pos = end
-        return chunk
+    def _truncated(self, n: int) -> LedgerDecodeError:
+        return LedgerDecodeError(
+            f"{self._what}: truncated (needed {n} bytes at offset {self._pos})",
+            expected=self._pos + n,
+            computed=len(self._data),
+        )
+
+    def _trailing(self) -> LedgerDecodeError:
+        return LedgerDecodeError(
+            f"{self._what}: {len(self._data) - self._pos} trailing bytes",
+            expected=self._pos,
+            computed=len(self._data),
+        )
 
     def expect_tag(self, prefix: bytes) -> None:
-        got = self._take(len(prefix))
+        got = self.take(len(prefix))
         if got != prefix:
             raise LedgerDecodeError(
                 f"{self._what}: wrong structure tag", expected=prefix, computed=got
             )
 
-    def u8(self) -> int:
-        return int(_U8.unpack(self._take(1))[0])
-
-    def u32(self) -> int:
-        return int(_U32.unpack(self._take(4))[0])
-
-    def u64(self) -> int:
-        return int(_U64.unpack(self._take(8))[0])
-
     def fixed(self, size: int) -> bytes:
-        return self._take(size)
+        return self.take(size)
 
     def blob(self) -> bytes:
         size = self.u32()
         if size > MAX_BYTES:
             raise LedgerDecodeError(f"{self._what}: field of {size} bytes exceeds the limit")
-        return self._take(size)
+        return self.take(size)
 
     def text(self) -> str:
         raw = self.blob()
@@ -161,15 +148,7 @@ class Reader:
         count = self.u32()
         if count * size > len(self._data) - self._pos:
             raise LedgerDecodeError(f"{self._what}: hash list longer than the input")
-        return tuple(self._take(size) for _ in range(count))
-
-    def end(self) -> None:
-        if self._pos != len(self._data):
-            raise LedgerDecodeError(
-                f"{self._what}: {len(self._data) - self._pos} trailing bytes",
-                expected=self._pos,
-                computed=len(self._data),
-            )
+        return tuple(self.take(size) for _ in range(count))
 
 
 def check_u64(name: str, value: int) -> None:

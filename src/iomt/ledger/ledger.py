@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import hmac
 import time as _time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+
+from iomt.clock import ClockNs
 
 from .audit import AuditReport, audit
 from .blocks import GENESIS_PREV_HASH, Block, BlockHeader
@@ -66,10 +68,9 @@ from .signing import LedgerSigner, key_id
 from .storage import FORMAT, LedgerMeta, LedgerStorage, StoredRecord
 from .transactions import Transaction, TxType
 
-__all__ = ["DEFAULT_MAX_BLOCK_TRANSACTIONS", "Clock", "Ledger"]
+__all__ = ["DEFAULT_MAX_BLOCK_TRANSACTIONS", "ClockNs", "Ledger"]
 
 #: A clock returns nanoseconds since the Unix epoch.
-Clock = Callable[[], int]
 
 DEFAULT_MAX_BLOCK_TRANSACTIONS = 256
 
@@ -90,7 +91,7 @@ class Ledger:
         block_count: int,
         head: SignedTreeHead,
         pending: list[bytes],
-        clock: Clock,
+        clock: ClockNs,
         max_block_transactions: int,
         max_block_age: int | None,
     ) -> None:
@@ -117,7 +118,7 @@ class Ledger:
         signer: LedgerSigner,
         *,
         privacy_header: PrivacyHeader | None = None,
-        clock: Clock = _time.time_ns,
+        clock: ClockNs = _time.time_ns,
         max_block_transactions: int = DEFAULT_MAX_BLOCK_TRANSACTIONS,
         max_block_age: int | None = None,
     ) -> Ledger:

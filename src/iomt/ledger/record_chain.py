@@ -35,6 +35,8 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from iomt.crypto.encoding import lp32
+
 from .errors import LocalRecordExtraError, LocalRecordMissingError, LocalRecordTamperedError
 
 __all__ = ["GENESIS_MAC", "ChainHead", "RecordChain", "verify_records"]
@@ -45,7 +47,7 @@ _HEAD = b"iomt/local-records/head/v1"
 
 
 def _framed(*parts: bytes) -> bytes:
-    return b"".join(struct.pack(">I", len(p)) + p for p in parts)
+    return b"".join(lp32(p) for p in parts)
 
 
 @dataclass(frozen=True, slots=True)

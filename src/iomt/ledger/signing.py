@@ -4,7 +4,7 @@ BIoMT's local blockchain is "a centralized entity" owned by the facility's bolst
 it a *blockchain* rather than a table is that every block header and every checkpoint is
 signed by the bolster's key, so a cluster head, auditor or cloud server can check it without
 trusting the bolster's disk. The ledger only needs three things from a key, captured by two
-small protocols (any keystore object with these members fits):
+small protocols:
 
 * :class:`LedgerVerifier` -- ``verify(data, signature)`` raising
   :class:`~iomt.errors.AuthenticationError` on a bad signature, and ``public_key_bytes``
@@ -12,9 +12,11 @@ small protocols (any keystore object with these members fits):
 * :class:`LedgerSigner` -- a verifier that can also ``sign(data) -> signature`` (what the
   bolster holds; it re-checks its own signed head when it reopens a ledger).
 
-:class:`Ed25519Signer` / :class:`Ed25519Verifier` implement them with pyca/cryptography
-(``public_key_bytes`` is the raw 32-byte Ed25519 key). A ledger's *log id* is the SHA-256 of
-its public key bytes (as RFC 6962 names a log by its key hash).
+The keys themselves are :mod:`iomt.crypto.signing`'s (one Ed25519 implementation, and
+ECDSA P-256 for keystore identities): :class:`LedgerKey` / :class:`LedgerKeyVerifier` show
+a crypto signer / verifier to the ledger (``public_key_bytes`` is its ``public_bytes()``,
+the raw 32-byte key for Ed25519). A ledger's *log id* is the SHA-256 of its public key
+bytes (as RFC 6962 names a log by its key hash).
 """
 
 from __future__ import annotations
@@ -22,25 +24,16 @@ from __future__ import annotations
 import hashlib
 from typing import Protocol, runtime_checkable
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    PublicFormat,
-)
-
+from iomt.crypto.errors import KeyFormatError
+from iomt.crypto.signing import Ed25519Verifier, Signer, Verifier
 from iomt.errors import AuthenticationError
 
 __all__ = [
-    "Ed25519Signer",
-    "Ed25519Verifier",
+    "LedgerKey",
+    "LedgerKeyVerifier",
     "LedgerSigner",
     "LedgerVerifier",
+    "ed25519_ledger_verifier",
     "key_id",
 ]
 
@@ -67,68 +60,52 @@ def key_id(public_key_bytes: bytes) -> bytes:
     return hashlib.sha256(public_key_bytes).digest()
 
 
-class Ed25519Verifier:
-    """Ed25519 signature verification (RFC 8032) via pyca/cryptography."""
+class LedgerKeyVerifier:
+    """An :mod:`iomt.crypto.signing` verifier seen as a :class:`LedgerVerifier`."""
 
-    __slots__ = ("_key", "_raw")
+    __slots__ = ("_verifier",)
 
-    def __init__(self, key: Ed25519PublicKey) -> None:
-        self._key = key
-        self._raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-    @classmethod
-    def from_public_bytes(cls, raw: bytes) -> Ed25519Verifier:
-        try:
-            return cls(Ed25519PublicKey.from_public_bytes(raw))
-        except ValueError as exc:
-            raise AuthenticationError("not a valid 32-byte Ed25519 public key") from exc
+    def __init__(self, verifier: Verifier) -> None:
+        self._verifier = verifier
 
     @property
     def public_key_bytes(self) -> bytes:
-        return self._raw
+        return self._verifier.public_bytes()
 
     def verify(self, data: bytes, signature: bytes) -> None:
-        try:
-            self._key.verify(signature, data)
-        except InvalidSignature as exc:
-            raise AuthenticationError("Ed25519 signature does not verify") from exc
-
-
-class Ed25519Signer:
-    """An Ed25519 private key that signs ledger structures (and verifies its own signatures)."""
-
-    __slots__ = ("_key", "_verifier")
-
-    def __init__(self, key: Ed25519PrivateKey) -> None:
-        self._key = key
-        self._verifier = Ed25519Verifier(key.public_key())
-
-    @classmethod
-    def generate(cls) -> Ed25519Signer:
-        return cls(Ed25519PrivateKey.generate())
-
-    @classmethod
-    def from_private_bytes(cls, raw: bytes) -> Ed25519Signer:
-        """From the raw 32-byte seed (RFC 8032 private key)."""
-        try:
-            return cls(Ed25519PrivateKey.from_private_bytes(raw))
-        except ValueError as exc:
-            raise AuthenticationError("not a valid 32-byte Ed25519 private key") from exc
-
-    def private_bytes(self) -> bytes:
-        """The raw 32-byte seed; handle with the care of the key itself."""
-        return self._key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        self._verifier.verify(data, signature)  # InvalidSignatureError is an AuthenticationError
 
     @property
-    def public_key_bytes(self) -> bytes:
-        return self._verifier.public_key_bytes
-
-    @property
-    def verifier(self) -> Ed25519Verifier:
+    def verifier(self) -> Verifier:
         return self._verifier
 
-    def sign(self, data: bytes) -> bytes:
-        return self._key.sign(data)
+    def __repr__(self) -> str:
+        return f"LedgerKeyVerifier({self._verifier!r})"
 
-    def verify(self, data: bytes, signature: bytes) -> None:
-        self._verifier.verify(data, signature)
+
+class LedgerKey(LedgerKeyVerifier):
+    """A keystore signing key (Ed25519 or ECDSA P-256) that signs a ledger."""
+
+    __slots__ = ("_signer",)
+
+    def __init__(self, signer: Signer) -> None:
+        super().__init__(signer.verifier())
+        self._signer = signer
+
+    def sign(self, data: bytes) -> bytes:
+        return self._signer.sign(data)
+
+    @property
+    def signer(self) -> Signer:
+        return self._signer
+
+    def __repr__(self) -> str:
+        return f"LedgerKey({self._signer!r})"
+
+
+def ed25519_ledger_verifier(public_key_bytes: bytes) -> LedgerKeyVerifier:
+    """The verifier of a raw 32-byte Ed25519 public key (what an auditor is given)."""
+    try:
+        return LedgerKeyVerifier(Ed25519Verifier.from_public_bytes(public_key_bytes))
+    except KeyFormatError as exc:
+        raise AuthenticationError("not a valid 32-byte Ed25519 public key") from exc

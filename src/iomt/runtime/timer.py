@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from iomt.clock import ClockS
 from iomt.errors import ConfigurationError
 from iomt.runtime import api
 
@@ -15,7 +16,7 @@ class Timer(api.Timer):
         period_s: float,
         callback: Callable[[], None],
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: ClockS = time.monotonic,
     ) -> None:
         if period_s <= 0:
             raise ConfigurationError(f"timer period must be positive, got {period_s}")

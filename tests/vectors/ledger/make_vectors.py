@@ -327,12 +327,13 @@ def naive_file() -> dict[str, Any]:
 
 
 def format_file() -> dict[str, Any]:
+    from iomt.crypto.signing import Ed25519Signer
     from iomt.ledger import (
         AccessRule,
         BlockHeader,
         ConsistencyProof,
-        Ed25519Signer,
         InclusionProof,
+        LedgerKey,
         PrivacyHeader,
         Transaction,
         TxType,
@@ -340,7 +341,7 @@ def format_file() -> dict[str, Any]:
         sign_tree_head,
     )
 
-    signer = Ed25519Signer.from_private_bytes(bytes(range(32)))
+    signer = LedgerKey(Ed25519Signer.from_private_bytes(bytes(range(32))))
     log_id = key_id(signer.public_key_bytes)
     txs = [
         Transaction(0, TxType.ORIGIN, "admin", 1_700_000_000_000_000_000, b"\x01\x02", b""),

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from .base import BaseBolster, PlainUpdate
 from .bolster import Bolster, BolsterConfig, PairKeyStatus, Retention, StoreResult
-from .clock import MILLISECOND, SECOND, Clock, Rng
+from .clock import MILLISECOND, SECOND, ClockNs, Rng
 from .cloud import (
     AnonymizedRecord,
     Cloud,
@@ -173,7 +173,7 @@ __all__ = [
     "BolsterOrigin",
     "CheckpointRequest",
     "CheckpointSubmission",
-    "Clock",
+    "ClockNs",
     "Cloud",
     "CloudAck",
     "CloudAddress",

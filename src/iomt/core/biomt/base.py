@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
-from .clock import SECOND, Clock
+from .clock import SECOND, ClockNs
 from .costs import NULL_METER, CostMeter, Phase
 from .limits import RateLimit
 from .messages import DataRecord, Measurement, Threshold, UpdateReason
@@ -45,7 +45,7 @@ class BaseBolster:
     def __init__(
         self,
         *,
-        clock: Clock,
+        clock: ClockNs,
         meter: CostMeter | None = None,
         update_rate: float = 20.0,
         update_burst: float = 40.0,

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-__all__ = ["MILLISECOND", "SECOND", "Clock", "Rng"]
+from iomt.clock import ClockNs
 
-Clock = Callable[[], int]
+__all__ = ["MILLISECOND", "SECOND", "ClockNs", "Rng"]
+
 Rng = Callable[[int], bytes]
+#: The old name, kept while the bolster's services still import it; use ClockNs.
+Clock = ClockNs
 
 SECOND = 1_000_000_000
 MILLISECOND = 1_000_000

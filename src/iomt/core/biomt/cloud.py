@@ -39,7 +39,7 @@ from iomt.crypto.signing import Signer, Verifier
 from iomt.errors import AuthenticationError
 from iomt.ledger import key_id
 
-from .clock import Clock, Rng
+from .clock import ClockNs, Rng
 from .codec import F64, U32, U64, Bytes, Message, Nested, Seq, Text, Tuple, tag
 from .errors import (
     BiomtDecodeError,
@@ -304,7 +304,7 @@ class Cloud:
         *,
         anchor: TrustAnchor,
         users: UserDirectory,
-        clock: Clock,
+        clock: ClockNs,
         rng: Rng,
         max_clock_skew: int = 30 * 1_000_000_000,
     ) -> None:

@@ -56,7 +56,7 @@ from iomt.ledger import (
     verify_checkpoint,
 )
 
-from .clock import SECOND, Clock, Rng
+from .clock import SECOND, ClockNs, Rng
 from .codec import BOOL, U64, Blob, Message, tag
 from .errors import (
     BolsterFlaggedError,
@@ -231,7 +231,7 @@ class ClusterMember:
         priority: int,
         signer: Signer,
         peers: Mapping[str, tuple[int, Verifier]],
-        clock: Clock,
+        clock: ClockNs,
         heartbeat_period: int = SECOND // 2,
         election_timeout: int = 3 * SECOND // 2,
         term: int = 0,
@@ -517,7 +517,7 @@ class ClusterHead:
         *,
         anchor: TrustAnchor,
         users: UserDirectory,
-        clock: Clock,
+        clock: ClockNs,
         rng: Rng,
         membership: ClusterMember | None = None,
         max_checkpoint_age: int = 60 * SECOND,

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from enum import IntEnum
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
-from iomt.crypto.encoding import Reader
+from iomt.crypto.encoding import Reader, lp32, tag, u32
 from iomt.errors import IomtError
 
 from .errors import BiomtDecodeError
@@ -51,17 +51,7 @@ E = TypeVar("E", bound=IntEnum)
 
 #: Bound on any one length-prefixed field: bounds memory on hostile input.
 MAX_FIELD = 1 << 24
-_U32 = struct.Struct(">I")
-_U64 = struct.Struct(">Q")
 _DOUBLE = struct.Struct(">d")
-
-
-def tag(name: str) -> bytes:
-    """Domain-separation prefix of a structure: its ASCII name, length-prefixed."""
-    raw = name.encode("ascii")
-    if not 0 < len(raw) < 256:
-        raise ValueError("tag names are 1..255 ASCII bytes")
-    return bytes([len(raw)]) + raw
 
 
 class Field(ABC, Generic[T]):
@@ -134,8 +124,7 @@ class Bytes(Field[bytes]):
             return
         if len(value) > self._max:
             raise ValueError(f"field of {len(value)} bytes exceeds {self._max}")
-        out.append(_U32.pack(len(value)))
-        out.append(value)
+        out.append(lp32(value))
 
     def read(self, r: Reader) -> bytes:
         if self._size is not None:
@@ -175,7 +164,7 @@ class Seq(Field[tuple[T, ...]]):
         items = tuple(value)
         if len(items) > self._max:
             raise ValueError(f"{len(items)} items exceed {self._max}")
-        out.append(_U32.pack(len(items)))
+        out.append(u32(len(items)))
         for item in items:
             self._item.write(out, item)
 
@@ -275,9 +264,7 @@ class Nested(Field[M]):
         self._cls = cls
 
     def write(self, out: list[bytes], value: M) -> None:
-        data = value.to_bytes()
-        out.append(_U32.pack(len(data)))
-        out.append(data)
+        out.append(lp32(value.to_bytes()))
 
     def read(self, r: Reader) -> M:
         size = r.u32()

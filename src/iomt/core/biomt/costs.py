@@ -21,9 +21,10 @@ from __future__ import annotations
 import statistics
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+
+from iomt.clock import ClockNs
 
 __all__ = ["NULL_METER", "CostMeter", "CostSummary", "OpTimer", "Phase"]
 
@@ -46,7 +47,7 @@ class OpTimer:
 
     __slots__ = ("_meter", "_name", "_phases", "_start", "_t", "_timer")
 
-    def __init__(self, meter: CostMeter, name: str, timer: Callable[[], int]) -> None:
+    def __init__(self, meter: CostMeter, name: str, timer: ClockNs) -> None:
         self._meter = meter
         self._name = name
         self._timer = timer
@@ -100,7 +101,7 @@ class CostMeter:
 
     __slots__ = ("_counts", "_keep", "_samples", "_timer", "enabled")
 
-    def __init__(self, *, timer: Callable[[], int] = time.perf_counter_ns, keep: int = 4096):
+    def __init__(self, *, timer: ClockNs = time.perf_counter_ns, keep: int = 4096):
         self._timer = timer
         self._keep = keep
         self._samples: dict[str, deque[dict[Phase, int]]] = {}

@@ -23,19 +23,16 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import x25519
-from cryptography.hazmat.primitives.serialization import Encoding
-
+from iomt.crypto.ca import Certificate, certificate_der
 from iomt.crypto.errors import CertificateError, DecryptionError
-from iomt.crypto.keys import EccPublicKey, SymmetricKey
+from iomt.crypto.keys import EccCurve, EccPrivateKey, EccPublicKey, SymmetricKey
 from iomt.crypto.primitives import AesGcm
 from iomt.crypto.signing import Ed25519Signer, HmacSha256Key, Signer, Verifier
 from iomt.crypto.techniques import AssociatedData
 from iomt.errors import AuthenticationError
 from iomt.ledger import TxType, verify_receipt
 
-from .clock import Clock, Rng
+from .clock import ClockNs, Rng
 from .errors import BiomtStateError, KeyExpiredError, ProvisioningError, ReceiptMismatchError
 from .identity import BolsterCredentials, TrustAnchor, certificate_agreement, certificate_from_der
 from .keys import LedgerKeyVerifier, SharedKey, fingerprint
@@ -90,7 +87,7 @@ class DeviceCredentials:
 
     bolster_id: str
     pseudonym: str
-    certificate: x509.Certificate
+    certificate: Certificate
     agreement: bytes
     numbers: tuple[tuple[str, bytes], ...]
     key_id: bytes
@@ -140,7 +137,7 @@ class BiomtDevice:
         device_uri: str,
         *,
         anchor: TrustAnchor,
-        clock: Clock,
+        clock: ClockNs,
         rng: Rng,
         signer: Ed25519Signer | None = None,
     ) -> None:
@@ -153,7 +150,7 @@ class BiomtDevice:
         self._counter = 0
         self._pending: dict[int, bytes] = {}
         self._enrolment: (
-            tuple[DeviceSubmission, x25519.X25519PrivateKey, BolsterCredentials, Verifier] | None
+            tuple[DeviceSubmission, EccPrivateKey, BolsterCredentials, Verifier] | None
         ) = None
         self._credentials: DeviceCredentials | None = None
         self._key: SharedKey | None = None
@@ -211,13 +208,13 @@ class BiomtDevice:
         nxt = self._next("enrol")
         now = self._clock()
         verifier, agreement_key = bolster.verify(self._anchor, now=now)
-        eph = x25519.X25519PrivateKey.from_private_bytes(self._rng(32))
+        eph = EccPrivateKey.from_bytes(self._rng(32), EccCurve.X25519)
         sub = DeviceSubmission(
             bolster.bolster_id,
             bolster.facility_id,
             DeviceAttributes.of(self.device_uri, owner, attributes),
             self.signing_key,
-            eph.public_key().public_bytes_raw(),
+            eph.public_key().public_bytes(),
             self._rng(16),
             now,
         )
@@ -280,7 +277,7 @@ class BiomtDevice:
                 th1,
                 pseudonym=secrets_.pseudonym,
                 expires=secrets_.key_expires,
-                device_cert_fp=fingerprint(cert.public_bytes(Encoding.DER)),
+                device_cert_fp=fingerprint(certificate_der(cert)),
                 bolster_cert_fp=bolster.signing_fingerprint,
             )
         )

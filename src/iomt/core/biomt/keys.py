@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import hmac
 
+from iomt.crypto.encoding import lp32, tag
 from iomt.crypto.errors import DecryptionError
 from iomt.crypto.primitives import GCM_NONCE_SIZE, AesGcm, hkdf_sha256, sha256
-from iomt.crypto.signing import HmacSha256Key, Signer, Verifier
-from iomt.ledger import TxType
-
-from .codec import tag
+from iomt.crypto.signing import HmacSha256Key
+from iomt.ledger import LedgerKey, LedgerKeyVerifier, TxType
 
 __all__ = [
     "LedgerKey",
@@ -83,15 +82,14 @@ def body_aad(tx_type: TxType, seq: int, generator_id: str, time: int) -> bytes:
         tag("iomt/biomt/tx-body/v1")
         + bytes((int(tx_type),))
         + seq.to_bytes(8, "big")
-        + len(gid).to_bytes(4, "big")
-        + gid
+        + lp32(gid)
         + time.to_bytes(8, "big")
     )
 
 
 def record_aad(device: str, seq: int) -> bytes:
     raw = device.encode()
-    return tag("iomt/biomt/record/v1") + len(raw).to_bytes(4, "big") + raw + seq.to_bytes(8, "big")
+    return tag("iomt/biomt/record/v1") + lp32(raw) + seq.to_bytes(8, "big")
 
 
 class StorageKeys:
@@ -142,49 +140,6 @@ class StorageKeys:
         the key: what the cloud sees instead of an identity."""
         mac = hmac.digest(self._cloud, ledger_id + device.encode(), "sha256")
         return "anon-" + mac[:16].hex()
-
-
-class LedgerKeyVerifier:
-    """An :mod:`iomt.crypto.signing` verifier seen as a :class:`iomt.ledger.LedgerVerifier`."""
-
-    __slots__ = ("_verifier",)
-
-    def __init__(self, verifier: Verifier) -> None:
-        self._verifier = verifier
-
-    @property
-    def public_key_bytes(self) -> bytes:
-        return self._verifier.public_bytes()
-
-    def verify(self, data: bytes, signature: bytes) -> None:
-        self._verifier.verify(data, signature)  # InvalidSignatureError is an AuthenticationError
-
-    @property
-    def verifier(self) -> Verifier:
-        return self._verifier
-
-    def __repr__(self) -> str:
-        return f"LedgerKeyVerifier({self._verifier!r})"
-
-
-class LedgerKey(LedgerKeyVerifier):
-    """A keystore signing key (Ed25519 or ECDSA P-256) that signs a ledger."""
-
-    __slots__ = ("_signer",)
-
-    def __init__(self, signer: Signer) -> None:
-        super().__init__(signer.verifier())
-        self._signer = signer
-
-    def sign(self, data: bytes) -> bytes:
-        return self._signer.sign(data)
-
-    @property
-    def signer(self) -> Signer:
-        return self._signer
-
-    def __repr__(self) -> str:
-        return f"LedgerKey({self._signer!r})"
 
 
 def fingerprint(data: bytes) -> bytes:

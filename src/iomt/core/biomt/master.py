@@ -45,7 +45,7 @@ from iomt.ledger import (
 )
 from iomt.ledger.errors import LedgerVerificationError
 
-from .clock import Clock
+from .clock import ClockNs
 from .codec import U64, Blob, Bytes, Message, tag
 from .errors import BiomtStateError, ProvisioningError, UnknownBolsterError
 from .identity import TrustAnchor, certificate_from_der
@@ -167,7 +167,7 @@ class MemberRecord:
 class MasterBolster:
     """The master bolster: member admission and the shared chain of origins."""
 
-    def __init__(self, ledger: Ledger, *, anchor: TrustAnchor, clock: Clock) -> None:
+    def __init__(self, ledger: Ledger, *, anchor: TrustAnchor, clock: ClockNs) -> None:
         self._ledger = ledger
         self._anchor = anchor
         self._clock = clock
@@ -183,7 +183,7 @@ class MasterBolster:
         *,
         facility_id: str,
         anchor: TrustAnchor,
-        clock: Clock,
+        clock: ClockNs,
     ) -> MasterBolster:
         """Open (or create) the shared chain in ``storage`` (a ledger storage backend)."""
         policy = None

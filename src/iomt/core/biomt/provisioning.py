@@ -53,8 +53,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.asymmetric import x25519
-
+from iomt.crypto.encoding import lp32, u32
+from iomt.crypto.errors import KeyFormatError
+from iomt.crypto.keys import EccCurve, EccPrivateKey, EccPublicKey, X25519PrivateKey
 from iomt.crypto.primitives import hkdf_sha256, sha256
 from iomt.ledger import Receipt, Transaction
 
@@ -92,10 +93,6 @@ _MAX_ATTRIBUTES = 32
 def _require(cond: bool, message: str) -> None:
     if not cond:
         raise ValueError(message)
-
-
-def _lp(data: bytes) -> bytes:
-    return len(data).to_bytes(4, "big") + data
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,14 +146,14 @@ def secgen(
         raise ProvisioningError("attribute numbers do not match the attributes")
     h = hashlib.sha256(tag("iomt/biomt/secgen/v1"))
     for part in (facility_id.encode(), attributes.device_uri.encode(), attributes.owner.encode()):
-        h.update(_lp(part))
-    h.update(_lp(signing_key))
-    h.update(len(numbers).to_bytes(4, "big"))
+        h.update(lp32(part))
+    h.update(lp32(signing_key))
+    h.update(u32(len(numbers)))
     for name, value in attributes.attributes:
         number = by_name[name]
         if len(number) != ATS_NUMBER_SIZE:
             raise ProvisioningError("attribute numbers are 32 bytes")
-        h.update(_lp(name.encode()) + _lp(value.encode()) + number)
+        h.update(lp32(name.encode()) + lp32(value.encode()) + number)
     return h.digest()
 
 
@@ -287,10 +284,11 @@ class Provisioned(Message):
 # --- key establishment ---------------------------------------------------------------
 
 
-def x25519_shared(private: x25519.X25519PrivateKey, public: bytes) -> bytes:
+def x25519_shared(private: EccPrivateKey | X25519PrivateKey, public: bytes) -> bytes:
+    key = private if isinstance(private, EccPrivateKey) else EccPrivateKey(private)
     try:
-        return private.exchange(x25519.X25519PublicKey.from_public_bytes(public))
-    except ValueError:  # malformed or low-order share: all-zero secret
+        return key.exchange(EccPublicKey.from_bytes(public, EccCurve.X25519))
+    except KeyFormatError:  # malformed or low-order share: all-zero secret
         raise ProvisioningError("X25519 share is invalid or of low order") from None
 
 
@@ -301,7 +299,7 @@ def transcript1(
         tag("iomt/biomt/provision/th1")
         + submission_digest
         + bolster_share
-        + _lp(bolster_id.encode())
+        + lp32(bolster_id.encode())
         + bolster_cert_fp
     )
 
@@ -326,7 +324,7 @@ def device_key(
     """The shared key, bound to the transcript and to both certificates."""
     info = (
         b"iomt/biomt/device-key/v1"
-        + _lp(pseudonym.encode())
+        + lp32(pseudonym.encode())
         + expires.to_bytes(8, "big")
         + device_cert_fp
         + bolster_cert_fp

@@ -49,7 +49,7 @@ from iomt.ledger import (
     verify_receipt,
 )
 
-from .clock import Clock, Rng
+from .clock import ClockNs, Rng
 from .cloud import CloudPayload, CloudRequest, CloudResponse
 from .device import Enrolment
 from .errors import (
@@ -169,7 +169,7 @@ class Requester:
         name: str,
         signer: Signer,
         *,
-        clock: Clock,
+        clock: ClockNs,
         rng: Rng,
         credential: bytes | None = None,
         validate_bolster: CredentialValidator | None = None,

@@ -10,8 +10,6 @@ secrecy: a later compromise of the requester's signing key opens nothing).
 
 from __future__ import annotations
 
-from cryptography.hazmat.primitives.asymmetric import x25519
-
 from iomt.crypto.keys import EccCurve, EccPrivateKey, EccPublicKey
 from iomt.crypto.techniques import AssociatedData, get_technique
 
@@ -24,7 +22,7 @@ _ECC = get_technique("ecc")
 
 def ephemeral_key(rng: Rng) -> tuple[EccPrivateKey, bytes]:
     """A fresh X25519 key pair: (private, 32-byte public)."""
-    private = EccPrivateKey(x25519.X25519PrivateKey.from_private_bytes(rng(32)))
+    private = EccPrivateKey.from_bytes(rng(32), EccCurve.X25519)
     return private, private.public_key().public_bytes()
 
 

@@ -57,9 +57,8 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from cryptography.hazmat.primitives.serialization import Encoding
-
 from iomt.core.channels import ChannelTable, HandshakeLimits
+from iomt.crypto.ca import certificate_der
 from iomt.crypto.encoding import lp16
 from iomt.crypto.errors import CertificateError, SessionError, SessionReplayError
 from iomt.crypto.primitives import sha256
@@ -74,7 +73,7 @@ from iomt.crypto.signing import Verifier
 from iomt.errors import AuthenticationError, RemoteProtocolError
 from iomt.ledger import InclusionProof, Receipt, Transaction
 
-from .clock import SECOND, Clock
+from .clock import SECOND, ClockNs
 from .codec import U32, U64, Blob, Bytes, Enum, Message, Nested, Optional, Seq, tag
 from .errors import (
     AttestationMismatchError,
@@ -443,13 +442,13 @@ def attestation_digest(
 # --- credential validators -----------------------------------------------------------
 
 
-def user_validator(users: UserDirectory, clock: Clock) -> CredentialValidator:
+def user_validator(users: UserDirectory, clock: ClockNs) -> CredentialValidator:
     """The bolster's view of a handshake initiator: a registered user presenting exactly
     its registered certificate, still valid and unrevoked."""
 
     def validate(name: str, credential: bytes) -> Verifier:
         user = users.get(name)
-        registered = user.certificate.public_bytes(Encoding.DER)
+        registered = certificate_der(user.certificate)
         if not hmac.compare_digest(registered, credential):
             raise RequestAuthenticationError(f"{name!r} presented another certificate")
         try:
@@ -461,7 +460,7 @@ def user_validator(users: UserDirectory, clock: Clock) -> CredentialValidator:
     return validate
 
 
-def bolster_validator(anchor: TrustAnchor, clock: Clock) -> CredentialValidator:
+def bolster_validator(anchor: TrustAnchor, clock: ClockNs) -> CredentialValidator:
     """A user's view of the bolster: its signing certificate from the facility CA, named
     for the bolster (what :class:`~iomt.core.biomt.identity.BolsterCredentials` carries)."""
 
@@ -501,7 +500,7 @@ class UserSessions:
         identity: HandshakeIdentity,
         users: UserDirectory,
         *,
-        clock: Clock,
+        clock: ClockNs,
         policy: SessionPolicy,
         handshake_limits: HandshakeLimits,
         max_unattested: int,
@@ -569,7 +568,7 @@ class UserSessions:
             user = self._users.get(session.peer_name)
             log = self._logs[sid] = _SessionLog(
                 session.peer_name,
-                sha256(user.certificate.public_bytes(Encoding.DER)),
+                sha256(certificate_der(user.certificate)),
                 round(session.expires_at * SECOND),
             )
         return session, sid, query
