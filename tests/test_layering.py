@@ -133,10 +133,6 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {
 ALLOWED_DDS: dict[str, str] = {}
 ALLOWED_CRYPTOGRAPHY: dict[str, str] = {
     # module: reason
-    "iomt.core.biomt.bolster": (
-        "x25519/Ed25519 keys and DER encoding in the bolster, which is being split into "
-        "services; they go through iomt.crypto when it is"
-    ),
     "iomt.nodes.common": "PEM serialization of keystore keys; the nodes are being rewired",
     "iomt.nodes.biomt_admin": "DER encoding of certificates; the nodes are being rewired",
     "iomt.nodes.biomt_physician": "DER encoding of certificates; the nodes are being rewired",

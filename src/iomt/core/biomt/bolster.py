@@ -81,7 +81,7 @@ from iomt.ledger import (
 )
 
 from .checks import RequestChecks
-from .clock import Clock, Rng
+from .clock import ClockNs, Rng
 from .cloud import CloudAck, CloudBatch
 from .cloud_sync import CloudSync
 from .cluster import CheckpointRequest, CheckpointSubmission
@@ -140,7 +140,7 @@ class Bolster:
         ca: FacilityCA,
         users: UserDirectory,
         config: BolsterConfig,
-        clock: Clock,
+        clock: ClockNs,
         rng: Rng,
         meter: CostMeter,
         cloud_verifier: Verifier | None,
@@ -187,7 +187,7 @@ class Bolster:
         users: UserDirectory,
         policy: PrivacyHeader | None = None,
         config: BolsterConfig | None = None,
-        clock: Clock = _time.time_ns,
+        clock: ClockNs = _time.time_ns,
         rng: Rng = os.urandom,
         meter: CostMeter | None = None,
         cloud_verifier: Verifier | None = None,

@@ -15,8 +15,6 @@ from iomt.clock import ClockNs
 __all__ = ["MILLISECOND", "SECOND", "ClockNs", "Rng"]
 
 Rng = Callable[[int], bytes]
-#: The old name, kept while the bolster's services still import it; use ClockNs.
-Clock = ClockNs
 
 SECOND = 1_000_000_000
 MILLISECOND = 1_000_000

@@ -15,9 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
-from cryptography.hazmat.primitives.serialization import Encoding
-
+from iomt.crypto.ca import certificate_der
+from iomt.crypto.keys import EccCurve, EccPrivateKey
 from iomt.crypto.primitives import AesGcm
 from iomt.crypto.roles import Role, role_extension
 from iomt.crypto.signing import Ed25519Verifier
@@ -170,19 +169,19 @@ class Provisioner:
         cert = state.ca.issue(
             common_name=pseudonym,
             uri=sub.attributes.device_uri,
-            public_key=ed25519.Ed25519PublicKey.from_public_bytes(sub.signing_key),
+            public_key=Ed25519Verifier.from_public_bytes(sub.signing_key),
             now=now,
             not_after=expires,
             agreement=agreement,
             # a device, its capability class unknown here: it never converts on this
             roles=role_extension([Role.DEVICE], require_capability=False),
         )
-        cert_der = cert.public_bytes(Encoding.DER)
+        cert_der = certificate_der(cert)
         cert_fp = fingerprint(cert_der)
 
         # key establishment
-        eph = x25519.X25519PrivateKey.from_private_bytes(state.rng(32))
-        share = eph.public_key().public_bytes_raw()
+        eph = EccPrivateKey.from_bytes(state.rng(32), EccCurve.X25519)
+        share = eph.public_key().public_bytes()
         z = x25519_shared(eph, sub.exchange_key)
         th1 = transcript1(digest, share, state.bolster_id, self._cert_fp)
         shared = SharedKey(

@@ -45,7 +45,7 @@ from .bodies import (
     StoreBody,
     decode_body,
 )
-from .clock import Clock, Rng
+from .clock import ClockNs, Rng
 from .codec import Message
 from .config import BolsterConfig
 from .costs import Phase
@@ -113,7 +113,7 @@ class BolsterState:
         ca: FacilityCA,
         users: UserDirectory,
         config: BolsterConfig,
-        clock: Clock,
+        clock: ClockNs,
         rng: Rng,
     ) -> None:
         self.identity = identity
