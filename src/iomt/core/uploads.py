@@ -1,0 +1,141 @@
+"""The centralized baseline's upload backlog (Bilal & Hassan, Fig. 3), sans-IO.
+
+A device in ``centralized`` mode uploads every reading to the central server and keeps it
+until the server acknowledges that it stored it. :class:`UploadBacklog` is that bookkeeping:
+the node feeds it what happened (a new reading, an answer, a lost call) and sends what it
+returns (:class:`SendUpload`), logs the rest. The clock is injected (nanoseconds, monotonic):
+data-transfer time runs from a reading's first attempt until the server stored it.
+
+Retries are clocked by acknowledgements: a retry only follows a stored reading (the server
+is answering again), and one at a time, so retries never pile onto a server that is down or
+behind -- every retry to an overloaded server would be one more duplicate in its queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+__all__ = [
+    "UPLOAD_BACKLOG",
+    "Dropped",
+    "SendUpload",
+    "Stored",
+    "UploadAction",
+    "UploadBacklog",
+    "UploadRefused",
+]
+
+#: unacknowledged uploads kept for retry; past this the oldest is dropped
+UPLOAD_BACKLOG = 256
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class SendUpload(Generic[R]):
+    """Send ``reading`` (number ``seq``) to the server; answer with ``on_stored`` /
+    ``on_refused`` / ``on_lost``."""
+
+    seq: int
+    reading: R
+    retry: bool = False
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The server stored reading ``seq``, ``transfer_ns`` after its first attempt."""
+
+    seq: int
+    transfer_ns: int
+
+
+@dataclass(frozen=True)
+class UploadRefused:
+    """The server refused reading ``seq``: it will not change its mind, so it is not
+    retried (retrying would only add load)."""
+
+    seq: int
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """Reading ``seq`` left the full backlog unacknowledged."""
+
+    seq: int
+    capacity: int
+
+
+UploadAction = SendUpload[R] | Stored | UploadRefused | Dropped
+
+
+class UploadBacklog(Generic[R]):
+    """Readings the server has not acknowledged yet, oldest first."""
+
+    def __init__(self, *, clock: Callable[[], int], capacity: int = UPLOAD_BACKLOG) -> None:
+        self._clock = clock
+        self.capacity = capacity
+        self._unacked: dict[int, tuple[R, int]] = {}  # seq -> (reading, first attempt)
+        self._in_flight: set[int] = set()
+        self._retrying: int | None = None
+        self.retried = 0
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._unacked)
+
+    @property
+    def in_flight(self) -> int:
+        """Uploads sent and not answered (nor given up) yet."""
+        return len(self._in_flight)
+
+    def __contains__(self, seq: object) -> bool:
+        return seq in self._unacked
+
+    def add(self, seq: int, reading: R) -> list[UploadAction[R]]:
+        """A new reading: send it now; a full backlog drops its oldest."""
+        self._unacked[seq] = (reading, self._clock())
+        out: list[UploadAction[R]] = [self._send(seq)]
+        if len(self._unacked) > self.capacity:
+            oldest = next(iter(self._unacked))
+            del self._unacked[oldest]
+            self.dropped += 1
+            out.append(Dropped(oldest, self.capacity))
+        return out
+
+    def on_stored(self, seq: int) -> list[UploadAction[R]]:
+        """The server stored ``seq``: the oldest waiting reading may go again."""
+        self._in_flight.discard(seq)
+        entry = self._unacked.pop(seq, None)
+        if entry is None:  # dropped from the full backlog meanwhile
+            return []
+        out: list[UploadAction[R]] = [Stored(seq, self._clock() - entry[1])]
+        retry = self._retry_one()
+        if retry is not None:
+            out.append(retry)
+        return out
+
+    def on_refused(self, seq: int) -> list[UploadAction[R]]:
+        self._in_flight.discard(seq)
+        if self._unacked.pop(seq, None) is None:
+            return []
+        return [UploadRefused(seq)]
+
+    def on_lost(self, seq: int) -> None:
+        """No answer (timeout, no server): kept, for a retry after the next stored one."""
+        self._in_flight.discard(seq)
+
+    def _send(self, seq: int, *, retry: bool = False) -> SendUpload[R]:
+        self._in_flight.add(seq)
+        return SendUpload(seq, self._unacked[seq][0], retry)
+
+    def _retry_one(self) -> SendUpload[R] | None:
+        if self._retrying is not None and self._retrying in self._in_flight:
+            return None
+        retry = next((seq for seq in self._unacked if seq not in self._in_flight), None)
+        if retry is None:
+            return None
+        self._retrying = retry
+        self.retried += 1
+        return self._send(retry, retry=True)
