@@ -33,7 +33,7 @@ def test_cloud_redirect_fetch_by_number_and_hash(tmp_path: Path, domain_id: int)
         link = w.links["hr_1"]
         wait_for(lambda: link.active, 15, "provisioning")
         device = link.device.pseudonym
-        wait_for(lambda: w.bolster.cloud_counts["evicted"] >= 6, 15, "blocks synced and evicted")
+        wait_for(lambda: w.bolster.sync.counts["evicted"] >= 6, 15, "blocks synced and evicted")
         w.sampling["hr_1"] = False
         wait_for(lambda: link._in_flight == 0, 10, "hr_1's last Stores answered")
         doctor = w.requester("dr_a")

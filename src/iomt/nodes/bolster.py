@@ -83,8 +83,10 @@ from iomt.core.biomt import (
     StoreRequest,
     UserDirectory,
 )
+from iomt.core.biomt.admission import MasterAdmission, MasterReply, SendAdmit, SendChain
 from iomt.core.biomt.bodies import OriginBody
 from iomt.core.biomt.messages import AccessPayload
+from iomt.core.biomt.sync_client import CloudSyncClient, SyncFailed
 from iomt.core.replies import ReplyChecker
 from iomt.crypto.errors import KeystoreError
 from iomt.errors import ConfigurationError, IomtError, StorageError
@@ -99,6 +101,7 @@ from iomt.msg import (
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.biomt_events import SharingRecorder, SharingReport
 from iomt.nodes.biomt_ledger import LedgerView
+from iomt.nodes.cluster_head import ClusterAgent
 from iomt.nodes.common import (
     Calls,
     ResultsWriter,
@@ -106,7 +109,7 @@ from iomt.nodes.common import (
     open_keystore,
     reply_signer,
 )
-from iomt.runtime import Node, Publisher, QoSProfile, Responder, RuntimeContext
+from iomt.runtime import Client, Node, Publisher, QoSProfile, Responder, RuntimeContext
 
 Handler = Callable[[Any, Responder], int | None]
 SESSION_TAG = SessionRequest.TAG
@@ -309,30 +312,29 @@ class BolsterNode(Node):
             if cloud
             else None
         )
-        self._cloud_busy = False
-        self.cloud_counts = {"pushed": 0, "acked": 0, "evicted": 0, "failed": 0}
+        self.sync = CloudSyncClient(self.bolster, max_blocks=4)
         if self._cloud is not None:
             self.create_timer(cloud_period_s, self._sync_cloud)
 
         # multiple bolsters: the master's shared chain
-        self._master_admit = self._master_chain = None
-        self._admitted = False
-        self._to_chain: list[str] = []
-        self.master_counts = {"chained": 0, "failed": 0}
+        self.admission: MasterAdmission | None = None
         if master:
             base = f"{self.get_namespace().rstrip('/')}/{master}"
             self._master_admit = self.create_client(BolsterService, f"{base}/admit")
             self._master_chain = self.create_client(BolsterService, f"{base}/chain")
-            self._admitting = False
+            self.admission = MasterAdmission()
             self.create_timer(0.5, self._master_tick)
 
         # cluster layer
         self.cluster = None
         if cluster:
-            from iomt.nodes.cluster_head import ClusterAgent  # noqa: PLC0415 (optional role)
-
             self.cluster = ClusterAgent(
                 self,
+                ledger=self.bolster,
+                anchor=self.ca.anchor,
+                users=self.users,
+                calls=self.calls,
+                checker=self.checker,
                 keystore=ks,
                 identity=identity,
                 state_path=storage / f"{name}.cluster.json",
@@ -429,8 +431,8 @@ class BolsterNode(Node):
         self._publish_new()
         self.view.refresh()
         body = self.view.open_body(provisioned.origin)
-        if isinstance(body, OriginBody) and self._master_chain is not None:
-            self._to_chain.append(body.pseudonym)
+        if isinstance(body, OriginBody) and self.admission is not None:
+            self.admission.provisioned(body.pseudonym)
         return None
 
     def _on_store(self, req: Any, responder: Responder) -> int | None:
@@ -615,113 +617,85 @@ class BolsterNode(Node):
             self.get_logger().error("housekeeping failed: %s", exc)
 
     def _sync_cloud(self) -> None:
-        if self._cloud_busy or self._cloud is None:
+        if self._cloud is None:
             return
         try:
-            batches = self.bolster.cloud_batches(max_blocks=4)
+            pushes = self.sync.tick()
         except IomtError as exc:
             self.get_logger().error("cloud batches: %s", exc)
             return
-        if not batches:
-            return
-        self._cloud_busy = True
-        pending = len(batches)
-
-        def finished() -> None:
-            nonlocal pending
-            pending -= 1
-            if pending == 0:
-                self._cloud_busy = False
-
-        for batch in batches:
-
-            def done(resp: Any) -> None:
-                from iomt.core.biomt import CloudAck  # noqa: PLC0415 (one use)
-
-                try:
-                    ack = CloudAck.from_bytes(bw.raise_for_cloud_status("cloud put", resp))
-                    self.cloud_counts["evicted"] += self.bolster.cloud_synced(ack)
-                    self.cloud_counts["acked"] += 1
-                except IomtError as exc:
-                    self.cloud_counts["failed"] += 1
-                    self.get_logger().warning("cloud ack refused: %s", exc)
-                finished()
-
-            def failed(exc: Exception) -> None:
-                self.cloud_counts["failed"] += 1
-                self.get_logger().info("cloud put: %s", exc)
-                finished()
-
-            self.cloud_counts["pushed"] += 1
-            put = CloudService.Request(requester=self.get_name(), body=batch.to_bytes())
+        for push in pushes:
+            put = CloudService.Request(requester=self.get_name(), body=push.batch.to_bytes())
             self.calls.call(
                 self._cloud,
                 put,
                 timeout_s=3.0,
-                on_done=done,
-                on_error=failed,
+                on_done=self._cloud_answered,
+                on_error=lambda exc: self._cloud_failed(self.sync.on_lost(exc)),
                 accept=bw.reply_check(self.checker, "cloud/put", self._cloud_name, put),
             )
 
+    def _cloud_answered(self, resp: Any) -> None:
+        try:
+            body = bw.raise_for_cloud_status("cloud put", resp)
+        except IomtError as exc:
+            self._cloud_failed(self.sync.on_refused(exc))
+            return
+        self._cloud_failed(self.sync.on_ack(body))
+
+    def _cloud_failed(self, failures: list[SyncFailed]) -> None:
+        for f in failures:
+            if f.refused:
+                self.get_logger().warning("cloud ack refused: %s", f.error)
+            else:
+                self.get_logger().info("cloud put: %s", f.error)
+
     def _master_tick(self) -> None:
-        if self._master_admit is None or self._master_chain is None:
+        admission = self.admission
+        if admission is None:
             return
-        if not self._admitted:
-            if self._admitting:
-                return
-            self._admitting = True
+        for action in admission.tick():
+            if isinstance(action, SendAdmit):
+                body = self.bolster.own_origin().to_bytes()
+                self._call_master(self._master_admit, "admit", body, None)
+            elif isinstance(action, SendChain):
+                try:
+                    link = self.bolster.origin_link(action.pseudonym)
+                except IomtError as exc:
+                    self.get_logger().warning("no origin link for %s: %s", action.pseudonym, exc)
+                    continue
+                self._call_master(self._master_chain, "chain", link.to_bytes(), action.pseudonym)
 
-            def admitted(resp: Any) -> None:
-                self._admitting = False
-                if resp.status == _R.STATUS_OK or "already a member" in resp.reason:
-                    self._admitted = True
-                    # a restarted bolster re-offers its devices; the master keeps one link each
-                    self._to_chain = sorted(set(self._to_chain) | set(self.bolster.devices()))
-                else:
-                    self.get_logger().warning("master refused our origin: %s", resp.reason)
+    def _call_master(self, client: Client, op: str, body: bytes, pseudonym: str | None) -> None:
+        """``admit`` our origin (``pseudonym`` None) or ``chain`` a device's."""
+        admission = self.admission
+        assert admission is not None
 
-            def failed(exc: Exception) -> None:
-                self._admitting = False
+        def answered(resp: Any) -> None:
+            reply = MasterReply.of(resp.status == _R.STATUS_OK, str(resp.reason))
+            if pseudonym is None:
+                refusals = admission.on_admit_reply(reply, resp.reason, self.bolster.devices())
+            else:
+                refusals = admission.on_chain_reply(pseudonym, reply, resp.reason)
+            for r in refusals:
+                what = "our origin" if r.pseudonym is None else r.pseudonym
+                self.get_logger().warning("master refused %s: %s", what, r.reason)
 
-            admit = BolsterService.Request(
-                requester=self.get_name(), body=self.bolster.own_origin().to_bytes()
-            )
-            self.calls.call(
-                self._master_admit,
-                admit,
-                timeout_s=3.0,
-                on_done=admitted,
-                on_error=failed,
-                accept=bw.reply_check(self.checker, "master/admit", self._master_name, admit),
-            )
-            return
-        while self._to_chain:
-            pseudonym = self._to_chain.pop(0)
-            try:
-                link = self.bolster.origin_link(pseudonym)
-            except IomtError as exc:
-                self.get_logger().warning("no origin link for %s: %s", pseudonym, exc)
-                continue
+        def lost(_exc: Exception) -> None:
+            if pseudonym is None:
+                admission.on_admit_lost()
+            else:
+                admission.on_chain_lost(pseudonym)
 
-            def chained(resp: Any, p: str = pseudonym) -> None:
-                if resp.status == _R.STATUS_OK or "already chained" in resp.reason:
-                    self.master_counts["chained"] += 1
-                else:
-                    self.master_counts["failed"] += 1
-                    self.get_logger().warning("master refused %s: %s", p, resp.reason)
-
-            def lost(exc: Exception, p: str = pseudonym) -> None:
-                self._to_chain.append(p)
-
-            chain = BolsterService.Request(requester=self.get_name(), body=link.to_bytes())
-            self.calls.call(
-                self._master_chain,
-                chain,
-                timeout_s=3.0,
-                on_done=chained,
-                on_error=lost,
-                accept=bw.reply_check(self.checker, "master/chain", self._master_name, chain),
-            )
+        request = BolsterService.Request(requester=self.get_name(), body=body)
+        self.calls.call(
+            client,
+            request,
+            timeout_s=3.0,
+            on_done=answered,
+            on_error=lost,
+            accept=bw.reply_check(self.checker, f"master/{op}", self._master_name, request),
+        )
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -751,8 +725,8 @@ class BolsterNode(Node):
             "outcomes": {op: v for op, v in self.outcomes.items() if v},
             "phases": phases(self.meter),
             "base_phases": phases(self.base_meter),
-            "cloud": self.cloud_counts,
-            "master": self.master_counts,
+            "cloud": self.sync.counts,
+            "master": self.admission.counts if self.admission else {"chained": 0, "failed": 0},
             "cluster": self.cluster.summary() if self.cluster is not None else None,
             "process_cpu_s": round(time.process_time(), 3),
         }
