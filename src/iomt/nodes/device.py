@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from iomt.core.channels import ChannelTable
-from iomt.core.conversion import ConversionOrder
+from iomt.core.conversion import ConversionOrder, ConvertReply
 from iomt.core.device import Converting, DeviceConfig, DeviceCore, Refused, Shared
 from iomt.core.listener import DataRequest, Refusal, name_of
 from iomt.core.modes import Mode
@@ -637,7 +637,8 @@ class DeviceNode(Node):
             return
 
         def done(resp: Any) -> None:
-            if resp.status == Convert.Response.STATUS_PUBLISHED:
+            reply = ConvertReply.of(resp.status == Convert.Response.STATUS_PUBLISHED, resp.reason)
+            if reply is ConvertReply.PUBLISHED:
                 if self._biomt is not None:
                     self._biomt.converted(order.requester_uri, uri, order.requested_technique)
                 self._answer(
@@ -649,9 +650,7 @@ class DeviceNode(Node):
                     pending.decision.session,
                 )
             else:
-                if "session" in resp.reason:
-                    # the converter was restarted and lost our session: open a new one
-                    # next time rather than have every order refused the same way
+                if reply is ConvertReply.LOST_SESSION:  # a new one next time
                     self.core.channels.drop(name_of(uri))
                 failed(IomtError(f"refused: {resp.reason}"))
 
