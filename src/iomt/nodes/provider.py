@@ -416,7 +416,7 @@ class ProviderNode(Node):
             state.deadline = time.monotonic() + self.request_timeout_s
         else:
             if (
-                resp.reason.startswith(f"{Refusal.BAD_PROOF.value}:")
+                Refusal.of(resp.reason) is Refusal.BAD_PROOF
                 and state.session_id is not None
                 and not state.resent
             ):
