@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -83,10 +82,10 @@ from iomt.core.biomt import (
     StoreRequest,
     UserDirectory,
 )
-from iomt.core.biomt.admission import MasterAdmission, MasterReply, SendAdmit, SendChain
+from iomt.core.biomt.admission import MasterAdmission
 from iomt.core.biomt.bodies import OriginBody
 from iomt.core.biomt.messages import AccessPayload
-from iomt.core.biomt.sync_client import CloudSyncClient, SyncFailed
+from iomt.core.biomt.sync_client import CloudSyncClient
 from iomt.core.replies import ReplyChecker
 from iomt.crypto.errors import KeystoreError
 from iomt.errors import ConfigurationError, IomtError, StorageError
@@ -95,12 +94,13 @@ from iomt.msg import (
     BiomtObserveUpdate,
     BiomtTransaction,
     BolsterService,
-    CloudService,
     SessionHandshake,
 )
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.biomt_events import SharingRecorder, SharingReport
 from iomt.nodes.biomt_ledger import LedgerView
+from iomt.nodes.bolster_costs import Handler, ServiceCosts, phases
+from iomt.nodes.bolster_links import CloudLink, MasterLink
 from iomt.nodes.cluster_head import ClusterAgent
 from iomt.nodes.common import (
     Calls,
@@ -109,9 +109,8 @@ from iomt.nodes.common import (
     open_keystore,
     reply_signer,
 )
-from iomt.runtime import Client, Node, Publisher, QoSProfile, Responder, RuntimeContext
+from iomt.runtime import Node, Publisher, QoSProfile, Responder, RuntimeContext
 
-Handler = Callable[[Any, Responder], int | None]
 SESSION_TAG = SessionRequest.TAG
 
 __all__ = [
@@ -130,14 +129,6 @@ LEDGER_QOS = QoSProfile(depth=1000)
 ACTIONS = {"access": TxType.ACCESS, "observe": TxType.OBSERVE}
 #: services anyone may call: their answers are signed within the signature budget
 OPEN_SERVICES = frozenset({"devices", "credentials", "pair_key_status"})
-STATUS_NAMES = {
-    _R.STATUS_DENIED: "denied",
-    _R.STATUS_REFUSED: "refused",
-    _R.STATUS_REMOVED: "removed",
-    _R.STATUS_UNAVAILABLE: "unavailable",
-    _R.STATUS_MALFORMED: "malformed",
-    _R.STATUS_NO_SESSION: "no-session",
-}
 
 
 def load_or_create_secret(path: Path) -> bytes:
@@ -257,9 +248,7 @@ class BolsterNode(Node):
         )
         self.calls = Calls(self)
         self._results = ResultsWriter(results)
-        self.cpu_ns: dict[str, list[int]] = {}
-        self.wall_ns: dict[str, list[int]] = {}
-        self.outcomes: dict[str, dict[str, int]] = {}
+        self.costs = ServiceCosts()
 
         self._ledger_pub = self.create_publisher(BiomtTransaction, "~/ledger", LEDGER_QOS)
         self._published = self.bolster.ledger.size  # restart: history is in the file
@@ -289,13 +278,14 @@ class BolsterNode(Node):
         }
         for service, handler in handlers.items():
             self.create_service(
-                BolsterService, f"~/{service}", self._timed(service, handler), deferred=True
+                BolsterService,
+                f"~/{service}",
+                self.costs.timed(service, self._proven(service, handler)),
+                deferred=True,
             )
         self.replies = reply_signer(identity)
         self.proofs = bw.ServiceReplies(self.replies, "bolster")
         self.checker = ReplyChecker(ks.credential_validator())  # the answers we take
-        self._cloud_name = cloud
-        self._master_name = master
         self.create_service(
             SessionHandshake,
             "~/handshake",
@@ -304,26 +294,28 @@ class BolsterNode(Node):
         )
         self.create_timer(0.5, self._housekeeping)
 
-        # cloud layer
-        self._cloud = (
-            self.create_client(
-                CloudService, f"{self.get_namespace()}/{cloud}/put".replace("//", "/")
-            )
-            if cloud
-            else None
-        )
+        # cloud layer, and multiple bolsters: the master's shared chain
         self.sync = CloudSyncClient(self.bolster, max_blocks=4)
-        if self._cloud is not None:
-            self.create_timer(cloud_period_s, self._sync_cloud)
-
-        # multiple bolsters: the master's shared chain
+        if cloud:
+            CloudLink(
+                self,
+                self.sync,
+                cloud=cloud,
+                calls=self.calls,
+                checker=self.checker,
+                period_s=cloud_period_s,
+            )
         self.admission: MasterAdmission | None = None
         if master:
-            base = f"{self.get_namespace().rstrip('/')}/{master}"
-            self._master_admit = self.create_client(BolsterService, f"{base}/admit")
-            self._master_chain = self.create_client(BolsterService, f"{base}/chain")
             self.admission = MasterAdmission()
-            self.create_timer(0.5, self._master_tick)
+            MasterLink(
+                self,
+                self.admission,
+                bolster=self.bolster,
+                master=master,
+                calls=self.calls,
+                checker=self.checker,
+            )
 
         # cluster layer
         self.cluster = None
@@ -350,25 +342,17 @@ class BolsterNode(Node):
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _timed(self, op: str, handler: Handler) -> Handler:
-        cpu = self.cpu_ns.setdefault(op, [])
-        wall = self.wall_ns.setdefault(op, [])
-        outcomes = self.outcomes.setdefault(op, {})
-        proven = not op.startswith("base/")  # the no-crypto base stays the paper's base
+    def _proven(self, op: str, handler: Handler) -> Handler:
+        """Every answer but the no-crypto base's carries its proof (iomt.core.replies)."""
+        if op.startswith("base/"):  # the no-crypto base stays the paper's base
+            return handler
         open_service = op in OPEN_SERVICES
 
         def run(request: Any, responder: Responder) -> int | None:
-            c0, w0 = time.thread_time_ns(), time.perf_counter_ns()
-            if proven:
-                responder = bw.ProvingResponder(
-                    responder, self.proofs, op, request, open_service=open_service
-                )
-            status = handler(request, responder)
-            cpu.append(time.thread_time_ns() - c0)
-            wall.append(time.perf_counter_ns() - w0)
-            key = "ok" if status is None else STATUS_NAMES.get(status, str(status))
-            outcomes[key] = outcomes.get(key, 0) + 1
-            return status
+            proving = bw.ProvingResponder(
+                responder, self.proofs, op, request, open_service=open_service
+            )
+            return handler(request, proving)
 
         return run
 
@@ -459,7 +443,7 @@ class BolsterNode(Node):
             self.get_logger().info("handshake from %s refused: %s", initiator, exc)
             raise
         finally:
-            self.cpu_ns.setdefault("handshake", []).append(time.thread_time_ns() - c0)
+            self.costs.add_cpu("handshake", time.thread_time_ns() - c0)
 
     def _on_session(self, kind: SessionOp, body: bytes, responder: Responder) -> int | None:
         op = kind.name.lower()
@@ -616,101 +600,9 @@ class BolsterNode(Node):
         except IomtError as exc:
             self.get_logger().error("housekeeping failed: %s", exc)
 
-    def _sync_cloud(self) -> None:
-        if self._cloud is None:
-            return
-        try:
-            pushes = self.sync.tick()
-        except IomtError as exc:
-            self.get_logger().error("cloud batches: %s", exc)
-            return
-        for push in pushes:
-            put = CloudService.Request(requester=self.get_name(), body=push.batch.to_bytes())
-            self.calls.call(
-                self._cloud,
-                put,
-                timeout_s=3.0,
-                on_done=self._cloud_answered,
-                on_error=lambda exc: self._cloud_failed(self.sync.on_lost(exc)),
-                accept=bw.reply_check(self.checker, "cloud/put", self._cloud_name, put),
-            )
-
-    def _cloud_answered(self, resp: Any) -> None:
-        try:
-            body = bw.raise_for_cloud_status("cloud put", resp)
-        except IomtError as exc:
-            self._cloud_failed(self.sync.on_refused(exc))
-            return
-        self._cloud_failed(self.sync.on_ack(body))
-
-    def _cloud_failed(self, failures: list[SyncFailed]) -> None:
-        for f in failures:
-            if f.refused:
-                self.get_logger().warning("cloud ack refused: %s", f.error)
-            else:
-                self.get_logger().info("cloud put: %s", f.error)
-
-    def _master_tick(self) -> None:
-        admission = self.admission
-        if admission is None:
-            return
-        for action in admission.tick():
-            if isinstance(action, SendAdmit):
-                body = self.bolster.own_origin().to_bytes()
-                self._call_master(self._master_admit, "admit", body, None)
-            elif isinstance(action, SendChain):
-                try:
-                    link = self.bolster.origin_link(action.pseudonym)
-                except IomtError as exc:
-                    self.get_logger().warning("no origin link for %s: %s", action.pseudonym, exc)
-                    continue
-                self._call_master(self._master_chain, "chain", link.to_bytes(), action.pseudonym)
-
-    def _call_master(self, client: Client, op: str, body: bytes, pseudonym: str | None) -> None:
-        """``admit`` our origin (``pseudonym`` None) or ``chain`` a device's."""
-        admission = self.admission
-        assert admission is not None
-
-        def answered(resp: Any) -> None:
-            reply = MasterReply.of(resp.status == _R.STATUS_OK, str(resp.reason))
-            if pseudonym is None:
-                refusals = admission.on_admit_reply(reply, resp.reason, self.bolster.devices())
-            else:
-                refusals = admission.on_chain_reply(pseudonym, reply, resp.reason)
-            for r in refusals:
-                what = "our origin" if r.pseudonym is None else r.pseudonym
-                self.get_logger().warning("master refused %s: %s", what, r.reason)
-
-        def lost(_exc: Exception) -> None:
-            if pseudonym is None:
-                admission.on_admit_lost()
-            else:
-                admission.on_chain_lost(pseudonym)
-
-        request = BolsterService.Request(requester=self.get_name(), body=body)
-        self.calls.call(
-            client,
-            request,
-            timeout_s=3.0,
-            on_done=answered,
-            on_error=lost,
-            accept=bw.reply_check(self.checker, f"master/{op}", self._master_name, request),
-        )
-
     # -- lifetime ---------------------------------------------------------------------------
 
     def metrics(self) -> dict[str, Any]:
-        def phases(meter: CostMeter) -> dict[str, Any]:
-            out = {}
-            for op in meter.operations():
-                s = meter.summary(op)
-                out[op] = {
-                    "count": s.count,
-                    "median_us": s.total / 1000,
-                    **{f"{k}_us": v / 1000 for k, v in s.phases.items()},
-                }
-            return out
-
         ledger = self.bolster.ledger
         return {
             "record": "bolster",
@@ -720,9 +612,7 @@ class BolsterNode(Node):
             "blocks": ledger.block_count,
             "devices": len(self.bolster.devices()),
             "open_s": round(self.open_s, 3),
-            "cpu_us": {op: [n // 1000 for n in v] for op, v in self.cpu_ns.items() if v},
-            "wall_us": {op: [n // 1000 for n in v] for op, v in self.wall_ns.items() if v},
-            "outcomes": {op: v for op, v in self.outcomes.items() if v},
+            **self.costs.summary(),
             "phases": phases(self.meter),
             "base_phases": phases(self.base_meter),
             "cloud": self.sync.counts,
