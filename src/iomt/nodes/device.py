@@ -36,15 +36,11 @@ from iomt.core.listener import DataRequest, Refusal, name_of
 from iomt.core.modes import Mode
 from iomt.core.registration import (
     Announcement,
-    CertificateCheck,
     NeighbourTable,
-    RegistrationStatus,
-    VerifiedAnnouncements,
 )
 from iomt.core.replies import ReplyChecker, convert_digest, data_share_digest
 from iomt.core.uploads import Dropped, SendUpload, Stored, UploadAction, UploadBacklog
 from iomt.core.vitals import VitalKind, VitalsGenerator
-from iomt.crypto.errors import SessionReplayError
 from iomt.crypto.sessions import Session
 from iomt.crypto.techniques import Capability
 from iomt.crypto.tokens import TokenVerifier
@@ -52,34 +48,28 @@ from iomt.errors import ConfigurationError, IomtError
 from iomt.msg import (
     Convert,
     DataShare,
-    Registration,
     SecureEnvelope,
     SessionHandshake,
     Upload,
     Vitals,
 )
 from iomt.nodes import wire
+from iomt.nodes.announcing import Announcer, heard_in_process
 from iomt.nodes.common import (
     Calls,
     ResultsWriter,
     SessionOpener,
-    cell_of,
-    cell_topic,
     fqn_of,
     handshake_responder,
-    nearby_cells,
     open_keystore,
     reply_signer,
     uri_of,
 )
+from iomt.nodes.converting import ConvertService
 from iomt.nodes.device_storage import DeviceStorage, storage_secret
 from iomt.runtime import (
     Client,
-    DurabilityPolicy,
-    HistoryPolicy,
     Node,
-    Publisher,
-    QoSProfile,
     Responder,
     RuntimeContext,
 )
@@ -87,69 +77,9 @@ from iomt.runtime import (
 if TYPE_CHECKING:
     from iomt.nodes.biomt_device import BiomtDeviceLink
 
-INBOX_QOS = QoSProfile(history=HistoryPolicy.KEEP_ALL)
-ANNOUNCE_QOS = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-# KEEP_ALL: a reader that matches many announcing devices at once gets each one's latest
-HEAR_QOS = QoSProfile(history=HistoryPolicy.KEEP_ALL, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 PRECREATED_CONVERTERS = 3
-NEW_LISTENER_CHECK_S = 1.0
 PRECREATED_INBOXES = 4
 CAPABILITIES = {c.name.lower(): c for c in Capability}
-#: at most one extra announcement per this many seconds (see DeviceNode._announce_soon)
-PROMPT_HOLDOFF_S = 5.0
-#: how many 1-hop neighbours an announcement lists (NeighbourTable.advertised's default)
-ADVERTISED_NEIGHBOURS = 8
-
-
-class _HeardAnnouncements:
-    """What the devices of one process hear on the registration topics, decoded once.
-
-    Every device subscribes to the cells around it, so an announcement reaches each of its
-    hearers in the process as the same CDR bytes: it is decoded once (keyed by those bytes)
-    and its signature verified once (``VerifiedAnnouncements``, keyed by the announcement and
-    the key), and each hearer's table still decides for itself (range, expiry, its own
-    neighbours). Certificates are checked once per (device, certificate) for the process, as
-    each table did for itself. Bounded: the oldest entries go first.
-    """
-
-    def __init__(self, max_entries: int = 4096) -> None:
-        self._max = max_entries
-        self._decoded: dict[bytes, Announcement] = {}
-        self._keys: dict[tuple[str, bytes], Any] = {}
-        self.verified = VerifiedAnnouncements(2 * max_entries)
-
-    def decode(self, cdr: bytes) -> Announcement:
-        """The announcement in ``cdr``; RemoteProtocolError if it is malformed."""
-        found = self._decoded.get(cdr)
-        if found is None:
-            found = wire.announcement_from_msg(Registration.deserialize(cdr))
-            if len(self._decoded) >= self._max:
-                del self._decoded[next(iter(self._decoded))]
-            self._decoded[cdr] = found
-        return found
-
-    def certificate_check(self, check: CertificateCheck) -> CertificateCheck:
-        """``check``, remembered for the process per (device, certificate) once it passed."""
-
-        def checked(uri: str, certificate: bytes) -> Any:
-            key = (uri, certificate)
-            verifier = self._keys.get(key)
-            if verifier is None:
-                verifier = check(uri, certificate)  # raises: not remembered
-                self._keys[key] = verifier
-            return verifier
-
-        return checked
-
-
-_HEARD: dict[str, _HeardAnnouncements] = {}  # per keystore (one CA) in this process
-
-
-def _heard(keystore: str) -> _HeardAnnouncements:
-    found = _HEARD.get(keystore)
-    if found is None:
-        found = _HEARD[keystore] = _HeardAnnouncements()
-    return found
 
 
 @dataclass(frozen=True)
@@ -224,7 +154,7 @@ class DeviceNode(Node):
         self.kind = VitalKind.parse(c.kind)
         self._vitals = VitalsGenerator(self.kind, c.seed)
         validator = ks.credential_validator()
-        self._heard = _heard(c.keystore)
+        self._heard = heard_in_process(c.keystore)
         capability = CAPABILITIES[c.capability]
         core_config = DeviceConfig(
             self.uri,
@@ -262,7 +192,6 @@ class DeviceNode(Node):
         self._checker = ReplyChecker(validator)
         self.calls = Calls(self)
         self._clients: dict[str, Client] = {}
-        self._inboxes: dict[str, Publisher[SecureEnvelope]] = {}
         self._sessions = SessionOpener(
             self,
             self.uri,
@@ -271,15 +200,12 @@ class DeviceNode(Node):
             lambda peer: self._client(peer, "handshake", SessionHandshake),
         )
         self.convert_timeout_s = c.convert_timeout_s
-        self.registration_dropped = 0
         self._precreate_converters = capability == Capability.NONE
         self._results = ResultsWriter(c.results)
         self._transfer_us: list[int] = []
         # Centralized: readings the server has not acknowledged yet (iomt.core.uploads).
         self.uploads: UploadBacklog[Vitals] = UploadBacklog(clock=time.perf_counter_ns)
-        self._converted_seq = 0
-        self._session_backoff: dict[str, float] = {}
-        self._refused_announcements: dict[str, int] = {}
+        self.announcer: Announcer | None = None
         # Local storage: the device's own readings, sealed at rest if it can encrypt, MAC'd
         # into a chain; reading numbers continue across restarts (iomt.nodes.device_storage).
         self._db = self._open_storage(
@@ -323,39 +249,25 @@ class DeviceNode(Node):
         """The paper's framework: converting, announcing and hearing announcements."""
         c = self.config
         if capability > Capability.NONE:
-            self.create_service(Convert, "~/convert", self._on_convert)
-            # The facility's providers are known: in a small ward their inboxes are
-            # created up front, so nothing is published before it matched; in a large
-            # one (hundreds of converters x dozens of providers) lazily, on first use.
-            for provider in c.providers[:PRECREATED_INBOXES]:
-                self._inbox(uri_of(facility, provider))
-        size = c.radio_range
-        # A device's latest announcement stays available to devices that come into
-        # hearing later (transient-local, the last one only), as a beacon would: an
-        # announcement sent before a neighbour's reader matched is not lost for a
-        # whole period (20 s) -- under load at start-up it sometimes was.
-        self._announce_pub = self.create_publisher(
-            Registration, cell_topic(cell_of(c.x, c.y, size)), ANNOUNCE_QOS
+            ConvertService(
+                self,
+                self.core,
+                name=self.name,
+                replies=self.replies,
+                sessions=self._sessions,
+                inboxes=[uri_of(facility, p) for p in c.providers[:PRECREATED_INBOXES]],
+            )
+        self.announcer = Announcer(
+            self,
+            self.core,
+            self._heard,
+            x=c.x,
+            y=c.y,
+            radio_range=c.radio_range,
+            period_s=c.announce_period_s,
+            seed=c.seed,
+            on_registered=self._registered,
         )
-        # raw: the process decodes each announcement once for all its devices
-        on_cdr: Any = self._on_registration
-        for cell in nearby_cells(c.x, c.y, size):
-            self.create_subscription(Registration, cell_topic(cell), on_cdr, HEAR_QOS, raw=True)
-        self.create_timer(c.announce_period_s, self._announce)
-        self.create_timer(c.announce_period_s, self._expire)
-        # First announcement soon after start, not a whole period later.
-        self._first = self.create_timer(0.2 + (c.seed % 10) * 0.05, self._announce_once)
-        # A neighbour whose reader matched only after that (a busy start, a restarted
-        # process) would otherwise wait a whole period to hear us: announce again
-        # whenever more readers have matched than at the last announcement.
-        self._heard_by = 0
-        self.create_timer(NEW_LISTENER_CHECK_S, self._announce_to_new_listeners)
-        # An extra announcement, soon, when a neighbour does not list us (it has just
-        # started or was restarted after a crash): it learns about us within a second
-        # instead of a whole period (20 s) later. At most one per PROMPT_HOLDOFF_S.
-        self._prompt = self.create_timer(0.3 + (c.seed % 10) * 0.05, self._announce_prompted)
-        self._prompt.cancel()
-        self._prompt_after = 0.0
 
     # -- sampling and local storage ---------------------------------------------------------
 
@@ -430,73 +342,19 @@ class DeviceNode(Node):
 
     # -- control registration (Alg. 2.1) ------------------------------------------------------
 
-    def _announce_once(self) -> None:
-        self._first.cancel()
-        self._announce()
-
-    def _announce(self) -> None:
-        self._heard_by = self._announce_pub.get_subscription_count()
-        self._announce_pub.publish(wire.announcement_to_msg(self.core.announcement(time.time_ns())))
-
-    def _announce_to_new_listeners(self) -> None:
-        if self._announce_pub.get_subscription_count() > self._heard_by:
-            self._announce()
-
-    def _announce_prompted(self) -> None:
-        self._prompt.cancel()
-        self._announce()
-
-    def _announce_soon(self) -> None:
-        now = time.monotonic()
-        if now < self._prompt_after:
+    def _registered(self, a: Announcement) -> None:
+        """A neighbour registered anew: if it is one of our nearest capable ones (the first a
+        conversion plan tries), have its services' endpoints matched before we need them.
+        The rest are made when a plan reaches them: a dense ward would otherwise hold
+        thousands of clients. Only a device that cannot encrypt converts every request; one
+        that can asks a converter only for a technique it lacks, and makes the client then
+        (every endpoint costs memory in every process of the ward, through discovery)."""
+        if not (self._precreate_converters and a.convertible):
             return
-        self._prompt_after = now + PROMPT_HOLDOFF_S
-        self._prompt.reset()
-
-    def _expire(self) -> None:
-        self.core.table.expire()
-
-    def _on_registration(self, cdr: bytes) -> None:
-        try:
-            a = self._heard.decode(cdr)
-        except IomtError as exc:
-            self.registration_dropped += 1
-            self.get_logger().warning("dropped malformed announcement: %s", exc)
-            return
-        if a.device_uri == self.uri:
-            return
-        try:
-            status = self.core.on_announcement(a)
-        except IomtError as exc:
-            # logged the first time and every 100th (a rogue announces every period)
-            n = self._refused_announcements.get(a.device_uri, 0) + 1
-            self._refused_announcements[a.device_uri] = n
-            if n % 100 == 1:
-                self.get_logger().warning(
-                    "refused announcement from %s (%d so far): %s", a.device_uri, n, exc
-                )
-            return
-        listed = [n for n in a.neighbours if n.hops == 1]
-        if (
-            status is RegistrationStatus.REGISTER
-            and len(listed) < ADVERTISED_NEIGHBOURS
-            and all(n.uri != self.uri for n in listed)
-        ):
-            # it lists fewer neighbours than it could, and not us: it does not know us
-            self._announce_soon()
-        if self._precreate_converters and status is RegistrationStatus.REGISTER and a.convertible:
-            # One of our nearest capable neighbours (the first a conversion plan tries): have
-            # its services' endpoints matched before we need them. The rest are made when
-            # a plan reaches them: a dense ward would otherwise hold thousands of clients.
-            # Only a device that cannot encrypt converts every request; one that can asks a
-            # converter only for a technique it lacks, and makes the client then (every
-            # endpoint costs memory in every process of the ward, through discovery).
-            nearest = [n.uri for n in self.core.table.one_hop_nearest() if n.convertible][
-                :PRECREATED_CONVERTERS
-            ]
-            if a.device_uri in nearest:
-                self._client(a.device_uri, "convert", Convert)
-                self._client(a.device_uri, "handshake", SessionHandshake)
+        nearest = [n.uri for n in self.core.table.one_hop_nearest() if n.convertible]
+        if a.device_uri in nearest[:PRECREATED_CONVERTERS]:
+            self._client(a.device_uri, "convert", Convert)
+            self._client(a.device_uri, "handshake", SessionHandshake)
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -687,60 +545,6 @@ class DeviceNode(Node):
 
         return accept
 
-    # -- conversion, converting side (Alg. 3) -------------------------------------------------
-
-    def _on_convert(self, req: Any, resp: Any) -> Any:
-        order = wire.order_from_msg(req.request)
-        self._converted_seq += 1
-        try:
-            envelope = self.core.on_conversion(order, self._converted_seq, time.time_ns())
-        except SessionReplayError as exc:  # the original order has its answer
-            resp.status = Convert.Response.STATUS_REFUSED
-            resp.reason = str(exc)
-            return resp
-        except IomtError as exc:
-            resp.status = Convert.Response.STATUS_REFUSED
-            resp.reason = str(exc)
-            return self._prove_convert(order, resp, authenticated=False)
-        self._inbox(order.requester_uri).publish(wire.envelope_to_msg(envelope))
-        if envelope.signature_algorithm != "hmac-sha256":
-            self._open_requester_session(order.requester_uri)
-        resp.status = Convert.Response.STATUS_PUBLISHED
-        return self._prove_convert(order, resp, authenticated=True)
-
-    def _prove_convert(self, order: ConversionOrder, resp: Any, *, authenticated: bool) -> Any:
-        """A MAC on our session with the ordering device when there is one (it is what the
-        order came on, or what the device holds with us), else our signature."""
-        session: Session | None = self.core.channels.session(name_of(order.device_uri))
-        resp.proof = self.replies.prove(
-            wire.convert_statement(self.name, convert_digest(order), resp),
-            channels=self.core.channels,
-            session=session,
-            budgeted=not authenticated,
-        )
-        return resp
-
-    def _open_requester_session(self, requester_uri: str) -> None:
-        """After the first conversion for a requester, open a session with it in the
-        background: later envelopes for it are HMAC'd instead of signed (symmetric). A
-        requester that refuses is not asked again for a while."""
-        now = time.monotonic()
-        if self._session_backoff.get(requester_uri, 0.0) > now:
-            return
-        self._session_backoff[requester_uri] = now + 30.0
-
-        def failed(exc: Exception) -> None:
-            self.get_logger().info("no session with %s: %s", requester_uri, exc)
-
-        self._sessions.ensure(requester_uri, lambda: None, failed)
-
-    def _inbox(self, requester_uri: str) -> Publisher[SecureEnvelope]:
-        pub = self._inboxes.get(requester_uri)
-        if pub is None:
-            pub = self.create_publisher(SecureEnvelope, f"{fqn_of(requester_uri)}/inbox", INBOX_QOS)
-            self._inboxes[requester_uri] = pub
-        return pub
-
     # -- lifetime -----------------------------------------------------------------------------
 
     def destroy_node(self) -> None:
@@ -752,7 +556,7 @@ class DeviceNode(Node):
                 "capability": self.core.config.capability.name.lower(),
                 "technique": self.core.config.technique,
                 "neighbours": len(self.core.table),
-                "refused_announcements": self._refused_announcements,
+                "refused_announcements": self.announcer.refused if self.announcer else {},
                 "counters": self.core.counters,
                 "data_transfer_us": self._transfer_us,
                 **(

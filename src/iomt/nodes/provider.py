@@ -54,7 +54,7 @@ from iomt.nodes.common import (
     reply_signer,
     uri_of,
 )
-from iomt.nodes.device import INBOX_QOS
+from iomt.nodes.converting import INBOX_QOS
 from iomt.runtime import Client, Node, RuntimeContext, Timer
 
 if TYPE_CHECKING:
