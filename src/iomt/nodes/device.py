@@ -30,29 +30,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from iomt.core.channels import ChannelTable
-from iomt.core.conversion import ConversionOrder, ConvertReply
-from iomt.core.device import Converting, DeviceConfig, DeviceCore, Refused, Shared
+from iomt.core.device import DeviceConfig, DeviceCore, Refused, Shared
 from iomt.core.listener import DataRequest, Refusal, name_of
 from iomt.core.modes import Mode
-from iomt.core.registration import (
-    Announcement,
-    NeighbourTable,
-)
-from iomt.core.replies import ReplyChecker, convert_digest, data_share_digest
+from iomt.core.registration import Announcement, NeighbourTable
+from iomt.core.replies import ReplyChecker, data_share_digest
 from iomt.core.uploads import Dropped, SendUpload, Stored, UploadAction, UploadBacklog
 from iomt.core.vitals import VitalKind, VitalsGenerator
 from iomt.crypto.sessions import Session
 from iomt.crypto.techniques import Capability
 from iomt.crypto.tokens import TokenVerifier
-from iomt.errors import ConfigurationError, IomtError
-from iomt.msg import (
-    Convert,
-    DataShare,
-    SecureEnvelope,
-    SessionHandshake,
-    Upload,
-    Vitals,
-)
+from iomt.errors import ConfigurationError
+from iomt.msg import Convert, DataShare, SecureEnvelope, SessionHandshake, Upload, Vitals
 from iomt.nodes import wire
 from iomt.nodes.announcing import Announcer, heard_in_process
 from iomt.nodes.common import (
@@ -65,14 +54,9 @@ from iomt.nodes.common import (
     reply_signer,
     uri_of,
 )
-from iomt.nodes.converting import ConvertService
+from iomt.nodes.converting import ConversionOrders, ConvertService
 from iomt.nodes.device_storage import DeviceStorage, storage_secret
-from iomt.runtime import (
-    Client,
-    Node,
-    Responder,
-    RuntimeContext,
-)
+from iomt.runtime import Client, Node, Responder, RuntimeContext
 
 if TYPE_CHECKING:
     from iomt.nodes.biomt_device import BiomtDeviceLink
@@ -199,7 +183,6 @@ class DeviceNode(Node):
             self.calls,
             lambda peer: self._client(peer, "handshake", SessionHandshake),
         )
-        self.convert_timeout_s = c.convert_timeout_s
         self._precreate_converters = capability == Capability.NONE
         self._results = ResultsWriter(c.results)
         self._transfer_us: list[int] = []
@@ -248,6 +231,16 @@ class DeviceNode(Node):
     def _start_sharing(self, facility: str, capability: Capability) -> None:
         """The paper's framework: converting, announcing and hearing announcements."""
         c = self.config
+        self.orders = ConversionOrders(
+            self.core,
+            calls=self.calls,
+            sessions=self._sessions,
+            checker=self._checker,
+            client_for=lambda uri: self._client(uri, "convert", Convert),
+            timeout_s=c.convert_timeout_s,
+            answer=self._answer,
+            on_converted=self._biomt.converted if self._biomt is not None else None,
+        )
         if capability > Capability.NONE:
             ConvertService(
                 self,
@@ -408,7 +401,7 @@ class DeviceNode(Node):
                 replay=reply.replay,
             )
         else:
-            self._try_converter(reply, responder)
+            self.orders.run(reply, responder)
 
     def _answer(
         self,
@@ -456,94 +449,6 @@ class DeviceNode(Node):
             signature_algorithm="none",
         )
         responder.send(DataShare.Response(status=DataShare.Response.STATUS_SHARED, envelope=env))
-
-    # -- conversion, asking side (Alg. 3) -----------------------------------------------------
-
-    def _try_converter(self, pending: Converting, responder: Responder) -> None:
-        uri = pending.plan.next()
-        if uri is None:
-            self._answer(
-                responder,
-                pending.request,
-                DataShare.Response(
-                    status=DataShare.Response.STATUS_REFUSED,
-                    reason=f"{Refusal.CONVERSION_FAILED.value}: {pending.plan.explain()}",
-                ),
-                pending.decision.session,
-            )
-            return
-
-        def failed(exc: Exception, uri: str = uri) -> None:
-            pending.plan.failed(uri, str(exc))
-            self._try_converter(pending, responder)
-
-        if self.core.config.capability > Capability.NONE:
-            self._sessions.ensure(
-                uri, lambda: self._send_order(pending, uri, responder, failed), failed
-            )
-        else:
-            # Without a session an incapable device signs its order; with one it MACs it.
-            # Either way the order goes now; a failed handshake is no reason to wait.
-            self._sessions.ensure(uri, lambda: None, lambda _exc: None)
-            self._send_order(pending, uri, responder, failed)
-
-    def _send_order(self, pending: Converting, uri: str, responder: Responder, failed: Any) -> None:
-        try:
-            order = self.core.conversion_order(pending, uri)
-        except IomtError as exc:
-            failed(exc)
-            return
-
-        def done(resp: Any) -> None:
-            reply = ConvertReply.of(resp.status == Convert.Response.STATUS_PUBLISHED, resp.reason)
-            if reply is ConvertReply.PUBLISHED:
-                if self._biomt is not None:
-                    self._biomt.converted(order.requester_uri, uri, order.requested_technique)
-                self._answer(
-                    responder,
-                    pending.request,
-                    DataShare.Response(
-                        status=DataShare.Response.STATUS_CONVERTING, converter_uri=uri
-                    ),
-                    pending.decision.session,
-                )
-            else:
-                if reply is ConvertReply.LOST_SESSION:  # a new one next time
-                    self.core.channels.drop(name_of(uri))
-                failed(IomtError(f"refused: {resp.reason}"))
-
-        def error(exc: Exception) -> None:
-            # A converter that stays silent is treated as gone until it announces again.
-            self.core.table.forget(uri)
-            failed(exc)
-
-        self.calls.call(
-            self._client(uri, "convert", Convert),
-            Convert.Request(request=wire.order_to_msg(order)),
-            timeout_s=self.convert_timeout_s,
-            on_done=done,
-            on_error=error,
-            accept=self._convert_reply_check(uri, order),
-        )
-
-    def _convert_reply_check(self, converter_uri: str, order: ConversionOrder) -> Any:
-        """Only the converter's proven answer to this order: a MAC under our session with
-        it, or its signature with the key it registered (or a certificate for its name)."""
-        server = name_of(converter_uri)
-        request_digest = convert_digest(order)
-        neighbour = self.core.table.one_hop(converter_uri)
-        key = neighbour.verifier if neighbour is not None else None
-
-        def accept(resp: Any) -> bool:
-            return self._checker.accepts(
-                bytes(resp.proof),
-                lambda: wire.convert_statement(server, request_digest, resp),
-                server=server,
-                channels=self.core.channels,
-                key=key,
-            )
-
-        return accept
 
     # -- lifetime -----------------------------------------------------------------------------
 
