@@ -52,18 +52,15 @@ bolster, per operation, for the real path and the base, plus the core's
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any, Literal
 
 from iomt.core.biomt import (
-    SECOND,
     AccessRequest,
     BaseBolster,
     BiomtDecodeError,
     Bolster,
-    BolsterConfig,
     BolsterIdentity,
     CheckpointRequest,
     CommunicationRequest,
@@ -72,24 +69,19 @@ from iomt.core.biomt import (
     HistoryRequest,
     ObserveRequest,
     ObserveUpdate,
-    PlainUpdate,
     ProvisionRequest,
     RemoveRequest,
     ReplayError,
-    Retention,
     SessionOp,
     SessionRequest,
     StoreRequest,
-    UserDirectory,
 )
 from iomt.core.biomt.admission import MasterAdmission
 from iomt.core.biomt.bodies import OriginBody
-from iomt.core.biomt.messages import AccessPayload
 from iomt.core.biomt.sync_client import CloudSyncClient
 from iomt.core.replies import ReplyChecker
-from iomt.crypto.errors import KeystoreError
-from iomt.errors import ConfigurationError, IomtError, StorageError
-from iomt.ledger import AccessRule, PrivacyHeader, SqliteStorage, Transaction, TxType
+from iomt.errors import IomtError
+from iomt.ledger import SqliteStorage, Transaction
 from iomt.msg import (
     BiomtObserveUpdate,
     BiomtTransaction,
@@ -99,8 +91,15 @@ from iomt.msg import (
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.biomt_events import SharingRecorder, SharingReport
 from iomt.nodes.biomt_ledger import LedgerView
+from iomt.nodes.bolster_base import BaseServices
 from iomt.nodes.bolster_costs import Handler, ServiceCosts, phases
 from iomt.nodes.bolster_links import CloudLink, MasterLink
+from iomt.nodes.bolster_setup import (
+    bolster_config,
+    load_or_create_secret,
+    privacy_header,
+    user_directory,
+)
 from iomt.nodes.cluster_head import ClusterAgent
 from iomt.nodes.common import (
     Calls,
@@ -126,40 +125,8 @@ DEFAULT_SYNCHRONOUS = "FULL"
 
 _R = BolsterService.Response
 LEDGER_QOS = QoSProfile(depth=1000)
-ACTIONS = {"access": TxType.ACCESS, "observe": TxType.OBSERVE}
 #: services anyone may call: their answers are signed within the signature budget
 OPEN_SERVICES = frozenset({"devices", "credentials", "pair_key_status"})
-
-
-def load_or_create_secret(path: Path) -> bytes:
-    """The bolster's 32-byte storage secret: created once (0600, O_EXCL), then reused --
-    a restarted bolster must read its own ledger bodies."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        secret = path.read_bytes()
-        if len(secret) != 32:
-            raise StorageError(f"{path}: not a 32-byte storage secret") from None
-        return secret
-    secret = os.urandom(32)
-    with os.fdopen(fd, "wb") as f:
-        f.write(secret)
-        f.flush()
-        os.fsync(f.fileno())
-    return secret
-
-
-def privacy_header(facility: str, rules: list[dict[str, Any]]) -> PrivacyHeader:
-    """The initial policy: ``[{"role": "physician", "action": "access"|"observe",
-    "observe_interval_s": 0.5}, ...]`` (all devices; device admission comes with Origin)."""
-    out = []
-    for r in rules:
-        action = ACTIONS.get(str(r.get("action")))
-        if action is None:
-            raise ConfigurationError(f"rule action must be access or observe: {r!r}")
-        interval = round(float(r.get("observe_interval_s", 0.0)) * SECOND)
-        out.append(AccessRule(str(r["role"]), action, all_devices=True, observe_interval=interval))
-    return PrivacyHeader(facility, 1, rules=tuple(out))
 
 
 class BolsterNode(Node):
@@ -196,12 +163,7 @@ class BolsterNode(Node):
         secret = load_or_create_secret(storage / f"{name}.secret")
         self.ca = FacilityCA.from_keystore(ks)
         now = time.time_ns()
-        self.users = UserDirectory(self.ca.anchor)
-        for user, role in users:
-            try:
-                self.users.register(ks.certificate(user), role, now=now)
-            except (KeystoreError, IomtError) as exc:
-                raise ConfigurationError(f"user {user!r}: {exc}") from exc
+        self.users = user_directory(ks, self.ca.anchor, users, now=now)
         self.meter = CostMeter(keep=100_000)
         self.base_meter = CostMeter(keep=100_000)
         self.ledger_path = storage / f"{name}.ledger.sqlite"
@@ -211,16 +173,13 @@ class BolsterNode(Node):
         self._storage = SqliteStorage(
             self.ledger_path, synchronous=self.synchronous, check_same_thread=False
         )
-        config = BolsterConfig(
+        config = bolster_config(
             request_rate=request_rate,
-            request_burst=2 * request_rate,
             store_rate=store_rate,
-            store_burst=2 * store_rate,
             update_rate=update_rate,
-            update_burst=2 * update_rate,
-            retention=Retention(retention),
+            retention=retention,
             max_block_transactions=max_block_transactions,
-            max_block_age=round(max_block_age_s * SECOND) if max_block_age_s > 0 else None,
+            max_block_age_s=max_block_age_s,
         )
         t0 = time.perf_counter()
         self.bolster = Bolster.open(
@@ -242,6 +201,7 @@ class BolsterNode(Node):
             update_rate=update_rate,
             update_burst=2 * update_rate,
         )
+        self.base_services = BaseServices(self, self.base, answer=self._answer, refuse=self._refuse)
         self.view = LedgerView(self.bolster, secret)
         self.recorder = SharingRecorder(
             bolster_id=name, view=self.view, users=self.users, keystore=ks
@@ -253,10 +213,9 @@ class BolsterNode(Node):
         self._ledger_pub = self.create_publisher(BiomtTransaction, "~/ledger", LEDGER_QOS)
         self._published = self.bolster.ledger.size  # restart: history is in the file
         self._update_pubs: dict[str, Publisher[BiomtObserveUpdate]] = {}
-        self._base_pubs: dict[str, Publisher[BiomtObserveUpdate]] = {}
         for observer in observers or []:
             self._updates(observer)
-            self._base_updates(observer)
+            self.base_services.updates(observer)
 
         handlers: dict[str, Handler] = {
             "provision": self._on_provision,
@@ -272,9 +231,7 @@ class BolsterNode(Node):
             "checkpoint": self._on_checkpoint,
             "record": self._on_record,
             "attest": self._on_attest,
-            "base/store": self._on_base_store,
-            "base/access": self._on_base_access,
-            "base/observe": self._on_base_observe,
+            **self.base_services.handlers(),
         }
         for service, handler in handlers.items():
             self.create_service(
@@ -390,14 +347,6 @@ class BolsterNode(Node):
             topic = f"{self.get_namespace().rstrip('/')}/{observer}/observe_updates"
             pub = self.create_publisher(BiomtObserveUpdate, topic, bw.UPDATES_QOS)
             self._update_pubs[observer] = pub
-        return pub
-
-    def _base_updates(self, observer: str) -> Publisher[BiomtObserveUpdate]:
-        pub = self._base_pubs.get(observer)
-        if pub is None:
-            topic = f"{self.get_namespace().rstrip('/')}/{observer}/base/observe_updates"
-            pub = self.create_publisher(BiomtObserveUpdate, topic, bw.UPDATES_QOS)
-            self._base_pubs[observer] = pub
         return pub
 
     def _send_updates(self, updates: tuple[ObserveUpdate, ...]) -> None:
@@ -556,41 +505,6 @@ class BolsterNode(Node):
         self._publish_new()
         return None
 
-    # -- the no-crypto base (Fig. 3) --------------------------------------------------------
-
-    def _on_base_store(self, req: Any, responder: Responder) -> int | None:
-        try:
-            seq, updates = self.base.store(str(req.requester), bytes(req.body))
-        except IomtError as exc:
-            return self._refuse(responder, "base/store", exc)
-        self._answer(responder, seq.to_bytes(8, "big"))
-        for u in updates:
-            self._base_updates(u.observer).publish(_plain_update_msg(u))
-        return None
-
-    def _on_base_access(self, req: Any, responder: Responder) -> int | None:
-        try:
-            q = bw.BaseAccess.from_bytes(bytes(req.body))
-            records = self.base.access(
-                str(req.requester), q.device, since=q.since, until=q.until, limit=q.limit
-            )
-        except IomtError as exc:
-            return self._refuse(responder, "base/access", exc)
-        self._answer(responder, AccessPayload(q.device, tuple(records), (), "-").to_bytes())
-        return None
-
-    def _on_base_observe(self, req: Any, responder: Responder) -> int | None:
-        try:
-            q = bw.BaseObserve.from_bytes(bytes(req.body))
-            sub_id = self.base.observe(
-                str(req.requester), q.devices, duration=q.duration, interval=q.interval
-            )
-        except IomtError as exc:
-            return self._refuse(responder, "base/observe", exc)
-        self._base_updates(str(req.requester))
-        self._answer(responder, sub_id)
-        return None
-
     # -- timers -----------------------------------------------------------------------------
 
     def _housekeeping(self) -> None:
@@ -626,16 +540,6 @@ class BolsterNode(Node):
         self._results.close()
         super().destroy_node()
         self._storage.close()
-
-
-def _plain_update_msg(u: PlainUpdate) -> BiomtObserveUpdate:
-    return BiomtObserveUpdate(
-        observer=u.observer,
-        device=u.device,
-        seq=u.seq,
-        reason=int(u.reason),
-        ciphertext=u.measurement_bytes,
-    )
 
 
 def bolster_node(context: RuntimeContext, **params: Any) -> BolsterNode:
