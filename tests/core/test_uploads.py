@@ -1,10 +1,20 @@
-"""The centralized baseline's upload backlog, without DDS: every reading is sent once and
-kept until stored; retries are clocked by acknowledgements, one at a time; a refusal is
-final; a full backlog drops its oldest."""
+"""What a device keeps until it is acknowledged, without DDS. The centralized baseline's
+uploads: every reading is sent once and kept until stored; retries are clocked by
+acknowledgements, one at a time; a refusal is final; a full backlog drops its oldest. A
+BIoMT device's Stores: a bounded number in flight, unanswered ones retried one per
+acknowledgement."""
 
 from __future__ import annotations
 
-from iomt.core.uploads import Dropped, SendUpload, Stored, UploadBacklog, UploadRefused
+from iomt.core.uploads import (
+    Dropped,
+    RetryStore,
+    SendUpload,
+    StoreBacklog,
+    Stored,
+    UploadBacklog,
+    UploadRefused,
+)
 
 
 class Clock:
@@ -81,3 +91,51 @@ def test_a_full_backlog_drops_its_oldest_reading() -> None:
     assert backlog.on_stored(1) == []
     assert backlog.on_refused(1) == []
     assert len(backlog) == 2
+
+
+def test_stores_past_the_in_flight_limit_are_skipped() -> None:
+    stores: StoreBacklog[str] = StoreBacklog(max_in_flight=2)
+    for _ in range(2):
+        assert stores.may_send()
+        stores.sent()
+    assert not stores.may_send() and stores.counts["skipped"] == 1
+    stores.on_refused()
+    assert stores.may_send() and stores.in_flight == 1
+
+
+def test_unanswered_stores_are_retried_one_per_acknowledgement() -> None:
+    stores: StoreBacklog[str] = StoreBacklog(max_in_flight=4)
+    for _ in range(3):
+        stores.sent()
+    stores.on_lost("m1")
+    stores.on_lost("m2")
+    assert len(stores) == 2 and stores.counts["failed"] == 2
+    assert stores.on_stored() == [RetryStore("m1")]  # the oldest, one
+    stores.sent()  # the retry goes out
+    assert stores.on_stored() == [RetryStore("m2")]
+    stores.sent()
+    assert stores.on_stored() == [] and len(stores) == 0
+    assert stores.counts == {"failed": 2, "skipped": 0, "retried": 2, "dropped": 0}
+    assert stores.in_flight == 0
+
+
+def test_no_retry_for_a_device_that_may_not_store_or_has_no_room() -> None:
+    stores: StoreBacklog[str] = StoreBacklog(max_in_flight=1)
+    stores.sent()
+    stores.on_lost("m1")
+    stores.sent()
+    assert stores.on_stored(active=False) == []  # removed meanwhile: kept, not sent
+    stores.sent()
+    stores.sent()  # two out (a retry in flight and a new one)
+    assert stores.on_stored() == []  # still one out: no room
+    assert stores.on_stored() == [RetryStore("m1")]
+
+
+def test_a_full_store_backlog_drops_its_oldest() -> None:
+    stores: StoreBacklog[str] = StoreBacklog(capacity=2)
+    for m in ("m1", "m2", "m3"):
+        stores.sent()
+        stores.on_lost(m)
+    assert len(stores) == 2 and stores.counts["dropped"] == 1
+    stores.sent()
+    assert stores.on_stored() == [RetryStore("m2")]

@@ -1,5 +1,8 @@
-"""The centralized baseline's upload backlog (Bilal & Hassan, Fig. 3), sans-IO.
+"""What a device sends upstream and keeps until it is acknowledged, sans-IO: the centralized
+baseline's uploads (:class:`UploadBacklog`) and a BIoMT device's Stores at its bolster
+(:class:`StoreBacklog`).
 
+**Uploads** (Bilal & Hassan, Fig. 3).
 A device in ``centralized`` mode uploads every reading to the central server and keeps it
 until the server acknowledges that it stored it. :class:`UploadBacklog` is that bookkeeping:
 the node feeds it what happened (a new reading, an answer, a lost call) and sends what it
@@ -13,6 +16,7 @@ behind -- every retry to an overloaded server would be one more duplicate in its
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -20,7 +24,9 @@ from typing import Generic, TypeVar
 __all__ = [
     "UPLOAD_BACKLOG",
     "Dropped",
+    "RetryStore",
     "SendUpload",
+    "StoreBacklog",
     "Stored",
     "UploadAction",
     "UploadBacklog",
@@ -139,3 +145,61 @@ class UploadBacklog(Generic[R]):
         self._retrying = retry
         self.retried += 1
         return self._send(retry, retry=True)
+
+
+@dataclass(frozen=True)
+class RetryStore(Generic[R]):
+    """Store ``measurement`` again (as a new request: a fresh counter)."""
+
+    measurement: R
+
+
+class StoreBacklog(Generic[R]):
+    """A BIoMT device's Stores at its bolster: at most ``max_in_flight`` unanswered (a new
+    reading past that is skipped); a Store that got no answer (the bolster down or
+    restarting) is kept, up to ``capacity`` (then the oldest is dropped), and sent again,
+    oldest first, one per acknowledged Store -- never piled onto a bolster that is down. A
+    Store that was committed but whose answer was lost is then stored twice (at least once,
+    never lost)."""
+
+    def __init__(self, *, max_in_flight: int = 4, capacity: int = 256) -> None:
+        self.max_in_flight = max_in_flight
+        self.capacity = capacity
+        self.in_flight = 0
+        self._unstored: deque[R] = deque()
+        self.counts = {"failed": 0, "skipped": 0, "retried": 0, "dropped": 0}
+
+    def __len__(self) -> int:
+        return len(self._unstored)
+
+    def may_send(self) -> bool:
+        """A new reading: is there room for its Store? (If not, it is skipped.)"""
+        if self.in_flight >= self.max_in_flight:
+            self.counts["skipped"] += 1
+            return False
+        return True
+
+    def sent(self) -> None:
+        self.in_flight += 1
+
+    def on_stored(self, *, active: bool = True) -> list[RetryStore[R]]:
+        """Acknowledged: the oldest kept one goes again, if there is room (and the device
+        may still store)."""
+        self.in_flight -= 1
+        if self._unstored and self.in_flight < self.max_in_flight and active:
+            self.counts["retried"] += 1
+            return [RetryStore(self._unstored.popleft())]
+        return []
+
+    def on_refused(self) -> None:
+        """Refused: final (nothing is kept)."""
+        self.in_flight -= 1
+
+    def on_lost(self, measurement: R) -> None:
+        """No answer: kept for a retry; a full backlog drops its oldest (counted)."""
+        self.in_flight -= 1
+        self.counts["failed"] += 1
+        self._unstored.append(measurement)
+        if len(self._unstored) > self.capacity:
+            self._unstored.popleft()
+            self.counts["dropped"] += 1
