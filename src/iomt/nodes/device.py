@@ -43,7 +43,7 @@ from iomt.crypto.tokens import TokenVerifier
 from iomt.errors import ConfigurationError
 from iomt.msg import Convert, DataShare, SecureEnvelope, SessionHandshake, Upload, Vitals
 from iomt.nodes import wire
-from iomt.nodes.announcing import Announcer, heard_in_process
+from iomt.nodes.announcing import ANNOUNCE_QOS, Announcer, heard_in_process
 from iomt.nodes.common import (
     Calls,
     ResultsWriter,
@@ -54,12 +54,15 @@ from iomt.nodes.common import (
     reply_signer,
     uri_of,
 )
-from iomt.nodes.converting import ConversionOrders, ConvertService
+from iomt.nodes.converting import INBOX_QOS, ConversionOrders, ConvertService
 from iomt.nodes.device_storage import DeviceStorage, storage_secret
 from iomt.runtime import Client, Node, Responder, RuntimeContext
 
 if TYPE_CHECKING:
     from iomt.nodes.biomt_device import BiomtDeviceLink
+
+# the QoS of what devices publish is still importable from here
+__all__ = ["ANNOUNCE_QOS", "INBOX_QOS", "DeviceNode", "DeviceNodeConfig", "device_node"]
 
 PRECREATED_CONVERTERS = 3
 PRECREATED_INBOXES = 4
