@@ -1,5 +1,6 @@
 """The centralized baseline's uploads on DDS: a reading the server did not acknowledge is
-kept and sent again, so a server that comes up late (or falls behind) still gets it all."""
+kept and sent again, so a server that comes up late (or falls behind) still gets it all.
+End to end; the backlog's rules on their own are in tests/core/test_uploads.py."""
 
 from __future__ import annotations
 
@@ -50,11 +51,11 @@ def test_uploads_missed_while_the_server_was_down_are_retried(
         # No server: every upload is held, then times out after 1 s; nothing is acknowledged.
         # Wait (by counters, not by the clock) for 15 readings, the first 5 of them given up.
         deadline = time.monotonic() + 30  # only against a hang
-        while not (device._seq >= 15 and device._seq - len(device._in_flight) >= 5):
-            assert time.monotonic() < deadline, (device._seq, len(device._in_flight))
+        while not (device.seq >= 15 and device.seq - device.uploads.in_flight >= 5):
+            assert time.monotonic() < deadline, (device.seq, device.uploads.in_flight)
             ex.spin_once(0.05)
-        missed = set(range(1, device._seq + 1))
-        assert device.uploads_retried == 0  # no retries into the void
+        missed = set(range(1, device.seq + 1))
+        assert device.uploads.retried == 0  # no retries into the void
         central = CentralNode(
             ctx,
             name="central",
@@ -68,7 +69,7 @@ def test_uploads_missed_while_the_server_was_down_are_retried(
         while not missed <= _stored(tmp_path / "central") and time.monotonic() < deadline:
             ex.spin_once(0.05)
         assert missed <= _stored(tmp_path / "central")
-        assert device.uploads_dropped == 0 and device.uploads_retried > 0
+        assert device.uploads.dropped == 0 and device.uploads.retried > 0
         # the server hands out the newest reading, not the last retried one
         assert central._latest[device.uri].seq == max(_stored(tmp_path / "central"))
     finally:

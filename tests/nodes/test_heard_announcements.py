@@ -11,12 +11,12 @@ from core.sharing_world import build_world
 from iomt.crypto.errors import CertificateError
 from iomt.errors import RemoteProtocolError
 from iomt.nodes import wire
-from iomt.nodes.device import _HeardAnnouncements
+from iomt.nodes.announcing import HeardAnnouncements
 
 
 def test_an_announcement_is_decoded_once_per_process(tmp_path: Path) -> None:
     world = build_world(tmp_path)
-    heard = _HeardAnnouncements(max_entries=2)
+    heard = HeardAnnouncements(max_entries=2)
     a = world.device("hr_ecc").announcement(1_000)
     cdr = wire.announcement_to_msg(a).serialize()
     first = heard.decode(cdr)
@@ -38,7 +38,7 @@ def test_an_announcement_is_decoded_once_per_process(tmp_path: Path) -> None:
 
 def test_a_certificate_is_checked_once_and_a_failure_every_time(tmp_path: Path) -> None:
     world = build_world(tmp_path)
-    heard = _HeardAnnouncements()
+    heard = HeardAnnouncements()
     calls: list[str] = []
     validate = world.keystore.credential_validator()
 

@@ -33,9 +33,9 @@ def test_cloud_redirect_fetch_by_number_and_hash(tmp_path: Path, domain_id: int)
         link = w.links["hr_1"]
         wait_for(lambda: link.active, 15, "provisioning")
         device = link.device.pseudonym
-        wait_for(lambda: w.bolster.cloud_counts["evicted"] >= 6, 15, "blocks synced and evicted")
+        wait_for(lambda: w.bolster.sync.counts["evicted"] >= 6, 15, "blocks synced and evicted")
         w.sampling["hr_1"] = False
-        wait_for(lambda: link._in_flight == 0, 10, "hr_1's last Stores answered")
+        wait_for(lambda: link.stores.in_flight == 0, 10, "hr_1's last Stores answered")
         doctor = w.requester("dr_a")
         request = doctor.access("bolster_a", device)
         result = AccessResult.from_bytes(w.ok("access", request.to_bytes(), "dr_a"))
@@ -155,7 +155,9 @@ def test_sharing_events_recorded_for_the_patient(tmp_path: Path, domain_id: int)
         for d in w.sampling:
             w.sampling[d] = False
         # the devices' executor thread is done with their keys: no Store left in flight
-        wait_for(lambda: all(lk._in_flight == 0 for lk in w.links.values()), 10, "Stores answered")
+        wait_for(
+            lambda: all(lk.stores.in_flight == 0 for lk in w.links.values()), 10, "Stores answered"
+        )
         bp = w.links["bp_1"]
         creq = hr.device.communication_request(bp.device.pseudonym, lifetime=60 * 10**9)
         grant = CommunicationGrant.from_bytes(w.ok("communication", creq.to_bytes()))

@@ -123,7 +123,7 @@ def test_sessions_over_dds(tmp_path: Path, domain_id: int) -> None:
         w.bolster.bolster._sessions.table.drop("dr_a")  # as after a bolster restart
         with pytest.raises(bw.NoSessionError):
             w.ok("access", lost.to_bytes(), "dr_a")
-        assert w.bolster.outcomes["access"]["no-session"] == 1
+        assert w.bolster.costs.outcomes["access"]["no-session"] == 1
         # a keystore identity that is not a registered user cannot complete a handshake
         client = w.client(f"{NS}/bolster_a/handshake", SessionHandshake)
         device_user = _session_user(w, "bp_1")

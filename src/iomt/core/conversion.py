@@ -28,6 +28,7 @@ whose handshake certificate is checked the same way before the reading leaves:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from enum import Enum
 
 from iomt.core.listener import name_of
 from iomt.core.registration import Neighbour, NeighbourTable, facility_of
@@ -202,3 +203,21 @@ def accept(
     verifier.verify(replace(order, signature=b"").signed_bytes(), order.signature)
     # The device's plaintext reached us directly: we are its 1-hop neighbour.
     return order.payload
+
+
+class ConvertReply(Enum):
+    """What a converter's answer to an order means to the asking device."""
+
+    PUBLISHED = "published"
+    #: refused for want of a session the order relied on (the converter was restarted and
+    #: lost it, or never had it): open a new one rather than have every order refused
+    LOST_SESSION = "lost-session"
+    REFUSED = "refused"
+
+    @classmethod
+    def of(cls, published: bool, reason: str) -> ConvertReply:
+        """From the answer's status and reason: a refusal travels with its error's text only,
+        and a session the converter lacks is named there (see :func:`accept`)."""
+        if published:
+            return cls.PUBLISHED
+        return cls.LOST_SESSION if "session" in reason else cls.REFUSED

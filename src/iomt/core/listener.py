@@ -98,6 +98,15 @@ class Refusal(Enum):
     MALFORMED = "malformed-request"
     NO_DATA = "no-data"
 
+    @classmethod
+    def of(cls, reason: str) -> Refusal | None:
+        """The code a refusal's reason starts with (``"<code>"`` or ``"<code>: ..."``)."""
+        code = reason.split(":", 1)[0]
+        try:
+            return cls(code)
+        except ValueError:
+            return None
+
 
 class Listener:
     def __init__(

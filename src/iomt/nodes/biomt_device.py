@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +49,7 @@ from iomt.core.biomt.identity import certificate_from_der
 from iomt.core.biomt.sealing import seal_to
 from iomt.core.listener import name_of
 from iomt.core.replies import ReplyChecker
+from iomt.core.uploads import StoreBacklog
 from iomt.core.vitals import Reading, VitalKind
 from iomt.crypto.keystore import Identity, Keystore
 from iomt.errors import IomtError
@@ -135,30 +135,17 @@ class BiomtDeviceLink:
             Path(ack_log).parent.mkdir(parents=True, exist_ok=True)
         self._ack_log = Path(ack_log).open("a", encoding="utf-8") if ack_log else None  # noqa: SIM115
         self._store_timeout_s = store_timeout_s
-        self._max_in_flight = max_in_flight
-        self._in_flight = 0
         self._enrolling = False
         self._flip = False
         self.enrolled_s: float | None = None
         self._t_start = time.monotonic()
         self.store_us: list[int] = []
         self.base_store_us: list[int] = []
-        self.counts = {
-            "acknowledged": 0,
-            "refused": 0,
-            "failed": 0,
-            "skipped": 0,
-            "retried": 0,
-            "dropped": 0,
-            "base_acknowledged": 0,
-            "enrol_attempts": 0,
-        }
-        # Readings whose Store got no answer (the bolster down or restarting): sent again,
-        # oldest first, one at a time and only after the bolster acknowledged another Store
-        # -- never piled onto a bolster that is down. A Store that was committed but whose
-        # answer was lost is then stored twice (at least once, never lost).
-        self._unstored: deque[Measurement] = deque()
-        self._max_unstored = max_unstored
+        self.counts = {"acknowledged": 0, "refused": 0, "base_acknowledged": 0, "enrol_attempts": 0}
+        # Stores in flight, and those that got no answer (iomt.core.uploads.StoreBacklog)
+        self.stores: StoreBacklog[Measurement] = StoreBacklog(
+            max_in_flight=max_in_flight, capacity=max_unstored
+        )
         self._retry = node.create_timer(enrol_retry_s, self._enrol)
         self._first = node.create_timer(0.05, self._enrol_once)
 
@@ -284,10 +271,7 @@ class BiomtDeviceLink:
     # -- 2. Store ---------------------------------------------------------------------------
 
     def on_reading(self, reading: Reading, time_ns: int) -> None:
-        if not self.active:
-            return
-        if self._in_flight >= self._max_in_flight:
-            self.counts["skipped"] += 1
+        if not self.active or not self.stores.may_send():
             return
         measurement = measurement_of(reading, time_ns)
         self._flip = not self._flip
@@ -298,17 +282,6 @@ class BiomtDeviceLink:
             self._store_base(measurement)
             self._store_biomt(measurement)
 
-    def _retry_one(self) -> None:
-        if self._unstored and self._in_flight < self._max_in_flight and self.active:
-            self.counts["retried"] += 1
-            self._store_biomt(self._unstored.popleft(), retry=True)
-
-    def _keep_unstored(self, measurement: Measurement) -> None:
-        self._unstored.append(measurement)
-        if len(self._unstored) > self._max_unstored:
-            self._unstored.popleft()
-            self.counts["dropped"] += 1
-
     def _store_biomt(self, measurement: Measurement, *, retry: bool = False) -> None:
         t0 = time.perf_counter_ns()
         try:
@@ -316,23 +289,25 @@ class BiomtDeviceLink:
         except IomtError as exc:
             self._node.get_logger().warning("cannot store: %s", exc)
             return
-        self._in_flight += 1
+        self.stores.sent()
 
         def done(resp: Any) -> None:
-            self._in_flight -= 1
             try:
                 receipt = StoreReceipt.from_bytes(bw.raise_for_status("store", resp))
                 self.device.check_store_receipt(receipt)
             except DeviceRemovedError:
+                self.stores.on_refused()
                 self.counts["refused"] += 1
                 if self.active:
                     self.device.removed()
                     self._node.get_logger().warning("removed by the bolster; key forgotten")
                 return
             except IomtError as exc:
+                self.stores.on_refused()
                 self.counts["refused"] += 1
                 self._node.get_logger().warning("Store %d refused: %s", request.counter, exc)
                 return
+            again = self.stores.on_stored(active=self.active)
             if not retry:  # a retry's delay includes the outage: not the paper's Store delay
                 self.store_us.append((time.perf_counter_ns() - t0) // 1000)
             self.counts["acknowledged"] += 1
@@ -350,12 +325,11 @@ class BiomtDeviceLink:
                     + "\n"
                 )
                 self._ack_log.flush()
-            self._retry_one()
+            for kept in again:
+                self._store_biomt(kept.measurement, retry=True)
 
         def failed(exc: Exception) -> None:
-            self._in_flight -= 1
-            self.counts["failed"] += 1
-            self._keep_unstored(measurement)
+            self.stores.on_lost(measurement)
 
         store = BolsterService.Request(requester=request.device, body=request.to_bytes())
         self._calls.call(
@@ -417,8 +391,18 @@ class BiomtDeviceLink:
             "enrolled_s": None if self.enrolled_s is None else round(self.enrolled_s, 3),
             "store_us": self.store_us,
             "base_store_us": self.base_store_us,
-            "counts": {**self.counts, "unstored": len(self._unstored)},
+            "counts": {**self._counts(), "unstored": len(self.stores)},
             "events": self.events.counts,
+        }
+
+    def _counts(self) -> dict[str, int]:
+        c, s = self.counts, self.stores.counts
+        return {
+            "acknowledged": c["acknowledged"],
+            "refused": c["refused"],
+            **s,  # failed, skipped, retried, dropped
+            "base_acknowledged": c["base_acknowledged"],
+            "enrol_attempts": c["enrol_attempts"],
         }
 
     def close(self) -> None:

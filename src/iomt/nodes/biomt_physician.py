@@ -52,6 +52,7 @@ from iomt.core.biomt import (
     Subscription,
 )
 from iomt.core.biomt.messages import AccessPayload
+from iomt.core.modes import Mode
 from iomt.core.replies import ReplyChecker
 from iomt.crypto.keystore import Identity, Keystore
 from iomt.crypto.signing import Verifier
@@ -147,7 +148,7 @@ class BiomtPhysician:
         self.devices: dict[str, tuple[str, ...]] = {}
         self._observers: dict[bytes, Observer] = {}
         self.delays_us: dict[str, dict[str, list[int]]] = {
-            op: {"biomt": [], "base": []} for op in ("access", "observe", "update", "cloud")
+            op: {Mode.BIOMT: [], Mode.BASE: []} for op in ("access", "observe", "update", "cloud")
         }
         self.counts = {
             "done": 0,
@@ -238,11 +239,10 @@ class BiomtPhysician:
         self.issued += 1
         op = _CYCLE[i % 4]
         # within a pair, which path goes first alternates every cycle
-        path = "biomt" if (i % 2 == 0) != ((i // 4) % 2 == 1) else "base"
+        path = Mode.BIOMT if (i % 2 == 0) != ((i // 4) % 2 == 1) else Mode.BASE
         candidates = [(b, d) for b, ds in self.devices.items() for d in ds]
         bolster, device = self._rng.choice(candidates)
-        run = getattr(self, f"_{op}_{path}")
-        run(bolster, device)
+        self._issue(op, path, bolster, device)
 
     def _resume_after_failure(self) -> None:
         if self._resume:
@@ -263,7 +263,7 @@ class BiomtPhysician:
     def _call(
         self,
         op: str,
-        path: str,
+        path: Mode,
         client: Client,
         request: Any,
         t0: int,
@@ -310,49 +310,69 @@ class BiomtPhysician:
         self.errors[key] = self.errors.get(key, 0) + 1
         self._node.get_logger().warning("%s: %s", key, exc)
 
-    def _access_biomt(self, bolster: str, device: str) -> None:
+    def _issue(self, op: str, path: Mode, bolster: str, device: str) -> None:
+        """One Access or Observe of ``device`` at ``bolster``, on the real path (signed, or
+        on a session, handshaking first if need be) or on the no-crypto base."""
         t0 = time.perf_counter_ns()
-        if self.sessions:
-            self._on_session(bolster, "access", lambda: self._access_session(bolster, device, t0))
-            return
-        request = self.requester.access(
-            bolster, device, since=max(0, time.time_ns() - self._window), until=FOREVER
-        )
+        on_session = path is Mode.BIOMT and self.sessions
 
-        def handle(body: bytes) -> None:
-            payload = self.requester.open_access(
-                request, AccessResult.from_bytes(body), bolster=self._verifiers[bolster]
+        def send() -> None:
+            request, handle = self._request(op, path, bolster, device, on_session=on_session)
+            self._call(
+                op,
+                path,
+                self._service(bolster, op if path is Mode.BIOMT else f"base/{op}"),
+                BolsterService.Request(requester=self.name, body=request.to_bytes()),
+                t0,
+                handle,
+                (bolster, request) if on_session else None,
+                # the no-crypto base is the paper's yardstick: its answers carry no proof
+                bolster=bolster if path is Mode.BIOMT else None,
             )
-            self._got(payload)
 
-        self._call(
-            "access",
-            "biomt",
-            self._service(bolster, "access"),
-            BolsterService.Request(requester=self.name, body=request.to_bytes()),
-            t0,
-            handle,
-            bolster=bolster,
+        if on_session:
+            self._on_session(bolster, op, send)
+        else:
+            send()
+
+    def _request(
+        self, op: str, path: Mode, bolster: str, device: str, *, on_session: bool
+    ) -> tuple[Any, Callable[[bytes], None]]:
+        """The request for ``op`` on ``path``, and what to do with its answer's body."""
+        since = max(0, time.time_ns() - self._window)
+        if path is Mode.BASE and op == "access":
+            return bw.BaseAccess(device, since, FOREVER, 1000), _decodes_as_access
+        if path is Mode.BASE:
+            return bw.BaseObserve((device,), self._duration, self._interval), lambda _body: None
+        r = self.requester
+        if op == "access" and on_session:
+            access = r.session_access(bolster, device, since=since, until=FOREVER)
+            return access, lambda body: self._got(
+                r.open_session_access(access, SessionResponse.from_bytes(body))
+            )
+        if op == "access":
+            signed = r.access(bolster, device, since=since, until=FOREVER)
+            return signed, lambda body: self._got(
+                r.open_access(
+                    signed, AccessResult.from_bytes(body), bolster=self._verifiers[bolster]
+                )
+            )
+        if on_session:
+            observe = r.session_observe(
+                bolster, (device,), duration=self._duration, interval=self._interval
+            )
+            return observe, lambda body: self._observing(
+                r.open_session_subscription(observe, SessionResponse.from_bytes(body))
+            )
+        request = r.observe(bolster, (device,), duration=self._duration, interval=self._interval)
+        return request, lambda body: self._observing(
+            r.open_subscription(
+                request, Subscription.from_bytes(body), bolster=self._verifiers[bolster]
+            )
         )
 
-    def _access_session(self, bolster: str, device: str, t0: int) -> None:
-        request = self.requester.session_access(
-            bolster, device, since=max(0, time.time_ns() - self._window), until=FOREVER
-        )
-
-        def handle(body: bytes) -> None:
-            self._got(self.requester.open_session_access(request, SessionResponse.from_bytes(body)))
-
-        self._call(
-            "access",
-            "biomt",
-            self._service(bolster, "access"),
-            BolsterService.Request(requester=self.name, body=request.to_bytes()),
-            t0,
-            handle,
-            (bolster, request),
-            bolster=bolster,
-        )
+    def _observing(self, observer: Observer) -> None:
+        self._observers[observer.subscription_id] = observer
 
     def _got(self, payload: AccessPayload) -> None:
         self.counts["records"] += len(payload.records)
@@ -438,81 +458,6 @@ class BiomtPhysician:
             accept=self._check("attest", bolster, ask),
         )
 
-    def _access_base(self, bolster: str, device: str) -> None:
-        t0 = time.perf_counter_ns()
-        query = bw.BaseAccess(device, max(0, time.time_ns() - self._window), FOREVER, 1000)
-
-        def handle(body: bytes) -> None:
-            AccessPayload.from_bytes(body)
-
-        self._call(
-            "access",
-            "base",
-            self._service(bolster, "base/access"),
-            BolsterService.Request(requester=self.name, body=query.to_bytes()),
-            t0,
-            handle,
-        )
-
-    def _observe_biomt(self, bolster: str, device: str) -> None:
-        t0 = time.perf_counter_ns()
-        if self.sessions:
-            self._on_session(bolster, "observe", lambda: self._observe_session(bolster, device, t0))
-            return
-        request = self.requester.observe(
-            bolster, (device,), duration=self._duration, interval=self._interval
-        )
-
-        def handle(body: bytes) -> None:
-            observer = self.requester.open_subscription(
-                request, Subscription.from_bytes(body), bolster=self._verifiers[bolster]
-            )
-            self._observers[observer.subscription_id] = observer
-
-        self._call(
-            "observe",
-            "biomt",
-            self._service(bolster, "observe"),
-            BolsterService.Request(requester=self.name, body=request.to_bytes()),
-            t0,
-            handle,
-            bolster=bolster,
-        )
-
-    def _observe_session(self, bolster: str, device: str, t0: int) -> None:
-        request = self.requester.session_observe(
-            bolster, (device,), duration=self._duration, interval=self._interval
-        )
-
-        def handle(body: bytes) -> None:
-            observer = self.requester.open_session_subscription(
-                request, SessionResponse.from_bytes(body)
-            )
-            self._observers[observer.subscription_id] = observer
-
-        self._call(
-            "observe",
-            "biomt",
-            self._service(bolster, "observe"),
-            BolsterService.Request(requester=self.name, body=request.to_bytes()),
-            t0,
-            handle,
-            (bolster, request),
-            bolster=bolster,
-        )
-
-    def _observe_base(self, bolster: str, device: str) -> None:
-        t0 = time.perf_counter_ns()
-        query = bw.BaseObserve((device,), self._duration, self._interval)
-        self._call(
-            "observe",
-            "base",
-            self._service(bolster, "base/observe"),
-            BolsterService.Request(requester=self.name, body=query.to_bytes()),
-            t0,
-            lambda body: None,
-        )
-
     # -- the redirect (cloud) ---------------------------------------------------------------
 
     def follow_redirects(self, payload: AccessPayload) -> None:
@@ -533,7 +478,7 @@ class BiomtPhysician:
                     self._error("cloud", exc)
                     return
                 self.counts["records"] += len(cloud_payload.records)
-                self.delays_us["cloud"]["biomt"].append((time.perf_counter_ns() - t0) // 1000)
+                self.delays_us["cloud"][Mode.BIOMT].append((time.perf_counter_ns() - t0) // 1000)
 
             ask = CloudService.Request(requester=self.name, body=request.to_bytes())
             self._calls.call(
@@ -557,7 +502,7 @@ class BiomtPhysician:
         except IomtError as exc:
             self._error("update", exc)
             return
-        self.delays_us["update"]["biomt"].append((time.time_ns() - measurement.time) // 1000)
+        self.delays_us["update"][Mode.BIOMT].append((time.time_ns() - measurement.time) // 1000)
 
     def _on_base_update(self, msg: BiomtObserveUpdate) -> None:
         if msg.observer != self.name:
@@ -566,7 +511,7 @@ class BiomtPhysician:
             measurement = Measurement.from_bytes(bytes(msg.ciphertext))
         except IomtError:
             return
-        self.delays_us["update"]["base"].append((time.time_ns() - measurement.time) // 1000)
+        self.delays_us["update"][Mode.BASE].append((time.time_ns() - measurement.time) // 1000)
 
     # -- reporting --------------------------------------------------------------------------
 
@@ -592,3 +537,7 @@ class BiomtPhysician:
             "errors": self.errors,
             "finished": self.finished,
         }
+
+
+def _decodes_as_access(body: bytes) -> None:
+    AccessPayload.from_bytes(body)  # the base's answer: plain records, only decoded

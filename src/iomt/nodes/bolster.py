@@ -52,19 +52,15 @@ bolster, per operation, for the real path and the base, plus the core's
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 from iomt.core.biomt import (
-    SECOND,
     AccessRequest,
     BaseBolster,
     BiomtDecodeError,
     Bolster,
-    BolsterConfig,
     BolsterIdentity,
     CheckpointRequest,
     CommunicationRequest,
@@ -73,32 +69,38 @@ from iomt.core.biomt import (
     HistoryRequest,
     ObserveRequest,
     ObserveUpdate,
-    PlainUpdate,
     ProvisionRequest,
     RemoveRequest,
     ReplayError,
-    Retention,
     SessionOp,
     SessionRequest,
     StoreRequest,
-    UserDirectory,
 )
+from iomt.core.biomt.admission import MasterAdmission
 from iomt.core.biomt.bodies import OriginBody
-from iomt.core.biomt.messages import AccessPayload
+from iomt.core.biomt.sync_client import CloudSyncClient
 from iomt.core.replies import ReplyChecker
-from iomt.crypto.errors import KeystoreError
-from iomt.errors import ConfigurationError, IomtError, StorageError
-from iomt.ledger import AccessRule, PrivacyHeader, SqliteStorage, Transaction, TxType
+from iomt.errors import IomtError
+from iomt.ledger import SqliteStorage, Transaction
 from iomt.msg import (
     BiomtObserveUpdate,
     BiomtTransaction,
     BolsterService,
-    CloudService,
     SessionHandshake,
 )
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.biomt_events import SharingRecorder, SharingReport
 from iomt.nodes.biomt_ledger import LedgerView
+from iomt.nodes.bolster_base import BaseServices
+from iomt.nodes.bolster_costs import Handler, ServiceCosts, phases
+from iomt.nodes.bolster_links import CloudLink, MasterLink
+from iomt.nodes.bolster_setup import (
+    bolster_config,
+    load_or_create_secret,
+    privacy_header,
+    user_directory,
+)
+from iomt.nodes.cluster_head import ClusterAgent
 from iomt.nodes.common import (
     Calls,
     ResultsWriter,
@@ -108,7 +110,6 @@ from iomt.nodes.common import (
 )
 from iomt.runtime import Node, Publisher, QoSProfile, Responder, RuntimeContext
 
-Handler = Callable[[Any, Responder], int | None]
 SESSION_TAG = SessionRequest.TAG
 
 __all__ = [
@@ -124,48 +125,8 @@ DEFAULT_SYNCHRONOUS = "FULL"
 
 _R = BolsterService.Response
 LEDGER_QOS = QoSProfile(depth=1000)
-ACTIONS = {"access": TxType.ACCESS, "observe": TxType.OBSERVE}
 #: services anyone may call: their answers are signed within the signature budget
 OPEN_SERVICES = frozenset({"devices", "credentials", "pair_key_status"})
-STATUS_NAMES = {
-    _R.STATUS_DENIED: "denied",
-    _R.STATUS_REFUSED: "refused",
-    _R.STATUS_REMOVED: "removed",
-    _R.STATUS_UNAVAILABLE: "unavailable",
-    _R.STATUS_MALFORMED: "malformed",
-    _R.STATUS_NO_SESSION: "no-session",
-}
-
-
-def load_or_create_secret(path: Path) -> bytes:
-    """The bolster's 32-byte storage secret: created once (0600, O_EXCL), then reused --
-    a restarted bolster must read its own ledger bodies."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        secret = path.read_bytes()
-        if len(secret) != 32:
-            raise StorageError(f"{path}: not a 32-byte storage secret") from None
-        return secret
-    secret = os.urandom(32)
-    with os.fdopen(fd, "wb") as f:
-        f.write(secret)
-        f.flush()
-        os.fsync(f.fileno())
-    return secret
-
-
-def privacy_header(facility: str, rules: list[dict[str, Any]]) -> PrivacyHeader:
-    """The initial policy: ``[{"role": "physician", "action": "access"|"observe",
-    "observe_interval_s": 0.5}, ...]`` (all devices; device admission comes with Origin)."""
-    out = []
-    for r in rules:
-        action = ACTIONS.get(str(r.get("action")))
-        if action is None:
-            raise ConfigurationError(f"rule action must be access or observe: {r!r}")
-        interval = round(float(r.get("observe_interval_s", 0.0)) * SECOND)
-        out.append(AccessRule(str(r["role"]), action, all_devices=True, observe_interval=interval))
-    return PrivacyHeader(facility, 1, rules=tuple(out))
 
 
 class BolsterNode(Node):
@@ -202,12 +163,7 @@ class BolsterNode(Node):
         secret = load_or_create_secret(storage / f"{name}.secret")
         self.ca = FacilityCA.from_keystore(ks)
         now = time.time_ns()
-        self.users = UserDirectory(self.ca.anchor)
-        for user, role in users:
-            try:
-                self.users.register(ks.certificate(user), role, now=now)
-            except (KeystoreError, IomtError) as exc:
-                raise ConfigurationError(f"user {user!r}: {exc}") from exc
+        self.users = user_directory(ks, self.ca.anchor, users, now=now)
         self.meter = CostMeter(keep=100_000)
         self.base_meter = CostMeter(keep=100_000)
         self.ledger_path = storage / f"{name}.ledger.sqlite"
@@ -217,16 +173,13 @@ class BolsterNode(Node):
         self._storage = SqliteStorage(
             self.ledger_path, synchronous=self.synchronous, check_same_thread=False
         )
-        config = BolsterConfig(
+        config = bolster_config(
             request_rate=request_rate,
-            request_burst=2 * request_rate,
             store_rate=store_rate,
-            store_burst=2 * store_rate,
             update_rate=update_rate,
-            update_burst=2 * update_rate,
-            retention=Retention(retention),
+            retention=retention,
             max_block_transactions=max_block_transactions,
-            max_block_age=round(max_block_age_s * SECOND) if max_block_age_s > 0 else None,
+            max_block_age_s=max_block_age_s,
         )
         t0 = time.perf_counter()
         self.bolster = Bolster.open(
@@ -248,23 +201,21 @@ class BolsterNode(Node):
             update_rate=update_rate,
             update_burst=2 * update_rate,
         )
+        self.base_services = BaseServices(self, self.base, answer=self._answer, refuse=self._refuse)
         self.view = LedgerView(self.bolster, secret)
         self.recorder = SharingRecorder(
             bolster_id=name, view=self.view, users=self.users, keystore=ks
         )
         self.calls = Calls(self)
         self._results = ResultsWriter(results)
-        self.cpu_ns: dict[str, list[int]] = {}
-        self.wall_ns: dict[str, list[int]] = {}
-        self.outcomes: dict[str, dict[str, int]] = {}
+        self.costs = ServiceCosts()
 
         self._ledger_pub = self.create_publisher(BiomtTransaction, "~/ledger", LEDGER_QOS)
         self._published = self.bolster.ledger.size  # restart: history is in the file
         self._update_pubs: dict[str, Publisher[BiomtObserveUpdate]] = {}
-        self._base_pubs: dict[str, Publisher[BiomtObserveUpdate]] = {}
         for observer in observers or []:
             self._updates(observer)
-            self._base_updates(observer)
+            self.base_services.updates(observer)
 
         handlers: dict[str, Handler] = {
             "provision": self._on_provision,
@@ -280,19 +231,18 @@ class BolsterNode(Node):
             "checkpoint": self._on_checkpoint,
             "record": self._on_record,
             "attest": self._on_attest,
-            "base/store": self._on_base_store,
-            "base/access": self._on_base_access,
-            "base/observe": self._on_base_observe,
+            **self.base_services.handlers(),
         }
         for service, handler in handlers.items():
             self.create_service(
-                BolsterService, f"~/{service}", self._timed(service, handler), deferred=True
+                BolsterService,
+                f"~/{service}",
+                self.costs.timed(service, self._proven(service, handler)),
+                deferred=True,
             )
         self.replies = reply_signer(identity)
         self.proofs = bw.ServiceReplies(self.replies, "bolster")
         self.checker = ReplyChecker(ks.credential_validator())  # the answers we take
-        self._cloud_name = cloud
-        self._master_name = master
         self.create_service(
             SessionHandshake,
             "~/handshake",
@@ -301,38 +251,39 @@ class BolsterNode(Node):
         )
         self.create_timer(0.5, self._housekeeping)
 
-        # cloud layer
-        self._cloud = (
-            self.create_client(
-                CloudService, f"{self.get_namespace()}/{cloud}/put".replace("//", "/")
+        # cloud layer, and multiple bolsters: the master's shared chain
+        self.sync = CloudSyncClient(self.bolster, max_blocks=4)
+        if cloud:
+            CloudLink(
+                self,
+                self.sync,
+                cloud=cloud,
+                calls=self.calls,
+                checker=self.checker,
+                period_s=cloud_period_s,
             )
-            if cloud
-            else None
-        )
-        self._cloud_busy = False
-        self.cloud_counts = {"pushed": 0, "acked": 0, "evicted": 0, "failed": 0}
-        if self._cloud is not None:
-            self.create_timer(cloud_period_s, self._sync_cloud)
-
-        # multiple bolsters: the master's shared chain
-        self._master_admit = self._master_chain = None
-        self._admitted = False
-        self._to_chain: list[str] = []
-        self.master_counts = {"chained": 0, "failed": 0}
+        self.admission: MasterAdmission | None = None
         if master:
-            base = f"{self.get_namespace().rstrip('/')}/{master}"
-            self._master_admit = self.create_client(BolsterService, f"{base}/admit")
-            self._master_chain = self.create_client(BolsterService, f"{base}/chain")
-            self._admitting = False
-            self.create_timer(0.5, self._master_tick)
+            self.admission = MasterAdmission()
+            MasterLink(
+                self,
+                self.admission,
+                bolster=self.bolster,
+                master=master,
+                calls=self.calls,
+                checker=self.checker,
+            )
 
         # cluster layer
         self.cluster = None
         if cluster:
-            from iomt.nodes.cluster_head import ClusterAgent  # noqa: PLC0415 (optional role)
-
             self.cluster = ClusterAgent(
                 self,
+                ledger=self.bolster,
+                anchor=self.ca.anchor,
+                users=self.users,
+                calls=self.calls,
+                checker=self.checker,
                 keystore=ks,
                 identity=identity,
                 state_path=storage / f"{name}.cluster.json",
@@ -348,25 +299,17 @@ class BolsterNode(Node):
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _timed(self, op: str, handler: Handler) -> Handler:
-        cpu = self.cpu_ns.setdefault(op, [])
-        wall = self.wall_ns.setdefault(op, [])
-        outcomes = self.outcomes.setdefault(op, {})
-        proven = not op.startswith("base/")  # the no-crypto base stays the paper's base
+    def _proven(self, op: str, handler: Handler) -> Handler:
+        """Every answer but the no-crypto base's carries its proof (iomt.core.replies)."""
+        if op.startswith("base/"):  # the no-crypto base stays the paper's base
+            return handler
         open_service = op in OPEN_SERVICES
 
         def run(request: Any, responder: Responder) -> int | None:
-            c0, w0 = time.thread_time_ns(), time.perf_counter_ns()
-            if proven:
-                responder = bw.ProvingResponder(
-                    responder, self.proofs, op, request, open_service=open_service
-                )
-            status = handler(request, responder)
-            cpu.append(time.thread_time_ns() - c0)
-            wall.append(time.perf_counter_ns() - w0)
-            key = "ok" if status is None else STATUS_NAMES.get(status, str(status))
-            outcomes[key] = outcomes.get(key, 0) + 1
-            return status
+            proving = bw.ProvingResponder(
+                responder, self.proofs, op, request, open_service=open_service
+            )
+            return handler(request, proving)
 
         return run
 
@@ -406,14 +349,6 @@ class BolsterNode(Node):
             self._update_pubs[observer] = pub
         return pub
 
-    def _base_updates(self, observer: str) -> Publisher[BiomtObserveUpdate]:
-        pub = self._base_pubs.get(observer)
-        if pub is None:
-            topic = f"{self.get_namespace().rstrip('/')}/{observer}/base/observe_updates"
-            pub = self.create_publisher(BiomtObserveUpdate, topic, bw.UPDATES_QOS)
-            self._base_pubs[observer] = pub
-        return pub
-
     def _send_updates(self, updates: tuple[ObserveUpdate, ...]) -> None:
         for update in updates:
             self._updates(update.observer).publish(bw.update_msg(update))
@@ -429,8 +364,8 @@ class BolsterNode(Node):
         self._publish_new()
         self.view.refresh()
         body = self.view.open_body(provisioned.origin)
-        if isinstance(body, OriginBody) and self._master_chain is not None:
-            self._to_chain.append(body.pseudonym)
+        if isinstance(body, OriginBody) and self.admission is not None:
+            self.admission.provisioned(body.pseudonym)
         return None
 
     def _on_store(self, req: Any, responder: Responder) -> int | None:
@@ -457,7 +392,7 @@ class BolsterNode(Node):
             self.get_logger().info("handshake from %s refused: %s", initiator, exc)
             raise
         finally:
-            self.cpu_ns.setdefault("handshake", []).append(time.thread_time_ns() - c0)
+            self.costs.add_cpu("handshake", time.thread_time_ns() - c0)
 
     def _on_session(self, kind: SessionOp, body: bytes, responder: Responder) -> int | None:
         op = kind.name.lower()
@@ -570,41 +505,6 @@ class BolsterNode(Node):
         self._publish_new()
         return None
 
-    # -- the no-crypto base (Fig. 3) --------------------------------------------------------
-
-    def _on_base_store(self, req: Any, responder: Responder) -> int | None:
-        try:
-            seq, updates = self.base.store(str(req.requester), bytes(req.body))
-        except IomtError as exc:
-            return self._refuse(responder, "base/store", exc)
-        self._answer(responder, seq.to_bytes(8, "big"))
-        for u in updates:
-            self._base_updates(u.observer).publish(_plain_update_msg(u))
-        return None
-
-    def _on_base_access(self, req: Any, responder: Responder) -> int | None:
-        try:
-            q = bw.BaseAccess.from_bytes(bytes(req.body))
-            records = self.base.access(
-                str(req.requester), q.device, since=q.since, until=q.until, limit=q.limit
-            )
-        except IomtError as exc:
-            return self._refuse(responder, "base/access", exc)
-        self._answer(responder, AccessPayload(q.device, tuple(records), (), "-").to_bytes())
-        return None
-
-    def _on_base_observe(self, req: Any, responder: Responder) -> int | None:
-        try:
-            q = bw.BaseObserve.from_bytes(bytes(req.body))
-            sub_id = self.base.observe(
-                str(req.requester), q.devices, duration=q.duration, interval=q.interval
-            )
-        except IomtError as exc:
-            return self._refuse(responder, "base/observe", exc)
-        self._base_updates(str(req.requester))
-        self._answer(responder, sub_id)
-        return None
-
     # -- timers -----------------------------------------------------------------------------
 
     def _housekeeping(self) -> None:
@@ -614,129 +514,9 @@ class BolsterNode(Node):
         except IomtError as exc:
             self.get_logger().error("housekeeping failed: %s", exc)
 
-    def _sync_cloud(self) -> None:
-        if self._cloud_busy or self._cloud is None:
-            return
-        try:
-            batches = self.bolster.cloud_batches(max_blocks=4)
-        except IomtError as exc:
-            self.get_logger().error("cloud batches: %s", exc)
-            return
-        if not batches:
-            return
-        self._cloud_busy = True
-        pending = len(batches)
-
-        def finished() -> None:
-            nonlocal pending
-            pending -= 1
-            if pending == 0:
-                self._cloud_busy = False
-
-        for batch in batches:
-
-            def done(resp: Any) -> None:
-                from iomt.core.biomt import CloudAck  # noqa: PLC0415 (one use)
-
-                try:
-                    ack = CloudAck.from_bytes(bw.raise_for_cloud_status("cloud put", resp))
-                    self.cloud_counts["evicted"] += self.bolster.cloud_synced(ack)
-                    self.cloud_counts["acked"] += 1
-                except IomtError as exc:
-                    self.cloud_counts["failed"] += 1
-                    self.get_logger().warning("cloud ack refused: %s", exc)
-                finished()
-
-            def failed(exc: Exception) -> None:
-                self.cloud_counts["failed"] += 1
-                self.get_logger().info("cloud put: %s", exc)
-                finished()
-
-            self.cloud_counts["pushed"] += 1
-            put = CloudService.Request(requester=self.get_name(), body=batch.to_bytes())
-            self.calls.call(
-                self._cloud,
-                put,
-                timeout_s=3.0,
-                on_done=done,
-                on_error=failed,
-                accept=bw.reply_check(self.checker, "cloud/put", self._cloud_name, put),
-            )
-
-    def _master_tick(self) -> None:
-        if self._master_admit is None or self._master_chain is None:
-            return
-        if not self._admitted:
-            if self._admitting:
-                return
-            self._admitting = True
-
-            def admitted(resp: Any) -> None:
-                self._admitting = False
-                if resp.status == _R.STATUS_OK or "already a member" in resp.reason:
-                    self._admitted = True
-                    # a restarted bolster re-offers its devices; the master keeps one link each
-                    self._to_chain = sorted(set(self._to_chain) | set(self.bolster.devices()))
-                else:
-                    self.get_logger().warning("master refused our origin: %s", resp.reason)
-
-            def failed(exc: Exception) -> None:
-                self._admitting = False
-
-            admit = BolsterService.Request(
-                requester=self.get_name(), body=self.bolster.own_origin().to_bytes()
-            )
-            self.calls.call(
-                self._master_admit,
-                admit,
-                timeout_s=3.0,
-                on_done=admitted,
-                on_error=failed,
-                accept=bw.reply_check(self.checker, "master/admit", self._master_name, admit),
-            )
-            return
-        while self._to_chain:
-            pseudonym = self._to_chain.pop(0)
-            try:
-                link = self.bolster.origin_link(pseudonym)
-            except IomtError as exc:
-                self.get_logger().warning("no origin link for %s: %s", pseudonym, exc)
-                continue
-
-            def chained(resp: Any, p: str = pseudonym) -> None:
-                if resp.status == _R.STATUS_OK or "already chained" in resp.reason:
-                    self.master_counts["chained"] += 1
-                else:
-                    self.master_counts["failed"] += 1
-                    self.get_logger().warning("master refused %s: %s", p, resp.reason)
-
-            def lost(exc: Exception, p: str = pseudonym) -> None:
-                self._to_chain.append(p)
-
-            chain = BolsterService.Request(requester=self.get_name(), body=link.to_bytes())
-            self.calls.call(
-                self._master_chain,
-                chain,
-                timeout_s=3.0,
-                on_done=chained,
-                on_error=lost,
-                accept=bw.reply_check(self.checker, "master/chain", self._master_name, chain),
-            )
-
     # -- lifetime ---------------------------------------------------------------------------
 
     def metrics(self) -> dict[str, Any]:
-        def phases(meter: CostMeter) -> dict[str, Any]:
-            out = {}
-            for op in meter.operations():
-                s = meter.summary(op)
-                out[op] = {
-                    "count": s.count,
-                    "median_us": s.total / 1000,
-                    **{f"{k}_us": v / 1000 for k, v in s.phases.items()},
-                }
-            return out
-
         ledger = self.bolster.ledger
         return {
             "record": "bolster",
@@ -746,13 +526,11 @@ class BolsterNode(Node):
             "blocks": ledger.block_count,
             "devices": len(self.bolster.devices()),
             "open_s": round(self.open_s, 3),
-            "cpu_us": {op: [n // 1000 for n in v] for op, v in self.cpu_ns.items() if v},
-            "wall_us": {op: [n // 1000 for n in v] for op, v in self.wall_ns.items() if v},
-            "outcomes": {op: v for op, v in self.outcomes.items() if v},
+            **self.costs.summary(),
             "phases": phases(self.meter),
             "base_phases": phases(self.base_meter),
-            "cloud": self.cloud_counts,
-            "master": self.master_counts,
+            "cloud": self.sync.counts,
+            "master": self.admission.counts if self.admission else {"chained": 0, "failed": 0},
             "cluster": self.cluster.summary() if self.cluster is not None else None,
             "process_cpu_s": round(time.process_time(), 3),
         }
@@ -762,16 +540,6 @@ class BolsterNode(Node):
         self._results.close()
         super().destroy_node()
         self._storage.close()
-
-
-def _plain_update_msg(u: PlainUpdate) -> BiomtObserveUpdate:
-    return BiomtObserveUpdate(
-        observer=u.observer,
-        device=u.device,
-        seq=u.seq,
-        reason=int(u.reason),
-        ciphertext=u.measurement_bytes,
-    )
 
 
 def bolster_node(context: RuntimeContext, **params: Any) -> BolsterNode:

@@ -3,8 +3,9 @@
 BIoMT: "for each cluster, medical facilities elect a cluster head (CH), which communicates
 with other CHs ... Each CH stores two types of public key lists: a list that contains the
 public keys of users and a list of the public keys used by different facilities."
-:class:`ClusterAgent` is composed into every :class:`~iomt.nodes.bolster.BolsterNode` of a
-cluster and wires the sans-IO objects of :mod:`iomt.core.biomt.cluster` to the bus:
+:class:`ClusterAgent` is composed into every bolster node of a cluster (it is handed the
+node, the bolster's checkpoints and what it trusts, never the bolster node itself) and wires
+the sans-IO objects of :mod:`iomt.core.biomt.cluster` to the bus:
 
 * **election** -- :class:`~iomt.core.biomt.ClusterMember` (Raft-style terms, pre-vote,
   leader stickiness, signed messages) ticked every ``tick_s``; its messages travel on
@@ -35,11 +36,12 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from iomt.core.biomt import (
     SECOND,
     BolsterCredentials,
+    CheckpointRequest,
     CheckpointSubmission,
     ClusterHead,
     ClusterMember,
@@ -49,18 +51,18 @@ from iomt.core.biomt import (
     VoteReply,
     VoteRequest,
 )
+from iomt.core.biomt.identity import TrustAnchor, UserDirectory
 from iomt.core.biomt.keys import LedgerKey
+from iomt.core.replies import ReplyChecker
 from iomt.crypto.keystore import Identity, Keystore
 from iomt.errors import IomtError
 from iomt.ledger import ForkDetectedError, SignedTreeHead
 from iomt.msg import BolsterService, CheckpointWitness, ClusterHeadStatus, ClusterMessage
 from iomt.nodes import biomt_wire as bw
-from iomt.runtime import Client
+from iomt.nodes.common import Calls
+from iomt.runtime import Client, Node
 
-if TYPE_CHECKING:
-    from iomt.nodes.bolster import BolsterNode
-
-__all__ = ["KINDS", "ClusterAgent", "cluster_topic"]
+__all__ = ["KINDS", "CheckpointSource", "ClusterAgent", "cluster_topic"]
 
 KINDS: dict[int, Any] = {
     ClusterMessage.HEARTBEAT: Heartbeat,
@@ -75,11 +77,25 @@ def cluster_topic(cluster_id: str, what: str) -> str:
     return f"/iomt/biomt/cluster/{cluster_id}/{what}"
 
 
+class CheckpointSource(Protocol):
+    """What the agent needs of its own bolster: its certified key and its checkpoints."""
+
+    @property
+    def credentials(self) -> BolsterCredentials: ...
+
+    def answer_checkpoint(self, request: CheckpointRequest) -> CheckpointSubmission: ...
+
+
 class ClusterAgent:
     def __init__(
         self,
-        node: BolsterNode,
+        node: Node,
         *,
+        ledger: CheckpointSource,
+        anchor: TrustAnchor,
+        users: UserDirectory,
+        calls: Calls,
+        checker: ReplyChecker,
         keystore: Keystore,
         identity: Identity,
         state_path: Path,
@@ -91,6 +107,11 @@ class ClusterAgent:
         checkpoint_period_s: float = 2.0,
     ) -> None:
         self.node = node
+        self._ledger = ledger
+        self._anchor = anchor
+        self._users = users
+        self._calls = calls
+        self._checker = checker
         self.cluster_id = id
         self.me = node.get_name()
         if self.me not in members:
@@ -118,8 +139,8 @@ class ClusterAgent:
         self._peer_witness = ClusterHead(
             self.me,
             LedgerKey(identity.signer),
-            anchor=node.ca.anchor,
-            users=node.users,
+            anchor=anchor,
+            users=users,
             clock=time.time_ns,
             rng=os.urandom,
         )
@@ -235,8 +256,8 @@ class ClusterAgent:
         self.head = ClusterHead(
             self.me,
             LedgerKey(self._identity.signer),
-            anchor=self.node.ca.anchor,
-            users=self.node.users,
+            anchor=self._anchor,
+            users=self._users,
             clock=time.time_ns,
             rng=os.urandom,
             membership=self.member,
@@ -245,7 +266,7 @@ class ClusterAgent:
         self.node.get_logger().warning(
             "%s: cluster head of %s in term %d", self.me, self.cluster_id, self.member.term
         )
-        self.head.register_bolster(self.node.bolster.credentials)
+        self.head.register_bolster(self._ledger.credentials)
         for creds in self._credentials.values():
             self.head.register_bolster(creds)
         self._publish_status()
@@ -267,13 +288,13 @@ class ClusterAgent:
             self._credentials[member] = creds
 
         ask = BolsterService.Request(requester=self.me, body=os.urandom(16))
-        self.node.calls.call(
+        self._calls.call(
             self._client(member, "credentials"),
             ask,
             timeout_s=2.0,
             on_done=done,
             on_error=lambda exc: None,
-            accept=bw.reply_check(self.node.checker, "bolster/credentials", member, ask),
+            accept=bw.reply_check(self._checker, "bolster/credentials", member, ask),
         )
 
     def _witness_round(self) -> None:
@@ -300,7 +321,7 @@ class ClusterAgent:
                 self.node.get_logger().info("no checkpoint request for %s: %s", member, exc)
                 continue
             if member == self.me:
-                self._receive(witness, self.node.bolster.answer_checkpoint(request))
+                self._receive(witness, self._ledger.answer_checkpoint(request))
                 continue
             self._checkpoint_busy.add(member)
 
@@ -317,13 +338,13 @@ class ClusterAgent:
                 self._checkpoint_busy.discard(m)
 
             ask = BolsterService.Request(requester=self.me, body=request.to_bytes())
-            self.node.calls.call(
+            self._calls.call(
                 self._client(member, "checkpoint"),
                 ask,
                 timeout_s=2.0,
                 on_done=done,
                 on_error=failed,
-                accept=bw.reply_check(self.node.checker, "bolster/checkpoint", member, ask),
+                accept=bw.reply_check(self._checker, "bolster/checkpoint", member, ask),
             )
 
     def _compare_heard(self, member: str) -> None:

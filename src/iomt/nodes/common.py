@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 
 from iomt.core.channels import HandshakeBusyError, HandshakeReplayError
 from iomt.core.listener import name_of
+from iomt.core.opening import Ready, SessionOpening, StartHandshake
 from iomt.core.replies import (
     ReplyChecker,
     ReplySigner,
@@ -25,7 +26,7 @@ from iomt.core.replies import (
     handshake_digest,
 )
 from iomt.crypto.keystore import Identity, Keystore
-from iomt.errors import ConfigurationError, IomtError, ReplyRejectedError, ServiceTimeoutError
+from iomt.errors import ConfigurationError, IomtError, ServiceTimeoutError
 from iomt.msg import SessionHandshake
 from iomt.runtime import Accept, Client, Future, Node, Responder, Timer
 
@@ -225,16 +226,14 @@ class ResultsWriter:
 
 class SessionOpener:
     """Opens sessions as the initiator over a peer's ``handshake`` service, once per peer,
-    queueing everyone who needs the session while the handshake runs.
+    queueing everyone who needs the session while the handshake runs (the decisions are
+    :class:`~iomt.core.opening.SessionOpening`'s; this runs its calls).
 
     Patient: a reply is taken only if it proves itself -- a message 2 signed by the peer
     over our message 1, a message 4 confirming the session, or a refusal signed by the
     peer (:mod:`iomt.core.replies`); anything else is ignored and the call waits on.
-
-    A handshake that times out (a peer still being discovered, or busy: at 400 devices on
-    two cores, warm-up costs a handshake or two per thousand requests) is started again
-    from message 1, with twice the timeout, up to ``attempts`` times; a proven refusal is
-    final.
+    A handshake that times out is started again from message 1, with twice the timeout,
+    up to ``attempts`` times; a proven refusal is final.
     """
 
     def __init__(
@@ -248,76 +247,61 @@ class SessionOpener:
         timeout_s: float = 2.0,
         attempts: int = 2,
     ) -> None:
-        self._name_of = name_of
-        self._attempts = attempts
         self._node = node
         self._uri = uri
-        self._channels = channels
         self._calls = calls
         self._client_for = client_for
-        self._timeout = timeout_s
         self._checker = ReplyChecker(channels.validate_peer)
-        self._waiting: dict[str, list[tuple[Callable[[], None], Callable[[Exception], None]]]] = {}
+        self._opening: SessionOpening[_Waiter] = SessionOpening(
+            channels, timeout_s=timeout_s, attempts=attempts
+        )
 
     def ensure(
         self, peer_uri: str, on_ready: Callable[[], None], on_error: Callable[[Exception], None]
     ) -> None:
-        peer = self._name_of(peer_uri)
-        if self._channels.session(peer) is not None:
+        action = self._opening.ensure(peer_uri, (on_ready, on_error))
+        if isinstance(action, Ready):
             on_ready()
-            return
-        waiters = self._waiting.get(peer)
-        if waiters is not None:
-            waiters.append((on_ready, on_error))
-            return
-        self._waiting[peer] = [(on_ready, on_error)]
-        self._handshake(peer_uri, peer, self._client_for(peer_uri), 1)
+        elif action is not None:
+            self._handshake(action, self._client_for(peer_uri))
 
     def _refusal_proven(self, peer: str, message: bytes, resp: Any) -> bool:
         return self._checker.accepts(
             bytes(resp.proof), handshake_statement(peer, self._uri, message, resp)
         )
 
-    def _handshake(self, peer_uri: str, peer: str, client: Client, attempt: int) -> None:
-        timeout_s = self._timeout * 2 ** (attempt - 1)
+    def _handshake(self, start: StartHandshake, client: Client) -> None:
+        peer_uri = start.peer_uri
         ok = SessionHandshake.Response.STATUS_OK
-        m3: list[bytes] = []
 
         def fail(exc: Exception) -> None:
-            self._channels.abandon(peer)
-            retry = isinstance(exc, ServiceTimeoutError | ReplyRejectedError)
-            if retry and attempt < self._attempts:
+            after = self._opening.failed(start, exc)
+            if isinstance(after, StartHandshake):
                 self._node.get_logger().info(
                     "handshake with %s: %s; trying again (%d/%d)",
                     peer_uri,
                     exc,
-                    attempt + 1,
-                    self._attempts,
+                    after.attempt,
+                    self._opening.attempts,
                 )
-                self._handshake(peer_uri, peer, client, attempt + 1)
+                self._handshake(after, client)
                 return
-            for _ok, err in self._waiting.pop(peer, []):
+            for _ok, err in after.waiters:
                 err(exc)
 
         def accept_m2(resp: Any) -> bool:
             if resp.status != ok:
-                return self._refusal_proven(peer, m1, resp)
-            if m3:  # a second valid message 2 (a replayed message 1's): ours is taken
-                return False
-            try:
-                m3.append(self._channels.finish(peer, bytes(resp.message)))
-            except IomtError:
-                return False  # forged, or another handshake's: wait for the peer's
-            return True
+                return self._refusal_proven(attempt.peer, attempt.message1, resp)
+            return attempt.take_message2(bytes(resp.message))
 
         def after_m2(resp: Any) -> None:
-            if resp.status != ok:
+            if resp.status != ok or attempt.message3 is None:
                 fail(IomtError(f"{peer_uri} refused the handshake: {resp.reason}"))
                 return
             self._calls.call(
                 client,
-                SessionHandshake.Request(initiator_uri=self._uri, message=m3[0]),
-                timeout_s=timeout_s,
+                SessionHandshake.Request(initiator_uri=self._uri, message=attempt.message3),
+                timeout_s=start.timeout_s,
                 on_done=after_m4,
                 on_error=fail,
                 accept=accept_m4,
@@ -325,29 +309,29 @@ class SessionOpener:
 
         def accept_m4(resp: Any) -> bool:
             if resp.status != ok:
-                return self._refusal_proven(peer, m3[0], resp)
-            try:
-                self._channels.confirm(peer, bytes(resp.message))
-            except IomtError:
-                return False
-            return True
+                assert attempt.message3 is not None  # m4 follows m3
+                return self._refusal_proven(attempt.peer, attempt.message3, resp)
+            return attempt.take_message4(bytes(resp.message))
 
         def after_m4(resp: Any) -> None:
             if resp.status != ok:
                 fail(IomtError(f"{peer_uri} refused message 3: {resp.reason}"))
                 return
-            for done, _err in self._waiting.pop(peer, []):
+            for done, _err in self._opening.opened(peer_uri).waiters:
                 done()
 
-        m1 = self._channels.start(peer)
+        attempt = self._opening.attempt(start)
         self._calls.call(
             client,
-            SessionHandshake.Request(initiator_uri=self._uri, message=m1),
-            timeout_s=timeout_s,
+            SessionHandshake.Request(initiator_uri=self._uri, message=attempt.message1),
+            timeout_s=start.timeout_s,
             on_done=after_m2,
             on_error=fail,
             accept=accept_m2,
         )
+
+
+_Waiter = tuple[Callable[[], None], Callable[[Exception], None]]
 
 
 def handshake_statement(server: str, initiator_uri: str, message: bytes, resp: Any) -> Any:

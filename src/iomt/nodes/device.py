@@ -24,132 +24,95 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from iomt.core.channels import ChannelTable
-from iomt.core.conversion import ConversionOrder
-from iomt.core.device import Converting, DeviceConfig, DeviceCore, Refused, Shared
+from iomt.core.device import DeviceConfig, DeviceCore, Refused, Shared
 from iomt.core.listener import DataRequest, Refusal, name_of
-from iomt.core.registration import (
-    Announcement,
-    CertificateCheck,
-    NeighbourTable,
-    RegistrationStatus,
-    VerifiedAnnouncements,
-)
-from iomt.core.replies import ReplyChecker, convert_digest, data_share_digest
+from iomt.core.modes import Mode
+from iomt.core.registration import Announcement, NeighbourTable
+from iomt.core.replies import ReplyChecker, data_share_digest
+from iomt.core.uploads import Dropped, SendUpload, Stored, UploadAction, UploadBacklog
 from iomt.core.vitals import VitalKind, VitalsGenerator
-from iomt.crypto.errors import SessionReplayError
 from iomt.crypto.sessions import Session
 from iomt.crypto.techniques import Capability
 from iomt.crypto.tokens import TokenVerifier
-from iomt.errors import ConfigurationError, IomtError
-from iomt.msg import (
-    Convert,
-    DataShare,
-    Registration,
-    SecureEnvelope,
-    SessionHandshake,
-    Upload,
-    Vitals,
-)
+from iomt.errors import ConfigurationError
+from iomt.msg import Convert, DataShare, SecureEnvelope, SessionHandshake, Upload, Vitals
 from iomt.nodes import wire
+from iomt.nodes.announcing import ANNOUNCE_QOS, Announcer, heard_in_process
 from iomt.nodes.common import (
     Calls,
     ResultsWriter,
     SessionOpener,
-    cell_of,
-    cell_topic,
     fqn_of,
     handshake_responder,
-    nearby_cells,
     open_keystore,
     reply_signer,
     uri_of,
 )
+from iomt.nodes.converting import INBOX_QOS, ConversionOrders, ConvertService
 from iomt.nodes.device_storage import DeviceStorage, storage_secret
-from iomt.runtime import (
-    Client,
-    DurabilityPolicy,
-    HistoryPolicy,
-    Node,
-    Publisher,
-    QoSProfile,
-    Responder,
-    RuntimeContext,
-)
+from iomt.runtime import Client, Node, Responder, RuntimeContext
 
 if TYPE_CHECKING:
     from iomt.nodes.biomt_device import BiomtDeviceLink
 
-MODES = ("distributed", "centralized", "base", "biomt")
-SHARING_MODES = ("distributed", "biomt")  # modes that run the paper's framework
-INBOX_QOS = QoSProfile(history=HistoryPolicy.KEEP_ALL)
-ANNOUNCE_QOS = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-# KEEP_ALL: a reader that matches many announcing devices at once gets each one's latest
-HEAR_QOS = QoSProfile(history=HistoryPolicy.KEEP_ALL, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# the QoS of what devices publish is still importable from here
+__all__ = ["ANNOUNCE_QOS", "INBOX_QOS", "DeviceNode", "DeviceNodeConfig", "device_node"]
+
 PRECREATED_CONVERTERS = 3
-NEW_LISTENER_CHECK_S = 1.0
 PRECREATED_INBOXES = 4
-#: centralized: unacknowledged uploads kept for retry; past this the oldest is dropped (logged)
-UPLOAD_BACKLOG = 256
 CAPABILITIES = {c.name.lower(): c for c in Capability}
-#: at most one extra announcement per this many seconds (see DeviceNode._announce_soon)
-PROMPT_HOLDOFF_S = 5.0
-#: how many 1-hop neighbours an announcement lists (NeighbourTable.advertised's default)
-ADVERTISED_NEIGHBOURS = 8
 
 
-class _HeardAnnouncements:
-    """What the devices of one process hear on the registration topics, decoded once.
+@dataclass(frozen=True)
+class DeviceNodeConfig:
+    """What a device node is told (the keyword parameters of :class:`DeviceNode`)."""
 
-    Every device subscribes to the cells around it, so an announcement reaches each of its
-    hearers in the process as the same CDR bytes: it is decoded once (keyed by those bytes)
-    and its signature verified once (``VerifiedAnnouncements``, keyed by the announcement and
-    the key), and each hearer's table still decides for itself (range, expiry, its own
-    neighbours). Certificates are checked once per (device, certificate) for the process, as
-    each table did for itself. Bounded: the oldest entries go first.
-    """
+    keystore: str
+    capability: str
+    kind: str
+    x: float
+    y: float
+    wallet: str
+    patient_id: str = ""
+    radio_range: float = 10.0
+    announce_period_s: float = 20.0
+    sample_period_s: float = 1.0
+    policy: str = ""
+    mode: Mode = Mode.DISTRIBUTED
+    seed: int = 0
+    central: str = "central"
+    storage_dir: str | None = None
+    results: str | None = None
+    convert_timeout_s: float = 1.0
+    # Long: a server that is behind still stores what it answers late, and a reading
+    # retried too early is only a duplicate in its queue (measured at 400 devices).
+    upload_timeout_s: float = 10.0
+    providers: tuple[str, ...] = ()  # a list or None from a node spec is taken too
+    biomt: Mapping[str, Any] = field(default_factory=dict)
 
-    def __init__(self, max_entries: int = 4096) -> None:
-        self._max = max_entries
-        self._decoded: dict[bytes, Announcement] = {}
-        self._keys: dict[tuple[str, bytes], Any] = {}
-        self.verified = VerifiedAnnouncements(2 * max_entries)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", Mode.parse(self.mode))
+        object.__setattr__(self, "providers", tuple(self.providers or ()))
+        object.__setattr__(self, "biomt", dict(self.biomt or {}))
+        if self.capability not in CAPABILITIES:
+            raise ConfigurationError(f"capability must be one of {list(CAPABILITIES)}")
 
-    def decode(self, cdr: bytes) -> Announcement:
-        """The announcement in ``cdr``; RemoteProtocolError if it is malformed."""
-        found = self._decoded.get(cdr)
-        if found is None:
-            found = wire.announcement_from_msg(Registration.deserialize(cdr))
-            if len(self._decoded) >= self._max:
-                del self._decoded[next(iter(self._decoded))]
-            self._decoded[cdr] = found
-        return found
-
-    def certificate_check(self, check: CertificateCheck) -> CertificateCheck:
-        """``check``, remembered for the process per (device, certificate) once it passed."""
-
-        def checked(uri: str, certificate: bytes) -> Any:
-            key = (uri, certificate)
-            verifier = self._keys.get(key)
-            if verifier is None:
-                verifier = check(uri, certificate)  # raises: not remembered
-                self._keys[key] = verifier
-            return verifier
-
-        return checked
-
-
-_HEARD: dict[str, _HeardAnnouncements] = {}  # per keystore (one CA) in this process
-
-
-def _heard(keystore: str) -> _HeardAnnouncements:
-    found = _HEARD.get(keystore)
-    if found is None:
-        found = _HEARD[keystore] = _HeardAnnouncements()
-    return found
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> DeviceNodeConfig:
+        """From a node spec's keyword parameters."""
+        unknown = sorted(set(params) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ConfigurationError(f"unknown device parameters: {', '.join(unknown)}")
+        try:
+            return cls(**params)
+        except TypeError as exc:  # a required one missing
+            raise ConfigurationError(f"device parameters: {exc}") from exc
 
 
 class DeviceNode(Node):
@@ -159,70 +122,56 @@ class DeviceNode(Node):
         *,
         name: str,
         namespace: str,
-        keystore: str,
-        capability: str,
-        kind: str,
-        x: float,
-        y: float,
-        wallet: str,
-        patient_id: str = "",
-        radio_range: float = 10.0,
-        announce_period_s: float = 20.0,
-        sample_period_s: float = 1.0,
-        policy: str = "",
-        mode: str = "distributed",
-        seed: int = 0,
-        central: str = "central",
-        storage_dir: str | None = None,
-        results: str | None = None,
-        convert_timeout_s: float = 1.0,
-        upload_timeout_s: float = 10.0,
-        providers: list[str] | None = None,
-        biomt: dict[str, Any] | None = None,
+        config: DeviceNodeConfig | None = None,
+        **params: Any,
     ) -> None:
+        """``config``, or its fields as keyword parameters (as a node spec passes them)."""
         super().__init__(name, context=context, namespace=namespace)
-        if mode not in MODES:
-            raise ConfigurationError(f"mode must be one of {MODES}, not {mode!r}")
-        if capability not in CAPABILITIES:
-            raise ConfigurationError(f"capability must be one of {list(CAPABILITIES)}")
-        self.mode = mode
+        if config is None:
+            config = DeviceNodeConfig.from_params(params)
+        elif params:
+            raise ConfigurationError(f"config and parameters given: {sorted(params)}")
+        c = self.config = config
+        self.mode = c.mode
         facility = self.get_namespace().strip("/")
-        ks = open_keystore(keystore)
+        ks = open_keystore(c.keystore)
         identity = ks.identity(name)
         self.uri = identity.uri
-        self.patient_id = patient_id
-        self.kind = VitalKind.parse(kind)
-        self._vitals = VitalsGenerator(self.kind, seed)
+        self.patient_id = c.patient_id
+        self.kind = VitalKind.parse(c.kind)
+        self._vitals = VitalsGenerator(self.kind, c.seed)
         validator = ks.credential_validator()
-        self._heard = _heard(keystore)
-        wallet_uri = uri_of(facility, wallet)
-        config = DeviceConfig(
+        self._heard = heard_in_process(c.keystore)
+        capability = CAPABILITIES[c.capability]
+        core_config = DeviceConfig(
             self.uri,
-            CAPABILITIES[capability],
+            capability,
             int(self.kind),
-            x,
-            y,
-            radio_range,
-            announce_period_s,
-            policy,
+            c.x,
+            c.y,
+            c.radio_range,
+            c.announce_period_s,
+            c.policy,
         )
         self.core = DeviceCore(
-            config,
+            core_config,
             signer=identity.signer,
             certificate=ks.certificate_der(name),
             channels=ChannelTable(identity.handshake_identity(), validator),
             table=NeighbourTable(
                 self.uri,
-                x,
-                y,
-                radio_range,
+                c.x,
+                c.y,
+                c.radio_range,
                 check_certificate=self._heard.certificate_check(
                     lambda uri, cert: validator(name_of(uri), cert)
                 ),
                 verified=self._heard.verified,
             ),
-            tokens=TokenVerifier({wallet_uri: ks.verifier(wallet)}, revocations=ks.revocations),
-            abe_params=ks.public_params if config.capability >= Capability.ABE else None,
+            tokens=TokenVerifier(
+                {uri_of(facility, c.wallet): ks.verifier(c.wallet)}, revocations=ks.revocations
+            ),
+            abe_params=ks.public_params if capability >= Capability.ABE else None,
         )
         self.name = name
         # every reply we send proves itself (iomt.core.replies); every reply we take does
@@ -230,7 +179,6 @@ class DeviceNode(Node):
         self._checker = ReplyChecker(validator)
         self.calls = Calls(self)
         self._clients: dict[str, Client] = {}
-        self._inboxes: dict[str, Publisher[SecureEnvelope]] = {}
         self._sessions = SessionOpener(
             self,
             self.uri,
@@ -238,34 +186,22 @@ class DeviceNode(Node):
             self.calls,
             lambda peer: self._client(peer, "handshake", SessionHandshake),
         )
-        self.convert_timeout_s = convert_timeout_s
-        self.registration_dropped = 0
-        self._precreate_converters = config.capability == Capability.NONE
-        self._results = ResultsWriter(results)
+        self._precreate_converters = capability == Capability.NONE
+        self._results = ResultsWriter(c.results)
         self._transfer_us: list[int] = []
-        # Centralized: readings the server has not acknowledged yet, oldest first, with the
-        # time of their first attempt (data-transfer time runs until the server stored it).
-        self._unacked: dict[int, tuple[Vitals, int]] = {}
-        self._in_flight: set[int] = set()
-        self._retrying: int | None = None
-        # Long: a server that is behind still stores what it answers late, and a reading
-        # retried too early is only a duplicate in its queue (measured at 400 devices).
-        self.upload_timeout_s = upload_timeout_s
-        self.uploads_retried = 0
-        self.uploads_dropped = 0
-        self._converted_seq = 0
-        self._session_backoff: dict[str, float] = {}
-        self._refused_announcements: dict[str, int] = {}
+        # Centralized: readings the server has not acknowledged yet (iomt.core.uploads).
+        self.uploads: UploadBacklog[Vitals] = UploadBacklog(clock=time.perf_counter_ns)
+        self.announcer: Announcer | None = None
         # Local storage: the device's own readings, sealed at rest if it can encrypt, MAC'd
         # into a chain; reading numbers continue across restarts (iomt.nodes.device_storage).
         self._db = self._open_storage(
-            storage_dir,
+            c.storage_dir,
             name,
             self.uri,
             storage_secret(identity),
-            seal=config.capability > Capability.NONE and mode != "base",
+            seal=capability > Capability.NONE and c.mode.secured,
         )
-        self._seq = self._db.last_seq
+        self.seq = self._db.last_seq
 
         self.create_service(DataShare, "~/data_share", self._on_data_share, deferred=True)
         self.create_service(
@@ -275,7 +211,7 @@ class DeviceNode(Node):
             deferred=True,
         )
         self._biomt: BiomtDeviceLink | None = None
-        if mode == "biomt":
+        if c.mode is Mode.BIOMT:
             # imported for BIoMT only: it brings the whole BIoMT core (0.5 s at start-up)
             from iomt.nodes.biomt_device import BiomtDeviceLink  # noqa: PLC0415
 
@@ -284,49 +220,50 @@ class DeviceNode(Node):
                 keystore=ks,
                 identity=identity,
                 calls=self.calls,
-                kind=kind,
-                owner=wallet,
-                **(biomt or {}),
+                kind=c.kind,
+                owner=c.wallet,
+                **c.biomt,
             )
-        if mode in SHARING_MODES:
-            if config.capability > Capability.NONE:
-                self.create_service(Convert, "~/convert", self._on_convert)
-                # The facility's providers are known: in a small ward their inboxes are
-                # created up front, so nothing is published before it matched; in a large
-                # one (hundreds of converters x dozens of providers) lazily, on first use.
-                for provider in (providers or [])[:PRECREATED_INBOXES]:
-                    self._inbox(uri_of(facility, provider))
-            size = radio_range
-            # A device's latest announcement stays available to devices that come into
-            # hearing later (transient-local, the last one only), as a beacon would: an
-            # announcement sent before a neighbour's reader matched is not lost for a
-            # whole period (20 s) -- under load at start-up it sometimes was.
-            self._announce_pub = self.create_publisher(
-                Registration, cell_topic(cell_of(x, y, size)), ANNOUNCE_QOS
-            )
-            # raw: the process decodes each announcement once for all its devices
-            on_cdr: Any = self._on_registration
-            for cell in nearby_cells(x, y, size):
-                self.create_subscription(Registration, cell_topic(cell), on_cdr, HEAR_QOS, raw=True)
-            self.create_timer(announce_period_s, self._announce)
-            self.create_timer(announce_period_s, self._expire)
-            # First announcement soon after start, not a whole period later.
-            self._first = self.create_timer(0.2 + (seed % 10) * 0.05, self._announce_once)
-            # A neighbour whose reader matched only after that (a busy start, a restarted
-            # process) would otherwise wait a whole period to hear us: announce again
-            # whenever more readers have matched than at the last announcement.
-            self._heard_by = 0
-            self.create_timer(NEW_LISTENER_CHECK_S, self._announce_to_new_listeners)
-            # An extra announcement, soon, when a neighbour does not list us (it has just
-            # started or was restarted after a crash): it learns about us within a second
-            # instead of a whole period (20 s) later. At most one per PROMPT_HOLDOFF_S.
-            self._prompt = self.create_timer(0.3 + (seed % 10) * 0.05, self._announce_prompted)
-            self._prompt.cancel()
-            self._prompt_after = 0.0
-        if mode == "centralized":
-            self._upload = self.create_client(Upload, f"/{facility}/{central}/upload")
-        self.create_timer(sample_period_s, self._sample)
+        if c.mode.shares:
+            self._start_sharing(facility, capability)
+        if c.mode is Mode.CENTRALIZED:
+            self._upload = self.create_client(Upload, f"/{facility}/{c.central}/upload")
+        self.create_timer(c.sample_period_s, self._sample)
         self._first_sample = self.create_timer(0.05, self._sample_once)
+
+    def _start_sharing(self, facility: str, capability: Capability) -> None:
+        """The paper's framework: converting, announcing and hearing announcements."""
+        c = self.config
+        self.orders = ConversionOrders(
+            self.core,
+            calls=self.calls,
+            sessions=self._sessions,
+            checker=self._checker,
+            client_for=lambda uri: self._client(uri, "convert", Convert),
+            timeout_s=c.convert_timeout_s,
+            answer=self._answer,
+            on_converted=self._biomt.converted if self._biomt is not None else None,
+        )
+        if capability > Capability.NONE:
+            ConvertService(
+                self,
+                self.core,
+                name=self.name,
+                replies=self.replies,
+                sessions=self._sessions,
+                inboxes=[uri_of(facility, p) for p in c.providers[:PRECREATED_INBOXES]],
+            )
+        self.announcer = Announcer(
+            self,
+            self.core,
+            self._heard,
+            x=c.x,
+            y=c.y,
+            radio_range=c.radio_range,
+            period_s=c.announce_period_s,
+            seed=c.seed,
+            on_registered=self._registered,
+        )
 
     # -- sampling and local storage ---------------------------------------------------------
 
@@ -346,149 +283,74 @@ class DeviceNode(Node):
 
     def _sample(self) -> None:
         r = self._vitals.next()
-        self._seq = self._db.claim_seq()
+        self.seq = self._db.claim_seq()
         now = time.time_ns()
         msg = Vitals(
             stamp=wire.time_msg(now),
             device_uri=self.uri,
             patient_id=self.patient_id,
             kind=int(r.kind),
-            seq=self._seq,
+            seq=self.seq,
             heart_rate_bpm=r.heart_rate_bpm,
             systolic_mmhg=r.systolic_mmhg,
             diastolic_mmhg=r.diastolic_mmhg,
         )
-        if self.mode == "centralized":
-            self._unacked[self._seq] = (msg, time.perf_counter_ns())
-            self._send_upload(self._seq)
-            if len(self._unacked) > UPLOAD_BACKLOG:
-                oldest = next(iter(self._unacked))
-                del self._unacked[oldest]
-                self.uploads_dropped += 1
-                self.get_logger().error(
-                    "upload: reading %d dropped unacknowledged (backlog of %d full)",
-                    oldest,
-                    UPLOAD_BACKLOG,
-                )
+        if self.mode is Mode.CENTRALIZED:
+            self._uploads_do(self.uploads.add(self.seq, msg))
             return
         t0 = time.perf_counter_ns()
         cdr = msg.serialize()
-        self.core.record(self._seq, now, cdr)
-        self._db.append(self._seq, now, cdr)
+        self.core.record(self.seq, now, cdr)
+        self._db.append(self.seq, now, cdr)
         self._transfer_us.append((time.perf_counter_ns() - t0) // 1000)
         if self._biomt is not None:
             self._biomt.on_reading(r, now)
 
-    def _send_upload(self, seq: int) -> None:
-        self._in_flight.add(seq)
-        self.calls.call(
-            self._upload,
-            Upload.Request(reading=self._unacked[seq][0]),
-            timeout_s=self.upload_timeout_s,
-            on_done=functools.partial(self._uploaded, seq),
-            on_error=functools.partial(self._upload_failed, seq),
-        )
+    def _uploads_do(self, actions: list[UploadAction[Vitals]]) -> None:
+        log = self.get_logger()
+        for action in actions:
+            if isinstance(action, SendUpload):
+                self.calls.call(
+                    self._upload,
+                    Upload.Request(reading=action.reading),
+                    timeout_s=self.config.upload_timeout_s,
+                    on_done=functools.partial(self._uploaded, action.seq),
+                    on_error=functools.partial(self._upload_lost, action.seq),
+                )
+            elif isinstance(action, Stored):
+                self._transfer_us.append(action.transfer_ns // 1000)
+            elif isinstance(action, Dropped):
+                log.error(
+                    "upload: reading %d dropped unacknowledged (backlog of %d full)",
+                    action.seq,
+                    action.capacity,
+                )
 
     def _uploaded(self, seq: int, resp: Any) -> None:
-        self._in_flight.discard(seq)
-        entry = self._unacked.pop(seq, None)
-        if entry is None:  # dropped from the full backlog meanwhile
-            return
         if resp.status == Upload.Response.STATUS_STORED:
-            self._transfer_us.append((time.perf_counter_ns() - entry[1]) // 1000)
-            self._retry_one()
-        else:  # the server will not change its mind: retrying would only add load
+            self._uploads_do(self.uploads.on_stored(seq))
+        elif self.uploads.on_refused(seq):  # final: retrying would only add load
             self.get_logger().error("upload of reading %d refused: %s", seq, resp.reason)
 
-    def _upload_failed(self, seq: int, exc: Exception) -> None:
-        self._in_flight.discard(seq)
+    def _upload_lost(self, seq: int, exc: Exception) -> None:
+        self.uploads.on_lost(seq)
         self.get_logger().warning("upload of reading %d (kept for retry): %s", seq, exc)
-
-    def _retry_one(self) -> None:
-        """Send the oldest unacknowledged reading again, if no retry is already out.
-
-        Clocked by acknowledgements: a retry only follows a stored reading (the server is
-        answering again), and one at a time, so retries never pile onto a server that is
-        down or behind -- every retry to an overloaded server would be one more duplicate
-        in its queue.
-        """
-        if self._retrying is not None and self._retrying in self._in_flight:
-            return
-        retry = next((seq for seq in self._unacked if seq not in self._in_flight), None)
-        if retry is not None:
-            self._retrying = retry
-            self.uploads_retried += 1
-            self._send_upload(retry)
 
     # -- control registration (Alg. 2.1) ------------------------------------------------------
 
-    def _announce_once(self) -> None:
-        self._first.cancel()
-        self._announce()
-
-    def _announce(self) -> None:
-        self._heard_by = self._announce_pub.get_subscription_count()
-        self._announce_pub.publish(wire.announcement_to_msg(self.core.announcement(time.time_ns())))
-
-    def _announce_to_new_listeners(self) -> None:
-        if self._announce_pub.get_subscription_count() > self._heard_by:
-            self._announce()
-
-    def _announce_prompted(self) -> None:
-        self._prompt.cancel()
-        self._announce()
-
-    def _announce_soon(self) -> None:
-        now = time.monotonic()
-        if now < self._prompt_after:
+    def _registered(self, a: Announcement) -> None:
+        """A neighbour registered anew: if it is one of our nearest capable ones (the first a
+        conversion plan tries), have its services' endpoints matched before we need them.
+        The rest are made when a plan reaches them: a dense ward would otherwise hold
+        thousands of clients. Only a device that cannot encrypt converts every request; one
+        that can asks a converter only for a technique it lacks, and makes the client then
+        (every endpoint costs memory in every process of the ward, through discovery)."""
+        if not (self._precreate_converters and a.convertible):
             return
-        self._prompt_after = now + PROMPT_HOLDOFF_S
-        self._prompt.reset()
-
-    def _expire(self) -> None:
-        self.core.table.expire()
-
-    def _on_registration(self, cdr: bytes) -> None:
-        try:
-            a = self._heard.decode(cdr)
-        except IomtError as exc:
-            self.registration_dropped += 1
-            self.get_logger().warning("dropped malformed announcement: %s", exc)
-            return
-        if a.device_uri == self.uri:
-            return
-        try:
-            status = self.core.on_announcement(a)
-        except IomtError as exc:
-            # logged the first time and every 100th (a rogue announces every period)
-            n = self._refused_announcements.get(a.device_uri, 0) + 1
-            self._refused_announcements[a.device_uri] = n
-            if n % 100 == 1:
-                self.get_logger().warning(
-                    "refused announcement from %s (%d so far): %s", a.device_uri, n, exc
-                )
-            return
-        listed = [n for n in a.neighbours if n.hops == 1]
-        if (
-            status is RegistrationStatus.REGISTER
-            and len(listed) < ADVERTISED_NEIGHBOURS
-            and all(n.uri != self.uri for n in listed)
-        ):
-            # it lists fewer neighbours than it could, and not us: it does not know us
-            self._announce_soon()
-        if self._precreate_converters and status is RegistrationStatus.REGISTER and a.convertible:
-            # One of our nearest capable neighbours (the first a conversion plan tries): have
-            # its services' endpoints matched before we need them. The rest are made when
-            # a plan reaches them: a dense ward would otherwise hold thousands of clients.
-            # Only a device that cannot encrypt converts every request; one that can asks a
-            # converter only for a technique it lacks, and makes the client then (every
-            # endpoint costs memory in every process of the ward, through discovery).
-            nearest = [n.uri for n in self.core.table.one_hop_nearest() if n.convertible][
-                :PRECREATED_CONVERTERS
-            ]
-            if a.device_uri in nearest:
-                self._client(a.device_uri, "convert", Convert)
-                self._client(a.device_uri, "handshake", SessionHandshake)
+        nearest = [n.uri for n in self.core.table.one_hop_nearest() if n.convertible]
+        if a.device_uri in nearest[:PRECREATED_CONVERTERS]:
+            self._client(a.device_uri, "convert", Convert)
+            self._client(a.device_uri, "handshake", SessionHandshake)
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -503,11 +365,11 @@ class DeviceNode(Node):
     # -- listener (Alg. 2.2) ------------------------------------------------------------------
 
     def _on_data_share(self, req: Any, responder: Responder) -> None:
-        if self.mode == "base":
+        if self.mode is Mode.BASE:
             self._share_plaintext(req, responder)
             return
         request = wire.data_request_from_msg(req)
-        if self.mode == "centralized":
+        if self.mode is Mode.CENTRALIZED:
             self._answer(
                 responder,
                 request,
@@ -542,7 +404,7 @@ class DeviceNode(Node):
                 replay=reply.replay,
             )
         else:
-            self._try_converter(reply, responder)
+            self.orders.run(reply, responder)
 
     def _answer(
         self,
@@ -591,149 +453,6 @@ class DeviceNode(Node):
         )
         responder.send(DataShare.Response(status=DataShare.Response.STATUS_SHARED, envelope=env))
 
-    # -- conversion, asking side (Alg. 3) -----------------------------------------------------
-
-    def _try_converter(self, pending: Converting, responder: Responder) -> None:
-        uri = pending.plan.next()
-        if uri is None:
-            self._answer(
-                responder,
-                pending.request,
-                DataShare.Response(
-                    status=DataShare.Response.STATUS_REFUSED,
-                    reason=f"{Refusal.CONVERSION_FAILED.value}: {pending.plan.explain()}",
-                ),
-                pending.decision.session,
-            )
-            return
-
-        def failed(exc: Exception, uri: str = uri) -> None:
-            pending.plan.failed(uri, str(exc))
-            self._try_converter(pending, responder)
-
-        if self.core.config.capability > Capability.NONE:
-            self._sessions.ensure(
-                uri, lambda: self._send_order(pending, uri, responder, failed), failed
-            )
-        else:
-            # Without a session an incapable device signs its order; with one it MACs it.
-            # Either way the order goes now; a failed handshake is no reason to wait.
-            self._sessions.ensure(uri, lambda: None, lambda _exc: None)
-            self._send_order(pending, uri, responder, failed)
-
-    def _send_order(self, pending: Converting, uri: str, responder: Responder, failed: Any) -> None:
-        try:
-            order = self.core.conversion_order(pending, uri)
-        except IomtError as exc:
-            failed(exc)
-            return
-
-        def done(resp: Any) -> None:
-            if resp.status == Convert.Response.STATUS_PUBLISHED:
-                if self._biomt is not None:
-                    self._biomt.converted(order.requester_uri, uri, order.requested_technique)
-                self._answer(
-                    responder,
-                    pending.request,
-                    DataShare.Response(
-                        status=DataShare.Response.STATUS_CONVERTING, converter_uri=uri
-                    ),
-                    pending.decision.session,
-                )
-            else:
-                if "session" in resp.reason:
-                    # the converter was restarted and lost our session: open a new one
-                    # next time rather than have every order refused the same way
-                    self.core.channels.drop(name_of(uri))
-                failed(IomtError(f"refused: {resp.reason}"))
-
-        def error(exc: Exception) -> None:
-            # A converter that stays silent is treated as gone until it announces again.
-            self.core.table.forget(uri)
-            failed(exc)
-
-        self.calls.call(
-            self._client(uri, "convert", Convert),
-            Convert.Request(request=wire.order_to_msg(order)),
-            timeout_s=self.convert_timeout_s,
-            on_done=done,
-            on_error=error,
-            accept=self._convert_reply_check(uri, order),
-        )
-
-    def _convert_reply_check(self, converter_uri: str, order: ConversionOrder) -> Any:
-        """Only the converter's proven answer to this order: a MAC under our session with
-        it, or its signature with the key it registered (or a certificate for its name)."""
-        server = name_of(converter_uri)
-        request_digest = convert_digest(order)
-        neighbour = self.core.table.one_hop(converter_uri)
-        key = neighbour.verifier if neighbour is not None else None
-
-        def accept(resp: Any) -> bool:
-            return self._checker.accepts(
-                bytes(resp.proof),
-                lambda: wire.convert_statement(server, request_digest, resp),
-                server=server,
-                channels=self.core.channels,
-                key=key,
-            )
-
-        return accept
-
-    # -- conversion, converting side (Alg. 3) -------------------------------------------------
-
-    def _on_convert(self, req: Any, resp: Any) -> Any:
-        order = wire.order_from_msg(req.request)
-        self._converted_seq += 1
-        try:
-            envelope = self.core.on_conversion(order, self._converted_seq, time.time_ns())
-        except SessionReplayError as exc:  # the original order has its answer
-            resp.status = Convert.Response.STATUS_REFUSED
-            resp.reason = str(exc)
-            return resp
-        except IomtError as exc:
-            resp.status = Convert.Response.STATUS_REFUSED
-            resp.reason = str(exc)
-            return self._prove_convert(order, resp, authenticated=False)
-        self._inbox(order.requester_uri).publish(wire.envelope_to_msg(envelope))
-        if envelope.signature_algorithm != "hmac-sha256":
-            self._open_requester_session(order.requester_uri)
-        resp.status = Convert.Response.STATUS_PUBLISHED
-        return self._prove_convert(order, resp, authenticated=True)
-
-    def _prove_convert(self, order: ConversionOrder, resp: Any, *, authenticated: bool) -> Any:
-        """A MAC on our session with the ordering device when there is one (it is what the
-        order came on, or what the device holds with us), else our signature."""
-        session: Session | None = self.core.channels.session(name_of(order.device_uri))
-        resp.proof = self.replies.prove(
-            wire.convert_statement(self.name, convert_digest(order), resp),
-            channels=self.core.channels,
-            session=session,
-            budgeted=not authenticated,
-        )
-        return resp
-
-    def _open_requester_session(self, requester_uri: str) -> None:
-        """After the first conversion for a requester, open a session with it in the
-        background: later envelopes for it are HMAC'd instead of signed (symmetric). A
-        requester that refuses is not asked again for a while."""
-        now = time.monotonic()
-        if self._session_backoff.get(requester_uri, 0.0) > now:
-            return
-        self._session_backoff[requester_uri] = now + 30.0
-
-        def failed(exc: Exception) -> None:
-            self.get_logger().info("no session with %s: %s", requester_uri, exc)
-
-        self._sessions.ensure(requester_uri, lambda: None, failed)
-
-    def _inbox(self, requester_uri: str) -> Publisher[SecureEnvelope]:
-        pub = self._inboxes.get(requester_uri)
-        if pub is None:
-            pub = self.create_publisher(SecureEnvelope, f"{fqn_of(requester_uri)}/inbox", INBOX_QOS)
-            self._inboxes[requester_uri] = pub
-        return pub
-
     # -- lifetime -----------------------------------------------------------------------------
 
     def destroy_node(self) -> None:
@@ -745,18 +464,18 @@ class DeviceNode(Node):
                 "capability": self.core.config.capability.name.lower(),
                 "technique": self.core.config.technique,
                 "neighbours": len(self.core.table),
-                "refused_announcements": self._refused_announcements,
+                "refused_announcements": self.announcer.refused if self.announcer else {},
                 "counters": self.core.counters,
                 "data_transfer_us": self._transfer_us,
                 **(
                     {
                         "uploads": {
-                            "retried": self.uploads_retried,
-                            "dropped": self.uploads_dropped,
-                            "unacknowledged": len(self._unacked),
+                            "retried": self.uploads.retried,
+                            "dropped": self.uploads.dropped,
+                            "unacknowledged": len(self.uploads),
                         }
                     }
-                    if self.mode == "centralized"
+                    if self.mode is Mode.CENTRALIZED
                     else {}
                 ),
                 **({"biomt": self._biomt.summary()} if self._biomt is not None else {}),

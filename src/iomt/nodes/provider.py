@@ -30,10 +30,11 @@ from typing import TYPE_CHECKING, Any
 
 from iomt.core.channels import ChannelTable
 from iomt.core.listener import Refusal, name_of
+from iomt.core.modes import Mode
 from iomt.core.provider import ProviderCore, Received
 from iomt.core.replies import ReplyChecker, data_share_digest, device_info_digest
 from iomt.crypto.keystore import Identity
-from iomt.errors import ConfigurationError, IomtError, ServiceTimeoutError
+from iomt.errors import IomtError, ServiceTimeoutError
 from iomt.msg import (
     DataShare,
     DeviceInfoRequest,
@@ -53,7 +54,7 @@ from iomt.nodes.common import (
     reply_signer,
     uri_of,
 )
-from iomt.nodes.device import INBOX_QOS, MODES
+from iomt.nodes.converting import INBOX_QOS
 from iomt.runtime import Client, Node, RuntimeContext, Timer
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ class ProviderNode(Node):
         requests: int = 100,
         concurrency: int = 4,
         techniques: list[str] | None = None,
-        mode: str = "distributed",
+        mode: str = Mode.DISTRIBUTED,
         seed: int = 0,
         start_delay_s: float = 1.0,
         central: str = "central",
@@ -103,9 +104,7 @@ class ProviderNode(Node):
         devices: list[str] | None = None,
     ) -> None:
         super().__init__(name, context=context, namespace=namespace)
-        if mode not in MODES:
-            raise ConfigurationError(f"mode must be one of {MODES}")
-        self.mode = mode
+        self.mode = Mode.parse(mode)
         self.facility = self.get_namespace().strip("/")
         ks = open_keystore(keystore)
         identity: Identity = ks.identity(name)
@@ -193,14 +192,14 @@ class ProviderNode(Node):
             self._client(wallet, "device_info", DeviceInfoRequest)
         hinted = (
             [self.central_uri]
-            if mode == "centralized"
+            if self.mode is Mode.CENTRALIZED
             else [uri_of(self.facility, d) for d in (devices or [])]
         )
         for uri in hinted if devices else []:
             self._client(uri, "handshake", SessionHandshake)
-            self._client(uri, "fetch" if mode == "centralized" else "data_share", DataShare)
+            self._client(uri, "fetch" if self.mode is Mode.CENTRALIZED else "data_share", DataShare)
         self.biomt: BiomtPhysician | None = None
-        if mode == "biomt":
+        if self.mode is Mode.BIOMT:
             # imported for BIoMT only: it brings the whole BIoMT core at start-up
             from iomt.nodes.biomt_physician import BiomtPhysician  # noqa: PLC0415
 
@@ -290,11 +289,11 @@ class ProviderNode(Node):
             # before the first request: a sample written by a writer nobody has matched yet
             # arrives late (and a recorder that has not matched it may never see it).
             self._devices = sorted(self.core.grants)
-            targets = [self.central_uri] if self.mode == "centralized" else self._devices
+            targets = [self.central_uri] if self.mode is Mode.CENTRALIZED else self._devices
             for uri in targets:
                 self._client(uri, "handshake", SessionHandshake)
                 self._client(
-                    uri, "fetch" if self.mode == "centralized" else "data_share", DataShare
+                    uri, "fetch" if self.mode is Mode.CENTRALIZED else "data_share", DataShare
                 )
             self._settle = self.create_timer(self.settle_s, self._begin)
 
@@ -328,10 +327,10 @@ class ProviderNode(Node):
         # a session is part of the first request's access time, as it would be for real.
         state = _Request(f"issued-{self.issued}", device_uri, technique, time.perf_counter_ns())
         self._pending[state.request_id] = state
-        if self.mode == "base":
+        if self.mode is Mode.BASE:
             self._send(state, None)
             return
-        target = self.central_uri if self.mode == "centralized" else device_uri
+        target = self.central_uri if self.mode is Mode.CENTRALIZED else device_uri
         self._sessions.ensure(
             target,
             functools.partial(self._send, state, target),
@@ -342,7 +341,7 @@ class ProviderNode(Node):
         if state.request_id not in self._pending:
             return
         accept = None
-        if self.mode == "base":  # no security at all: the first reply is taken
+        if self.mode is Mode.BASE:  # no security at all: the first reply is taken
             request_id = f"{self._rng.getrandbits(64):016x}"
             msg = DataShare.Request(
                 request_id=request_id, requester_uri=self.uri, security_technique="none"
@@ -352,7 +351,7 @@ class ProviderNode(Node):
                 req = self.core.data_request(
                     state.device_uri,
                     state.technique,
-                    via=via if self.mode == "centralized" else None,
+                    via=via if self.mode is Mode.CENTRALIZED else None,
                 )
             except IomtError as exc:
                 self._finish(state, "failed", reason=str(exc))
@@ -367,7 +366,7 @@ class ProviderNode(Node):
         self._pending[request_id] = state
         service = (
             self._client(self.central_uri, "fetch", DataShare)
-            if self.mode == "centralized"
+            if self.mode is Mode.CENTRALIZED
             else self._client(state.device_uri, "data_share", DataShare)
         )
         self.calls.call(
@@ -417,7 +416,7 @@ class ProviderNode(Node):
             state.deadline = time.monotonic() + self.request_timeout_s
         else:
             if (
-                resp.reason.startswith(f"{Refusal.BAD_PROOF.value}:")
+                Refusal.of(resp.reason) is Refusal.BAD_PROOF
                 and state.session_id is not None
                 and not state.resent
             ):
@@ -431,7 +430,7 @@ class ProviderNode(Node):
         it is still the one the request was made on: another request may have replaced it
         already), open a new one and send the request again, once. Its access time runs
         from the first attempt."""
-        target = self.central_uri if self.mode == "centralized" else state.device_uri
+        target = self.central_uri if self.mode is Mode.CENTRALIZED else state.device_uri
         peer = name_of(target)
         session = self.core.channels.session(peer)
         if session is not None and session.local_id == state.session_id:
@@ -457,13 +456,13 @@ class ProviderNode(Node):
     def _deliver(
         self, state: _Request, env_msg: SecureEnvelope, *, from_inbox: bool = False
     ) -> None:
-        if self.mode == "base":
+        if self.mode is Mode.BASE:
             self._finish(state, "shared", reading=bytes(env_msg.ciphertext), sender=self.uri)
             return
         try:
             got = self.core.receive(
                 wire.envelope_from_msg(env_msg),
-                relay=self.central_uri if self.mode == "centralized" else None,
+                relay=self.central_uri if self.mode is Mode.CENTRALIZED else None,
             )
         except IomtError as exc:
             self.get_logger().warning("rejected envelope for %s: %s", state.request_id, exc)

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AccessDeniedError",
+    "AlreadyChainedError",
+    "AlreadyMemberError",
     "AttestationMismatchError",
     "AttestationRequiredError",
     "BiomtDecodeError",
@@ -60,6 +62,20 @@ class BiomtStateError(LocalProtocolError):
 
 class NotLeaderError(BiomtStateError):
     """A cluster-head duty was asked of a member that is not the head for the current term."""
+
+
+class AlreadyMemberError(BiomtStateError):
+    """The master bolster's shared chain already holds this bolster's origin (a restarted
+    member offers it again). The reason on the wire ends with :attr:`PHRASE`."""
+
+    PHRASE = "is already a member"
+
+
+class AlreadyChainedError(BiomtStateError):
+    """The shared chain already links this device's Origin (one link each). The reason on
+    the wire ends with :attr:`PHRASE`."""
+
+    PHRASE = "is already chained"
 
 
 class CloudBlockNotFoundError(LocalProtocolError):

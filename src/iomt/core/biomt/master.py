@@ -47,7 +47,12 @@ from iomt.ledger.errors import LedgerVerificationError
 
 from .clock import ClockNs
 from .codec import U64, Blob, Bytes, Message, tag
-from .errors import BiomtStateError, ProvisioningError, UnknownBolsterError
+from .errors import (
+    AlreadyChainedError,
+    AlreadyMemberError,
+    ProvisioningError,
+    UnknownBolsterError,
+)
 from .identity import TrustAnchor, certificate_from_der
 from .keys import LedgerKeyVerifier, fingerprint
 from .messages import ID, SIGNATURE, TRANSACTION
@@ -225,7 +230,7 @@ class MasterBolster:
         """Validate a member's origin and append it to the shared chain."""
         now = self._clock()
         if origin.bolster_id in self._members:
-            raise BiomtStateError(f"{origin.bolster_id!r} is already a member")
+            raise AlreadyMemberError(f"{origin.bolster_id!r} {AlreadyMemberError.PHRASE}")
         try:
             cert = certificate_from_der(origin.signing_certificate)
             certified = self._anchor.validate(cert, now=now, name=origin.bolster_id)
@@ -265,7 +270,7 @@ class MasterBolster:
         now = self._clock()
         key = (link.bolster_id, link.device)
         if key in self._devices:
-            raise BiomtStateError(f"device {link.device!r} is already chained")
+            raise AlreadyChainedError(f"device {link.device!r} {AlreadyChainedError.PHRASE}")
         try:
             member.verifier.verify(link.signed_bytes(), link.signature)
             verify_checkpoint(link.checkpoint, member.verifier)
