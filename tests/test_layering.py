@@ -120,10 +120,6 @@ PATH_IO_METHODS = {
 
 ALLOWED_UPWARD: dict[tuple[str, str], str] = {
     # (importing module, imported package): reason
-    ("iomt.launch.ros2", "iomt.experiments"): (
-        "the ROS 2 launch bridge provisions keystores with experiments.sharing.provision; "
-        "a later architecture issue moves provisioning below launch"
-    ),
 }
 ALLOWED_DDS: dict[str, str] = {}
 ALLOWED_IO: dict[tuple[str, str], str] = {
@@ -156,10 +152,6 @@ ALLOWED_CYCLES: dict[frozenset[str], str] = {
     ),
     frozenset({"iomt.nodes.bolster", "iomt.nodes.cluster_head"}): (
         "the cluster agent is a role of the bolster node (TYPE_CHECKING import back); a "
-        "later architecture issue removes it"
-    ),
-    frozenset({"iomt.topology.sharing", "iomt.topology.biomt"}): (
-        "the BIoMT ward builds on the sharing ward, which dispatches --mode biomt to it; a "
         "later architecture issue removes it"
     ),
 }
@@ -508,7 +500,7 @@ def test_function_level_and_type_checking_imports_are_seen(tree: Analysis) -> No
     pairs = {(i.importer, i.target) for i in tree.imports}
     assert ("iomt.nodes.bolster", "iomt.nodes.cluster_head") in pairs  # inside a method
     assert ("iomt.nodes.cluster_head", "iomt.nodes.bolster") in pairs  # TYPE_CHECKING
-    assert ("iomt.topology.sharing", "iomt.topology.biomt") in pairs  # inside a function
+    assert ("iomt.runtime.container", "iomt.runtime.rclpy_runtime") in pairs  # in a function
 
 
 # -- the checker, on made-up trees -----------------------------------------------------------
