@@ -244,3 +244,6 @@ def test_the_biomt_ward_types_its_bolsters() -> None:
     assert bolsters and all(isinstance(b, BolsterParams) for b in bolsters)
     assert {b["synchronous"] for b in bolsters} == {"NORMAL"}
     assert plan.facts["biomt"]["synchronous"] == "NORMAL"
+    # a ward on rclpy over Fast DDS records topics only, in either mode
+    quiet = load("scale_10", mode="biomt", record_services="false", run_dir="/tmp/unused")
+    assert quiet.process("recorder").nodes[0].params["services"] is False

@@ -151,6 +151,7 @@ def biomt_plan(
     sample_period_s: float = SAMPLE_PERIOD_S,
     start_delay_s: float = START_DELAY_S,
     record: bool = True,
+    record_services: bool = True,
     biomt_sessions: bool = True,
 ) -> LaunchPlan:
     """The sharing ward (its options as in :func:`~iomt.topology.sharing.sharing_plan`,
@@ -319,7 +320,9 @@ def biomt_plan(
                         "recorder",
                         "/iomt",
                         RecorderParams(
-                            output=str(run / "bag"), expect=tuple((n, t) for n, t in expect)
+                            output=str(run / "bag"),
+                            services=record_services,
+                            expect=tuple((n, t) for n, t in expect),
                         ),
                     ),
                 ),
