@@ -50,7 +50,6 @@ def provision(plan: LaunchPlan) -> Keystore:
         raise ConfigurationError(f"{path} exists: use a fresh run directory")
     make_private_dir(path.parent)
     ks = Keystore.create(path, facility=str(plan.facts["facility"]))
-    devices = set(plan.facts.get("device_names", ()))
     roles = identity_roles(plan)
     for identity in plan.identities:
         # Devices sign with ECDSA P-256: its verification (~65 µs here) is cheaper than
@@ -60,7 +59,7 @@ def provision(plan: LaunchPlan) -> Keystore:
         role, capability = roles.get(identity.name, ((), None))
         ks.add_identity(
             identity.name,
-            algorithm="ecdsa-p256" if identity.name in devices else "ed25519",
+            algorithm="ecdsa-p256" if "device" in role else "ed25519",
             roles=role,
             capability=capability,
         )
