@@ -16,7 +16,11 @@ from iomt.topology import available, load
 from iomt.topology.params import (
     PARAMS,
     BolsterParams,
+    Cluster,
+    DeviceBiomt,
     DeviceParams,
+    Params,
+    PhysicianBiomt,
     VitalsSensorParams,
     WalletDevice,
     parse_value,
@@ -196,6 +200,42 @@ def test_each_kind_has_its_node_constructors_parameters_and_defaults(factory: st
             )
 
 
+@pytest.mark.parametrize(
+    ("section", "where"),
+    [
+        (DeviceBiomt, "iomt.nodes.biomt_device:BiomtDeviceLink"),
+        (PhysicianBiomt, "iomt.nodes.biomt_physician:BiomtPhysician"),
+        (Cluster, "iomt.nodes.cluster_head:ClusterAgent"),
+    ],
+)
+def test_a_nested_section_holds_keyword_arguments_of_what_the_node_passes_it_to(
+    section: type[Params], where: str
+) -> None:
+    """A node hands its ``biomt`` / ``cluster`` section on as keyword arguments; the
+    section's fields are such arguments, with the same defaults."""
+    module, _, attr = where.partition(":")
+    params = inspect.signature(getattr(importlib.import_module(module), attr)).parameters
+    for f in dataclasses.fields(section):
+        assert f.name in params, f"{section.__name__}.{f.name}"
+        default = params[f.name].default
+        if f.default is not dataclasses.MISSING:
+            assert f.default == default, f"{section.__name__}.{f.name}"
+
+
+def test_a_nested_section_is_checked_too() -> None:
+    with pytest.raises(
+        ConfigurationError,
+        match=r"/ward1/hr_0: parameter 'biomt' is not a valid DeviceBiomt: unknown parameter "
+        r"'colour'",
+    ):
+        _device(biomt={"bolster": "b", "admin": "a", "colour": 1})
+    with pytest.raises(ConfigurationError, match=r"bolster_0: parameter 'cluster' .* 'members'"):
+        _bolster(cluster={"id": "c", "members": {"bolster_0": "first"}})
+    assert _bolster(cluster={"id": "c", "members": {"bolster_0": "3"}}).params["cluster"] == (
+        Cluster(id="c", members={"bolster_0": 3})
+    )
+
+
 def test_a_bolster_allows_the_node_s_request_rate() -> None:
     assert _bolster().params["request_rate"] == 1000.0
 
@@ -204,7 +244,7 @@ def test_a_bolster_allows_the_node_s_request_rate() -> None:
 
 
 def test_params_read_as_the_keyword_arguments_they_stand_for() -> None:
-    spec = _device(biomt={"bolster": "bolster_0"})
+    spec = _device(biomt={"bolster": "bolster_0", "admin": "admin"})
     params = spec.params
     assert isinstance(params, DeviceParams)
     assert params["x"] == 1.0 and params.get("colour") is None and "wallet" in params

@@ -32,13 +32,18 @@ from typing import Any
 
 from iomt.errors import ConfigurationError
 from iomt.topology.params import (
+    AccessRule,
     AdminParams,
     BolsterParams,
     CloudParams,
+    Cluster,
+    DeviceBiomt,
     MasterParams,
+    PhysicianBiomt,
     RecorderParams,
     Retention,
     Synchronous,
+    WalletBiomt,
 )
 from iomt.topology.sharing import (
     ANNOUNCE_PERIOD_S,
@@ -90,7 +95,7 @@ def bolster_spec(
     retention: Retention = "keep",
     cloud: str = "cloud",
     master: str = "",
-    cluster: dict[str, Any] | None = None,
+    cluster: Cluster | None = None,
     observe_interval_s: float = 0.25,
 ) -> NodeSpec:
     return NodeSpec(
@@ -102,12 +107,10 @@ def bolster_spec(
             storage_dir=str(run / "storage"),
             users=tuple((u, r) for u, r in users),
             rules=(
-                {"role": PHYSICIAN_ROLE, "action": "access"},
-                {
-                    "role": PHYSICIAN_ROLE,
-                    "action": "observe",
-                    "observe_interval_s": observe_interval_s,
-                },
+                AccessRule(role=PHYSICIAN_ROLE, action="access"),
+                AccessRule(
+                    role=PHYSICIAN_ROLE, action="observe", observe_interval_s=observe_interval_s
+                ),
             ),
             observers=tuple(observers),
             synchronous=synchronous,
@@ -210,30 +213,31 @@ def biomt_plan(
             _with(
                 d,
                 mode="biomt",
-                biomt={
-                    "bolster": bolster,
-                    "admin": "admin",
-                    "ack_log": str(run / "results" / "acks" / f"{d.name}.jsonl"),
-                },
+                biomt=DeviceBiomt(
+                    bolster=bolster,
+                    admin="admin",
+                    ack_log=str(run / "results" / "acks" / f"{d.name}.jsonl"),
+                ),
             )
         )
     new_wallets = [
-        _with(w, biomt={"bolster": bolster_of(int(w.name.rsplit("_", 1)[1]))}) for w in wallets
+        _with(w, biomt=WalletBiomt(bolster=bolster_of(int(w.name.rsplit("_", 1)[1]))))
+        for w in wallets
     ]
     new_providers = [
         _with(
             p,
             mode="biomt",
-            biomt={
-                "bolsters": bolster_names,
-                "cloud": "cloud",
-                "ops": biomt_ops // len(providers_specs)
+            biomt=PhysicianBiomt(
+                bolsters=tuple(bolster_names),
+                cloud="cloud",
+                ops=biomt_ops // len(providers_specs)
                 + (1 if j < biomt_ops % len(providers_specs) else 0),
-                "min_devices": devices,
-                "observe_duration_s": observe_duration_s,
-                "observe_interval_s": observe_interval_s,
-                "sessions": biomt_sessions,
-            },
+                min_devices=devices,
+                observe_duration_s=observe_duration_s,
+                observe_interval_s=observe_interval_s,
+                sessions=biomt_sessions,
+            ),
         )
         for j, p in enumerate(providers_specs)
     ]
@@ -256,11 +260,11 @@ def biomt_plan(
             retention=retention,
             master=master,
             observe_interval_s=observe_interval_s,
-            cluster={
-                "id": cid,
+            cluster=Cluster(
+                id=cid,
                 # earlier bolsters rank higher: the same head after every quiet start-up
-                "members": {m: len(members) - i for i, m in enumerate(members)},
-            },
+                members={m: len(members) - i for i, m in enumerate(members)},
+            ),
         )
         bolster_procs.append(ProcessSpec(name, (spec,), stage=0))
     facility = [

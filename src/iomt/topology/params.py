@@ -30,20 +30,25 @@ from iomt.errors import ConfigurationError
 
 __all__ = [
     "PARAMS",
+    "AccessRule",
     "AdminParams",
     "BolsterParams",
     "CapabilityClass",
     "CentralParams",
     "CloudParams",
+    "Cluster",
+    "DeviceBiomt",
     "DeviceParams",
     "MasterParams",
     "Params",
+    "PhysicianBiomt",
     "ProviderParams",
     "RecorderParams",
     "Synchronous",
     "VitalKindName",
     "VitalsMonitorParams",
     "VitalsSensorParams",
+    "WalletBiomt",
     "WalletDevice",
     "WalletParams",
     "params_type",
@@ -89,9 +94,10 @@ def _parse(value: Any, tp: Any) -> Any:  # one case per kind of type
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        for arg in args:
-            if arg is type(None):
-                continue
+        choices = [a for a in args if a is not type(None)]
+        if len(choices) == 1:  # X | None: what X says
+            return _parse(value, choices[0])
+        for arg in choices:
             try:
                 return _parse(value, arg)
             except _Invalid:
@@ -115,7 +121,7 @@ def _parse(value: Any, tp: Any) -> Any:  # one case per kind of type
         try:
             return tp.from_mapping(value)
         except ConfigurationError as exc:
-            raise _Invalid(str(exc)) from None
+            raise _Invalid(f"is not a valid {tp.__name__}: {exc}") from None
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         try:
             return tp(value)
@@ -164,7 +170,10 @@ def _parse(value: Any, tp: Any) -> Any:  # one case per kind of type
             value = _json(value)
         if not isinstance(value, Mapping):
             raise _Invalid(f"must be a mapping, not {value!r}")
-        return types.MappingProxyType(dict(value))
+        key_type, value_type = args or (Any, Any)
+        return types.MappingProxyType(
+            {_parse(k, key_type): _parse(v, value_type) for k, v in value.items()}
+        )
     raise TypeError(f"no parser for parameters of type {tp!r}")
 
 
@@ -214,7 +223,7 @@ class Params(Mapping[str, Any]):
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], *, node: str = "") -> Self:
         """Parse ``raw`` (a plan's, a command line's or a spec file's values)."""
-        where = f"node {node}: " if node else f"{cls.__name__}: "
+        where = f"node {node}: " if node else ""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(raw) - names)
         if unknown:
@@ -283,6 +292,16 @@ def params_type(factory: str, *, node: str = "") -> type[Params]:
 # -- Bilal & Hassan's framework ----------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DeviceBiomt(Params):
+    """A device's BIoMT link (iomt.nodes.biomt_device): where it is provisioned and stores."""
+
+    bolster: str
+    admin: str
+    # every Store its bolster acknowledged, for the report to hold the ledgers to
+    ack_log: str | None = None
+
+
 @_kind("iomt.nodes.device:device_node")
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class DeviceParams(Params):
@@ -309,8 +328,7 @@ class DeviceParams(Params):
     convert_timeout_s: float = 1.0
     upload_timeout_s: float = 10.0
     providers: tuple[str, ...] | None = None
-    # mode biomt: the device's bolster, the admin, the acknowledgement log
-    biomt: Mapping[str, Any] | None = None
+    biomt: DeviceBiomt | None = None  # mode biomt only
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -320,6 +338,13 @@ class WalletDevice(Params):
     name: str
     technique: str
     kind: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WalletBiomt(Params):
+    """The bolster a wallet reports its token issues to."""
+
+    bolster: str
 
 
 @_kind("iomt.nodes.wallet:wallet_node")
@@ -334,8 +359,21 @@ class WalletParams(Params):
     devices: tuple[WalletDevice, ...]
     providers: tuple[str, ...]
     token_lifetime_s: float = 3600.0
-    # mode biomt: the bolster token issues are reported to
-    biomt: Mapping[str, Any] | None = None
+    biomt: WalletBiomt | None = None  # mode biomt only
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PhysicianBiomt(Params):
+    """A provider's BIoMT workload as a physician (iomt.nodes.biomt_physician): Access and
+    Observe at its bolsters (its start delay and seed are the provider's)."""
+
+    bolsters: tuple[str, ...]
+    cloud: str = ""
+    ops: int = 200
+    min_devices: int = 1
+    observe_duration_s: float = 3.0
+    observe_interval_s: float = 0.0
+    sessions: bool = True
 
 
 @_kind("iomt.nodes.provider:provider_node")
@@ -360,8 +398,7 @@ class ProviderParams(Params):
     fhir: str | None = None
     script: tuple[tuple[str, str], ...] | None = None
     settle_s: float = 0.5
-    # mode biomt: the physician's bolsters, cloud and Access / Observe workload
-    biomt: Mapping[str, Any] | None = None
+    biomt: PhysicianBiomt | None = None  # mode biomt only
     devices: tuple[str, ...] | None = None
 
 
@@ -382,6 +419,23 @@ class CentralParams(Params):
 # -- BIoMT -------------------------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AccessRule(Params):
+    """A rule of a bolster's initial privacy header: a role may access or observe."""
+
+    role: str
+    action: Literal["access", "observe"]
+    observe_interval_s: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Cluster(Params):
+    """A bolster's cluster (iomt.nodes.cluster_head): its id and every member's priority."""
+
+    id: str
+    members: Mapping[str, int]
+
+
 @_kind("iomt.nodes.bolster:bolster_node")
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class BolsterParams(Params):
@@ -392,15 +446,14 @@ class BolsterParams(Params):
     keystore: str
     storage_dir: str
     users: tuple[tuple[str, str], ...]
-    rules: tuple[Mapping[str, Any], ...] | None = None
+    rules: tuple[AccessRule, ...] | None = None
     observers: tuple[str, ...] | None = None
     synchronous: Synchronous = "FULL"
     retention: Retention = "keep"
     cloud: str = ""
     cloud_period_s: float = 1.0
     master: str = ""
-    # {"id": cluster, "members": {bolster: priority}}: this bolster may be elected its head
-    cluster: Mapping[str, Any] | None = None
+    cluster: Cluster | None = None  # this bolster may be elected the cluster's head
     request_rate: float = 1000.0
     store_rate: float = 100.0
     update_rate: float = 50.0
