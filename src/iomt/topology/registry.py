@@ -34,11 +34,18 @@ KINDS: tuple[VitalKindName, ...] = ("heart_rate", "blood_pressure")
 
 
 def register(name: str, summary: str) -> Callable[[Generator], Generator]:
+    """Register ``fn`` under ``name``: its keyword-only parameters are its typed options
+    (a generator that takes ``**options`` checks them itself)."""
+
     def wrap(fn: Generator) -> Generator:
-        _REGISTRY[name] = (fn, summary)
+        _REGISTRY[name] = (fn if _takes_any(fn) else _typed(name, fn), summary)
         return fn
 
     return wrap
+
+
+def _takes_any(fn: Generator) -> bool:
+    return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values())
 
 
 def available() -> dict[str, str]:
@@ -85,10 +92,14 @@ def call_with_options(
 
 
 def _typed(name: str, fn: Generator) -> Generator:
-    return functools.wraps(fn)(lambda **options: call_with_options(fn, name, options))
+    def generate(**options: Any) -> LaunchPlan:
+        return call_with_options(fn, name, options)
+
+    return generate
 
 
-def _demo(*, seed: int = 0) -> LaunchPlan:
+@register("demo", "two sensors in one process, a monitor in another (runtime smoke test)")
+def demo(*, seed: int = 0) -> LaunchPlan:
     sensors = [
         NodeSpec(
             "iomt.nodes.examples:vitals_sensor",
@@ -112,7 +123,8 @@ def _demo(*, seed: int = 0) -> LaunchPlan:
     )
 
 
-def _fleet(*, devices: int = 400, per_process: int = 50, seed: int = 0) -> LaunchPlan:
+@register("fleet", "N example sensors packed 50 per process, with a monitor (--devices N)")
+def fleet(*, devices: int = 400, per_process: int = 50, seed: int = 0) -> LaunchPlan:
     sensors = [
         NodeSpec(
             "iomt.nodes.examples:vitals_sensor",
@@ -149,12 +161,6 @@ def _scale(n: int) -> Generator:
     return generate
 
 
-demo = register("demo", "two sensors in one process, a monitor in another (runtime smoke test)")(
-    _typed("demo", _demo)
-)
-fleet = register("fleet", "N example sensors packed 50 per process, with a monitor (--devices N)")(
-    _typed("fleet", _fleet)
-)
 for _n in (10, 20, 50, 100, 200, 400):
     register(
         f"scale_{_n}",
@@ -162,5 +168,5 @@ for _n in (10, 20, 50, 100, 200, 400):
         "(--mode distributed|centralized|base|biomt)",
     )(_scale(_n))
 register("case_study", "Fig. 2: a patient's two devices, a bedside converter, a doctor")(
-    _typed("case_study", case_study_plan)
+    case_study_plan
 )
