@@ -88,9 +88,9 @@ def parse_value(value: Any, tp: Any) -> Any:
 
 
 def _parse(value: Any, tp: Any) -> Any:  # one case per kind of type
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if tp is Any:
+    if tp is Any or type(value) is tp:  # what plans hold already (bool is not an int here)
         return value
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
@@ -198,8 +198,15 @@ def to_plain(value: Any) -> Any:
 
 
 @functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+def _names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+@functools.cache
+def _fields(cls: type) -> tuple[tuple[str, Any], ...]:
+    """(name, resolved type) of each field of a Params class."""
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -212,13 +219,14 @@ class Params(Mapping[str, Any]):
     roles: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
-        hints = _hints(type(self))
-        for f in dataclasses.fields(self):
+        for name, tp in _fields(type(self)):
+            value = getattr(self, name)
             try:
-                parsed = _parse(getattr(self, f.name), hints[f.name])
+                parsed = _parse(value, tp)
             except _Invalid as exc:
-                raise ConfigurationError(f"parameter {f.name!r} {exc}") from None
-            object.__setattr__(self, f.name, parsed)
+                raise ConfigurationError(f"parameter {name!r} {exc}") from None
+            if parsed is not value:
+                object.__setattr__(self, name, parsed)
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], *, node: str = "") -> Self:
@@ -264,7 +272,7 @@ class Params(Mapping[str, Any]):
 
     @classmethod
     def _names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in dataclasses.fields(cls))
+        return _names(cls)
 
 
 #: node factory (``package.module:callable``) -> the type of its parameters
