@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,21 @@ def test_launch_file_options_survive_the_command_line() -> None:
     }
     text = [f"{k}={option_text(v)}" for k, v in options.items()]
     assert load("scale_20", **parse_options(text)) == load("scale_20", **options)
+
+
+def test_iomt_group_refuses_a_bad_option_before_starting_anything(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from iomt.launch import group
+
+    umask = os.umask(0o022)  # iomt-group sets the process's; this one is pytest's
+    try:
+        for option, says in (
+            ("devices=3", "topology demo: unknown option 'devices'"),
+            ("seed=0.5", "topology demo: option 'seed' must be an int, not '0.5'"),
+        ):
+            argv = ["--topology", "demo", "--process", "sensors", "--option", option]
+            assert group.main(argv) == 2
+            assert says in capsys.readouterr().err
+    finally:
+        os.umask(umask)
