@@ -30,6 +30,7 @@ from iomt.topology.params import (
     CentralParams,
     DeviceParams,
     ProviderParams,
+    VitalKindName,
     WalletDevice,
     WalletParams,
 )
@@ -330,103 +331,78 @@ def case_study_plan(
     """
     run = Path(run_dir)
     keystore = str(run / "keystore")
-    common = {
-        "keystore": keystore,
-        "radio_range": RADIO_RANGE_M,
-        "announce_period_s": 20.0,
-        "sample_period_s": 1.0,
-        "policy": POLICY,
-        "mode": mode,
-        "storage_dir": str(run / "storage"),
-        "results": str(run / "results" / "devices.jsonl"),
-    }
+
+    def device(
+        name: str,
+        capability: CapabilityClass,
+        kind: VitalKindName,
+        at: tuple[float, float],
+        patient: int,
+        seed: int,
+    ) -> NodeSpec:
+        return NodeSpec(
+            "iomt.nodes.device:device_node",
+            name,
+            NAMESPACE,
+            DeviceParams(
+                keystore=keystore,
+                capability=capability,
+                kind=kind,
+                x=at[0],
+                y=at[1],
+                wallet=f"wallet_p{patient}",
+                patient_id=f"patient-{patient}",
+                radio_range=RADIO_RANGE_M,
+                announce_period_s=20.0,
+                sample_period_s=1.0,
+                policy=POLICY,
+                mode=mode,
+                seed=seed,
+                storage_dir=str(run / "storage"),
+                results=str(run / "results" / "devices.jsonl"),
+            ),
+        )
+
+    def wallet(patient: int, providers: tuple[str, ...], *mine: WalletDevice) -> NodeSpec:
+        return NodeSpec(
+            "iomt.nodes.wallet:wallet_node",
+            f"wallet_p{patient}",
+            NAMESPACE,
+            WalletParams(
+                keystore=keystore,
+                patient_id=f"patient-{patient}",
+                providers=providers,
+                devices=mine,
+            ),
+        )
+
     devices = [
-        NodeSpec(
-            "iomt.nodes.device:device_node",
-            "hr_1",
-            NAMESPACE,
-            {
-                **common,
-                "capability": "none",
-                "kind": "heart_rate",
-                "x": 1.0,
-                "y": 1.0,
-                "wallet": "wallet_p1",
-                "patient_id": "patient-1",
-                "seed": seed + 1,
-            },
-        ),
-        NodeSpec(
-            "iomt.nodes.device:device_node",
-            "bp_1",
-            NAMESPACE,
-            {
-                **common,
-                "capability": "ecc",
-                "kind": "blood_pressure",
-                "x": 1.5,
-                "y": 1.2,
-                "wallet": "wallet_p1",
-                "patient_id": "patient-1",
-                "seed": seed + 2,
-            },
-        ),
-        NodeSpec(
-            "iomt.nodes.device:device_node",
-            "vent_2",
-            NAMESPACE,
-            {
-                **common,
-                "capability": "abe",
-                "kind": "heart_rate",
-                "x": 4.0,
-                "y": 2.0,
-                "wallet": "wallet_p2",
-                "patient_id": "patient-2",
-                "seed": seed + 3,
-            },
-        ),
+        device("hr_1", "none", "heart_rate", (1.0, 1.0), 1, seed + 1),
+        device("bp_1", "ecc", "blood_pressure", (1.5, 1.2), 1, seed + 2),
+        device("vent_2", "abe", "heart_rate", (4.0, 2.0), 2, seed + 3),
     ]
     wallets = [
-        NodeSpec(
-            "iomt.nodes.wallet:wallet_node",
-            "wallet_p1",
-            NAMESPACE,
-            {
-                "keystore": keystore,
-                "patient_id": "patient-1",
-                "providers": ["dr_house"],
-                "devices": [
-                    {"name": "hr_1", "technique": "none", "kind": 0},
-                    {"name": "bp_1", "technique": "ecc", "kind": 1},
-                ],
-            },
+        wallet(
+            1,
+            ("dr_house",),
+            WalletDevice(name="hr_1", technique="none", kind=0),
+            WalletDevice(name="bp_1", technique="ecc", kind=1),
         ),
-        NodeSpec(
-            "iomt.nodes.wallet:wallet_node",
-            "wallet_p2",
-            NAMESPACE,
-            {
-                "keystore": keystore,
-                "patient_id": "patient-2",
-                "providers": [],
-                "devices": [{"name": "vent_2", "technique": "cpabe", "kind": 0}],
-            },
-        ),
+        wallet(2, (), WalletDevice(name="vent_2", technique="cpabe", kind=0)),
     ]
     doctor = NodeSpec(
         "iomt.nodes.provider:provider_node",
         "dr_house",
         NAMESPACE,
-        {
-            "keystore": keystore,
-            "wallets": ["wallet_p1"],
-            "mode": mode,
-            "start_delay_s": 2.5,
-            "script": [["hr_1", "ecc"], ["bp_1", "ecc"], ["bp_1", "cpabe"]],
-            "results": str(run / "results" / "dr_house.jsonl"),
-            "fhir": str(run / "fhir" / "dr_house.json"),
-        },
+        ProviderParams(
+            keystore=keystore,
+            wallets=("wallet_p1",),
+            mode=mode,
+            start_delay_s=2.5,
+            script=(("hr_1", "ecc"), ("bp_1", "ecc"), ("bp_1", "cpabe")),
+            results=str(run / "results" / "dr_house.jsonl"),
+            fhir=str(run / "fhir" / "dr_house.json"),
+        ),
     )
     processes = [
         ProcessSpec("patient_1", (devices[0], devices[1], wallets[0])),
