@@ -125,10 +125,6 @@ PATH_IO_METHODS = {
 
 ALLOWED_UPWARD: dict[tuple[str, str], str] = {
     # (importing module, imported package): reason
-    ("iomt.launch.ros2", "iomt.experiments"): (
-        "the ROS 2 launch bridge provisions keystores with experiments.sharing.provision; "
-        "a later architecture issue moves provisioning below launch"
-    ),
 }
 ALLOWED_DDS: dict[str, str] = {}
 ALLOWED_CRYPTOGRAPHY: dict[str, str] = {
@@ -167,10 +163,6 @@ ALLOWED_CYCLES: dict[frozenset[str], str] = {
     ),
     frozenset({"iomt.runtime.api", "iomt.runtime.node"}): (
         "the runtime interface names Node in TYPE_CHECKING annotations; Node imports it"
-    ),
-    frozenset({"iomt.topology.sharing", "iomt.topology.biomt"}): (
-        "the BIoMT ward builds on the sharing ward, which dispatches --mode biomt to it; a "
-        "later architecture issue removes it"
     ),
 }
 
@@ -529,7 +521,7 @@ def test_function_level_and_type_checking_imports_are_seen(tree: Analysis) -> No
     seen = {(i.importer, i.target, i.typing_only) for i in tree.imports}
     assert ("iomt.nodes.device", "iomt.nodes.biomt_device", False) in seen  # inside a method
     assert ("iomt.nodes.device", "iomt.nodes.biomt_device", True) in seen  # TYPE_CHECKING
-    assert ("iomt.topology.sharing", "iomt.topology.biomt", False) in seen  # inside a function
+    assert ("iomt.runtime.container", "iomt.runtime.rclpy_runtime", False) in seen  # function
 
 
 # -- the checker, on made-up trees -----------------------------------------------------------

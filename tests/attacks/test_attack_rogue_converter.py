@@ -66,7 +66,7 @@ def rogue_ward(**options: Any) -> LaunchPlan:
         for p in plan.processes
         if p.name != "recorder"
     )
-    return LaunchPlan(plan.topology, "rogue converter ward", processes, plan.facts)
+    return LaunchPlan(plan.topology, "rogue converter ward", processes, plan.facts, plan.identities)
 
 
 @pytest.fixture

@@ -31,8 +31,9 @@ import pytest
 from iomt.capture import RadioMap, audit
 from iomt.experiments.sharing import ExperimentConfig, run
 from iomt.topology import registry
-from iomt.topology.sharing import recorder_process, sharing_plan
+from iomt.topology.sharing import sharing_plan
 from iomt.topology.spec import LaunchPlan, NodeSpec, ProcessSpec
+from iomt.topology.ward import recorder_process
 
 pytestmark = [pytest.mark.dds, pytest.mark.slow]
 
@@ -97,6 +98,7 @@ def one_hop_ward(**options: Any) -> LaunchPlan:
         "one-hop ward: incapable devices with converters one and two hops away",
         (*processes, recorder),
         {**plan.facts, "capabilities": dict(capabilities)},
+        plan.identities,
     )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from iomt.experiments.sharing import provision
+from iomt.launch.provision import provision
 from iomt.launch.service import LaunchService
 from iomt.topology import LaunchPlan, load
 from iomt.topology.spec import NodeSpec

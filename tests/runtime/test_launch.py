@@ -37,13 +37,18 @@ def test_every_built_in_topology_keeps_to_the_ward_namespaces(tmp_path: Path) ->
     from iomt.topology import WARD_NAMESPACES
 
     for name in available():
-        options = {"devices": 4} if name == "fleet" else {}
-        for mode in (
-            ("distributed", "centralized", "biomt")
-            if name.startswith("scale_")
-            else ("distributed",)
-        ):
-            plan = load(name, mode=mode, run_dir=str(tmp_path), **options)
+        variants: list[dict[str, object]] = [{}]  # each topology with the options it takes
+        if name == "fleet":
+            variants = [{"devices": 4}]
+        elif name == "case_study":
+            variants = [{"run_dir": str(tmp_path)}]
+        elif name.startswith("scale_"):
+            variants = [
+                {"mode": mode, "run_dir": str(tmp_path)}
+                for mode in ("distributed", "centralized", "biomt")
+            ]
+        for options in variants:
+            plan = load(name, **options)
             assert {n.namespace for p in plan.processes for n in p.nodes} <= set(WARD_NAMESPACES)
 
 

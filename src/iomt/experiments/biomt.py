@@ -52,8 +52,9 @@ from iomt.core.replies import ReplyChecker
 from iomt.crypto.keystore import Keystore
 from iomt.errors import ConfigurationError, IomtError, TransportError
 from iomt.experiments.at_rest import at_rest_line, at_rest_report, audit_ledger_file
-from iomt.experiments.sharing import _read_jsonl, provision
+from iomt.experiments.sharing import _read_jsonl
 from iomt.experiments.stats import percentile, summarize_ms
+from iomt.launch.provision import provision
 from iomt.launch.service import (
     LaunchService,
     RestartPolicy,
@@ -490,7 +491,7 @@ def build_report(
         "topology": plan.topology,
         "mode": "biomt",
         "devices": int(plan.facts["devices"]),
-        "facts": {k: v for k, v in plan.facts.items() if k not in ("identities", "expect")},
+        "facts": {k: v for k, v in plan.facts.items() if k != "expect"},
         "timings": timings,
         "exit_codes": exit_codes,
         "delay_ms": delay_ms,

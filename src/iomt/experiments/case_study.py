@@ -20,10 +20,11 @@ from typing import Any
 from iomt.capture.interfaces import ChannelType
 from iomt.capture.recorder import Recorder
 from iomt.errors import TransportError
-from iomt.experiments.sharing import ExperimentConfig, plan_for, provision
+from iomt.launch.provision import provision
 from iomt.launch.service import LaunchService
 from iomt.msg import Vitals
 from iomt.runtime import Context, Executor
+from iomt.topology import load
 
 REQUEST, RESPONSE = 1, 2
 Say = Callable[[str, str, str], None]  # (who, arrow text, what)
@@ -216,15 +217,7 @@ def run_case_study(
     say: Say,
     timeout_s: float = 60.0,
 ) -> dict[str, Any]:
-    cfg = ExperimentConfig(
-        "case_study",
-        run_dir=run_dir,
-        domain_id=domain_id,
-        dds_config=dds_config,
-        record=False,
-        requests=3,
-    )
-    plan = plan_for(cfg, run_dir)
+    plan = load("case_study", run_dir=str(run_dir), record=False)
     provision(plan)
     ctx = Context(domain_id=domain_id, dds_config_name=dds_config)
     narrator = Narrator(context=ctx, output=run_dir / "bag", say=say, expect=plan.facts["expect"])

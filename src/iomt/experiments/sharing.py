@@ -29,23 +29,21 @@ from pathlib import Path
 from typing import Any
 
 from iomt.capture import RadioMap, audit
-from iomt.crypto.keystore import Keystore
 from iomt.errors import ConfigurationError, TransportError
 from iomt.experiments import resources
 from iomt.experiments.at_rest import at_rest_line, at_rest_report
 from iomt.experiments.stats import summarize_ms
+from iomt.launch.provision import provision
 from iomt.launch.service import (
     LaunchService,
     RestartPolicy,
     ensure_domain_free,
-    make_private_dir,
     private_files,
     supervision_line,
 )
 from iomt.msg import WorkloadProgress
 from iomt.runtime import Context, Executor, Node
 from iomt.topology import LaunchPlan, load
-from iomt.topology.sharing import identity_roles
 
 PAPER: dict[str, Any] = {
     # Table 2 (ms) and Experiment 1 of Bilal & Hassan, for the report's comparison column.
@@ -104,35 +102,9 @@ def plan_for(cfg: ExperimentConfig, run_dir: Path) -> LaunchPlan:
         record_services=cfg.runtime == "embedded",
         **cfg.extra,
     )
-    if "identities" not in plan.facts:
+    if not plan.identities:
         raise ConfigurationError(f"{cfg.topology} is not an experiment topology (scale_N)")
     return plan
-
-
-def provision(plan: LaunchPlan) -> Keystore:
-    """Create the run's keystore with every identity the plan's nodes will load."""
-    path = Path(str(plan.facts["keystore"]))
-    if path.exists():
-        raise ConfigurationError(f"{path} exists: use a fresh run directory")
-    make_private_dir(path.parent)
-    ks = Keystore.create(path, facility=str(plan.facts["facility"]))
-    devices = set(plan.facts.get("device_names", ()))
-    roles = identity_roles(plan)
-    for name, attributes in plan.facts["identities"]:
-        # Devices sign with ECDSA P-256: its verification (~65 µs here) is cheaper than
-        # Ed25519's (~100 µs), and converters and providers verify device signatures on
-        # the request path (orders from devices that cannot encrypt, origin proofs).
-        # Each certificate certifies the identity's role (a device's capability class).
-        role, capability = roles.get(name, ((), None))
-        ks.add_identity(
-            name,
-            algorithm="ecdsa-p256" if name in devices else "ed25519",
-            roles=role,
-            capability=capability,
-        )
-        if attributes:
-            ks.add_attributes(name, attributes)
-    return ks
 
 
 ProgressCallback = Callable[[dict[str, Any]], None]
@@ -383,7 +355,7 @@ def build_report(
         "topology": plan.topology,
         "mode": mode,
         "devices": n,
-        "facts": {k: v for k, v in plan.facts.items() if k != "identities"},
+        "facts": dict(plan.facts),
         "timings": timings,
         "exit_codes": exit_codes,
         "requests": {

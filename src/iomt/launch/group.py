@@ -18,13 +18,14 @@ from iomt.runtime.container import ContainerNode, run
 from iomt.topology import load
 
 
-def parse_options(pairs: Sequence[str]) -> dict[str, object]:
-    out: dict[str, object] = {}
+def parse_options(pairs: Sequence[str]) -> dict[str, str]:
+    """``key=value`` pairs as text: the topology parses each by its option's type."""
+    out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
             raise SystemExit(f"--option expects key=value, got {pair!r}")
-        out[key.replace("-", "_")] = int(value) if value.lstrip("-").isdigit() else value
+        out[key.replace("-", "_")] = value
     return out
 
 
@@ -47,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except IomtError as exc:
         print(f"iomt-group: {exc}", file=sys.stderr)
         return 2
-    specs = [ContainerNode(n.factory, n.name, n.namespace, dict(n.params)) for n in proc.nodes]
+    # as a spec file would carry them: the nodes get the values a supervisor's would
+    specs = [ContainerNode.from_json(n.to_json()) for n in proc.nodes]
     return run(specs, domain_id=args.domain, dds_config=args.dds_config, runtime=args.runtime)
 
 

@@ -13,12 +13,13 @@ directory (``IOMT_RUN_DIR`` or ``~/.ros/iomt/<topology>-<time>``).
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
-from iomt.experiments.sharing import provision
+from iomt.launch.provision import provision
 from iomt.topology import load
 
 
@@ -31,7 +32,7 @@ def generate(topology: str, **options: Any) -> Any:
     ros_actions = importlib.import_module("launch_ros.actions")
 
     plan = load(topology, **options)
-    if "identities" in plan.facts:
+    if plan.identities:
         run_dir = Path(
             os.environ.get("IOMT_RUN_DIR")
             or Path.home() / ".ros" / "iomt" / (f"{topology}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -39,7 +40,11 @@ def generate(topology: str, **options: Any) -> Any:
         options = {**options, "run_dir": str(run_dir)}
         plan = load(topology, **options)
         provision(plan)
-    opts = [arg for key, value in sorted(options.items()) for arg in ("--option", f"{key}={value}")]
+    opts = [
+        arg
+        for key, value in sorted(options.items())
+        for arg in ("--option", f"{key}={option_text(value)}")
+    ]
     entities: list[Any] = [
         actions.DeclareLaunchArgument("dds_config", default_value="loopback"),
         actions.DeclareLaunchArgument("runtime", default_value="rclpy"),
@@ -66,3 +71,12 @@ def generate(topology: str, **options: Any) -> Any:
             )
         )
     return launch.LaunchDescription(entities)
+
+
+def option_text(value: Any) -> str:
+    """An option as ``iomt-group --option key=value`` text that parses back to it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value)
+    return str(value)

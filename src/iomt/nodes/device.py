@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,8 +93,8 @@ class DeviceNodeConfig:
     # Long: a server that is behind still stores what it answers late, and a reading
     # retried too early is only a duplicate in its queue (measured at 400 devices).
     upload_timeout_s: float = 10.0
-    providers: tuple[str, ...] = ()  # a list or None from a node spec is taken too
-    biomt: Mapping[str, Any] = field(default_factory=dict)
+    providers: tuple[str, ...] | None = None  # normalized to a tuple
+    biomt: Mapping[str, Any] | None = None  # mode biomt only; normalized to a dict
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode.parse(self.mode))
@@ -222,7 +222,7 @@ class DeviceNode(Node):
                 calls=self.calls,
                 kind=c.kind,
                 owner=c.wallet,
-                **c.biomt,
+                **(c.biomt or {}),
             )
         if c.mode.shares:
             self._start_sharing(facility, capability)
@@ -251,7 +251,7 @@ class DeviceNode(Node):
                 name=self.name,
                 replies=self.replies,
                 sessions=self._sessions,
-                inboxes=[uri_of(facility, p) for p in c.providers[:PRECREATED_INBOXES]],
+                inboxes=[uri_of(facility, p) for p in (c.providers or ())[:PRECREATED_INBOXES]],
             )
         self.announcer = Announcer(
             self,

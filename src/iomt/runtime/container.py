@@ -3,7 +3,9 @@
 A container is started with a list of node specs (JSON: factory, name, namespace,
 params). Each factory is a dotted path ``package.module:Callable`` called as
 ``factory(context, name=..., namespace=..., **params)`` and returning a Node. That keeps
-the runtime ignorant of what the nodes are; the topology layer decides.
+the runtime ignorant of what the nodes are; the topology layer decides, and has checked
+``params`` already: they are every field of the node kind's typed parameters
+(iomt.topology.params), as JSON.
 
     python -m iomt.runtime.container --spec group-3.json [--domain N] [--dds-config lan]
                                      [--runtime embedded|rclpy]

@@ -25,18 +25,40 @@ stages: the recorder (-1), the facility and bolsters (0), the ward (1).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
 
 from iomt.errors import ConfigurationError
+from iomt.topology.params import (
+    AccessRule,
+    AdminParams,
+    BolsterParams,
+    CloudParams,
+    Cluster,
+    DeviceBiomt,
+    MasterParams,
+    PhysicianBiomt,
+    RecorderParams,
+    Retention,
+    Synchronous,
+    WalletBiomt,
+)
 from iomt.topology.sharing import (
-    FACILITY,
-    NAMESPACE,
-    expected_endpoints,
+    ANNOUNCE_PERIOD_S,
+    CARE_TEAM,
+    CONCURRENCY,
+    PAPER_MIX,
+    REQUESTS,
+    SAMPLE_PERIOD_S,
+    START_DELAY_S,
+    TECHNIQUES,
+    WALLETS_PER_PROCESS,
     sharing_plan,
 )
-from iomt.topology.spec import LaunchPlan, NodeSpec, ProcessSpec
+from iomt.topology.spec import Identity, LaunchPlan, NodeSpec, ProcessSpec
+from iomt.topology.ward import FACILITY, NAMESPACE, expected_endpoints
 
 __all__ = ["BOLSTER_SERVICES", "biomt_endpoints", "biomt_plan", "bolster_spec"]
 
@@ -59,6 +81,8 @@ BOLSTER_SERVICES = (
     "base/observe",
 )
 PHYSICIAN_ROLE = "physician"
+#: devices per process of a BIoMT ward unless told (the sharing ward's default is 100)
+DEVICES_PER_PROCESS = 50
 
 
 def bolster_spec(
@@ -67,44 +91,42 @@ def bolster_spec(
     *,
     users: list[list[str]],
     observers: list[str],
-    synchronous: str = "FULL",
-    retention: str = "keep",
+    synchronous: Synchronous = "FULL",
+    retention: Retention = "keep",
     cloud: str = "cloud",
     master: str = "",
-    cluster: dict[str, Any] | None = None,
+    cluster: Cluster | None = None,
     observe_interval_s: float = 0.25,
-    **extra: Any,
 ) -> NodeSpec:
     return NodeSpec(
         "iomt.nodes.bolster:bolster_node",
         name,
         NAMESPACE,
-        {
-            "keystore": str(run / "keystore"),
-            "storage_dir": str(run / "storage"),
-            "users": users,
-            "rules": [
-                {"role": PHYSICIAN_ROLE, "action": "access"},
-                {
-                    "role": PHYSICIAN_ROLE,
-                    "action": "observe",
-                    "observe_interval_s": observe_interval_s,
-                },
-            ],
-            "observers": observers,
-            "synchronous": synchronous,
-            "retention": retention,
-            "cloud": cloud,
-            "master": master,
-            "cluster": cluster,
-            "results": str(run / "results" / f"{name}.jsonl"),
-            **extra,
-        },
+        BolsterParams(
+            keystore=str(run / "keystore"),
+            storage_dir=str(run / "storage"),
+            users=tuple((u, r) for u, r in users),
+            rules=(
+                AccessRule(role=PHYSICIAN_ROLE, action="access"),
+                AccessRule(
+                    role=PHYSICIAN_ROLE, action="observe", observe_interval_s=observe_interval_s
+                ),
+            ),
+            observers=tuple(observers),
+            synchronous=synchronous,
+            retention=retention,
+            cloud=cloud,
+            master=master,
+            cluster=cluster,
+            results=str(run / "results" / f"{name}.jsonl"),
+        ),
     )
 
 
 def _with(spec: NodeSpec, **params: Any) -> NodeSpec:
-    return NodeSpec(spec.factory, spec.name, spec.namespace, {**spec.params, **params})
+    return NodeSpec(
+        spec.factory, spec.name, spec.namespace, dataclasses.replace(spec.typed(), **params)
+    )
 
 
 def biomt_plan(
@@ -112,28 +134,36 @@ def biomt_plan(
     *,
     seed: int = 0,
     run_dir: str = "runs/current",
-    requests: int = 200,
+    requests: int = REQUESTS,
     providers: int | None = None,
-    concurrency: int = 2,
-    devices_per_process: int = 50,
+    concurrency: int = CONCURRENCY,
+    care_team: int = CARE_TEAM,
+    devices_per_process: int | None = None,
+    wallets_per_process: int = WALLETS_PER_PROCESS,
+    announce_period_s: float = ANNOUNCE_PERIOD_S,
+    capability_mix: tuple[float, ...] = PAPER_MIX,
+    techniques: tuple[str, ...] = TECHNIQUES,
+    robots: int = 0,
     devices_per_bolster: int = 25,
     bolsters_per_cluster: int = 3,
     biomt_ops: int = 400,
-    synchronous: str = "FULL",
-    retention: str = "keep",
+    synchronous: Synchronous = "FULL",
+    retention: Retention = "keep",
     observe_interval_s: float = 0.25,
     observe_duration_s: float = 3.0,
-    sample_period_s: float = 1.0,
-    start_delay_s: float = 4.0,
+    sample_period_s: float = SAMPLE_PERIOD_S,
+    start_delay_s: float = START_DELAY_S,
     record: bool = True,
+    record_services: bool = True,
     biomt_sessions: bool = True,
-    **options: Any,
 ) -> LaunchPlan:
+    """The sharing ward (its options as in :func:`~iomt.topology.sharing.sharing_plan`,
+    ``devices_per_process`` 50 unless given) with BIoMT's layers on top."""
     if devices_per_bolster < 2:
         raise ConfigurationError("a bolster serves at least one patient's two devices")
-    if synchronous.upper() not in ("FULL", "NORMAL"):
-        raise ConfigurationError("synchronous must be FULL or NORMAL")
-    options.pop("mode", None)
+    if str(synchronous).upper() not in ("FULL", "NORMAL"):
+        raise ConfigurationError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
+    synchronous = "NORMAL" if synchronous.upper() == "NORMAL" else "FULL"
     ward = sharing_plan(
         devices,
         mode="distributed",
@@ -142,11 +172,16 @@ def biomt_plan(
         requests=requests,
         providers=providers,
         concurrency=concurrency,
-        devices_per_process=devices_per_process,
+        care_team=care_team,
+        devices_per_process=devices_per_process or DEVICES_PER_PROCESS,
+        wallets_per_process=wallets_per_process,
+        announce_period_s=announce_period_s,
         sample_period_s=sample_period_s,
         start_delay_s=start_delay_s,
         record=False,
-        **options,
+        capability_mix=capability_mix,
+        techniques=techniques,
+        robots=robots,
     )
     run = Path(run_dir)
     n_bolsters = max(1, math.ceil(devices / devices_per_bolster))
@@ -178,30 +213,31 @@ def biomt_plan(
             _with(
                 d,
                 mode="biomt",
-                biomt={
-                    "bolster": bolster,
-                    "admin": "admin",
-                    "ack_log": str(run / "results" / "acks" / f"{d.name}.jsonl"),
-                },
+                biomt=DeviceBiomt(
+                    bolster=bolster,
+                    admin="admin",
+                    ack_log=str(run / "results" / "acks" / f"{d.name}.jsonl"),
+                ),
             )
         )
     new_wallets = [
-        _with(w, biomt={"bolster": bolster_of(int(w.name.rsplit("_", 1)[1]))}) for w in wallets
+        _with(w, biomt=WalletBiomt(bolster=bolster_of(int(w.name.rsplit("_", 1)[1]))))
+        for w in wallets
     ]
     new_providers = [
         _with(
             p,
             mode="biomt",
-            biomt={
-                "bolsters": bolster_names,
-                "cloud": "cloud",
-                "ops": biomt_ops // len(providers_specs)
+            biomt=PhysicianBiomt(
+                bolsters=tuple(bolster_names),
+                cloud="cloud",
+                ops=biomt_ops // len(providers_specs)
                 + (1 if j < biomt_ops % len(providers_specs) else 0),
-                "min_devices": devices,
-                "observe_duration_s": observe_duration_s,
-                "observe_interval_s": observe_interval_s,
-                "sessions": biomt_sessions,
-            },
+                min_devices=devices,
+                observe_duration_s=observe_duration_s,
+                observe_interval_s=observe_interval_s,
+                sessions=biomt_sessions,
+            ),
         )
         for j, p in enumerate(providers_specs)
     ]
@@ -224,11 +260,11 @@ def biomt_plan(
             retention=retention,
             master=master,
             observe_interval_s=observe_interval_s,
-            cluster={
-                "id": cid,
+            cluster=Cluster(
+                id=cid,
                 # earlier bolsters rank higher: the same head after every quiet start-up
-                "members": {m: len(members) - i for i, m in enumerate(members)},
-            },
+                members={m: len(members) - i for i, m in enumerate(members)},
+            ),
         )
         bolster_procs.append(ProcessSpec(name, (spec,), stage=0))
     facility = [
@@ -236,19 +272,22 @@ def biomt_plan(
             "iomt.nodes.biomt_admin:admin_node",
             "admin",
             NAMESPACE,
-            {"keystore": str(run / "keystore"), "inventory": inventory},
+            AdminParams(
+                keystore=str(run / "keystore"),
+                inventory=tuple((uri, owner, b) for uri, owner, b in inventory),
+            ),
         ),
         NodeSpec(
             "iomt.nodes.cloud:cloud_node",
             "cloud",
             NAMESPACE,
-            {
-                "keystore": str(run / "keystore"),
-                "storage_dir": str(run / "storage"),
-                "users": users,
-                "synchronous": synchronous.upper(),
-                "results": str(run / "results" / "cloud.jsonl"),
-            },
+            CloudParams(
+                keystore=str(run / "keystore"),
+                storage_dir=str(run / "storage"),
+                users=tuple((u, r) for u, r in users),
+                synchronous=synchronous,
+                results=str(run / "results" / "cloud.jsonl"),
+            ),
         ),
     ]
     if master:
@@ -257,12 +296,12 @@ def biomt_plan(
                 "iomt.nodes.biomt_master:master_node",
                 master,
                 NAMESPACE,
-                {
-                    "keystore": str(run / "keystore"),
-                    "storage_dir": str(run / "storage"),
-                    "synchronous": synchronous.upper(),
-                    "results": str(run / "results" / "master.jsonl"),
-                },
+                MasterParams(
+                    keystore=str(run / "keystore"),
+                    storage_dir=str(run / "storage"),
+                    synchronous=synchronous,
+                    results=str(run / "results" / "master.jsonl"),
+                ),
             )
         )
     processes = [ProcessSpec("facility", tuple(facility), stage=0), *bolster_procs]
@@ -270,9 +309,9 @@ def biomt_plan(
         processes.append(
             ProcessSpec(proc.name, tuple(replaced.get(n.name, n) for n in proc.nodes), stage=1)
         )
-    identities = list(ward.facts["identities"]) + [
-        (n, []) for n in [*bolster_names, "admin", "cloud", *([master] if master else [])]
-    ]
+    identities = ward.identities + tuple(
+        Identity(n) for n in [*bolster_names, "admin", "cloud", *([master] if master else [])]
+    )
     expect = expected_endpoints(new_devices, new_wallets, new_providers, central=False)
     expect += biomt_endpoints(bolster_names, provider_names, list(clusters), master=master)
     if record:
@@ -284,7 +323,11 @@ def biomt_plan(
                         "iomt.capture.recorder:recorder_node",
                         "recorder",
                         "/iomt",
-                        {"output": str(run / "bag"), "expect": expect},
+                        RecorderParams(
+                            output=str(run / "bag"),
+                            services=record_services,
+                            expect=tuple((n, t) for n, t in expect),
+                        ),
                     ),
                 ),
                 stage=-1,
@@ -296,7 +339,6 @@ def biomt_plan(
         {
             "mode": "biomt",
             "record": record,
-            "identities": identities,
             "expect": expect,
             "physicians": provider_names,
             "biomt": {
@@ -306,7 +348,7 @@ def biomt_plan(
                 "cloud": "cloud",
                 "admin": "admin",
                 "ops": biomt_ops,
-                "synchronous": synchronous.upper(),
+                "synchronous": synchronous,
                 "sessions": biomt_sessions,
                 "retention": retention,
                 "observe_interval_s": observe_interval_s,
@@ -322,6 +364,7 @@ def biomt_plan(
         "BIoMT operations",
         tuple(processes),
         facts,
+        identities,
     )
 
 

@@ -21,67 +21,49 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 from iomt.errors import ConfigurationError
-from iomt.topology.spec import LaunchPlan, NodeSpec, ProcessSpec, split_into_groups
+from iomt.topology.params import (
+    CapabilityClass,
+    CentralParams,
+    DeviceParams,
+    ProviderParams,
+    VitalKindName,
+    WalletDevice,
+    WalletParams,
+)
+from iomt.topology.spec import Identity, LaunchPlan, NodeSpec, ProcessSpec, split_into_groups
+from iomt.topology.ward import (
+    FACILITY,
+    NAMESPACE,
+    POLICY,
+    PROVIDER_ATTRIBUTES,
+    RADIO_RANGE_M,
+    expected_endpoints,
+    recorder_process,
+)
 
-FACILITY = "ward1"
-NAMESPACE = f"/{FACILITY}"
-POLICY = "role:cardiologist AND facility:F1"
-PROVIDER_ATTRIBUTES = ("role:cardiologist", "facility:F1")
-CAPABILITY_CLASSES = ("none", "symmetric", "ecc", "abe")
+CAPABILITY_CLASSES: tuple[CapabilityClass, ...] = ("none", "symmetric", "ecc", "abe")
 PAPER_MIX = (0.2, 0.0, 0.6, 0.2)
 TECHNIQUES = ("ecc",)
-MODES = ("distributed", "centralized", "base")
-RADIO_RANGE_M = 10.0
+#: the modes of Bilal & Hassan's experiments (``biomt``: iomt.topology.biomt)
+SharingMode = Literal["distributed", "centralized", "base"]
+MODES: tuple[SharingMode, ...] = ("distributed", "centralized", "base")
 CARE_TEAM = 4
 DEVICES_PER_PROCESS = 100
+WALLETS_PER_PROCESS = 200
+REQUESTS = 2000
+CONCURRENCY = 4
+SAMPLE_PERIOD_S = 1.0
+START_DELAY_S = 3.0
+ANNOUNCE_PERIOD_S = 20.0  # the paper's registration period
 
 
-@dataclass(frozen=True)
-class Identity:
-    name: str
-    attributes: tuple[str, ...] = ()
-
-
-#: the role the facility CA certifies for the identity of each kind of node
-#: (iomt.crypto.roles); a device's capability class comes from its ``capability`` param
-NODE_ROLES: dict[str, tuple[str, ...]] = {
-    "iomt.nodes.device:device_node": ("device",),
-    "iomt.nodes.wallet:wallet_node": ("wallet",),
-    "iomt.nodes.provider:provider_node": ("provider",),
-    "iomt.nodes.central:central_node": ("central",),
-    "iomt.nodes.bolster:bolster_node": ("bolster",),
-    "iomt.nodes.cloud:cloud_node": ("cloud",),
-    "iomt.nodes.biomt_admin:admin_node": ("admin",),
-    "iomt.nodes.biomt_master:master_node": ("master",),
-}
-
-
-def identity_roles(plan: LaunchPlan) -> dict[str, tuple[tuple[str, ...], str | None]]:
-    """Each identity's certified role (and a device's capability class), from the nodes the
-    plan actually runs -- so a test that re-lays a ward out re-roles it too -- plus the
-    clinical robots outside the plan (providers). A bolster in a cluster is certified a
-    cluster head as well (it may be elected one)."""
-    out: dict[str, tuple[tuple[str, ...], str | None]] = {}
-    for process in plan.processes:
-        for node in process.nodes:
-            roles = NODE_ROLES.get(node.factory)
-            if roles is None:
-                continue
-            if node.factory == "iomt.nodes.bolster:bolster_node" and node.params.get("cluster"):
-                roles = (*roles, "cluster-head")
-            capability = str(node.params["capability"]) if "capability" in node.params else None
-            out[node.name] = (roles, capability if roles == ("device",) else None)
-    for robot in plan.facts.get("robots", ()):
-        out.setdefault(str(robot), (("provider",), None))
-    return out
-
-
-def deal_capabilities(n: int, rng: random.Random, mix: tuple[float, ...] = PAPER_MIX) -> list[str]:
+def deal_capabilities(
+    n: int, rng: random.Random, mix: tuple[float, ...] = PAPER_MIX
+) -> list[CapabilityClass]:
     """Deal capability classes to ``n`` devices in the proportions of ``mix``."""
     if len(mix) != len(CAPABILITY_CLASSES) or any(m < 0 for m in mix) or not sum(mix):
         raise ConfigurationError(f"capability mix needs {len(CAPABILITY_CLASSES)} shares")
@@ -96,49 +78,28 @@ def deal_capabilities(n: int, rng: random.Random, mix: tuple[float, ...] = PAPER
 def sharing_plan(
     devices: int,
     *,
-    mode: str = "distributed",
+    mode: SharingMode = "distributed",
     seed: int = 0,
     run_dir: str = "runs/current",
-    requests: int = 2000,
+    requests: int = REQUESTS,
     providers: int | None = None,
-    concurrency: int = 4,
+    concurrency: int = CONCURRENCY,
     care_team: int = CARE_TEAM,
     devices_per_process: int | None = None,
-    wallets_per_process: int = 200,
-    announce_period_s: float = 20.0,
-    sample_period_s: float = 1.0,
-    start_delay_s: float = 3.0,
+    wallets_per_process: int = WALLETS_PER_PROCESS,
+    announce_period_s: float = ANNOUNCE_PERIOD_S,
+    sample_period_s: float = SAMPLE_PERIOD_S,
+    start_delay_s: float = START_DELAY_S,
     record: bool = True,
     record_services: bool = True,
     capability_mix: tuple[float, ...] = PAPER_MIX,
-    techniques: tuple[str, ...] | list[str] = TECHNIQUES,
+    techniques: tuple[str, ...] = TECHNIQUES,
     robots: int = 0,
-    **_ignored: Any,
 ) -> LaunchPlan:
     """``robots``: identities ``robot_0`` … for clinical robots outside the plan (they run
     their own ROS 2 nodes, e.g. examples/clinical_robot); robot j is on patient j's care
     team. ``record_services=False`` records topics only (a ward on the rclpy runtime over
     Fast DDS: its service samples carry no request header to pair replies by)."""
-    if mode == "biomt":
-        # the same ward with BIoMT's bolsters, clusters, master and cloud on top
-        from iomt.topology.biomt import biomt_plan  # noqa: PLC0415 (it builds on this module)
-
-        return biomt_plan(
-            devices,
-            seed=seed,
-            run_dir=run_dir,
-            requests=requests,
-            providers=providers,
-            concurrency=concurrency,
-            devices_per_process=devices_per_process or 50,
-            announce_period_s=announce_period_s,
-            sample_period_s=sample_period_s,
-            start_delay_s=start_delay_s,
-            record=record,
-            capability_mix=capability_mix,
-            techniques=techniques,
-            **_ignored,
-        )
     if devices < 2:
         raise ConfigurationError("a sharing topology needs at least 2 devices")
     if mode not in MODES:
@@ -182,32 +143,32 @@ def sharing_plan(
                     "iomt.nodes.device:device_node",
                     name,
                     NAMESPACE,
-                    {
-                        "keystore": keystore,
-                        "capability": capabilities[k],
-                        "kind": kind,
-                        "x": round(x, 2),
-                        "y": round(y, 2),
-                        "wallet": wallet_names[i],
-                        "patient_id": f"patient-{i}",
-                        "radio_range": RADIO_RANGE_M,
-                        "announce_period_s": announce_period_s,
-                        "sample_period_s": sample_period_s,
-                        "policy": POLICY,
-                        "mode": mode,
-                        "seed": seed * 100_003 + k,
-                        "storage_dir": str(run / "storage"),
-                        "providers": teams[i],
-                        "results": str(run / "results" / "devices.jsonl"),
-                    },
+                    DeviceParams(
+                        keystore=keystore,
+                        capability=capabilities[k],
+                        kind=kind,
+                        x=round(x, 2),
+                        y=round(y, 2),
+                        wallet=wallet_names[i],
+                        patient_id=f"patient-{i}",
+                        radio_range=RADIO_RANGE_M,
+                        announce_period_s=announce_period_s,
+                        sample_period_s=sample_period_s,
+                        policy=POLICY,
+                        mode=mode,
+                        seed=seed * 100_003 + k,
+                        storage_dir=str(run / "storage"),
+                        providers=tuple(teams[i]),
+                        results=str(run / "results" / "devices.jsonl"),
+                    ),
                 )
             )
             mine.append(
-                {
-                    "name": name,
-                    "technique": own[capabilities[k]],
-                    "kind": 0 if kind == "heart_rate" else 1,
-                }
+                WalletDevice(
+                    name=name,
+                    technique=own[capabilities[k]],
+                    kind=0 if kind == "heart_rate" else 1,
+                )
             )
             k += 1
         wallet_nodes.append(
@@ -215,12 +176,12 @@ def sharing_plan(
                 "iomt.nodes.wallet:wallet_node",
                 wallet_names[i],
                 NAMESPACE,
-                {
-                    "keystore": keystore,
-                    "patient_id": f"patient-{i}",
-                    "devices": mine,
-                    "providers": teams[i],
-                },
+                WalletParams(
+                    keystore=keystore,
+                    patient_id=f"patient-{i}",
+                    devices=tuple(mine),
+                    providers=tuple(teams[i]),
+                ),
             )
         )
     per_provider = requests // n_providers
@@ -229,25 +190,25 @@ def sharing_plan(
             "iomt.nodes.provider:provider_node",
             p,
             NAMESPACE,
-            {
-                "keystore": keystore,
-                "wallets": [w for i, w in enumerate(wallet_names) if p in teams[i]],
+            ProviderParams(
+                keystore=keystore,
+                wallets=tuple(w for i, w in enumerate(wallet_names) if p in teams[i]),
                 # which devices its patients have: endpoints made at start-up (a hint)
-                "devices": [
+                devices=tuple(
                     d["name"]
                     for i, w in enumerate(wallet_nodes)
                     if p in teams[i]
                     for d in w.params["devices"]
-                ],
-                "requests": per_provider + (1 if j < requests % n_providers else 0),
-                "concurrency": concurrency,
-                "techniques": list(techniques),
-                "mode": mode,
-                "seed": seed * 7919 + j,
-                "start_delay_s": start_delay_s,
-                "results": str(run / "results" / f"{p}.jsonl"),
-                "fhir": str(run / "fhir" / f"{p}.json"),
-            },
+                ),
+                requests=per_provider + (1 if j < requests % n_providers else 0),
+                concurrency=concurrency,
+                techniques=tuple(techniques),
+                mode=mode,
+                seed=seed * 7919 + j,
+                start_delay_s=start_delay_s,
+                results=str(run / "results" / f"{p}.jsonl"),
+                fhir=str(run / "fhir" / f"{p}.json"),
+            ),
         )
         for j, p in enumerate(provider_names)
     ]
@@ -278,13 +239,13 @@ def sharing_plan(
                         "iomt.nodes.central:central_node",
                         "central",
                         NAMESPACE,
-                        {
-                            "keystore": keystore,
-                            "wallets": wallet_names,
-                            "policy": POLICY,
-                            "storage_dir": str(run / "storage"),
-                            "results": str(run / "results" / "central.jsonl"),
-                        },
+                        CentralParams(
+                            keystore=keystore,
+                            wallets=tuple(wallet_names),
+                            policy=POLICY,
+                            storage_dir=str(run / "storage"),
+                            results=str(run / "results" / "central.jsonl"),
+                        ),
                     ),
                 ),
             )
@@ -320,11 +281,11 @@ def sharing_plan(
             "radio_range_m": RADIO_RANGE_M,
             "capabilities": {c: capabilities.count(c) for c in CAPABILITY_CLASSES},
             "techniques": list(techniques),
-            "identities": [(i.name, list(i.attributes)) for i in identities],
             "device_names": [d.name for d in device_nodes],
             "robots": robot_names,
             "record": record,
         },
+        tuple(identities),
     )
 
 
@@ -352,85 +313,12 @@ def hilbert_index(n: int, x: int, y: int) -> int:
     return d
 
 
-def expected_endpoints(
-    devices: list[NodeSpec], wallets: list[NodeSpec], providers: list[NodeSpec], *, central: bool
-) -> list[list[str]]:
-    """Every topic and service the ward's nodes will use, for a recorder to subscribe to
-    before they exist (``[ros name, pkg/msg|srv/Type]``)."""
-    out: list[list[str]] = []
-    cells: set[str] = set()
-    for d in devices:
-        base = f"{NAMESPACE}/{d.name}"
-        out += [
-            [f"{base}/data_share", "iomt_interfaces/srv/DataShare"],
-            [f"{base}/handshake", "iomt_interfaces/srv/SessionHandshake"],
-        ]
-        if d.params.get("capability") != "none":
-            out.append([f"{base}/convert", "iomt_interfaces/srv/Convert"])
-        size = float(d.params.get("radio_range", RADIO_RANGE_M))
-        cx, cy = math.floor(float(d.params["x"]) / size), math.floor(float(d.params["y"]) / size)
-        cells.add(f"/iomt/registration/c{cx}_{cy}".replace("-", "m"))
-    out += [[c, "iomt_interfaces/msg/Registration"] for c in sorted(cells)]
-    out += [
-        [f"{NAMESPACE}/{w.name}/device_info", "iomt_interfaces/srv/DeviceInfoRequest"]
-        for w in wallets
-    ]
-    out += [
-        [f"{NAMESPACE}/{p.name}/inbox", "iomt_interfaces/msg/SecureEnvelope"] for p in providers
-    ]
-    out += [
-        [f"{NAMESPACE}/{p.name}/handshake", "iomt_interfaces/srv/SessionHandshake"]
-        for p in providers
-    ]
-    if central:
-        out += [
-            [f"{NAMESPACE}/central/{s}", t]
-            for s, t in (
-                ("upload", "iomt_interfaces/srv/Upload"),
-                ("fetch", "iomt_interfaces/srv/DataShare"),
-                ("handshake", "iomt_interfaces/srv/SessionHandshake"),
-            )
-        ]
-    return out
-
-
-def recorder_process(
-    run: Path,
-    devices: list[NodeSpec],
-    wallets: list[NodeSpec],
-    providers: list[NodeSpec],
-    *,
-    central: bool,
-    services: bool = True,
-) -> ProcessSpec:
-    """The bag recorder, started (stage -1) before everyone else and already subscribed."""
-    return ProcessSpec(
-        "recorder",
-        (
-            NodeSpec(
-                "iomt.capture.recorder:recorder_node",
-                "recorder",
-                "/iomt",
-                {
-                    "output": str(run / "bag"),
-                    "services": services,
-                    "expect": expected_endpoints(devices, wallets, providers, central=central),
-                },
-            ),
-        ),
-        stage=-1,
-        restart=False,
-        runtime="embedded",
-    )
-
-
 def case_study_plan(
     *,
     run_dir: str = "runs/case-study",
-    mode: str = "distributed",
+    mode: SharingMode = "distributed",
     seed: int = 0,
     record: bool = False,
-    **_ignored: Any,
 ) -> LaunchPlan:
     """Fig. 2 of the paper as running nodes: a patient visits a doctor.
 
@@ -443,103 +331,78 @@ def case_study_plan(
     """
     run = Path(run_dir)
     keystore = str(run / "keystore")
-    common = {
-        "keystore": keystore,
-        "radio_range": RADIO_RANGE_M,
-        "announce_period_s": 20.0,
-        "sample_period_s": 1.0,
-        "policy": POLICY,
-        "mode": mode,
-        "storage_dir": str(run / "storage"),
-        "results": str(run / "results" / "devices.jsonl"),
-    }
+
+    def device(
+        name: str,
+        capability: CapabilityClass,
+        kind: VitalKindName,
+        at: tuple[float, float],
+        patient: int,
+        seed: int,
+    ) -> NodeSpec:
+        return NodeSpec(
+            "iomt.nodes.device:device_node",
+            name,
+            NAMESPACE,
+            DeviceParams(
+                keystore=keystore,
+                capability=capability,
+                kind=kind,
+                x=at[0],
+                y=at[1],
+                wallet=f"wallet_p{patient}",
+                patient_id=f"patient-{patient}",
+                radio_range=RADIO_RANGE_M,
+                announce_period_s=20.0,
+                sample_period_s=1.0,
+                policy=POLICY,
+                mode=mode,
+                seed=seed,
+                storage_dir=str(run / "storage"),
+                results=str(run / "results" / "devices.jsonl"),
+            ),
+        )
+
+    def wallet(patient: int, providers: tuple[str, ...], *mine: WalletDevice) -> NodeSpec:
+        return NodeSpec(
+            "iomt.nodes.wallet:wallet_node",
+            f"wallet_p{patient}",
+            NAMESPACE,
+            WalletParams(
+                keystore=keystore,
+                patient_id=f"patient-{patient}",
+                providers=providers,
+                devices=mine,
+            ),
+        )
+
     devices = [
-        NodeSpec(
-            "iomt.nodes.device:device_node",
-            "hr_1",
-            NAMESPACE,
-            {
-                **common,
-                "capability": "none",
-                "kind": "heart_rate",
-                "x": 1.0,
-                "y": 1.0,
-                "wallet": "wallet_p1",
-                "patient_id": "patient-1",
-                "seed": seed + 1,
-            },
-        ),
-        NodeSpec(
-            "iomt.nodes.device:device_node",
-            "bp_1",
-            NAMESPACE,
-            {
-                **common,
-                "capability": "ecc",
-                "kind": "blood_pressure",
-                "x": 1.5,
-                "y": 1.2,
-                "wallet": "wallet_p1",
-                "patient_id": "patient-1",
-                "seed": seed + 2,
-            },
-        ),
-        NodeSpec(
-            "iomt.nodes.device:device_node",
-            "vent_2",
-            NAMESPACE,
-            {
-                **common,
-                "capability": "abe",
-                "kind": "heart_rate",
-                "x": 4.0,
-                "y": 2.0,
-                "wallet": "wallet_p2",
-                "patient_id": "patient-2",
-                "seed": seed + 3,
-            },
-        ),
+        device("hr_1", "none", "heart_rate", (1.0, 1.0), 1, seed + 1),
+        device("bp_1", "ecc", "blood_pressure", (1.5, 1.2), 1, seed + 2),
+        device("vent_2", "abe", "heart_rate", (4.0, 2.0), 2, seed + 3),
     ]
     wallets = [
-        NodeSpec(
-            "iomt.nodes.wallet:wallet_node",
-            "wallet_p1",
-            NAMESPACE,
-            {
-                "keystore": keystore,
-                "patient_id": "patient-1",
-                "providers": ["dr_house"],
-                "devices": [
-                    {"name": "hr_1", "technique": "none", "kind": 0},
-                    {"name": "bp_1", "technique": "ecc", "kind": 1},
-                ],
-            },
+        wallet(
+            1,
+            ("dr_house",),
+            WalletDevice(name="hr_1", technique="none", kind=0),
+            WalletDevice(name="bp_1", technique="ecc", kind=1),
         ),
-        NodeSpec(
-            "iomt.nodes.wallet:wallet_node",
-            "wallet_p2",
-            NAMESPACE,
-            {
-                "keystore": keystore,
-                "patient_id": "patient-2",
-                "providers": [],
-                "devices": [{"name": "vent_2", "technique": "cpabe", "kind": 0}],
-            },
-        ),
+        wallet(2, (), WalletDevice(name="vent_2", technique="cpabe", kind=0)),
     ]
     doctor = NodeSpec(
         "iomt.nodes.provider:provider_node",
         "dr_house",
         NAMESPACE,
-        {
-            "keystore": keystore,
-            "wallets": ["wallet_p1"],
-            "mode": mode,
-            "start_delay_s": 2.5,
-            "script": [["hr_1", "ecc"], ["bp_1", "ecc"], ["bp_1", "cpabe"]],
-            "results": str(run / "results" / "dr_house.jsonl"),
-            "fhir": str(run / "fhir" / "dr_house.json"),
-        },
+        ProviderParams(
+            keystore=keystore,
+            wallets=("wallet_p1",),
+            mode=mode,
+            start_delay_s=2.5,
+            script=(("hr_1", "ecc"), ("bp_1", "ecc"), ("bp_1", "cpabe")),
+            results=str(run / "results" / "dr_house.jsonl"),
+            fhir=str(run / "fhir" / "dr_house.json"),
+        ),
     )
     processes = [
         ProcessSpec("patient_1", (devices[0], devices[1], wallets[0])),
@@ -564,9 +427,9 @@ def case_study_plan(
             "facility": FACILITY,
             "run_dir": str(run),
             "keystore": keystore,
-            "identities": [(i.name, list(i.attributes)) for i in identities],
             "device_names": [d.name for d in devices],
             "expect": expect,
             "record": record,
         },
+        tuple(identities),
     )

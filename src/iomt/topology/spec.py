@@ -12,24 +12,64 @@ from types import MappingProxyType
 from typing import Any
 
 from iomt.errors import ConfigurationError
+from iomt.topology.params import Params, params_type
 
 
 @dataclass(frozen=True)
 class NodeSpec:
-    """One node: ``factory(context, name=..., namespace=..., **params)``."""
+    """One node: ``factory(context, name=..., namespace=..., **params.to_json())``.
+
+    ``params`` may be given as a plain mapping (a command line's, a test's): it is parsed
+    into the factory's parameter type (iomt.topology.params) here, so a plan never holds a
+    node whose parameters its constructor would refuse."""
 
     factory: str
     name: str
     namespace: str = "/"
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
+    def __post_init__(self) -> None:
+        kind = params_type(self.factory, node=self.fqn)
+        if not isinstance(self.params, kind):
+            object.__setattr__(self, "params", kind.from_mapping(self.params, node=self.fqn))
+
+    @property
+    def fqn(self) -> str:
+        return f"{self.namespace.rstrip('/')}/{self.name}"
+
+    def typed(self) -> Params:
+        """The parameters as their node kind's dataclass."""
+        assert isinstance(self.params, Params)  # made so by __post_init__
+        return self.params
+
     def to_json(self) -> dict[str, Any]:
         return {
             "factory": self.factory,
             "name": self.name,
             "namespace": self.namespace,
-            "params": dict(self.params),
+            "params": self.typed().to_json(),
         }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> NodeSpec:
+        try:
+            return cls(
+                str(raw["factory"]),
+                str(raw["name"]),
+                str(raw.get("namespace", "/")),
+                dict(raw.get("params", {})),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ConfigurationError(f"bad node spec {raw!r}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A keystore identity a plan's nodes load (or a robot outside the plan uses), with the
+    attributes its CP-ABE key is issued for."""
+
+    name: str
+    attributes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,12 +109,15 @@ class LaunchPlan:
     processes: tuple[ProcessSpec, ...]
     # Free-form facts about the topology that reports quote (device counts, seed, ...).
     facts: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # The keystore identities to provision before any node starts (iomt.launch.provision);
+    # empty: the plan needs no keystore.
+    identities: tuple[Identity, ...] = ()
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
         for proc in self.processes:
             for node in proc.nodes:
-                fqn = f"{node.namespace.rstrip('/')}/{node.name}"
+                fqn = node.fqn
                 if fqn in seen:
                     raise ConfigurationError(f"topology {self.topology}: duplicate node {fqn}")
                 seen.add(fqn)
