@@ -137,23 +137,6 @@ ALLOWED_IO: dict[tuple[str, str], str] = {
     ),
 }
 ALLOWED_CYCLES: dict[frozenset[str], str] = {
-    frozenset(
-        {
-            "iomt.runtime.context",
-            "iomt.runtime.client",
-            "iomt.runtime.publisher",
-            "iomt.runtime.service",
-            "iomt.runtime.subscription",
-            "iomt.runtime.executor",
-        }
-    ): (
-        "TYPE_CHECKING annotations back to the Context that makes the embedded runtime's "
-        "entities (it imports them inside its factory methods); at run time no cycle "
-        "(test_runtime_cycles_are_only_allowed_ones)"
-    ),
-    frozenset({"iomt.runtime.api", "iomt.runtime.node"}): (
-        "the runtime interface names Node in TYPE_CHECKING annotations; Node imports it"
-    ),
     frozenset({"iomt.nodes.bolster", "iomt.nodes.cluster_head"}): (
         "the cluster agent is a role of the bolster node (TYPE_CHECKING import back); a "
         "later architecture issue removes it"
