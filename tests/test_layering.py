@@ -146,25 +146,7 @@ ALLOWED_IO: dict[tuple[str, str], str] = {
         "the ledger's SQLite storage backend; the in-memory LedgerStorage is the pure one"
     ),
 }
-ALLOWED_CYCLES: dict[frozenset[str], str] = {
-    frozenset(
-        {
-            "iomt.runtime.context",
-            "iomt.runtime.client",
-            "iomt.runtime.publisher",
-            "iomt.runtime.service",
-            "iomt.runtime.subscription",
-            "iomt.runtime.executor",
-        }
-    ): (
-        "TYPE_CHECKING annotations back to the Context that makes the embedded runtime's "
-        "entities (it imports them inside its factory methods); at run time no cycle "
-        "(test_runtime_cycles_are_only_allowed_ones)"
-    ),
-    frozenset({"iomt.runtime.api", "iomt.runtime.node"}): (
-        "the runtime interface names Node in TYPE_CHECKING annotations; Node imports it"
-    ),
-}
+ALLOWED_CYCLES: dict[frozenset[str], str] = {}
 
 
 # -- the checker ---------------------------------------------------------------------------

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from iomt.msg import ServiceType
-    from iomt.runtime.node import Node
     from iomt.runtime.qos import QoSProfile
     from iomt.runtime.task import Future
+    from iomt.runtime.waitable import Waitable
 
 MsgT = TypeVar("MsgT")
 
@@ -149,14 +149,46 @@ class Timer(ABC):
     def reset(self) -> None: ...
 
 
+class NodeHandle(Protocol):
+    """What a runtime sees of a node (``iomt.runtime.node.Node`` is one), so that the
+    runtimes depend on this and not on the class that makes its entities through them.
+
+    The name and namespace place it in the ROS graph, and a context files what it holds for
+    the node under its key. The other underscored hooks serve the embedded runtime: its
+    Context hands a node the entities its Executor waits on, and its Executor tells a node
+    which executor runs it. The rclpy runtime needs none of them.
+    """
+
+    def get_name(self) -> str: ...
+
+    def get_namespace(self) -> str: ...
+
+    @property
+    def _key(self) -> int:
+        """Unique among the context's live nodes."""
+        ...
+
+    @property
+    def waitables(self) -> Sequence[Waitable]: ...
+
+    @property
+    def timers(self) -> Sequence[Timer]: ...
+
+    def _add_waitable(self, waitable: Waitable) -> None: ...
+
+    def _add_timer(self, timer: Timer) -> None: ...
+
+    def _set_executor(self, executor: Executor | None) -> None: ...
+
+
 class Executor(ABC):
     """Runs the callbacks of many nodes on one thread."""
 
     @abstractmethod
-    def add_node(self, node: Node) -> None: ...
+    def add_node(self, node: NodeHandle) -> None: ...
 
     @abstractmethod
-    def remove_node(self, node: Node) -> None: ...
+    def remove_node(self, node: NodeHandle) -> None: ...
 
     @abstractmethod
     def spin_once(self, timeout_s: float | None = None) -> None: ...
@@ -187,21 +219,21 @@ class RuntimeContext(ABC):
     # -- the nodes' entities (called by Node; nodes call Node.create_*) ----------------------
 
     @abstractmethod
-    def attach_node(self, node: Node) -> None:
+    def attach_node(self, node: NodeHandle) -> None:
         """``node`` exists: make it visible in the ROS graph."""
 
     @abstractmethod
-    def detach_node(self, node: Node) -> None: ...
+    def detach_node(self, node: NodeHandle) -> None: ...
 
     @abstractmethod
     def create_publisher(
-        self, node: Node, msg_type: type[MsgT], topic: str, qos: QoSProfile
+        self, node: NodeHandle, msg_type: type[MsgT], topic: str, qos: QoSProfile
     ) -> Publisher[MsgT]: ...
 
     @abstractmethod
     def create_subscription(
         self,
-        node: Node,
+        node: NodeHandle,
         msg_type: type[MsgT],
         topic: str,
         callback: Callable[[Any], None],
@@ -213,7 +245,7 @@ class RuntimeContext(ABC):
     @abstractmethod
     def create_service(
         self,
-        node: Node,
+        node: NodeHandle,
         srv_type: ServiceType[Any, Any, Any, Any],
         name: str,
         callback: Callable[..., Any],
@@ -224,11 +256,17 @@ class RuntimeContext(ABC):
 
     @abstractmethod
     def create_client(
-        self, node: Node, srv_type: ServiceType[Any, Any, Any, Any], name: str, qos: QoSProfile
+        self,
+        node: NodeHandle,
+        srv_type: ServiceType[Any, Any, Any, Any],
+        name: str,
+        qos: QoSProfile,
     ) -> Client: ...
 
     @abstractmethod
-    def create_timer(self, node: Node, period_s: float, callback: Callable[[], None]) -> Timer: ...
+    def create_timer(
+        self, node: NodeHandle, period_s: float, callback: Callable[[], None]
+    ) -> Timer: ...
 
     @contextlib.contextmanager
     def graph_batch(self) -> Iterator[None]:

@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from cyclonedds.core import GuardCondition, ReadCondition
 from cyclonedds.pub import DataWriter
@@ -51,8 +51,7 @@ from iomt.runtime.task import Future
 from iomt.runtime.waitable import TAKE_BATCH, Waitable
 
 if TYPE_CHECKING:
-    from iomt.runtime.context import Context
-    from iomt.runtime.node import Node
+    from iomt.runtime.handles import DdsContext
 
 log = logging.getLogger(__name__)
 
@@ -71,30 +70,29 @@ class _Call:
 class DdsClient(Waitable, Client):
     def __init__(
         self,
-        node: Node,
+        context: DdsContext,
         srv_type: ServiceType[Any, Any, Any, Any],
         name: str,
         dds_topics: tuple[str, str],
         qos: QoSProfile,
     ) -> None:
-        self.node = node
+        self.context = context
         self.srv_type = srv_type
         # Request/Response are type aliases on the generated descriptors, not protocol
         # members, so they are reached dynamically.
         self._types: Any = srv_type
         self.service_name = name
-        ctx = cast("Context", node.context)  # made by Context.create_*
-        self.csid = ctx.next_client_service_id()
+        self.csid = context.next_client_service_id()
         user_data = f"clientid={csid_to_string(self.csid)};".encode()
         request_hash, reply_hash = service_type_hashes(srv_type)
         self._writer: DataWriter[Any] = DataWriter(
-            ctx.participant,
-            ctx.topic(dds_topics[0], srv_type.RequestWire, qos),
+            context.participant,
+            context.topic(dds_topics[0], srv_type.RequestWire, qos),
             qos=qos.to_dds(user_data=user_data + request_hash),
         )
         self._reader: DataReader[Any] = DataReader(
-            ctx.participant,
-            ctx.topic(dds_topics[1], srv_type.ResponseWire, qos),
+            context.participant,
+            context.topic(dds_topics[1], srv_type.ResponseWire, qos),
             qos=qos.to_dds(user_data=user_data + reply_hash),
         )
         self.condition = ReadCondition(self._reader, ANY_STATE)
@@ -165,7 +163,7 @@ class DdsClient(Waitable, Client):
     def _private_waitset(self) -> tuple[RawWaitSet, GuardCondition]:
         with self._lock:
             if self._ws is None or self._guard is None:
-                participant = cast("Context", self.node.context).participant
+                participant = self.context.participant
                 self._guard = GuardCondition(participant)
                 self._ws = RawWaitSet(participant)
                 self._ws.attach(self.condition, _REPLY_KEY)

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from cyclonedds.core import Policy, Qos
 from cyclonedds.domain import Domain, DomainParticipant
@@ -27,11 +27,13 @@ from iomt.msg import Gid, NodeEntitiesInfo, ParticipantEntitiesInfo, ServiceType
 from iomt.runtime import api, naming
 from iomt.runtime import config as dds_config
 from iomt.runtime._dds import delete_entity, write_raw
+from iomt.runtime.client import DdsClient
+from iomt.runtime.executor import Executor
+from iomt.runtime.publisher import DdsPublisher
 from iomt.runtime.qos import QoSProfile, qos_profile_latched
-
-if TYPE_CHECKING:
-    from iomt.runtime.executor import Executor
-    from iomt.runtime.node import Node
+from iomt.runtime.service import DdsService
+from iomt.runtime.subscription import DdsSubscription
+from iomt.runtime.timer import Timer
 
 MsgT = TypeVar("MsgT")
 
@@ -146,28 +148,24 @@ class Context(api.RuntimeContext):
     # -- the nodes' entities -----------------------------------------------------------------
 
     def create_executor(self) -> Executor:
-        from iomt.runtime.executor import Executor  # noqa: PLC0415  (executor imports us)
-
         return Executor(self)
 
-    def attach_node(self, node: Node) -> None:
+    def attach_node(self, node: api.NodeHandle) -> None:
         self.add_node(node._key, node.get_namespace(), node.get_name())
 
-    def detach_node(self, node: Node) -> None:
+    def detach_node(self, node: api.NodeHandle) -> None:
         self.remove_node(node._key)
 
     def create_publisher(
-        self, node: Node, msg_type: type[MsgT], topic: str, qos: QoSProfile
+        self, node: api.NodeHandle, msg_type: type[MsgT], topic: str, qos: QoSProfile
     ) -> api.Publisher[MsgT]:
-        from iomt.runtime.publisher import DdsPublisher  # noqa: PLC0415
-
-        pub = DdsPublisher(node, msg_type, topic, naming.topic_to_dds(topic), qos)
+        pub = DdsPublisher(self, msg_type, topic, naming.topic_to_dds(topic), qos)
         self.add_endpoint(node._key, pub.gid, is_writer=True)
         return pub
 
     def create_subscription(
         self,
-        node: Node,
+        node: api.NodeHandle,
         msg_type: type[MsgT],
         topic: str,
         callback: Callable[[Any], None],
@@ -175,10 +173,8 @@ class Context(api.RuntimeContext):
         *,
         raw: bool,
     ) -> api.Subscription[MsgT]:
-        from iomt.runtime.subscription import DdsSubscription  # noqa: PLC0415
-
         sub = DdsSubscription(
-            node, msg_type, topic, naming.topic_to_dds(topic), callback, qos, raw=raw
+            self, msg_type, topic, naming.topic_to_dds(topic), callback, qos, raw=raw
         )
         self.add_endpoint(node._key, sub.gid, is_writer=False)
         node._add_waitable(sub)
@@ -186,7 +182,7 @@ class Context(api.RuntimeContext):
 
     def create_service(
         self,
-        node: Node,
+        node: api.NodeHandle,
         srv_type: ServiceType[Any, Any, Any, Any],
         name: str,
         callback: Callable[..., Any],
@@ -194,10 +190,8 @@ class Context(api.RuntimeContext):
         *,
         deferred: bool,
     ) -> api.Service:
-        from iomt.runtime.service import DdsService  # noqa: PLC0415
-
         srv = DdsService(
-            node, srv_type, name, naming.service_to_dds(name), callback, qos, deferred=deferred
+            self, srv_type, name, naming.service_to_dds(name), callback, qos, deferred=deferred
         )
         with self.graph_batch():
             self.add_endpoint(node._key, srv.reader_gid, is_writer=False)
@@ -206,20 +200,22 @@ class Context(api.RuntimeContext):
         return srv
 
     def create_client(
-        self, node: Node, srv_type: ServiceType[Any, Any, Any, Any], name: str, qos: QoSProfile
+        self,
+        node: api.NodeHandle,
+        srv_type: ServiceType[Any, Any, Any, Any],
+        name: str,
+        qos: QoSProfile,
     ) -> api.Client:
-        from iomt.runtime.client import DdsClient  # noqa: PLC0415
-
-        cli = DdsClient(node, srv_type, name, naming.service_to_dds(name), qos)
+        cli = DdsClient(self, srv_type, name, naming.service_to_dds(name), qos)
         with self.graph_batch():
             self.add_endpoint(node._key, cli.writer_gid, is_writer=True)
             self.add_endpoint(node._key, cli.reader_gid, is_writer=False)
         node._add_waitable(cli)
         return cli
 
-    def create_timer(self, node: Node, period_s: float, callback: Callable[[], None]) -> api.Timer:
-        from iomt.runtime.timer import Timer  # noqa: PLC0415
-
+    def create_timer(
+        self, node: api.NodeHandle, period_s: float, callback: Callable[[], None]
+    ) -> api.Timer:
         timer = Timer(period_s, callback)
         node._add_timer(timer)
         return timer

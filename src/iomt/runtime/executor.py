@@ -25,8 +25,7 @@ from iomt.runtime.timer import Timer
 from iomt.runtime.waitable import Waitable
 
 if TYPE_CHECKING:
-    from iomt.runtime.context import Context
-    from iomt.runtime.node import Node
+    from iomt.runtime.handles import DdsContext
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +34,7 @@ _MAX_WAIT_S = 1.0
 
 
 class Executor(api.Executor):
-    def __init__(self, context: Context) -> None:
+    def __init__(self, context: DdsContext) -> None:
         self.context = context
         self._ws = RawWaitSet(context.participant)
         self._wake = GuardCondition(context.participant)
@@ -45,14 +44,14 @@ class Executor(api.Executor):
         self._key_of: dict[int, int] = {}  # id(waitable) -> key
         self._timers: list[tuple[float, int, Timer]] = []
         self._timer_seq = itertools.count()
-        self._nodes: list[Node] = []
+        self._nodes: list[api.NodeHandle] = []
         self._lock = threading.RLock()
         self._shutdown = threading.Event()
         self.thread: threading.Thread | None = None
 
     # -- membership -------------------------------------------------------------------------
 
-    def add_node(self, node: Node) -> None:
+    def add_node(self, node: api.NodeHandle) -> None:
         with self._lock:
             if node in self._nodes:
                 return
@@ -64,7 +63,7 @@ class Executor(api.Executor):
                 self.add_timer(cast(Timer, timer))  # Context.create_timer made it
         self.wake()
 
-    def remove_node(self, node: Node) -> None:
+    def remove_node(self, node: api.NodeHandle) -> None:
         with self._lock:
             if node not in self._nodes:
                 return
@@ -74,7 +73,7 @@ class Executor(api.Executor):
             node._set_executor(None)
 
     @property
-    def nodes(self) -> list[Node]:
+    def nodes(self) -> list[api.NodeHandle]:
         return list(self._nodes)
 
     def add_waitable(self, waitable: Waitable) -> None:

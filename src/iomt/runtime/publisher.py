@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cyclonedds.pub import DataWriter
 
@@ -13,24 +13,26 @@ from iomt.runtime.api import Publisher
 from iomt.runtime.qos import QoSProfile
 
 if TYPE_CHECKING:
-    from iomt.runtime.context import Context
-    from iomt.runtime.node import Node
+    from iomt.runtime.handles import DdsContext
 
 MsgT = TypeVar("MsgT")
 
 
 class DdsPublisher(Publisher[MsgT]):
     def __init__(
-        self, node: Node, msg_type: type[MsgT], topic: str, dds_topic: str, qos: QoSProfile
+        self,
+        context: DdsContext,
+        msg_type: type[MsgT],
+        topic: str,
+        dds_topic: str,
+        qos: QoSProfile,
     ) -> None:
-        self.node = node
         self.msg_type = msg_type
         self.topic_name = topic
         self.qos = qos
-        ctx = cast("Context", node.context)  # made by Context.create_*
         self._writer: DataWriter[Any] = DataWriter(
-            ctx.participant,
-            ctx.topic(dds_topic, msg_type, qos),
+            context.participant,
+            context.topic(dds_topic, msg_type, qos),
             qos=qos.to_dds(user_data=type_hash_user_data(msg_type)),
         )
         self.gid: bytes = self._writer.guid.bytes

@@ -27,7 +27,7 @@ import os
 import threading
 import typing
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import rclpy
 import rclpy.context
@@ -47,9 +47,6 @@ from iomt.msg import ServiceType, message_info, service_info
 from iomt.runtime import api
 from iomt.runtime.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from iomt.runtime.task import Future
-
-if TYPE_CHECKING:
-    from iomt.runtime.node import Node
 
 log = logging.getLogger(__name__)
 
@@ -540,10 +537,10 @@ class RclpyExecutor(api.Executor):
         self._shutdown = threading.Event()
         self.thread: threading.Thread | None = None
 
-    def add_node(self, node: Node) -> None:
+    def add_node(self, node: api.NodeHandle) -> None:
         self._executor.add_node(self.context.ros_node(node))
 
-    def remove_node(self, node: Node) -> None:
+    def remove_node(self, node: api.NodeHandle) -> None:
         ros_node = self.context.ros_node_or_none(node)
         if ros_node is not None:
             self._executor.remove_node(ros_node)
@@ -634,13 +631,13 @@ class RclpyContext(api.RuntimeContext):
 
     # -- nodes ----------------------------------------------------------------------------
 
-    def ros_node(self, node: Node) -> Any:
+    def ros_node(self, node: api.NodeHandle) -> Any:
         return self._nodes[node._key]
 
-    def ros_node_or_none(self, node: Node) -> Any:
+    def ros_node_or_none(self, node: api.NodeHandle) -> Any:
         return self._nodes.get(node._key)
 
-    def attach_node(self, node: Node) -> None:
+    def attach_node(self, node: api.NodeHandle) -> None:
         ros_node = rclpy.node.Node(
             node.get_name(),
             namespace=node.get_namespace(),
@@ -652,20 +649,20 @@ class RclpyContext(api.RuntimeContext):
         with self._lock:
             self._nodes[node._key] = ros_node
 
-    def detach_node(self, node: Node) -> None:
+    def detach_node(self, node: api.NodeHandle) -> None:
         with self._lock:
             ros_node = self._nodes.pop(node._key, None)
         if ros_node is not None:
             ros_node.destroy_node()
 
     def create_publisher(
-        self, node: Node, msg_type: type[MsgT], topic: str, qos: QoSProfile
+        self, node: api.NodeHandle, msg_type: type[MsgT], topic: str, qos: QoSProfile
     ) -> api.Publisher[MsgT]:
         return RclpyPublisher(self.ros_node(node), msg_type, topic, qos)
 
     def create_subscription(
         self,
-        node: Node,
+        node: api.NodeHandle,
         msg_type: type[MsgT],
         topic: str,
         callback: Callable[[Any], None],
@@ -677,7 +674,7 @@ class RclpyContext(api.RuntimeContext):
 
     def create_service(
         self,
-        node: Node,
+        node: api.NodeHandle,
         srv_type: ServiceType[Any, Any, Any, Any],
         name: str,
         callback: Callable[..., Any],
@@ -688,9 +685,15 @@ class RclpyContext(api.RuntimeContext):
         return RclpyService(self.ros_node(node), srv_type, name, callback, qos, deferred=deferred)
 
     def create_client(
-        self, node: Node, srv_type: ServiceType[Any, Any, Any, Any], name: str, qos: QoSProfile
+        self,
+        node: api.NodeHandle,
+        srv_type: ServiceType[Any, Any, Any, Any],
+        name: str,
+        qos: QoSProfile,
     ) -> api.Client:
         return RclpyClient(self.ros_node(node), srv_type, name, qos)
 
-    def create_timer(self, node: Node, period_s: float, callback: Callable[[], None]) -> api.Timer:
+    def create_timer(
+        self, node: api.NodeHandle, period_s: float, callback: Callable[[], None]
+    ) -> api.Timer:
         return RclpyTimer(self.ros_node(node), period_s, callback)

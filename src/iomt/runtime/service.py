@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from cyclonedds.core import ReadCondition
 from cyclonedds.pub import DataWriter
@@ -37,8 +37,7 @@ from iomt.runtime.qos import QoSProfile
 from iomt.runtime.waitable import TAKE_BATCH, Waitable
 
 if TYPE_CHECKING:
-    from iomt.runtime.context import Context
-    from iomt.runtime.node import Node
+    from iomt.runtime.handles import DdsContext
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +83,7 @@ class DdsResponder(Responder):
 class DdsService(Waitable, Service):
     def __init__(
         self,
-        node: Node,
+        context: DdsContext,
         srv_type: ServiceType[Any, Any, Any, Any],
         name: str,
         dds_topics: tuple[str, str],
@@ -93,7 +92,6 @@ class DdsService(Waitable, Service):
         *,
         deferred: bool = False,
     ) -> None:
-        self.node = node
         self.srv_type = srv_type
         # Request/Response are type aliases on the generated descriptors, not protocol
         # members, so they are reached dynamically.
@@ -101,18 +99,17 @@ class DdsService(Waitable, Service):
         self.service_name = name
         self.callback = callback
         self.deferred = deferred
-        ctx = cast("Context", node.context)  # made by Context.create_*
-        self.csid = ctx.next_client_service_id()
+        self.csid = context.next_client_service_id()
         user_data = f"serviceid={csid_to_string(self.csid)};".encode()
         request_hash, reply_hash = service_type_hashes(srv_type)
         self._reader: DataReader[Any] = DataReader(
-            ctx.participant,
-            ctx.topic(dds_topics[0], srv_type.RequestWire, qos),
+            context.participant,
+            context.topic(dds_topics[0], srv_type.RequestWire, qos),
             qos=qos.to_dds(user_data=user_data + request_hash),
         )
         self._writer: DataWriter[Any] = DataWriter(
-            ctx.participant,
-            ctx.topic(dds_topics[1], srv_type.ResponseWire, qos),
+            context.participant,
+            context.topic(dds_topics[1], srv_type.ResponseWire, qos),
             qos=qos.to_dds(user_data=user_data + reply_hash),
         )
         self.condition = ReadCondition(self._reader, ANY_STATE)

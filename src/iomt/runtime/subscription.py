@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cyclonedds.core import ReadCondition
 from cyclonedds.sub import DataReader
@@ -16,8 +16,7 @@ from iomt.runtime.qos import QoSProfile
 from iomt.runtime.waitable import TAKE_BATCH, Waitable
 
 if TYPE_CHECKING:
-    from iomt.runtime.context import Context
-    from iomt.runtime.node import Node
+    from iomt.runtime.handles import DdsContext
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +26,7 @@ MsgT = TypeVar("MsgT")
 class DdsSubscription(Waitable, Subscription[MsgT]):
     def __init__(
         self,
-        node: Node,
+        context: DdsContext,
         msg_type: type[MsgT],
         topic: str,
         dds_topic: str,
@@ -36,17 +35,15 @@ class DdsSubscription(Waitable, Subscription[MsgT]):
         *,
         raw: bool = False,
     ) -> None:
-        self.node = node
         self.msg_type = msg_type
         self.topic_name = topic
         self.callback = callback
         self.qos = qos
         # raw=True hands the callback the CDR bytes instead of a message (recorders).
         self.raw = raw
-        ctx = cast("Context", node.context)  # made by Context.create_*
         self._reader: DataReader[Any] = DataReader(
-            ctx.participant,
-            ctx.topic(dds_topic, msg_type, qos),
+            context.participant,
+            context.topic(dds_topic, msg_type, qos),
             qos=qos.to_dds(user_data=type_hash_user_data(msg_type)),
         )
         self.condition = ReadCondition(self._reader, ANY_STATE)
