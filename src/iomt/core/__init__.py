@@ -6,4 +6,6 @@ Bilal & Hassan: ``handshake`` (Alg. 1), ``registration`` (Alg. 2.1), ``listener`
 (Alg. 2.2), ``conversion`` (Alg. 3), ``publish`` (sealed, authenticated envelopes),
 ``channels`` (sessions that make per-request crypto symmetric), ``central`` (the
 centralized baseline). BIoMT: ``biomt``.
+
+How the cores meet the nodes, and the path of a request: docs/architecture.md.
 """
