@@ -62,6 +62,14 @@ def test_reproduce_writes_tables_figures_and_each_runs_report(
         assert (tmp_path / name / "report.md").is_file()
         assert (tmp_path / name / "bag").is_dir()  # every run recorded and audited
     assert all(e["requests"]["total"] == 40 for e in doc["runs"][:2])
+    # the bags were audited (in the background worker) into the sweep and each run's report
+    for e in doc["runs"][:2]:
+        name = e["run"]["name"]
+        report = json.loads((tmp_path / name / "report.json").read_text())
+        assert "audit_pending" not in report and report["traffic"]["transmissions"] > 0, name
+        assert (tmp_path / name / "audit.json").is_file()
+        assert e["readable_transmissions"] == report["traffic"]["readable_share"]
+    assert doc["runs"][0]["readable_requests"] is not None
 
 
 @pytest.mark.timeout(200)

@@ -81,6 +81,9 @@ class ExperimentConfig:
     placement: dict[str, list[str]] = field(default_factory=dict)
     # refuse a domain where another ward runs (iomt.launch.service.ensure_domain_free)
     check_domain: bool = True
+    #: leave the bag's audit (Fig. 6's numbers) to ``complete_audit``: ``iomt reproduce``
+    #: runs it at the lowest CPU priority while the next run goes
+    audit_later: bool = False
 
     def resolved_run_dir(self) -> Path:
         return self.run_dir or Path("runs") / (
@@ -205,7 +208,7 @@ def _run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) 
             supervision = service.supervision_report()
     finally:
         watcher.close()
-    report = build_report(plan, run_dir, timings, codes)
+    report = build_report(plan, run_dir, timings, codes, audit_bag=not cfg.audit_later)
     report["method"] = method_note(cfg, plan)
     report["supervision"] = supervision
     if interrupted:
@@ -327,16 +330,27 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def build_report(
-    plan: LaunchPlan, run_dir: Path, timings: dict[str, float], exit_codes: dict[str, int | None]
-) -> dict[str, Any]:
-    results = run_dir / "results"
-    requests = [
+def _request_records(run_dir: Path) -> list[dict[str, Any]]:
+    return [
         r
-        for p in sorted(results.glob("dr_*.jsonl"))
+        for p in sorted((run_dir / "results").glob("dr_*.jsonl"))
         for r in _read_jsonl(p)
         if r.get("record") == "request"
     ]
+
+
+def build_report(
+    plan: LaunchPlan,
+    run_dir: Path,
+    timings: dict[str, float],
+    exit_codes: dict[str, int | None],
+    *,
+    audit_bag: bool = True,
+) -> dict[str, Any]:
+    """The run's report from its results files, with the bag's audit (``audit_bag``) or a
+    note that ``complete_audit`` is still to add it."""
+    results = run_dir / "results"
+    requests = _request_records(run_dir)
     devices = [r for r in _read_jsonl(results / "devices.jsonl") if r.get("record") == "device"]
     outcomes = Counter(r["outcome"] for r in requests)
     ok = [r for r in requests if r["outcome"] in ("shared", "converted")]
@@ -410,35 +424,60 @@ def build_report(
         # the devices), kept next to the bag for `iomt bag audit --radio`.
         radio = RadioMap.from_plan(plan)
         radio.save(run_dir / "radio.json")
-        report_ = audit(bag, radio=radio)
-        audited = report_.to_json(max_items=50)
-        exposed = {(t.device, t.reading_seq) for t in report_.readable_transmissions}
-        linked = [r for r in ok if "seq" in r]
-        hit = sum((r["device"], r["seq"]) in exposed for r in linked)
-        report["traffic"] = {
-            k: audited.get(k)
-            for k in (
-                "messages_scanned",
-                "transmissions",
-                "readable",
-                "readable_share",
-                "by_hop",
-                "by_radio_hops",
-                "by_kind",
-                "by_technique",
-                "unsigned_envelopes",
-                "label_mismatches",
-            )
-        }
-        # The paper's framing ("x % of the requests were transferred in plain text"): of
-        # the requests answered, how many got a reading that crossed the network readable
-        # somewhere (matched by device and sequence number to the bag's readable findings).
-        report["traffic"]["requests_answered"] = len(linked)
-        report["traffic"]["requests_with_exposed_reading"] = hit
-        report["traffic"]["exposed_request_share"] = hit / len(linked) if linked else None
-        (run_dir / "audit.json").write_text(json.dumps(audited, indent=2), encoding="utf-8")
+        if audit_bag:
+            _add_traffic(report, run_dir, radio, ok)
+        else:
+            report["audit_pending"] = True
     # data at rest: the devices' stored readings against their MAC chains, file modes
     report["at_rest"] = at_rest_report(run_dir)
+    return report
+
+
+def _add_traffic(
+    report: dict[str, Any], run_dir: Path, radio: RadioMap, ok: list[dict[str, Any]]
+) -> None:
+    """Audit the run's bag (what crossed the wire readable, judged from the bytes) into
+    ``report["traffic"]`` and ``audit.json``."""
+    bag = run_dir / "bag"
+    report_ = audit(bag, radio=radio)
+    audited = report_.to_json(max_items=50)
+    exposed = {(t.device, t.reading_seq) for t in report_.readable_transmissions}
+    linked = [r for r in ok if "seq" in r]
+    hit = sum((r["device"], r["seq"]) in exposed for r in linked)
+    report["traffic"] = {
+        k: audited.get(k)
+        for k in (
+            "messages_scanned",
+            "transmissions",
+            "readable",
+            "readable_share",
+            "by_hop",
+            "by_radio_hops",
+            "by_kind",
+            "by_technique",
+            "unsigned_envelopes",
+            "label_mismatches",
+        )
+    }
+    # The paper's framing ("x % of the requests were transferred in plain text"): of
+    # the requests answered, how many got a reading that crossed the network readable
+    # somewhere (matched by device and sequence number to the bag's readable findings).
+    report["traffic"]["requests_answered"] = len(linked)
+    report["traffic"]["requests_with_exposed_reading"] = hit
+    report["traffic"]["exposed_request_share"] = hit / len(linked) if linked else None
+    (run_dir / "audit.json").write_text(json.dumps(audited, indent=2), encoding="utf-8")
+
+
+def complete_audit(run_dir: Path) -> dict[str, Any]:
+    """Add the bag's audit to a report written with ``audit_later``: the traffic section,
+    ``audit.json``, the plots and both report files. Returns the completed report."""
+    report: dict[str, Any] = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    if report.pop("audit_pending", False):
+        ok = [r for r in _request_records(run_dir) if r["outcome"] in ("shared", "converted")]
+        _add_traffic(report, run_dir, RadioMap.load(run_dir / "radio.json"), ok)
+        report["plots"] = write_plots(report, run_dir / "plots")
+        (run_dir / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+        (run_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")
     return report
 
 
@@ -531,6 +570,12 @@ def render_markdown(r: dict[str, Any]) -> str:
             lines += ["", f"| {title} | n |", "|---|---|"]
             lines += [f"| {reason} | {n} |" for reason, n in table.items()]
     traffic = r.get("traffic")
+    if r.get("audit_pending"):
+        lines += [
+            "",
+            "The bag's audit (what crossed the wire readable) is still running; this report "
+            "is rewritten with it (or run `iomt bag audit` on the bag).",
+        ]
     if traffic:
         share = traffic.get("readable_share")
         lines += [
