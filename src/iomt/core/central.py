@@ -64,7 +64,7 @@ class CentralCore:
             device_uri = str(self._tokens.decode(request.token)[3])  # aud: which device
         except (IomtError, KeyError) as exc:
             self.counters["refused"] += 1
-            return Refused(f"{Refusal.INVALID_TOKEN.value}: {exc}")
+            return Refused(Refusal.INVALID_TOKEN, str(exc))
         session: Session | None = None
         if request.proof_type == "session":
             try:
@@ -74,11 +74,11 @@ class CentralCore:
         decision = self._listener(device_uri).decide(request, session)
         if decision.outcome is not Outcome.SHARE:
             self.counters["refused"] += 1
-            return Refused(decision.reason, decision.session, decision.replay)
+            return Refused.of(decision)
         reading = latest(device_uri)
         if reading is None:
             self.counters["refused"] += 1
-            return Refused(f"{Refusal.NO_DATA.value}: nothing uploaded for {device_uri}")
+            return Refused(Refusal.NO_DATA, f"nothing uploaded for {device_uri}")
         if self._policy is None and self._abe_params is not None and self._policy_text:
             self._policy = AbePolicy.parse(self._abe_params, self._policy_text)
         envelope = seal_for_requester(
@@ -91,6 +91,6 @@ class CentralCore:
         )
         if session is None:
             self.counters["refused"] += 1
-            return Refused(f"{Refusal.BAD_PROOF.value}: the server answers over sessions only")
+            return Refused(Refusal.BAD_PROOF, "the server answers over sessions only")
         self.counters["shared"] += 1
         return envelope.signed_by(self.channels.mac_key(session))

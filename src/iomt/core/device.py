@@ -96,11 +96,23 @@ class Converting:
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    reason: str
+    code: Refusal
+    detail: str
     #: the session the request authenticated on (its refusal is MAC'd on it)
     session: Session | None = None
     #: a repeat of a request already received: refused without a proof (iomt.core.replies)
     replay: bool = False
+
+    @property
+    def reason(self) -> str:
+        """What the wire carries: ``"<code>: <detail>"``."""
+        return f"{self.code.value}: {self.detail}"
+
+    @classmethod
+    def of(cls, decision: Decision) -> Refused:
+        """The refusal a listener decided."""
+        assert decision.refusal is not None, decision
+        return cls(decision.refusal, decision.detail, decision.session, decision.replay)
 
 
 DeviceReply = Shared | Converting | Refused
@@ -225,30 +237,29 @@ class DeviceCore:
         session = self.session_of(request)
         decision = self.listener.decide(request, session)
         if decision.outcome is Outcome.REFUSE:
-            return self._refuse(decision.reason, decision.session, replay=decision.replay)
+            self.counters["refused"] += 1
+            return Refused.of(decision)
         reading = self.latest()
         if reading is None:
-            return self._refuse(f"{Refusal.NO_DATA.value}: no reading recorded yet", session)
+            return self._refuse(Refusal.NO_DATA, "no reading recorded yet", session)
         if decision.outcome is Outcome.SHARE:
             try:
                 envelope = self.seal(request, reading, session)
             except (IomtError, ValueError) as exc:
-                return self._refuse(f"{Refusal.MALFORMED.value}: {exc}", session)
+                return self._refuse(Refusal.MALFORMED, str(exc), session)
             self.counters["shared"] += 1
             return Shared(envelope)
         plan = conversion.plan(
             self.table, request.technique, can_encrypt=self.config.capability > Capability.NONE
         )
         if plan.next() is None:
-            return self._refuse(f"{Refusal.NO_CONVERTER.value}: {plan.explain()}", session)
+            return self._refuse(Refusal.NO_CONVERTER, plan.explain(), session)
         self.counters["converting"] += 1
         return Converting(plan, request, reading, decision)
 
-    def _refuse(
-        self, reason: str, session: Session | None = None, *, replay: bool = False
-    ) -> Refused:
+    def _refuse(self, code: Refusal, detail: str, session: Session | None = None) -> Refused:
         self.counters["refused"] += 1
-        return Refused(reason, session, replay)
+        return Refused(code, detail, session)
 
     def session_of(self, request: DataRequest) -> Session | None:
         if request.proof_type != "session":

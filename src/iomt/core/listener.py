@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from iomt.clock import ClockS
@@ -84,6 +84,25 @@ class Decision:
     #: the request repeats one already received (session window, proof nonce): the
     #: original has its answer, so this refusal must not be proven as an answer to it
     replay: bool = False
+    #: a refusal's code (``reason`` is ``"<code>: <detail>"``, what the wire carries)
+    refusal: Refusal | None = field(default=None, compare=False)
+
+    @classmethod
+    def refuse(
+        cls,
+        code: Refusal,
+        detail: str,
+        claims: TokenClaims | None = None,
+        session: Session | None = None,
+        *,
+        replay: bool = False,
+    ) -> Decision:
+        return cls(Outcome.REFUSE, f"{code.value}: {detail}", claims, session, replay, code)
+
+    @property
+    def detail(self) -> str:
+        """A refusal's reason without its code."""
+        return self.reason.split(": ", 1)[1] if self.refusal is not None else self.reason
 
 
 class Refusal(Enum):
@@ -130,21 +149,18 @@ class Listener:
         try:
             claims = self._authenticate(request, session)
         except TokenReplayed as exc:
-            return Decision(Outcome.REFUSE, f"{Refusal.INVALID_TOKEN.value}: {exc}", replay=True)
+            return Decision.refuse(Refusal.INVALID_TOKEN, str(exc), replay=True)
         except SessionReplayError as exc:
-            return Decision(Outcome.REFUSE, f"{Refusal.BAD_PROOF.value}: {exc}", replay=True)
+            return Decision.refuse(Refusal.BAD_PROOF, str(exc), replay=True)
         except TokenError as exc:
-            return Decision(Outcome.REFUSE, f"{Refusal.INVALID_TOKEN.value}: {exc}")
+            return Decision.refuse(Refusal.INVALID_TOKEN, str(exc))
         except AuthorizationError as exc:
-            return Decision(Outcome.REFUSE, f"{Refusal.NOT_AUTHORIZED.value}: {exc}")
+            return Decision.refuse(Refusal.NOT_AUTHORIZED, str(exc))
         except (AuthenticationError, RemoteProtocolError) as exc:
-            return Decision(Outcome.REFUSE, f"{Refusal.BAD_PROOF.value}: {exc}")
+            return Decision.refuse(Refusal.BAD_PROOF, str(exc))
         if request.technique not in TECHNIQUE_NAMES:
-            return Decision(
-                Outcome.REFUSE,
-                f"{Refusal.UNKNOWN_TECHNIQUE.value}: {request.technique!r}",
-                claims,
-                session,
+            return Decision.refuse(
+                Refusal.UNKNOWN_TECHNIQUE, repr(request.technique), claims, session
             )
         if request.technique in self.applicable:
             return Decision(Outcome.SHARE, "", claims, session)
