@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.observation import Observation
 from fhir_vectors import params
 from hypothesis import HealthCheck, given, settings
@@ -573,6 +574,17 @@ def test_bundle_json_lists_violations_across_entries() -> None:
     with pytest.raises(FhirProfileError) as info:
         bundle_json([_valid(_BP), bad])
     assert all(v.path.startswith("Bundle.entry[1].resource") for v in info.value.violations)
+
+
+@pytest.mark.parametrize("count", [0, 1, 7])
+def test_a_bundle_is_what_fhir_resources_writes_byte_for_byte(count: int) -> None:
+    """bundle_json assembles the Bundle from each Observation's checked JSON; fhir.resources'
+    own Bundle model, validated and dumped, gives exactly the same text."""
+    items = [_valid(_HR if i % 2 else _BP) for i in range(count)]
+    expected = Bundle.model_validate(
+        {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": o} for o in items]}
+    ).model_dump_json(indent=2)
+    assert bundle_json(items) == expected + "\n"
 
 
 def test_check_document_on_bundles() -> None:
