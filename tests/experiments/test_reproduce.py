@@ -68,6 +68,7 @@ def test_reproduce_writes_tables_figures_and_each_runs_report(
         report = json.loads((tmp_path / name / "report.json").read_text())
         assert "audit_pending" not in report and report["traffic"]["transmissions"] > 0, name
         assert (tmp_path / name / "audit.json").is_file()
+        assert not any((tmp_path / name / "fhir").glob("*.json"))  # FHIR export off
         assert e["readable_transmissions"] == report["traffic"]["readable_share"]
     assert doc["runs"][0]["readable_requests"] is not None
 

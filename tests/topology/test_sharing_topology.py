@@ -68,3 +68,16 @@ def test_a_process_hosts_neighbours() -> None:
     ]
     same = sum(where[a] == where[b] for a, b in pairs) / len(pairs)
     assert same > 0.6  # a random split would give 1/4
+
+
+def test_without_fhir_the_providers_export_nothing() -> None:
+    with_export = sharing_plan(10)
+    without = sharing_plan(10, fhir=False)
+    providers = [n for p in with_export.processes for n in p.nodes if n.name.startswith("dr_")]
+    assert providers and all(n.params["fhir"] for n in providers)
+    assert all(
+        n.params["fhir"] is None
+        for p in without.processes
+        for n in p.nodes
+        if n.name.startswith("dr_")
+    )

@@ -76,6 +76,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--biomt-devices", type=int, choices=SCALES, default=50, help="the BIoMT ward's size"
     )
     parser.add_argument("--no-record", action="store_true", help="do not record or audit")
+    parser.add_argument(
+        "--fhir",
+        action="store_true",
+        help="the providers also export what they received as FHIR bundles (off: not part "
+        "of the papers' experiments)",
+    )
     parser.add_argument("--domain", type=_domain, default=None)
     parser.add_argument("--dds-config", default=None)
     parser.add_argument("--run-dir", type=Path, default=None)
@@ -109,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         biomt_ops=args.biomt_ops,
         seed=args.seed,
         record=not args.no_record,
+        fhir=args.fhir,
         domain_id=args.domain,
         dds_config=args.dds_config,
         run_dir=run_dir,

@@ -450,9 +450,7 @@ def _checked_resource(
         resource = json.loads(text)
     except (ValueError, TypeError) as exc:
         return None, [ProfileViolation("json-round-trip", base, f"does not serialize: {exc}")]
-    return resource, _resource_violations(resource, base) + _round_trip_violations(
-        obs, base, text
-    )
+    return resource, _resource_violations(resource, base) + _round_trip_violations(obs, base, text)
 
 
 def _round_trip_violations(

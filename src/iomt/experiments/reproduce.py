@@ -67,6 +67,9 @@ class ReproduceConfig:
     dds_config: str | None = None
     run_dir: Path | None = None
     timeout_s: float = 1800.0
+    #: the providers' FHIR export at stop: not part of either paper's experiments, and at
+    #: 100,000 requests most of a large ward's stopping time
+    fhir: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -194,7 +197,7 @@ def _one(cfg: ReproduceConfig, run: Run, run_dir: Path, on_event: Event | None) 
                 run_dir=run_dir,
                 record=cfg.record,
                 timeout_s=cfg.timeout_s,
-                extra=dict(cfg.extra),
+                extra={"fhir": cfg.fhir, **cfg.extra},
                 audit_later=cfg.record,
             ),
             on_progress=lambda s: progress(int(s["done"]), int(s["total"])),
@@ -258,6 +261,7 @@ def method(cfg: ReproduceConfig) -> dict[str, Any]:
         "outstanding_per_provider": cfg.concurrency,
         "recorder": cfg.record,
         "requests_per_run": cfg.requests,
+        "fhir_export": cfg.fhir,
     }
 
 
@@ -302,7 +306,12 @@ def render_markdown(doc: dict[str, Any]) -> str:
         f"* BIoMT: {m['paper_biomt']}.",
         f"* Here: {m['here']}; {m['cores']} cores ({m['machine']}); "
         f"{m['outstanding_per_provider']} request(s) outstanding per provider; "
-        f"{m['requests_per_run']} requests per run; recorder {'on' if m['recorder'] else 'off'}.",
+        f"{m['requests_per_run']} requests per run; recorder {'on' if m['recorder'] else 'off'}"
+        + (
+            "; the providers' FHIR export on."
+            if m.get("fhir_export")
+            else "; the providers' FHIR export off (`--fhir` turns it on)."
+        ),
         "* So absolute times are this machine's and include DDS, Python and real "
         "cryptography; compare the trends (with the device count, between the modes) with "
         "the paper's, and the readable shares, which the bags decide byte by byte.",
