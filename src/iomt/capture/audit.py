@@ -635,7 +635,7 @@ class _Auditor:
             receiver=receiver,
         )
 
-    def _transmission(
+    def _transmission(  # noqa: PLR0913  (one keyword per field a hop decides)
         self,
         base: dict[str, Any],
         *,

@@ -87,7 +87,7 @@ def parse_value(value: Any, tp: Any) -> Any:
         raise ValueError(str(exc)) from None
 
 
-def _parse(value: Any, tp: Any) -> Any:  # one case per kind of type
+def _parse(value: Any, tp: Any) -> Any:  # noqa: PLR0911  (one case per kind of type)
     if tp is Any or type(value) is tp:  # what plans hold already (bool is not an int here)
         return value
     origin, args = typing.get_origin(tp), typing.get_args(tp)
