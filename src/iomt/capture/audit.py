@@ -338,64 +338,71 @@ class KeystoreSignatureVerifier:
         self._validate = keystore.credential_validator()
 
     def verify_signature(self, message_type: str, fields: Mapping[str, Any]) -> SignatureVerdict:
-        from iomt.core.conversion import ConversionOrder  # noqa: PLC0415
-        from iomt.core.listener import name_of  # noqa: PLC0415
-        from iomt.core.publish import Envelope  # noqa: PLC0415
-
-        f = fields
         try:
             if message_type == SECURE_ENVELOPE:
-                algorithm = str(f["signature_algorithm"])
-                if not f["signature"]:
-                    return "invalid"
-                if algorithm == "hmac-sha256":
-                    return "unverifiable"
-                stamp = f["stamp"]
-                env = Envelope(
-                    str(f["request_id"]),
-                    str(f["device_uri"]),
-                    str(f["sender_uri"]),
-                    str(f["recipient_uri"]),
-                    str(f["security_technique"]),
-                    int(f["seq"]),
-                    int(stamp["sec"]) * 10**9 + int(stamp["nanosec"]),
-                    bytes(f["key_header"]),
-                    bytes(f["ciphertext"]),
-                    algorithm,
-                    bytes(f["signature"]),
-                    bytes(f["sender_certificate"]),
-                    bytes(f["origin_signature"]),
-                )
-                env.verify(self._validate(name_of(env.sender_uri), env.sender_certificate))
-                return "valid"
+                return self._verify_envelope(fields)
             if message_type == CONVERSION_REQUEST:
-                order = ConversionOrder(
-                    str(f["request_id"]),
-                    str(f["device_uri"]),
-                    str(f["converter_uri"]),
-                    str(f["requester_uri"]),
-                    str(f["requested_technique"]),
-                    str(f["link_technique"]),
-                    str(f["policy"]),
-                    bytes(f["requester_key"]),
-                    bytes(f["payload"]),
-                    bytes(f["origin_signature"]),
-                    str(f["signature_algorithm"]),
-                    bytes(f["signature"]),
-                )
-                if order.signature_algorithm in ("session-aead", "hmac-sha256"):
-                    return "unverifiable"  # authenticated by the device-converter session
-                try:
-                    key = self._ks.verifier(name_of(order.device_uri))
-                except IomtError:
-                    return "unverifiable"
-                key.verify(replace(order, signature=b"").signed_bytes(), order.signature)
-                return "valid"
+                return self._verify_conversion_order(fields)
         except IomtError:
             return "invalid"
         except (KeyError, TypeError, ValueError):
             return "unverifiable"
         return "unverifiable"
+
+    def _verify_envelope(self, f: Mapping[str, Any]) -> SignatureVerdict:
+        from iomt.core.listener import name_of  # noqa: PLC0415
+        from iomt.core.publish import Envelope  # noqa: PLC0415
+
+        algorithm = str(f["signature_algorithm"])
+        if not f["signature"]:
+            return "invalid"
+        if algorithm == "hmac-sha256":
+            return "unverifiable"
+        stamp = f["stamp"]
+        env = Envelope(
+            str(f["request_id"]),
+            str(f["device_uri"]),
+            str(f["sender_uri"]),
+            str(f["recipient_uri"]),
+            str(f["security_technique"]),
+            int(f["seq"]),
+            int(stamp["sec"]) * 10**9 + int(stamp["nanosec"]),
+            bytes(f["key_header"]),
+            bytes(f["ciphertext"]),
+            algorithm,
+            bytes(f["signature"]),
+            bytes(f["sender_certificate"]),
+            bytes(f["origin_signature"]),
+        )
+        env.verify(self._validate(name_of(env.sender_uri), env.sender_certificate))
+        return "valid"
+
+    def _verify_conversion_order(self, f: Mapping[str, Any]) -> SignatureVerdict:
+        from iomt.core.conversion import ConversionOrder  # noqa: PLC0415
+        from iomt.core.listener import name_of  # noqa: PLC0415
+
+        order = ConversionOrder(
+            str(f["request_id"]),
+            str(f["device_uri"]),
+            str(f["converter_uri"]),
+            str(f["requester_uri"]),
+            str(f["requested_technique"]),
+            str(f["link_technique"]),
+            str(f["policy"]),
+            bytes(f["requester_key"]),
+            bytes(f["payload"]),
+            bytes(f["origin_signature"]),
+            str(f["signature_algorithm"]),
+            bytes(f["signature"]),
+        )
+        if order.signature_algorithm in ("session-aead", "hmac-sha256"):
+            return "unverifiable"  # authenticated by the device-converter session
+        try:
+            key = self._ks.verifier(name_of(order.device_uri))
+        except IomtError:
+            return "unverifiable"
+        key.verify(replace(order, signature=b"").signed_bytes(), order.signature)
+        return "valid"
 
 
 # -- judging one message -------------------------------------------------------------------
@@ -454,39 +461,9 @@ class _Auditor:
         elif msgtype == DATA_SHARE_EVENT:
             yield from self._judge_data_share(base, topic, decoded, data)
         elif msgtype == CONVERT_EVENT:
-            # Alg. 3 as a service: the order travels in the request (the device's one hop),
-            # to the node serving the service, whatever converter the order names.
-            for request in decoded.request:
-                order = request.request
-                where = _search(order, b"")
-                if len(order.payload) or where is not None:
-                    # a session-link order is authenticated by the session's AEAD
-                    signed = len(order.signature) > 0 or order.link_technique == "session"
-                    yield self._conversion_order(
-                        base, order, where, signed=signed, receiver=_server_of(topic)
-                    )
+            yield from self._judge_convert(base, topic, decoded)
         elif msgtype == UPLOAD_EVENT:
-            # The centralized baseline: a device's reading on its way to the server.
-            for request in decoded.request:
-                reading = request.reading
-                try:  # the reading travels as a structured Vitals: judge its own bytes
-                    raw = bytes(self.types.store.serialize_cdr(reading, VITALS))
-                    where = _whole(raw) or _search(request, b"")
-                except Exception:
-                    where = _search(request, b"")
-                if where is not None:
-                    where = _Where("field reading (plaintext Vitals)", where.finding)
-                yield self._transmission(
-                    base,
-                    kind=UPLOAD_REQUEST,
-                    hop=HOP_DEVICE_TO_SERVER,
-                    device=str(reading.device_uri),
-                    sender=str(reading.device_uri),
-                    recipient="",
-                    technique=UNDECLARED,
-                    where=where,
-                    receiver=_server_of(topic),
-                )
+            yield from self._judge_upload(base, topic, decoded)
         else:
             where = _search(decoded, data) or trailing
             if where is not None:
@@ -506,6 +483,44 @@ class _Auditor:
         for finding in scan_vitals(data[end:]):
             return _Where(f"trailing bytes (at {end + finding.offset})", finding)
         return None
+
+    def _judge_convert(
+        self, base: dict[str, Any], topic: str, event: Any
+    ) -> Iterator[Transmission]:
+        # Alg. 3 as a service: the order travels in the request (the device's one hop),
+        # to the node serving the service, whatever converter the order names.
+        for request in event.request:
+            order = request.request
+            where = _search(order, b"")
+            if len(order.payload) or where is not None:
+                # a session-link order is authenticated by the session's AEAD
+                signed = len(order.signature) > 0 or order.link_technique == "session"
+                yield self._conversion_order(
+                    base, order, where, signed=signed, receiver=_server_of(topic)
+                )
+
+    def _judge_upload(self, base: dict[str, Any], topic: str, event: Any) -> Iterator[Transmission]:
+        # The centralized baseline: a device's reading on its way to the server.
+        for request in event.request:
+            reading = request.reading
+            try:  # the reading travels as a structured Vitals: judge its own bytes
+                raw = bytes(self.types.store.serialize_cdr(reading, VITALS))
+                where = _whole(raw) or _search(request, b"")
+            except Exception:
+                where = _search(request, b"")
+            if where is not None:
+                where = _Where("field reading (plaintext Vitals)", where.finding)
+            yield self._transmission(
+                base,
+                kind=UPLOAD_REQUEST,
+                hop=HOP_DEVICE_TO_SERVER,
+                device=str(reading.device_uri),
+                sender=str(reading.device_uri),
+                recipient="",
+                technique=UNDECLARED,
+                where=where,
+                receiver=_server_of(topic),
+            )
 
     def _judge_data_share(
         self, base: dict[str, Any], topic: str, event: Any, data: bytes
@@ -620,7 +635,7 @@ class _Auditor:
             receiver=receiver,
         )
 
-    def _transmission(
+    def _transmission(  # noqa: PLR0913  (one keyword per field a hop decides)
         self,
         base: dict[str, Any],
         *,

@@ -69,24 +69,9 @@ def play(
     if not rate > 0:
         raise ConfigurationError(f"rate must be positive, got {rate}")
     bag = Path(bag_path)
-    wanted = None if topics is None else set(topics)
     types = CaptureTypes()
     stats = PlayStats()
-    plan: dict[str, tuple[str, list[Any]]] = {}  # topic -> (type, offered qos)
-    with open_bag(bag) as reader:
-        for c in reader.connections:
-            if wanted is not None and c.topic not in wanted:
-                continue
-            if c.topic.endswith((SERVICE_EVENT_SUFFIX, MALFORMED_SUFFIX)):
-                stats.skipped[c.topic] = "service traffic is not replayed"
-            elif not types.knows_message(c.msgtype):
-                stats.skipped[c.topic] = f"unknown type {c.msgtype}"
-            elif c.topic in plan and plan[c.topic][0] != c.msgtype:
-                stats.skipped[c.topic] = "more than one type on this topic"
-            else:
-                plan[c.topic] = (c.msgtype, list(c.ext.offered_qos_profiles))
-    for topic in stats.skipped:
-        plan.pop(topic, None)
+    plan = _replay_plan(bag, None if topics is None else set(topics), types, stats)
     owned = context is None
     ctx = context or Context(domain_id=domain_id, dds_config_name=dds_config)
     node = Node("iomt_bag_player", context=ctx)
@@ -110,6 +95,29 @@ def play(
         if owned:
             ctx.shutdown()
     return stats
+
+
+def _replay_plan(
+    bag: Path, wanted: set[str] | None, types: CaptureTypes, stats: PlayStats
+) -> dict[str, tuple[str, list[Any]]]:
+    """topic -> (type, offered QoS) of each topic to replay; the others go to
+    ``stats.skipped`` with the reason."""
+    plan: dict[str, tuple[str, list[Any]]] = {}
+    with open_bag(bag) as reader:
+        for c in reader.connections:
+            if wanted is not None and c.topic not in wanted:
+                continue
+            if c.topic.endswith((SERVICE_EVENT_SUFFIX, MALFORMED_SUFFIX)):
+                stats.skipped[c.topic] = "service traffic is not replayed"
+            elif not types.knows_message(c.msgtype):
+                stats.skipped[c.topic] = f"unknown type {c.msgtype}"
+            elif c.topic in plan and plan[c.topic][0] != c.msgtype:
+                stats.skipped[c.topic] = "more than one type on this topic"
+            else:
+                plan[c.topic] = (c.msgtype, list(c.ext.offered_qos_profiles))
+    for topic in stats.skipped:
+        plan.pop(topic, None)
+    return plan
 
 
 def _wait_for_subscribers(

@@ -469,122 +469,163 @@ def _round_trip_violations(
     return []
 
 
+class _Violations(list[ProfileViolation]):
+    """The violations found in one resource, each at a path under ``base``."""
+
+    def __init__(self, base: str) -> None:
+        super().__init__()
+        self.base = base
+
+    def bad(self, rule: str, where: str, message: str) -> None:
+        self.append(ProfileViolation(rule, self.base + where, message))
+
+
 def _resource_violations(r: Mapping[str, Any], base: str) -> list[ProfileViolation]:
     """The mechanically checkable rules of vitalsigns + heartrate / bp, on FHIR JSON."""
-    out: list[ProfileViolation] = []
-
-    def bad(rule: str, where: str, message: str) -> None:
-        out.append(ProfileViolation(rule, base + where, message))
-
+    out = _Violations(base)
     if r.get("resourceType") != "Observation":
-        bad("resource-type", "", f"is a {r.get('resourceType')!r}, not an Observation")
-        return out
+        out.bad("resource-type", "", f"is a {r.get('resourceType')!r}, not an Observation")
+        return list(out)
+    _check_status(r, out)
+    _check_category(r, out)
+    is_hr, is_bp = _check_code(r, out)
+    _check_references(r, out)
+    _check_effective(r, out)
+    values = _value_keys(r)
+    components = _list(r.get("component"))
+    _check_value_or_absence(r, values, components, out)
+    if is_hr and not is_bp:
+        _check_heart_rate(r, values, out)
+    if is_bp and not is_hr:
+        _check_blood_pressure(values, components, out)
+    return list(out)
 
+
+def _check_status(r: Mapping[str, Any], out: _Violations) -> None:
     status = r.get("status")
     if status is None:
-        bad("status", ".status", "is required")
+        out.bad("status", ".status", "is required")
     elif not isinstance(status, str) or status not in OBSERVATION_STATUSES:
-        bad("status", ".status", f"{status!r} is not an observation-status code")
+        out.bad("status", ".status", f"{status!r} is not an observation-status code")
 
+
+def _check_category(r: Mapping[str, Any], out: _Violations) -> None:
     # Slice VSCat: exactly one category coded observation-category#vital-signs.
     found = sum(
         _has_coding(c, OBSERVATION_CATEGORY, "vital-signs") for c in _list(r.get("category"))
     )
     if found != 1:
-        bad(
+        out.bad(
             "vs-category",
             ".category",
             f"needs exactly one {OBSERVATION_CATEGORY}#vital-signs category, found {found}",
         )
 
+
+def _check_code(r: Mapping[str, Any], out: _Violations) -> tuple[bool, bool]:
+    """Check the code; whether it is heart rate's, whether blood pressure's."""
     code = _dict(r.get("code"))
     for i, coding in enumerate(_list(code.get("coding"))):
         if not _dict(coding).get("system"):
-            bad("code-system", f".code.coding[{i}]", "every coding needs a system")
+            out.bad("code-system", f".code.coding[{i}]", "every coding needs a system")
     is_hr = _has_coding(code, LOINC, HEART_RATE_CODE)
     is_bp = _has_coding(code, LOINC, BP_PANEL_CODE)
     if is_hr == is_bp:
-        bad(
+        out.bad(
             "code",
             ".code",
             f"needs exactly one of LOINC {HEART_RATE_CODE} (heart rate) or "
             f"{BP_PANEL_CODE} (blood pressure panel)",
         )
+    return is_hr, is_bp
 
+
+def _check_references(r: Mapping[str, Any], out: _Violations) -> None:
     if r.get("subject") is None:
-        bad("subject", ".subject", "is required (a Patient reference)")
+        out.bad("subject", ".subject", "is required (a Patient reference)")
     elif not _references(r.get("subject"), {"Patient"}):
-        bad("subject", ".subject", "must reference a Patient")
+        out.bad("subject", ".subject", "must reference a Patient")
     if r.get("device") is not None and not _references(r.get("device"), {"Device", "DeviceMetric"}):
-        bad("device", ".device", "must reference a Device or DeviceMetric")
+        out.bad("device", ".device", "must reference a Device or DeviceMetric")
 
+
+def _check_effective(r: Mapping[str, Any], out: _Violations) -> None:
     effective = [k for k in r if k.startswith("effective") and r[k] is not None]
     if not effective:
-        bad("effective", ".effective[x]", "is required (effectiveDateTime or effectivePeriod)")
+        out.bad("effective", ".effective[x]", "is required (effectiveDateTime or effectivePeriod)")
     for key in effective:
         if key not in {"effectiveDateTime", "effectivePeriod"}:
-            bad("effective", f".{key}", "vital signs take effectiveDateTime or effectivePeriod")
+            out.bad("effective", f".{key}", "vital signs take effectiveDateTime or effectivePeriod")
     if len(effective) > 1:
-        bad("effective", ".effective[x]", "only one effective[x] may be present")
+        out.bad("effective", ".effective[x]", "only one effective[x] may be present")
     when = r.get("effectiveDateTime")
     if when is not None and not (isinstance(when, str) and _DAY_PRECISION.match(when)):
-        bad("vs-1", ".effectiveDateTime", f"{when!r} is not precise to the day")
+        out.bad("vs-1", ".effectiveDateTime", f"{when!r} is not precise to the day")
     period = r.get("effectivePeriod")
     if period is not None and not (_dict(period).get("start") or _dict(period).get("end")):
-        bad("effective", ".effectivePeriod", "needs a start or an end")
+        out.bad("effective", ".effectivePeriod", "needs a start or an end")
 
-    values = _value_keys(r)
-    components = _list(r.get("component"))
+
+def _check_value_or_absence(
+    r: Mapping[str, Any], values: Sequence[str], components: Sequence[Any], out: _Violations
+) -> None:
     absent = r.get("dataAbsentReason") is not None
     if not components and not _list(r.get("hasMember")) and not values and not absent:
-        bad("vs-2", "", "without component or hasMember, needs value[x] or dataAbsentReason")
+        out.bad("vs-2", "", "without component or hasMember, needs value[x] or dataAbsentReason")
     if values and absent:
-        bad("obs-6", ".dataAbsentReason", "only allowed when value[x] is absent")
+        out.bad("obs-6", ".dataAbsentReason", "only allowed when value[x] is absent")
     for i, component in enumerate(components):
         c = _dict(component)
         if not _value_keys(c) and c.get("dataAbsentReason") is None:
-            bad("vs-3", f".component[{i}]", "needs value[x] or dataAbsentReason")
+            out.bad("vs-3", f".component[{i}]", "needs value[x] or dataAbsentReason")
 
-    if is_hr and not is_bp:
-        for key in values:
-            if key != "valueQuantity":
-                bad("hr-value", f".{key}", "heart rate takes valueQuantity")
-        if "valueQuantity" in values:
-            out += _quantity_violations(
-                r["valueQuantity"], base + ".valueQuantity", HEART_RATE_UNIT, "hr-unit"
+
+def _check_heart_rate(r: Mapping[str, Any], values: Sequence[str], out: _Violations) -> None:
+    for key in values:
+        if key != "valueQuantity":
+            out.bad("hr-value", f".{key}", "heart rate takes valueQuantity")
+    if "valueQuantity" in values:
+        out.extend(
+            _quantity_violations(
+                r["valueQuantity"], out.base + ".valueQuantity", HEART_RATE_UNIT, "hr-unit"
             )
-    if is_bp and not is_hr:
-        for key in values:
-            bad("bp-value", f".{key}", "the panel has no value[x]; values go in components")
-        for slice_code, rule, name in (
-            (SYSTOLIC_CODE, "bp-systolic", "systolic"),
-            (DIASTOLIC_CODE, "bp-diastolic", "diastolic"),
-        ):
-            matches = [
-                i
-                for i, c in enumerate(components)
-                if _has_coding(_dict(c).get("code"), LOINC, slice_code)
-            ]
-            if len(matches) != 1:
-                bad(
-                    rule,
-                    ".component",
-                    f"needs exactly one {name} component (LOINC {slice_code}), "
-                    f"found {len(matches)}",
-                )
-            for i in matches:
-                c = _dict(components[i])
-                for key in _value_keys(c):
-                    if key != "valueQuantity":
-                        bad(rule, f".component[{i}].{key}", f"{name} takes valueQuantity")
-                if "valueQuantity" in c and c["valueQuantity"] is not None:
-                    out += _quantity_violations(
+        )
+
+
+def _check_blood_pressure(
+    values: Sequence[str], components: Sequence[Any], out: _Violations
+) -> None:
+    for key in values:
+        out.bad("bp-value", f".{key}", "the panel has no value[x]; values go in components")
+    for slice_code, rule, name in (
+        (SYSTOLIC_CODE, "bp-systolic", "systolic"),
+        (DIASTOLIC_CODE, "bp-diastolic", "diastolic"),
+    ):
+        matches = [
+            i
+            for i, c in enumerate(components)
+            if _has_coding(_dict(c).get("code"), LOINC, slice_code)
+        ]
+        if len(matches) != 1:
+            out.bad(
+                rule,
+                ".component",
+                f"needs exactly one {name} component (LOINC {slice_code}), found {len(matches)}",
+            )
+        for i in matches:
+            c = _dict(components[i])
+            for key in _value_keys(c):
+                if key != "valueQuantity":
+                    out.bad(rule, f".component[{i}].{key}", f"{name} takes valueQuantity")
+            if "valueQuantity" in c and c["valueQuantity"] is not None:
+                out.extend(
+                    _quantity_violations(
                         c["valueQuantity"],
-                        f"{base}.component[{i}].valueQuantity",
+                        f"{out.base}.component[{i}].valueQuantity",
                         PRESSURE_UNIT,
                         "bp-unit",
                     )
-    return out
+                )
 
 
 def _quantity_violations(q: Any, path: str, unit: str, unit_rule: str) -> list[ProfileViolation]:

@@ -144,7 +144,9 @@ class Listener:
         self._cache: dict[tuple[bytes, bytes], TokenClaims] = {}
         self._cache_size = cache_size
 
-    def decide(self, request: DataRequest, session: Session | None) -> Decision:
+    def decide(  # noqa: PLR0911  (Alg. 2.2: one decision per way a request ends)
+        self, request: DataRequest, session: Session | None
+    ) -> Decision:
         """Alg. 2.2. ``session`` is the channel the request's proof claims to be on."""
         try:
             claims = self._authenticate(request, session)

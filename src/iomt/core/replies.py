@@ -284,31 +284,28 @@ class ReplyChecker:
             name = server
         else:
             raise LocalProtocolError("a lazily made statement needs the server's name")
-        if p.kind == KIND_MAC:
-            verifier: Verifier | None = None
-            if channels is not None:
-                session = channels.session_by_id(p.key_id)
-                if session is not None and session.peer_name == name:
-                    verifier = channels.reply_key(session)
-            if verifier is None and mac_key is not None:
-                verifier = mac_key(p.key_id)
-            if verifier is None:
-                raise AuthenticationError(f"reply MAC under a key we do not share with {name!r}")
-        else:
-            if key is not None:
-                verifier = key
-            elif p.certificate and self._validate is not None:
-                verifier = self._certified(name, p.certificate)
-            else:
-                raise AuthenticationError(f"no key of {name!r} to check its reply")
-            if p.algorithm != verifier.algorithm:
-                raise AuthenticationError(
-                    f"reply signed with {p.algorithm!r}, {name!r} uses {verifier.algorithm!r}"
-                )
+        verifier = (
+            _mac_verifier(p, name, channels, mac_key)
+            if p.kind == KIND_MAC
+            else self._signature_verifier(p, name, key)
+        )
         made = statement if isinstance(statement, ReplyStatement) else statement()
         if made.server != name:
             raise AuthenticationError(f"statement names {made.server!r}, not {name!r}")
         verifier.verify(made.to_bytes(), p.tag)
+
+    def _signature_verifier(self, p: ReplyProof, name: str, key: Verifier | None) -> Verifier:
+        if key is not None:
+            verifier = key
+        elif p.certificate and self._validate is not None:
+            verifier = self._certified(name, p.certificate)
+        else:
+            raise AuthenticationError(f"no key of {name!r} to check its reply")
+        if p.algorithm != verifier.algorithm:
+            raise AuthenticationError(
+                f"reply signed with {p.algorithm!r}, {name!r} uses {verifier.algorithm!r}"
+            )
+        return verifier
 
     def accepts(
         self,
@@ -341,6 +338,25 @@ class ReplyChecker:
         if isinstance(found, str):
             raise AuthenticationError(found)
         return found
+
+
+def _mac_verifier(
+    p: ReplyProof,
+    name: str,
+    channels: ChannelTable | None,
+    mac_key: Callable[[bytes], Verifier | None] | None,
+) -> Verifier:
+    """The key of a MAC'd reply: our session with ``name``, else one ``mac_key`` finds."""
+    verifier: Verifier | None = None
+    if channels is not None:
+        session = channels.session_by_id(p.key_id)
+        if session is not None and session.peer_name == name:
+            verifier = channels.reply_key(session)
+    if verifier is None and mac_key is not None:
+        verifier = mac_key(p.key_id)
+    if verifier is None:
+        raise AuthenticationError(f"reply MAC under a key we do not share with {name!r}")
+    return verifier
 
 
 # -- what each service's proof covers -------------------------------------------------

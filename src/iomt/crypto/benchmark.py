@@ -245,8 +245,15 @@ def run_benchmarks(*, quick: bool = False) -> BenchReport:
                     )
                 )
 
-    # -- signatures ------------------------------------------------------------------
+    # -- signatures, tokens, sessions ------------------------------------------------
     data = os.urandom(64)
+    _bench_signatures(report, data, fast_n)
+    _bench_tokens(report, data, fast_n)
+    _bench_sessions(report, fast_n, abe_n)
+    return report
+
+
+def _bench_signatures(report: BenchReport, data: bytes, fast_n: int) -> None:
     signers: list[Signer] = [
         Ed25519Signer.generate(),
         EcdsaP256Signer.generate(),
@@ -271,7 +278,8 @@ def run_benchmarks(*, quick: bool = False) -> BenchReport:
             )
         )
 
-    # -- tokens ----------------------------------------------------------------------
+
+def _bench_tokens(report: BenchReport, data: bytes, fast_n: int) -> None:
     wallet = Ed25519Signer.generate()
     requester = Ed25519Signer.generate()
     issuer = TokenIssuer("wallet:patient-1", wallet)
@@ -323,7 +331,8 @@ def run_benchmarks(*, quick: bool = False) -> BenchReport:
         )
     )
 
-    # -- sessions --------------------------------------------------------------------
+
+def _bench_sessions(report: BenchReport, fast_n: int, abe_n: int) -> None:
     a, b = Ed25519Signer.generate(), Ed25519Signer.generate()
     ida = HandshakeIdentity("provider:dr-bob", a, raw_credential(a.verifier()))
     idb = HandshakeIdentity("dev-001", b, raw_credential(b.verifier()))
@@ -359,4 +368,3 @@ def run_benchmarks(*, quick: bool = False) -> BenchReport:
             ),
         )
     )
-    return report

@@ -116,7 +116,7 @@ def build_ca(
     return key, builder.sign(key, hashes.SHA256())
 
 
-def issue_certificate(
+def issue_certificate(  # noqa: PLR0913  (one keyword per certificate field)
     ca_key: ec.EllipticCurvePrivateKey,
     ca_certificate: x509.Certificate,
     *,

@@ -422,6 +422,25 @@ def _ledger_streams(plan: LaunchPlan, run_dir: Path) -> dict[str, Any]:
     return out
 
 
+def _delay_ms(devices: list[dict[str, Any]], physicians: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each operation's delay, over BIoMT and over the base path: Stores from the
+    devices, the physicians' operations from theirs."""
+    delays: dict[str, dict[str, list[int]]] = {op: {"biomt": [], "base": []} for op in OPS}
+    for d in devices:
+        link = d.get("biomt") or {}
+        delays["store"]["biomt"] += link.get("store_us", [])
+        delays["store"]["base"] += link.get("base_store_us", [])
+    for phys in physicians:
+        for op in ("access", "observe", "update"):
+            for path in ("biomt", "base"):
+                delays[op][path] += phys["delays_us"][op][path]
+    delay_ms: dict[str, Any] = {}
+    for op in OPS:
+        b, s = summarize_ms(delays[op]["biomt"]), summarize_ms(delays[op]["base"])
+        delay_ms[op] = {"biomt": b, "base": s, "overhead": _overhead(b, s)}
+    return delay_ms
+
+
 def build_report(
     plan: LaunchPlan,
     run_dir: Path,
@@ -450,20 +469,7 @@ def build_report(
     clouds = [r for r in _read_jsonl(results / "cloud.jsonl") if r.get("record") == "cloud"]
     masters = [r for r in _read_jsonl(results / "master.jsonl") if r.get("record") == "master"]
 
-    delays: dict[str, dict[str, list[int]]] = {op: {"biomt": [], "base": []} for op in OPS}
-    for d in devices:
-        link = d.get("biomt") or {}
-        delays["store"]["biomt"] += link.get("store_us", [])
-        delays["store"]["base"] += link.get("base_store_us", [])
-    for phys in physicians:
-        for op in ("access", "observe", "update"):
-            for path in ("biomt", "base"):
-                delays[op][path] += phys["delays_us"][op][path]
-    delay_ms: dict[str, Any] = {}
-    for op in OPS:
-        b, s = summarize_ms(delays[op]["biomt"]), summarize_ms(delays[op]["base"])
-        delay_ms[op] = {"biomt": b, "base": s, "overhead": _overhead(b, s)}
-
+    delay_ms = _delay_ms(devices, physicians)
     cpu = _merge_lists(bolsters, "cpu_us")
     cpu_report: dict[str, Any] = {}
     for op in ("store", "access", "observe"):

@@ -103,7 +103,9 @@ class Narrator(Recorder):
             self._queue("narrator", "!", f"could not narrate {channel.name}: {exc}")
         return ok
 
-    def _narrate(self, topic: str, msgtype: str, msg: Any) -> None:
+    def _narrate(  # noqa: PLR0912  (one narration per message kind)
+        self, topic: str, msgtype: str, msg: Any
+    ) -> None:
         say = self._queue
         # /ward1/<node>/<service>/_service_event: the node that serves it
         target = topic.rsplit("/", 3)[-3] if topic.endswith("_service_event") else ""

@@ -451,101 +451,119 @@ def write_figures(doc: dict[str, Any], root: Path) -> list[str]:
     colors = {"distributed": "#c0392b", "centralized": "#2e86c1", "base": "#7f8c8d"}
     modes = [m for m in SHARING_MODES if any(e["run"]["mode"] == m for e in runs)]
     if runs:
-        fig, ax = plt.subplots(figsize=(7, 4))
-        for mode in modes:
-            pts: list[tuple[int, float]] = sorted(
-                (int(e["run"]["devices"]), float(e["readable_requests"]))
-                for e in runs
-                if e["run"]["mode"] == mode and e.get("readable_requests") is not None
+        written.append(_plot_fig6(plt, runs, modes, colors, root))
+        written.append(_plot_fig7(plt, runs, modes, colors, root))
+    written += _plot_biomt_figures(doc, root)
+    return written
+
+
+def _plot_fig6(
+    plt: Any, runs: list[dict[str, Any]], modes: list[str], colors: dict[str, str], root: Path
+) -> str:
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for mode in modes:
+        pts: list[tuple[int, float]] = sorted(
+            (int(e["run"]["devices"]), float(e["readable_requests"]))
+            for e in runs
+            if e["run"]["mode"] == mode and e.get("readable_requests") is not None
+        )
+        if pts:
+            ax.plot(
+                [p[0] for p in pts],
+                [100 * p[1] for p in pts],
+                "o-",
+                color=colors[mode],
+                label=f"{mode}: requests",
             )
-            if pts:
+        tx: list[tuple[int, float]] = sorted(
+            (int(e["run"]["devices"]), float(e["readable_transmissions"]))
+            for e in runs
+            if e["run"]["mode"] == mode and e.get("readable_transmissions") is not None
+        )
+        if tx:
+            ax.plot(
+                [p[0] for p in tx],
+                [100 * p[1] for p in tx],
+                "s--",
+                color=colors[mode],
+                alpha=0.6,
+                label=f"{mode}: transmissions",
+            )
+        paper = PAPER["readable_share"].get(mode)
+        if paper is not None:
+            ax.axhline(100 * paper, color=colors[mode], ls=":", lw=1)
+            ax.text(10, 100 * paper + 1, f"paper, {mode}: {100 * paper:.0f} %", fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xticks(list(SCALES), [str(n) for n in SCALES])
+    ax.set_xlabel("devices")
+    ax.set_ylabel("readable on the wire, %")
+    ax.set_ylim(0, 100)
+    ax.set_title("Fig. 6: share readable, judged from the recorded traffic")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = root / "fig6_readable.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
+
+
+def _plot_fig7(
+    plt: Any, runs: list[dict[str, Any]], modes: list[str], colors: dict[str, str], root: Path
+) -> str:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, key, paper_key, title in (
+        (axes[0], "data_transfer_time_ms", "data_transfer_ms", "data-transfer time"),
+        (axes[1], "access_time_ms", "access_ms", "access time"),
+    ):
+        for mode in modes:
+            times: list[tuple[int, float, float]] = sorted(
+                (int(e["run"]["devices"]), float(e[key]["p50"]), float(e[key]["mean"]))
+                for e in runs
+                if e["run"]["mode"] == mode and e[key]["p50"] is not None
+            )
+            if times:
                 ax.plot(
-                    [p[0] for p in pts],
-                    [100 * p[1] for p in pts],
+                    [p[0] for p in times],
+                    [p[1] for p in times],
                     "o-",
                     color=colors[mode],
-                    label=f"{mode}: requests",
+                    label=f"{mode} p50",
                 )
-            tx: list[tuple[int, float]] = sorted(
-                (int(e["run"]["devices"]), float(e["readable_transmissions"]))
-                for e in runs
-                if e["run"]["mode"] == mode and e.get("readable_transmissions") is not None
-            )
-            if tx:
                 ax.plot(
-                    [p[0] for p in tx],
-                    [100 * p[1] for p in tx],
-                    "s--",
+                    [p[0] for p in times],
+                    [p[2] for p in times],
+                    "o:",
                     color=colors[mode],
-                    alpha=0.6,
-                    label=f"{mode}: transmissions",
+                    alpha=0.5,
+                    label=f"{mode} mean",
                 )
-            paper = PAPER["readable_share"].get(mode)
-            if paper is not None:
-                ax.axhline(100 * paper, color=colors[mode], ls=":", lw=1)
-                ax.text(10, 100 * paper + 1, f"paper, {mode}: {100 * paper:.0f} %", fontsize=7)
+            paper_pts = sorted(PAPER[paper_key].get(mode, {}).items())
+            if paper_pts:
+                ax.plot(
+                    [p[0] for p in paper_pts],
+                    [p[1] for p in paper_pts],
+                    "x",
+                    color=colors[mode],
+                    markersize=8,
+                    label=f"{mode}, paper",
+                )
         ax.set_xscale("log")
+        ax.set_yscale("log")
         ax.set_xticks(list(SCALES), [str(n) for n in SCALES])
         ax.set_xlabel("devices")
-        ax.set_ylabel("readable on the wire, %")
-        ax.set_ylim(0, 100)
-        ax.set_title("Fig. 6: share readable, judged from the recorded traffic")
+        ax.set_ylabel("ms (log)")
+        ax.set_title(f"Fig. 7: {title}")
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = root / "fig6_readable.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(str(path))
+    fig.tight_layout()
+    path = root / "fig7_times.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
 
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-        for ax, key, paper_key, title in (
-            (axes[0], "data_transfer_time_ms", "data_transfer_ms", "data-transfer time"),
-            (axes[1], "access_time_ms", "access_ms", "access time"),
-        ):
-            for mode in modes:
-                times: list[tuple[int, float, float]] = sorted(
-                    (int(e["run"]["devices"]), float(e[key]["p50"]), float(e[key]["mean"]))
-                    for e in runs
-                    if e["run"]["mode"] == mode and e[key]["p50"] is not None
-                )
-                if times:
-                    ax.plot(
-                        [p[0] for p in times],
-                        [p[1] for p in times],
-                        "o-",
-                        color=colors[mode],
-                        label=f"{mode} p50",
-                    )
-                    ax.plot(
-                        [p[0] for p in times],
-                        [p[2] for p in times],
-                        "o:",
-                        color=colors[mode],
-                        alpha=0.5,
-                        label=f"{mode} mean",
-                    )
-                paper_pts = sorted(PAPER[paper_key].get(mode, {}).items())
-                if paper_pts:
-                    ax.plot(
-                        [p[0] for p in paper_pts],
-                        [p[1] for p in paper_pts],
-                        "x",
-                        color=colors[mode],
-                        markersize=8,
-                        label=f"{mode}, paper",
-                    )
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xticks(list(SCALES), [str(n) for n in SCALES])
-            ax.set_xlabel("devices")
-            ax.set_ylabel("ms (log)")
-            ax.set_title(f"Fig. 7: {title}")
-            ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = root / "fig7_times.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(str(path))
+
+def _plot_biomt_figures(doc: dict[str, Any], root: Path) -> list[str]:
+    """BIoMT's Fig. 3 and Fig. 4 of each BIoMT run, renamed to tell them apart."""
+    written: list[str] = []
     for e in doc["runs"]:
         if e["run"]["kind"] == "biomt":
             report = {

@@ -214,22 +214,39 @@ def _run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) 
     if interrupted:
         report["interrupted"] = True
     if "at_end" in cpu:
-        report["resources"] = resources.summarize(
-            at_ready=cpu["at_ready"],
-            at_end=cpu["at_end"],
-            driver_at_start=driver_cpu0,
-            requests=int(report["requests"]["total"]),
-            workload_s=timings["workload_s"],
-            ready_s=timings["ready_s"],
-            pss_mib=pss,
-        )
-        report["resources"]["warmup_s"] = _warmup(run_dir, cpu["t_ready"])
-    report["plots"] = write_plots(report, run_dir / "plots")
-    (run_dir / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
-    (run_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")
+        report["resources"] = _resources(report, run_dir, timings, cpu, pss, driver_cpu0)
+    _write_report(report, run_dir)
     if interrupted:
         raise KeyboardInterrupt
     return report
+
+
+def _resources(
+    report: dict[str, Any],
+    run_dir: Path,
+    timings: dict[str, float],
+    cpu: dict[str, Any],
+    pss: dict[str, float],
+    driver_cpu0: float,
+) -> dict[str, Any]:
+    """The ward's CPU and memory from the samples taken at ready and at the end."""
+    summary = resources.summarize(
+        at_ready=cpu["at_ready"],
+        at_end=cpu["at_end"],
+        driver_at_start=driver_cpu0,
+        requests=int(report["requests"]["total"]),
+        workload_s=timings["workload_s"],
+        ready_s=timings["ready_s"],
+        pss_mib=pss,
+    )
+    summary["warmup_s"] = _warmup(run_dir, cpu["t_ready"])
+    return summary
+
+
+def _write_report(report: dict[str, Any], run_dir: Path) -> None:
+    report["plots"] = write_plots(report, run_dir / "plots")
+    (run_dir / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    (run_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")
 
 
 def _follow(

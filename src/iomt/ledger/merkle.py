@@ -366,30 +366,9 @@ def verify_consistency(proof: ConsistencyProof, first_root: bytes, second_root: 
     recomputed (first root, second root) pair when the hashes disagree.
     """
     m, n, path = proof.first_size, proof.second_size, tuple(proof.path)
-    if not (isinstance(m, int) and isinstance(n, int)) or not 0 <= m <= n:
-        raise ConsistencyProofError(
-            f"need 0 <= first size <= second size, got {m}, {n}", expected="m <= n", computed=m
-        )
-    if not (_is_hash(first_root) and _is_hash(second_root)):
-        raise ConsistencyProofError(f"roots must be {HASH_SIZE} bytes")
-    if not all(_is_hash(p) for p in path):
-        raise ConsistencyProofError(f"consistency proof hashes must be {HASH_SIZE} bytes each")
+    _check_consistency_shape(m, n, path, first_root, second_root)
     if m in (0, n):
-        # The empty tree is a prefix of every tree; a tree is consistent with itself.
-        if path:
-            raise ConsistencyProofError(
-                f"consistency proof from size {m} to {n} must be empty",
-                expected=0,
-                computed=len(path),
-            )
-        if m == 0 and not hmac.compare_digest(first_root, EMPTY_ROOT):
-            raise ConsistencyProofError(
-                "first root is not the empty tree's root", expected=first_root, computed=EMPTY_ROOT
-            )
-        if m == n and not hmac.compare_digest(first_root, second_root):
-            raise ConsistencyProofError(
-                f"two different roots for tree size {m}", expected=first_root, computed=second_root
-            )
+        _verify_trivial_consistency(m, n, path, first_root, second_root)
         return
     if not path:
         raise ConsistencyProofError(
@@ -428,6 +407,40 @@ def verify_consistency(proof: ConsistencyProof, first_root: bytes, second_root: 
             f"consistency proof from size {m} to {n} does not reproduce both roots",
             expected=(first_root, second_root),
             computed=(fr, sr),
+        )
+
+
+def _check_consistency_shape(
+    m: int, n: int, path: tuple[bytes, ...], first_root: bytes, second_root: bytes
+) -> None:
+    if not (isinstance(m, int) and isinstance(n, int)) or not 0 <= m <= n:
+        raise ConsistencyProofError(
+            f"need 0 <= first size <= second size, got {m}, {n}", expected="m <= n", computed=m
+        )
+    if not (_is_hash(first_root) and _is_hash(second_root)):
+        raise ConsistencyProofError(f"roots must be {HASH_SIZE} bytes")
+    if not all(_is_hash(p) for p in path):
+        raise ConsistencyProofError(f"consistency proof hashes must be {HASH_SIZE} bytes each")
+
+
+def _verify_trivial_consistency(
+    m: int, n: int, path: tuple[bytes, ...], first_root: bytes, second_root: bytes
+) -> None:
+    """From the empty tree, or to the same size: no proof to fold."""
+    # The empty tree is a prefix of every tree; a tree is consistent with itself.
+    if path:
+        raise ConsistencyProofError(
+            f"consistency proof from size {m} to {n} must be empty",
+            expected=0,
+            computed=len(path),
+        )
+    if m == 0 and not hmac.compare_digest(first_root, EMPTY_ROOT):
+        raise ConsistencyProofError(
+            "first root is not the empty tree's root", expected=first_root, computed=EMPTY_ROOT
+        )
+    if m == n and not hmac.compare_digest(first_root, second_root):
+        raise ConsistencyProofError(
+            f"two different roots for tree size {m}", expected=first_root, computed=second_root
         )
 
 

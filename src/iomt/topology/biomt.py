@@ -129,7 +129,7 @@ def _with(spec: NodeSpec, **params: Any) -> NodeSpec:
     )
 
 
-def biomt_plan(
+def biomt_plan(  # noqa: PLR0913  (its keyword-only arguments are the topology's options)
     devices: int,
     *,
     seed: int = 0,

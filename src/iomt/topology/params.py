@@ -23,7 +23,7 @@ import functools
 import json
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar, Literal, Self
 
 from iomt.errors import ConfigurationError
@@ -87,94 +87,132 @@ def parse_value(value: Any, tp: Any) -> Any:
         raise ValueError(str(exc)) from None
 
 
-def _parse(value: Any, tp: Any) -> Any:  # one case per kind of type
+def _parse(value: Any, tp: Any) -> Any:  # noqa: PLR0911  (one case per kind of type)
     if tp is Any or type(value) is tp:  # what plans hold already (bool is not an int here)
         return value
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        choices = [a for a in args if a is not type(None)]
-        if len(choices) == 1:  # X | None: what X says
-            return _parse(value, choices[0])
-        for arg in choices:
-            try:
-                return _parse(value, arg)
-            except _Invalid:
-                pass
-        raise _Invalid(f"must be {' or '.join(_describe(a) for a in args)}, not {value!r}")
+        return _parse_union(value, args)
     if origin is Literal:
-        if value in args:
-            return value
-        if isinstance(value, str):  # FULL / full: choices are matched without case
-            for choice in args:
-                if isinstance(choice, str) and choice.lower() == value.lower():
-                    return choice
-        raise _Invalid(f"must be one of {', '.join(repr(a) for a in args)}, not {value!r}")
+        return _parse_literal(value, args)
     if isinstance(tp, type) and issubclass(tp, Params):
-        if isinstance(value, tp):
-            return value
-        if isinstance(value, str):
-            value = _json(value)
-        if not isinstance(value, Mapping):
-            raise _Invalid(f"must be a mapping of {tp.__name__} fields, not {value!r}")
-        try:
-            return tp.from_mapping(value)
-        except ConfigurationError as exc:
-            raise _Invalid(f"is not a valid {tp.__name__}: {exc}") from None
+        return _parse_params(value, tp)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         try:
             return tp(value)
         except ValueError:
             raise _Invalid(f"must be one of {[m.value for m in tp]}, not {value!r}") from None
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
-            return value.lower() in _TRUE
-        raise _Invalid(f"must be a bool (true/false), not {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                pass
-        raise _Invalid(f"must be an int, not {value!r}")
-    if tp is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise _Invalid(f"must be a float, not {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise _Invalid(f"must be a string, not {value!r}")
+    if tp in _SCALARS:
+        return _SCALARS[tp](value)
     if origin is tuple:
-        if isinstance(value, str):  # a command line's list: a,b,c (or JSON)
-            value = _json(value) if value.startswith("[") else [v for v in value.split(",") if v]
-        if not isinstance(value, list | tuple):
-            raise _Invalid(f"must be a list, not {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_parse(v, args[0]) for v in value)
-        if len(args) != len(value):
-            raise _Invalid(f"must be a list of {len(args)}, not {value!r}")
-        return tuple(_parse(v, a) for v, a in zip(value, args, strict=True))
+        return _parse_tuple(value, args)
     if origin in (Mapping, dict) or tp in (Mapping, dict):
-        if isinstance(value, str):
-            value = _json(value)
-        if not isinstance(value, Mapping):
-            raise _Invalid(f"must be a mapping, not {value!r}")
-        key_type, value_type = args or (Any, Any)
-        return types.MappingProxyType(
-            {_parse(k, key_type): _parse(v, value_type) for k, v in value.items()}
-        )
+        return _parse_mapping(value, args)
     raise TypeError(f"no parser for parameters of type {tp!r}")
+
+
+def _parse_union(value: Any, args: tuple[Any, ...]) -> Any:
+    if value is None and type(None) in args:
+        return None
+    choices = [a for a in args if a is not type(None)]
+    if len(choices) == 1:  # X | None: what X says
+        return _parse(value, choices[0])
+    for arg in choices:
+        try:
+            return _parse(value, arg)
+        except _Invalid:
+            pass
+    raise _Invalid(f"must be {' or '.join(_describe(a) for a in args)}, not {value!r}")
+
+
+def _parse_literal(value: Any, args: tuple[Any, ...]) -> Any:
+    if value in args:
+        return value
+    if isinstance(value, str):  # FULL / full: choices are matched without case
+        for choice in args:
+            if isinstance(choice, str) and choice.lower() == value.lower():
+                return choice
+    raise _Invalid(f"must be one of {', '.join(repr(a) for a in args)}, not {value!r}")
+
+
+def _parse_params(value: Any, tp: type[Params]) -> Params:
+    if isinstance(value, tp):
+        return value
+    if isinstance(value, str):
+        value = _json(value)
+    if not isinstance(value, Mapping):
+        raise _Invalid(f"must be a mapping of {tp.__name__} fields, not {value!r}")
+    try:
+        return tp.from_mapping(value)
+    except ConfigurationError as exc:
+        raise _Invalid(f"is not a valid {tp.__name__}: {exc}") from None
+
+
+def _parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+        return value.lower() in _TRUE
+    raise _Invalid(f"must be a bool (true/false), not {value!r}")
+
+
+def _parse_int(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    raise _Invalid(f"must be an int, not {value!r}")
+
+
+def _parse_float(value: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise _Invalid(f"must be a float, not {value!r}")
+
+
+def _parse_str(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    raise _Invalid(f"must be a string, not {value!r}")
+
+
+_SCALARS: dict[Any, Callable[[Any], Any]] = {
+    bool: _parse_bool,
+    int: _parse_int,
+    float: _parse_float,
+    str: _parse_str,
+}
+
+
+def _parse_tuple(value: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    if isinstance(value, str):  # a command line's list: a,b,c (or JSON)
+        value = _json(value) if value.startswith("[") else [v for v in value.split(",") if v]
+    if not isinstance(value, list | tuple):
+        raise _Invalid(f"must be a list, not {value!r}")
+    if len(args) == 2 and args[1] is Ellipsis:
+        return tuple(_parse(v, args[0]) for v in value)
+    if len(args) != len(value):
+        raise _Invalid(f"must be a list of {len(args)}, not {value!r}")
+    return tuple(_parse(v, a) for v, a in zip(value, args, strict=True))
+
+
+def _parse_mapping(value: Any, args: tuple[Any, ...]) -> Mapping[Any, Any]:
+    if isinstance(value, str):
+        value = _json(value)
+    if not isinstance(value, Mapping):
+        raise _Invalid(f"must be a mapping, not {value!r}")
+    key_type, value_type = args or (Any, Any)
+    return types.MappingProxyType(
+        {_parse(k, key_type): _parse(v, value_type) for k, v in value.items()}
+    )
 
 
 def _json(text: str) -> Any:

@@ -75,7 +75,7 @@ def deal_capabilities(
     return deck
 
 
-def sharing_plan(
+def sharing_plan(  # noqa: PLR0913  (its keyword-only arguments are the topology's options)
     devices: int,
     *,
     mode: SharingMode = "distributed",

@@ -103,7 +103,9 @@ class History:
         ]
 
 
-def _entries(tx: Transaction, body: Body, devices: set[str]) -> list[HistoryEntry]:
+def _entries(  # noqa: PLR0911  (one case per transaction type of the paper)
+    tx: Transaction, body: Body, devices: set[str]
+) -> list[HistoryEntry]:
     def entry(
         actor: str,
         role: str,

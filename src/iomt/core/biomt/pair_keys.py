@@ -118,7 +118,9 @@ class PairKeys:
             )
         return replace(grant, key_for_initiator=wraps[0], key_for_peer=wraps[1])
 
-    def _refusal(self, a: DeviceRecord, peer: str, now: int) -> str | None:
+    def _refusal(  # noqa: PLR0911  (one refusal per check, in the protocol's order)
+        self, a: DeviceRecord, peer: str, now: int
+    ) -> str | None:
         """Why A may not talk to ``peer``; None if it may."""
         state = self._state
         b = state.devices.get(peer)

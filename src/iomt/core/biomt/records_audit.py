@@ -62,6 +62,30 @@ def audit_local_storage(
     problem (:class:`~iomt.ledger.LocalRecordError`), else report."""
     keys = StorageKeys(storage_secret)
     retention = Retention(retention)
+    expected, removed_at = _committed_stores(storage, keys)
+    block_of = _block_of(storage)
+    present, seen = _check_present(storage, expected, removed_at)
+    removed = 0
+    gone_by_block: dict[int | None, list[int]] = {}
+    for device, seq in sorted(expected, key=lambda k: k[1]):
+        if (device, seq) in seen:
+            continue
+        if device in removed_at:
+            removed += 1
+            continue
+        gone_by_block.setdefault(block_of.get(seq), []).append(seq)
+    evicted, evicted_blocks = (
+        _account_for_missing(gone_by_block, expected, removed_at, block_of, retention)
+        if gone_by_block
+        else (0, 0)
+    )
+    return LocalStorageReport(len(expected), present, removed, evicted, evicted_blocks)
+
+
+def _committed_stores(
+    storage: LedgerStorage, keys: StorageKeys
+) -> tuple[dict[tuple[str, int], StoreBody], dict[str, int]]:
+    """The Store bodies by (device, seq), and each removed device's first granted Remove."""
     expected: dict[tuple[str, int], StoreBody] = {}
     removed_at: dict[str, int] = {}
     for tx in storage.iter_transactions(0, None):
@@ -78,13 +102,25 @@ def audit_local_storage(
             expected[(tx.generator_id, tx.seq)] = decoded
         elif isinstance(decoded, RemoveBody) and decoded.outcome is Outcome.GRANTED:
             removed_at.setdefault(decoded.device, tx.seq)
+    return expected, removed_at
 
+
+def _block_of(storage: LedgerStorage) -> dict[int, int]:
+    """The block index of each transaction seq."""
     block_of: dict[int, int] = {}
     for block in storage.iter_blocks():
         h = block.header
         for seq in range(h.first_seq, h.first_seq + h.tx_count):
             block_of[seq] = h.index
+    return block_of
 
+
+def _check_present(
+    storage: LedgerStorage,
+    expected: dict[tuple[str, int], StoreBody],
+    removed_at: dict[str, int],
+) -> tuple[int, set[tuple[str, int]]]:
+    """Every stored record against its Store; how many there are and which."""
     present = 0
     seen: set[tuple[str, int]] = set()
     for device in storage.record_devices():
@@ -115,39 +151,40 @@ def audit_local_storage(
                 )
             seen.add(key)
             present += 1
+    return present, seen
 
-    removed = 0
-    gone_by_block: dict[int | None, list[int]] = {}
-    for device, seq in sorted(expected, key=lambda k: k[1]):
-        if (device, seq) in seen:
-            continue
-        if device in removed_at:
-            removed += 1
-            continue
-        gone_by_block.setdefault(block_of.get(seq), []).append(seq)
+
+def _account_for_missing(
+    gone_by_block: dict[int | None, list[int]],
+    expected: dict[tuple[str, int], StoreBody],
+    removed_at: dict[str, int],
+    block_of: dict[int, int],
+    retention: Retention,
+) -> tuple[int, int]:
+    """Records no Remove accounts for: evicted whole synced blocks (records, blocks) under
+    evict-after-sync, else the first gap raised."""
     evicted = evicted_blocks = 0
-    if gone_by_block:
-        stores_by_block: dict[int | None, int] = {}
-        for device, seq in expected:
-            if device not in removed_at:
-                index = block_of.get(seq)
-                stores_by_block[index] = stores_by_block.get(index, 0) + 1
-        for where, seqs in sorted(gone_by_block.items(), key=lambda kv: min(kv[1])):
-            whole = where is not None and len(seqs) == stores_by_block.get(where, 0)
-            if retention is Retention.EVICT_AFTER_SYNC and whole:
-                evicted += len(seqs)
-                evicted_blocks += 1
-                continue
-            first = min(seqs)
-            raise LocalRecordMissingError(
-                f"{len(seqs)} record(s) of block {where} are missing, from Store {first} "
-                f"(no Remove accounts for them"
-                + (
-                    "; retention keeps records)"
-                    if retention is Retention.KEEP
-                    else "; an eviction takes a whole synced block)"
-                ),
-                seq=first,
-                computed=len(seqs),
-            )
-    return LocalStorageReport(len(expected), present, removed, evicted, evicted_blocks)
+    stores_by_block: dict[int | None, int] = {}
+    for device, seq in expected:
+        if device not in removed_at:
+            index = block_of.get(seq)
+            stores_by_block[index] = stores_by_block.get(index, 0) + 1
+    for where, seqs in sorted(gone_by_block.items(), key=lambda kv: min(kv[1])):
+        whole = where is not None and len(seqs) == stores_by_block.get(where, 0)
+        if retention is Retention.EVICT_AFTER_SYNC and whole:
+            evicted += len(seqs)
+            evicted_blocks += 1
+            continue
+        first = min(seqs)
+        raise LocalRecordMissingError(
+            f"{len(seqs)} record(s) of block {where} are missing, from Store {first} "
+            f"(no Remove accounts for them"
+            + (
+                "; retention keeps records)"
+                if retention is Retention.KEEP
+                else "; an eviction takes a whole synced block)"
+            ),
+            seq=first,
+            computed=len(seqs),
+        )
+    return evicted, evicted_blocks

@@ -352,17 +352,7 @@ class BolsterState:
                     self.mark_removed(gone, tx.time)
                     removed.append(gone)
             elif isinstance(body, CommunicationBody):
-                for g in body.invalidated:
-                    if g in self.grants:
-                        self.grants[g].valid = False
-                if body.outcome is Outcome.GRANTED:
-                    grant = PairGrant(body.grant_id, body.initiator, body.peer, body.expires_at)
-                    grant.valid = not any(
-                        self.devices[d].removed
-                        for d in (body.initiator, body.peer)
-                        if d in self.devices
-                    )
-                    self.add_grant(grant)
+                self._replay_communication(body)
             elif (
                 isinstance(body, ObserveBody)
                 and body.outcome is Outcome.GRANTED
@@ -371,7 +361,22 @@ class BolsterState:
                 sub = self.subscription(body)
                 if sub.devices:
                     self.engine.add(sub)
-        # an Origin whose policy block a crash prevented
+        self._authorize_unsealed_origins()
+        return removed
+
+    def _replay_communication(self, body: CommunicationBody) -> None:
+        for g in body.invalidated:
+            if g in self.grants:
+                self.grants[g].valid = False
+        if body.outcome is Outcome.GRANTED:
+            grant = PairGrant(body.grant_id, body.initiator, body.peer, body.expires_at)
+            grant.valid = not any(
+                self.devices[d].removed for d in (body.initiator, body.peer) if d in self.devices
+            )
+            self.add_grant(grant)
+
+    def _authorize_unsealed_origins(self) -> None:
+        """Seal the policy block of an Origin whose block a crash prevented."""
         policy = self.ledger.privacy_header
         missing = [
             p for p, d in self.devices.items() if not d.removed and not policy.is_authorized(p)
@@ -380,4 +385,3 @@ class BolsterState:
             policy = policy.with_device(p)
         if missing:
             self.seal_block(policy)
-        return removed
