@@ -523,6 +523,56 @@ _TIMING_LABELS = {
 }
 
 
+def _traffic_lines(r: dict[str, Any]) -> list[str]:
+    """The report's section on what crossed the wire readable (from the bag's audit)."""
+    lines: list[str] = []
+    paper = r["paper"]
+    traffic = r.get("traffic")
+    if r.get("audit_pending"):
+        lines += [
+            "",
+            "The bag's audit (what crossed the wire readable) is still running; this report "
+            "is rewritten with it (or run `iomt bag audit` on the bag).",
+        ]
+    if traffic:
+        share = traffic.get("readable_share")
+        lines += [
+            "",
+            "## Traffic (judged from the recorded bag)",
+            "",
+            f"{traffic['readable']} of {traffic['transmissions']} reading-bearing "
+            f"transmissions readable without a key"
+            + ("" if share is None else f" ({100 * share:.1f} %)")
+            + ".",
+            "",
+            f"Requests whose reading crossed the network readable somewhere: "
+            f"{traffic.get('requests_with_exposed_reading')} of "
+            f"{traffic.get('requests_answered')}"
+            + (
+                ""
+                if traffic.get("exposed_request_share") is None
+                else f" ({100 * traffic['exposed_request_share']:.1f} %)"
+            )
+            + f"; the paper reports {_fmt(paper['readable_share'])} of requests in "
+            "plain text for this mode.",
+            "",
+            "| hop | transmissions | readable |",
+            "|---|---|---|",
+        ]
+        for hop, row in (traffic.get("by_hop") or {}).items():
+            lines.append(f"| {hop} | {row['transmissions']} | {row['readable']} |")
+        radio_hops = traffic.get("by_radio_hops") or {}
+        if radio_hops:
+            lines += [
+                "",
+                "Readable transmissions by radio hops from the reading's device to the node "
+                "that received it (off-map: a provider or server): "
+                + ", ".join(f"{k} {row['readable']}" for k, row in radio_hops.items())
+                + ".",
+            ]
+    return lines
+
+
 def render_markdown(r: dict[str, Any]) -> str:
     req = r["requests"]
     a, dt = r["access_time_ms"], r["data_transfer_time_ms"]
@@ -586,49 +636,7 @@ def render_markdown(r: dict[str, Any]) -> str:
         if table:
             lines += ["", f"| {title} | n |", "|---|---|"]
             lines += [f"| {reason} | {n} |" for reason, n in table.items()]
-    traffic = r.get("traffic")
-    if r.get("audit_pending"):
-        lines += [
-            "",
-            "The bag's audit (what crossed the wire readable) is still running; this report "
-            "is rewritten with it (or run `iomt bag audit` on the bag).",
-        ]
-    if traffic:
-        share = traffic.get("readable_share")
-        lines += [
-            "",
-            "## Traffic (judged from the recorded bag)",
-            "",
-            f"{traffic['readable']} of {traffic['transmissions']} reading-bearing "
-            f"transmissions readable without a key"
-            + ("" if share is None else f" ({100 * share:.1f} %)")
-            + ".",
-            "",
-            f"Requests whose reading crossed the network readable somewhere: "
-            f"{traffic.get('requests_with_exposed_reading')} of "
-            f"{traffic.get('requests_answered')}"
-            + (
-                ""
-                if traffic.get("exposed_request_share") is None
-                else f" ({100 * traffic['exposed_request_share']:.1f} %)"
-            )
-            + f"; the paper reports {_fmt(paper['readable_share'])} of requests in "
-            "plain text for this mode.",
-            "",
-            "| hop | transmissions | readable |",
-            "|---|---|---|",
-        ]
-        for hop, row in (traffic.get("by_hop") or {}).items():
-            lines.append(f"| {hop} | {row['transmissions']} | {row['readable']} |")
-        radio_hops = traffic.get("by_radio_hops") or {}
-        if radio_hops:
-            lines += [
-                "",
-                "Readable transmissions by radio hops from the reading's device to the node "
-                "that received it (off-map: a provider or server): "
-                + ", ".join(f"{k} {row['readable']}" for k, row in radio_hops.items())
-                + ".",
-            ]
+    lines += _traffic_lines(r)
     lines += resources.render_lines(r.get("resources") or {})
     lines += [
         "",
