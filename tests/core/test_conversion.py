@@ -17,7 +17,7 @@ from iomt.core.conversion import (
     SESSION_AEAD,
     ConversionOrder,
     ConversionPlan,
-    ConversionRefused,
+    ConversionRefusedError,
     accept,
     plan,
 )
@@ -121,7 +121,7 @@ def test_a_signed_order_from_a_registered_one_hop_neighbour_is_converted() -> No
 def test_an_order_for_another_converter_is_refused() -> None:
     signer = Ed25519Signer.generate()
     order = _order(converter_uri="iomt://ward1/bp_abe").signed_by(signer)
-    with raises(ConversionRefused, f"order is for iomt://ward1/bp_abe, not {CONVERTER}"):
+    with raises(ConversionRefusedError, f"order is for iomt://ward1/bp_abe, not {CONVERTER}"):
         _accept(order, signer)
 
 
@@ -135,7 +135,7 @@ def test_an_order_from_a_device_that_is_not_a_registered_one_hop_neighbour_is_re
         "two hops away": _neighbour(signer.verifier(), hops=2),
         "no registered key": _neighbour(None),
     }[who]
-    with raises(ConversionRefused, f"{DEVICE} is not a registered neighbour"):
+    with raises(ConversionRefusedError, f"{DEVICE} is not a registered neighbour"):
         _accept(_order().signed_by(signer), signer, neighbour=neighbour)
 
 
@@ -152,14 +152,14 @@ def test_an_order_from_a_neighbour_not_certified_as_a_device_is_refused(
 ) -> None:
     signer = Ed25519Signer.generate()
     neighbour = _neighbour(signer.verifier(), certified=certified)
-    with raises(ConversionRefused, f"{DEVICE} is not certified as a device"):
+    with raises(ConversionRefusedError, f"{DEVICE} is not certified as a device"):
         _accept(_order().signed_by(signer), signer, neighbour=neighbour)
 
 
 def test_an_order_for_a_technique_the_converter_cannot_apply_is_refused() -> None:
     signer = Ed25519Signer.generate()
     order = _order(requested_technique="cpabe").signed_by(signer)
-    with raises(ConversionRefused, "cpabe is not applicable here"):
+    with raises(ConversionRefusedError, "cpabe is not applicable here"):
         _accept(order, signer)
 
 

@@ -29,7 +29,7 @@ from iomt.core.fhir import (
     FhirDocumentError,
     FhirProfileError,
     FhirStorageError,
-    InvalidVitalSign,
+    InvalidVitalSignError,
     VitalSign,
     bundle_json,
     check_document,
@@ -207,7 +207,7 @@ def test_time_is_utc_floored_to_microseconds() -> None:
     ],
 )
 def test_inexpressible_readings_raise_a_typed_error(reading: VitalSign, match: str) -> None:
-    with pytest.raises(InvalidVitalSign, match=match) as info:
+    with pytest.raises(InvalidVitalSignError, match=match) as info:
         to_observation(reading)
     assert isinstance(info.value, RemoteProtocolError)
 
@@ -440,7 +440,7 @@ def test_any_reading_is_a_conforming_observation_or_a_typed_error(
     )
     try:
         obs = to_observation(reading)
-    except InvalidVitalSign:
+    except InvalidVitalSignError:
         return
     assert profile_violations(obs) == ()
     assert Observation.model_validate_json(obs.model_dump_json()) == obs

@@ -34,7 +34,7 @@ import pytest
 
 from core.sharing_world import World, build_world
 from iomt.core import conversion
-from iomt.core.conversion import ConversionRefused
+from iomt.core.conversion import ConversionRefusedError
 from iomt.core.device import Converting, Refused
 from iomt.crypto.techniques import Capability
 
@@ -188,7 +188,7 @@ def test_converter_refuses_a_plaintext_order_that_crossed_two_hops(line: World) 
     # hr_none itself will not address its plaintext to a converter two hops away ...
     reply = _ask(line, "hr_none")
     assert isinstance(reply, Converting)
-    with pytest.raises(ConversionRefused, match="not a 1-hop neighbour"):
+    with pytest.raises(ConversionRefusedError, match="not a 1-hop neighbour"):
         line.device("hr_none").conversion_order(reply, _uri(line, "far_ecc"))
     # ... and an order relayed there (re-addressed on the way) is refused by the converter
     order = dataclasses.replace(_order_for(line, "near_ecc"), converter_uri=_uri(line, "far_ecc"))
@@ -196,7 +196,7 @@ def test_converter_refuses_a_plaintext_order_that_crossed_two_hops(line: World) 
     # far_ecc knows hr_none only as a 2-hop neighbour (through relay's announcement) ...
     two_hop = next(n for n in far.table.neighbours() if n.uri == _uri(line, "hr_none"))
     assert two_hop.hops == 2 and far.table.one_hop(two_hop.uri) is None
-    with pytest.raises(ConversionRefused, match="not a registered neighbour"):
+    with pytest.raises(ConversionRefusedError, match="not a registered neighbour"):
         far.on_conversion(order, seq=1, stamp_ns=1)
     assert far.counters["conversion_refused"] == 1
     # ... and refuses even if it held the device's key for that entry: the hop count decides.
@@ -205,7 +205,7 @@ def test_converter_refuses_a_plaintext_order_that_crossed_two_hops(line: World) 
         verifier=line.device("near_ecc").table.one_hop(two_hop.uri).verifier,  # type: ignore[union-attr]
     )
     assert keyed.verifier is not None
-    with pytest.raises(ConversionRefused, match="not a registered neighbour"):
+    with pytest.raises(ConversionRefusedError, match="not a registered neighbour"):
         conversion.accept(
             order,
             converter_uri=far.uri,

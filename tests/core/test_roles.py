@@ -18,7 +18,7 @@ import pytest
 
 from core.sharing_world import World, build_world, der
 from iomt.core import conversion
-from iomt.core.conversion import ConversionRefused
+from iomt.core.conversion import ConversionRefusedError
 from iomt.core.device import Converting
 from iomt.core.registration import Announcement, Neighbour
 from iomt.crypto.roles import CertifiedRole, Role, roles_of
@@ -134,7 +134,7 @@ def test_the_planner_takes_only_certified_converters(world: World) -> None:
     assert wallet.uri not in pending.plan.candidates
     assert pending.plan.candidates == [world.device("near_ecc").uri]
     # and the device will not hand it the reading even when told to
-    with pytest.raises(ConversionRefused, match="certified as wallet"):
+    with pytest.raises(ConversionRefusedError, match="certified as wallet"):
         d.conversion_order(pending, wallet.uri)
 
 
@@ -148,7 +148,7 @@ def test_a_session_link_goes_only_to_a_certified_converter(world: World) -> None
     world.open_session(p.channels, sym.channels)
     reply = sym.on_data_request(p.data_request(sym.uri, "ecc"))
     assert isinstance(reply, Converting)
-    with pytest.raises(ConversionRefused, match="certified as provider"):
+    with pytest.raises(ConversionRefusedError, match="certified as provider"):
         sym.conversion_order(reply, world.providers["mallory"].uri)
     # the certified converter passes the same check
     world.open_session(sym.channels, world.device("near_ecc").channels)
@@ -175,7 +175,7 @@ def test_a_converter_takes_orders_only_from_certified_devices(world: World) -> N
     posing = dataclasses.replace(
         neighbour, certified=roles_of(world.keystore.certificate("wallet_p1"))
     )
-    with pytest.raises(ConversionRefused, match="not certified as a device"):
+    with pytest.raises(ConversionRefusedError, match="not certified as a device"):
         conversion.accept(
             order,
             converter_uri=near.uri,

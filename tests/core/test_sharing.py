@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.sharing_world import World, build_world, der
-from iomt.core.conversion import ConversionRefused
+from iomt.core.conversion import ConversionRefusedError
 from iomt.core.device import Converting, Refused, Shared
 from iomt.core.handshake import new_token_request
 from iomt.core.listener import DataRequest
@@ -283,11 +283,11 @@ def test_converter_refuses_orders_from_unregistered_devices(world: World) -> Non
     _session(world, "dr_house", "hr_none")
     _p, d, pending = _convert(world, "hr_none", "ecc")
     converter = world.device("far_ecc")  # never heard hr_none
-    with pytest.raises(ConversionRefused, match="not a 1-hop neighbour"):
+    with pytest.raises(ConversionRefusedError, match="not a 1-hop neighbour"):
         d.conversion_order(pending, converter.uri)  # nor will hr_none send its plaintext there
     near = pending.plan.next()
     order = dataclasses.replace(d.conversion_order(pending, near), converter_uri=converter.uri)
-    with pytest.raises(ConversionRefused, match="not a registered neighbour"):
+    with pytest.raises(ConversionRefusedError, match="not a registered neighbour"):
         converter.on_conversion(order, seq=1, stamp_ns=1)
 
 

@@ -17,7 +17,7 @@ from iomt.crypto.errors import (
     CertificateRevokedError,
     HandshakeError,
     KeystoreError,
-    TokenRevoked,
+    TokenRevokedError,
 )
 from iomt.crypto.keystore import Keystore
 from iomt.crypto.revocation import RevocationKind
@@ -140,7 +140,7 @@ def test_revocation_is_persisted_with_a_crl_and_used_by_tokens(
         token, audience="dev", proof=make_proof(token, requester, challenge=b"c"), challenge=b"c"
     )
     store.revoke("token", claims.token_id.hex(), reason="patient withdrew consent")
-    with pytest.raises(TokenRevoked):
+    with pytest.raises(TokenRevokedError):
         verifier.verify(
             token,
             audience="dev",

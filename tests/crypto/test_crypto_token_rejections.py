@@ -16,13 +16,13 @@ from crypto_clock import FakeClock
 from iomt.crypto.errors import (
     KeyFormatError,
     TokenError,
-    TokenIssuerMismatch,
-    TokenMalformed,
-    TokenNotYetValid,
-    TokenProofInvalid,
-    TokenReplayed,
-    TokenRevoked,
-    TokenSignatureInvalid,
+    TokenIssuerError,
+    TokenMalformedError,
+    TokenNotYetValidError,
+    TokenProofError,
+    TokenReplayedError,
+    TokenRevokedError,
+    TokenSignatureError,
 )
 from iomt.crypto.revocation import RevocationKind, RevocationList
 from iomt.crypto.signing import EcdsaP256Signer, Ed25519Signer, HmacSha256Key
@@ -141,10 +141,10 @@ def test_a_token_with_a_bad_claim_is_malformed_and_says_which(
 ) -> None:
     token = _sign(_claims(**changes))
     if message is None:
-        with pytest.raises(TokenMalformed, match=r"^cnf key is not a valid public key: \S"):
+        with pytest.raises(TokenMalformedError, match=r"^cnf key is not a valid public key: \S"):
             _present(token)
     else:
-        with raises(TokenMalformed, message):
+        with raises(TokenMalformedError, message):
             _present(token)
 
 
@@ -193,23 +193,23 @@ def _sign1(value: Any, *, tag: int = 18) -> bytes:
     ],
 )
 def test_a_structurally_bad_token_is_malformed_and_says_why(token: bytes, message: str) -> None:
-    with raises(TokenMalformed, message):
+    with raises(TokenMalformedError, message):
         _present(token)
 
 
 def test_the_key_id_may_sit_in_the_protected_header_but_must_be_there() -> None:
     protected = _sign(_claims(), protected_header={1: -8, 4: b"w"}, unprotected={})
     assert _present(protected).token_id == b"token-id"  # type: ignore[attr-defined]
-    with raises(TokenMalformed, f"key id b'' is not the key id of issuer {WALLET!r}"):
+    with raises(TokenMalformedError, f"key id b'' is not the key id of issuer {WALLET!r}"):
         _present(_sign(_claims(), unprotected={}))
-    with raises(TokenMalformed, f"key id b'x' is not the key id of issuer {WALLET!r}"):
+    with raises(TokenMalformedError, f"key id b'x' is not the key id of issuer {WALLET!r}"):
         _present(_sign(_claims(), protected_header={1: -8, 4: b"x"}, unprotected={4: b"w"}))
 
 
 def test_a_token_with_a_bad_signature_says_so() -> None:
     token = bytearray(_sign(_claims()))
     token[-1] ^= 1
-    with raises(TokenSignatureInvalid, "COSE_Sign1 signature does not verify"):
+    with raises(TokenSignatureError, "COSE_Sign1 signature does not verify"):
         _present(bytes(token))
 
 
@@ -222,7 +222,7 @@ def test_a_cose_library_failure_is_reported_as_malformed_with_its_type(
         raise KeyError("surprise")
 
     monkeypatch.setattr(verifier._ctx, "decode", broken)
-    with raises(TokenMalformed, "not a valid COSE_Sign1 CWT: KeyError"):
+    with raises(TokenMalformedError, "not a valid COSE_Sign1 CWT: KeyError"):
         _present(_sign(_claims()), verifier)
 
 
@@ -266,21 +266,21 @@ def test_a_proof_nonce_is_8_to_64_bytes(size: int, ok: bool) -> None:
     if ok:
         _present(token, proof=proof)
     else:
-        with raises(TokenProofInvalid, "proof nonce must be 8..64 bytes"):
+        with raises(TokenProofError, "proof nonce must be 8..64 bytes"):
             _present(token, proof=proof)
 
 
 def test_a_bad_proof_says_why() -> None:
     token = _sign(_claims())
     good = make_proof(token, HOLDER, challenge=b"c", request=b"r", nonce=b"n" * 16)
-    with raises(TokenProofInvalid, "unknown proof version"):
+    with raises(TokenProofError, "unknown proof version"):
         _present(token, proof=b"\x02" + good[1:])
     thief = make_proof(token, Ed25519Signer.generate(), challenge=b"c", request=b"r")
-    with raises(TokenProofInvalid, "presenter did not prove possession of the cnf key"):
+    with raises(TokenProofError, "presenter did not prove possession of the cnf key"):
         _present(token, proof=thief)
     verifier = _verifier()
     _present(token, verifier, proof=good)
-    with raises(TokenReplayed, "proof nonce already seen for this token"):
+    with raises(TokenReplayedError, "proof nonce already seen for this token"):
         _present(token, verifier, proof=good)
 
 
@@ -290,7 +290,7 @@ def test_a_bad_proof_says_why() -> None:
 def test_leeway_also_admits_a_token_that_is_not_quite_valid_yet() -> None:
     token = _sign(_claims(c5=NOW + 20))
     _present(token, _verifier(FakeClock(NOW + 1), leeway=30))
-    with raises(TokenNotYetValid, f"token valid from {NOW + 20}, now {NOW + 1}"):
+    with raises(TokenNotYetValidError, f"token valid from {NOW + 20}, now {NOW + 1}"):
         _present(token, _verifier(FakeClock(NOW + 1), leeway=10))
 
 
@@ -301,7 +301,7 @@ def test_a_proof_is_remembered_as_long_as_leeway_keeps_its_token_valid() -> None
     proof = make_proof(token, HOLDER, challenge=b"c", request=b"r")
     _present(token, verifier, proof=proof)
     clock.now = NOW + 80  # expired, but within the leeway
-    with pytest.raises(TokenReplayed):
+    with pytest.raises(TokenReplayedError):
         _present(token, verifier, proof=proof)
 
 
@@ -311,7 +311,7 @@ def test_each_single_use_token_is_spent_on_its_own() -> None:
     second = _sign(_claims(c7=b"second", **{"c-65600": True}))
     _present(first, verifier)
     _present(second, verifier)
-    with raises(TokenReplayed, f"single-use token {b'first'.hex()} was already used"):
+    with raises(TokenReplayedError, f"single-use token {b'first'.hex()} was already used"):
         _present(first, verifier)
 
 
@@ -319,7 +319,7 @@ def test_a_single_use_token_over_a_channel_is_spent_once() -> None:
     verifier = _verifier()
     token = _sign(_claims(**{"c-65600": True}))
     verifier.verify_holder(token, audience=DEVICE, holder=HOLDER.verifier())
-    with pytest.raises(TokenReplayed):
+    with pytest.raises(TokenReplayedError):
         verifier.verify_holder(token, audience=DEVICE, holder=HOLDER.verifier())
     with raises(TokenError, "token is bound to another key than the channel's peer"):
         verifier.verify_holder(token, audience=DEVICE, holder=WALLET_KEY.verifier())
@@ -328,7 +328,7 @@ def test_a_single_use_token_over_a_channel_is_spent_once() -> None:
 def test_a_revoked_token_says_so() -> None:
     revocations = RevocationList()
     revocations.revoke(RevocationKind.TOKEN, b"token-id".hex(), reason="lost", at=0)
-    with raises(TokenRevoked, f"token {b'token-id'.hex()} or its holder is revoked"):
+    with raises(TokenRevokedError, f"token {b'token-id'.hex()} or its holder is revoked"):
         _present(_sign(_claims()), _verifier(revocations=revocations))
 
 
@@ -343,7 +343,7 @@ def test_a_replay_cache_entry_lives_up_to_and_including_its_expiry() -> None:
 def test_a_full_replay_cache_keeps_entries_that_expire_now() -> None:
     cache = ReplayCache(capacity=1)
     assert cache.add(b"a", until=10.0, now=0.0)
-    with raises(TokenReplayed, "replay cache full; refusing until entries expire"):
+    with raises(TokenReplayedError, "replay cache full; refusing until entries expire"):
         cache.add(b"b", until=20.0, now=10.0)
     assert cache.add(b"b", until=20.0, now=10.5)
 
@@ -351,16 +351,16 @@ def test_a_full_replay_cache_keeps_entries_that_expire_now() -> None:
 def test_an_untrusted_or_unusable_issuer_is_named() -> None:
     rogue = Ed25519Signer.generate()
     verifier = TokenVerifier({"wallet:mallory": rogue.verifier()}, key_ids={"wallet:mallory": b"w"})
-    with raises(TokenIssuerMismatch, f"issuer {WALLET!r} is not trusted here"):
+    with raises(TokenIssuerError, f"issuer {WALLET!r} is not trusted here"):
         _present(_sign(_claims()), verifier)
     hmac_issuer = TokenVerifier({WALLET: HmacSha256Key.generate()}, key_ids={WALLET: b"w"})
     with pytest.raises(
-        TokenIssuerMismatch, match=rf"^issuer {re.escape(repr(WALLET))} has no CWT-capable key: \S"
+        TokenIssuerError, match=rf"^issuer {re.escape(repr(WALLET))} has no CWT-capable key: \S"
     ):
         _present(_sign(_claims()), hmac_issuer)
 
 
 def test_claims_that_do_not_parse_the_same_twice_are_malformed() -> None:
     # NaN is not equal to itself: the COSE library's parse and ours cannot agree
-    with raises(TokenMalformed, "claims differ between parses"):
+    with raises(TokenMalformedError, "claims differ between parses"):
         _present(_sign(_claims(c5=float("nan"))))

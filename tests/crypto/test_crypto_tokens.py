@@ -9,17 +9,17 @@ from hypothesis import strategies as st
 
 from iomt.crypto.errors import (
     KeyFormatError,
-    TokenAudienceMismatch,
+    TokenAudienceError,
     TokenError,
-    TokenExpired,
-    TokenIssuerMismatch,
-    TokenMalformed,
-    TokenNotYetValid,
-    TokenProofInvalid,
-    TokenReplayed,
-    TokenRevoked,
+    TokenExpiredError,
+    TokenIssuerError,
+    TokenMalformedError,
+    TokenNotYetValidError,
+    TokenProofError,
+    TokenReplayedError,
+    TokenRevokedError,
     TokenScopeError,
-    TokenSignatureInvalid,
+    TokenSignatureError,
 )
 from iomt.crypto.revocation import RevocationKind, RevocationList
 from iomt.crypto.signing import EcdsaP256Signer, Ed25519Signer, HmacSha256Key, Signer
@@ -98,10 +98,10 @@ def test_expired_and_not_yet_valid(world: World) -> None:
     world.clock.advance(299)
     world.present(token)
     world.clock.advance(1)
-    with pytest.raises(TokenExpired):
+    with pytest.raises(TokenExpiredError):
         world.present(token)
     later = world.token(not_before=world.clock.now + 60)
-    with pytest.raises(TokenNotYetValid):
+    with pytest.raises(TokenNotYetValidError):
         world.present(later)
     world.clock.advance(60)
     world.present(later)
@@ -114,26 +114,26 @@ def test_leeway_tolerates_skew(clock: FakeClock) -> None:
     clock.advance(310)
     w.present(token)
     clock.advance(30)
-    with pytest.raises(TokenExpired):
+    with pytest.raises(TokenExpiredError):
         w.present(token)
 
 
 def test_wrong_audience(world: World) -> None:
-    with pytest.raises(TokenAudienceMismatch):
+    with pytest.raises(TokenAudienceError):
         world.present(world.token(), audience="iomt://F1/dev-002")
 
 
 def test_wrong_issuer(world: World, clock: FakeClock) -> None:
     rogue = TokenIssuer("wallet:mallory", Ed25519Signer.generate(), clock=clock)
     token = rogue.issue(DEVICE, "provider:dr-bob", "read:vitals", world.requester.verifier(), 300)
-    with pytest.raises(TokenIssuerMismatch):
+    with pytest.raises(TokenIssuerError):
         world.present(token)
     # a rogue key claiming to be the trusted wallet fails the signature check
     impostor = TokenIssuer(WALLET, Ed25519Signer.generate(), clock=clock)
     token = impostor.issue(
         DEVICE, "provider:dr-bob", "read:vitals", world.requester.verifier(), 300
     )
-    with pytest.raises(TokenSignatureInvalid):
+    with pytest.raises(TokenSignatureError):
         world.present(token)
 
 
@@ -147,26 +147,26 @@ def test_revoked(world: World, what: str) -> None:
         "key": (RevocationKind.KEY, world.requester.verifier().fingerprint()),
     }[what]
     world.revocations.revoke(kind, value, reason="test", at=world.clock())
-    with pytest.raises(TokenRevoked):
+    with pytest.raises(TokenRevokedError):
         world.present(token)
 
 
 def test_single_use_tokens_and_proof_nonces_do_not_replay(world: World) -> None:
     once = world.token(single_use=True)
     world.present(once)
-    with pytest.raises(TokenReplayed):
+    with pytest.raises(TokenReplayedError):
         world.present(once)  # a fresh proof does not help: the cti is spent
     many = world.token()
     proof = make_proof(many, world.requester, challenge=b"c", request=b"r")
     world.present(many, proof=proof, challenge=b"c", request=b"r")
-    with pytest.raises(TokenReplayed):
+    with pytest.raises(TokenReplayedError):
         world.present(many, proof=proof, challenge=b"c", request=b"r")
     world.present(many, challenge=b"c", request=b"r")  # a new nonce is fine
 
 
 def test_a_failed_presentation_does_not_spend_a_single_use_token(world: World) -> None:
     once = world.token(single_use=True)
-    with pytest.raises(TokenProofInvalid):
+    with pytest.raises(TokenProofError):
         world.present(once, key=Ed25519Signer.generate())
     world.present(once)
 
@@ -186,14 +186,14 @@ def test_a_failed_presentation_does_not_spend_a_single_use_token(world: World) -
 def test_presenter_must_prove_possession(world: World, kw: dict) -> None:
     if kw.get("key") == "thief":
         kw["key"] = Ed25519Signer.generate()
-    with pytest.raises(TokenProofInvalid):
+    with pytest.raises(TokenProofError):
         world.present(world.token(), **kw)
 
 
 def test_proof_is_bound_to_the_token(world: World) -> None:
     a, b = world.token(), world.token()
     proof = make_proof(a, world.requester, challenge=b"c", request=b"r")
-    with pytest.raises(TokenProofInvalid):
+    with pytest.raises(TokenProofError):
         world.present(b, proof=proof, challenge=b"c", request=b"r")
 
 
@@ -212,7 +212,7 @@ def test_every_flipped_token_byte_is_refused(world: World) -> None:
         bad[i] ^= 0x01
         with pytest.raises(TokenError):
             world.present(bytes(bad))
-    with pytest.raises(TokenMalformed):
+    with pytest.raises(TokenMalformedError):
         world.present(token + b"\x00")  # trailing bytes are not ignored
 
 
@@ -239,7 +239,7 @@ def test_replay_cache_fails_closed_when_full(clock: FakeClock) -> None:
     assert cache.add(b"a", until=clock() + 10, now=clock())
     assert cache.add(b"b", until=clock() + 10, now=clock())
     assert not cache.add(b"a", until=clock() + 10, now=clock())
-    with pytest.raises(TokenReplayed):
+    with pytest.raises(TokenReplayedError):
         cache.add(b"c", until=clock() + 10, now=clock())
     clock.advance(11)  # entries expire and make room
     assert cache.add(b"c", until=clock() + 10, now=clock())
@@ -257,11 +257,11 @@ def test_missing_claims_are_malformed(world: World) -> None:
     for drop in (2, 7, 8, 9):
         claims = {k: v for k, v in base.items() if k != drop}
         token = cwt.CWT.new().encode_and_sign(claims, key)
-        with pytest.raises(TokenMalformed):
+        with pytest.raises(TokenMalformedError):
             world.present(token)
     odd = dict(base)
     odd[8] = {1: {1: 2, -1: 1, -2: b"x" * 32, -3: b"y" * 32}}  # not a curve point
-    with pytest.raises(TokenMalformed):
+    with pytest.raises(TokenMalformedError):
         world.present(cwt.CWT.new().encode_and_sign(odd, key))
 
 

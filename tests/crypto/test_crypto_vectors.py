@@ -107,9 +107,9 @@ def test_rfc8392_a3_token_verifies_through_our_cose_layer() -> None:
 @pytest.mark.parametrize(
     ("offset", "error_name"),
     [
-        (-1, "TokenNotYetValid"),  # before nbf
-        (0, "TokenMalformed"),  # in its window: signature and time pass, but no cnf/scope
-        (None, "TokenExpired"),  # at exp
+        (-1, "TokenNotYetValidError"),  # before nbf
+        (0, "TokenMalformedError"),  # in its window: signature and time pass, but no cnf/scope
+        (None, "TokenExpiredError"),  # at exp
     ],
 )
 def test_rfc8392_a3_token_time_checks(offset: int | None, error_name: str) -> None:

@@ -137,7 +137,7 @@ def check_converter(
 ) -> CertifiedRole:
     """Before a reading leaves for ``converter_uri``: its certificate -- the one it proved in
     our session's handshake, else the one it registered with -- must certify a device of
-    our facility that can apply ``technique``. Raises ConversionRefused."""
+    our facility that can apply ``technique``. Raises ConversionRefusedError."""
     certified: CertifiedRole | None = None
     try:
         if session is not None and session.peer_credential:
@@ -145,20 +145,20 @@ def check_converter(
         elif neighbour is not None:
             certified = neighbour.certified
     except CertificateError as exc:
-        raise ConversionRefused(f"{converter_uri}: {exc}") from None
+        raise ConversionRefusedError(f"{converter_uri}: {exc}") from None
     if certified is None:
-        raise ConversionRefused(f"no certificate of {converter_uri} to check its role")
+        raise ConversionRefusedError(f"no certificate of {converter_uri} to check its role")
     if not certified.can_convert(technique):
-        raise ConversionRefused(
+        raise ConversionRefusedError(
             f"{converter_uri} is certified as {certified.describe()}: not a device that "
             f"converts into {technique}"
         )
     if certified.facility != facility_of(converter_uri):
-        raise ConversionRefused(f"{converter_uri} is certified by {certified.facility!r}")
+        raise ConversionRefusedError(f"{converter_uri} is certified by {certified.facility!r}")
     return certified
 
 
-class ConversionRefused(AuthorizationError):
+class ConversionRefusedError(AuthorizationError):
     """A converter would not (or could not) convert this order."""
 
 
@@ -173,16 +173,16 @@ def accept(
 ) -> bytes:
     """The converter's checks (Alg. 3 line 3 and the link rules); returns the reading.
 
-    Raises ConversionRefused, AuthenticationError or RemoteProtocolError.
+    Raises ConversionRefusedError, AuthenticationError or RemoteProtocolError.
     """
     if order.converter_uri != converter_uri:
-        raise ConversionRefused(f"order is for {order.converter_uri}, not {converter_uri}")
+        raise ConversionRefusedError(f"order is for {order.converter_uri}, not {converter_uri}")
     if neighbour is None or neighbour.hops != 1 or neighbour.verifier is None:
-        raise ConversionRefused(f"{order.device_uri} is not a registered neighbour")
+        raise ConversionRefusedError(f"{order.device_uri} is not a registered neighbour")
     if neighbour.certified is None or not neighbour.certified.is_device:
-        raise ConversionRefused(f"{order.device_uri} is not certified as a device")
+        raise ConversionRefusedError(f"{order.device_uri} is not certified as a device")
     if order.requested_technique not in applicable:
-        raise ConversionRefused(f"{order.requested_technique} is not applicable here")
+        raise ConversionRefusedError(f"{order.requested_technique} is not applicable here")
     if order.link_technique == LINK_SESSION:
         # Authenticated by the AEAD of our session with the device, header included.
         if session is None or session.peer_name != name_of(order.device_uri):

@@ -304,14 +304,14 @@ class DeviceCore:
 
     def conversion_order(self, pending: Converting, converter_uri: str) -> ConversionOrder:
         """The order to ``converter_uri``. The reading leaves only for a converter certified
-        as a device of our facility that can apply the technique (ConversionRefused)."""
+        as a device of our facility that can apply the technique (ConversionRefusedError)."""
         request, reading = pending.request, pending.reading
         session = self.link_for(converter_uri)
         if self.config.capability > Capability.NONE and session is None:
             raise LocalProtocolError(f"no session with converter {converter_uri} yet")
         neighbour = self.table.one_hop(converter_uri)
         if session is None and neighbour is None:
-            raise conversion.ConversionRefused(f"{converter_uri} is not a 1-hop neighbour")
+            raise conversion.ConversionRefusedError(f"{converter_uri} is not a 1-hop neighbour")
         conversion.check_converter(
             converter_uri, request.technique, neighbour=neighbour, session=session
         )
@@ -348,7 +348,7 @@ class DeviceCore:
     # -- conversion, converting side (Alg. 3) ------------------------------------------------
 
     def on_conversion(self, order: ConversionOrder, seq: int, stamp_ns: int) -> Envelope:
-        """Convert a neighbour's reading; raises ConversionRefused / AuthenticationError."""
+        """Convert a neighbour's reading; raises ConversionRefusedError / AuthenticationError."""
         neighbour = self.table.one_hop(order.device_uri)
         session: Session | None = None
         if order.link_technique == conversion.LINK_SESSION:
@@ -367,7 +367,7 @@ class DeviceCore:
                 mac=self.channels.mac_verifier(name_of(order.device_uri)),
             )
             if order.requested_technique in ("sym-aes", "sym-3des"):
-                raise conversion.ConversionRefused(
+                raise conversion.ConversionRefusedError(
                     f"{order.requested_technique} needs a key shared with the requester, "
                     "which a converter does not have"
                 )

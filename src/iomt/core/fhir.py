@@ -27,7 +27,7 @@ Everything here is pure (sans-IO, like the rest of ``iomt.core``): ``bundle_json
 ``observations_from_bundle_json`` turn Observations into a Bundle's JSON and back;
 ``iomt.nodes.fhir_export`` writes and reads the files (atomically).
 Bad input from outside raises ``RemoteProtocolError`` subclasses: a reading that cannot be
-expressed (``InvalidVitalSign``), a resource that breaks the profile (``FhirProfileError``),
+expressed (``InvalidVitalSignError``), a resource that breaks the profile (``FhirProfileError``),
 a document that is not FHIR (``FhirDocumentError``); ``FhirStorageError`` is what the file
 functions raise when a file cannot be read or written.
 """
@@ -66,7 +66,7 @@ __all__ = [
     "FhirDocumentError",
     "FhirProfileError",
     "FhirStorageError",
-    "InvalidVitalSign",
+    "InvalidVitalSignError",
     "ProfileViolation",
     "VitalSign",
     "bundle_json",
@@ -131,7 +131,7 @@ _PLAUSIBLE = {
 }
 
 
-class InvalidVitalSign(RemoteProtocolError):
+class InvalidVitalSignError(RemoteProtocolError):
     """A received reading cannot be expressed as a vital-signs Observation."""
 
 
@@ -211,7 +211,7 @@ def to_observation(v: VitalSign, *, observation_id: str | None = None) -> Observ
     """The FHIR R4 vital-signs Observation for one received reading.
 
     ``observation_id`` defaults to an id derived from the reading's identifier, so the same
-    reading always yields the same resource. Raises ``InvalidVitalSign`` when the reading
+    reading always yields the same resource. Raises ``InvalidVitalSignError`` when the reading
     cannot be expressed (unknown kind, non-finite value, unrepresentable time, empty or
     control-character URIs, no patient), ``LocalProtocolError`` for an invalid
     ``observation_id``.
@@ -221,9 +221,9 @@ def to_observation(v: VitalSign, *, observation_id: str | None = None) -> Observ
     sender_uri = _token("sender_uri", v.sender_uri)
     technique = _token("security_technique", v.security_technique)
     if not v.patient_id:
-        raise InvalidVitalSign("reading has no patient id; vital signs need a subject")
+        raise InvalidVitalSignError("reading has no patient id; vital signs need a subject")
     if v.seq < 0:
-        raise InvalidVitalSign(f"reading seq must be >= 0, got {v.seq}")
+        raise InvalidVitalSignError(f"reading seq must be >= 0, got {v.seq}")
     reading = f"{device_uri}#{v.seq}"
     if observation_id is None:
         observation_id = fhir_id(f"{READING_IDENTIFIER_SYSTEM}|{reading}")
@@ -293,30 +293,32 @@ def to_observation(v: VitalSign, *, observation_id: str | None = None) -> Observ
     try:
         return Observation.model_validate(resource)
     except ValidationError as exc:
-        raise InvalidVitalSign(f"reading is not expressible in FHIR: {_first_error(exc)}") from exc
+        raise InvalidVitalSignError(
+            f"reading is not expressible in FHIR: {_first_error(exc)}"
+        ) from exc
 
 
 def _vital_kind(kind: int) -> VitalKind:
     try:
         return VitalKind(kind)
     except ValueError:
-        raise InvalidVitalSign(f"unknown vital kind {kind!r}") from None
+        raise InvalidVitalSignError(f"unknown vital kind {kind!r}") from None
 
 
 def _token(name: str, value: str) -> str:
     # URIs and codes: non-empty, no whitespace or control characters, valid UTF-8.
     if not value or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-        raise InvalidVitalSign(f"{name} must be non-empty without whitespace, got {value!r}")
+        raise InvalidVitalSignError(f"{name} must be non-empty without whitespace, got {value!r}")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidVitalSign(f"{name} is not valid Unicode: {value!r}") from None
+        raise InvalidVitalSignError(f"{name} is not valid Unicode: {value!r}") from None
     return value
 
 
 def _quantity(name: str, value: float, unit: str) -> dict[str, Any]:
     if not _is_number(value):
-        raise InvalidVitalSign(f"{name} must be a finite number, got {value!r}")
+        raise InvalidVitalSignError(f"{name} must be a finite number, got {value!r}")
     return {"value": value, "unit": unit, "system": UCUM, "code": unit}
 
 
@@ -329,7 +331,7 @@ def _effective(time_ns: int) -> dt.datetime:
         # Floor to microseconds: the finest a datetime (and fhir.resources) keeps.
         return _EPOCH + dt.timedelta(microseconds=time_ns // 1000)
     except OverflowError:
-        raise InvalidVitalSign(f"reading time {time_ns} ns is outside years 1-9999") from None
+        raise InvalidVitalSignError(f"reading time {time_ns} ns is outside years 1-9999") from None
 
 
 # --- checking ---------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from enum import Enum
 
 from iomt.clock import ClockS
 from iomt.crypto.encoding import lp32
-from iomt.crypto.errors import SessionReplayError, TokenError, TokenReplayed
+from iomt.crypto.errors import SessionReplayError, TokenError, TokenReplayedError
 from iomt.crypto.sessions import Session
 from iomt.crypto.signing import Verifier
 from iomt.crypto.techniques import TECHNIQUE_NAMES
@@ -150,7 +150,7 @@ class Listener:
         """Alg. 2.2. ``session`` is the channel the request's proof claims to be on."""
         try:
             claims = self._authenticate(request, session)
-        except TokenReplayed as exc:
+        except TokenReplayedError as exc:
             return Decision.refuse(Refusal.INVALID_TOKEN, str(exc), replay=True)
         except SessionReplayError as exc:
             return Decision.refuse(Refusal.BAD_PROOF, str(exc), replay=True)

@@ -13,9 +13,9 @@ raises the same family as a forgery: a peer cannot tell the two apart and need n
     ├── CertificateError                a certificate is not issued by the CA, expired, ...
     │   └── CertificateRevokedError
     ├── TokenError                      an access token was rejected
-    │   ├── TokenMalformed, TokenSignatureInvalid, TokenExpired, TokenNotYetValid,
-    │   ├── TokenAudienceMismatch, TokenIssuerMismatch, TokenRevoked, TokenReplayed,
-    │   └── TokenProofInvalid           the presenter did not prove possession of cnf
+    │   ├── TokenMalformedError, TokenSignatureError, TokenExpiredError, TokenNotYetValidError,
+    │   ├── TokenAudienceError, TokenIssuerError, TokenRevokedError, TokenReplayedError,
+    │   └── TokenProofError           the presenter did not prove possession of cnf
     ├── HandshakeError                  the session handshake peer did not authenticate
     └── SessionError                    a session record was rejected
         ├── SessionReplayError
@@ -61,17 +61,17 @@ __all__ = [
     "SessionError",
     "SessionExpiredError",
     "SessionReplayError",
-    "TokenAudienceMismatch",
+    "TokenAudienceError",
     "TokenError",
-    "TokenExpired",
-    "TokenIssuerMismatch",
-    "TokenMalformed",
-    "TokenNotYetValid",
-    "TokenProofInvalid",
-    "TokenReplayed",
-    "TokenRevoked",
+    "TokenExpiredError",
+    "TokenIssuerError",
+    "TokenMalformedError",
+    "TokenNotYetValidError",
+    "TokenProofError",
+    "TokenReplayedError",
+    "TokenRevokedError",
     "TokenScopeError",
-    "TokenSignatureInvalid",
+    "TokenSignatureError",
     "UnknownTechniqueError",
     "WrongKeyTypeError",
 ]
@@ -130,39 +130,39 @@ class TokenError(AuthenticationError):
     """An access token was rejected; the subclass says why."""
 
 
-class TokenMalformed(TokenError):
+class TokenMalformedError(TokenError):
     """Not a CWT, or a CWT missing / mistyping a claim iomt requires."""
 
 
-class TokenSignatureInvalid(TokenError):
+class TokenSignatureError(TokenError):
     """The COSE_Sign1 signature does not verify under the issuer's key."""
 
 
-class TokenExpired(TokenError):
+class TokenExpiredError(TokenError):
     """The current time is at or after ``exp`` (plus leeway)."""
 
 
-class TokenNotYetValid(TokenError):
+class TokenNotYetValidError(TokenError):
     """The current time is before ``nbf`` (minus leeway)."""
 
 
-class TokenAudienceMismatch(TokenError):
+class TokenAudienceError(TokenError):
     """The token was issued for another device (``aud``)."""
 
 
-class TokenIssuerMismatch(TokenError):
+class TokenIssuerError(TokenError):
     """The token's issuer is not one this verifier trusts."""
 
 
-class TokenRevoked(TokenError):
+class TokenRevokedError(TokenError):
     """The token id, its subject or its confirmation key has been revoked."""
 
 
-class TokenReplayed(TokenError):
+class TokenReplayedError(TokenError):
     """A single-use token was presented twice, or a proof nonce was seen before."""
 
 
-class TokenProofInvalid(TokenError):
+class TokenProofError(TokenError):
     """The presenter did not prove possession of the key in ``cnf``."""
 
 

@@ -46,16 +46,16 @@ from iomt.crypto.encoding import Reader, lp16, lp32
 from iomt.crypto.errors import (
     InvalidSignatureError,
     KeyFormatError,
-    TokenAudienceMismatch,
-    TokenExpired,
-    TokenIssuerMismatch,
-    TokenMalformed,
-    TokenNotYetValid,
-    TokenProofInvalid,
-    TokenReplayed,
-    TokenRevoked,
+    TokenAudienceError,
+    TokenExpiredError,
+    TokenIssuerError,
+    TokenMalformedError,
+    TokenNotYetValidError,
+    TokenProofError,
+    TokenReplayedError,
+    TokenRevokedError,
     TokenScopeError,
-    TokenSignatureInvalid,
+    TokenSignatureError,
 )
 from iomt.crypto.primitives import sha256
 from iomt.crypto.revocation import RevocationList
@@ -107,22 +107,22 @@ def _cose_public(verifier: Verifier) -> dict[int, Any]:
 
 def _verifier_from_cose(key: object) -> Verifier:
     if not isinstance(key, dict):
-        raise TokenMalformed("cnf COSE_Key is not a map")
+        raise TokenMalformedError("cnf COSE_Key is not a map")
     kty, crv = key.get(1), key.get(-1)
     try:
         if kty == 1 and crv == 6:
             x = key.get(-2)
             if not isinstance(x, bytes):
-                raise TokenMalformed("cnf OKP key without x")
+                raise TokenMalformedError("cnf OKP key without x")
             return Ed25519Verifier.from_public_bytes(x)
         if kty == 2 and crv == 1:
             x, y = key.get(-2), key.get(-3)
             if not (isinstance(x, bytes) and isinstance(y, bytes) and len(x) == len(y) == 32):
-                raise TokenMalformed("cnf EC2 key without 32-byte x and y")
+                raise TokenMalformedError("cnf EC2 key without 32-byte x and y")
             return EcdsaP256Verifier.from_public_bytes(b"\x04" + x + y)
     except KeyFormatError as exc:
-        raise TokenMalformed(f"cnf key is not a valid public key: {exc}") from None
-    raise TokenMalformed(f"unsupported cnf key type kty={kty!r} crv={crv!r}")
+        raise TokenMalformedError(f"cnf key is not a valid public key: {exc}") from None
+    raise TokenMalformedError(f"unsupported cnf key type kty={kty!r} crv={crv!r}")
 
 
 def _cose_signing_key(signer: Signer, kid: bytes) -> Any:
@@ -275,7 +275,7 @@ class ReplayCache:
             if len(self._seen) >= self._capacity:
                 self._seen = {k: v for k, v in self._seen.items() if v >= now}
                 if len(self._seen) >= self._capacity:
-                    raise TokenReplayed("replay cache full; refusing until entries expire")
+                    raise TokenReplayedError("replay cache full; refusing until entries expire")
             self._seen[key] = until
             return True
 
@@ -314,32 +314,32 @@ class TokenVerifier:
         For inspection and tooling; ``verify`` is the acceptance check.
         """
         if not isinstance(token, bytes) or not 0 < len(token) <= _MAX_TOKEN_SIZE:
-            raise TokenMalformed("token must be 1..4096 bytes")
+            raise TokenMalformedError("token must be 1..4096 bytes")
         kid, claims = _peek(token)
         iss = claims.get(ISS)
         if not isinstance(iss, str):
-            raise TokenMalformed("iss claim missing or not text")
+            raise TokenMalformedError("iss claim missing or not text")
         issuer_key = self._issuers.get(iss)
         if issuer_key is None:
-            raise TokenIssuerMismatch(f"issuer {iss!r} is not trusted here")
+            raise TokenIssuerError(f"issuer {iss!r} is not trusted here")
         # kid sits in the unprotected header: pin it, or flipped kid bytes would pass.
         if kid != self._kids[iss]:
-            raise TokenMalformed(f"key id {kid!r} is not the key id of issuer {iss!r}")
+            raise TokenMalformedError(f"key id {kid!r} is not the key id of issuer {iss!r}")
         cose_key = self._keys.get((iss, kid))
         if cose_key is None:
             try:
                 cose_key = _cose_verify_key(issuer_key, kid)
             except KeyFormatError as exc:
-                raise TokenIssuerMismatch(f"issuer {iss!r} has no CWT-capable key: {exc}") from None
+                raise TokenIssuerError(f"issuer {iss!r} has no CWT-capable key: {exc}") from None
             self._keys[(iss, kid)] = cose_key
         try:
             verified = self._ctx.decode(token, cose_key, no_verify=True)
         except cwt.VerifyError:
-            raise TokenSignatureInvalid("COSE_Sign1 signature does not verify") from None
+            raise TokenSignatureError("COSE_Sign1 signature does not verify") from None
         except Exception as exc:  # cwt raises ValueError/KeyError/UnboundLocalError on junk
-            raise TokenMalformed(f"not a valid COSE_Sign1 CWT: {type(exc).__name__}") from None
+            raise TokenMalformedError(f"not a valid COSE_Sign1 CWT: {type(exc).__name__}") from None
         if verified != claims:
-            raise TokenMalformed("claims differ between parses")
+            raise TokenMalformedError("claims differ between parses")
         return claims
 
     def verify(
@@ -357,7 +357,7 @@ class TokenVerifier:
         nonce = _check_proof(token, proof, claims.confirmation, challenge, request)
         self._spend(claims, now, until)
         if not self._replays.add(b"pop:" + claims.token_id + nonce, until=until, now=now):
-            raise TokenReplayed("proof nonce already seen for this token")
+            raise TokenReplayedError("proof nonce already seen for this token")
         if scope is not None:
             claims.require_scope(scope)
         return claims
@@ -371,7 +371,7 @@ class TokenVerifier:
         of the individual requests is the channel's (the session's replay window)."""
         claims, now, until = self._accept(token, audience)
         if claims.confirmation != holder:
-            raise TokenProofInvalid("token is bound to another key than the channel's peer")
+            raise TokenProofError("token is bound to another key than the channel's peer")
         self._spend(claims, now, until)
         if scope is not None:
             claims.require_scope(scope)
@@ -383,12 +383,12 @@ class TokenVerifier:
         now = self._clock()
         expires_at, not_before = _number(raw, EXP, "exp"), _number(raw, NBF, "nbf")
         if now >= expires_at + self._leeway:
-            raise TokenExpired(f"token expired at {expires_at:.0f}, now {now:.0f}")
+            raise TokenExpiredError(f"token expired at {expires_at:.0f}, now {now:.0f}")
         if now < not_before - self._leeway:
-            raise TokenNotYetValid(f"token valid from {not_before:.0f}, now {now:.0f}")
+            raise TokenNotYetValidError(f"token valid from {not_before:.0f}, now {now:.0f}")
         aud = _text(raw, AUD, "aud")
         if aud != audience:
-            raise TokenAudienceMismatch(f"token is for {aud!r}, not {audience!r}")
+            raise TokenAudienceError(f"token is for {aud!r}, not {audience!r}")
         claims = _typed_claims(raw)
         rev = self._revocations
         if rev is not None and (
@@ -396,14 +396,14 @@ class TokenVerifier:
             or rev.is_identity_revoked(claims.subject)
             or rev.is_key_revoked(claims.confirmation.fingerprint())
         ):
-            raise TokenRevoked(f"token {claims.token_id.hex()} or its holder is revoked")
+            raise TokenRevokedError(f"token {claims.token_id.hex()} or its holder is revoked")
         return claims, now, claims.expires_at + self._leeway
 
     def _spend(self, claims: TokenClaims, now: float, until: float) -> None:
         if claims.single_use and not self._replays.add(
             b"cti:" + claims.token_id, until=until, now=now
         ):
-            raise TokenReplayed(f"single-use token {claims.token_id.hex()} was already used")
+            raise TokenReplayedError(f"single-use token {claims.token_id.hex()} was already used")
 
 
 def _peek(token: bytes) -> tuple[bytes, dict[int, Any]]:
@@ -412,57 +412,57 @@ def _peek(token: bytes) -> tuple[bytes, dict[int, Any]]:
         stream = io.BytesIO(token)
         outer = cbor2.CBORDecoder(stream).decode()
         if stream.tell() != len(token):
-            raise TokenMalformed("trailing bytes after the COSE message")
+            raise TokenMalformedError("trailing bytes after the COSE message")
         if isinstance(outer, cbor2.CBORTag) and outer.tag == _CWT_TAG:
             outer = outer.value
         if not isinstance(outer, cbor2.CBORTag) or outer.tag != _COSE_SIGN1_TAG:
-            raise TokenMalformed("not a COSE_Sign1 message")
+            raise TokenMalformedError("not a COSE_Sign1 message")
         value = outer.value
         if not isinstance(value, list) or len(value) != 4:
-            raise TokenMalformed("COSE_Sign1 is not a 4-element array")
+            raise TokenMalformedError("COSE_Sign1 is not a 4-element array")
         protected, unprotected, payload, signature = value
         if not all(isinstance(x, bytes) for x in (protected, payload, signature)):
-            raise TokenMalformed("COSE_Sign1 fields have the wrong types")
+            raise TokenMalformedError("COSE_Sign1 fields have the wrong types")
         if not isinstance(unprotected, dict):
-            raise TokenMalformed("COSE_Sign1 unprotected header is not a map")
+            raise TokenMalformedError("COSE_Sign1 unprotected header is not a map")
         prot = cbor2.loads(protected) if protected else {}
         claims = cbor2.loads(payload)
-    except TokenMalformed:
+    except TokenMalformedError:
         raise
     except Exception as exc:  # cbor2 raises several types on junk
-        raise TokenMalformed(f"not CBOR: {type(exc).__name__}") from None
+        raise TokenMalformedError(f"not CBOR: {type(exc).__name__}") from None
     if not isinstance(prot, dict) or not isinstance(claims, dict):
-        raise TokenMalformed("protected header or claims are not maps")
+        raise TokenMalformedError("protected header or claims are not maps")
     kid = prot.get(4, unprotected.get(4, b""))
     if not isinstance(kid, bytes):
-        raise TokenMalformed("kid is not a byte string")
+        raise TokenMalformedError("kid is not a byte string")
     return kid, claims
 
 
 def _text(raw: Mapping[int, Any], key: int, name: str) -> str:
     v = raw.get(key)
     if not isinstance(v, str):
-        raise TokenMalformed(f"{name} claim missing or not text")
+        raise TokenMalformedError(f"{name} claim missing or not text")
     return v
 
 
 def _number(raw: Mapping[int, Any], key: int, name: str) -> float:
     v = raw.get(key)
     if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise TokenMalformed(f"{name} claim missing or not a finite number")
+        raise TokenMalformedError(f"{name} claim missing or not a finite number")
     return float(v)
 
 
 def _typed_claims(raw: Mapping[int, Any]) -> TokenClaims:
     cti = raw.get(CTI)
     if not isinstance(cti, bytes) or not cti:
-        raise TokenMalformed("cti claim missing or not bytes")
+        raise TokenMalformedError("cti claim missing or not bytes")
     cnf = raw.get(CNF)
     if not isinstance(cnf, dict) or 1 not in cnf:
-        raise TokenMalformed("cnf claim missing or not a COSE_Key confirmation")
+        raise TokenMalformedError("cnf claim missing or not a COSE_Key confirmation")
     single = raw.get(SINGLE_USE, False)
     if not isinstance(single, bool):
-        raise TokenMalformed("single-use claim is not a boolean")
+        raise TokenMalformedError("single-use claim is not a boolean")
     scope = _text(raw, SCOPE, "scope")
     return TokenClaims(
         issuer=_text(raw, ISS, "iss"),
@@ -481,16 +481,16 @@ def _typed_claims(raw: Mapping[int, Any]) -> TokenClaims:
 def _check_proof(
     token: bytes, proof: bytes, key: Verifier, challenge: bytes, request: bytes
 ) -> bytes:
-    r = Reader(proof, TokenProofInvalid)
+    r = Reader(proof, TokenProofError)
     if r.take(1) != _PROOF_VERSION:
-        raise TokenProofInvalid("unknown proof version")
+        raise TokenProofError("unknown proof version")
     nonce = r.lp16()
     sig = r.lp16()
     r.end()
     if not 8 <= len(nonce) <= 64:
-        raise TokenProofInvalid("proof nonce must be 8..64 bytes")
+        raise TokenProofError("proof nonce must be 8..64 bytes")
     try:
         key.verify(_pop_message(token, challenge, nonce, request), sig)
     except InvalidSignatureError:
-        raise TokenProofInvalid("presenter did not prove possession of the cnf key") from None
+        raise TokenProofError("presenter did not prove possession of the cnf key") from None
     return nonce
