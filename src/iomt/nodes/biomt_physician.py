@@ -37,8 +37,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from cryptography.hazmat.primitives.serialization import Encoding
-
 from iomt.core.biomt import (
     FOREVER,
     SECOND,
@@ -54,6 +52,7 @@ from iomt.core.biomt import (
 from iomt.core.biomt.messages import AccessPayload
 from iomt.core.modes import Mode
 from iomt.core.replies import ReplyChecker
+from iomt.crypto.ca import certificate_der
 from iomt.crypto.keystore import Identity, Keystore
 from iomt.crypto.signing import Verifier
 from iomt.errors import AuthorizationError, IomtError
@@ -105,7 +104,7 @@ class BiomtPhysician:
             identity.signer,
             clock=time.time_ns,
             rng=os.urandom,
-            credential=identity.certificate.public_bytes(Encoding.DER),
+            credential=certificate_der(identity.certificate),
             validate_bolster=keystore.credential_validator(),
             attest_every=attest_every,
         )
