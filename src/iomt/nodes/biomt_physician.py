@@ -50,6 +50,7 @@ from iomt.core.biomt import (
     Subscription,
 )
 from iomt.core.biomt.messages import AccessPayload
+from iomt.core.biomt.physician import Operation, PhysicianWorkload
 from iomt.core.modes import Mode
 from iomt.core.replies import ReplyChecker
 from iomt.crypto.ca import certificate_der
@@ -70,7 +71,6 @@ from iomt.runtime import Client, Node
 __all__ = ["PROGRESS_TOPIC", "BiomtPhysician"]
 
 PROGRESS_TOPIC = "/iomt/biomt/progress"
-_CYCLE = ("access", "access", "observe", "observe")
 
 
 class BiomtPhysician:
@@ -114,12 +114,10 @@ class BiomtPhysician:
         # bolster, or its signature (the cloud's: a certificate for its name)
         self._checker = ReplyChecker(keystore.credential_validator())
         self._bolsters = list(bolsters)
-        self._rng = random.Random(seed)
-        self.total = ops
+        self.work = PhysicianWorkload(ops, random.Random(seed), min_devices=min_devices)
         self._window = round(window_s * SECOND)
         self._duration = round(observe_duration_s * SECOND)
         self._interval = round(observe_interval_s * SECOND)
-        self._min_devices = min_devices
         self._discover_timeout = discover_timeout_s
         self._timeout = request_timeout_s
         ns = node.get_namespace().rstrip("/")
@@ -144,25 +142,8 @@ class BiomtPhysician:
         )
         self._cloud = self._client(f"{ns}/{cloud}/get", CloudService) if cloud else None
         self._cloud_id = cloud
-        self.devices: dict[str, tuple[str, ...]] = {}
         self._observers: dict[bytes, Observer] = {}
-        self.delays_us: dict[str, dict[str, list[int]]] = {
-            op: {Mode.BIOMT: [], Mode.BASE: []} for op in ("access", "observe", "update", "cloud")
-        }
-        self.counts = {
-            "done": 0,
-            "failed": 0,
-            "denied": 0,
-            "redirected": 0,
-            "records": 0,
-            "handshakes": 0,
-            "attested": 0,
-            "attest_failed": 0,
-            "receipts_settled": 0,
-        }
-        self.errors: dict[str, int] = {}
-        self.issued = 0
-        self.finished = False
+        self.counts = self.work.counts
         self._started = False
         self._discover_deadline = 0.0
         self._progress = node.create_publisher(BiomtProgress, PROGRESS_TOPIC)
@@ -199,9 +180,9 @@ class BiomtPhysician:
 
             def done(resp: Any, b: str = b) -> None:
                 try:
-                    self.devices[b] = bw.DeviceList.from_bytes(
-                        bw.raise_for_status("devices", resp)
-                    ).devices
+                    self.work.discovered(
+                        b, bw.DeviceList.from_bytes(bw.raise_for_status("devices", resp)).devices
+                    )
                 except IomtError as exc:
                     self._node.get_logger().info("devices of %s: %s", b, exc)
 
@@ -214,34 +195,28 @@ class BiomtPhysician:
                 on_error=lambda exc: None,
                 accept=self._check("devices", b, ask),
             )
-        known = sum(len(d) for d in self.devices.values())
-        if known >= self._min_devices or (known and time.monotonic() > self._discover_deadline):
+        found = self.work.discovery(past_deadline=time.monotonic() > self._discover_deadline)
+        if found == "start":
             self._start.cancel()
             self._started = True
             self._next()
-        elif time.monotonic() > self._discover_deadline:
+        elif found == "give-up":
             self._start.cancel()
-            self._started = self.finished = True
+            self._started = self.work.finished = True
             self._node.get_logger().error("no provisioned devices found; BIoMT workload skipped")
 
     # -- the workload -----------------------------------------------------------------------
 
     def _next(self) -> None:
-        if self.issued >= self.total:
-            if not self.finished and self.sessions:
+        operation = self.work.next()
+        if operation is None:
+            if not self.work.finished and self.sessions:
                 for b in self._bolsters:  # what is left unattested (settles its receipts)
                     self.attest(b)
-            self.finished = True
+            self.work.finished = True
             self._report()
             return
-        i = self.issued
-        self.issued += 1
-        op = _CYCLE[i % 4]
-        # within a pair, which path goes first alternates every cycle
-        path = Mode.BIOMT if (i % 2 == 0) != ((i // 4) % 2 == 1) else Mode.BASE
-        candidates = [(b, d) for b, ds in self.devices.items() for d in ds]
-        bolster, device = self._rng.choice(candidates)
-        self._issue(op, path, bolster, device)
+        self._issue(operation)
 
     def _resume_after_failure(self) -> None:
         if self._resume:
@@ -274,15 +249,13 @@ class BiomtPhysician:
             try:
                 handle(bw.raise_for_status(op, resp))
             except AuthorizationError as exc:
-                self.counts["denied"] += 1
-                self._error(f"{op}/{path}", exc)
+                self._error(f"{op}/{path}", exc, denied=True)
                 self._session_failed(session, exc)
             except IomtError as exc:
                 self._error(f"{op}/{path}", exc)
                 self._session_failed(session, exc)
             else:
-                self.delays_us[op][path].append((time.perf_counter_ns() - t0) // 1000)
-                self.counts["done"] += 1
+                self.work.succeeded(op, path, (time.perf_counter_ns() - t0) // 1000)
                 if session is not None:
                     self._attest_if_due(session[0])
             self._next()
@@ -304,14 +277,19 @@ class BiomtPhysician:
             accept=self._check(op, bolster, request) if bolster is not None else None,
         )
 
-    def _error(self, key: str, exc: Exception) -> None:
-        self.counts["failed"] += 1
-        self.errors[key] = self.errors.get(key, 0) + 1
+    def _error(self, key: str, exc: Exception, *, denied: bool = False) -> None:
+        self.work.failed(key, denied=denied)
         self._node.get_logger().warning("%s: %s", key, exc)
 
-    def _issue(self, op: str, path: Mode, bolster: str, device: str) -> None:
+    def _issue(self, operation: Operation) -> None:
         """One Access or Observe of ``device`` at ``bolster``, on the real path (signed, or
         on a session, handshaking first if need be) or on the no-crypto base."""
+        op, path, bolster, device = (
+            operation.op,
+            operation.path,
+            operation.bolster,
+            operation.device,
+        )
         t0 = time.perf_counter_ns()
         on_session = path is Mode.BIOMT and self.sessions
 
@@ -477,7 +455,7 @@ class BiomtPhysician:
                     self._error("cloud", exc)
                     return
                 self.counts["records"] += len(cloud_payload.records)
-                self.delays_us["cloud"][Mode.BIOMT].append((time.perf_counter_ns() - t0) // 1000)
+                self.work.delay("cloud", Mode.BIOMT, (time.perf_counter_ns() - t0) // 1000)
 
             ask = CloudService.Request(requester=self.name, body=request.to_bytes())
             self._calls.call(
@@ -501,7 +479,7 @@ class BiomtPhysician:
         except IomtError as exc:
             self._error("update", exc)
             return
-        self.delays_us["update"][Mode.BIOMT].append((time.time_ns() - measurement.time) // 1000)
+        self.work.delay("update", Mode.BIOMT, (time.time_ns() - measurement.time) // 1000)
 
     def _on_base_update(self, msg: BiomtObserveUpdate) -> None:
         if msg.observer != self.name:
@@ -510,7 +488,7 @@ class BiomtPhysician:
             measurement = Measurement.from_bytes(bytes(msg.ciphertext))
         except IomtError:
             return
-        self.delays_us["update"][Mode.BASE].append((time.time_ns() - measurement.time) // 1000)
+        self.work.delay("update", Mode.BASE, (time.time_ns() - measurement.time) // 1000)
 
     # -- reporting --------------------------------------------------------------------------
 
@@ -518,24 +496,15 @@ class BiomtPhysician:
         self._progress.publish(
             BiomtProgress(
                 node=self._node.get_fully_qualified_name(),
-                total=self.total,
+                total=self.work.total,
                 done=self.counts["done"] + self.counts["failed"],
                 failed=self.counts["failed"],
-                finished=self.finished,
+                finished=self.work.finished,
             )
         )
 
     def summary(self) -> dict[str, Any]:
-        return {
-            "record": "physician",
-            "physician": self.name,
-            "devices": {b: len(d) for b, d in self.devices.items()},
-            "delays_us": self.delays_us,
-            "counts": self.counts,
-            "sessions": self.sessions,
-            "errors": self.errors,
-            "finished": self.finished,
-        }
+        return self.work.summary(self.name, sessions=self.sessions)
 
 
 def _decodes_as_access(body: bytes) -> None:
