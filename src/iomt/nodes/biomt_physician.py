@@ -22,7 +22,9 @@ bolster (``<bolster>/handshake``, :class:`~iomt.nodes.common.SessionOpener`) and
 per request; every ``attest_every`` answered requests (and at the end) it signs an
 attestation of them (``<bolster>/attest``), whose answer settles their receipts in one
 signed tree head. A bolster that lost the session (restart, expiry) answers
-``NO_SESSION``: the session is dropped and the next request handshakes again. Without
+``NO_SESSION``: the session is dropped and the next request handshakes again
+(:mod:`iomt.nodes.biomt_attesting`). The schedule and the tally are
+:class:`~iomt.core.biomt.physician.PhysicianWorkload`'s. Without
 ``sessions`` every request is signed and every answer sealed to a one-time key (the
 paper's shape).
 
@@ -65,7 +67,8 @@ from iomt.msg import (
     SessionHandshake,
 )
 from iomt.nodes import biomt_wire as bw
-from iomt.nodes.common import Calls, SessionOpener, uri_of
+from iomt.nodes.biomt_attesting import UserSessions
+from iomt.nodes.common import Calls, SessionOpener
 from iomt.runtime import Client, Node
 
 __all__ = ["PROGRESS_TOPIC", "BiomtPhysician"]
@@ -108,7 +111,6 @@ class BiomtPhysician:
             validate_bolster=keystore.credential_validator(),
             attest_every=attest_every,
         )
-        self._facility = keystore.facility
         self._verifiers: dict[str, Verifier] = {b: keystore.verifier(b) for b in bolsters}
         # every answer must prove itself (iomt.core.replies): a MAC on our session with the
         # bolster, or its signature (the cloud's: a certificate for its name)
@@ -133,12 +135,24 @@ class BiomtPhysician:
             ):
                 self._client(f"{ns}/{b}/{service}", BolsterService)
             self._client(f"{ns}/{b}/handshake", SessionHandshake)
-        self._opener = SessionOpener(
+        self.user_sessions = UserSessions(
             node,
-            identity.uri,
-            self.requester.channels,
-            calls,
-            lambda peer_uri: self._clients[f"{ns}/{peer_uri.rsplit('/', 1)[-1]}/handshake"],
+            self.requester,
+            opener=SessionOpener(
+                node,
+                identity.uri,
+                self.requester.channels,
+                calls,
+                lambda peer_uri: self._clients[f"{ns}/{peer_uri.rsplit('/', 1)[-1]}/handshake"],
+            ),
+            calls=calls,
+            facility=keystore.facility,
+            counts=self.work.counts,
+            attest_client=lambda bolster: self._service(bolster, "attest"),
+            check=self._check,
+            error=self._error,
+            stalled=self._stalled,
+            timeout_s=request_timeout_s,
         )
         self._cloud = self._client(f"{ns}/{cloud}/get", CloudService) if cloud else None
         self._cloud_id = cloud
@@ -212,11 +226,16 @@ class BiomtPhysician:
         if operation is None:
             if not self.work.finished and self.sessions:
                 for b in self._bolsters:  # what is left unattested (settles its receipts)
-                    self.attest(b)
+                    self.user_sessions.attest(b)
             self.work.finished = True
             self._report()
             return
         self._issue(operation)
+
+    def _stalled(self) -> None:
+        # resume from the timer, not from here: a call that fails at once must not
+        # recurse through the whole workload
+        self._resume = True
 
     def _resume_after_failure(self) -> None:
         if self._resume:
@@ -250,19 +269,19 @@ class BiomtPhysician:
                 handle(bw.raise_for_status(op, resp))
             except AuthorizationError as exc:
                 self._error(f"{op}/{path}", exc, denied=True)
-                self._session_failed(session, exc)
+                self.user_sessions.failed(session, exc)
             except IomtError as exc:
                 self._error(f"{op}/{path}", exc)
-                self._session_failed(session, exc)
+                self.user_sessions.failed(session, exc)
             else:
                 self.work.succeeded(op, path, (time.perf_counter_ns() - t0) // 1000)
                 if session is not None:
-                    self._attest_if_due(session[0])
+                    self.user_sessions.attest_if_due(session[0])
             self._next()
 
         def failed(exc: Exception) -> None:
             self._error(f"{op}/{path}", exc)
-            self._session_failed(session, exc)
+            self.user_sessions.failed(session, exc)
             # resume from the timer, not from here: a call that fails at once must not
             # recurse through the whole workload
             self._resume = True
@@ -308,7 +327,7 @@ class BiomtPhysician:
             )
 
         if on_session:
-            self._on_session(bolster, op, send)
+            self.user_sessions.on_session(bolster, op, send)
         else:
             send()
 
@@ -356,84 +375,6 @@ class BiomtPhysician:
         if payload.redirects:
             self.counts["redirected"] += len(payload.redirects)
             self.follow_redirects(payload)
-
-    # -- sessions ---------------------------------------------------------------------------
-
-    def _on_session(self, bolster: str, op: str, then: Callable[[], None]) -> None:
-        """Run ``then`` on a live session with ``bolster`` (handshaking first if needed)."""
-        had = self.requester.has_session(bolster)
-
-        def ready() -> None:
-            if not had:
-                self.counts["handshakes"] += 1
-            try:
-                then()
-            except IomtError as exc:  # e.g. the session expired between ready and now
-                self._error(f"{op}/biomt", exc)
-                self._resume = True
-
-        def failed(exc: Exception) -> None:
-            self._error(f"{op}/biomt", exc)
-            self._resume = True
-
-        self._opener.ensure(uri_of(self._facility, bolster), ready, failed)
-
-    def _session_failed(self, session: tuple[str, SessionRequest] | None, exc: Exception) -> None:
-        if session is None:
-            return
-        bolster, request = session
-        evidence = getattr(exc, "evidence", None)
-        if isinstance(exc, bw.BolsterDeniedError) and evidence is not None:
-            try:  # a logged denial: keep it for the attestation
-                self.requester.session_denied(request, evidence.transaction, evidence.receipt)
-            except IomtError as bad:
-                self._error("denial-evidence", bad)
-                self.requester.forget(request)
-            return
-        self.requester.forget(request)
-        if isinstance(exc, bw.NoSessionError):
-            self.requester.channels.drop(bolster)
-
-    def _attest_if_due(self, bolster: str) -> None:
-        if self.requester.attestation_due(bolster):
-            self.attest(bolster)
-
-    def attest(self, bolster: str) -> None:
-        """Sign an attestation of the answered requests at ``bolster`` (not timed)."""
-        if not self.requester.has_session(bolster):
-            return
-        request = self.requester.attest(bolster)
-        if request is None:
-            return
-
-        def done(resp: Any) -> None:
-            try:
-                self.counts["receipts_settled"] += self.requester.check_session_attested(
-                    request, SessionResponse.from_bytes(bw.raise_for_status("attest", resp))
-                )
-                self.counts["attested"] += 1
-            except bw.NoSessionError:  # not seen: attest them again on the next session
-                self.counts["attest_failed"] += 1
-                self.requester.forget(request)
-                self.requester.channels.drop(bolster)
-            except IomtError as exc:  # refused (or a bad answer): they stay session-only
-                self.counts["attest_failed"] += 1
-                self._node.get_logger().warning("attestation at %s: %s", bolster, exc)
-                self.requester.forget(request, requeue=False)
-
-        def failed(exc: Exception) -> None:  # no answer: it may not have arrived
-            self.counts["attest_failed"] += 1
-            self.requester.forget(request)
-
-        ask = BolsterService.Request(requester=self.name, body=request.to_bytes())
-        self._calls.call(
-            self._service(bolster, "attest"),
-            ask,
-            timeout_s=self._timeout,
-            on_done=done,
-            on_error=failed,
-            accept=self._check("attest", bolster, ask),
-        )
 
     # -- the redirect (cloud) ---------------------------------------------------------------
 
