@@ -14,16 +14,18 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from iomt.core.channels import ChannelTable
 from iomt.core.listener import name_of
 from iomt.core.provider import ProviderCore
 from iomt.core.replies import ReplyChecker, data_share_digest, device_info_digest
+from iomt.crypto.keystore import Identity, Keystore
 from iomt.errors import IomtError, ServiceTimeoutError
 from iomt.msg import DataShare, DeviceInfoRequest, SessionHandshake
 from iomt.nodes import wire
 from iomt.nodes.common import Calls, fqn_of
 from iomt.runtime import Client, Node
 
-__all__ = ["WALLET_ATTEMPTS", "Endpoints", "WalletRound", "data_share_check"]
+__all__ = ["WALLET_ATTEMPTS", "Endpoints", "WalletRound", "data_share_check", "provider_core"]
 
 WALLET_ATTEMPTS = 3
 
@@ -109,6 +111,19 @@ class WalletRound:
         self._left -= 1
         if self._left <= 0:
             self._on_all_in()
+
+
+def provider_core(ks: Keystore, identity: Identity) -> ProviderCore:
+    """A provider's protocol core, with its keystore identity's keys and certificate."""
+    return ProviderCore(
+        identity.uri,
+        signer=identity.signer,
+        certificate=ks.certificate_der(identity.name),
+        encryption_key=identity.encryption_key,
+        attribute_key=identity.attribute_key,
+        channels=ChannelTable(identity.handshake_identity(), ks.credential_validator()),
+        check_certificate=ks.credential_validator(),
+    )
 
 
 def data_share_check(

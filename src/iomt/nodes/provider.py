@@ -6,7 +6,8 @@ device chosen by a seeded generator, in a technique drawn from ``techniques``. A
 is answered with the envelope (shared directly), or with "converting" and the envelope
 arriving on ``~/inbox`` from a converter (Alg. 3), or refused with a reason. Every
 envelope is verified and opened before it counts (``iomt.core.provider``); the readings
-are kept as FHIR R4 vital-signs Observations.
+are kept as FHIR R4 vital-signs Observations. The workload's bookkeeping is
+:class:`iomt.core.workload.Workload`'s; this node is its wiring.
 
 Access time (the paper's Table 2): from sending the request to holding the verified,
 decrypted reading. Results go to a JSON-lines file; progress to ``/iomt/progress``.
@@ -23,10 +24,8 @@ import functools
 import time
 from typing import TYPE_CHECKING, Any
 
-from iomt.core.channels import ChannelTable
 from iomt.core.listener import name_of
 from iomt.core.modes import Mode
-from iomt.core.provider import ProviderCore
 from iomt.core.replies import ReplyChecker
 from iomt.core.workload import (
     Issue,
@@ -47,7 +46,7 @@ from iomt.msg import (
     WorkloadProgress,
 )
 from iomt.nodes import wire
-from iomt.nodes.asking import Endpoints, WalletRound, data_share_check
+from iomt.nodes.asking import Endpoints, WalletRound, data_share_check, provider_core
 from iomt.nodes.common import (
     Calls,
     ResultsWriter,
@@ -58,7 +57,7 @@ from iomt.nodes.common import (
     uri_of,
 )
 from iomt.nodes.converting import INBOX_QOS
-from iomt.nodes.provider_results import Observations, finished_requests
+from iomt.nodes.provider_results import Observations, finished_requests, progress_of
 from iomt.runtime import Node, RuntimeContext, Timer
 
 if TYPE_CHECKING:
@@ -98,15 +97,7 @@ class ProviderNode(Node):
         ks = open_keystore(keystore)
         identity: Identity = ks.identity(name)
         self.uri = identity.uri
-        self.core = ProviderCore(
-            self.uri,
-            signer=identity.signer,
-            certificate=ks.certificate_der(name),
-            encryption_key=identity.encryption_key,
-            attribute_key=identity.attribute_key,
-            channels=ChannelTable(identity.handshake_identity(), ks.credential_validator()),
-            check_certificate=ks.credential_validator(),
-        )
+        self.core = provider_core(ks, identity)
         self.wallets = [uri_of(self.facility, w) for w in wallets]
         self.central_uri = uri_of(self.facility, central)
         # every reply we take must prove itself (iomt.core.replies); ours do too
@@ -383,19 +374,7 @@ class ProviderNode(Node):
     # -- progress and the end -----------------------------------------------------------------
 
     def _report_progress(self) -> None:
-        c = self.workload.counts
-        self._progress.publish(
-            WorkloadProgress(
-                provider_uri=self.uri,
-                requests_total=self.workload.total,
-                requests_done=self.workload.done,
-                shared=c["shared"],
-                converted=c["converted"],
-                refused=c["refused"],
-                failed=c["failed"],
-                finished=self.workload.finished,
-            )
-        )
+        self._progress.publish(progress_of(self.uri, self.workload))
 
     def destroy_node(self) -> None:
         # the request records are complete by now (readers of the file count them)

@@ -1,6 +1,7 @@
 """What a provider keeps of its workload besides the results file's lines: the readings it
-received, exported as FHIR R4 vital-signs Observations when the node stops, and -- for a
-provider restarted after a crash -- the outcomes its previous run already wrote."""
+received, exported as FHIR R4 vital-signs Observations when the node stops; its progress as
+published; and -- for a provider restarted after a crash -- the outcomes its previous run
+already wrote."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from iomt.core.workload import Workload
 from iomt.errors import IomtError
-from iomt.msg import Vitals
+from iomt.msg import Vitals, WorkloadProgress
 from iomt.nodes import wire
 
-__all__ = ["Observations", "finished_requests"]
+__all__ = ["Observations", "finished_requests", "progress_of"]
 
 _log = logging.getLogger(__name__)
 
@@ -77,6 +79,21 @@ class Observations:
             write_bundle(self.observations(), path)
         except (OSError, IomtError) as exc:
             self._log.error("FHIR export to %s failed: %s", path, exc)
+
+
+def progress_of(provider_uri: str, workload: Workload) -> WorkloadProgress:
+    """The workload's progress as published on ``/iomt/progress``."""
+    c = workload.counts
+    return WorkloadProgress(
+        provider_uri=provider_uri,
+        requests_total=workload.total,
+        requests_done=workload.done,
+        shared=c["shared"],
+        converted=c["converted"],
+        refused=c["refused"],
+        failed=c["failed"],
+        finished=workload.finished,
+    )
 
 
 def finished_requests(path: str | None, provider_uri: str) -> list[str]:
