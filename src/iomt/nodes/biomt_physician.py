@@ -14,7 +14,8 @@ so Fig. 3's overhead is measured client-side, end to end over DDS, in one run:
 * **Observe** -- one device for ``observe_duration_s``; the subscription's receipt is
   checked and its key taken. Updates arrive on ``~/observe_updates`` and are opened in order
   (replays refused); each update's delay from the reading's time to here is kept. Base:
-  ``~/base/observe``, plain updates on ``~/base/observe_updates``.
+  ``~/base/observe``, plain updates on ``~/base/observe_updates``. What is done with the
+  answers: :mod:`iomt.nodes.biomt_answers`.
 
 With ``sessions`` (default) the physician first runs the session handshake with each
 bolster (``<bolster>/handshake``, :class:`~iomt.nodes.common.SessionOpener`) and then sends
@@ -43,9 +44,6 @@ from iomt.core.biomt import (
     FOREVER,
     SECOND,
     AccessResult,
-    CloudResponse,
-    Measurement,
-    Observer,
     Requester,
     SessionRequest,
     SessionResponse,
@@ -60,13 +58,13 @@ from iomt.crypto.keystore import Identity, Keystore
 from iomt.crypto.signing import Verifier
 from iomt.errors import AuthorizationError, IomtError
 from iomt.msg import (
-    BiomtObserveUpdate,
     BiomtProgress,
     BolsterService,
     CloudService,
     SessionHandshake,
 )
 from iomt.nodes import biomt_wire as bw
+from iomt.nodes.biomt_answers import PhysicianAnswers
 from iomt.nodes.biomt_attesting import UserSessions
 from iomt.nodes.common import Calls, SessionOpener
 from iomt.runtime import Client, Node
@@ -154,18 +152,21 @@ class BiomtPhysician:
             stalled=self._stalled,
             timeout_s=request_timeout_s,
         )
-        self._cloud = self._client(f"{ns}/{cloud}/get", CloudService) if cloud else None
-        self._cloud_id = cloud
-        self._observers: dict[bytes, Observer] = {}
+        cloud_client = self._client(f"{ns}/{cloud}/get", CloudService) if cloud else None
         self.counts = self.work.counts
         self._started = False
         self._discover_deadline = 0.0
         self._progress = node.create_publisher(BiomtProgress, PROGRESS_TOPIC)
-        node.create_subscription(
-            BiomtObserveUpdate, "~/observe_updates", self._on_update, bw.UPDATES_QOS
-        )
-        node.create_subscription(
-            BiomtObserveUpdate, "~/base/observe_updates", self._on_base_update, bw.UPDATES_QOS
+        self.answers = PhysicianAnswers(
+            node,
+            self.requester,
+            work=self.work,
+            calls=calls,
+            checker=self._checker,
+            cloud=cloud_client,
+            cloud_id=cloud,
+            error=self._error,
+            timeout_s=request_timeout_s,
         )
         node.create_timer(0.5, self._report)
         self._resume = False
@@ -343,12 +344,12 @@ class BiomtPhysician:
         r = self.requester
         if op == "access" and on_session:
             access = r.session_access(bolster, device, since=since, until=FOREVER)
-            return access, lambda body: self._got(
+            return access, lambda body: self.answers.got(
                 r.open_session_access(access, SessionResponse.from_bytes(body))
             )
         if op == "access":
             signed = r.access(bolster, device, since=since, until=FOREVER)
-            return signed, lambda body: self._got(
+            return signed, lambda body: self.answers.got(
                 r.open_access(
                     signed, AccessResult.from_bytes(body), bolster=self._verifiers[bolster]
                 )
@@ -357,79 +358,15 @@ class BiomtPhysician:
             observe = r.session_observe(
                 bolster, (device,), duration=self._duration, interval=self._interval
             )
-            return observe, lambda body: self._observing(
+            return observe, lambda body: self.answers.observing(
                 r.open_session_subscription(observe, SessionResponse.from_bytes(body))
             )
         request = r.observe(bolster, (device,), duration=self._duration, interval=self._interval)
-        return request, lambda body: self._observing(
+        return request, lambda body: self.answers.observing(
             r.open_subscription(
                 request, Subscription.from_bytes(body), bolster=self._verifiers[bolster]
             )
         )
-
-    def _observing(self, observer: Observer) -> None:
-        self._observers[observer.subscription_id] = observer
-
-    def _got(self, payload: AccessPayload) -> None:
-        self.counts["records"] += len(payload.records)
-        if payload.redirects:
-            self.counts["redirected"] += len(payload.redirects)
-            self.follow_redirects(payload)
-
-    # -- the redirect (cloud) ---------------------------------------------------------------
-
-    def follow_redirects(self, payload: AccessPayload) -> None:
-        """Fetch each redirected block from the cloud by ledger id, number and hash."""
-        if self._cloud is None:
-            return
-        for address in payload.redirects:
-            t0 = time.perf_counter_ns()
-            request = self.requester.cloud(self._cloud_id, address)
-
-            def done(resp: Any, request: Any = request, t0: int = t0) -> None:
-                try:
-                    body = bw.raise_for_cloud_status("cloud get", resp)
-                    cloud_payload = self.requester.open_cloud(
-                        request, CloudResponse.from_bytes(body)
-                    )
-                except IomtError as exc:
-                    self._error("cloud", exc)
-                    return
-                self.counts["records"] += len(cloud_payload.records)
-                self.work.delay("cloud", Mode.BIOMT, (time.perf_counter_ns() - t0) // 1000)
-
-            ask = CloudService.Request(requester=self.name, body=request.to_bytes())
-            self._calls.call(
-                self._cloud,
-                ask,
-                timeout_s=self._timeout,
-                on_done=done,
-                on_error=lambda exc: self._error("cloud", exc),
-                accept=bw.reply_check(self._checker, "cloud/get", self._cloud_id, ask),
-            )
-
-    # -- updates ----------------------------------------------------------------------------
-
-    def _on_update(self, msg: BiomtObserveUpdate) -> None:
-        try:
-            update = bw.update_from_msg(msg)
-            observer = self._observers.get(update.subscription_id)
-            if observer is None:
-                return  # not ours (yet): answered after the update overtook it, or expired
-            measurement = observer.open(update)
-        except IomtError as exc:
-            self._error("update", exc)
-            return
-        self.work.delay("update", Mode.BIOMT, (time.time_ns() - measurement.time) // 1000)
-
-    def _on_base_update(self, msg: BiomtObserveUpdate) -> None:
-        if msg.observer != self.name:
-            return
-        try:
-            measurement = Measurement.from_bytes(bytes(msg.ciphertext))
-        except IomtError:
-            return
-        self.work.delay("update", Mode.BASE, (time.time_ns() - measurement.time) // 1000)
 
     # -- reporting --------------------------------------------------------------------------
 
