@@ -61,15 +61,16 @@ class PhysicianWorkload:
     rng: random.Random
     min_devices: int = 1
     #: each bolster's authorized device pseudonyms, in the order the bolsters answered
-    devices: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    issued: int = 0
-    finished: bool = False
-    counts: dict[str, int] = field(default_factory=_counts)
-    errors: dict[str, int] = field(default_factory=dict)
+    devices: dict[str, tuple[str, ...]] = field(init=False, default_factory=dict)
+    issued: int = field(init=False, default=0)
+    finished: bool = field(init=False, default=False)
+    counts: dict[str, int] = field(init=False, default_factory=_counts)
+    errors: dict[str, int] = field(init=False, default_factory=dict)
     delays_us: dict[str, dict[str, list[int]]] = field(
+        init=False,
         default_factory=lambda: {
             op: {Mode.BIOMT: [], Mode.BASE: []} for op in ("access", "observe", "update", "cloud")
-        }
+        },
     )
 
     def discovered(self, bolster: str, devices: tuple[str, ...]) -> None:

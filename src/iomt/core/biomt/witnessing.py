@@ -83,7 +83,7 @@ class WitnessRounds:
     credentials: dict[str, BolsterCredentials] = field(default_factory=dict)
     #: what other witnesses cosigned: compared with what we see once we are head
     heard: dict[str, SignedTreeHead] = field(default_factory=dict)
-    _busy: set[str] = field(default_factory=set)
+    _busy: set[str] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         self.members = list(self.members)
