@@ -26,6 +26,7 @@ def test_a_restart_reads_its_own_finished_requests_in_order(tmp_path: Path) -> N
         {"record": "request", "provider": "iomt://w/dr_1", "outcome": "failed"},
         {"record": "provider", "provider": ME},
         {"record": "request", "provider": ME, "outcome": "refused"},
+        {"record": "request", "provider": ME},  # no outcome: not a finished request
     ]
     text = "".join(json.dumps(x) + "\n" for x in lines) + '{"record": "requ'  # cut short
     path.write_text(text, encoding="utf-8")

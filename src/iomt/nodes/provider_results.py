@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from iomt.core.workload import Workload
+from iomt.core.workload import OUTCOMES, Workload
 from iomt.errors import IomtError
 from iomt.msg import Vitals, WorkloadProgress
 from iomt.nodes import wire
@@ -98,7 +98,8 @@ def progress_of(provider_uri: str, workload: Workload) -> WorkloadProgress:
 
 def finished_requests(path: str | None, provider_uri: str) -> list[str]:
     """The outcomes of the requests a previous run of this provider finished (in its
-    results file), oldest first; [] for a fresh start."""
+    results file), oldest first; [] for a fresh start. Its generator is seeded from their
+    number (:func:`iomt.core.workload.workload_rng`)."""
     if not path or not Path(path).exists():
         return []
     out: list[str] = []
@@ -108,6 +109,10 @@ def finished_requests(path: str | None, provider_uri: str) -> list[str]:
                 record = json.loads(line)
             except ValueError:  # a line cut short by the crash
                 continue
-            if record.get("record") == "request" and record.get("provider") == provider_uri:
-                out.append(str(record.get("outcome")))
+            if (
+                record.get("record") == "request"
+                and record.get("provider") == provider_uri
+                and record.get("outcome") in OUTCOMES
+            ):
+                out.append(record["outcome"])
     return out
