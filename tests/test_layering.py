@@ -129,12 +129,6 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {
 ALLOWED_DDS: dict[str, str] = {}
 ALLOWED_CRYPTOGRAPHY: dict[str, str] = {
     # module: reason
-    "iomt.nodes.common": "PEM serialization of keystore keys; the nodes are being rewired",
-    "iomt.nodes.biomt_admin": "DER encoding of certificates; the nodes are being rewired",
-    "iomt.nodes.biomt_physician": "DER encoding of certificates; the nodes are being rewired",
-    "iomt.nodes.device_storage": (
-        "AES-GCM and HKDF of the device's local store; the nodes are being rewired"
-    ),
 }
 ALLOWED_IO: dict[tuple[str, str], str] = {
     # (module, kind of IO): reason

@@ -22,12 +22,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives.serialization import Encoding
-
 from iomt.core.biomt import BolsterCredentials, Enrolment, FacilityCA
 from iomt.core.biomt.codec import Bytes, Message, Nested, tag
 from iomt.core.biomt.provisioning import DeviceSubmission
 from iomt.core.biomt.sealing import open_sealed
+from iomt.crypto.ca import certificate_der
 from iomt.crypto.signing import Ed25519Verifier
 from iomt.crypto.techniques import AssociatedData
 from iomt.errors import AuthenticationError, AuthorizationError, IomtError
@@ -85,7 +84,7 @@ class AdminNode(Node):
 
     def _on_credentials(self, req: Any, resp: Any) -> Any:
         resp.status = _R.STATUS_OK
-        resp.body = self._identity.encryption_certificate.public_bytes(Encoding.DER)
+        resp.body = certificate_der(self._identity.encryption_certificate)
         return self.proofs.prove("credentials", req, resp, authenticated=False)
 
     def _on_approve(self, req: Any, resp: Any) -> Any:

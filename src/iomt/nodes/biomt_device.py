@@ -3,14 +3,8 @@
 Composed into :class:`iomt.nodes.device.DeviceNode` when it runs in ``biomt`` mode; the
 device keeps doing everything Bilal & Hassan's framework does, and additionally:
 
-1. **Framework initialization** at start-up: fetch the bolster's credentials
-   (``~/credentials``, checked against the facility CA) and the admin's ECDH certificate;
-   enrol (:meth:`BiomtDevice.enrol`: a fresh Ed25519 key and ephemeral X25519 share,
-   signed); seal the submission to the admin and ask for approval (``<admin>/approve``);
-   take the approved request to the bolster's ``~/provision``; check the answer
-   (:meth:`BiomtDevice.complete`: the bolster's signature, the Origin's receipt, the
-   certificate, the agreement, key confirmation). Failures are retried every
-   ``enrol_retry_s`` (the bolster or admin may not be up yet).
+1. **Framework initialization** at start-up: enrolment through the admin, provisioning at
+   the bolster, retried every ``enrol_retry_s`` (:mod:`iomt.nodes.biomt_provisioning`).
 2. **Store**: every reading the device samples is sealed under its shared key with the
    next counter and sent to ``~/store``; the receipt is checked (our Store, in a tree head
    the bolster signed). With ``ack_log`` set, every acknowledged Store is appended (and
@@ -36,17 +30,12 @@ from typing import Any
 
 from iomt.core.biomt import (
     BiomtDevice,
-    BolsterCredentials,
     DeviceRemovedError,
     DeviceState,
     FacilityCA,
     Measurement,
-    Provisioned,
-    ProvisionRequest,
     StoreReceipt,
 )
-from iomt.core.biomt.identity import certificate_from_der
-from iomt.core.biomt.sealing import seal_to
 from iomt.core.listener import name_of
 from iomt.core.replies import ReplyChecker
 from iomt.core.uploads import StoreBacklog
@@ -55,10 +44,10 @@ from iomt.crypto.keystore import Identity, Keystore
 from iomt.errors import IomtError
 from iomt.msg import BolsterService
 from iomt.nodes import biomt_wire as bw
-from iomt.nodes.biomt_admin import ApprovalRequest, approval_aad
 from iomt.nodes.biomt_events import EventReporter
+from iomt.nodes.biomt_provisioning import ProvisioningLink
 from iomt.nodes.common import Calls
-from iomt.runtime import Node
+from iomt.runtime import Client, Node
 
 __all__ = ["BiomtDeviceLink", "measurement_of"]
 
@@ -98,10 +87,7 @@ class BiomtDeviceLink:
         self._node = node
         self._calls = calls
         self._uri = identity.uri
-        self._owner = owner
-        self._kind = kind
         self._bolster_id = bolster
-        self._admin = admin
         self._anchor = FacilityCA.from_keystore(keystore).anchor
         # every answer must prove itself (iomt.core.replies): the bolster's Store answers by
         # our shared key, the rest by the bolster's or the admin's certified signature
@@ -111,15 +97,11 @@ class BiomtDeviceLink:
         )
         ns = node.get_namespace().rstrip("/")
 
-        def client(peer: str, service: str) -> Any:
+        def client(peer: str, service: str) -> Client:
             return node.create_client(BolsterService, f"{ns}/{peer}/{service}")
 
-        self._credentials = client(bolster, "credentials")
-        self._provision = client(bolster, "provision")
         self._store = client(bolster, "store")
         self._base_store = client(bolster, "base/store") if base else None
-        self._admin_credentials = client(admin, "credentials")
-        self._approve = client(admin, "approve")
         self.events = EventReporter(
             node,
             reporter=identity.name,
@@ -135,19 +117,31 @@ class BiomtDeviceLink:
             Path(ack_log).parent.mkdir(parents=True, exist_ok=True)
         self._ack_log = Path(ack_log).open("a", encoding="utf-8") if ack_log else None  # noqa: SIM115
         self._store_timeout_s = store_timeout_s
-        self._enrolling = False
         self._flip = False
         self.enrolled_s: float | None = None
         self._t_start = time.monotonic()
         self.store_us: list[int] = []
         self.base_store_us: list[int] = []
-        self.counts = {"acknowledged": 0, "refused": 0, "base_acknowledged": 0, "enrol_attempts": 0}
+        self.counts = {"acknowledged": 0, "refused": 0, "base_acknowledged": 0}
         # Stores in flight, and those that got no answer (iomt.core.uploads.StoreBacklog)
         self.stores: StoreBacklog[Measurement] = StoreBacklog(
             max_in_flight=max_in_flight, capacity=max_unstored
         )
-        self._retry = node.create_timer(enrol_retry_s, self._enrol)
-        self._first = node.create_timer(0.05, self._enrol_once)
+        # 1. framework initialization (iomt.nodes.biomt_provisioning)
+        self.provisioning = ProvisioningLink(
+            node,
+            self.device,
+            calls=calls,
+            checker=self._checker,
+            anchor=self._anchor,
+            client=client,
+            bolster=bolster,
+            admin=admin,
+            owner=owner,
+            kind=kind,
+            retry_s=enrol_retry_s,
+            on_provisioned=self._provisioned,
+        )
 
     @property
     def active(self) -> bool:
@@ -157,116 +151,10 @@ class BiomtDeviceLink:
     def pseudonym(self) -> str | None:
         return self.device.pseudonym if self.active else None
 
-    # -- 1. framework initialization --------------------------------------------------------
-
-    def _enrol_once(self) -> None:
-        self._first.cancel()
-        self._enrol()
-
-    def _enrol(self) -> None:
-        if self.device.state in (DeviceState.ACTIVE, DeviceState.REMOVED):
-            self._retry.cancel()
-            return
-        if self._enrolling:
-            return
-        self._enrolling = True
-        self.counts["enrol_attempts"] += 1
-        got: dict[str, bytes] = {}
-
-        def fail(exc: Exception) -> None:
-            if self._enrolling:
-                self._enrolling = False
-                self._node.get_logger().info("enrolment not done yet: %s", exc)
-
-        def have(which: str, resp: Any) -> None:
-            try:
-                got[which] = bw.raise_for_status(which, resp)
-            except IomtError as exc:
-                fail(exc)
-                return
-            if len(got) == 2:
-                self._submit(got["bolster"], got["admin"], fail)
-
-        # a fresh nonce as the body: the (signed) answer is bound to this very request
-        ask_bolster = BolsterService.Request(requester=self._uri, body=os.urandom(16))
-        ask_admin = BolsterService.Request(requester=self._uri, body=os.urandom(16))
-        self._calls.call(
-            self._credentials,
-            ask_bolster,
-            timeout_s=2.0,
-            on_done=lambda r: have("bolster", r),
-            on_error=fail,
-            accept=self._check("bolster/credentials", self._bolster_id, ask_bolster),
-        )
-        self._calls.call(
-            self._admin_credentials,
-            ask_admin,
-            timeout_s=2.0,
-            on_done=lambda r: have("admin", r),
-            on_error=fail,
-            accept=self._check("admin/credentials", self._admin, ask_admin),
-        )
-
-    def _check(self, operation: str, server: str, request: Any, **keys: Any) -> Any:
-        return bw.reply_check(self._checker, operation, server, request, **keys)
-
-    def _submit(self, bolster_raw: bytes, admin_raw: bytes, fail: Any) -> None:
-        try:
-            creds = BolsterCredentials.from_bytes(bolster_raw)
-            if creds.bolster_id != self._bolster_id:
-                raise bw.BolsterRefusedError(f"{self._bolster_id} answered as {creds.bolster_id}")
-            admin_key = self._anchor.validate_agreement(
-                certificate_from_der(admin_raw), now=time.time_ns(), name=self._admin
-            )
-            enrolment = self.device.enrol(creds, owner=self._owner, attributes={"kind": self._kind})
-            sealed = seal_to(
-                admin_key,
-                enrolment.submission.to_bytes(),
-                approval_aad(self._admin, creds.bolster_id),
-            )
-        except IomtError as exc:
-            fail(exc)
-            return
-
-        def approved(resp: Any) -> None:
-            try:
-                request = ProvisionRequest.from_bytes(bw.raise_for_status("approve", resp))
-            except IomtError as exc:
-                fail(exc)
-                return
-            provision = BolsterService.Request(requester=self._uri, body=request.to_bytes())
-            self._calls.call(
-                self._provision,
-                provision,
-                timeout_s=3.0,
-                on_done=provisioned,
-                on_error=fail,
-                accept=self._check("bolster/provision", self._bolster_id, provision),
-            )
-
-        def provisioned(resp: Any) -> None:
-            try:
-                self.device.complete(Provisioned.from_bytes(bw.raise_for_status("provision", resp)))
-            except IomtError as exc:
-                fail(exc)
-                return
-            self._enrolling = False
-            self._retry.cancel()
-            self.enrolled_s = time.monotonic() - self._t_start
-            self.events.paused = False
-            self._node.get_logger().info("provisioned as %s", self.device.pseudonym)
-
-        approve = BolsterService.Request(
-            requester=self._uri, body=ApprovalRequest(creds, sealed).to_bytes()
-        )
-        self._calls.call(
-            self._approve,
-            approve,
-            timeout_s=3.0,
-            on_done=approved,
-            on_error=fail,
-            accept=self._check("admin/approve", self._admin, approve),
-        )
+    def _provisioned(self) -> None:
+        self.enrolled_s = time.monotonic() - self._t_start
+        self.events.paused = False
+        self._node.get_logger().info("provisioned as %s", self.device.pseudonym)
 
     # -- 2. Store ---------------------------------------------------------------------------
 
@@ -340,8 +228,12 @@ class BiomtDeviceLink:
             on_error=failed,
             # MAC'd under our shared key's reply subkey: a forged REMOVED cannot make us
             # forget the key
-            accept=self._check(
-                "bolster/store", self._bolster_id, store, mac_key=self.device.reply_key
+            accept=bw.reply_check(
+                self._checker,
+                "bolster/store",
+                self._bolster_id,
+                store,
+                mac_key=self.device.reply_key,
             ),
         )
 
@@ -402,7 +294,7 @@ class BiomtDeviceLink:
             "refused": c["refused"],
             **s,  # failed, skipped, retried, dropped
             "base_acknowledged": c["base_acknowledged"],
-            "enrol_attempts": c["enrol_attempts"],
+            "enrol_attempts": self.provisioning.attempts,
         }
 
     def close(self) -> None:

@@ -14,7 +14,8 @@ so Fig. 3's overhead is measured client-side, end to end over DDS, in one run:
 * **Observe** -- one device for ``observe_duration_s``; the subscription's receipt is
   checked and its key taken. Updates arrive on ``~/observe_updates`` and are opened in order
   (replays refused); each update's delay from the reading's time to here is kept. Base:
-  ``~/base/observe``, plain updates on ``~/base/observe_updates``.
+  ``~/base/observe``, plain updates on ``~/base/observe_updates``. What is done with the
+  answers: :mod:`iomt.nodes.biomt_answers`.
 
 With ``sessions`` (default) the physician first runs the session handshake with each
 bolster (``<bolster>/handshake``, :class:`~iomt.nodes.common.SessionOpener`) and then sends
@@ -22,7 +23,9 @@ bolster (``<bolster>/handshake``, :class:`~iomt.nodes.common.SessionOpener`) and
 per request; every ``attest_every`` answered requests (and at the end) it signs an
 attestation of them (``<bolster>/attest``), whose answer settles their receipts in one
 signed tree head. A bolster that lost the session (restart, expiry) answers
-``NO_SESSION``: the session is dropped and the next request handshakes again. Without
+``NO_SESSION``: the session is dropped and the next request handshakes again
+(:mod:`iomt.nodes.biomt_attesting`). The schedule and the tally are
+:class:`~iomt.core.biomt.physician.PhysicianWorkload`'s. Without
 ``sessions`` every request is signed and every answer sealed to a one-time key (the
 paper's shape).
 
@@ -37,41 +40,38 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from cryptography.hazmat.primitives.serialization import Encoding
-
 from iomt.core.biomt import (
     FOREVER,
     SECOND,
     AccessResult,
-    CloudResponse,
-    Measurement,
-    Observer,
     Requester,
     SessionRequest,
     SessionResponse,
     Subscription,
 )
 from iomt.core.biomt.messages import AccessPayload
+from iomt.core.biomt.physician import Operation, PhysicianWorkload
 from iomt.core.modes import Mode
 from iomt.core.replies import ReplyChecker
+from iomt.crypto.ca import certificate_der
 from iomt.crypto.keystore import Identity, Keystore
 from iomt.crypto.signing import Verifier
 from iomt.errors import AuthorizationError, IomtError
 from iomt.msg import (
-    BiomtObserveUpdate,
     BiomtProgress,
     BolsterService,
     CloudService,
     SessionHandshake,
 )
 from iomt.nodes import biomt_wire as bw
-from iomt.nodes.common import Calls, SessionOpener, uri_of
+from iomt.nodes.biomt_answers import PhysicianAnswers
+from iomt.nodes.biomt_attesting import UserSessions
+from iomt.nodes.common import Calls, SessionOpener
 from iomt.runtime import Client, Node
 
 __all__ = ["PROGRESS_TOPIC", "BiomtPhysician"]
 
 PROGRESS_TOPIC = "/iomt/biomt/progress"
-_CYCLE = ("access", "access", "observe", "observe")
 
 
 class BiomtPhysician:
@@ -105,22 +105,19 @@ class BiomtPhysician:
             identity.signer,
             clock=time.time_ns,
             rng=os.urandom,
-            credential=identity.certificate.public_bytes(Encoding.DER),
+            credential=certificate_der(identity.certificate),
             validate_bolster=keystore.credential_validator(),
             attest_every=attest_every,
         )
-        self._facility = keystore.facility
         self._verifiers: dict[str, Verifier] = {b: keystore.verifier(b) for b in bolsters}
         # every answer must prove itself (iomt.core.replies): a MAC on our session with the
         # bolster, or its signature (the cloud's: a certificate for its name)
         self._checker = ReplyChecker(keystore.credential_validator())
         self._bolsters = list(bolsters)
-        self._rng = random.Random(seed)
-        self.total = ops
+        self.work = PhysicianWorkload(ops, random.Random(seed), min_devices=min_devices)
         self._window = round(window_s * SECOND)
         self._duration = round(observe_duration_s * SECOND)
         self._interval = round(observe_interval_s * SECOND)
-        self._min_devices = min_devices
         self._discover_timeout = discover_timeout_s
         self._timeout = request_timeout_s
         ns = node.get_namespace().rstrip("/")
@@ -136,42 +133,40 @@ class BiomtPhysician:
             ):
                 self._client(f"{ns}/{b}/{service}", BolsterService)
             self._client(f"{ns}/{b}/handshake", SessionHandshake)
-        self._opener = SessionOpener(
+        self.user_sessions = UserSessions(
             node,
-            identity.uri,
-            self.requester.channels,
-            calls,
-            lambda peer_uri: self._clients[f"{ns}/{peer_uri.rsplit('/', 1)[-1]}/handshake"],
+            self.requester,
+            opener=SessionOpener(
+                node,
+                identity.uri,
+                self.requester.channels,
+                calls,
+                lambda peer_uri: self._clients[f"{ns}/{peer_uri.rsplit('/', 1)[-1]}/handshake"],
+            ),
+            calls=calls,
+            facility=keystore.facility,
+            counts=self.work.counts,
+            attest_client=lambda bolster: self._service(bolster, "attest"),
+            check=self._check,
+            error=self._error,
+            stalled=self._stalled,
+            timeout_s=request_timeout_s,
         )
-        self._cloud = self._client(f"{ns}/{cloud}/get", CloudService) if cloud else None
-        self._cloud_id = cloud
-        self.devices: dict[str, tuple[str, ...]] = {}
-        self._observers: dict[bytes, Observer] = {}
-        self.delays_us: dict[str, dict[str, list[int]]] = {
-            op: {Mode.BIOMT: [], Mode.BASE: []} for op in ("access", "observe", "update", "cloud")
-        }
-        self.counts = {
-            "done": 0,
-            "failed": 0,
-            "denied": 0,
-            "redirected": 0,
-            "records": 0,
-            "handshakes": 0,
-            "attested": 0,
-            "attest_failed": 0,
-            "receipts_settled": 0,
-        }
-        self.errors: dict[str, int] = {}
-        self.issued = 0
-        self.finished = False
+        cloud_client = self._client(f"{ns}/{cloud}/get", CloudService) if cloud else None
+        self.counts = self.work.counts
         self._started = False
         self._discover_deadline = 0.0
         self._progress = node.create_publisher(BiomtProgress, PROGRESS_TOPIC)
-        node.create_subscription(
-            BiomtObserveUpdate, "~/observe_updates", self._on_update, bw.UPDATES_QOS
-        )
-        node.create_subscription(
-            BiomtObserveUpdate, "~/base/observe_updates", self._on_base_update, bw.UPDATES_QOS
+        self.answers = PhysicianAnswers(
+            node,
+            self.requester,
+            work=self.work,
+            calls=calls,
+            checker=self._checker,
+            cloud=cloud_client,
+            cloud_id=cloud,
+            error=self._error,
+            timeout_s=request_timeout_s,
         )
         node.create_timer(0.5, self._report)
         self._resume = False
@@ -200,9 +195,9 @@ class BiomtPhysician:
 
             def done(resp: Any, b: str = b) -> None:
                 try:
-                    self.devices[b] = bw.DeviceList.from_bytes(
-                        bw.raise_for_status("devices", resp)
-                    ).devices
+                    self.work.discovered(
+                        b, bw.DeviceList.from_bytes(bw.raise_for_status("devices", resp)).devices
+                    )
                 except IomtError as exc:
                     self._node.get_logger().info("devices of %s: %s", b, exc)
 
@@ -215,34 +210,33 @@ class BiomtPhysician:
                 on_error=lambda exc: None,
                 accept=self._check("devices", b, ask),
             )
-        known = sum(len(d) for d in self.devices.values())
-        if known >= self._min_devices or (known and time.monotonic() > self._discover_deadline):
+        found = self.work.discovery(past_deadline=time.monotonic() > self._discover_deadline)
+        if found == "start":
             self._start.cancel()
             self._started = True
             self._next()
-        elif time.monotonic() > self._discover_deadline:
+        elif found == "give-up":
             self._start.cancel()
-            self._started = self.finished = True
+            self._started = self.work.finished = True
             self._node.get_logger().error("no provisioned devices found; BIoMT workload skipped")
 
     # -- the workload -----------------------------------------------------------------------
 
     def _next(self) -> None:
-        if self.issued >= self.total:
-            if not self.finished and self.sessions:
+        operation = self.work.next()
+        if operation is None:
+            if not self.work.finished and self.sessions:
                 for b in self._bolsters:  # what is left unattested (settles its receipts)
-                    self.attest(b)
-            self.finished = True
+                    self.user_sessions.attest(b)
+            self.work.finished = True
             self._report()
             return
-        i = self.issued
-        self.issued += 1
-        op = _CYCLE[i % 4]
-        # within a pair, which path goes first alternates every cycle
-        path = Mode.BIOMT if (i % 2 == 0) != ((i // 4) % 2 == 1) else Mode.BASE
-        candidates = [(b, d) for b, ds in self.devices.items() for d in ds]
-        bolster, device = self._rng.choice(candidates)
-        self._issue(op, path, bolster, device)
+        self._issue(operation)
+
+    def _stalled(self) -> None:
+        # resume from the timer, not from here: a call that fails at once must not
+        # recurse through the whole workload
+        self._resume = True
 
     def _resume_after_failure(self) -> None:
         if self._resume:
@@ -275,22 +269,20 @@ class BiomtPhysician:
             try:
                 handle(bw.raise_for_status(op, resp))
             except AuthorizationError as exc:
-                self.counts["denied"] += 1
-                self._error(f"{op}/{path}", exc)
-                self._session_failed(session, exc)
+                self._error(f"{op}/{path}", exc, denied=True)
+                self.user_sessions.failed(session, exc)
             except IomtError as exc:
                 self._error(f"{op}/{path}", exc)
-                self._session_failed(session, exc)
+                self.user_sessions.failed(session, exc)
             else:
-                self.delays_us[op][path].append((time.perf_counter_ns() - t0) // 1000)
-                self.counts["done"] += 1
+                self.work.succeeded(op, path, (time.perf_counter_ns() - t0) // 1000)
                 if session is not None:
-                    self._attest_if_due(session[0])
+                    self.user_sessions.attest_if_due(session[0])
             self._next()
 
         def failed(exc: Exception) -> None:
             self._error(f"{op}/{path}", exc)
-            self._session_failed(session, exc)
+            self.user_sessions.failed(session, exc)
             # resume from the timer, not from here: a call that fails at once must not
             # recurse through the whole workload
             self._resume = True
@@ -305,14 +297,19 @@ class BiomtPhysician:
             accept=self._check(op, bolster, request) if bolster is not None else None,
         )
 
-    def _error(self, key: str, exc: Exception) -> None:
-        self.counts["failed"] += 1
-        self.errors[key] = self.errors.get(key, 0) + 1
+    def _error(self, key: str, exc: Exception, *, denied: bool = False) -> None:
+        self.work.failed(key, denied=denied)
         self._node.get_logger().warning("%s: %s", key, exc)
 
-    def _issue(self, op: str, path: Mode, bolster: str, device: str) -> None:
+    def _issue(self, operation: Operation) -> None:
         """One Access or Observe of ``device`` at ``bolster``, on the real path (signed, or
         on a session, handshaking first if need be) or on the no-crypto base."""
+        op, path, bolster, device = (
+            operation.op,
+            operation.path,
+            operation.bolster,
+            operation.device,
+        )
         t0 = time.perf_counter_ns()
         on_session = path is Mode.BIOMT and self.sessions
 
@@ -331,7 +328,7 @@ class BiomtPhysician:
             )
 
         if on_session:
-            self._on_session(bolster, op, send)
+            self.user_sessions.on_session(bolster, op, send)
         else:
             send()
 
@@ -347,12 +344,12 @@ class BiomtPhysician:
         r = self.requester
         if op == "access" and on_session:
             access = r.session_access(bolster, device, since=since, until=FOREVER)
-            return access, lambda body: self._got(
+            return access, lambda body: self.answers.got(
                 r.open_session_access(access, SessionResponse.from_bytes(body))
             )
         if op == "access":
             signed = r.access(bolster, device, since=since, until=FOREVER)
-            return signed, lambda body: self._got(
+            return signed, lambda body: self.answers.got(
                 r.open_access(
                     signed, AccessResult.from_bytes(body), bolster=self._verifiers[bolster]
                 )
@@ -361,157 +358,15 @@ class BiomtPhysician:
             observe = r.session_observe(
                 bolster, (device,), duration=self._duration, interval=self._interval
             )
-            return observe, lambda body: self._observing(
+            return observe, lambda body: self.answers.observing(
                 r.open_session_subscription(observe, SessionResponse.from_bytes(body))
             )
         request = r.observe(bolster, (device,), duration=self._duration, interval=self._interval)
-        return request, lambda body: self._observing(
+        return request, lambda body: self.answers.observing(
             r.open_subscription(
                 request, Subscription.from_bytes(body), bolster=self._verifiers[bolster]
             )
         )
-
-    def _observing(self, observer: Observer) -> None:
-        self._observers[observer.subscription_id] = observer
-
-    def _got(self, payload: AccessPayload) -> None:
-        self.counts["records"] += len(payload.records)
-        if payload.redirects:
-            self.counts["redirected"] += len(payload.redirects)
-            self.follow_redirects(payload)
-
-    # -- sessions ---------------------------------------------------------------------------
-
-    def _on_session(self, bolster: str, op: str, then: Callable[[], None]) -> None:
-        """Run ``then`` on a live session with ``bolster`` (handshaking first if needed)."""
-        had = self.requester.has_session(bolster)
-
-        def ready() -> None:
-            if not had:
-                self.counts["handshakes"] += 1
-            try:
-                then()
-            except IomtError as exc:  # e.g. the session expired between ready and now
-                self._error(f"{op}/biomt", exc)
-                self._resume = True
-
-        def failed(exc: Exception) -> None:
-            self._error(f"{op}/biomt", exc)
-            self._resume = True
-
-        self._opener.ensure(uri_of(self._facility, bolster), ready, failed)
-
-    def _session_failed(self, session: tuple[str, SessionRequest] | None, exc: Exception) -> None:
-        if session is None:
-            return
-        bolster, request = session
-        evidence = getattr(exc, "evidence", None)
-        if isinstance(exc, bw.BolsterDeniedError) and evidence is not None:
-            try:  # a logged denial: keep it for the attestation
-                self.requester.session_denied(request, evidence.transaction, evidence.receipt)
-            except IomtError as bad:
-                self._error("denial-evidence", bad)
-                self.requester.forget(request)
-            return
-        self.requester.forget(request)
-        if isinstance(exc, bw.NoSessionError):
-            self.requester.channels.drop(bolster)
-
-    def _attest_if_due(self, bolster: str) -> None:
-        if self.requester.attestation_due(bolster):
-            self.attest(bolster)
-
-    def attest(self, bolster: str) -> None:
-        """Sign an attestation of the answered requests at ``bolster`` (not timed)."""
-        if not self.requester.has_session(bolster):
-            return
-        request = self.requester.attest(bolster)
-        if request is None:
-            return
-
-        def done(resp: Any) -> None:
-            try:
-                self.counts["receipts_settled"] += self.requester.check_session_attested(
-                    request, SessionResponse.from_bytes(bw.raise_for_status("attest", resp))
-                )
-                self.counts["attested"] += 1
-            except bw.NoSessionError:  # not seen: attest them again on the next session
-                self.counts["attest_failed"] += 1
-                self.requester.forget(request)
-                self.requester.channels.drop(bolster)
-            except IomtError as exc:  # refused (or a bad answer): they stay session-only
-                self.counts["attest_failed"] += 1
-                self._node.get_logger().warning("attestation at %s: %s", bolster, exc)
-                self.requester.forget(request, requeue=False)
-
-        def failed(exc: Exception) -> None:  # no answer: it may not have arrived
-            self.counts["attest_failed"] += 1
-            self.requester.forget(request)
-
-        ask = BolsterService.Request(requester=self.name, body=request.to_bytes())
-        self._calls.call(
-            self._service(bolster, "attest"),
-            ask,
-            timeout_s=self._timeout,
-            on_done=done,
-            on_error=failed,
-            accept=self._check("attest", bolster, ask),
-        )
-
-    # -- the redirect (cloud) ---------------------------------------------------------------
-
-    def follow_redirects(self, payload: AccessPayload) -> None:
-        """Fetch each redirected block from the cloud by ledger id, number and hash."""
-        if self._cloud is None:
-            return
-        for address in payload.redirects:
-            t0 = time.perf_counter_ns()
-            request = self.requester.cloud(self._cloud_id, address)
-
-            def done(resp: Any, request: Any = request, t0: int = t0) -> None:
-                try:
-                    body = bw.raise_for_cloud_status("cloud get", resp)
-                    cloud_payload = self.requester.open_cloud(
-                        request, CloudResponse.from_bytes(body)
-                    )
-                except IomtError as exc:
-                    self._error("cloud", exc)
-                    return
-                self.counts["records"] += len(cloud_payload.records)
-                self.delays_us["cloud"][Mode.BIOMT].append((time.perf_counter_ns() - t0) // 1000)
-
-            ask = CloudService.Request(requester=self.name, body=request.to_bytes())
-            self._calls.call(
-                self._cloud,
-                ask,
-                timeout_s=self._timeout,
-                on_done=done,
-                on_error=lambda exc: self._error("cloud", exc),
-                accept=bw.reply_check(self._checker, "cloud/get", self._cloud_id, ask),
-            )
-
-    # -- updates ----------------------------------------------------------------------------
-
-    def _on_update(self, msg: BiomtObserveUpdate) -> None:
-        try:
-            update = bw.update_from_msg(msg)
-            observer = self._observers.get(update.subscription_id)
-            if observer is None:
-                return  # not ours (yet): answered after the update overtook it, or expired
-            measurement = observer.open(update)
-        except IomtError as exc:
-            self._error("update", exc)
-            return
-        self.delays_us["update"][Mode.BIOMT].append((time.time_ns() - measurement.time) // 1000)
-
-    def _on_base_update(self, msg: BiomtObserveUpdate) -> None:
-        if msg.observer != self.name:
-            return
-        try:
-            measurement = Measurement.from_bytes(bytes(msg.ciphertext))
-        except IomtError:
-            return
-        self.delays_us["update"][Mode.BASE].append((time.time_ns() - measurement.time) // 1000)
 
     # -- reporting --------------------------------------------------------------------------
 
@@ -519,24 +374,15 @@ class BiomtPhysician:
         self._progress.publish(
             BiomtProgress(
                 node=self._node.get_fully_qualified_name(),
-                total=self.total,
+                total=self.work.total,
                 done=self.counts["done"] + self.counts["failed"],
                 failed=self.counts["failed"],
-                finished=self.finished,
+                finished=self.work.finished,
             )
         )
 
     def summary(self) -> dict[str, Any]:
-        return {
-            "record": "physician",
-            "physician": self.name,
-            "devices": {b: len(d) for b, d in self.devices.items()},
-            "delays_us": self.delays_us,
-            "counts": self.counts,
-            "sessions": self.sessions,
-            "errors": self.errors,
-            "finished": self.finished,
-        }
+        return self.work.summary(self.name, sessions=self.sessions)
 
 
 def _decodes_as_access(body: bytes) -> None:

@@ -57,43 +57,28 @@ from pathlib import Path
 from typing import Any, Literal
 
 from iomt.core.biomt import (
-    AccessRequest,
     BaseBolster,
-    BiomtDecodeError,
     Bolster,
     BolsterIdentity,
-    CheckpointRequest,
-    CommunicationRequest,
     CostMeter,
     FacilityCA,
-    HistoryRequest,
-    ObserveRequest,
-    ObserveUpdate,
-    ProvisionRequest,
-    RemoveRequest,
-    ReplayError,
-    SessionOp,
-    SessionRequest,
-    StoreRequest,
 )
 from iomt.core.biomt.admission import MasterAdmission
-from iomt.core.biomt.bodies import OriginBody
 from iomt.core.biomt.sync_client import CloudSyncClient
 from iomt.core.replies import ReplyChecker
 from iomt.errors import IomtError
-from iomt.ledger import SqliteStorage, Transaction
+from iomt.ledger import SqliteStorage
 from iomt.msg import (
-    BiomtObserveUpdate,
-    BiomtTransaction,
     BolsterService,
     SessionHandshake,
 )
 from iomt.nodes import biomt_wire as bw
-from iomt.nodes.biomt_events import SharingRecorder, SharingReport
+from iomt.nodes.biomt_events import SharingRecorder
 from iomt.nodes.biomt_ledger import LedgerView
 from iomt.nodes.bolster_base import BaseServices
 from iomt.nodes.bolster_costs import Handler, ServiceCosts, phases
 from iomt.nodes.bolster_links import CloudLink, MasterLink
+from iomt.nodes.bolster_services import LedgerFeed, Table1Services
 from iomt.nodes.bolster_setup import (
     bolster_config,
     load_or_create_secret,
@@ -108,9 +93,7 @@ from iomt.nodes.common import (
     open_keystore,
     reply_signer,
 )
-from iomt.runtime import Node, Publisher, QoSProfile, Responder, RuntimeContext
-
-SESSION_TAG = SessionRequest.TAG
+from iomt.runtime import Node, Responder, RuntimeContext
 
 __all__ = [
     "DEFAULT_SYNCHRONOUS",
@@ -123,8 +106,6 @@ __all__ = [
 #: The ledger's SQLite ``synchronous`` setting unless told otherwise (see the module doc).
 DEFAULT_SYNCHRONOUS = "FULL"
 
-_R = BolsterService.Response
-LEDGER_QOS = QoSProfile(depth=1000)
 #: services anyone may call: their answers are signed within the signature budget
 OPEN_SERVICES = frozenset({"devices", "credentials", "pair_key_status"})
 
@@ -201,7 +182,6 @@ class BolsterNode(Node):
             update_rate=update_rate,
             update_burst=2 * update_rate,
         )
-        self.base_services = BaseServices(self, self.base, answer=self._answer, refuse=self._refuse)
         self.view = LedgerView(self.bolster, secret)
         self.recorder = SharingRecorder(
             bolster_id=name, view=self.view, users=self.users, keystore=ks
@@ -209,30 +189,27 @@ class BolsterNode(Node):
         self.calls = Calls(self)
         self._results = ResultsWriter(results)
         self.costs = ServiceCosts()
+        # multiple bolsters: the master's shared chain admits what this one provisions
+        self.admission = MasterAdmission() if master else None
 
-        self._ledger_pub = self.create_publisher(BiomtTransaction, "~/ledger", LEDGER_QOS)
-        self._published = self.bolster.ledger.size  # restart: history is in the file
-        self._update_pubs: dict[str, Publisher[BiomtObserveUpdate]] = {}
+        self.feed = LedgerFeed(self, self.bolster, self.view)
+        self.table1 = Table1Services(
+            self,
+            self.bolster,
+            feed=self.feed,
+            view=self.view,
+            recorder=self.recorder,
+            costs=self.costs,
+            admission=self.admission,
+        )
+        self.base_services = BaseServices(
+            self, self.base, answer=self.table1.answer, refuse=self.table1.refuse
+        )
         for observer in observers or []:
-            self._updates(observer)
+            self.feed.updates(observer)
             self.base_services.updates(observer)
 
-        handlers: dict[str, Handler] = {
-            "provision": self._on_provision,
-            "store": self._on_store,
-            "access": self._on_access,
-            "observe": self._on_observe,
-            "remove": self._on_remove,
-            "communication": self._on_communication,
-            "pair_key_status": self._on_pair_key_status,
-            "history": self._on_history,
-            "devices": self._on_devices,
-            "credentials": self._on_credentials,
-            "checkpoint": self._on_checkpoint,
-            "record": self._on_record,
-            "attest": self._on_attest,
-            **self.base_services.handlers(),
-        }
+        handlers = {**self.table1.handlers(), **self.base_services.handlers()}
         for service, handler in handlers.items():
             self.create_service(
                 BolsterService,
@@ -246,12 +223,12 @@ class BolsterNode(Node):
         self.create_service(
             SessionHandshake,
             "~/handshake",
-            handshake_responder(self._handshake, name, self.replies),
+            handshake_responder(self.table1.handshake, name, self.replies),
             deferred=True,
         )
         self.create_timer(0.5, self._housekeeping)
 
-        # cloud layer, and multiple bolsters: the master's shared chain
+        # cloud layer, and multiple bolsters
         self.sync = CloudSyncClient(self.bolster, max_blocks=4)
         if cloud:
             CloudLink(
@@ -262,9 +239,7 @@ class BolsterNode(Node):
                 checker=self.checker,
                 period_s=cloud_period_s,
             )
-        self.admission: MasterAdmission | None = None
-        if master:
-            self.admission = MasterAdmission()
+        if self.admission is not None:
             MasterLink(
                 self,
                 self.admission,
@@ -312,198 +287,6 @@ class BolsterNode(Node):
             return handler(request, proving)
 
         return run
-
-    def _answer(self, responder: Responder, body: bytes = b"") -> None:
-        responder.send(BolsterService.Response(status=_R.STATUS_OK, body=body))
-
-    def _refuse(self, responder: Responder, op: str, exc: IomtError) -> int:
-        status, body = bw.status_of(exc)
-        if isinstance(exc, ReplayError) and isinstance(responder, bw.ProvingResponder):
-            responder.replay = True  # the original has its answer: no proof for this one
-        if status != _R.STATUS_DENIED:
-            self.get_logger().info("%s refused: %s", op, exc)
-        responder.send(BolsterService.Response(status=status, reason=str(exc), body=body))
-        self._publish_new()  # a logged denial is a transaction too
-        return status
-
-    def _publish_new(self, known: Transaction | None = None, block_index: int = -1) -> None:
-        """Publish every transaction appended since the last call on ``~/ledger``."""
-        ledger = self.bolster.ledger
-        size = ledger.size
-        if self._published >= size:
-            return
-        if known is not None and known.seq == self._published == size - 1 and block_index >= 0:
-            txs = [known]
-        else:
-            txs = list(ledger.transactions(start=self._published))
-        for tx in txs:
-            index, first = self.view.position(tx.seq)
-            self._ledger_pub.publish(bw.transaction_msg(self.get_name(), tx, index, first))
-        self._published = size
-
-    def _updates(self, observer: str) -> Publisher[BiomtObserveUpdate]:
-        pub = self._update_pubs.get(observer)
-        if pub is None:
-            topic = f"{self.get_namespace().rstrip('/')}/{observer}/observe_updates"
-            pub = self.create_publisher(BiomtObserveUpdate, topic, bw.UPDATES_QOS)
-            self._update_pubs[observer] = pub
-        return pub
-
-    def _send_updates(self, updates: tuple[ObserveUpdate, ...]) -> None:
-        for update in updates:
-            self._updates(update.observer).publish(bw.update_msg(update))
-
-    # -- Table 1 transactions ---------------------------------------------------------------
-
-    def _on_provision(self, req: Any, responder: Responder) -> int | None:
-        try:
-            provisioned = self.bolster.provision(ProvisionRequest.from_bytes(bytes(req.body)))
-        except IomtError as exc:
-            return self._refuse(responder, "provision", exc)
-        self._answer(responder, provisioned.to_bytes())
-        self._publish_new()
-        self.view.refresh()
-        body = self.view.open_body(provisioned.origin)
-        if isinstance(body, OriginBody) and self.admission is not None:
-            self.admission.provisioned(body.pseudonym)
-        return None
-
-    def _on_store(self, req: Any, responder: Responder) -> int | None:
-        try:
-            request = StoreRequest.from_bytes(bytes(req.body))
-            if isinstance(responder, bw.ProvingResponder):  # MAC'd under the device's key
-                responder.key = self.bolster.device_reply_key(request.device)
-            result = self.bolster.store(request)
-        except IomtError as exc:
-            return self._refuse(responder, "store", exc)
-        self._answer(responder, result.receipt.to_bytes())
-        receipt = result.receipt
-        self._publish_new(receipt.transaction, receipt.receipt.block_index)
-        self._send_updates(result.updates)
-        return None
-
-    # -- user sessions ----------------------------------------------------------------------
-
-    def _handshake(self, initiator: str, message: bytes, *, source: Any = None) -> bytes:
-        c0 = time.thread_time_ns()
-        try:
-            return self.bolster.session_handshake(initiator, message, source=source)
-        except IomtError as exc:
-            self.get_logger().info("handshake from %s refused: %s", initiator, exc)
-            raise
-        finally:
-            self.costs.add_cpu("handshake", time.thread_time_ns() - c0)
-
-    def _on_session(self, kind: SessionOp, body: bytes, responder: Responder) -> int | None:
-        op = kind.name.lower()
-        try:
-            request = SessionRequest.from_bytes(body)
-            if isinstance(responder, bw.ProvingResponder):  # MAC'd on the user's session
-                responder.channels = self.bolster.session_channels
-                responder.session = self.bolster.session_of(request)
-            if request.operation is not kind:
-                raise BiomtDecodeError(f"a {request.operation.name} session request on ~/{op}")
-            response = self.bolster.session_request(request)
-        except IomtError as exc:
-            return self._refuse(responder, op, exc)
-        self._answer(responder, response.to_bytes())
-        last = self.bolster.last_append
-        if last is not None:
-            self._publish_new(*last)
-        return None
-
-    def _on_attest(self, req: Any, responder: Responder) -> int | None:
-        return self._on_session(SessionOp.ATTEST, bytes(req.body), responder)
-
-    # -- Table 1 transactions (signed, or on a session) --------------------------------------
-
-    def _on_access(self, req: Any, responder: Responder) -> int | None:
-        if bytes(req.body[: len(SESSION_TAG)]) == SESSION_TAG:
-            return self._on_session(SessionOp.ACCESS, bytes(req.body), responder)
-        try:
-            result = self.bolster.access(AccessRequest.from_bytes(bytes(req.body)))
-        except IomtError as exc:
-            return self._refuse(responder, "access", exc)
-        self._answer(responder, result.to_bytes())
-        self._publish_new(result.transaction, result.receipt.block_index)
-        return None
-
-    def _on_observe(self, req: Any, responder: Responder) -> int | None:
-        if bytes(req.body[: len(SESSION_TAG)]) == SESSION_TAG:
-            return self._on_session(SessionOp.OBSERVE, bytes(req.body), responder)
-        try:
-            request = ObserveRequest.from_bytes(bytes(req.body))
-            sub = self.bolster.observe(request)
-        except IomtError as exc:
-            return self._refuse(responder, "observe", exc)
-        self._updates(sub.requester)
-        self._answer(responder, sub.to_bytes())
-        self._publish_new(sub.transaction, sub.receipt.block_index)
-        return None
-
-    def _on_remove(self, req: Any, responder: Responder) -> int | None:
-        try:
-            result = self.bolster.remove(RemoveRequest.from_bytes(bytes(req.body)))
-        except IomtError as exc:
-            return self._refuse(responder, "remove", exc)
-        self._answer(responder, result.to_bytes())
-        self._publish_new()
-        self.view.refresh()
-        return None
-
-    def _on_communication(self, req: Any, responder: Responder) -> int | None:
-        try:
-            grant = self.bolster.setup_communication(
-                CommunicationRequest.from_bytes(bytes(req.body))
-            )
-        except IomtError as exc:
-            return self._refuse(responder, "communication", exc)
-        self._answer(responder, grant.to_bytes())
-        self._publish_new(grant.transaction, grant.receipt.block_index)
-        return None
-
-    def _on_pair_key_status(self, req: Any, responder: Responder) -> int | None:
-        status = self.bolster.pair_key_status(bytes(req.body))
-        self._answer(responder, str(status).encode())
-        return None
-
-    def _on_history(self, req: Any, responder: Responder) -> int | None:
-        if bytes(req.body[: len(SESSION_TAG)]) == SESSION_TAG:
-            return self._on_session(SessionOp.HISTORY, bytes(req.body), responder)
-        try:
-            result = self.bolster.history(HistoryRequest.from_bytes(bytes(req.body)))
-        except IomtError as exc:
-            return self._refuse(responder, "history", exc)
-        self._answer(responder, result.to_bytes())
-        return None
-
-    def _on_devices(self, _req: Any, responder: Responder) -> int | None:
-        authorized = self.bolster.privacy_header.authorized_devices
-        self._answer(responder, bw.DeviceList(tuple(sorted(authorized))).to_bytes())
-        return None
-
-    def _on_credentials(self, _req: Any, responder: Responder) -> int | None:
-        self._answer(responder, self.bolster.credentials.to_bytes())
-        return None
-
-    def _on_checkpoint(self, req: Any, responder: Responder) -> int | None:
-        try:
-            submission = self.bolster.answer_checkpoint(
-                CheckpointRequest.from_bytes(bytes(req.body))
-            )
-        except IomtError as exc:
-            return self._refuse(responder, "checkpoint", exc)
-        self._answer(responder, submission.to_bytes())
-        return None
-
-    def _on_record(self, req: Any, responder: Responder) -> int | None:
-        try:
-            ack = self.recorder.record(SharingReport.from_bytes(bytes(req.body)))
-        except IomtError as exc:
-            return self._refuse(responder, "record", exc)
-        self._answer(responder, ack.to_bytes())
-        self._publish_new()
-        return None
 
     # -- timers -----------------------------------------------------------------------------
 

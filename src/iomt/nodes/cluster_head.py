@@ -32,7 +32,6 @@ the sans-IO objects of :mod:`iomt.core.biomt.cluster` to the bus:
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -53,12 +52,20 @@ from iomt.core.biomt import (
 )
 from iomt.core.biomt.identity import TrustAnchor, UserDirectory
 from iomt.core.biomt.keys import LedgerKey
+from iomt.core.biomt.witnessing import (
+    AskCheckpoint,
+    FetchCredentials,
+    Flagged,
+    Skipped,
+    WitnessRounds,
+)
 from iomt.core.replies import ReplyChecker
 from iomt.crypto.keystore import Identity, Keystore
 from iomt.errors import IomtError
 from iomt.ledger import ForkDetectedError, SignedTreeHead
 from iomt.msg import BolsterService, CheckpointWitness, ClusterHeadStatus, ClusterMessage
 from iomt.nodes import biomt_wire as bw
+from iomt.nodes.cluster_state import ElectionState
 from iomt.nodes.common import Calls
 from iomt.runtime import Client, Node
 
@@ -118,8 +125,8 @@ class ClusterAgent:
             raise IomtError(f"{self.me} is not a member of cluster {id}")
         self.members = dict(members)
         self._identity = identity
-        self._state_path = state_path
-        term, voted_for = self._load_state()
+        self._state = ElectionState(state_path)
+        term, voted_for = self._state.load()
         peers = {m: (int(p), keystore.verifier(m)) for m, p in members.items() if m != self.me}
         self.member = ClusterMember(
             id,
@@ -133,23 +140,23 @@ class ClusterAgent:
             term=term,
             voted_for=voted_for,
         )
-        self._saved = (term, voted_for)
-        self.head: ClusterHead | None = None
-        # as a member, we witness the head's checkpoints (membership=None: not as head)
-        self._peer_witness = ClusterHead(
+        self.rounds = WitnessRounds(
             self.me,
-            LedgerKey(identity.signer),
-            anchor=anchor,
-            users=users,
-            clock=time.time_ns,
-            rng=os.urandom,
+            members,
+            self.member,
+            # as a member, we witness the head's checkpoints (membership=None: not as head)
+            peer_witness=ClusterHead(
+                self.me,
+                LedgerKey(identity.signer),
+                anchor=anchor,
+                users=users,
+                clock=time.time_ns,
+                rng=os.urandom,
+            ),
         )
         self.head_terms: list[int] = []
         self.rejected = 0
-        self._heard: dict[str, SignedTreeHead] = {}  # what earlier heads cosigned
-        self._credentials: dict[str, BolsterCredentials] = {}
         self._clients: dict[str, Client] = {}
-        self._checkpoint_busy: set[str] = set()
         self._last_status = 0.0
         self._heartbeat_s = heartbeat_s
         self.witnessed = 0
@@ -173,29 +180,6 @@ class ClusterAgent:
                 self._client(m, "checkpoint")
         node.create_timer(tick_s, self._tick)
         node.create_timer(checkpoint_period_s, self._witness_round)
-
-    # -- persistence of (term, voted_for) ---------------------------------------------------
-
-    def _load_state(self) -> tuple[int, str | None]:
-        try:
-            raw = json.loads(self._state_path.read_text(encoding="utf-8"))
-            return int(raw["term"]), raw.get("voted_for")
-        except FileNotFoundError:
-            return 0, None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise IomtError(f"{self._state_path}: unreadable cluster state: {exc}") from exc
-
-    def _save_state(self) -> None:
-        state = self.member.state
-        if state == self._saved:
-            return
-        tmp = self._state_path.with_suffix(".tmp")
-        with tmp.open("w", encoding="utf-8") as f:
-            json.dump({"term": state[0], "voted_for": state[1]}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self._state_path)
-        self._saved = state
 
     # -- election ---------------------------------------------------------------------------
 
@@ -223,13 +207,13 @@ class ClusterAgent:
             self.rejected += 1
             self.node.get_logger().debug("election message from %s refused: %s", msg.sender, exc)
             return
-        self._save_state()
+        self._state.save(self.member.state)
         self._send(out)
         self._roles()
 
     def _tick(self) -> None:
         self._send(self.member.tick())
-        self._save_state()
+        self._state.save(self.member.state)
         self._roles()
         if self.head is not None and time.monotonic() - self._last_status >= self._heartbeat_s:
             self._publish_status()
@@ -239,7 +223,11 @@ class ClusterAgent:
             self._become_head()
         elif not self.member.is_head and self.head is not None:
             self.node.get_logger().warning("%s: no longer cluster head", self.me)
-            self.head = None
+            self.rounds.head = None
+
+    @property
+    def head(self) -> ClusterHead | None:
+        return self.rounds.head
 
     # -- head duties ------------------------------------------------------------------------
 
@@ -253,7 +241,7 @@ class ClusterAgent:
         return client
 
     def _become_head(self) -> None:
-        self.head = ClusterHead(
+        head = self.rounds.head = ClusterHead(
             self.me,
             LedgerKey(self._identity.signer),
             anchor=self._anchor,
@@ -266,9 +254,9 @@ class ClusterAgent:
         self.node.get_logger().warning(
             "%s: cluster head of %s in term %d", self.me, self.cluster_id, self.member.term
         )
-        self.head.register_bolster(self._ledger.credentials)
-        for creds in self._credentials.values():
-            self.head.register_bolster(creds)
+        head.register_bolster(self._ledger.credentials)
+        for creds in self.rounds.credentials.values():
+            head.register_bolster(creds)
         self._publish_status()
 
     def _register(self, member: str) -> None:
@@ -279,13 +267,9 @@ class ClusterAgent:
                 creds = BolsterCredentials.from_bytes(bw.raise_for_status("credentials", resp))
                 if creds.bolster_id != member:
                     raise bw.BolsterRefusedError(f"credentials of {creds.bolster_id} from {member}")
-                for witness in (self.head, self._peer_witness):
-                    if witness is not None:  # validated against the facility CA
-                        witness.register_bolster(creds)
+                self.rounds.registered(member, creds)  # validated against the facility CA
             except IomtError as exc:
                 self.node.get_logger().warning("credentials of %s refused: %s", member, exc)
-                return
-            self._credentials[member] = creds
 
         ask = BolsterService.Request(requester=self.me, body=os.urandom(16))
         self._calls.call(
@@ -298,66 +282,41 @@ class ClusterAgent:
         )
 
     def _witness_round(self) -> None:
-        """The head witnesses every member (itself included); a member witnesses the head."""
-        if self.head is not None:
-            witness, targets = self.head, list(self.members)
-        elif self.member.leader not in (None, self.me):
-            witness, targets = self._peer_witness, [str(self.member.leader)]
-        else:
-            return
-        for member in targets:
-            if member != self.me and member not in self._credentials:
-                self._register(member)
-                continue
-            if member in witness.flagged or member in self._checkpoint_busy:
-                continue
-            if witness is self.head:
-                self._compare_heard(member)
-                if member in witness.flagged:
-                    continue
+        log = self.node.get_logger()
+        for action in self.rounds.round():
+            if isinstance(action, FetchCredentials):
+                self._register(action.member)
+            elif isinstance(action, Flagged):
+                log.error("%s flagged: %s", action.member, action.error)
+            elif isinstance(action, Skipped):
+                what = "cannot compare" if action.what == "compare" else "no checkpoint request for"
+                log.info("%s %s: %s", what, action.member, action.error)
+            elif action.member == self.me:
+                self._receive(action.witness, self._ledger.answer_checkpoint(action.request))
+            else:
+                self._ask_checkpoint(action)
+
+    def _ask_checkpoint(self, action: AskCheckpoint) -> None:
+        member = action.member
+
+        def done(resp: Any) -> None:
+            self.rounds.answered(member)
             try:
-                request = witness.request_checkpoint(member)
+                sub = CheckpointSubmission.from_bytes(bw.raise_for_status("checkpoint", resp))
             except IomtError as exc:
-                self.node.get_logger().info("no checkpoint request for %s: %s", member, exc)
-                continue
-            if member == self.me:
-                self._receive(witness, self._ledger.answer_checkpoint(request))
-                continue
-            self._checkpoint_busy.add(member)
+                self.node.get_logger().info("checkpoint of %s: %s", member, exc)
+                return
+            self._receive(action.witness, sub)
 
-            def done(resp: Any, m: str = member, w: ClusterHead = witness) -> None:
-                self._checkpoint_busy.discard(m)
-                try:
-                    sub = CheckpointSubmission.from_bytes(bw.raise_for_status("checkpoint", resp))
-                except IomtError as exc:
-                    self.node.get_logger().info("checkpoint of %s: %s", m, exc)
-                    return
-                self._receive(w, sub)
-
-            def failed(exc: Exception, m: str = member) -> None:
-                self._checkpoint_busy.discard(m)
-
-            ask = BolsterService.Request(requester=self.me, body=request.to_bytes())
-            self._calls.call(
-                self._client(member, "checkpoint"),
-                ask,
-                timeout_s=2.0,
-                on_done=done,
-                on_error=failed,
-                accept=bw.reply_check(self._checker, "bolster/checkpoint", member, ask),
-            )
-
-    def _compare_heard(self, member: str) -> None:
-        head = self.head
-        heard = self._heard.pop(member, None)
-        if head is None or heard is None:
-            return
-        try:
-            head.compare(member, heard)
-        except ForkDetectedError as exc:
-            self.node.get_logger().error("%s flagged: %s", member, exc)
-        except IomtError as exc:
-            self.node.get_logger().info("cannot compare %s: %s", member, exc)
+        ask = BolsterService.Request(requester=self.me, body=action.request.to_bytes())
+        self._calls.call(
+            self._client(member, "checkpoint"),
+            ask,
+            timeout_s=2.0,
+            on_done=done,
+            on_error=lambda _exc: self.rounds.answered(member),
+            accept=bw.reply_check(self._checker, "bolster/checkpoint", member, ask),
+        )
 
     def _receive(self, witness: ClusterHead, submission: CheckpointSubmission) -> None:
         try:
@@ -388,7 +347,9 @@ class ClusterAgent:
         if self.me in (msg.witness, msg.bolster_id) or msg.bolster_id not in self.members:
             return
         try:
-            self._heard[str(msg.bolster_id)] = SignedTreeHead.from_bytes(bytes(msg.checkpoint))
+            self.rounds.heard[str(msg.bolster_id)] = SignedTreeHead.from_bytes(
+                bytes(msg.checkpoint)
+            )
         except IomtError:
             self.rejected += 1
 
@@ -422,6 +383,6 @@ class ClusterAgent:
             "head_terms": self.head_terms,
             "witnessed": self.witnessed,
             "flagged": sorted(self.head.flagged) if self.head is not None else [],
-            "flagged_as_member": sorted(self._peer_witness.flagged),
+            "flagged_as_member": sorted(self.rounds.peer_witness.flagged),
             "rejected_messages": self.rejected,
         }

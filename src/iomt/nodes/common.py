@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-
 from iomt.core.channels import HandshakeBusyError, HandshakeReplayError
 from iomt.core.listener import name_of
 from iomt.core.opening import Ready, SessionOpening, StartHandshake
@@ -25,6 +23,7 @@ from iomt.core.replies import (
     digest,
     handshake_digest,
 )
+from iomt.crypto.ca import certificate_der
 from iomt.crypto.keystore import Identity, Keystore
 from iomt.errors import ConfigurationError, IomtError, ServiceTimeoutError
 from iomt.msg import SessionHandshake
@@ -382,5 +381,5 @@ def reply_signer(identity: Identity) -> ReplySigner:
     return ReplySigner(
         identity.name,
         identity.signer,
-        identity.certificate.public_bytes(serialization.Encoding.DER),
+        certificate_der(identity.certificate),
     )

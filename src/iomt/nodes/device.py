@@ -22,26 +22,21 @@ acknowledges it stored the reading.
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from iomt.core.channels import ChannelTable
-from iomt.core.device import DeviceConfig, DeviceCore, Refused, Shared
-from iomt.core.listener import DataRequest, Refusal, name_of
+from iomt.core.device import DeviceConfig, DeviceCore
+from iomt.core.listener import name_of
 from iomt.core.modes import Mode
 from iomt.core.registration import Announcement, NeighbourTable
-from iomt.core.replies import ReplyChecker, data_share_digest
-from iomt.core.uploads import Dropped, SendUpload, Stored, UploadAction, UploadBacklog
+from iomt.core.replies import ReplyChecker
 from iomt.core.vitals import VitalKind, VitalsGenerator
-from iomt.crypto.sessions import Session
 from iomt.crypto.techniques import Capability
 from iomt.crypto.tokens import TokenVerifier
 from iomt.errors import ConfigurationError
-from iomt.msg import Convert, DataShare, SecureEnvelope, SessionHandshake, Upload, Vitals
+from iomt.msg import Convert, SessionHandshake, Vitals
 from iomt.nodes import wire
 from iomt.nodes.announcing import ANNOUNCE_QOS, Announcer, heard_in_process
 from iomt.nodes.common import (
@@ -55,8 +50,11 @@ from iomt.nodes.common import (
     uri_of,
 )
 from iomt.nodes.converting import INBOX_QOS, ConversionOrders, ConvertService
+from iomt.nodes.data_share import DataShareListener
+from iomt.nodes.device_config import CAPABILITIES, DeviceNodeConfig
 from iomt.nodes.device_storage import DeviceStorage, storage_secret
-from iomt.runtime import Client, Node, Responder, RuntimeContext
+from iomt.nodes.uploading import UploadLink
+from iomt.runtime import Client, Node, RuntimeContext
 
 if TYPE_CHECKING:
     from iomt.nodes.biomt_device import BiomtDeviceLink
@@ -66,53 +64,6 @@ __all__ = ["ANNOUNCE_QOS", "INBOX_QOS", "DeviceNode", "DeviceNodeConfig", "devic
 
 PRECREATED_CONVERTERS = 3
 PRECREATED_INBOXES = 4
-CAPABILITIES = {c.name.lower(): c for c in Capability}
-
-
-@dataclass(frozen=True)
-class DeviceNodeConfig:
-    """What a device node is told (the keyword parameters of :class:`DeviceNode`)."""
-
-    keystore: str
-    capability: str
-    kind: str
-    x: float
-    y: float
-    wallet: str
-    patient_id: str = ""
-    radio_range: float = 10.0
-    announce_period_s: float = 20.0
-    sample_period_s: float = 1.0
-    policy: str = ""
-    mode: Mode = Mode.DISTRIBUTED
-    seed: int = 0
-    central: str = "central"
-    storage_dir: str | None = None
-    results: str | None = None
-    convert_timeout_s: float = 1.0
-    # Long: a server that is behind still stores what it answers late, and a reading
-    # retried too early is only a duplicate in its queue (measured at 400 devices).
-    upload_timeout_s: float = 10.0
-    providers: tuple[str, ...] | None = None  # normalized to a tuple
-    biomt: Mapping[str, Any] | None = None  # mode biomt only; normalized to a dict
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "mode", Mode.parse(self.mode))
-        object.__setattr__(self, "providers", tuple(self.providers or ()))
-        object.__setattr__(self, "biomt", dict(self.biomt or {}))
-        if self.capability not in CAPABILITIES:
-            raise ConfigurationError(f"capability must be one of {list(CAPABILITIES)}")
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> DeviceNodeConfig:
-        """From a node spec's keyword parameters."""
-        unknown = sorted(set(params) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ConfigurationError(f"unknown device parameters: {', '.join(unknown)}")
-        try:
-            return cls(**params)
-        except TypeError as exc:  # a required one missing
-            raise ConfigurationError(f"device parameters: {exc}") from exc
 
 
 class DeviceNode(Node):
@@ -189,8 +140,6 @@ class DeviceNode(Node):
         self._precreate_converters = capability == Capability.NONE
         self._results = ResultsWriter(c.results)
         self._transfer_us: list[int] = []
-        # Centralized: readings the server has not acknowledged yet (iomt.core.uploads).
-        self.uploads: UploadBacklog[Vitals] = UploadBacklog(clock=time.perf_counter_ns)
         self.announcer: Announcer | None = None
         # Local storage: the device's own readings, sealed at rest if it can encrypt, MAC'd
         # into a chain; reading numbers continue across restarts (iomt.nodes.device_storage).
@@ -203,7 +152,9 @@ class DeviceNode(Node):
         )
         self.seq = self._db.last_seq
 
-        self.create_service(DataShare, "~/data_share", self._on_data_share, deferred=True)
+        self.listener = DataShareListener(
+            self, self.core, name=name, mode=c.mode, replies=self.replies
+        )
         self.create_service(
             SessionHandshake,
             "~/handshake",
@@ -224,10 +175,19 @@ class DeviceNode(Node):
                 owner=c.wallet,
                 **(c.biomt or {}),
             )
+            self.listener.on_shared = self._biomt.shared
         if c.mode.shares:
             self._start_sharing(facility, capability)
         if c.mode is Mode.CENTRALIZED:
-            self._upload = self.create_client(Upload, f"/{facility}/{c.central}/upload")
+            self._upload = UploadLink(
+                self,
+                service=f"/{facility}/{c.central}/upload",
+                calls=self.calls,
+                timeout_s=c.upload_timeout_s,
+                on_transfer=self._transfer_us.append,
+            )
+            # readings the server has not acknowledged yet (iomt.core.uploads)
+            self.uploads = self._upload.backlog
         self.create_timer(c.sample_period_s, self._sample)
         self._first_sample = self.create_timer(0.05, self._sample_once)
 
@@ -241,7 +201,7 @@ class DeviceNode(Node):
             checker=self._checker,
             client_for=lambda uri: self._client(uri, "convert", Convert),
             timeout_s=c.convert_timeout_s,
-            answer=self._answer,
+            answer=self.listener.answer,
             on_converted=self._biomt.converted if self._biomt is not None else None,
         )
         if capability > Capability.NONE:
@@ -253,6 +213,7 @@ class DeviceNode(Node):
                 sessions=self._sessions,
                 inboxes=[uri_of(facility, p) for p in (c.providers or ())[:PRECREATED_INBOXES]],
             )
+        self.listener.orders = self.orders
         self.announcer = Announcer(
             self,
             self.core,
@@ -296,7 +257,7 @@ class DeviceNode(Node):
             diastolic_mmhg=r.diastolic_mmhg,
         )
         if self.mode is Mode.CENTRALIZED:
-            self._uploads_do(self.uploads.add(self.seq, msg))
+            self._upload.add(self.seq, msg)
             return
         t0 = time.perf_counter_ns()
         cdr = msg.serialize()
@@ -305,36 +266,6 @@ class DeviceNode(Node):
         self._transfer_us.append((time.perf_counter_ns() - t0) // 1000)
         if self._biomt is not None:
             self._biomt.on_reading(r, now)
-
-    def _uploads_do(self, actions: list[UploadAction[Vitals]]) -> None:
-        log = self.get_logger()
-        for action in actions:
-            if isinstance(action, SendUpload):
-                self.calls.call(
-                    self._upload,
-                    Upload.Request(reading=action.reading),
-                    timeout_s=self.config.upload_timeout_s,
-                    on_done=functools.partial(self._uploaded, action.seq),
-                    on_error=functools.partial(self._upload_lost, action.seq),
-                )
-            elif isinstance(action, Stored):
-                self._transfer_us.append(action.transfer_ns // 1000)
-            elif isinstance(action, Dropped):
-                log.error(
-                    "upload: reading %d dropped unacknowledged (backlog of %d full)",
-                    action.seq,
-                    action.capacity,
-                )
-
-    def _uploaded(self, seq: int, resp: Any) -> None:
-        if resp.status == Upload.Response.STATUS_STORED:
-            self._uploads_do(self.uploads.on_stored(seq))
-        elif self.uploads.on_refused(seq):  # final: retrying would only add load
-            self.get_logger().error("upload of reading %d refused: %s", seq, resp.reason)
-
-    def _upload_lost(self, seq: int, exc: Exception) -> None:
-        self.uploads.on_lost(seq)
-        self.get_logger().warning("upload of reading %d (kept for retry): %s", seq, exc)
 
     # -- control registration (Alg. 2.1) ------------------------------------------------------
 
@@ -362,97 +293,6 @@ class DeviceNode(Node):
             self._clients[key] = client
         return client
 
-    # -- listener (Alg. 2.2) ------------------------------------------------------------------
-
-    def _on_data_share(self, req: Any, responder: Responder) -> None:
-        if self.mode is Mode.BASE:
-            self._share_plaintext(req, responder)
-            return
-        request = wire.data_request_from_msg(req)
-        if self.mode is Mode.CENTRALIZED:
-            self._answer(
-                responder,
-                request,
-                DataShare.Response(
-                    status=DataShare.Response.STATUS_REFUSED,
-                    reason="centralized mode: ask the central server",
-                ),
-                None,
-                authenticated=False,
-            )
-            return
-        reply = self.core.on_data_request(request)
-        if isinstance(reply, Shared):
-            if self._biomt is not None:
-                self._biomt.shared(req.requester_uri, req.security_technique)
-            self._answer(
-                responder,
-                request,
-                DataShare.Response(
-                    status=DataShare.Response.STATUS_SHARED,
-                    envelope=wire.envelope_to_msg(reply.envelope),
-                ),
-                self.core.session_of(request),
-            )
-        elif isinstance(reply, Refused):
-            self._answer(
-                responder,
-                request,
-                DataShare.Response(status=DataShare.Response.STATUS_REFUSED, reason=reply.reason),
-                reply.session,
-                authenticated=reply.session is not None,
-                replay=reply.replay,
-            )
-        else:
-            self.orders.run(reply, responder)
-
-    def _answer(
-        self,
-        responder: Responder,
-        request: DataRequest,
-        resp: Any,
-        session: Session | None,
-        *,
-        authenticated: bool = True,
-        replay: bool = False,
-    ) -> None:
-        """Send a DataShare answer with its proof: a MAC on the session the request came on
-        (or, for a request that did not authenticate, on our session with whom it names:
-        cheap, and bound to this request's digest); else our signature -- within the
-        signature budget when nobody authenticated. A replay's refusal goes unproven."""
-        if not replay:
-            if session is None:
-                session = self.core.channels.session(name_of(request.requester_uri))
-            resp.proof = self.replies.prove(
-                wire.data_share_statement(self.name, data_share_digest(request), resp),
-                channels=self.core.channels,
-                session=session,
-                budgeted=not authenticated,
-            )
-        responder.send(resp)
-
-    def _share_plaintext(self, req: Any, responder: Responder) -> None:
-        latest = self.core.latest()
-        if latest is None:
-            responder.send(
-                DataShare.Response(
-                    status=DataShare.Response.STATUS_REFUSED, reason=f"{Refusal.NO_DATA.value}"
-                )
-            )
-            return
-        env = SecureEnvelope(
-            request_id=req.request_id,
-            device_uri=self.uri,
-            sender_uri=self.uri,
-            recipient_uri=req.requester_uri,
-            security_technique="none",
-            seq=latest.seq,
-            stamp=wire.time_msg(latest.stamp_ns),
-            ciphertext=latest.cdr,
-            signature_algorithm="none",
-        )
-        responder.send(DataShare.Response(status=DataShare.Response.STATUS_SHARED, envelope=env))
-
     # -- lifetime -----------------------------------------------------------------------------
 
     def destroy_node(self) -> None:
@@ -467,17 +307,7 @@ class DeviceNode(Node):
                 "refused_announcements": self.announcer.refused if self.announcer else {},
                 "counters": self.core.counters,
                 "data_transfer_us": self._transfer_us,
-                **(
-                    {
-                        "uploads": {
-                            "retried": self.uploads.retried,
-                            "dropped": self.uploads.dropped,
-                            "unacknowledged": len(self.uploads),
-                        }
-                    }
-                    if self.mode is Mode.CENTRALIZED
-                    else {}
-                ),
+                **({"uploads": self._upload.summary()} if self.mode is Mode.CENTRALIZED else {}),
                 **({"biomt": self._biomt.summary()} if self._biomt is not None else {}),
             }
         )

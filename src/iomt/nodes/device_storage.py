@@ -32,11 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from iomt.crypto.keystore import Identity
+from iomt.crypto.primitives import AesGcm, hkdf_sha256
 from iomt.errors import StorageError
 from iomt.ledger import ChainHead, RecordChain, verify_records
 
@@ -55,8 +52,8 @@ _SCHEMA = (
 
 def storage_secret(identity: Identity) -> bytes:
     """The device's 64-byte storage secret: sealing key, then MAC key."""
-    return HKDF(hashes.SHA256(), 64, _SALT, identity.uri.encode()).derive(
-        identity.signer.private_pem()
+    return hkdf_sha256(
+        identity.signer.private_pem(), salt=_SALT, info=identity.uri.encode(), length=64
     )
 
 
@@ -84,7 +81,7 @@ class DeviceStorage:
             raise ValueError("a device storage secret is 64 bytes")
         self.store = store
         self.path = None if path is None else Path(path)
-        self._seal = AESGCM(secret[:32]) if seal else None
+        self._seal = AesGcm(secret[:32]) if seal else None
         self._chain = RecordChain(secret[32:], store)
         try:
             self._db = sqlite3.connect(
