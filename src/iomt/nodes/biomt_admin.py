@@ -29,19 +29,16 @@ from iomt.core.biomt.sealing import open_sealed
 from iomt.crypto.ca import certificate_der
 from iomt.crypto.signing import Ed25519Verifier
 from iomt.crypto.techniques import AssociatedData
-from iomt.errors import AuthenticationError, AuthorizationError, IomtError
+from iomt.errors import AuthenticationError, IomtError
 from iomt.msg import BolsterService
 from iomt.nodes.biomt_wire import ServiceReplies, status_of
 from iomt.nodes.common import open_keystore, reply_signer
+from iomt.nodes.errors import NotInInventoryError
 from iomt.runtime import Node, RuntimeContext
 
 __all__ = ["AdminNode", "ApprovalRequest", "admin_node", "approval_aad"]
 
 _R = BolsterService.Response
-
-
-class NotInInventoryError(AuthorizationError):
-    """The admin has no such device, for that owner, at that bolster in its inventory."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ __all__ = ["UserSessions"]
 
 
 class UserSessions:
-    def __init__(
+    def __init__(  # noqa: PLR0913  (keyword-only: the node's collaborators, named at the one call)
         self,
         node: Node,
         requester: Requester,

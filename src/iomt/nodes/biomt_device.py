@@ -65,7 +65,7 @@ def measurement_of(reading: Reading, time_ns: int) -> Measurement:
 
 
 class BiomtDeviceLink:
-    def __init__(
+    def __init__(  # noqa: PLR0913  (keyword-only: the device's BIoMT parameters and its node's collaborators)
         self,
         node: Node,
         *,

@@ -56,11 +56,12 @@ from iomt.core.biomt.messages import ID, NONCE, SIGNATURE, Outcome
 from iomt.core.replies import ReplyChecker
 from iomt.crypto.keystore import Keystore
 from iomt.crypto.signing import Signer, Verifier
-from iomt.errors import AuthenticationError, AuthorizationError, IomtError
+from iomt.errors import AuthenticationError, IomtError
 from iomt.msg import BolsterService
 from iomt.nodes.biomt_ledger import LedgerView
 from iomt.nodes.biomt_wire import raise_for_status, reply_check
 from iomt.nodes.common import Calls
+from iomt.nodes.errors import EventRefusedError
 from iomt.runtime import Node
 
 __all__ = [
@@ -76,10 +77,6 @@ EVENT_KINDS = ("token", "share", "conversion")
 _DEVICE_KINDS = frozenset({"share", "conversion"})
 _MAX_DETAIL = 200
 _SKEW = 120 * 1_000_000_000  # events wait in a queue, and across a bolster restart
-
-
-class EventRefusedError(AuthorizationError):
-    """The reporter may not report this event (not the owner, not the device, unknown)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +145,7 @@ class _Queued:
 class EventReporter:
     """Queues events where the framework acts; a timer signs and sends them in batches."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  (keyword-only: the node's collaborators, named at the one call)
         self,
         node: Node,
         *,

@@ -75,7 +75,7 @@ PROGRESS_TOPIC = "/iomt/biomt/progress"
 
 
 class BiomtPhysician:
-    def __init__(
+    def __init__(  # noqa: PLR0913  (keyword-only: the physician section of the provider's parameters and its node's collaborators)
         self,
         node: Node,
         *,

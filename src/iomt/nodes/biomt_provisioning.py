@@ -40,7 +40,7 @@ __all__ = ["ProvisioningLink"]
 class ProvisioningLink:
     """Enrols ``device`` through ``admin`` at ``bolster``; ``on_provisioned`` runs once."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  (keyword-only: the node's collaborators, named at the one call)
         self,
         node: Node,
         device: BiomtDevice,

@@ -55,12 +55,17 @@ from iomt.errors import (
     AuthorizationError,
     IomtError,
     LedgerVerificationError,
-    RemoteProtocolError,
     StorageError,
-    TransportError,
 )
 from iomt.ledger import Receipt, Transaction
 from iomt.msg import BiomtObserveUpdate, BiomtTransaction, BolsterService, CloudService, Time
+from iomt.nodes.errors import (
+    BolsterDeniedError,
+    BolsterRefusedError,
+    BolsterUnavailableError,
+    MalformedResponseError,
+    NoSessionError,
+)
 from iomt.runtime import Accept, HistoryPolicy, QoSProfile, Responder
 
 __all__ = [
@@ -92,31 +97,6 @@ _S = BolsterService.Response
 OK = _S.STATUS_OK
 
 
-class BolsterRefusedError(AuthenticationError):
-    """The bolster (or cloud) refused the request unauthenticated; nothing was logged."""
-
-
-class BolsterDeniedError(AuthorizationError):
-    """The privacy header denied the request; the denial is in the ledger (``evidence``)."""
-
-    def __init__(self, message: str, evidence: Evidence | None = None) -> None:
-        super().__init__(message)
-        self.evidence = evidence
-
-
-class NoSessionError(BolsterRefusedError):
-    """The bolster has no live session for the record (expired, or it restarted): run the
-    handshake again and resend; nothing was logged."""
-
-
-class BolsterUnavailableError(TransportError):
-    """The bolster could not serve the request now (unknown device, storage failure)."""
-
-
-class MalformedResponseError(RemoteProtocolError):
-    """A peer's answer, or our request as the peer saw it, did not decode."""
-
-
 @dataclass(frozen=True, slots=True)
 class Evidence(Message):
     """A logged denial: the Access/Observe/Remove transaction and its signed receipt."""
@@ -128,7 +108,7 @@ class Evidence(Message):
     FIELDS = (("transaction", TRANSACTION), ("receipt", RECEIPT))
 
 
-def status_of(exc: IomtError) -> tuple[int, bytes]:
+def status_of(exc: IomtError) -> tuple[int, bytes]:  # noqa: PLR0911  (one status per kind of core refusal, as the service type defines them)
     """The ``BolsterService`` status for a core exception, and the body to send with it."""
     if isinstance(exc, DeniedError):
         body = b""

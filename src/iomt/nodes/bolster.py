@@ -111,7 +111,7 @@ OPEN_SERVICES = frozenset({"devices", "credentials", "pair_key_status"})
 
 
 class BolsterNode(Node):
-    def __init__(
+    def __init__(  # noqa: PLR0913  (keyword-only: the bolster's typed parameters, topology.params)
         self,
         context: RuntimeContext,
         *,

@@ -94,7 +94,7 @@ class CheckpointSource(Protocol):
 
 
 class ClusterAgent:
-    def __init__(
+    def __init__(  # noqa: PLR0913  (keyword-only: the cluster section of the bolster's parameters and what the agent uses of its node)
         self,
         node: Node,
         *,

@@ -67,7 +67,7 @@ PROGRESS_TOPIC = "/iomt/progress"
 
 
 class ProviderNode(Node):
-    def __init__(
+    def __init__(  # noqa: PLR0913  (keyword-only: the provider's typed parameters, topology.params)
         self,
         context: RuntimeContext,
         *,
