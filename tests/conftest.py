@@ -24,6 +24,21 @@ def domain_id() -> int:
     return _rng.randint(1, 230)
 
 
+class _Proc(subprocess.Popen[str]):
+    """A child whose stdout ``wait_for_line`` reads by bytes: what it read past its line is
+    ``pending``, given back first by ``communicate``."""
+
+    pending = ""
+
+    def communicate(
+        self, input: str | None = None, timeout: float | None = None
+    ) -> tuple[str, str]:
+        out, err = super().communicate(input, timeout)
+        if self.pending:
+            out, self.pending = self.pending + (out or ""), ""
+        return out, err
+
+
 class Procs:
     """Starts child processes for a test and guarantees they are gone afterwards."""
 
@@ -47,7 +62,7 @@ class Procs:
         self, executable: str, *args: str, env: dict[str, str], stdin: int | None = None
     ) -> subprocess.Popen[str]:
         """Start ``executable args`` (another interpreter, e.g. the ROS 2 peer's) in ``env``."""
-        proc = subprocess.Popen(
+        proc = _Proc(
             [executable, *args],
             stdin=stdin,
             stdout=subprocess.PIPE,
@@ -61,22 +76,39 @@ class Procs:
 
     @staticmethod
     def wait_for_line(proc: subprocess.Popen[str], prefix: str, timeout_s: float) -> str:
-        """Read stdout until a line starting with ``prefix``; fail on exit or timeout."""
+        """Read stdout until a line starting with ``prefix``; fail on exit or timeout.
+
+        Reads the pipe's bytes itself (a text stream's ``readline`` reads ahead: a line that
+        arrived with the one before it would wait in its buffer, unseen by ``select``, until
+        the process writes again). What is read past the line is kept for the next call and
+        for ``communicate``."""
         import selectors
 
         assert proc.stdout is not None
+        fd = proc.stdout.fileno()
         sel = selectors.DefaultSelector()
-        sel.register(proc.stdout, selectors.EVENT_READ)
+        sel.register(fd, selectors.EVENT_READ)
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if sel.select(timeout=max(0.0, deadline - time.monotonic())):
-                line = proc.stdout.readline()
-                if line.startswith(prefix):
-                    return line
-                if not line and proc.poll() is not None:
+        try:
+            while True:
+                pending = getattr(proc, "pending", "")
+                while "\n" in pending:
+                    line, pending = pending.split("\n", 1)
+                    proc.pending = pending  # type: ignore[attr-defined]
+                    if line.startswith(prefix):
+                        return line + "\n"
+                if time.monotonic() >= deadline:
+                    raise AssertionError(f"no {prefix!r} line within {timeout_s} s")
+                if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
+                    continue
+                data = os.read(fd, 65536)
+                if not data:
+                    proc.wait(timeout=5)
                     err = proc.stderr.read() if proc.stderr else ""
                     raise AssertionError(f"process exited {proc.returncode}: {err[-2000:]}")
-        raise AssertionError(f"no {prefix!r} line within {timeout_s} s")
+                proc.pending = pending + data.decode(errors="replace")  # type: ignore[attr-defined]
+        finally:
+            sel.close()
 
     def stop_all(self) -> None:
         for proc in self.procs:
