@@ -19,6 +19,7 @@ from iomt.core.conversion import (
     ConversionPlan,
     ConversionRefusedError,
     accept,
+    check_converter,
     plan,
 )
 from iomt.core.registration import Neighbour, NeighbourEntry, NeighbourTable
@@ -235,6 +236,31 @@ def test_a_session_link_order_binds_its_header() -> None:
     order = dataclasses.replace(_session_order(mine), requester_uri="iomt://ward1/mallory")
     with pytest.raises(AuthenticationError):
         _accept(order, signer, session=theirs)
+
+
+# -- the asking device's check of its converter ---------------------------------------------------
+
+
+def test_a_converter_is_checked_by_its_certificate_before_a_reading_leaves() -> None:
+    near = _neighbour(None, certified=ECC_DEVICE)
+    assert check_converter(CONVERTER, "ecc", neighbour=near, session=None) is ECC_DEVICE
+    # nothing to check it by: neither a session nor a registration
+    with raises(ConversionRefusedError, f"no certificate of {CONVERTER} to check its role"):
+        check_converter(CONVERTER, "ecc", neighbour=None, session=None)
+    # a session's peer credential comes first, and must be a certificate
+    mine, _theirs = _sessions()
+    assert mine.peer_credential.startswith(b"raw:")
+    with raises(ConversionRefusedError, f"{CONVERTER}: not a DER certificate"):
+        check_converter(CONVERTER, "ecc", neighbour=near, session=mine)
+    with raises(
+        ConversionRefusedError,
+        f"{CONVERTER} is certified as device (ecc): not a device that converts into cpabe",
+    ):
+        check_converter(CONVERTER, "cpabe", neighbour=near, session=None)
+    # certified by ward1, under a URI of ward2
+    abroad = "iomt://ward2/hr_ecc"
+    with raises(ConversionRefusedError, f"{abroad} is certified by 'ward1'"):
+        check_converter(abroad, "ecc", neighbour=near, session=None)
 
 
 # -- the plan ----------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from iomt.core.listener import (
     Decision,
     Listener,
     Outcome,
+    Refusal,
     name_of,
 )
 from iomt.crypto.sessions import Session
@@ -170,6 +171,42 @@ def test_an_unknown_proof_type_is_a_bad_proof(world: World) -> None:
     req, _session = _request(world)
     decision = listener.decide(dataclasses.replace(req, proof_type="magic"), None)
     assert decision == Decision(Outcome.REFUSE, "bad-proof: unknown proof type 'magic'")
+
+
+def test_a_replayed_request_is_refused_as_a_replay_saying_why(world: World) -> None:
+    """On a session its window refuses the record again; without one, the proof nonce."""
+    _open_session(world)
+    listener, _ = _listener(world)
+    req, session = _request(world)
+    assert req.proof_type == PROOF_SESSION
+    assert listener.decide(req, session).outcome is Outcome.SHARE
+    again = listener.decide(req, session)
+    assert again == Decision(
+        Outcome.REFUSE, "bad-proof: record 0 was already received", replay=True
+    )
+    assert (again.refusal, again.detail) == (Refusal.BAD_PROOF, "record 0 was already received")
+    world.provider("dr_house").channels.drop("hr_ecc")
+    req, session = _request(world)
+    assert req.proof_type == PROOF_POP and session is None
+    assert listener.decide(req, None).outcome is Outcome.SHARE
+    again = listener.decide(req, None)
+    assert again == Decision(
+        Outcome.REFUSE, "invalid-token: proof nonce already seen for this token", replay=True
+    )
+    assert (again.refusal, again.detail) == (
+        Refusal.INVALID_TOKEN,
+        "proof nonce already seen for this token",
+    )
+
+
+def test_a_refusal_code_is_read_from_before_the_first_colon_of_its_reason() -> None:
+    """Details name URIs, which hold colons of their own."""
+    reason = "bad-proof: session is with dr_house, request claims iomt://ward1/x: y"
+    assert Refusal.of(reason) is Refusal.BAD_PROOF
+    decision = Decision.refuse(Refusal.NOT_AUTHORIZED, "iomt://ward1/x: no")
+    assert decision.reason == "not-authorized: iomt://ward1/x: no"
+    assert decision.detail == "iomt://ward1/x: no"
+    assert Refusal.of(decision.reason) is decision.refusal is Refusal.NOT_AUTHORIZED
 
 
 # -- the per-session token cache --------------------------------------------------------------

@@ -21,9 +21,17 @@ from iomt.core.registration import (
     NeighbourEntry,
     NeighbourTable,
     RegistrationStatus,
+    VerifiedAnnouncements,
+    facility_of,
 )
 from iomt.crypto.errors import InvalidSignatureError
-from iomt.crypto.roles import CertifiedRole, Role, role_extension
+from iomt.crypto.roles import (
+    CAPABILITY_OIDS,
+    ROLE_OIDS,
+    CertifiedRole,
+    Role,
+    role_extension,
+)
 from iomt.crypto.signing import Ed25519Signer, Verifier
 from iomt.crypto.techniques import Capability
 from iomt.errors import AuthenticationError, AuthorizationError, RemoteProtocolError
@@ -63,8 +71,10 @@ class Radio:
         roles: tuple[Role, ...] = (Role.DEVICE,),
         capability: Capability | None = Capability.ECC,
         facility: str = "ward1",
+        usage: x509.ExtendedKeyUsage | None = None,
     ) -> None:
-        """Issue ``uri`` (a new) certificate certifying ``roles`` and ``capability``."""
+        """Issue ``uri`` (a new) certificate certifying ``roles`` and ``capability`` (or
+        carrying ``usage`` as it is: what another CA's tooling might have written)."""
         signer = self.signers.setdefault(uri, Ed25519Signer.generate())
         now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
         subject = x509.Name(
@@ -84,7 +94,10 @@ class Radio:
             .not_valid_before(now)
             .not_valid_after(now + dt.timedelta(days=365))
             .add_extension(
-                role_extension(roles, capability, require_capability=False), critical=True
+                usage
+                if usage is not None
+                else role_extension(roles, capability, require_capability=False),
+                critical=True,
             )
             .sign(self._ca, None)
         )
@@ -233,6 +246,73 @@ def test_only_a_device_of_this_facility_registers_and_only_as_what_it_is_certifi
     assert table.one_hop(a.device_uri) is None and table.rejected_roles == 6
 
 
+def test_a_certificate_with_a_capability_but_no_device_role_does_not_register(
+    radio: Radio, clock: Clock
+) -> None:
+    """Only the device role makes a device: a capability class beside another role (which
+    iomt's CA never issues) is not enough."""
+    table = _table(radio, clock)
+    usage = x509.ExtendedKeyUsage([ROLE_OIDS[Role.WALLET], CAPABILITY_OIDS[Capability.ECC]])
+    radio.certify("iomt://ward1/w", usage=usage)
+    message = "registration of iomt://ward1/w refused: it is certified as wallet, not as a device"
+    with pytest.raises(AuthorizationError, match=f"^{re.escape(message)}$"):
+        table.on_announcement(radio.announce("w", 1.0, 1.0))
+    assert (table.rejected_roles, len(table)) == (1, 0)
+
+
+def test_a_certificate_whose_roles_do_not_parse_is_an_authentication_error(
+    radio: Radio, clock: Clock
+) -> None:
+    table = _table(radio, clock)
+    two = x509.ExtendedKeyUsage(
+        [ROLE_OIDS[Role.DEVICE], CAPABILITY_OIDS[Capability.ECC], CAPABILITY_OIDS[Capability.ABE]]
+    )
+    radio.certify("iomt://ward1/a", usage=two)
+    message = "certificate of iomt://ward1/a: certificate names more than one capability class"
+    with pytest.raises(AuthenticationError, match=f"^{re.escape(message)}$"):
+        table.on_announcement(radio.announce("a", 1.0, 1.0))
+    assert (table.rejected, table.rejected_roles, len(table)) == (0, 0, 0)
+
+
+def test_a_table_registers_the_devices_of_the_facility_it_is_given(
+    radio: Radio, clock: Clock
+) -> None:
+    table = _table(radio, clock, facility="ward2")
+    assert table.facility == "ward2"
+    radio.certify("iomt://ward2/b", facility="ward2")
+    b = radio.announce("iomt://ward2/b", 1.0, 1.0)
+    assert table.on_announcement(b) is RegistrationStatus.REGISTER
+    message = "registration of iomt://ward1/a refused: it is a device of 'ward1', not of 'ward2'"
+    with pytest.raises(AuthorizationError, match=f"^{re.escape(message)}$"):
+        table.on_announcement(radio.announce("a", 1.0, 1.0))
+    assert _table(radio, clock).facility == "ward1"  # by default: the one of its own URI
+
+
+def test_distance_is_measured_from_where_the_table_is(radio: Radio, clock: Clock) -> None:
+    table = NeighbourTable(ME, 1.0, 2.0, 10.0, check_certificate=radio.check, clock=clock)
+    assert table.distance_to(4.0, 6.0) == 5.0
+    assert table.distance_to(-2.0, -2.0) == 5.0
+    a = radio.announce("a", 7.0, 10.0)  # exactly at the edge of range
+    assert table.on_announcement(a) is RegistrationStatus.REGISTER
+    n = table.one_hop(a.device_uri)
+    assert n is not None and n.distance == 10.0
+    assert table.on_announcement(radio.announce("b", 7.0, 10.1)) is RegistrationStatus.NOT_REGISTER
+
+
+@pytest.mark.parametrize(
+    ("uri", "facility"),
+    [
+        ("iomt://ward1/hr_1", "ward1"),
+        ("iomt://ward1/box/hr_1", "ward1"),
+        ("iomt://ward1", "ward1"),
+        ("dr_house", ""),
+        ("https://ward1/hr_1", ""),
+    ],
+)
+def test_the_facility_of_a_uri_is_its_first_segment(uri: str, facility: str) -> None:
+    assert facility_of(uri) == facility
+
+
 def test_a_short_announcement_period_is_fine(radio: Radio, clock: Clock) -> None:
     table = _table(radio, clock)
     a = radio.announce("a", 1.0, 1.0, period_s=0.5)
@@ -266,6 +346,17 @@ def test_a_silent_device_expires_after_three_periods(radio: Radio, clock: Clock)
     assert table.expire() == []
 
 
+def test_a_neighbour_is_not_advertised_from_the_moment_it_expires(
+    radio: Radio, clock: Clock
+) -> None:
+    table = _table(radio, clock)
+    table.on_announcement(radio.announce("a", 1.0, 1.0, period_s=10.0))
+    clock.t = 1000.0 + 29.999
+    assert table.advertised() == (NeighbourEntry("iomt://ward1/a", "ecc", 1),)
+    clock.t = 1000.0 + 30.0
+    assert table.advertised() == () and table.one_hop_nearest() == []
+
+
 def test_a_forgotten_neighbour_is_gone_until_heard_again(radio: Radio, clock: Clock) -> None:
     table = _table(radio, clock)
     a = radio.announce("a", 1.0, 1.0)
@@ -275,6 +366,61 @@ def test_a_forgotten_neighbour_is_gone_until_heard_again(radio: Radio, clock: Cl
     assert table.one_hop(a.device_uri) is None
     table.on_announcement(a)
     assert table.one_hop(a.device_uri) is not None
+
+
+class Watched(Verifier):
+    """A verifier that counts what it is asked: signatures checked, its key read."""
+
+    algorithm = "ed25519"
+
+    def __init__(self, inner: Verifier) -> None:
+        self.inner = inner
+        self.verifies = 0
+        self.keys_read = 0
+
+    def verify(self, data: bytes, signature: bytes) -> None:
+        self.verifies += 1
+        self.inner.verify(data, signature)
+
+    def public_bytes(self) -> bytes:
+        self.keys_read += 1
+        return self.inner.public_bytes()
+
+
+def test_the_verified_memo_hits_only_what_verified_under_that_key(radio: Radio) -> None:
+    memo = VerifiedAnnouncements()
+    a = radio.announce("a", 1.0, 1.0)
+    key = Watched(radio.signers[a.device_uri].verifier())
+    memo.check(a, key)
+    assert (key.verifies, key.keys_read, memo.verified, memo.hits) == (1, 1, 1, 0)
+    # the very object verified last, under the very same verifier: nothing is asked again
+    memo.check(a, key)
+    assert (key.verifies, key.keys_read, memo.verified, memo.hits) == (1, 1, 1, 1)
+    # an equal announcement (decoded again) is found by its content and the key's bytes
+    memo.check(replace(a), key)
+    assert (key.verifies, key.keys_read, memo.verified, memo.hits) == (1, 2, 1, 2)
+    # the same object under another key is verified, and refused, every time
+    other = Watched(Ed25519Signer.generate().verifier())
+    for attempt in (1, 2):
+        with pytest.raises(InvalidSignatureError):
+            memo.check(a, other)
+        assert (other.verifies, memo.verified, memo.hits) == (attempt, 1, 2)
+
+
+def test_the_verified_memo_holds_at_most_max_entries(radio: Radio) -> None:
+    """The oldest entry goes when one more comes: the first of max_entries + 1
+    announcements is verified again, as an object and by its content."""
+    memo = VerifiedAnnouncements(max_entries=3)
+    first = radio.announce("a", 1.0, 1.0)
+    key = Watched(radio.signers[first.device_uri].verifier())
+    later = [replace(first, stamp_ns=s).signed_by(radio.signers[first.device_uri]) for s in (1, 2)]
+    for a in (first, *later):
+        memo.check(a, key)
+    memo.check(first, key)  # three entries: still all there
+    assert (key.verifies, memo.verified, memo.hits) == (3, 3, 1)
+    memo.check(replace(first, stamp_ns=3).signed_by(radio.signers[first.device_uri]), key)
+    memo.check(first, key)  # the fourth pushed it out
+    assert (key.verifies, memo.verified, memo.hits) == (5, 5, 1)
 
 
 def _populated(radio: Radio, clock: Clock, **kw: object) -> NeighbourTable:
@@ -370,3 +516,19 @@ def test_an_announcement_signs_a_fixed_encoding_of_every_field() -> None:
     signed = a.signed_by(signer)
     signed.verify(signer.verifier())
     signer.verifier().verify(a.signed_bytes(), signed.signature)
+
+
+def test_an_announcement_encodes_the_whole_range_of_its_wire_fields() -> None:
+    """The wire carries the period as uint32 milliseconds and a hop count as uint8."""
+    top = Announcement(
+        "u", "ecc", (), 0.0, 0.0, 0.0, 4294967.295, b"", (NeighbourEntry("n", "t", 255),), 0
+    )
+    assert top.signed_bytes().endswith(
+        b"\xff\xff\xff\xff"  # period 2^32 - 1 ms
+        b"\x00\x00\x00\x00"  # no certificate
+        b"\x00\x00\x00\x01"
+        b"\x00\x00\x00\x01n\x00\x00\x00\x01t\xff"  # 255 hops
+        b"\x00\x00\x00\x00\x00\x00\x00\x00"
+    )
+    signer = Ed25519Signer.generate()
+    top.signed_by(signer).verify(signer.verifier())
