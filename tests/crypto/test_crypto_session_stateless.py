@@ -146,12 +146,21 @@ def test_a_cookie_from_the_future_or_another_jar_says_why(clock: FakeClock) -> N
 def test_the_initiator_name_must_fit_its_length_prefix(clock: FakeClock) -> None:
     parties = Parties(clock)
     responder = parties.responder()
-    for name in ("\ud800", "x" * 65536):
-        with raises(HandshakeMessageError, "initiator name cannot be carried"):
-            responder.answer(parties.initiator().start(), name)
+    with raises(HandshakeMessageError, "initiator name cannot be carried"):
+        responder.answer(parties.initiator().start(), "\ud800")
+    for size in (256, 911, 65536):  # each once made a cookie too long to come back, or worse
+        with raises(HandshakeMessageError, f"initiator name of {size} bytes (at most 255)"):
+            responder.answer(parties.initiator().start(), "x" * size)
+    with raises(HandshakeMessageError, "initiator name of 256 bytes (at most 255)"):
+        responder.answer(parties.initiator().start(), "é" * 128)  # counted in bytes
     i = parties.initiator()
     session, m4 = responder.complete(i.receive(responder.answer(i.start(), "é")), "é")
     assert i.confirm(m4).peer_name == DEVICE and session.peer_name == BOB
+    # the longest name still completes: its cookie comes back within its bound
+    i = parties.initiator()
+    longest = "x" * 255
+    session, m4 = responder.complete(i.receive(responder.answer(i.start(), longest)), longest)
+    assert i.confirm(m4).peer_name == DEVICE
 
 
 def test_a_message_1_with_trailing_bytes_is_refused(clock: FakeClock) -> None:

@@ -446,6 +446,8 @@ _CTX_R = b"iomt/session/v1/responder-signature"
 _CTX_I = b"iomt/session/v1/initiator-signature"
 _CTX_COOKIE = b"iomt/session/v1/cookie"
 _MAX_COOKIE = 1024
+#: an initiator's name in bytes (it travels in the cookie, which is at most _MAX_COOKIE)
+MAX_INITIATOR_NAME = 255
 
 
 class HandshakeInitiator(_Handshake):
@@ -662,9 +664,13 @@ class StatelessResponder(_Parties):
         r.end()
         try:
             name = initiator.encode()
-            lp16(name)
-        except (UnicodeEncodeError, ValueError):
+        except UnicodeEncodeError:
             raise HandshakeMessageError("initiator name cannot be carried") from None
+        if len(name) > MAX_INITIATOR_NAME:
+            # the cookie carries it: a longer one could not come back in message 3
+            raise HandshakeMessageError(
+                f"initiator name of {len(name)} bytes (at most {MAX_INITIATOR_NAME})"
+            )
         c_r = self._rng(_CID)
         eph = self._ephemeral()
         g_y = _pub(eph)
