@@ -163,7 +163,10 @@ def handshake_flood(args: argparse.Namespace, procs: _Procs, root: Path) -> dict
         "-m", "iomt.runtime.container", "--spec", str(spec), "--domain", str(args.domain)
     )
     procs.wait_for_line(device, "READY", 30)
-    dr_0 = Initiator(ks, args.domain)
+    # each session through a client (a DDS writer) of its own, matched before anything is
+    # timed: every session a new legitimate initiator, as a provider has one writer per
+    # device (one writer opening 40 sessions back to back would spend its own budget)
+    dr_0 = Initiator(ks, args.domain, clients=args.sessions)
     try:
         base_times, base_out = dr_0.open(args.sessions)
         flooder = flood(
