@@ -38,39 +38,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
+# the attack suite's helpers: the processes of a run (zombies left out), a container's pid,
+# the requests its providers have recorded
+from attacks.attack_wards import container_pid, processes_of, requests_done  # noqa: E402
+
 DEFAULT_TARGETS = ("bolster_0", "bolster_1", "devices_0", "wallets_0", "facility")
-
-
-def run_processes(run_dir: Path) -> dict[int, str]:
-    """pid -> command line of every process whose command line names ``run_dir``."""
-    out: dict[int, str] = {}
-    needle = str(run_dir)
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if needle in cmd:
-            out[int(entry.name)] = cmd
-    return out
-
-
-def pid_of(run_dir: Path, process: str) -> int | None:
-    spec = f"{run_dir}/specs/{process}.json"
-    for pid, cmd in run_processes(run_dir).items():
-        if spec in cmd and "iomt.runtime.container" in cmd:
-            return pid
-    return None
-
-
-def requests_done(run_dir: Path) -> int:
-    n = 0
-    for f in (run_dir / "results").glob("dr_*.jsonl"):
-        with contextlib.suppress(OSError):
-            n += f.read_text(encoding="utf-8", errors="replace").count('"record":"request"')
-    return n
 
 
 class Isolation:
@@ -154,7 +127,7 @@ def drill(args: argparse.Namespace, target: str, base: Path) -> dict[str, Any]:
         if not wait_for(lambda: requests_done(run_dir) >= at or launcher.poll() is not None, 900):
             row["error"] = f"never reached {at} requests"
             return row
-        pid = pid_of(run_dir, target)
+        pid = container_pid(run_dir, target)
         if pid is None:
             row["error"] = f"no process {target}"
             return row
@@ -166,7 +139,7 @@ def drill(args: argparse.Namespace, target: str, base: Path) -> dict[str, Any]:
         row["launcher_exit"] = launcher.returncode
         row["wall_s"] = round(time.monotonic() - t0, 1)
         time.sleep(1.0)
-        row["orphans"] = sorted(run_processes(run_dir))
+        row["orphans"] = sorted(processes_of(run_dir))
         if launcher.returncode != 0:
             row["error"] = (base / f"kill-{target}.stderr").read_text(errors="replace")[-2000:]
             return row
@@ -227,18 +200,18 @@ def launcher_drill(args: argparse.Namespace, base: Path, sig: signal.Signals) ->
     row: dict[str, Any] = {"signal": sig.name}
     try:
         wait_for(lambda: requests_done(run_dir) >= min(200, args.requests // 10), 600)
-        containers = [p for p, c in run_processes(run_dir).items() if "iomt.runtime.container" in c]
+        containers = [p for p, c in processes_of(run_dir).items() if "iomt.runtime.container" in c]
         row["containers"] = len(containers)
         t = time.monotonic()
         os.kill(launcher.pid, sig)
         launcher.wait(60)
-        gone = wait_for(lambda: not run_processes(run_dir), 30, 0.05)
+        gone = wait_for(lambda: not processes_of(run_dir), 30, 0.05)
         row["all_gone"] = gone
         row["gone_after_s"] = round(time.monotonic() - t, 2)
-        row["left"] = sorted(run_processes(run_dir))
+        row["left"] = sorted(processes_of(run_dir))
         row["launcher_exit"] = launcher.returncode
     finally:
-        for pid in run_processes(run_dir):
+        for pid in processes_of(run_dir):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     return row
