@@ -79,7 +79,7 @@ class DeviceNode(Node):
         """``config``, or its fields as keyword parameters (as a node spec passes them)."""
         super().__init__(name, context=context, namespace=namespace)
         if config is None:
-            config = DeviceNodeConfig.from_params(params)
+            config = DeviceNodeConfig.from_mapping(params, node=self.get_fully_qualified_name())
         elif params:
             raise ConfigurationError(f"config and parameters given: {sorted(params)}")
         c = self.config = config
@@ -173,7 +173,7 @@ class DeviceNode(Node):
                 calls=self.calls,
                 kind=c.kind,
                 owner=c.wallet,
-                **(c.biomt or {}),
+                **dict(c.biomt or {}),
             )
             self.listener.on_shared = self._biomt.shared
         if c.mode.shares:

@@ -24,6 +24,7 @@ import random
 from pathlib import Path
 from typing import Literal
 
+from iomt.core.modes import Mode
 from iomt.errors import ConfigurationError
 from iomt.topology.params import (
     CapabilityClass,
@@ -158,7 +159,7 @@ def sharing_plan(  # noqa: PLR0913  (its keyword-only arguments are the topology
                         announce_period_s=announce_period_s,
                         sample_period_s=sample_period_s,
                         policy=POLICY,
-                        mode=mode,
+                        mode=Mode(mode),
                         seed=seed * 100_003 + k,
                         storage_dir=str(run / "storage"),
                         providers=tuple(teams[i]),
@@ -359,7 +360,7 @@ def case_study_plan(
                 announce_period_s=20.0,
                 sample_period_s=1.0,
                 policy=POLICY,
-                mode=mode,
+                mode=Mode(mode),
                 seed=seed,
                 storage_dir=str(run / "storage"),
                 results=str(run / "results" / "devices.jsonl"),
