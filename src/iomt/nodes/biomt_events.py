@@ -36,6 +36,7 @@ from iomt.nodes.biomt_wire import raise_for_status, reply_check
 from iomt.nodes.common import Calls
 from iomt.runtime import Node
 
+# the messages stay importable from here too (the bolster node's ~/record service)
 __all__ = [
     "EVENT_KINDS",
     "EventReporter",
