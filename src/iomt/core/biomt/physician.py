@@ -6,21 +6,51 @@ each pair once on the real path and once on the paper's no-crypto base (which go
 alternates every cycle), so Fig. 3's overhead is measured client-side in one run. Each
 operation asks a random device among those the bolsters authorize (their privacy headers).
 
-:class:`PhysicianWorkload` is the schedule and the tally: the node asks :meth:`next` for an
-operation, carries it out over DDS (the cryptography is :class:`~iomt.core.biomt.Requester`'s)
-and reports how it went. The generator is injected: one call per operation, so the same seed
-makes the same operations.
+:class:`PhysicianWorkload` is the schedule and the tally. The generator is injected: one
+call per operation, so the same seed makes the same operations.
+
+:class:`Physician` runs it: after a start delay it asks the bolsters for their devices
+until enough are known (:meth:`~Physician.discovery`), then hands out one :class:`Issue`
+at a time. An issue on the real path goes on a user session when sessions are on (the node
+handshakes first if need be) or is signed; :meth:`~Physician.ask` makes its request (the
+cryptography is :class:`~iomt.core.biomt.Requester`'s) and :meth:`~Physician.open` reads
+its answer: an Access payload's records, or an Observe subscription's key; the base's
+answers are only decoded. The outcome is tallied (answered, refused -- denied if the
+access rules said no -- or lost, after which the node resumes from a timer); at the end,
+what is left unattested on each session is attested. The node (``nodes.biomt_physician``)
+makes the calls.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from iomt.core.modes import Mode
+from iomt.crypto.signing import Verifier
+from iomt.errors import AuthorizationError
 
-__all__ = ["CYCLE", "Discovery", "Operation", "PhysicianWorkload"]
+from .clock import ClockNs
+from .messages import AccessPayload, AccessRequest, AccessResult, ObserveRequest, Subscription
+from .requester import FOREVER, Observer, Requester
+from .session import SessionRequest, SessionResponse
+
+__all__ = [
+    "BASE_ACCESS_LIMIT",
+    "CYCLE",
+    "Answer",
+    "Ask",
+    "BaseQuery",
+    "Discovery",
+    "Finish",
+    "Issue",
+    "Operation",
+    "Physician",
+    "PhysicianWorkload",
+    "Progress",
+]
 
 CYCLE = ("access", "access", "observe", "observe")
 
@@ -36,6 +66,16 @@ class Operation:
     path: Mode  # Mode.BIOMT | Mode.BASE
     bolster: str
     device: str
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far the workload is: operations answered or failed, of ``total``."""
+
+    total: int
+    done: int
+    failed: int
+    finished: bool
 
 
 def _counts() -> dict[str, int]:
@@ -109,6 +149,10 @@ class PhysicianWorkload:
         """An update's delay (reading time to here) or a cloud fetch's."""
         self.delays_us[kind][path].append(delay_us)
 
+    def progress(self) -> Progress:
+        done, failed = self.counts["done"], self.counts["failed"]
+        return Progress(self.total, done + failed, failed, self.finished)
+
     def summary(self, physician: str, *, sessions: bool) -> dict[str, Any]:
         return {
             "record": "physician",
@@ -120,3 +164,238 @@ class PhysicianWorkload:
             "errors": self.errors,
             "finished": self.finished,
         }
+
+
+# -- running it --------------------------------------------------------------------------
+
+#: the most records one Access asks for (the real path's default too)
+BASE_ACCESS_LIMIT = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """Carry out ``operation`` now: on a user session (handshaking first if need be) or
+    not. Its delay runs from ``started`` (the monotonic clock, ns) to its answer's end."""
+
+    operation: Operation
+    on_session: bool
+    started: int
+
+    @property
+    def op(self) -> str:
+        return self.operation.op
+
+    @property
+    def bolster(self) -> str:
+        return self.operation.bolster
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """All operations are done: attest what is left unattested at each of ``attest`` (it
+    settles their receipts), then report."""
+
+    attest: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BaseQuery:
+    """A request of the paper's no-crypto base (the node encodes it: ``BaseAccess`` with
+    ``since``/``until``/``limit``, or ``BaseObserve`` with ``duration``/``interval``)."""
+
+    device: str
+    since: int
+    until: int
+    limit: int
+    duration: int
+    interval: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """The request of an :class:`Issue`, for the bolster's ``service``; the real path's
+    answers must prove themselves (``proven``), the base's carry no proof."""
+
+    issue: Issue
+    request: SessionRequest | AccessRequest | ObserveRequest | BaseQuery
+
+    @property
+    def op(self) -> str:
+        return self.issue.op
+
+    @property
+    def bolster(self) -> str:
+        return self.issue.bolster
+
+    @property
+    def proven(self) -> bool:
+        return self.issue.operation.path is Mode.BIOMT
+
+    @property
+    def service(self) -> str:
+        return self.op if self.proven else f"base/{self.op}"
+
+    @property
+    def key(self) -> str:
+        """The operation's name in the error tally: ``access/biomt``, ``observe/base`` ..."""
+        return f"{self.op}/{self.issue.operation.path}"
+
+    @property
+    def session(self) -> tuple[str, SessionRequest] | None:
+        """The bolster and the request, when it went on a session."""
+        if isinstance(self.request, SessionRequest):
+            return self.bolster, self.request
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What an answer brought: an Access payload (records, maybe cloud redirects) or an
+    Observe subscription to open updates with; nothing from the base beyond decoding."""
+
+    payload: AccessPayload | None = None
+    observer: Observer | None = None
+
+
+class Physician:
+    """A physician's workload run against the bolsters, sans-IO (see the module's text)."""
+
+    def __init__(  # noqa: PLR0913  (keyword-only: the physician section of the provider's parameters)
+        self,
+        requester: Requester,
+        work: PhysicianWorkload,
+        *,
+        bolsters: Sequence[str],
+        verifiers: Mapping[str, Verifier],
+        sessions: bool,
+        window: int,
+        duration: int,
+        interval: int,
+        start_delay: int,
+        discover_timeout: int,
+        clock: ClockNs,
+        monotonic: ClockNs,
+    ) -> None:
+        self.requester = requester
+        self.work = work
+        self.bolsters = tuple(bolsters)
+        self.verifiers = verifiers
+        self.sessions = sessions
+        self._window = window
+        self._duration = duration
+        self._interval = interval
+        self._clock = clock
+        self._monotonic = monotonic
+        self._start_at = monotonic() + start_delay
+        self._discover_timeout = discover_timeout
+        self._discover_deadline: int | None = None
+        self.started = False
+        self._stalled = False
+
+    # -- discovery --------------------------------------------------------------------------
+
+    def discovery_due(self) -> bool:
+        """Whether to ask the bolsters for their devices now (after the start delay, until
+        the workload starts or gives up)."""
+        if self.started or self._monotonic() < self._start_at:
+            return False
+        if self._discover_deadline is None:
+            self._discover_deadline = self._monotonic() + self._discover_timeout
+        return True
+
+    def discovery(self) -> Discovery:
+        """Start once enough devices are known (any, at the deadline), or give up."""
+        deadline = self._discover_deadline
+        past = deadline is not None and self._monotonic() > deadline
+        found = self.work.discovery(past_deadline=past)
+        if found != "wait":
+            self.started = True
+        if found == "give-up":
+            self.work.finished = True
+        return found
+
+    # -- operations -------------------------------------------------------------------------
+
+    def next(self) -> Issue | Finish:
+        operation = self.work.next()
+        if operation is None:
+            finishing = self.sessions and not self.work.finished
+            self.work.finished = True
+            return Finish(self.bolsters if finishing else ())
+        on_session = operation.path is Mode.BIOMT and self.sessions
+        return Issue(operation, on_session, self._monotonic())
+
+    def ask(self, issue: Issue) -> Ask:
+        """The request for ``issue`` (on a session, it must be open: the requester raises
+        if it is not)."""
+        op, path, bolster, device = (
+            issue.operation.op,
+            issue.operation.path,
+            issue.operation.bolster,
+            issue.operation.device,
+        )
+        since = max(0, self._clock() - self._window)
+        r = self.requester
+        request: SessionRequest | AccessRequest | ObserveRequest | BaseQuery
+        if path is Mode.BASE:
+            request = BaseQuery(
+                device, since, FOREVER, BASE_ACCESS_LIMIT, self._duration, self._interval
+            )
+        elif op == "access" and issue.on_session:
+            request = r.session_access(bolster, device, since=since, until=FOREVER)
+        elif op == "access":
+            request = r.access(bolster, device, since=since, until=FOREVER)
+        elif issue.on_session:
+            request = r.session_observe(
+                bolster, (device,), duration=self._duration, interval=self._interval
+            )
+        else:
+            request = r.observe(
+                bolster, (device,), duration=self._duration, interval=self._interval
+            )
+        return Ask(issue, request)
+
+    def open(self, ask: Ask, body: bytes) -> Answer:
+        """What the answer's ``body`` brings, checked: raises an
+        :class:`~iomt.errors.IomtError` if it does not decode or prove itself."""
+        r, request = self.requester, ask.request
+        if isinstance(request, BaseQuery):
+            if ask.op == "access":
+                AccessPayload.from_bytes(body)  # the base's answer: plain records, only decoded
+            return Answer()
+        if isinstance(request, SessionRequest):
+            response = SessionResponse.from_bytes(body)
+            if ask.op == "access":
+                return Answer(payload=r.open_session_access(request, response))
+            return Answer(observer=r.open_session_subscription(request, response))
+        key = self.verifiers[ask.bolster]
+        if isinstance(request, AccessRequest):
+            return Answer(
+                payload=r.open_access(request, AccessResult.from_bytes(body), bolster=key)
+            )
+        sub = Subscription.from_bytes(body)
+        return Answer(observer=r.open_subscription(request, sub, bolster=key))
+
+    def answered(self, ask: Ask) -> bool:
+        """``ask`` was answered and its answer taken: tally its delay. True if it went on a
+        session (whose attestation may now be due)."""
+        op = ask.issue.operation
+        self.work.succeeded(op.op, op.path, (self._monotonic() - ask.issue.started) // 1000)
+        return ask.session is not None
+
+    def failed(self, ask: Ask, error: Exception, *, lost: bool = False) -> None:
+        """``ask`` was refused, or its answer was bad (a denial if the access rules said
+        no); or it was ``lost``: no (acceptable) answer came, and the workload resumes on
+        the node's timer (:meth:`resume`), not on the failing call's stack."""
+        self.work.failed(ask.key, denied=not lost and isinstance(error, AuthorizationError))
+        if lost:
+            self.stall()
+
+    def stall(self) -> None:
+        # a call that fails at once must not recurse through the whole workload
+        self._stalled = True
+
+    def resume(self) -> bool:
+        """Whether the workload stalled and should go on now."""
+        stalled, self._stalled = self._stalled, False
+        return stalled
