@@ -60,7 +60,7 @@ from iomt.errors import AuthenticationError, IomtError
 from iomt.msg import BolsterService
 from iomt.nodes.biomt_ledger import LedgerView
 from iomt.nodes.biomt_wire import raise_for_status, reply_check
-from iomt.nodes.common import Calls
+from iomt.nodes.calls import Calls
 from iomt.nodes.errors import EventRefusedError
 from iomt.runtime import Node
 

@@ -18,7 +18,7 @@ so Fig. 3's overhead is measured client-side, end to end over DDS, in one run:
   answers: :mod:`iomt.nodes.biomt_answers`.
 
 With ``sessions`` (default) the physician first runs the session handshake with each
-bolster (``<bolster>/handshake``, :class:`~iomt.nodes.common.SessionOpener`) and then sends
+bolster (``<bolster>/handshake``, :class:`~iomt.nodes.handshaking.SessionOpener`) and then sends
 :class:`~iomt.core.biomt.SessionRequest` records: no signature, no one-time key, no ECIES
 per request; every ``attest_every`` answered requests (and at the end) it signs an
 attestation of them (``<bolster>/attest``), whose answer settles their receipts in one
@@ -66,7 +66,8 @@ from iomt.msg import (
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.biomt_answers import PhysicianAnswers
 from iomt.nodes.biomt_attesting import UserSessions
-from iomt.nodes.common import Calls, SessionOpener
+from iomt.nodes.calls import Calls
+from iomt.nodes.handshaking import SessionOpener
 from iomt.runtime import Client, Node
 
 __all__ = ["PROGRESS_TOPIC", "BiomtPhysician"]

@@ -47,17 +47,13 @@ from iomt.msg import (
 )
 from iomt.nodes import wire
 from iomt.nodes.asking import Endpoints, WalletRound, data_share_check, provider_core
-from iomt.nodes.common import (
-    Calls,
-    ResultsWriter,
-    SessionOpener,
-    handshake_responder,
-    open_keystore,
-    reply_signer,
-    uri_of,
-)
+from iomt.nodes.calls import Calls
 from iomt.nodes.converting import INBOX_QOS
+from iomt.nodes.handshaking import SessionOpener, handshake_responder
+from iomt.nodes.identity import open_keystore, reply_signer
+from iomt.nodes.names import uri_of
 from iomt.nodes.provider_results import Observations, finished_requests, progress_of
+from iomt.nodes.results import ResultsWriter
 from iomt.runtime import Node, RuntimeContext, Timer
 
 if TYPE_CHECKING:
