@@ -277,13 +277,10 @@ def cmd_rogue_converter(args: argparse.Namespace) -> int:
     from iomt.crypto.keystore import Keystore
     from iomt.msg import Convert, Registration, SessionHandshake, Vitals
     from iomt.nodes import wire
-    from iomt.nodes.common import (
-        cell_of,
-        cell_topic,
-        handshake_responder,
-        reply_signer,
-    )
+    from iomt.nodes.cells import cell_of, cell_topic
     from iomt.nodes.device import ANNOUNCE_QOS
+    from iomt.nodes.handshaking import handshake_responder
+    from iomt.nodes.identity import reply_signer
 
     ks_dir = Path(args.keystore)
     deadline = time.monotonic() + 60

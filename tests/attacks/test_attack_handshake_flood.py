@@ -26,7 +26,8 @@ import pytest
 from iomt.core.channels import ChannelTable, HandshakeLimits
 from iomt.crypto.keystore import Keystore
 from iomt.msg import SessionHandshake
-from iomt.nodes.common import Calls, SessionOpener
+from iomt.nodes.calls import Calls
+from iomt.nodes.handshaking import SessionOpener
 from iomt.runtime import Context, Executor, Node
 from runtime.helpers import write_spec
 

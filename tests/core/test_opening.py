@@ -7,7 +7,15 @@ from __future__ import annotations
 import pytest
 
 from iomt.core.channels import ChannelTable
-from iomt.core.opening import Failed, Ready, SessionOpening, StartHandshake
+from iomt.core.opening import (
+    Failed,
+    HandshakeAnswer,
+    Ready,
+    SessionOpening,
+    StartHandshake,
+    handshake_statement,
+)
+from iomt.core.replies import ReplyStatement
 from iomt.crypto.sessions import HandshakeIdentity, PinnedCredentials, raw_credential
 from iomt.crypto.signing import Ed25519Signer
 from iomt.errors import IomtError, ReplyRejectedError, ServiceTimeoutError
@@ -98,3 +106,68 @@ def test_a_refusal_is_final_and_the_unfinished_handshake_forgotten(tables: Table
     # abandoned: a late message 2 for it no longer finishes anything
     assert not attempt.take_message2(peer.respond("dr_house", attempt.message1))
     assert isinstance(opening.ensure(URI, "again"), StartHandshake)  # a new handshake
+
+
+class PeerRefusals:
+    """Takes a refusal whose proof is the peer's: ``b"hr_1"`` over the expected statement."""
+
+    def __init__(self) -> None:
+        self.statements: list[ReplyStatement] = []
+
+    def accepts(self, proof: bytes, statement: ReplyStatement) -> bool:
+        self.statements.append(statement)
+        return proof == statement.server.encode()
+
+
+def _refusal(proof: bytes, reason: str = "revoked") -> HandshakeAnswer:
+    return HandshakeAnswer(False, 2, reason, b"", proof)
+
+
+def test_an_answer_is_taken_only_if_it_proves_itself(tables: Tables) -> None:
+    me, peer, mallory = tables
+    refusals = PeerRefusals()
+    opening: SessionOpening[str] = SessionOpening(
+        me, initiator_uri="iomt://ward1/dr_house", refusals=refusals
+    )
+    start = opening.ensure(URI, "w")
+    assert isinstance(start, StartHandshake)
+    attempt = opening.attempt(start)
+    forged = mallory.respond("dr_house", attempt.message1)
+    assert not attempt.take_answer2(HandshakeAnswer(True, 0, "", forged, b""))
+    assert not attempt.take_answer2(_refusal(b"mallory"))  # a refusal not proven
+    # the refusal's proof covers our message 1, the status, reason and answer
+    assert refusals.statements[-1] == handshake_statement(
+        "hr_1", "iomt://ward1/dr_house", attempt.message1, 2, "revoked", b""
+    )
+    m2 = peer.respond("dr_house", attempt.message1)
+    assert attempt.take_answer2(HandshakeAnswer(True, 0, "", m2, b""))
+    assert attempt.message3 is not None
+    assert not attempt.take_answer4(_refusal(b"mallory"))
+    assert attempt.take_answer4(_refusal(b"hr_1", "busy"))  # a proven refusal of message 3
+    assert (
+        refusals.statements[-1].request
+        != handshake_statement(
+            "hr_1", "iomt://ward1/dr_house", attempt.message1, 2, "busy", b""
+        ).request
+    )  # over message 3, not message 1
+    m4 = peer.respond("dr_house", attempt.message3)
+    assert attempt.take_answer4(HandshakeAnswer(True, 0, "", m4, b""))
+    assert me.session("hr_1") is not None
+
+
+def test_a_proven_refusal_of_message_1_is_taken(tables: Tables) -> None:
+    me = tables[0]
+    opening: SessionOpening[str] = SessionOpening(
+        me, initiator_uri="iomt://ward1/dr_house", refusals=PeerRefusals()
+    )
+    start = opening.ensure(URI, "w")
+    assert isinstance(start, StartHandshake)
+    assert opening.attempt(start).take_answer2(_refusal(b"hr_1"))
+
+
+def test_without_a_refusal_check_no_refusal_is_taken(tables: Tables) -> None:
+    me = tables[0]
+    opening: SessionOpening[str] = SessionOpening(me)
+    start = opening.ensure(URI, "w")
+    assert isinstance(start, StartHandshake)
+    assert not opening.attempt(start).take_answer2(_refusal(b"hr_1"))

@@ -19,6 +19,7 @@ from iomt.core.workload import (
     Workload,
     WorkloadAction,
     WorkRequest,
+    provider_record,
     workload_rng,
 )
 
@@ -163,6 +164,56 @@ def test_a_converters_envelope_has_until_its_deadline() -> None:
     assert w.expired() == []
     clock.now += 0.2
     assert w.expired() == [request]
+    (record,) = _records(w.overdue(request))
+    assert record["outcome"] == "failed"
+    assert record["reason"] == "no envelope from converter iomt://w/conv_0"
+
+
+def test_a_delivered_reading_is_shared_or_converted_with_its_sender() -> None:
+    w, _ = _workload(total=2, concurrency=2)
+    first, second = _issued(w.begin(DEVICES))
+    (shared,) = _records(w.delivered(first, converted=False, seq=4, sender=first.device_uri))
+    assert (shared["outcome"], shared["sender"], shared["seq"]) == ("shared", first.device_uri, 4)
+    (converted,) = _records(w.delivered(second, converted=True, seq=5, sender="iomt://w/c"))
+    assert (converted["outcome"], converted["sender"]) == ("converted", "iomt://w/c")
+
+
+def test_base_mode_delivers_without_a_sender() -> None:
+    w, _ = _workload(total=1, plain_ids=True)
+    (request,) = _issued(w.begin(DEVICES))
+    (record,) = _records(w.delivered(request, converted=False, seq=9))
+    assert record["outcome"] == "shared" and record["seq"] == 9 and "sender" not in record
+
+
+def test_an_envelope_that_does_not_verify_fails_only_the_devices_own_answer() -> None:
+    w, _ = _workload(total=2, concurrency=2)
+    first, second = _issued(w.begin(DEVICES))
+    # on the inbox: anyone's forgery, perhaps; the request waits on for the real envelope
+    assert w.rejected(first, "bad signature", from_inbox=True) == []
+    assert w.is_pending(first)
+    (record,) = _records(w.rejected(second, "bad signature", from_inbox=False))
+    assert record["outcome"] == "failed" and record["reason"] == "rejected: bad signature"
+
+
+def test_a_lost_call_fails_its_request_with_the_error() -> None:
+    w, _ = _workload(total=1)
+    (request,) = _issued(w.begin(DEVICES))
+    actions = w.lost(request, "data_share: no response in time")
+    (record,) = _records(actions)
+    assert record["outcome"] == "failed" and record["reason"] == "data_share: no response in time"
+    assert actions[-1] == Done()
+
+
+def test_the_providers_record_closes_the_results_file() -> None:
+    phases = {"created": 1.0, "finished": 9.0}
+    record = provider_record("iomt://w/dr_0", phases, wallet_retries=2, rejected_replies=3)
+    assert record == {
+        "record": "provider",
+        "provider": "iomt://w/dr_0",
+        "monotonic": phases,
+        "wallet_retries": 2,
+        "rejected_replies": 3,
+    }
 
 
 def test_a_restarted_provider_resumes_with_its_counts_and_a_fresh_generator() -> None:

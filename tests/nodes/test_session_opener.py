@@ -14,7 +14,9 @@ from iomt.core.channels import ChannelTable
 from iomt.crypto.keystore import Keystore
 from iomt.errors import ServiceTimeoutError
 from iomt.msg import SessionHandshake
-from iomt.nodes.common import Calls, SessionOpener, handshake_responder, reply_signer
+from iomt.nodes.calls import Calls
+from iomt.nodes.handshaking import SessionOpener, handshake_responder
+from iomt.nodes.identity import reply_signer
 from iomt.runtime import Context, Executor, Node
 
 pytestmark = [pytest.mark.dds, pytest.mark.timeout(60)]

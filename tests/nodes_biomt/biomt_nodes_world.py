@@ -20,8 +20,8 @@ from iomt.nodes import biomt_wire as bw
 from iomt.nodes.biomt_admin import AdminNode
 from iomt.nodes.biomt_device import BiomtDeviceLink
 from iomt.nodes.bolster import BolsterNode
+from iomt.nodes.calls import Calls
 from iomt.nodes.cloud import CloudNode
-from iomt.nodes.common import Calls
 from iomt.runtime import Client, Context, Executor, Node
 
 NS = "/ward1"

@@ -5,7 +5,10 @@ a seeded generator in a technique drawn from its list (or, for the case study, i
 a script gives). :class:`Workload` is that bookkeeping: the node tells it what happened (an
 answer, a refusal, a lost call, an envelope) and carries out what it returns --
 :class:`Issue` a request, :class:`Resend` it on a new session, write a :class:`Record`,
-:class:`Done`. Sessions, calls and the verification of envelopes stay with the node and
+:class:`Done`. How each request ends, and what its results record says, is decided here: an
+answer delivered (shared or converted), a refusal, a lost call, an envelope that did not
+verify (the device's own answer, or anyone's on the inbox), a converter overdue. Sessions,
+calls and the verification of envelopes stay with the node and
 :class:`~iomt.core.provider.ProviderCore`.
 
 Reproducibility: one generator makes every random choice, in a fixed order per request --
@@ -38,6 +41,7 @@ __all__ = [
     "WorkRequest",
     "Workload",
     "WorkloadAction",
+    "provider_record",
     "workload_rng",
 ]
 
@@ -178,9 +182,35 @@ class Workload:
         return self.finish(request, "refused", reason=reason)
 
     def expired(self) -> list[WorkRequest]:
-        """Requests whose converter's envelope is overdue (the node then fails them)."""
+        """Requests whose converter's envelope is overdue (the node then fails each with
+        :meth:`overdue`)."""
         now = self.monotonic()
         return [r for r in self._pending.values() if r.status == "converting" and r.deadline <= now]
+
+    def overdue(self, request: WorkRequest) -> list[WorkloadAction]:
+        """The converter's envelope did not come in time: the request failed."""
+        return self.finish(
+            request, "failed", reason=f"no envelope from converter {request.converter}"
+        )
+
+    def lost(self, request: WorkRequest, error: str) -> list[WorkloadAction]:
+        """The call (or the handshake before it) failed: so did the request."""
+        return self.finish(request, "failed", reason=error)
+
+    def delivered(
+        self, request: WorkRequest, *, converted: bool, seq: int, sender: str | None = None
+    ) -> list[WorkloadAction]:
+        """The reading is verified and opened: shared by its device, or converted (Alg. 3)."""
+        return self.finish(request, "converted" if converted else "shared", sender=sender, seq=seq)
+
+    def rejected(
+        self, request: WorkRequest, error: str, *, from_inbox: bool
+    ) -> list[WorkloadAction]:
+        """An envelope that did not verify. The device's own answer fails the request; one on
+        the inbox may be anyone's forgery, so the request waits on for the real one."""
+        if from_inbox:
+            return []
+        return self.finish(request, "failed", reason=f"rejected: {error}")
 
     def finish(
         self,
@@ -250,3 +280,22 @@ class Workload:
             self.finished = True
             actions.append(Done())
         return actions
+
+
+def provider_record(
+    provider_uri: str,
+    phases: dict[str, float],
+    *,
+    wallet_retries: int,
+    rejected_replies: int,
+) -> dict[str, Any]:
+    """The provider's last line in the results file, after its requests': when each phase
+    began (``time.monotonic()``), asks to wallets repeated, replies that did not prove
+    themselves."""
+    return {
+        "record": "provider",
+        "provider": provider_uri,
+        "monotonic": phases,
+        "wallet_retries": wallet_retries,
+        "rejected_replies": rejected_replies,
+    }

@@ -1,6 +1,6 @@
 """Control registration (Bilal & Hassan, Alg. 2.1) on DDS: announcing, and hearing.
 
-Registration topics are partitioned by area (:func:`~iomt.nodes.common.cell_topic`): a
+Registration topics are partitioned by area (:func:`~iomt.nodes.cells.cell_topic`): a
 device announces on its cell's topic and hears the cells around it.
 :class:`HeardAnnouncements` decodes what the devices of one process hear once for all of
 them; :class:`Announcer` is one device's side.
@@ -22,7 +22,7 @@ from iomt.core.registration import (
 from iomt.errors import IomtError
 from iomt.msg import Registration
 from iomt.nodes import wire
-from iomt.nodes.common import cell_of, cell_topic, nearby_cells
+from iomt.nodes.cells import cell_of, cell_topic, nearby_cells
 from iomt.runtime import DurabilityPolicy, HistoryPolicy, Node, QoSProfile
 
 __all__ = ["ANNOUNCE_QOS", "HEAR_QOS", "Announcer", "HeardAnnouncements", "heard_in_process"]

@@ -22,7 +22,8 @@ from iomt.crypto.keystore import Identity, Keystore
 from iomt.errors import IomtError, ServiceTimeoutError
 from iomt.msg import DataShare, DeviceInfoRequest, SessionHandshake
 from iomt.nodes import wire
-from iomt.nodes.common import Calls, fqn_of
+from iomt.nodes.calls import Calls
+from iomt.nodes.names import fqn_of
 from iomt.runtime import Client, Node
 
 __all__ = ["WALLET_ATTEMPTS", "Endpoints", "WalletRound", "data_share_check", "provider_core"]

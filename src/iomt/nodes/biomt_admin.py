@@ -32,8 +32,8 @@ from iomt.crypto.techniques import AssociatedData
 from iomt.errors import AuthenticationError, IomtError
 from iomt.msg import BolsterService
 from iomt.nodes.biomt_wire import ServiceReplies, status_of
-from iomt.nodes.common import open_keystore, reply_signer
 from iomt.nodes.errors import NotInInventoryError
+from iomt.nodes.identity import open_keystore, reply_signer
 from iomt.runtime import Node, RuntimeContext
 
 __all__ = ["AdminNode", "ApprovalRequest", "admin_node", "approval_aad"]

@@ -22,7 +22,7 @@ from iomt.core.replies import ReplyChecker
 from iomt.errors import IomtError
 from iomt.msg import BiomtObserveUpdate, CloudService
 from iomt.nodes import biomt_wire as bw
-from iomt.nodes.common import Calls
+from iomt.nodes.calls import Calls
 from iomt.runtime import Client, Node
 
 __all__ = ["PhysicianAnswers"]

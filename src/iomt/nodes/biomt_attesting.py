@@ -1,7 +1,7 @@
 """A physician's user sessions with the bolsters over DDS, and their attestations (BIoMT).
 
 With sessions, the physician first runs the session handshake with a bolster
-(``<bolster>/handshake``, :class:`~iomt.nodes.common.SessionOpener`) and then sends
+(``<bolster>/handshake``, :class:`~iomt.nodes.handshaking.SessionOpener`) and then sends
 :class:`~iomt.core.biomt.SessionRequest` records: no signature, no one-time key, no ECIES
 per request. Every ``attest_every`` answered requests (and at the end) it signs an
 attestation of them (``<bolster>/attest``), whose answer settles their receipts in one
@@ -19,7 +19,9 @@ from iomt.core.biomt import Requester, SessionRequest, SessionResponse
 from iomt.errors import IomtError
 from iomt.msg import BolsterService
 from iomt.nodes import biomt_wire as bw
-from iomt.nodes.common import Calls, SessionOpener, uri_of
+from iomt.nodes.calls import Calls
+from iomt.nodes.handshaking import SessionOpener
+from iomt.nodes.names import uri_of
 from iomt.runtime import Client, Node
 
 __all__ = ["UserSessions"]

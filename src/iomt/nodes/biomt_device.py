@@ -46,7 +46,7 @@ from iomt.msg import BolsterService
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.biomt_events import EventReporter
 from iomt.nodes.biomt_provisioning import ProvisioningLink
-from iomt.nodes.common import Calls
+from iomt.nodes.calls import Calls
 from iomt.runtime import Client, Node
 
 __all__ = ["BiomtDeviceLink", "measurement_of"]

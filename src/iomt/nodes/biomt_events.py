@@ -33,7 +33,7 @@ from iomt.crypto.signing import Signer
 from iomt.errors import IomtError
 from iomt.msg import BolsterService
 from iomt.nodes.biomt_wire import raise_for_status, reply_check
-from iomt.nodes.common import Calls
+from iomt.nodes.calls import Calls
 from iomt.runtime import Node
 
 # the messages stay importable from here too (the bolster node's ~/record service)

@@ -29,7 +29,8 @@ from iomt.errors import IomtError
 from iomt.ledger import SqliteStorage
 from iomt.msg import BiomtTransaction, BolsterService
 from iomt.nodes import biomt_wire as bw
-from iomt.nodes.common import ResultsWriter, open_keystore, reply_signer
+from iomt.nodes.identity import open_keystore, reply_signer
+from iomt.nodes.results import ResultsWriter
 from iomt.runtime import Node, QoSProfile, RuntimeContext
 
 __all__ = ["MasterNode", "master_node"]

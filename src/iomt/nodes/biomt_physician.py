@@ -27,7 +27,8 @@ from iomt.msg import BiomtProgress, BolsterService, CloudService, SessionHandsha
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.biomt_answers import PhysicianAnswers
 from iomt.nodes.biomt_attesting import UserSessions
-from iomt.nodes.common import Calls, SessionOpener
+from iomt.nodes.calls import Calls
+from iomt.nodes.handshaking import SessionOpener
 from iomt.runtime import Client, Node
 
 __all__ = ["PROGRESS_TOPIC", "BiomtPhysician"]

@@ -31,7 +31,7 @@ from iomt.errors import IomtError
 from iomt.msg import BolsterService
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.biomt_admin import ApprovalRequest, approval_aad
-from iomt.nodes.common import Calls
+from iomt.nodes.calls import Calls
 from iomt.runtime import Client, Node
 
 __all__ = ["ProvisioningLink"]

@@ -85,14 +85,11 @@ from iomt.nodes.bolster_setup import (
     privacy_header,
     user_directory,
 )
+from iomt.nodes.calls import Calls
 from iomt.nodes.cluster_head import ClusterAgent
-from iomt.nodes.common import (
-    Calls,
-    ResultsWriter,
-    handshake_responder,
-    open_keystore,
-    reply_signer,
-)
+from iomt.nodes.handshaking import handshake_responder
+from iomt.nodes.identity import open_keystore, reply_signer
+from iomt.nodes.results import ResultsWriter
 from iomt.runtime import Node, Responder, RuntimeContext
 
 __all__ = [

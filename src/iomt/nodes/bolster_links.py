@@ -18,7 +18,7 @@ from iomt.core.replies import ReplyChecker
 from iomt.errors import IomtError
 from iomt.msg import BolsterService, CloudService
 from iomt.nodes import biomt_wire as bw
-from iomt.nodes.common import Calls
+from iomt.nodes.calls import Calls
 from iomt.runtime import Client, Node
 
 __all__ = ["CloudLink", "MasterLink", "OriginSource"]

@@ -19,13 +19,10 @@ from iomt.core.replies import data_share_digest
 from iomt.crypto.tokens import TokenVerifier
 from iomt.msg import DataShare, SessionHandshake, Upload
 from iomt.nodes import wire
-from iomt.nodes.common import (
-    ResultsWriter,
-    handshake_responder,
-    open_keystore,
-    reply_signer,
-    uri_of,
-)
+from iomt.nodes.handshaking import handshake_responder
+from iomt.nodes.identity import open_keystore, reply_signer
+from iomt.nodes.names import uri_of
+from iomt.nodes.results import ResultsWriter
 from iomt.runtime import Node, RuntimeContext
 
 

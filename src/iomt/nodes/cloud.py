@@ -40,7 +40,9 @@ from iomt.crypto.errors import KeystoreError
 from iomt.errors import ConfigurationError, IomtError, StorageError
 from iomt.msg import BolsterService, CloudService
 from iomt.nodes import biomt_wire as bw
-from iomt.nodes.common import Calls, ResultsWriter, open_keystore, reply_signer
+from iomt.nodes.calls import Calls
+from iomt.nodes.identity import open_keystore, reply_signer
+from iomt.nodes.results import ResultsWriter
 from iomt.runtime import Client, Node, Responder, RuntimeContext
 
 __all__ = ["CloudNode", "cloud_node"]

@@ -57,8 +57,8 @@ from iomt.crypto.keystore import Identity, Keystore
 from iomt.errors import IomtError
 from iomt.msg import BolsterService, CheckpointWitness, ClusterHeadStatus, ClusterMessage
 from iomt.nodes import biomt_wire as bw
+from iomt.nodes.calls import Calls
 from iomt.nodes.cluster_state import ElectionState
-from iomt.nodes.common import Calls
 from iomt.runtime import Client, Node
 
 __all__ = ["KINDS", "CheckpointSource", "ClusterAgent", "cluster_topic"]

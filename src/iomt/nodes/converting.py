@@ -23,7 +23,9 @@ from iomt.crypto.techniques import Capability
 from iomt.errors import IomtError
 from iomt.msg import Convert, DataShare, SecureEnvelope
 from iomt.nodes import wire
-from iomt.nodes.common import Calls, SessionOpener, fqn_of
+from iomt.nodes.calls import Calls
+from iomt.nodes.handshaking import SessionOpener
+from iomt.nodes.names import fqn_of
 from iomt.runtime import Client, HistoryPolicy, Node, Publisher, QoSProfile, Responder
 
 __all__ = ["INBOX_QOS", "ConversionOrders", "ConvertService"]

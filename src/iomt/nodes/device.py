@@ -39,20 +39,15 @@ from iomt.errors import ConfigurationError
 from iomt.msg import Convert, SessionHandshake, Vitals
 from iomt.nodes import wire
 from iomt.nodes.announcing import ANNOUNCE_QOS, Announcer, heard_in_process
-from iomt.nodes.common import (
-    Calls,
-    ResultsWriter,
-    SessionOpener,
-    fqn_of,
-    handshake_responder,
-    open_keystore,
-    reply_signer,
-    uri_of,
-)
+from iomt.nodes.calls import Calls
 from iomt.nodes.converting import INBOX_QOS, ConversionOrders, ConvertService
 from iomt.nodes.data_share import DataShareListener
 from iomt.nodes.device_config import CAPABILITIES, DeviceNodeConfig
 from iomt.nodes.device_storage import DeviceStorage, storage_secret
+from iomt.nodes.handshaking import SessionOpener, handshake_responder
+from iomt.nodes.identity import open_keystore, reply_signer
+from iomt.nodes.names import fqn_of, uri_of
+from iomt.nodes.results import ResultsWriter
 from iomt.nodes.uploading import UploadLink
 from iomt.runtime import Client, Node, RuntimeContext
 

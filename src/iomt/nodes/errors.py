@@ -16,7 +16,6 @@ __all__ = [
     "BolsterDeniedError",
     "BolsterRefusedError",
     "BolsterUnavailableError",
-    "EventRefusedError",
     "LoggedDenial",
     "MalformedResponseError",
     "NoSessionError",
@@ -62,7 +61,3 @@ class MalformedResponseError(RemoteProtocolError):
 
 class NotInInventoryError(AuthorizationError):
     """The admin has no such device, for that owner, at that bolster in its inventory."""
-
-
-class EventRefusedError(AuthorizationError):
-    """The reporter may not report this event (not the owner, not the device, unknown)."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from iomt.core.uploads import Dropped, SendUpload, Stored, UploadAction, UploadBacklog
 from iomt.msg import Upload, Vitals
-from iomt.nodes.common import Calls
+from iomt.nodes.calls import Calls
 from iomt.runtime import Node
 
 __all__ = ["UploadLink"]

@@ -17,7 +17,8 @@ from iomt.crypto.tokens import TokenIssuer
 from iomt.errors import IomtError
 from iomt.msg import DeviceInfoRequest
 from iomt.nodes import wire
-from iomt.nodes.common import open_keystore, reply_signer, uri_of
+from iomt.nodes.identity import open_keystore, reply_signer
+from iomt.nodes.names import uri_of
 from iomt.runtime import Node, RuntimeContext
 
 if TYPE_CHECKING:
