@@ -74,6 +74,45 @@ def test_reproduce_writes_tables_figures_and_each_runs_report(
 
 
 @pytest.mark.timeout(200)
+def test_an_interrupted_sweep_keeps_what_it_finished_with_its_figures_and_checks_the_domain_once(
+    tmp_path: Path, domain_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from iomt.experiments import reproduce as sweep
+    from iomt.experiments import sharing
+
+    checked: list[int | None] = []
+    real_check = sharing.ensure_domain_free
+
+    def counting_check(*args, **kwargs):  # type: ignore[no-untyped-def]
+        checked.append(kwargs.get("domain_id"))
+        return real_check(*args, **kwargs)
+
+    monkeypatch.setattr(sharing, "ensure_domain_free", counting_check)
+
+    def interrupt_the_second_run(kind: str, run: sweep.Run, data: dict[str, int]) -> None:
+        if kind == "progress" and run.name == "centralized-10" and data["done"] > 0:
+            raise KeyboardInterrupt
+
+    cfg = ReproduceConfig(
+        "bilal-hassan", requests=40, scales=(10,), record=False, domain_id=domain_id,
+        run_dir=tmp_path,
+    )  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        sweep.reproduce(cfg, on_event=interrupt_the_second_run)
+    doc = json.loads((tmp_path / "reproduce.json").read_text())
+    assert doc["partial"] is True and doc["interrupted_in"] == "centralized-10"
+    assert [e["run"]["name"] for e in doc["runs"]] == ["distributed-10"]
+    assert doc["runs"][0]["requests"]["total"] == 40
+    for fig in ("fig6_readable.png", "fig7_times.png"):  # drawn when the sweep was stopped
+        assert (tmp_path / fig).read_bytes().startswith(b"\x89PNG")
+    assert "distributed-10" in (tmp_path / "reproduce.md").read_text()
+    # the run it stopped kept its partial report
+    report = json.loads((tmp_path / "centralized-10" / "report.json").read_text())
+    assert report["interrupted"] is True
+    assert checked == [domain_id]  # before the first run only: the sweep holds the domain
+
+
+@pytest.mark.timeout(200)
 def test_sigterm_during_a_run_writes_a_partial_report_and_stops_the_ward(
     procs, tmp_path: Path, domain_id: int
 ) -> None:  # type: ignore[no-untyped-def]

@@ -9,8 +9,10 @@ framework and the centralized baseline (and, with ``modes``, the no-security bas
 paper's 100,000 requests per run, every run recorded and audited from its bag. BIoMT: the
 E3 run (Store / Access / Observe against the no-crypto base, bolster CPU per transaction).
 Every run keeps its own directory (report.md, report.json, bag, logs, plots); this module
-writes ``reproduce.md``, ``reproduce.json`` and the figures beside them, after every run
-(so an interrupted sweep leaves what it finished, marked as partial).
+writes ``reproduce.md`` and ``reproduce.json`` beside them after every run (so an interrupted
+sweep leaves what it finished, marked as partial), and the figures when the sweep ends or is
+interrupted. The domain is checked for another ward once, before the first run: the sweep
+holds it from then on, and each run's processes are gone before the next starts.
 """
 
 from __future__ import annotations
@@ -139,7 +141,7 @@ def reproduce(cfg: ReproduceConfig, *, on_event: Event | None = None) -> dict[st
                 doc["runs"][i] = summarize(runs[i], report)
                 doc["runs"][i]["wall_s"] = wall
                 del pending[i]
-                _write(root, doc)
+                _write(root, doc, figures=False)
 
     try:
         for i, run in enumerate(runs):
@@ -147,10 +149,10 @@ def reproduce(cfg: ReproduceConfig, *, on_event: Event | None = None) -> dict[st
                 on_event("start", run, {})
             started = time.monotonic()
             try:
-                report = _one(cfg, run, root / run.name, on_event)
+                report = _one(cfg, run, root / run.name, on_event, check_domain=i == 0)
             except KeyboardInterrupt:
                 doc["interrupted_in"] = run.name
-                _write(root, doc)
+                _write(root, doc, figures=True)
                 raise
             entry = summarize(run, report)
             entry["wall_s"] = round(time.monotonic() - started, 1)
@@ -159,17 +161,21 @@ def reproduce(cfg: ReproduceConfig, *, on_event: Event | None = None) -> dict[st
                 pending[i] = auditor.submit(sharing_experiment.complete_audit, root / run.name)
             collect(block=False)
             doc["elapsed_s"] = round(time.monotonic() - t0, 1)
-            _write(root, doc)
+            _write(root, doc, figures=False)
             if on_event is not None:
                 on_event("done", run, entry)
-        collect(block=True)
+        try:
+            collect(block=True)
+        except KeyboardInterrupt:
+            _write(root, doc, figures=True)
+            raise
     finally:
         # interrupted: the audits still queued are left (each run's report says so; `iomt
         # bag audit` completes them); a running one stops with the interrupt
         auditor.shutdown(wait=not pending, cancel_futures=True)
     doc["partial"] = False
     doc["elapsed_s"] = round(time.monotonic() - t0, 1)
-    _write(root, doc)
+    _write(root, doc, figures=True)
     return doc
 
 
@@ -179,7 +185,9 @@ def _background() -> None:
     os.umask(0o077)
 
 
-def _one(cfg: ReproduceConfig, run: Run, run_dir: Path, on_event: Event | None) -> dict[str, Any]:
+def _one(
+    cfg: ReproduceConfig, run: Run, run_dir: Path, on_event: Event | None, *, check_domain: bool
+) -> dict[str, Any]:
     def progress(done: int, total: int) -> None:
         if on_event is not None:
             on_event("progress", run, {"done": done, "total": total})
@@ -199,6 +207,7 @@ def _one(cfg: ReproduceConfig, run: Run, run_dir: Path, on_event: Event | None) 
                 timeout_s=cfg.timeout_s,
                 extra={"fhir": cfg.fhir, **cfg.extra},
                 audit_later=cfg.record,
+                check_domain=check_domain,
             ),
             on_progress=lambda s: progress(int(s["done"]), int(s["total"])),
         )
@@ -213,6 +222,7 @@ def _one(cfg: ReproduceConfig, run: Run, run_dir: Path, on_event: Event | None) 
             run_dir=run_dir,
             record=cfg.record,
             timeout_s=cfg.timeout_s,
+            check_domain=check_domain,
         ),
         on_progress=lambda s: progress(int(s["biomt_done"]), int(s["biomt_total"] or 1)),
     )
@@ -268,9 +278,12 @@ def method(cfg: ReproduceConfig) -> dict[str, Any]:
 # --- outputs --------------------------------------------------------------------------------
 
 
-def _write(root: Path, doc: dict[str, Any]) -> None:
+def _write(root: Path, doc: dict[str, Any], *, figures: bool) -> None:
+    """The sweep's files; ``figures``: draw them too -- at the end, or when interrupted
+    (drawn after every run they cost seconds each on the sweep's clock)."""
     (root / "reproduce.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
-    doc["figures"] = write_figures(doc, root)
+    if figures:
+        doc["figures"] = write_figures(doc, root)
     (root / "reproduce.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
     (root / "reproduce.md").write_text(render_markdown(doc), encoding="utf-8")
 
@@ -499,7 +512,8 @@ def _plot_fig6(
     ax.set_ylabel("readable on the wire, %")
     ax.set_ylim(0, 100)
     ax.set_title("Fig. 6: share readable, judged from the recorded traffic")
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:  # none while every audit is still pending
+        ax.legend(fontsize=7)
     fig.tight_layout()
     path = root / "fig6_readable.png"
     fig.savefig(path, dpi=110)
