@@ -292,3 +292,48 @@ def test_the_recorders_writer_writes_what_rosbags_writer_writes(tmp_path: Path) 
         bags[name] = path
     for f in ("metadata.yaml", "bag.mcap"):
         assert (bags["recorder"] / f).read_bytes() == (bags["stock"] / f).read_bytes(), f
+
+
+def test_the_recorders_metadata_is_the_stock_writers_for_many_connections(tmp_path: Path) -> None:
+    """metadata.yaml (and the copy in the MCAP file), written at close from entries
+    emitted once per shape, is byte for byte the stock writer's: topic names of every length
+    (short ones, ones the emitter moves to the next line), names that need quoting, several
+    types and QoS lists, repeated shapes, counts of every size."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    from iomt.capture.recorder import _writer_class
+
+    best_effort = RELIABLE._replace(reliability=QosReliability.BEST_EFFORT)
+    kinds = [TYPES.channel_type(t) for t in ("iomt_interfaces/msg/Vitals", "std_msgs/msg/String")]
+    qos_lists = [[RELIABLE], [RELIABLE, best_effort], []]
+    names = [f"/{'ab_cd/' * (n // 6)}{'x' * (n % 6)}t{n}" for n in range(0, 130, 3)]
+    names += ["/a b", "/x: y", "/#z", "/~q", "/N", "/NN", "/yes", "/1"]
+    plan = [(name, kinds[i % 2], qos_lists[i % 3]) for i, name in enumerate(names)]
+    bags = {}
+    for label, cls in (("stock", Writer), ("recorder", _writer_class())):
+        path = tmp_path / label / "bag"
+        path.parent.mkdir()
+        w = cls(path, version=9, storage_plugin=StoragePlugin.MCAP)
+        w.open()
+        conns = [
+            w.add_connection(
+                topic,
+                kind.name,
+                msgdef=kind.definition,
+                rihs01=kind.type_hash,
+                offered_qos_profiles=qos,
+            )
+            for topic, kind, qos in plan
+        ]
+        for i, conn in enumerate(conns):
+            for j in range((i * 7) % 23):
+                w.write(conn, T0 + i * 100 + j, b"\x00\x01\x00\x00" + bytes(8))
+        w.set_custom_data(
+            "iomt.recorder", '{"messages": 12, "note": "a long value ' + "z" * 90 + '"}'
+        )
+        w.close()
+        bags[label] = path
+    stock = (bags["stock"] / "metadata.yaml").read_text()
+    assert stock.count("topic_metadata") == len(plan)
+    assert (bags["recorder"] / "metadata.yaml").read_text() == stock
+    assert (bags["recorder"] / "bag.mcap").read_bytes() == (bags["stock"] / "bag.mcap").read_bytes()

@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -203,7 +204,146 @@ def _writer_class() -> type[Any]:
             self.min_timestamp = min(timestamp, self.min_timestamp)
             self.max_timestamp = max(timestamp, self.max_timestamp)
 
+        def close(self) -> None:
+            # Stock close() emits metadata.yaml node by node: ~1 ms per connection (4 s
+            # at 400 devices, on the ward's stopping time). The same text, each distinct
+            # connection entry emitted once (tested against the stock writer).
+            if (
+                not self.storage
+                or self.version < 9
+                or self.compression_mode is not CompressionMode.NONE
+                or not all(isinstance(c.ext, ConnectionExtRosbag2) for c in self.connections)
+            ):
+                super().close()
+                return
+            duration = max(0, self.max_timestamp - self.min_timestamp)
+            start = self.min_timestamp
+            count = sum(self.counts.values())
+            name = self.storage.path.name
+            info: dict[str, Any] = {
+                "version": self.version,
+                "storage_identifier": self.storage_plugin.name.lower(),
+                "relative_file_paths": [name],
+                "duration": {"nanoseconds": duration},
+                "starting_time": {"nanoseconds_since_epoch": start},
+                "message_count": count,
+                "topics_with_message_count": [],
+                "compression_format": "",
+                "compression_mode": "",
+                "files": [
+                    {
+                        "path": name,
+                        "starting_time": {"nanoseconds_since_epoch": start},
+                        "duration": {"nanoseconds": duration},
+                        "message_count": count,
+                    }
+                ],
+                "custom_data": self.custom_data or None,
+                "ros_distro": "rosbags",
+            }
+            entries = _MetadataEntries(_dump)
+            outer = entries.document({"rosbag2_bagfile_information": info}, self._topics(), "  ")
+            inner = entries.document(info, self._topics(), "")
+            self.storage.close(self.version, inner.strip())
+            self.storage = None
+            tmp = self.metapath.with_suffix(".yaml.tmp")
+            tmp.write_text(outer, "utf8")
+            tmp.replace(self.metapath)
+
+        def _topics(self) -> list[tuple[Any, int]]:
+            return [(c, self.counts[c.id]) for c in self.connections]
+
+    def _dump(data: Any) -> str:
+        stream = StringIO()
+        yaml = YAML(typ="safe")
+        yaml.default_flow_style = False
+        yaml.dump(data, stream)
+        return stream.getvalue()
+
     return _Writer
+
+
+_PLAIN_TOPIC = re.compile(r"/[A-Za-z0-9_/]*")
+
+
+class _MetadataEntries:
+    """metadata.yaml's ``topics_with_message_count``, as rosbags' YAML emitter writes it.
+
+    An entry's text depends on its topic only through the name's length (a plain scalar
+    without spaces is never split; only its length decides whether it moves to the next
+    line), and on its count only in its first line. So each distinct (nesting, name length,
+    type, format, QoS, hash) is emitted once, with a placeholder name of the same length,
+    and the name and count put in; a name that might need quoting is emitted on its own.
+    """
+
+    def __init__(self, dump: Callable[[Any], str]) -> None:
+        self._dump = dump
+        self._templates: dict[tuple[Any, ...], list[str]] = {}
+
+    def document(self, shell: dict[str, Any], topics: list[tuple[Any, int]], indent: str) -> str:
+        text = self._dump(shell)
+        if not topics:
+            return text
+        empty = f"{indent}topics_with_message_count: []\n"
+        head, found, tail = text.partition(empty)
+        if not found:
+            raise ValueError("metadata without its topics list")
+        listed = "".join(self._entry(c, n, indent) for c, n in topics)
+        return f"{head}{indent}topics_with_message_count:\n{listed}{tail}"
+
+    @staticmethod
+    def _fields(c: Any, topic: str, count: int) -> dict[str, Any]:
+        from rosbags.rosbag2.metadata import dump_qos_v9  # noqa: PLC0415
+
+        return {
+            "topic_metadata": {
+                "name": topic,
+                "type": c.msgtype,
+                "serialization_format": c.ext.serialization_format,
+                "offered_qos_profiles": dump_qos_v9(c.ext.offered_qos_profiles),
+                "type_description_hash": c.digest,
+            },
+            "message_count": count,
+        }
+
+    def _render(self, c: Any, topic: str, count: int, indent: str) -> str:
+        entry = self._fields(c, topic, count)
+        if indent:
+            text = self._dump({"x": {"topics_with_message_count": [entry]}})
+            return text.split("\n", 2)[2]
+        return self._dump({"topics_with_message_count": [entry]}).split("\n", 1)[1]
+
+    def _entry(self, c: Any, count: int, indent: str) -> str:
+        topic = c.topic
+        if not _PLAIN_TOPIC.fullmatch(topic):
+            return self._render(c, topic, count, indent)
+        key = (
+            indent,
+            len(topic),
+            c.msgtype,
+            c.ext.serialization_format,
+            tuple(c.ext.offered_qos_profiles),
+            c.digest,
+        )
+        lines = self._templates.get(key)
+        if lines is None:
+            placeholder = "/" + "N" * (len(topic) - 1)
+            lines = self._render(c, placeholder, 0, indent).split("\n")
+            first = f"{indent}- message_count: 0"
+            if lines[0] != first:
+                raise ValueError(f"unexpected metadata entry {lines[0]!r}")
+            at = next(i for i, line in enumerate(lines) if line.lstrip().startswith("name:"))
+            if lines[at].rstrip().endswith("name:"):  # the name moved to the next line
+                at += 1
+            lines[at] = lines[at].replace(placeholder, "{name}", 1)
+            if "{name}" not in lines[at]:
+                raise ValueError("placeholder name not found")
+            self._templates[key] = lines
+        out = list(lines)
+        out[0] = f"{indent}- message_count: {count}"
+        at = next(i for i, line in enumerate(out) if "{name}" in line)
+        out[at] = out[at].replace("{name}", topic, 1)
+        return "\n".join(out)
 
 
 class BagWriter:
