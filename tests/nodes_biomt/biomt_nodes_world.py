@@ -22,6 +22,7 @@ from iomt.nodes.biomt_device import BiomtDeviceLink
 from iomt.nodes.bolster import BolsterNode
 from iomt.nodes.calls import Calls
 from iomt.nodes.cloud import CloudNode
+from iomt.nodes.params import BolsterParams
 from iomt.runtime import Client, Context, Executor, Node
 
 NS = "/ward1"
@@ -90,17 +91,21 @@ class World:
                 self.ctx,
                 name="bolster_a",
                 namespace=NS,
-                keystore=self.keystore,
-                storage_dir=str(root / "storage"),
-                users=USERS,
-                rules=RULES,
-                observers=["dr_a"],
-                synchronous="NORMAL",
-                retention=retention,
-                cloud="cloud",
-                cloud_period_s=0.2,
-                max_block_transactions=block_transactions,
-                max_block_age_s=0.3,
+                config=BolsterParams.from_mapping(
+                    {
+                        "keystore": self.keystore,
+                        "storage_dir": str(root / "storage"),
+                        "users": USERS,
+                        "rules": RULES,
+                        "observers": ["dr_a"],
+                        "synchronous": "NORMAL",
+                        "retention": retention,
+                        "cloud": "cloud",
+                        "cloud_period_s": 0.2,
+                        "max_block_transactions": block_transactions,
+                        "max_block_age_s": 0.3,
+                    }
+                ),
             )
         )
         self.admin = self._add(

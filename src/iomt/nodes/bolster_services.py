@@ -6,6 +6,36 @@ Each handler decodes the request, hands it to :class:`~iomt.core.biomt.Bolster`,
 what the core appended on ``~/ledger`` and the Observe updates due. The answer goes out
 before the publication: the transaction is committed by then, and the requester waits for
 the answer, not for the recorders.
+
+What the node serves:
+
+=====================  ====================================================================
+``~/provision``        framework initialization: an admin-approved enrolment in, the
+                       sealed identity and key out; an **Origin** is logged (and chained
+                       at the master bolster, if there is one)
+``~/store``            a device's Store (AEAD under its shared key) -> receipt; Observe
+                       updates due go out on ``<observer>/observe_updates``
+``~/access``           a user's signed Access -> data sealed to them, or cloud addresses
+                       (the redirect) for records no longer kept locally
+``~/observe``          a user's signed Observe -> a subscription (threshold, minimum
+                       period and per-observer rate limits apply)
+``~/remove``           admin or owner: the device is revoked and its data notations dropped
+``~/communication``    device-to-device key setup; ``~/pair_key_status`` for its validity
+``~/history``          the owner's (or an admin's) view of everything logged about a device
+``~/handshake``        a user's session handshake (``iomt_interfaces/srv/SessionHandshake``);
+                       after it,
+                       ``~/access``, ``~/observe`` and ``~/history`` also take session
+                       requests (AES-GCM records, no signature, no ECIES), and
+                       ``~/attest`` the user's signed attestation of a session's requests
+``~/devices``          the authorized device pseudonyms (the privacy header: public anyway)
+``~/credentials``      the bolster's certificates; ``~/checkpoint`` a fresh signed
+                       checkpoint + consistency proof for the cluster head
+``~/record``           the sharing framework's events (see :mod:`iomt.nodes.biomt_events`)
+``~/base/...``         the paper's no-crypto base (Fig. 3): store / access / observe through
+                       the same node and service path, on :class:`~iomt.core.biomt.BaseBolster`
+``~/ledger``           every appended transaction (type, pseudonymous generator, time, block,
+                       encrypted body, signature), for recorders and auditors
+=====================  ====================================================================
 """
 
 from __future__ import annotations
@@ -16,13 +46,11 @@ from typing import Any
 
 from iomt.core.biomt import (
     AccessRequest,
-    BiomtDecodeError,
     Bolster,
     CheckpointRequest,
     CommunicationRequest,
     HistoryRequest,
     ObserveRequest,
-    ObserveUpdate,
     ProvisionRequest,
     RemoveRequest,
     ReplayError,
@@ -32,60 +60,36 @@ from iomt.core.biomt import (
 )
 from iomt.core.biomt.admission import MasterAdmission
 from iomt.core.biomt.bodies import OriginBody
+from iomt.core.biomt.user_sessions import expect_operation, is_session_request
 from iomt.errors import IomtError
-from iomt.ledger import Transaction
-from iomt.msg import BiomtObserveUpdate, BiomtTransaction, BolsterService
+from iomt.msg import BolsterService
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.biomt_events import SharingRecorder, SharingReport
 from iomt.nodes.biomt_ledger import LedgerView
 from iomt.nodes.bolster_costs import Handler, ServiceCosts
-from iomt.runtime import Node, Publisher, QoSProfile, Responder
+from iomt.nodes.bolster_feed import LedgerFeed
+from iomt.runtime import Node, Responder
 
-__all__ = ["LEDGER_QOS", "SESSION_TAG", "LedgerFeed", "Table1Services"]
+__all__ = ["OPEN_SERVICES", "Table1Services", "proven"]
 
-SESSION_TAG = SessionRequest.TAG
-LEDGER_QOS = QoSProfile(depth=1000)
 _R = BolsterService.Response
 
+#: services anyone may call: their answers are signed within the signature budget
+OPEN_SERVICES = frozenset({"devices", "credentials", "pair_key_status"})
 
-class LedgerFeed:
-    """``~/ledger`` (every appended transaction, once) and ``<observer>/observe_updates``."""
 
-    def __init__(self, node: Node, bolster: Bolster, view: LedgerView) -> None:
-        self._node = node
-        self._bolster = bolster
-        self._view = view
-        self._pub = node.create_publisher(BiomtTransaction, "~/ledger", LEDGER_QOS)
-        self._published = bolster.ledger.size  # restart: history is in the file
-        self._update_pubs: dict[str, Publisher[BiomtObserveUpdate]] = {}
+def proven(proofs: bw.ServiceReplies, op: str, handler: Handler) -> Handler:
+    """``handler``, its every answer carrying its proof (iomt.core.replies) -- but the
+    no-crypto base's: the base stays the paper's."""
+    if op.startswith("base/"):
+        return handler
+    open_service = op in OPEN_SERVICES
 
-    def publish_new(self, known: Transaction | None = None, block_index: int = -1) -> None:
-        """Publish every transaction appended since the last call (``known``: the one just
-        appended, when it is the only one, saves reading it back)."""
-        ledger = self._bolster.ledger
-        size = ledger.size
-        if self._published >= size:
-            return
-        if known is not None and known.seq == self._published == size - 1 and block_index >= 0:
-            txs = [known]
-        else:
-            txs = list(ledger.transactions(start=self._published))
-        for tx in txs:
-            index, first = self._view.position(tx.seq)
-            self._pub.publish(bw.transaction_msg(self._node.get_name(), tx, index, first))
-        self._published = size
+    def run(request: Any, responder: Responder) -> int | None:
+        proving = bw.ProvingResponder(responder, proofs, op, request, open_service=open_service)
+        return handler(request, proving)
 
-    def updates(self, observer: str) -> Publisher[BiomtObserveUpdate]:
-        pub = self._update_pubs.get(observer)
-        if pub is None:
-            topic = f"{self._node.get_namespace().rstrip('/')}/{observer}/observe_updates"
-            pub = self._node.create_publisher(BiomtObserveUpdate, topic, bw.UPDATES_QOS)
-            self._update_pubs[observer] = pub
-        return pub
-
-    def send_updates(self, updates: tuple[ObserveUpdate, ...]) -> None:
-        for update in updates:
-            self.updates(update.observer).publish(bw.update_msg(update))
+    return run
 
 
 class Table1Services:
@@ -167,7 +171,7 @@ class Table1Services:
             return self.refuse(responder, "store", exc)
         self.answer(responder, result.receipt.to_bytes())
         receipt = result.receipt
-        self._feed.publish_new(receipt.transaction, receipt.receipt.block_index)
+        self._feed.publish_new((receipt.transaction, receipt.receipt.block_index))
         self._feed.send_updates(result.updates)
         return None
 
@@ -190,15 +194,12 @@ class Table1Services:
             if isinstance(responder, bw.ProvingResponder):  # MAC'd on the user's session
                 responder.channels = self._bolster.session_channels
                 responder.session = self._bolster.session_of(request)
-            if request.operation is not kind:
-                raise BiomtDecodeError(f"a {request.operation.name} session request on ~/{op}")
+            expect_operation(request, kind)
             response = self._bolster.session_request(request)
         except IomtError as exc:
             return self.refuse(responder, op, exc)
         self.answer(responder, response.to_bytes())
-        last = self._bolster.last_append
-        if last is not None:
-            self._feed.publish_new(*last)
+        self._feed.publish_new(self._bolster.last_append)
         return None
 
     def _on_attest(self, req: Any, responder: Responder) -> int | None:
@@ -210,8 +211,9 @@ class Table1Services:
         """Access, Observe and History come signed, or on a user's session (tagged)."""
 
         def run(req: Any, responder: Responder) -> int | None:
-            if bytes(req.body[: len(SESSION_TAG)]) == SESSION_TAG:
-                return self._on_session(kind, bytes(req.body), responder)
+            body = bytes(req.body)
+            if is_session_request(body):
+                return self._on_session(kind, body, responder)
             return signed(req, responder)
 
         return run
@@ -224,7 +226,7 @@ class Table1Services:
         except IomtError as exc:
             return self.refuse(responder, "access", exc)
         self.answer(responder, result.to_bytes())
-        self._feed.publish_new(result.transaction, result.receipt.block_index)
+        self._feed.publish_new((result.transaction, result.receipt.block_index))
         return None
 
     def _on_observe(self, req: Any, responder: Responder) -> int | None:
@@ -235,7 +237,7 @@ class Table1Services:
             return self.refuse(responder, "observe", exc)
         self._feed.updates(sub.requester)
         self.answer(responder, sub.to_bytes())
-        self._feed.publish_new(sub.transaction, sub.receipt.block_index)
+        self._feed.publish_new((sub.transaction, sub.receipt.block_index))
         return None
 
     def _on_remove(self, req: Any, responder: Responder) -> int | None:
@@ -256,7 +258,7 @@ class Table1Services:
         except IomtError as exc:
             return self.refuse(responder, "communication", exc)
         self.answer(responder, grant.to_bytes())
-        self._feed.publish_new(grant.transaction, grant.receipt.block_index)
+        self._feed.publish_new((grant.transaction, grant.receipt.block_index))
         return None
 
     def _on_pair_key_status(self, req: Any, responder: Responder) -> int | None:

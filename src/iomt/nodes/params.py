@@ -466,15 +466,18 @@ class AccessRule(Params):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Cluster(Params):
-    """A bolster's cluster (iomt.nodes.cluster_head): its id and every member's priority."""
+    """A bolster's cluster (iomt.nodes.cluster_head): its id, every member's priority and
+    how often the head witnesses its members' logs."""
 
     id: str
     members: Mapping[str, int]
+    checkpoint_period_s: float = 2.0
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class BolsterParams(Params):
-    """A bolster, a cluster head when in a cluster (iomt.nodes.bolster)."""
+    """A bolster, a cluster head when in a cluster (iomt.nodes.bolster, whose node takes
+    these as its ``config``)."""
 
     roles: ClassVar[tuple[str, ...]] = ("bolster",)
 
