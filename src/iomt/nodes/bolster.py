@@ -42,18 +42,16 @@ from iomt.core.biomt.sync_client import CloudSyncClient
 from iomt.core.replies import ReplyChecker
 from iomt.errors import IomtError
 from iomt.ledger import SqliteStorage
-from iomt.msg import (
-    BolsterService,
-    SessionHandshake,
-)
+from iomt.msg import BolsterService, SessionHandshake
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.biomt_events import SharingRecorder
 from iomt.nodes.biomt_ledger import LedgerView
 from iomt.nodes.bolster_base import BaseServices
 from iomt.nodes.bolster_costs import ServiceCosts, phases
-from iomt.nodes.bolster_feed import LedgerFeed
-from iomt.nodes.bolster_links import CloudLink, MasterLink
+from iomt.nodes.bolster_feed import Answers, LedgerFeed
+from iomt.nodes.bolster_links import link_upward
 from iomt.nodes.bolster_services import Table1Services, proven
+from iomt.nodes.bolster_sessions import SessionServices
 from iomt.nodes.bolster_setup import (
     bolster_config,
     load_or_create_secret,
@@ -133,17 +131,21 @@ class BolsterNode(Node):
         self.admission = MasterAdmission() if c.master else None
 
         self.feed = LedgerFeed(self, self.bolster, self.view)
+        answers = Answers(self, self.feed)
+        self.sessions = SessionServices(
+            self, self.bolster, answers=answers, feed=self.feed, costs=self.costs
+        )
         self.table1 = Table1Services(
-            self,
             self.bolster,
+            answers=answers,
             feed=self.feed,
+            sessions=self.sessions,
             view=self.view,
             recorder=self.recorder,
-            costs=self.costs,
             admission=self.admission,
         )
         self.base_services = BaseServices(
-            self, self.base, answer=self.table1.answer, refuse=self.table1.refuse
+            self, self.base, answer=answers.answer, refuse=answers.refuse
         )
         for observer in c.observers or ():
             self.feed.updates(observer)
@@ -163,31 +165,22 @@ class BolsterNode(Node):
         self.create_service(
             SessionHandshake,
             "~/handshake",
-            handshake_responder(self.table1.handshake, name, self.replies),
+            handshake_responder(self.sessions.handshake, name, self.replies),
             deferred=True,
         )
         self.create_timer(0.5, self._housekeeping)
 
         # cloud layer, and multiple bolsters
         self.sync = CloudSyncClient(self.bolster, max_blocks=4)
-        if c.cloud:
-            CloudLink(
-                self,
-                self.sync,
-                cloud=c.cloud,
-                calls=self.calls,
-                checker=self.checker,
-                period_s=c.cloud_period_s,
-            )
-        if self.admission is not None:
-            MasterLink(
-                self,
-                self.admission,
-                bolster=self.bolster,
-                master=c.master,
-                calls=self.calls,
-                checker=self.checker,
-            )
+        link_upward(
+            self,
+            c,
+            sync=self.sync,
+            admission=self.admission,
+            bolster=self.bolster,
+            calls=self.calls,
+            checker=self.checker,
+        )
 
         # cluster layer
         self.cluster = None
