@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from iomt.crypto.keystore import Keystore
+from iomt.nodes.params import WalletDevice, WalletParams
 from iomt.nodes.provider import ProviderNode
 from iomt.nodes.wallet import WalletNode
 from iomt.runtime import Context, Executor
@@ -51,10 +52,12 @@ def test_a_wallet_that_comes_up_late_is_asked_again(tmp_path: Path, domain_id: i
             ctx,
             name="wallet_0",
             namespace="/ward1",
-            keystore=keystore,
-            patient_id="patient-0",
-            devices=[{"name": "hr_0", "technique": "ecc", "kind": 0}],
-            providers=["dr_0"],
+            config=WalletParams(
+                keystore=keystore,
+                patient_id="patient-0",
+                devices=(WalletDevice(name="hr_0", technique="ecc", kind=0),),
+                providers=("dr_0",),
+            ),
         )
         ex.add_node(wallet)
         deadline = time.monotonic() + 10

@@ -184,7 +184,6 @@ KEYWORD_DEFAULTS = {
     "iomt.nodes.examples:vitals_monitor",
     "iomt.nodes.examples:vitals_sensor",
     "iomt.nodes.provider:provider_node",
-    "iomt.nodes.wallet:wallet_node",
 }
 #: The same for the sections a node hands on to a part of itself.
 SECTIONS_ON_KEYWORDS = {DeviceBiomt, Cluster, PhysicianBiomt}
