@@ -179,7 +179,6 @@ KEYWORD_DEFAULTS = {
     "iomt.capture.recorder:recorder_node",
     "iomt.nodes.biomt_admin:admin_node",
     "iomt.nodes.biomt_master:master_node",
-    "iomt.nodes.central:central_node",
     "iomt.nodes.cloud:cloud_node",
     "iomt.nodes.examples:vitals_monitor",
     "iomt.nodes.examples:vitals_sensor",
