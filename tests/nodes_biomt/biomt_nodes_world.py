@@ -22,6 +22,7 @@ from iomt.nodes.biomt_device import BiomtDeviceLink
 from iomt.nodes.bolster import BolsterNode
 from iomt.nodes.calls import Calls
 from iomt.nodes.cloud import CloudNode
+from iomt.nodes.params import AdminParams, CloudParams
 from iomt.runtime import Client, Context, Executor, Node
 
 NS = "/ward1"
@@ -108,8 +109,12 @@ class World:
                 self.ctx,
                 name="admin",
                 namespace=NS,
-                keystore=self.keystore,
-                inventory=[[f"iomt://ward1/{d}", owner, "bolster_a"] for d, owner in devices],
+                config=AdminParams(
+                    keystore=self.keystore,
+                    inventory=tuple(
+                        (f"iomt://ward1/{d}", owner, "bolster_a") for d, owner in devices
+                    ),
+                ),
             )
         )
         self.cloud = self._add(
@@ -117,9 +122,9 @@ class World:
                 self.ctx,
                 name="cloud",
                 namespace=NS,
-                keystore=self.keystore,
-                storage_dir=str(root / "storage"),
-                users=USERS,
+                config=CloudParams(
+                    keystore=self.keystore, storage_dir=str(root / "storage"), users=USERS
+                ),
             )
         )
         self.links: dict[str, BiomtDeviceLink] = {}

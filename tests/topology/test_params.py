@@ -177,9 +177,6 @@ def test_parse_value_refuses(value: Any, tp: Any) -> None:
 KEYWORD_DEFAULTS = {
     BOLSTER,
     "iomt.capture.recorder:recorder_node",
-    "iomt.nodes.biomt_admin:admin_node",
-    "iomt.nodes.biomt_master:master_node",
-    "iomt.nodes.cloud:cloud_node",
     "iomt.nodes.examples:vitals_monitor",
     "iomt.nodes.examples:vitals_sensor",
     "iomt.nodes.provider:provider_node",
