@@ -179,10 +179,9 @@ KEYWORD_DEFAULTS = {
     "iomt.capture.recorder:recorder_node",
     "iomt.nodes.examples:vitals_monitor",
     "iomt.nodes.examples:vitals_sensor",
-    "iomt.nodes.provider:provider_node",
 }
 #: The same for the sections a node hands on to a part of itself.
-SECTIONS_ON_KEYWORDS = {DeviceBiomt, Cluster, PhysicianBiomt}
+SECTIONS_ON_KEYWORDS = {DeviceBiomt, Cluster}
 
 SECTIONS = {
     DeviceBiomt: "iomt.nodes.biomt_device:BiomtDeviceLink",
