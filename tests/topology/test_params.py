@@ -177,8 +177,6 @@ def test_parse_value_refuses(value: Any, tp: Any) -> None:
 KEYWORD_DEFAULTS = {
     BOLSTER,
     "iomt.capture.recorder:recorder_node",
-    "iomt.nodes.examples:vitals_monitor",
-    "iomt.nodes.examples:vitals_sensor",
 }
 #: The same for the sections a node hands on to a part of itself.
 SECTIONS_ON_KEYWORDS = {DeviceBiomt, Cluster}
