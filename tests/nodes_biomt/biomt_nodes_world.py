@@ -22,7 +22,7 @@ from iomt.nodes.biomt_device import BiomtDeviceLink
 from iomt.nodes.bolster import BolsterNode
 from iomt.nodes.calls import Calls
 from iomt.nodes.cloud import CloudNode
-from iomt.nodes.params import BolsterParams
+from iomt.nodes.params import AdminParams, BolsterParams, CloudParams
 from iomt.runtime import Client, Context, Executor, Node
 
 NS = "/ward1"
@@ -113,8 +113,12 @@ class World:
                 self.ctx,
                 name="admin",
                 namespace=NS,
-                keystore=self.keystore,
-                inventory=[[f"iomt://ward1/{d}", owner, "bolster_a"] for d, owner in devices],
+                config=AdminParams(
+                    keystore=self.keystore,
+                    inventory=tuple(
+                        (f"iomt://ward1/{d}", owner, "bolster_a") for d, owner in devices
+                    ),
+                ),
             )
         )
         self.cloud = self._add(
@@ -122,9 +126,9 @@ class World:
                 self.ctx,
                 name="cloud",
                 namespace=NS,
-                keystore=self.keystore,
-                storage_dir=str(root / "storage"),
-                users=USERS,
+                config=CloudParams(
+                    keystore=self.keystore, storage_dir=str(root / "storage"), users=USERS
+                ),
             )
         )
         self.links: dict[str, BiomtDeviceLink] = {}

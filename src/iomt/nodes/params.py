@@ -3,9 +3,10 @@ parameters with their types -- declared here, beside the nodes, so that a node a
 that start it read one declaration.
 
 Every setting of a node kind is a field with one type and (unless the plan must give it)
-one default: the device node takes :class:`DeviceParams` itself as its config
-(iomt.nodes.device_config); the other nodes' constructors are held to their kind's fields and
-defaults by tests/topology/test_params.py. A value from a launch file, the command line or a
+one default: a node takes its kind's dataclass itself as its config, which its factory
+builds from what a container passes (:meth:`Params.from_mapping`, naming the node);
+tests/topology/test_params.py lists the constructors that still repeat their kind's defaults
+as keyword arguments and holds them equal. A value from a launch file, the command line or a
 spec file is parsed by its field's type (``"0.5"`` becomes ``0.5``, ``"true"`` ``True``,
 ``"normal"`` the ``Literal`` ``"NORMAL"``); an unknown key, a missing one or a value of the
 wrong type is a :class:`~iomt.errors.ConfigurationError` naming the node and the key, raised
