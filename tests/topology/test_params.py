@@ -175,7 +175,6 @@ def test_parse_value_refuses(value: Any, tp: Any) -> None:
 #: ``Params`` as its one ``config`` parameter and its factory builds it. This list must only
 #: shrink: a kind converted and left here fails.
 KEYWORD_DEFAULTS = {
-    BOLSTER,
     "iomt.capture.recorder:recorder_node",
 }
 #: The same for the sections a node hands on to a part of itself.

@@ -65,6 +65,7 @@ from iomt.nodes.identity import open_keystore, reply_signer
 from iomt.nodes.params import BolsterParams, Synchronous
 from iomt.nodes.results import ResultsWriter
 from iomt.runtime import Node, RuntimeContext
+from iomt.runtime.naming import node_fqn
 
 __all__ = [
     "DEFAULT_SYNCHRONOUS",
@@ -246,5 +247,5 @@ def bolster_node(
     context: RuntimeContext, *, name: str, namespace: str, **params: Any
 ) -> BolsterNode:
     """A container's factory: the spec's parameters, parsed and checked as the plan's were."""
-    config = BolsterParams.from_mapping(params, node=f"{namespace.rstrip('/')}/{name}")
+    config = BolsterParams.from_mapping(params, node=node_fqn(namespace, name))
     return BolsterNode(context, name=name, namespace=namespace, config=config)
