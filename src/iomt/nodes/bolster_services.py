@@ -58,7 +58,6 @@ from iomt.core.biomt import (
 from iomt.core.biomt.admission import MasterAdmission
 from iomt.core.biomt.bodies import OriginBody
 from iomt.errors import IomtError
-from iomt.msg import BolsterService
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.biomt_events import SharingRecorder, SharingReport
 from iomt.nodes.biomt_ledger import LedgerView
@@ -68,8 +67,6 @@ from iomt.nodes.bolster_sessions import SessionServices
 from iomt.runtime import Responder
 
 __all__ = ["OPEN_SERVICES", "Table1Services", "proven"]
-
-_R = BolsterService.Response
 
 #: services anyone may call: their answers are signed within the signature budget
 OPEN_SERVICES = frozenset({"devices", "credentials", "pair_key_status"})
