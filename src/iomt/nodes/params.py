@@ -336,8 +336,11 @@ class DeviceBiomt(Params):
 
     bolster: str
     admin: str
+    # each reading also to the bolster's no-crypto base (Fig. 3's yardstick)
+    base: bool = True
     # every Store its bolster acknowledged, for the report to hold the ledgers to
     ack_log: str | None = None
+    store_timeout_s: float = 2.0
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
