@@ -5,6 +5,7 @@ parameters."""
 from __future__ import annotations
 
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from iomt.core.biomt import SECOND, Retention
 from iomt.errors import ConfigurationError, StorageError
 from iomt.ledger import TxType
 from iomt.nodes.bolster_setup import bolster_config, load_or_create_secret, privacy_header
+from iomt.nodes.params import AccessRule, BolsterParams
 
 
 def test_the_storage_secret_is_created_once_private_and_then_reused(tmp_path: Path) -> None:
@@ -29,35 +31,25 @@ def test_the_privacy_header_rules() -> None:
     header = privacy_header(
         "ward1",
         [
-            {"role": "physician", "action": "access"},
-            {"role": "nurse", "action": "observe", "observe_interval_s": 0.5},
+            AccessRule(role="physician", action="access"),
+            AccessRule(role="nurse", action="observe", observe_interval_s=0.5),
         ],
     )
     rules = {r.role: r for r in header.rules}
     access, observe = rules["physician"], rules["nurse"]
     assert (access.role, access.action, access.all_devices) == ("physician", TxType.ACCESS, True)
     assert (observe.action, observe.observe_interval) == (TxType.OBSERVE, SECOND // 2)
-    with pytest.raises(ConfigurationError, match="access or observe"):
-        privacy_header("ward1", [{"role": "x", "action": "remove"}])
+    with pytest.raises(ConfigurationError, match="'action' must be one of 'access', 'observe'"):
+        AccessRule.from_mapping({"role": "x", "action": "remove"})
 
 
 def test_the_core_configuration_from_the_nodes_parameters() -> None:
-    config = bolster_config(
-        request_rate=1000.0,
-        store_rate=100.0,
-        update_rate=50.0,
-        retention="keep",
-        max_block_transactions=256,
-        max_block_age_s=2.0,
-    )
+    params = BolsterParams(keystore="ks", storage_dir="st", users=())
+    config = bolster_config(params)  # the defaults: 1000 requests/s, 100 stores/s, ...
+    assert (config.request_rate, config.store_rate, config.update_rate) == (1000, 100, 50)
     assert (config.request_burst, config.store_burst, config.update_burst) == (2000, 200, 100)
     assert config.retention is Retention("keep") and config.max_block_age == 2 * SECOND
-    no_age = bolster_config(
-        request_rate=1.0,
-        store_rate=1.0,
-        update_rate=1.0,
-        retention="keep",
-        max_block_transactions=4,
-        max_block_age_s=0,
-    )
-    assert no_age.max_block_age is None
+    assert config.max_block_transactions == 256
+    evicting = bolster_config(replace(params, retention="evict-after-sync", max_block_age_s=0))
+    assert evicting.retention is Retention("evict-after-sync")
+    assert evicting.max_block_age is None

@@ -13,6 +13,7 @@ import pytest
 from iomt.crypto.keystore import Keystore
 from iomt.nodes.central import CentralNode
 from iomt.nodes.device import DeviceNode
+from iomt.nodes.params import CentralParams
 from iomt.runtime import Context, Executor
 
 pytestmark = [pytest.mark.dds, pytest.mark.timeout(60)]
@@ -60,9 +61,11 @@ def test_uploads_missed_while_the_server_was_down_are_retried(
             ctx,
             name="central",
             namespace="/ward1",
-            keystore=str(tmp_path / "ks"),
-            wallets=["wallet_0"],
-            storage_dir=str(tmp_path / "central"),
+            config=CentralParams(
+                keystore=str(tmp_path / "ks"),
+                wallets=("wallet_0",),
+                storage_dir=str(tmp_path / "central"),
+            ),
         )
         ex.add_node(central)
         deadline = time.monotonic() + 20

@@ -45,7 +45,13 @@ def test_a_node_specs_parameters_make_the_config() -> None:
     # what the node hands its BIoMT link, as keyword arguments
     b = DeviceNodeConfig.from_mapping({**REQUIRED, "biomt": {"bolster": "b0", "admin": "a"}})
     assert b.biomt == DeviceBiomt(bolster="b0", admin="a")
-    assert dict(b.biomt or {}) == {"bolster": "b0", "admin": "a", "ack_log": None}
+    assert dict(b.biomt or {}) == {
+        "bolster": "b0",
+        "admin": "a",
+        "base": True,
+        "ack_log": None,
+        "store_timeout_s": 2.0,
+    }
     # round trip through a spec file's JSON
     assert DeviceNodeConfig.from_mapping(b.to_json()) == b
     assert b.to_json()["mode"] == "distributed"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from iomt.crypto.keystore import Keystore
+from iomt.nodes.params import ProviderParams, WalletDevice, WalletParams
 from iomt.nodes.provider import ProviderNode
 from iomt.nodes.wallet import WalletNode
 from iomt.runtime import Context, Executor
@@ -32,12 +33,14 @@ def test_a_wallet_that_comes_up_late_is_asked_again(tmp_path: Path, domain_id: i
         ctx,
         name="dr_0",
         namespace="/ward1",
-        keystore=keystore,
-        wallets=["wallet_0"],
-        requests=0,
-        start_delay_s=0.01,
-        wallet_timeout_s=0.4,
-        settle_s=0.1,
+        config=ProviderParams(
+            keystore=keystore,
+            wallets=("wallet_0",),
+            requests=0,
+            start_delay_s=0.01,
+            wallet_timeout_s=0.4,
+            settle_s=0.1,
+        ),
     )
     ex.add_node(provider)
     wallet = None
@@ -51,10 +54,12 @@ def test_a_wallet_that_comes_up_late_is_asked_again(tmp_path: Path, domain_id: i
             ctx,
             name="wallet_0",
             namespace="/ward1",
-            keystore=keystore,
-            patient_id="patient-0",
-            devices=[{"name": "hr_0", "technique": "ecc", "kind": 0}],
-            providers=["dr_0"],
+            config=WalletParams(
+                keystore=keystore,
+                patient_id="patient-0",
+                devices=(WalletDevice(name="hr_0", technique="ecc", kind=0),),
+                providers=("dr_0",),
+            ),
         )
         ex.add_node(wallet)
         deadline = time.monotonic() + 10

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from iomt.core.modes import Mode
 from iomt.core.workload import Issue, Workload, workload_rng
+from iomt.nodes.params import ProviderParams
 from iomt.nodes.provider_setup import provider_workload
 
 ME = "iomt://ward1/dr_0"
@@ -16,17 +16,16 @@ ME = "iomt://ward1/dr_0"
 
 def _build(results: str | None, **kw: object) -> Workload:
     params: dict[str, object] = {
-        "mode": Mode.DISTRIBUTED,
+        "keystore": "ks",
+        "wallets": (),
+        "mode": "distributed",
         "results": results,
         "requests": 5,
         "concurrency": 2,
-        "techniques": None,
         "seed": 3,
-        "request_timeout_s": 3.0,
-        "script": None,
     }
     params.update(kw)
-    return provider_workload(ME, "ward1", **params)  # type: ignore[arg-type]
+    return provider_workload(ME, "ward1", ProviderParams.from_mapping(params))
 
 
 def test_a_restarted_provider_resumes_from_its_results_file(tmp_path: Path) -> None:
@@ -40,7 +39,7 @@ def test_a_restarted_provider_resumes_from_its_results_file(tmp_path: Path) -> N
 
 
 def test_a_script_names_devices_of_the_facility_and_base_mode_draws_ids() -> None:
-    w = _build(None, script=[["hr_0", "aes"]], mode=Mode.BASE)
+    w = _build(None, script=[["hr_0", "aes"]], mode="base")
     assert list(w.script) == [("iomt://ward1/hr_0", "aes")]
     (issue,) = w.begin(["iomt://ward1/hr_0"])
     assert isinstance(issue, Issue) and not issue.request.request_id.startswith("issued-")

@@ -22,6 +22,7 @@ from iomt.nodes.biomt_device import BiomtDeviceLink
 from iomt.nodes.bolster import BolsterNode
 from iomt.nodes.calls import Calls
 from iomt.nodes.cloud import CloudNode
+from iomt.nodes.params import AdminParams, BolsterParams, CloudParams
 from iomt.runtime import Client, Context, Executor, Node
 
 NS = "/ward1"
@@ -90,17 +91,21 @@ class World:
                 self.ctx,
                 name="bolster_a",
                 namespace=NS,
-                keystore=self.keystore,
-                storage_dir=str(root / "storage"),
-                users=USERS,
-                rules=RULES,
-                observers=["dr_a"],
-                synchronous="NORMAL",
-                retention=retention,
-                cloud="cloud",
-                cloud_period_s=0.2,
-                max_block_transactions=block_transactions,
-                max_block_age_s=0.3,
+                config=BolsterParams.from_mapping(
+                    {
+                        "keystore": self.keystore,
+                        "storage_dir": str(root / "storage"),
+                        "users": USERS,
+                        "rules": RULES,
+                        "observers": ["dr_a"],
+                        "synchronous": "NORMAL",
+                        "retention": retention,
+                        "cloud": "cloud",
+                        "cloud_period_s": 0.2,
+                        "max_block_transactions": block_transactions,
+                        "max_block_age_s": 0.3,
+                    }
+                ),
             )
         )
         self.admin = self._add(
@@ -108,8 +113,12 @@ class World:
                 self.ctx,
                 name="admin",
                 namespace=NS,
-                keystore=self.keystore,
-                inventory=[[f"iomt://ward1/{d}", owner, "bolster_a"] for d, owner in devices],
+                config=AdminParams(
+                    keystore=self.keystore,
+                    inventory=tuple(
+                        (f"iomt://ward1/{d}", owner, "bolster_a") for d, owner in devices
+                    ),
+                ),
             )
         )
         self.cloud = self._add(
@@ -117,9 +126,9 @@ class World:
                 self.ctx,
                 name="cloud",
                 namespace=NS,
-                keystore=self.keystore,
-                storage_dir=str(root / "storage"),
-                users=USERS,
+                config=CloudParams(
+                    keystore=self.keystore, storage_dir=str(root / "storage"), users=USERS
+                ),
             )
         )
         self.links: dict[str, BiomtDeviceLink] = {}

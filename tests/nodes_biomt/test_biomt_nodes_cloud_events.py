@@ -20,6 +20,7 @@ from iomt.ledger import TxType
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.biomt_events import EventReporter
 from iomt.nodes.cloud import CloudNode
+from iomt.nodes.params import CloudParams
 
 from .biomt_nodes_world import NS, USERS, World, wait_for
 
@@ -84,9 +85,9 @@ def test_cloud_redirect_fetch_by_number_and_hash(tmp_path: Path, domain_id: int)
                 w.ctx,
                 name="cloud",
                 namespace=NS,
-                keystore=w.keystore,
-                storage_dir=str(tmp_path / "storage"),
-                users=USERS,
+                config=CloudParams(
+                    keystore=w.keystore, storage_dir=str(tmp_path / "storage"), users=USERS
+                ),
             )
         )
         w.executor.add_node(w.cloud)

@@ -15,6 +15,7 @@ from iomt.ledger import SignedTreeHead, verify_checkpoint
 from iomt.msg import BolsterService, CheckpointWitness, ClusterHeadStatus
 from iomt.nodes.bolster import BolsterNode
 from iomt.nodes.cluster_head import cluster_topic
+from iomt.nodes.params import BolsterParams
 from iomt.runtime import Context, Executor, Node
 
 from .biomt_nodes_world import NS, USERS, make_keystore, wait_for
@@ -29,11 +30,15 @@ def _bolster(ctx: Context, root: Path, name: str, storage: str) -> BolsterNode:
         ctx,
         name=name,
         namespace=NS,
-        keystore=str(root / "keystore"),
-        storage_dir=str(root / storage),
-        users=USERS,
-        synchronous="NORMAL",
-        cluster={"id": "c0", "members": MEMBERS, "checkpoint_period_s": 0.3},
+        config=BolsterParams.from_mapping(
+            {
+                "keystore": str(root / "keystore"),
+                "storage_dir": str(root / storage),
+                "users": USERS,
+                "synchronous": "NORMAL",
+                "cluster": {"id": "c0", "members": MEMBERS, "checkpoint_period_s": 0.3},
+            }
+        ),
     )
 
 

@@ -34,7 +34,9 @@ from iomt.msg import BolsterService
 from iomt.nodes.biomt_wire import ServiceReplies, status_of
 from iomt.nodes.errors import NotInInventoryError
 from iomt.nodes.identity import open_keystore, reply_signer
+from iomt.nodes.params import AdminParams
 from iomt.runtime import Node, RuntimeContext
+from iomt.runtime.naming import node_fqn
 
 __all__ = ["AdminNode", "ApprovalRequest", "admin_node", "approval_aad"]
 
@@ -64,14 +66,14 @@ class AdminNode(Node):
         *,
         name: str,
         namespace: str,
-        keystore: str,
-        inventory: list[list[str]],
+        config: AdminParams,
     ) -> None:
         super().__init__(name, context=context, namespace=namespace)
-        ks = open_keystore(keystore)
+        self.config = config
+        ks = open_keystore(config.keystore)
         self._identity = ks.identity(name)
         self._anchor = FacilityCA.from_keystore(ks).anchor
-        self.inventory = {(uri, owner, bolster) for uri, owner, bolster in inventory}
+        self.inventory = set(config.inventory)  # (device URI, owner, bolster)
         self.approved: dict[str, str] = {}  # device URI -> bolster
         self.refused = 0
         # every answer signed (iomt.core.replies): an enrolling device has no key with us
@@ -125,5 +127,8 @@ class AdminNode(Node):
         return approved
 
 
-def admin_node(context: RuntimeContext, **params: Any) -> AdminNode:
-    return AdminNode(context, **params)
+def admin_node(
+    context: RuntimeContext, *, name: str, namespace: str = "/", **params: Any
+) -> AdminNode:
+    config = AdminParams.from_mapping(params, node=node_fqn(namespace, name))
+    return AdminNode(context, name=name, namespace=namespace, config=config)

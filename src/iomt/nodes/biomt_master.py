@@ -30,8 +30,10 @@ from iomt.ledger import SqliteStorage
 from iomt.msg import BiomtTransaction, BolsterService
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.identity import open_keystore, reply_signer
+from iomt.nodes.params import MasterParams
 from iomt.nodes.results import ResultsWriter
 from iomt.runtime import Node, QoSProfile, RuntimeContext
+from iomt.runtime.naming import node_fqn
 
 __all__ = ["MasterNode", "master_node"]
 
@@ -45,18 +47,16 @@ class MasterNode(Node):
         *,
         name: str,
         namespace: str,
-        keystore: str,
-        storage_dir: str,
-        synchronous: str = "FULL",
-        results: str | None = None,
+        config: MasterParams,
     ) -> None:
         super().__init__(name, context=context, namespace=namespace)
-        ks = open_keystore(keystore)
+        c = self.config = config
+        ks = open_keystore(c.keystore)
         identity = ks.identity(name)
-        Path(storage_dir).mkdir(parents=True, exist_ok=True)
+        Path(c.storage_dir).mkdir(parents=True, exist_ok=True)
         self._storage = SqliteStorage(
-            Path(storage_dir) / f"{name}.ledger.sqlite",
-            synchronous="NORMAL" if synchronous.upper() == "NORMAL" else "FULL",
+            Path(c.storage_dir) / f"{name}.ledger.sqlite",
+            synchronous=c.synchronous,
             check_same_thread=False,
         )
         self.master = MasterBolster.open(
@@ -66,7 +66,7 @@ class MasterNode(Node):
             anchor=FacilityCA.from_keystore(ks).anchor,
             clock=time.time_ns,
         )
-        self._results = ResultsWriter(results)
+        self._results = ResultsWriter(c.results)
         self._published = self.master.ledger.size
         self._ledger_pub = self.create_publisher(
             BiomtTransaction, "~/ledger", QoSProfile(depth=1000)
@@ -126,5 +126,8 @@ class MasterNode(Node):
         self._storage.close()
 
 
-def master_node(context: RuntimeContext, **params: Any) -> MasterNode:
-    return MasterNode(context, **params)
+def master_node(
+    context: RuntimeContext, *, name: str, namespace: str = "/", **params: Any
+) -> MasterNode:
+    config = MasterParams.from_mapping(params, node=node_fqn(namespace, name))
+    return MasterNode(context, name=name, namespace=namespace, config=config)

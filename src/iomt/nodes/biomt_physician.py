@@ -29,6 +29,7 @@ from iomt.nodes.biomt_answers import PhysicianAnswers
 from iomt.nodes.biomt_attesting import UserSessions
 from iomt.nodes.calls import Calls
 from iomt.nodes.handshaking import SessionOpener
+from iomt.nodes.params import PhysicianBiomt
 from iomt.runtime import Client, Node
 
 __all__ = ["PROGRESS_TOPIC", "BiomtPhysician"]
@@ -38,27 +39,22 @@ _BOLSTER_SERVICES = ("devices", "access", "observe", "attest", "base/access", "b
 
 
 class BiomtPhysician:
-    def __init__(  # noqa: PLR0913  (keyword-only: the physician section of the provider's parameters and its node's collaborators)
+    def __init__(  # noqa: PLR0913  (keyword-only: the provider's physician section, what it shares with the provider, its node's collaborators)
         self,
         node: Node,
         *,
         keystore: Keystore,
         identity: Identity,
         calls: Calls,
-        bolsters: list[str],
-        cloud: str = "",
-        ops: int = 200,
-        start_delay_s: float = 3.0,
+        config: PhysicianBiomt,
+        start_delay_s: float,
+        seed: int,
         window_s: float = 5.0,
-        observe_duration_s: float = 3.0,
-        observe_interval_s: float = 0.0,
-        min_devices: int = 1,
         discover_timeout_s: float = 30.0,
         request_timeout_s: float = 3.0,
-        seed: int = 0,
-        sessions: bool = True,
         attest_every: int = 64,
     ) -> None:
+        c = self.config = config
         self._node = node
         self._calls = calls
         self.requester = Requester(
@@ -73,16 +69,16 @@ class BiomtPhysician:
         # every answer must prove itself (iomt.core.replies): a MAC on our session with the
         # bolster, or its signature (the cloud's: a certificate for its name)
         self._checker = ReplyChecker(keystore.credential_validator())
-        self.work = PhysicianWorkload(ops, random.Random(seed), min_devices=min_devices)
+        self.work = PhysicianWorkload(c.ops, random.Random(seed), min_devices=c.min_devices)
         self.physician = Physician(
             self.requester,
             self.work,
-            bolsters=bolsters,
-            verifiers={b: keystore.verifier(b) for b in bolsters},
-            sessions=sessions,
+            bolsters=c.bolsters,
+            verifiers={b: keystore.verifier(b) for b in c.bolsters},
+            sessions=c.sessions,
             window=round(window_s * SECOND),
-            duration=round(observe_duration_s * SECOND),
-            interval=round(observe_interval_s * SECOND),
+            duration=round(c.observe_duration_s * SECOND),
+            interval=round(c.observe_interval_s * SECOND),
             start_delay=round(start_delay_s * SECOND),
             discover_timeout=round(discover_timeout_s * SECOND),
             clock=time.time_ns,
@@ -94,7 +90,7 @@ class BiomtPhysician:
             f"{b}/{s}": node.create_client(
                 SessionHandshake if s == "handshake" else BolsterService, f"{ns}/{b}/{s}"
             )
-            for b in bolsters
+            for b in c.bolsters
             for s in (*_BOLSTER_SERVICES, "handshake")
         }
         self.user_sessions = UserSessions(
@@ -123,8 +119,8 @@ class BiomtPhysician:
             work=self.work,
             calls=calls,
             checker=self._checker,
-            cloud=node.create_client(CloudService, f"{ns}/{cloud}/get") if cloud else None,
-            cloud_id=cloud,
+            cloud=node.create_client(CloudService, f"{ns}/{c.cloud}/get") if c.cloud else None,
+            cloud_id=c.cloud,
             error=self._error,
             timeout_s=request_timeout_s,
         )

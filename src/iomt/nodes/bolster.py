@@ -1,35 +1,9 @@
 """The facility bolster node (Seliem & Elgazzar, BIoMT §II): a thin DDS shell around
 :class:`iomt.core.biomt.Bolster`.
 
-What it wires, and to what:
-
-=====================  ====================================================================
-``~/provision``        framework initialization: an admin-approved enrolment in, the
-                       sealed identity and key out; an **Origin** is logged (and chained
-                       at the master bolster, if there is one)
-``~/store``            a device's Store (AEAD under its shared key) -> receipt; Observe
-                       updates due go out on ``<observer>/observe_updates``
-``~/access``           a user's signed Access -> data sealed to them, or cloud addresses
-                       (the redirect) for records no longer kept locally
-``~/observe``          a user's signed Observe -> a subscription (threshold, minimum
-                       period and per-observer rate limits apply)
-``~/remove``           admin or owner: the device is revoked and its data notations dropped
-``~/communication``    device-to-device key setup; ``~/pair_key_status`` for its validity
-``~/history``          the owner's (or an admin's) view of everything logged about a device
-``~/handshake``        a user's session handshake (``iomt_interfaces/srv/SessionHandshake``);
-                       after it,
-                       ``~/access``, ``~/observe`` and ``~/history`` also take session
-                       requests (AES-GCM records, no signature, no ECIES), and
-                       ``~/attest`` the user's signed attestation of a session's requests
-``~/devices``          the authorized device pseudonyms (the privacy header: public anyway)
-``~/credentials``      the bolster's certificates; ``~/checkpoint`` a fresh signed
-                       checkpoint + consistency proof for the cluster head
-``~/record``           the sharing framework's events (see :mod:`iomt.nodes.biomt_events`)
-``~/base/...``         the paper's no-crypto base (Fig. 3): store / access / observe through
-                       the same node and service path, on :class:`~iomt.core.biomt.BaseBolster`
-``~/ledger``           every appended transaction (type, pseudonymous generator, time, block,
-                       encrypted body, signature), for recorders and auditors
-=====================  ====================================================================
+Its services (Table 1 and the ones around it) are
+:mod:`iomt.nodes.bolster_services`' handlers and :mod:`iomt.nodes.bolster_base`'s no-crypto
+base; what it publishes beside its answers is :mod:`iomt.nodes.bolster_feed`'s.
 
 Timers seal due blocks, expire subscriptions, push sealed blocks to the cloud (anonymized,
 per :meth:`Bolster.cloud_batches`) and apply the cloud's signed acks, and drive the
@@ -54,7 +28,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from iomt.core.biomt import (
     BaseBolster,
@@ -68,17 +42,16 @@ from iomt.core.biomt.sync_client import CloudSyncClient
 from iomt.core.replies import ReplyChecker
 from iomt.errors import IomtError
 from iomt.ledger import SqliteStorage
-from iomt.msg import (
-    BolsterService,
-    SessionHandshake,
-)
+from iomt.msg import BolsterService, SessionHandshake
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.biomt_events import SharingRecorder
 from iomt.nodes.biomt_ledger import LedgerView
 from iomt.nodes.bolster_base import BaseServices
-from iomt.nodes.bolster_costs import Handler, ServiceCosts, phases
-from iomt.nodes.bolster_links import CloudLink, MasterLink
-from iomt.nodes.bolster_services import LedgerFeed, Table1Services
+from iomt.nodes.bolster_costs import ServiceCosts, phases
+from iomt.nodes.bolster_feed import Answers, LedgerFeed
+from iomt.nodes.bolster_links import link_upward
+from iomt.nodes.bolster_services import Table1Services, proven
+from iomt.nodes.bolster_sessions import SessionServices
 from iomt.nodes.bolster_setup import (
     bolster_config,
     load_or_create_secret,
@@ -89,75 +62,44 @@ from iomt.nodes.calls import Calls
 from iomt.nodes.cluster_head import ClusterAgent
 from iomt.nodes.handshaking import handshake_responder
 from iomt.nodes.identity import open_keystore, reply_signer
+from iomt.nodes.params import BolsterParams, Synchronous
 from iomt.nodes.results import ResultsWriter
-from iomt.runtime import Node, Responder, RuntimeContext
+from iomt.runtime import Node, RuntimeContext
+from iomt.runtime.naming import node_fqn
 
 __all__ = [
     "DEFAULT_SYNCHRONOUS",
     "BolsterNode",
+    "BolsterParams",
     "bolster_node",
     "load_or_create_secret",
     "privacy_header",
 ]
 
 #: The ledger's SQLite ``synchronous`` setting unless told otherwise (see the module doc).
-DEFAULT_SYNCHRONOUS = "FULL"
-
-#: services anyone may call: their answers are signed within the signature budget
-OPEN_SERVICES = frozenset({"devices", "credentials", "pair_key_status"})
+DEFAULT_SYNCHRONOUS: Synchronous = BolsterParams.synchronous
 
 
 class BolsterNode(Node):
-    def __init__(  # noqa: PLR0913  (keyword-only: the bolster's typed parameters, topology.params)
-        self,
-        context: RuntimeContext,
-        *,
-        name: str,
-        namespace: str,
-        keystore: str,
-        storage_dir: str,
-        users: list[list[str]],
-        rules: list[dict[str, Any]] | None = None,
-        observers: list[str] | None = None,
-        synchronous: str = DEFAULT_SYNCHRONOUS,
-        retention: str = "keep",
-        cloud: str = "",
-        cloud_period_s: float = 1.0,
-        master: str = "",
-        cluster: dict[str, Any] | None = None,
-        request_rate: float = 1000.0,
-        store_rate: float = 100.0,
-        update_rate: float = 50.0,
-        max_block_transactions: int = 256,
-        max_block_age_s: float = 2.0,
-        results: str | None = None,
+    def __init__(
+        self, context: RuntimeContext, *, name: str, namespace: str, config: BolsterParams
     ) -> None:
         super().__init__(name, context=context, namespace=namespace)
-        ks = open_keystore(keystore)
+        c = self.config = config
+        ks = open_keystore(c.keystore)
         self.facility = ks.facility
         identity = ks.identity(name)
-        storage = Path(storage_dir)
+        storage = Path(c.storage_dir)
         storage.mkdir(parents=True, exist_ok=True)
         secret = load_or_create_secret(storage / f"{name}.secret")
         self.ca = FacilityCA.from_keystore(ks)
-        now = time.time_ns()
-        self.users = user_directory(ks, self.ca.anchor, users, now=now)
+        self.users = user_directory(ks, self.ca.anchor, c.users, now=time.time_ns())
         self.meter = CostMeter(keep=100_000)
         self.base_meter = CostMeter(keep=100_000)
         self.ledger_path = storage / f"{name}.ledger.sqlite"
-        self.synchronous: Literal["FULL", "NORMAL"] = (
-            "NORMAL" if synchronous.upper() == "NORMAL" else "FULL"
-        )
+        self.synchronous = c.synchronous
         self._storage = SqliteStorage(
             self.ledger_path, synchronous=self.synchronous, check_same_thread=False
-        )
-        config = bolster_config(
-            request_rate=request_rate,
-            store_rate=store_rate,
-            update_rate=update_rate,
-            retention=retention,
-            max_block_transactions=max_block_transactions,
-            max_block_age_s=max_block_age_s,
         )
         t0 = time.perf_counter()
         self.bolster = Bolster.open(
@@ -167,88 +109,83 @@ class BolsterNode(Node):
             self._storage,
             ca=self.ca,
             users=self.users,
-            policy=privacy_header(self.facility, rules or []),
-            config=config,
+            policy=privacy_header(self.facility, c.rules or ()),
+            config=bolster_config(c),
             meter=self.meter,
-            cloud_verifier=ks.verifier(cloud) if cloud else None,
+            cloud_verifier=ks.verifier(c.cloud) if c.cloud else None,
         )
         self.open_s = time.perf_counter() - t0
         self.base = BaseBolster(
             clock=time.time_ns,
             meter=self.base_meter,
-            update_rate=update_rate,
-            update_burst=2 * update_rate,
+            update_rate=c.update_rate,
+            update_burst=2 * c.update_rate,
         )
         self.view = LedgerView(self.bolster, secret)
         self.recorder = SharingRecorder(
             bolster_id=name, view=self.view, users=self.users, keystore=ks
         )
         self.calls = Calls(self)
-        self._results = ResultsWriter(results)
+        self._results = ResultsWriter(c.results)
         self.costs = ServiceCosts()
         # multiple bolsters: the master's shared chain admits what this one provisions
-        self.admission = MasterAdmission() if master else None
+        self.admission = MasterAdmission() if c.master else None
 
         self.feed = LedgerFeed(self, self.bolster, self.view)
+        answers = Answers(self, self.feed)
+        self.sessions = SessionServices(
+            self, self.bolster, answers=answers, feed=self.feed, costs=self.costs
+        )
         self.table1 = Table1Services(
-            self,
             self.bolster,
+            answers=answers,
             feed=self.feed,
+            sessions=self.sessions,
             view=self.view,
             recorder=self.recorder,
-            costs=self.costs,
             admission=self.admission,
         )
         self.base_services = BaseServices(
-            self, self.base, answer=self.table1.answer, refuse=self.table1.refuse
+            self, self.base, answer=answers.answer, refuse=answers.refuse
         )
-        for observer in observers or []:
+        for observer in c.observers or ():
             self.feed.updates(observer)
             self.base_services.updates(observer)
 
+        self.replies = reply_signer(identity)
+        self.proofs = bw.ServiceReplies(self.replies, "bolster")
         handlers = {**self.table1.handlers(), **self.base_services.handlers()}
         for service, handler in handlers.items():
             self.create_service(
                 BolsterService,
                 f"~/{service}",
-                self.costs.timed(service, self._proven(service, handler)),
+                self.costs.timed(service, proven(self.proofs, service, handler)),
                 deferred=True,
             )
-        self.replies = reply_signer(identity)
-        self.proofs = bw.ServiceReplies(self.replies, "bolster")
         self.checker = ReplyChecker(ks.credential_validator())  # the answers we take
         self.create_service(
             SessionHandshake,
             "~/handshake",
-            handshake_responder(self.table1.handshake, name, self.replies),
+            handshake_responder(self.sessions.handshake, name, self.replies),
             deferred=True,
         )
         self.create_timer(0.5, self._housekeeping)
 
         # cloud layer, and multiple bolsters
         self.sync = CloudSyncClient(self.bolster, max_blocks=4)
-        if cloud:
-            CloudLink(
-                self,
-                self.sync,
-                cloud=cloud,
-                calls=self.calls,
-                checker=self.checker,
-                period_s=cloud_period_s,
-            )
-        if self.admission is not None:
-            MasterLink(
-                self,
-                self.admission,
-                bolster=self.bolster,
-                master=master,
-                calls=self.calls,
-                checker=self.checker,
-            )
+        link_upward(
+            self,
+            c,
+            sync=self.sync,
+            admission=self.admission,
+            bolster=self.bolster,
+            calls=self.calls,
+            checker=self.checker,
+        )
 
         # cluster layer
         self.cluster = None
-        if cluster:
+        if c.cluster is not None:
             self.cluster = ClusterAgent(
                 self,
                 ledger=self.bolster,
@@ -259,7 +196,7 @@ class BolsterNode(Node):
                 keystore=ks,
                 identity=identity,
                 state_path=storage / f"{name}.cluster.json",
-                **cluster,
+                **c.cluster,
             )
         self.get_logger().info(
             "bolster %s: %d transactions, %d devices (opened in %.2f s)",
@@ -268,22 +205,6 @@ class BolsterNode(Node):
             len(self.bolster.devices()),
             self.open_s,
         )
-
-    # -- plumbing ---------------------------------------------------------------------------
-
-    def _proven(self, op: str, handler: Handler) -> Handler:
-        """Every answer but the no-crypto base's carries its proof (iomt.core.replies)."""
-        if op.startswith("base/"):  # the no-crypto base stays the paper's base
-            return handler
-        open_service = op in OPEN_SERVICES
-
-        def run(request: Any, responder: Responder) -> int | None:
-            proving = bw.ProvingResponder(
-                responder, self.proofs, op, request, open_service=open_service
-            )
-            return handler(request, proving)
-
-        return run
 
     # -- timers -----------------------------------------------------------------------------
 
@@ -322,5 +243,9 @@ class BolsterNode(Node):
         self._storage.close()
 
 
-def bolster_node(context: RuntimeContext, **params: Any) -> BolsterNode:
-    return BolsterNode(context, **params)
+def bolster_node(
+    context: RuntimeContext, *, name: str, namespace: str, **params: Any
+) -> BolsterNode:
+    """A container's factory: the spec's parameters, parsed and checked as the plan's were."""
+    config = BolsterParams.from_mapping(params, node=node_fqn(namespace, name))
+    return BolsterNode(context, name=name, namespace=namespace, config=config)

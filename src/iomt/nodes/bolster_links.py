@@ -19,9 +19,10 @@ from iomt.errors import IomtError
 from iomt.msg import BolsterService, CloudService
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.calls import Calls
+from iomt.nodes.params import BolsterParams
 from iomt.runtime import Client, Node
 
-__all__ = ["CloudLink", "MasterLink", "OriginSource"]
+__all__ = ["CloudLink", "MasterLink", "OriginSource", "link_upward"]
 
 #: how long a push, an admission or a chaining may take
 CALL_TIMEOUT_S = 3.0
@@ -157,4 +158,30 @@ class MasterLink:
             on_done=answered,
             on_error=lost,
             accept=bw.reply_check(self._checker, f"master/{op}", self._master, request),
+        )
+
+
+def link_upward(
+    node: Node,
+    config: BolsterParams,
+    *,
+    sync: CloudSyncClient,
+    admission: MasterAdmission | None,
+    bolster: OriginSource,
+    calls: Calls,
+    checker: ReplyChecker,
+) -> None:
+    """The links a bolster's parameters ask for: to its cloud, to its master bolster."""
+    if config.cloud:
+        CloudLink(
+            node,
+            sync,
+            cloud=config.cloud,
+            calls=calls,
+            checker=checker,
+            period_s=config.cloud_period_s,
+        )
+    if admission is not None:
+        MasterLink(
+            node, admission, bolster=bolster, master=config.master, calls=calls, checker=checker
         )

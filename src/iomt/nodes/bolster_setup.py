@@ -1,11 +1,12 @@
 """What a bolster node is built from: its storage secret, its initial privacy header, the
-core's configuration and the facility's user list, from the node's parameters."""
+core's configuration and the facility's user list, from the node's parameters
+(:class:`~iomt.nodes.params.BolsterParams`)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 from iomt.core.biomt import SECOND, BolsterConfig, Retention, UserDirectory
 from iomt.core.biomt.identity import TrustAnchor
@@ -13,6 +14,7 @@ from iomt.crypto.errors import KeystoreError
 from iomt.crypto.keystore import Keystore
 from iomt.errors import ConfigurationError, IomtError, StorageError
 from iomt.ledger import AccessRule, PrivacyHeader, TxType
+from iomt.nodes import params
 
 __all__ = ["bolster_config", "load_or_create_secret", "privacy_header", "user_directory"]
 
@@ -37,45 +39,43 @@ def load_or_create_secret(path: Path) -> bytes:
     return secret
 
 
-def privacy_header(facility: str, rules: list[dict[str, Any]]) -> PrivacyHeader:
-    """The initial policy: ``[{"role": "physician", "action": "access"|"observe",
-    "observe_interval_s": 0.5}, ...]`` (all devices; device admission comes with Origin)."""
-    out = []
-    for r in rules:
-        action = ACTIONS.get(str(r.get("action")))
-        if action is None:
-            raise ConfigurationError(f"rule action must be access or observe: {r!r}")
-        interval = round(float(r.get("observe_interval_s", 0.0)) * SECOND)
-        out.append(AccessRule(str(r["role"]), action, all_devices=True, observe_interval=interval))
-    return PrivacyHeader(facility, 1, rules=tuple(out))
+def privacy_header(facility: str, rules: Iterable[params.AccessRule]) -> PrivacyHeader:
+    """The initial policy: a role may access or observe (all devices; device admission
+    comes with Origin)."""
+    return PrivacyHeader(
+        facility,
+        1,
+        rules=tuple(
+            AccessRule(
+                r.role,
+                ACTIONS[r.action],
+                all_devices=True,
+                observe_interval=round(r.observe_interval_s * SECOND),
+            )
+            for r in rules
+        ),
+    )
 
 
-def bolster_config(
-    *,
-    request_rate: float,
-    store_rate: float,
-    update_rate: float,
-    retention: str,
-    max_block_transactions: int,
-    max_block_age_s: float,
-) -> BolsterConfig:
+def bolster_config(config: params.BolsterParams) -> BolsterConfig:
     """The core's configuration from the node's parameters: bursts of twice the rate, and
     no age limit on a block for ``max_block_age_s <= 0``."""
+    p = config
     return BolsterConfig(
-        request_rate=request_rate,
-        request_burst=2 * request_rate,
-        store_rate=store_rate,
-        store_burst=2 * store_rate,
-        update_rate=update_rate,
-        update_burst=2 * update_rate,
-        retention=Retention(retention),
-        max_block_transactions=max_block_transactions,
-        max_block_age=round(max_block_age_s * SECOND) if max_block_age_s > 0 else None,
+        request_rate=p.request_rate,
+        request_burst=2 * p.request_rate,
+        store_rate=p.store_rate,
+        store_burst=2 * p.store_rate,
+        update_rate=p.update_rate,
+        update_burst=2 * p.update_rate,
+        retention=Retention(p.retention),
+        max_block_transactions=p.max_block_transactions,
+        max_block_age=round(p.max_block_age_s * SECOND) if p.max_block_age_s > 0 else None,
     )
 
 
 def user_directory(
-    keystore: Keystore, anchor: TrustAnchor, users: list[list[str]], *, now: int
+    keystore: Keystore, anchor: TrustAnchor, users: Iterable[Sequence[str]], *, now: int
 ) -> UserDirectory:
     """The facility's users (``[[name, role], ...]``), by their keystore certificates."""
     directory = UserDirectory(anchor)

@@ -22,8 +22,10 @@ from iomt.nodes import wire
 from iomt.nodes.handshaking import handshake_responder
 from iomt.nodes.identity import open_keystore, reply_signer
 from iomt.nodes.names import uri_of
+from iomt.nodes.params import CentralParams
 from iomt.nodes.results import ResultsWriter
 from iomt.runtime import Node, RuntimeContext
+from iomt.runtime.naming import node_fqn
 
 
 class CentralNode(Node):
@@ -33,31 +35,28 @@ class CentralNode(Node):
         *,
         name: str,
         namespace: str,
-        keystore: str,
-        wallets: list[str],
-        policy: str = "",
-        storage_dir: str | None = None,
-        results: str | None = None,
+        config: CentralParams,
     ) -> None:
         super().__init__(name, context=context, namespace=namespace)
+        c = self.config = config
         facility = self.get_namespace().strip("/")
-        ks = open_keystore(keystore)
+        ks = open_keystore(c.keystore)
         identity = ks.identity(name)
         self.uri = identity.uri
         tokens = TokenVerifier(
-            {uri_of(facility, w): ks.verifier(w) for w in wallets}, revocations=ks.revocations
+            {uri_of(facility, w): ks.verifier(w) for w in c.wallets}, revocations=ks.revocations
         )
         self.core = CentralCore(
             self.uri,
             channels=ChannelTable(identity.handshake_identity(), ks.credential_validator()),
             tokens=tokens,
             abe_params=ks.public_params,
-            policy=policy,
+            policy=c.policy,
         )
         path = ":memory:"
-        if storage_dir:
-            Path(storage_dir).mkdir(parents=True, exist_ok=True)
-            path = str(Path(storage_dir) / f"{name}.db")
+        if c.storage_dir:
+            Path(c.storage_dir).mkdir(parents=True, exist_ok=True)
+            path = str(Path(c.storage_dir) / f"{name}.db")
         self._db = sqlite3.connect(path, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -73,7 +72,7 @@ class CentralNode(Node):
         self.uploads = 0
         self.duplicates = 0
         self.refused_uploads = 0
-        self._results = ResultsWriter(results)
+        self._results = ResultsWriter(c.results)
         self.create_service(Upload, "~/upload", self._on_upload)
         self.create_service(DataShare, "~/fetch", self._on_fetch)
         self.name = name
@@ -146,5 +145,8 @@ class CentralNode(Node):
         super().destroy_node()
 
 
-def central_node(context: RuntimeContext, **params: Any) -> CentralNode:
-    return CentralNode(context, **params)
+def central_node(
+    context: RuntimeContext, *, name: str, namespace: str = "/", **params: Any
+) -> CentralNode:
+    config = CentralParams.from_mapping(params, node=node_fqn(namespace, name))
+    return CentralNode(context, name=name, namespace=namespace, config=config)

@@ -42,8 +42,10 @@ from iomt.msg import BolsterService, CloudService
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.calls import Calls
 from iomt.nodes.identity import open_keystore, reply_signer
+from iomt.nodes.params import CloudParams
 from iomt.nodes.results import ResultsWriter
 from iomt.runtime import Client, Node, Responder, RuntimeContext
+from iomt.runtime.naming import node_fqn
 
 __all__ = ["CloudNode", "cloud_node"]
 
@@ -63,19 +65,16 @@ class CloudNode(Node):
         *,
         name: str,
         namespace: str,
-        keystore: str,
-        storage_dir: str,
-        users: list[list[str]],
-        synchronous: str = "FULL",
-        results: str | None = None,
+        config: CloudParams,
     ) -> None:
         super().__init__(name, context=context, namespace=namespace)
-        ks = open_keystore(keystore)
+        c = self.config = config
+        ks = open_keystore(c.keystore)
         identity = ks.identity(name)
         anchor = FacilityCA.from_keystore(ks).anchor
         now = time.time_ns()
         directory = UserDirectory(anchor)
-        for user, role in users:
+        for user, role in c.users:
             try:
                 directory.register(ks.certificate(user), role, now=now)
             except (KeystoreError, IomtError) as exc:
@@ -88,17 +87,17 @@ class CloudNode(Node):
             clock=time.time_ns,
             rng=os.urandom,
         )
-        Path(storage_dir).mkdir(parents=True, exist_ok=True)
-        self.db_path = Path(storage_dir) / f"{name}.sqlite"
+        Path(c.storage_dir).mkdir(parents=True, exist_ok=True)
+        self.db_path = Path(c.storage_dir) / f"{name}.sqlite"
         self._db = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'FULL' else 'NORMAL'}")
+        self._db.execute(f"PRAGMA synchronous = {c.synchronous}")
         self._db.executescript(_SCHEMA)
         self._registered: set[str] = set()
         self.restored = self._restore()
         self.calls = Calls(self)
         self._clients: dict[str, Client] = {}
-        self._results = ResultsWriter(results)
+        self._results = ResultsWriter(c.results)
         self.counts = {"put": 0, "get": 0, "refused": 0}
         # every answer signed by the cloud (iomt.core.replies); what it fetches is checked
         self.proofs = bw.ServiceReplies(reply_signer(identity), "cloud")
@@ -231,5 +230,8 @@ class CloudNode(Node):
         self._db.close()
 
 
-def cloud_node(context: RuntimeContext, **params: Any) -> CloudNode:
-    return CloudNode(context, **params)
+def cloud_node(
+    context: RuntimeContext, *, name: str, namespace: str = "/", **params: Any
+) -> CloudNode:
+    config = CloudParams.from_mapping(params, node=node_fqn(namespace, name))
+    return CloudNode(context, name=name, namespace=namespace, config=config)

@@ -5,34 +5,37 @@ plaintext readings on purpose; the paper's devices (``iomt.nodes.device``) never
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 from iomt.core.vitals import VitalKind, VitalsGenerator
 from iomt.msg import Time, Vitals
+from iomt.nodes.params import VitalsMonitorParams, VitalsSensorParams
 from iomt.runtime import Node, RuntimeContext
+from iomt.runtime.naming import node_fqn
+
+__all__ = ["VitalsMonitor", "VitalsSensor", "vitals_monitor", "vitals_sensor"]
 
 
-def vitals_sensor(
-    context: RuntimeContext,
-    *,
-    name: str,
-    namespace: str = "/",
-    kind: str = "heart_rate",
-    seed: int = 0,
-    period_s: float = 1.0,
-) -> Node:
-    node = Node(name, context=context, namespace=namespace)
-    gen = VitalsGenerator(VitalKind.parse(kind), seed)
-    pub = node.create_publisher(Vitals, "~/vitals")
-    uri = f"iomt://{node.get_fully_qualified_name().lstrip('/')}"
+class VitalsSensor(Node):
+    """Publishes a seeded generator's readings on ``~/vitals`` every ``period_s``."""
 
-    def tick() -> None:
-        r = gen.next()
-        now = node.now_ns()
-        pub.publish(
+    def __init__(
+        self, context: RuntimeContext, *, name: str, namespace: str, config: VitalsSensorParams
+    ) -> None:
+        super().__init__(name, context=context, namespace=namespace)
+        self.config = config
+        self._gen = VitalsGenerator(VitalKind.parse(config.kind), config.seed)
+        self._pub = self.create_publisher(Vitals, "~/vitals")
+        self.uri = f"iomt://{self.get_fully_qualified_name().lstrip('/')}"
+        self.create_timer(config.period_s, self._tick)
+
+    def _tick(self) -> None:
+        r = self._gen.next()
+        now = self.now_ns()
+        self._pub.publish(
             Vitals(
                 stamp=Time(sec=now // 10**9, nanosec=now % 10**9),
-                device_uri=uri,
+                device_uri=self.uri,
                 patient_id="",
                 kind=int(r.kind),
                 seq=r.seq,
@@ -42,19 +45,22 @@ def vitals_sensor(
             )
         )
 
-    node.create_timer(period_s, tick)
-    return node
 
+class VitalsMonitor(Node):
+    """Logs the readings of ``topics`` and counts them per device."""
 
-def vitals_monitor(
-    context: RuntimeContext, *, name: str, namespace: str = "/", topics: Sequence[str] = ()
-) -> Node:
-    node = Node(name, context=context, namespace=namespace)
-    counts: dict[str, int] = {}
+    def __init__(
+        self, context: RuntimeContext, *, name: str, namespace: str, config: VitalsMonitorParams
+    ) -> None:
+        super().__init__(name, context=context, namespace=namespace)
+        self.config = config
+        self.counts: dict[str, int] = {}
+        for topic in config.topics:
+            self.create_subscription(Vitals, topic, self._on_vitals)
 
-    def on_vitals(msg: Vitals) -> None:
-        counts[msg.device_uri] = counts.get(msg.device_uri, 0) + 1
-        node.get_logger().info(
+    def _on_vitals(self, msg: Vitals) -> None:
+        self.counts[msg.device_uri] = self.counts.get(msg.device_uri, 0) + 1
+        self.get_logger().info(
             "%s #%d hr=%.1f bp=%.0f/%.0f",
             msg.device_uri,
             msg.seq,
@@ -63,7 +69,16 @@ def vitals_monitor(
             msg.diastolic_mmhg,
         )
 
-    for topic in topics:
-        node.create_subscription(Vitals, topic, on_vitals)
-    node.counts = counts  # type: ignore[attr-defined]
-    return node
+
+def vitals_sensor(
+    context: RuntimeContext, *, name: str, namespace: str = "/", **params: Any
+) -> VitalsSensor:
+    config = VitalsSensorParams.from_mapping(params, node=node_fqn(namespace, name))
+    return VitalsSensor(context, name=name, namespace=namespace, config=config)
+
+
+def vitals_monitor(
+    context: RuntimeContext, *, name: str, namespace: str = "/", **params: Any
+) -> VitalsMonitor:
+    config = VitalsMonitorParams.from_mapping(params, node=node_fqn(namespace, name))
+    return VitalsMonitor(context, name=name, namespace=namespace, config=config)

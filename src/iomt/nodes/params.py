@@ -3,9 +3,10 @@ parameters with their types -- declared here, beside the nodes, so that a node a
 that start it read one declaration.
 
 Every setting of a node kind is a field with one type and (unless the plan must give it)
-one default: the device node takes :class:`DeviceParams` itself as its config
-(iomt.nodes.device_config); the other nodes' constructors are held to their kind's fields and
-defaults by tests/topology/test_params.py. A value from a launch file, the command line or a
+one default: a node takes its kind's dataclass itself as its config, which its factory
+builds from what a container passes (:meth:`Params.from_mapping`, naming the node);
+tests/topology/test_params.py lists the constructors that still repeat their kind's defaults
+as keyword arguments and holds them equal. A value from a launch file, the command line or a
 spec file is parsed by its field's type (``"0.5"`` becomes ``0.5``, ``"true"`` ``True``,
 ``"normal"`` the ``Literal`` ``"NORMAL"``); an unknown key, a missing one or a value of the
 wrong type is a :class:`~iomt.errors.ConfigurationError` naming the node and the key, raised
@@ -335,8 +336,11 @@ class DeviceBiomt(Params):
 
     bolster: str
     admin: str
+    # each reading also to the bolster's no-crypto base (Fig. 3's yardstick)
+    base: bool = True
     # every Store its bolster acknowledged, for the report to hold the ledgers to
     ack_log: str | None = None
+    store_timeout_s: float = 2.0
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -466,15 +470,18 @@ class AccessRule(Params):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Cluster(Params):
-    """A bolster's cluster (iomt.nodes.cluster_head): its id and every member's priority."""
+    """A bolster's cluster (iomt.nodes.cluster_head): its id, every member's priority and
+    how often the head witnesses its members' logs."""
 
     id: str
     members: Mapping[str, int]
+    checkpoint_period_s: float = 2.0
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class BolsterParams(Params):
-    """A bolster, a cluster head when in a cluster (iomt.nodes.bolster)."""
+    """A bolster, a cluster head when in a cluster (iomt.nodes.bolster, whose node takes
+    these as its ``config``)."""
 
     roles: ClassVar[tuple[str, ...]] = ("bolster",)
 

@@ -26,16 +26,19 @@ from typing import TYPE_CHECKING, Any
 
 from iomt.core.modes import Mode
 from iomt.core.workload import Issue, Record, Resend, WorkloadAction, provider_record
+from iomt.errors import ConfigurationError
 from iomt.msg import SecureEnvelope, SessionHandshake, WorkloadProgress
 from iomt.nodes.asking import WalletRound
 from iomt.nodes.converting import INBOX_QOS
 from iomt.nodes.handshaking import handshake_responder
 from iomt.nodes.names import uri_of
+from iomt.nodes.params import ProviderParams
 from iomt.nodes.provider_results import Observations, progress_of
 from iomt.nodes.provider_setup import provider_parts, provider_workload
 from iomt.nodes.requesting import DataRequests
 from iomt.nodes.results import ResultsWriter
 from iomt.runtime import Node, RuntimeContext, Timer
+from iomt.runtime.naming import node_fqn
 
 if TYPE_CHECKING:
     from iomt.nodes.biomt_physician import BiomtPhysician
@@ -44,58 +47,32 @@ PROGRESS_TOPIC = "/iomt/progress"
 
 
 class ProviderNode(Node):
-    def __init__(  # noqa: PLR0913  (keyword-only: the provider's typed parameters, topology.params)
+    def __init__(
         self,
         context: RuntimeContext,
         *,
         name: str,
         namespace: str,
-        keystore: str,
-        wallets: list[str],
-        requests: int = 100,
-        concurrency: int = 4,
-        techniques: list[str] | None = None,
-        mode: str = Mode.DISTRIBUTED,
-        seed: int = 0,
-        start_delay_s: float = 1.0,
-        central: str = "central",
-        request_timeout_s: float = 3.0,
-        wallet_timeout_s: float = 5.0,
-        results: str | None = None,
-        fhir: str | None = None,
-        script: list[list[str]] | None = None,
-        settle_s: float = 0.5,
-        biomt: dict[str, Any] | None = None,
-        devices: list[str] | None = None,
+        config: ProviderParams,
     ) -> None:
         super().__init__(name, context=context, namespace=namespace)
-        self.mode = Mode.parse(mode)
+        c = self.config = config
+        self.mode = Mode.parse(c.mode)
         self.facility = self.get_namespace().strip("/")
-        parts = provider_parts(self, keystore, name, self.mode)
+        parts = provider_parts(self, c.keystore, name, self.mode)
         self.uri = parts.identity.uri
         self.core, self.calls, self.endpoints = parts.core, parts.calls, parts.endpoints
-        self.wallets = [uri_of(self.facility, w) for w in wallets]
-        self.settle_s = settle_s
-        self.workload = provider_workload(
-            self.uri,
-            self.facility,
-            mode=self.mode,
-            results=results,
-            requests=requests,
-            concurrency=concurrency,
-            techniques=techniques,
-            seed=seed,
-            request_timeout_s=request_timeout_s,
-            script=script,
-        )
-        self._results = ResultsWriter(results, write_through=True)
+        self.wallets = [uri_of(self.facility, w) for w in c.wallets]
+        self.settle_s = c.settle_s
+        self.workload = provider_workload(self.uri, self.facility, c)
+        self._results = ResultsWriter(c.results, write_through=True)
         self.requests = DataRequests(
             parts,
             self.workload,
             mode=self.mode,
-            central_uri=uri_of(self.facility, central),
-            timeout_s=request_timeout_s,
-            observations=Observations(fhir, self.get_logger()),
+            central_uri=uri_of(self.facility, c.central),
+            timeout_s=c.request_timeout_s,
+            observations=Observations(c.fhir, self.get_logger()),
             act=self._act,
             logger=self.get_logger(),
         )
@@ -112,7 +89,7 @@ class ProviderNode(Node):
             calls=self.calls,
             client=self.endpoints.device_info,
             logger=self.get_logger(),
-            timeout_s=wallet_timeout_s,
+            timeout_s=c.wallet_timeout_s,
             on_all_in=self._grants_in,
         )
         self._settle: Timer | None = None
@@ -131,7 +108,7 @@ class ProviderNode(Node):
         self.create_subscription(SecureEnvelope, "~/inbox", self.requests.on_inbox, INBOX_QOS)
         self.create_timer(0.5, self._report_progress)
         self.create_timer(0.25, self.requests.check_deadlines)
-        self._start_timer = self.create_timer(start_delay_s, self._start)
+        self._start_timer = self.create_timer(c.start_delay_s, self._start)
         # The endpoints the workload will use, made now so that discovery matches them while
         # the ward starts, not when the first requests wait for it: the wallets' services,
         # and -- when the topology says which devices the patients have (``devices``, a
@@ -139,12 +116,15 @@ class ProviderNode(Node):
         # server's) services.
         for wallet in self.wallets:
             self.endpoints.device_info(wallet)
-        if devices:
+        if c.devices:
             self.endpoints.prepare(
-                self.requests.servers([uri_of(self.facility, d) for d in devices])
+                self.requests.servers([uri_of(self.facility, d) for d in c.devices])
             )
         self.biomt: BiomtPhysician | None = None
         if self.mode is Mode.BIOMT:
+            if c.biomt is None:
+                where = self.get_fully_qualified_name()
+                raise ConfigurationError(f"node {where}: missing parameter 'biomt' (mode biomt)")
             # imported for BIoMT only: it brings the whole BIoMT core at start-up
             from iomt.nodes.biomt_physician import BiomtPhysician  # noqa: PLC0415
 
@@ -153,9 +133,9 @@ class ProviderNode(Node):
                 keystore=parts.keystore,
                 identity=parts.identity,
                 calls=self.calls,
-                start_delay_s=start_delay_s,
-                seed=seed,
-                **(biomt or {}),
+                config=c.biomt,
+                start_delay_s=c.start_delay_s,
+                seed=c.seed,
             )
 
     # -- Alg. 1.1: tokens from the wallets ----------------------------------------------------
@@ -224,5 +204,8 @@ class ProviderNode(Node):
         self.requests.observations.export()
 
 
-def provider_node(context: RuntimeContext, **params: Any) -> ProviderNode:
-    return ProviderNode(context, **params)
+def provider_node(
+    context: RuntimeContext, *, name: str, namespace: str = "/", **params: Any
+) -> ProviderNode:
+    config = ProviderParams.from_mapping(params, node=node_fqn(namespace, name))
+    return ProviderNode(context, name=name, namespace=namespace, config=config)

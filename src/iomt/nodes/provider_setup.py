@@ -5,7 +5,6 @@ workload, resumed from its results file after a restart."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from iomt.core.modes import Mode
@@ -18,6 +17,7 @@ from iomt.nodes.calls import Calls
 from iomt.nodes.handshaking import SessionOpener
 from iomt.nodes.identity import open_keystore, reply_signer
 from iomt.nodes.names import uri_of
+from iomt.nodes.params import ProviderParams
 from iomt.nodes.provider_results import finished_requests
 from iomt.runtime import Node
 
@@ -56,37 +56,26 @@ def provider_parts(node: Node, keystore: str, name: str, mode: Mode) -> Provider
     )
 
 
-def provider_workload(
-    uri: str,
-    facility: str,
-    *,
-    mode: Mode,
-    results: str | None,
-    requests: int,
-    concurrency: int,
-    techniques: Sequence[str] | None,
-    seed: int,
-    request_timeout_s: float,
-    script: Sequence[Sequence[str]] | None,
-) -> Workload:
-    """The provider's workload. A restarted provider (its process crashed and the launcher
+def provider_workload(uri: str, facility: str, config: ProviderParams) -> Workload:
+    """The workload ``config`` describes. A restarted provider (its process crashed and the launcher
     started it again) resumes where its results file says it was: every finished request is
     a line there, written through at once. Requests in flight at the crash are issued
     again."""
-    resumed = finished_requests(results, uri)
+    c = config
+    resumed = finished_requests(c.results, uri)
     return Workload(
         uri,
-        total=requests,
-        concurrency=concurrency,
-        techniques=techniques or ["ecc"],
-        rng=workload_rng(seed, len(resumed)),
+        total=c.requests,
+        concurrency=c.concurrency,
+        techniques=c.techniques or ["ecc"],
+        rng=workload_rng(c.seed, len(resumed)),
         monotonic=time.monotonic,
         perf_ns=time.perf_counter_ns,
         wall_ns=time.time_ns,
-        request_timeout_s=request_timeout_s,
+        request_timeout_s=c.request_timeout_s,
         # A script ([device name, technique], ...) replaces the random workload: the case
         # study asks its devices in a fixed order, one request at a time.
-        script=[(uri_of(facility, d), t) for d, t in (script or [])],
-        plain_ids=mode is Mode.BASE,
+        script=[(uri_of(facility, d), t) for d, t in (c.script or [])],
+        plain_ids=Mode.parse(c.mode) is Mode.BASE,
         resumed=resumed,
     )

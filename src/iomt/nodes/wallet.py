@@ -19,7 +19,9 @@ from iomt.msg import DeviceInfoRequest
 from iomt.nodes import wire
 from iomt.nodes.identity import open_keystore, reply_signer
 from iomt.nodes.names import uri_of
+from iomt.nodes.params import WalletParams
 from iomt.runtime import Node, RuntimeContext
+from iomt.runtime.naming import node_fqn
 
 if TYPE_CHECKING:
     from iomt.nodes.biomt_events import EventReporter
@@ -32,40 +34,33 @@ class WalletNode(Node):
         *,
         name: str,
         namespace: str,
-        keystore: str,
-        patient_id: str,
-        devices: list[dict[str, Any]],
-        providers: list[str],
-        token_lifetime_s: float = 3600.0,
-        biomt: dict[str, Any] | None = None,
+        config: WalletParams,
     ) -> None:
         super().__init__(name, context=context, namespace=namespace)
+        c = self.config = config
         facility = self.get_namespace().strip("/")
-        ks = open_keystore(keystore)
+        ks = open_keystore(c.keystore)
         identity = ks.identity(name)
         self.wallet = Wallet(
             identity.uri,
-            patient_id,
+            c.patient_id,
             TokenIssuer(identity.uri, identity.signer),
             [
                 PatientDevice(
-                    uri_of(facility, d["name"]),
-                    d["technique"],
-                    int(d["kind"]),
-                    ks.certificate_der(d["name"]),
+                    uri_of(facility, d.name), d.technique, d.kind, ks.certificate_der(d.name)
                 )
-                for d in devices
+                for d in c.devices
             ],
-            Consent.read_vitals([uri_of(facility, p) for p in providers]),
+            Consent.read_vitals([uri_of(facility, p) for p in c.providers]),
             check_certificate=ks.credential_validator(),
-            token_lifetime_s=token_lifetime_s,
+            token_lifetime_s=c.token_lifetime_s,
         )
         self.name = name
         self.replies = reply_signer(identity)  # every answer signed, refusals included
         self.refused = 0
         self.events: EventReporter | None = None
-        if biomt is not None:  # report token issues to the patient's bolster
-            bolster = str(biomt["bolster"])
+        if c.biomt is not None:  # report token issues to the patient's bolster
+            bolster = c.biomt.bolster
             from iomt.nodes.biomt_events import EventReporter  # noqa: PLC0415 (BIoMT only)
 
             self.events = EventReporter(
@@ -110,5 +105,8 @@ class WalletNode(Node):
         return resp
 
 
-def wallet_node(context: RuntimeContext, **params: Any) -> WalletNode:
-    return WalletNode(context, **params)
+def wallet_node(
+    context: RuntimeContext, *, name: str, namespace: str = "/", **params: Any
+) -> WalletNode:
+    config = WalletParams.from_mapping(params, node=node_fqn(namespace, name))
+    return WalletNode(context, name=name, namespace=namespace, config=config)

@@ -18,6 +18,7 @@ from iomt.core.biomt import (
     AccessDeniedError,
     AttestationMismatchError,
     AttestationRequiredError,
+    BiomtDecodeError,
     BiomtDevice,
     BiomtStateError,
     BolsterConfig,
@@ -40,6 +41,7 @@ from iomt.core.biomt import (
 from iomt.core.biomt.bodies import AccessBody, AttestationBody, ObserveBody, decode_body
 from iomt.core.biomt.keys import LedgerKeyVerifier, StorageKeys, body_aad
 from iomt.core.biomt.session import attestation_digest, session_id
+from iomt.core.biomt.user_sessions import expect_operation, is_session_request
 from iomt.errors import AuthenticationError, LedgerVerificationError, RemoteProtocolError
 from iomt.ledger import (
     CheckpointSignatureError,
@@ -586,3 +588,21 @@ def test_an_unknown_session_record_is_refused(world: World) -> None:
     plain = Requester("dr-alice", world.physician._signer, clock=world.clock, rng=world.rng)
     with pytest.raises(BiomtStateError):
         plain.session_access("bolster-a", dev.pseudonym)
+
+
+def test_a_session_request_is_told_from_a_signed_one_by_its_tag(world: World) -> None:
+    """Access, Observe and History take both on one service: the tag decides the path."""
+    dev = _ready(world)
+    session = world.physician.session_access("bolster-a", dev.pseudonym)
+    signed = world.physician.access("bolster-a", dev.pseudonym)
+    assert is_session_request(session.to_bytes())
+    assert not is_session_request(signed.to_bytes())
+    assert not is_session_request(b"")
+
+
+def test_a_session_request_on_another_operations_service_is_malformed(world: World) -> None:
+    dev = _ready(world)
+    req = world.physician.session_access("bolster-a", dev.pseudonym)
+    expect_operation(req, SessionOp.ACCESS)
+    with pytest.raises(BiomtDecodeError, match="a ACCESS session request on ~/observe"):
+        expect_operation(req, SessionOp.OBSERVE)

@@ -21,7 +21,12 @@ from .bodies import AttestationBody
 from .checks import RequestChecks
 from .clock import SECOND
 from .costs import Phase
-from .errors import DeniedError, RequestAuthenticationError, UnknownRequesterError
+from .errors import (
+    BiomtDecodeError,
+    DeniedError,
+    RequestAuthenticationError,
+    UnknownRequesterError,
+)
 from .history import History
 from .identity import User
 from .records import Records
@@ -41,7 +46,22 @@ from .session import (
 )
 from .state import BolsterState
 
-__all__ = ["SessionService"]
+__all__ = ["SessionService", "expect_operation", "is_session_request"]
+
+
+def is_session_request(body: bytes) -> bool:
+    """Access, Observe and History come signed or on a user's session, to the same
+    service: a session request is told apart by its tag."""
+    return body[: len(SessionRequest.TAG)] == SessionRequest.TAG
+
+
+def expect_operation(request: SessionRequest, operation: SessionOp) -> None:
+    """A session request names its operation: it must be the one of the service it came
+    to (an Observe record sent to ``~/access`` is malformed, not an Observe)."""
+    if request.operation is not operation:
+        raise BiomtDecodeError(
+            f"a {request.operation.name} session request on ~/{operation.name.lower()}"
+        )
 
 
 class SessionService:
