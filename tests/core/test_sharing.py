@@ -414,6 +414,21 @@ def test_forged_announcements_are_rejected(world: World) -> None:
         d.on_announcement(impostor)
 
 
+def test_only_an_incapable_device_prepares_its_nearest_converters(world: World) -> None:
+    ann = {n: world.device(n).announcement(0) for n in ("bp_sym", "hr_ecc", "bp_abe")}
+    none, sym = world.device("hr_none"), world.device("bp_sym")
+    # hr_none's capable neighbours, nearest first: hr_ecc (4 m), bp_abe (7.1 m); bp_sym
+    # (3 m) converts nothing
+    assert none.prepares_converter(ann["hr_ecc"], among=1)
+    assert not none.prepares_converter(ann["bp_abe"], among=1)
+    assert none.prepares_converter(ann["bp_abe"], among=2)
+    assert not none.prepares_converter(ann["bp_sym"], among=3)
+    # a device that can encrypt asks a converter only for what it lacks: made when needed
+    assert not sym.prepares_converter(ann["hr_ecc"], among=3)
+    world.clock.advance(3 * 5.0 + 1)  # an expired neighbour is no plan's first choice
+    assert not none.prepares_converter(ann["hr_ecc"], among=3)
+
+
 def test_two_hop_neighbours_come_from_advertised_lists(world: World) -> None:
     from iomt.core.registration import Announcement, NeighbourTable
 

@@ -231,6 +231,18 @@ class DeviceCore:
     def on_announcement(self, a: Announcement) -> RegistrationStatus:
         return self.table.on_announcement(a)
 
+    def prepares_converter(self, a: Announcement, *, among: int) -> bool:
+        """``a``'s device registered anew: is it worth reaching before a conversion plan
+        needs it? Only for a device that cannot encrypt (it converts every request; one
+        that can asks a converter only for a technique it lacks), and only if ``a``'s
+        device is one of its ``among`` nearest capable neighbours -- the ones a plan tries
+        first. The rest are reached when a plan gets to them: in a dense ward every
+        endpoint costs memory in every process, through discovery."""
+        if self.config.capability != Capability.NONE or not a.convertible:
+            return False
+        nearest = [n.uri for n in self.table.one_hop_nearest() if n.convertible]
+        return a.device_uri in nearest[:among]
+
     # -- listener (Alg. 2.2) ----------------------------------------------------------------
 
     def on_data_request(self, request: DataRequest) -> DeviceReply:

@@ -1,12 +1,13 @@
 """The IoMT device node (Bilal & Hassan): a sensor with a capability class.
 
 It samples plausible, seeded synthetic vitals (heart rate or blood pressure) and keeps
-them in local storage; announces itself on its area's registration topic and keeps its
-neighbour table (Alg. 2.1); answers ``~/data_share`` (Alg. 1.4 / 2.2) by sealing for the
-requester or asking a capable neighbour's ``~/convert`` (Alg. 3), trying the next one
-when a converter refuses or stays silent; and, when capable, converts for neighbours and
-publishes the result to the requester's ``inbox``. Sessions are opened over
-``~/handshake``.
+them in local storage (:mod:`iomt.nodes.device_sampling`); announces itself on its area's
+registration topic and keeps its neighbour table (Alg. 2.1); answers ``~/data_share``
+(Alg. 1.4 / 2.2) by sealing for the requester or asking a capable neighbour's
+``~/convert`` (Alg. 3), trying the next one when a converter refuses or stays silent;
+and, when capable, converts for neighbours and publishes the result to the requester's
+``inbox``. Sessions are opened over ``~/handshake``. The decisions are its
+:class:`~iomt.core.device.DeviceCore`'s; this node wires it to DDS.
 
 Modes: ``distributed`` (the paper's framework), ``centralized`` (the baseline: readings
 are uploaded in plaintext to the central server's ``upload`` service, which does all the
@@ -14,42 +15,33 @@ sharing), ``base`` (no security at all: plaintext answers, no tokens — a lower
 ``biomt`` (the framework as in ``distributed``, plus BIoMT: provisioned through its bolster
 at start-up, every reading stored there, its shares and conversions recorded on the
 bolster's ledger — :mod:`iomt.nodes.biomt_device`).
-
-Data-transfer time (the paper's Table 2) is measured here per reading: distributed,
-seal at rest (if the device can) and store locally; centralized, upload until the server
-acknowledges it stored the reading.
 """
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from iomt.core.channels import ChannelTable
-from iomt.core.device import DeviceConfig, DeviceCore
-from iomt.core.listener import name_of
 from iomt.core.modes import Mode
-from iomt.core.registration import Announcement, NeighbourTable
 from iomt.core.replies import ReplyChecker
-from iomt.core.vitals import VitalKind, VitalsGenerator
+from iomt.core.vitals import VitalKind
 from iomt.crypto.techniques import Capability
-from iomt.crypto.tokens import TokenVerifier
 from iomt.errors import ConfigurationError
-from iomt.msg import Convert, SessionHandshake, Vitals
-from iomt.nodes import wire
-from iomt.nodes.announcing import ANNOUNCE_QOS, Announcer, heard_in_process
+from iomt.msg import SessionHandshake
+from iomt.nodes.announcing import ANNOUNCE_QOS, Announcer, HeardAnnouncements, heard_in_process
 from iomt.nodes.calls import Calls
 from iomt.nodes.converting import INBOX_QOS, ConversionOrders, ConvertService
 from iomt.nodes.data_share import DataShareListener
 from iomt.nodes.device_config import CAPABILITIES, DeviceNodeConfig
-from iomt.nodes.device_storage import DeviceStorage, storage_secret
+from iomt.nodes.device_sampling import Sampler, open_storage
+from iomt.nodes.device_setup import device_core, device_record
+from iomt.nodes.device_storage import storage_secret
 from iomt.nodes.handshaking import SessionOpener, handshake_responder
 from iomt.nodes.identity import open_keystore, reply_signer
-from iomt.nodes.names import fqn_of, uri_of
+from iomt.nodes.names import uri_of
+from iomt.nodes.peer_clients import PeerClients
 from iomt.nodes.results import ResultsWriter
 from iomt.nodes.uploading import UploadLink
-from iomt.runtime import Client, Node, RuntimeContext
+from iomt.runtime import Node, RuntimeContext
 
 if TYPE_CHECKING:
     from iomt.nodes.biomt_device import BiomtDeviceLink
@@ -57,7 +49,6 @@ if TYPE_CHECKING:
 # the QoS of what devices publish is still importable from here
 __all__ = ["ANNOUNCE_QOS", "INBOX_QOS", "DeviceNode", "DeviceNodeConfig", "device_node"]
 
-PRECREATED_CONVERTERS = 3
 PRECREATED_INBOXES = 4
 
 
@@ -85,67 +76,30 @@ class DeviceNode(Node):
         self.uri = identity.uri
         self.patient_id = c.patient_id
         self.kind = VitalKind.parse(c.kind)
-        self._vitals = VitalsGenerator(self.kind, c.seed)
-        validator = ks.credential_validator()
-        self._heard = heard_in_process(c.keystore)
+        heard = heard_in_process(c.keystore)
         capability = CAPABILITIES[c.capability]
-        core_config = DeviceConfig(
-            self.uri,
-            capability,
-            int(self.kind),
-            c.x,
-            c.y,
-            c.radio_range,
-            c.announce_period_s,
-            c.policy,
-        )
-        self.core = DeviceCore(
-            core_config,
-            signer=identity.signer,
-            certificate=ks.certificate_der(name),
-            channels=ChannelTable(identity.handshake_identity(), validator),
-            table=NeighbourTable(
-                self.uri,
-                c.x,
-                c.y,
-                c.radio_range,
-                check_certificate=self._heard.certificate_check(
-                    lambda uri, cert: validator(name_of(uri), cert)
-                ),
-                verified=self._heard.verified,
-            ),
-            tokens=TokenVerifier(
-                {uri_of(facility, c.wallet): ks.verifier(c.wallet)}, revocations=ks.revocations
-            ),
-            abe_params=ks.public_params if capability >= Capability.ABE else None,
-        )
+        self.core = device_core(c, ks, identity, heard, facility=facility)
         self.name = name
         # every reply we send proves itself (iomt.core.replies); every reply we take does
         self.replies = reply_signer(identity)
-        self._checker = ReplyChecker(validator)
+        self._checker = ReplyChecker(ks.credential_validator())
         self.calls = Calls(self)
-        self._clients: dict[str, Client] = {}
+        self._peers = PeerClients(self, self.core)
         self._sessions = SessionOpener(
-            self,
-            self.uri,
-            self.core.channels,
-            self.calls,
-            lambda peer: self._client(peer, "handshake", SessionHandshake),
+            self, self.uri, self.core.channels, self.calls, self._peers.handshake
         )
-        self._precreate_converters = capability == Capability.NONE
         self._results = ResultsWriter(c.results)
         self._transfer_us: list[int] = []
         self.announcer: Announcer | None = None
         # Local storage: the device's own readings, sealed at rest if it can encrypt, MAC'd
         # into a chain; reading numbers continue across restarts (iomt.nodes.device_storage).
-        self._db = self._open_storage(
+        self._db = open_storage(
             c.storage_dir,
             name,
             self.uri,
             storage_secret(identity),
             seal=capability > Capability.NONE and c.mode.secured,
         )
-        self.seq = self._db.last_seq
 
         self.listener = DataShareListener(
             self, self.core, name=name, mode=c.mode, replies=self.replies
@@ -172,7 +126,8 @@ class DeviceNode(Node):
             )
             self.listener.on_shared = self._biomt.shared
         if c.mode.shares:
-            self._start_sharing(facility, capability)
+            self._start_sharing(facility, capability, heard)
+        self._upload: UploadLink | None = None
         if c.mode is Mode.CENTRALIZED:
             self._upload = UploadLink(
                 self,
@@ -183,10 +138,27 @@ class DeviceNode(Node):
             )
             # readings the server has not acknowledged yet (iomt.core.uploads)
             self.uploads = self._upload.backlog
-        self.create_timer(c.sample_period_s, self._sample)
+        self.sampler = Sampler(
+            self.core,
+            self._db,
+            kind=self.kind,
+            seed=c.seed,
+            patient_id=c.patient_id,
+            transfer_us=self._transfer_us,
+            upload=self._upload,
+            on_reading=self._biomt.on_reading if self._biomt is not None else None,
+        )
+        self.create_timer(c.sample_period_s, self.sampler.sample)
         self._first_sample = self.create_timer(0.05, self._sample_once)
 
-    def _start_sharing(self, facility: str, capability: Capability) -> None:
+    @property
+    def seq(self) -> int:
+        """The latest reading's number."""
+        return self.sampler.seq
+
+    def _start_sharing(
+        self, facility: str, capability: Capability, heard: HeardAnnouncements
+    ) -> None:
         """The paper's framework: converting, announcing and hearing announcements."""
         c = self.config
         self.orders = ConversionOrders(
@@ -194,7 +166,7 @@ class DeviceNode(Node):
             calls=self.calls,
             sessions=self._sessions,
             checker=self._checker,
-            client_for=lambda uri: self._client(uri, "convert", Convert),
+            client_for=self._peers.convert,
             timeout_s=c.convert_timeout_s,
             answer=self.listener.answer,
             on_converted=self._biomt.converted if self._biomt is not None else None,
@@ -212,100 +184,31 @@ class DeviceNode(Node):
         self.announcer = Announcer(
             self,
             self.core,
-            self._heard,
+            heard,
             x=c.x,
             y=c.y,
             radio_range=c.radio_range,
             period_s=c.announce_period_s,
             seed=c.seed,
-            on_registered=self._registered,
+            on_registered=self._peers.on_registered,
         )
-
-    # -- sampling and local storage ---------------------------------------------------------
-
-    @staticmethod
-    def _open_storage(
-        storage_dir: str | None, name: str, uri: str, secret: bytes, *, seal: bool
-    ) -> DeviceStorage:
-        path = None
-        if storage_dir:
-            Path(storage_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
-            path = Path(storage_dir) / f"{name}.db"
-        return DeviceStorage(path, store=uri, secret=secret, seal=seal)
 
     def _sample_once(self) -> None:
         self._first_sample.cancel()
-        self._sample()
-
-    def _sample(self) -> None:
-        r = self._vitals.next()
-        self.seq = self._db.claim_seq()
-        now = time.time_ns()
-        msg = Vitals(
-            stamp=wire.time_msg(now),
-            device_uri=self.uri,
-            patient_id=self.patient_id,
-            kind=int(r.kind),
-            seq=self.seq,
-            heart_rate_bpm=r.heart_rate_bpm,
-            systolic_mmhg=r.systolic_mmhg,
-            diastolic_mmhg=r.diastolic_mmhg,
-        )
-        if self.mode is Mode.CENTRALIZED:
-            self._upload.add(self.seq, msg)
-            return
-        t0 = time.perf_counter_ns()
-        cdr = msg.serialize()
-        self.core.record(self.seq, now, cdr)
-        self._db.append(self.seq, now, cdr)
-        self._transfer_us.append((time.perf_counter_ns() - t0) // 1000)
-        if self._biomt is not None:
-            self._biomt.on_reading(r, now)
-
-    # -- control registration (Alg. 2.1) ------------------------------------------------------
-
-    def _registered(self, a: Announcement) -> None:
-        """A neighbour registered anew: if it is one of our nearest capable ones (the first a
-        conversion plan tries), have its services' endpoints matched before we need them.
-        The rest are made when a plan reaches them: a dense ward would otherwise hold
-        thousands of clients. Only a device that cannot encrypt converts every request; one
-        that can asks a converter only for a technique it lacks, and makes the client then
-        (every endpoint costs memory in every process of the ward, through discovery)."""
-        if not (self._precreate_converters and a.convertible):
-            return
-        nearest = [n.uri for n in self.core.table.one_hop_nearest() if n.convertible]
-        if a.device_uri in nearest[:PRECREATED_CONVERTERS]:
-            self._client(a.device_uri, "convert", Convert)
-            self._client(a.device_uri, "handshake", SessionHandshake)
-
-    # -- sessions -----------------------------------------------------------------------------
-
-    def _client(self, peer_uri: str, service: str, srv_type: Any) -> Client:
-        key = f"{peer_uri}#{service}"
-        client = self._clients.get(key)
-        if client is None:
-            client = self.create_client(srv_type, f"{fqn_of(peer_uri)}/{service}")
-            self._clients[key] = client
-        return client
-
-    # -- lifetime -----------------------------------------------------------------------------
+        self.sampler.sample()
 
     def destroy_node(self) -> None:
-        self._results.write(
-            {
-                "record": "device",
-                "device": self.uri,
-                "mode": self.mode,
-                "capability": self.core.config.capability.name.lower(),
-                "technique": self.core.config.technique,
-                "neighbours": len(self.core.table),
-                "refused_announcements": self.announcer.refused if self.announcer else {},
-                "counters": self.core.counters,
-                "data_transfer_us": self._transfer_us,
-                **({"uploads": self._upload.summary()} if self.mode is Mode.CENTRALIZED else {}),
-                **({"biomt": self._biomt.summary()} if self._biomt is not None else {}),
-            }
+        record = device_record(
+            self.core,
+            mode=self.mode,
+            refused_announcements=self.announcer.refused if self.announcer else {},
+            transfer_us=self._transfer_us,
         )
+        if self._upload is not None:
+            record["uploads"] = self._upload.summary()
+        if self._biomt is not None:
+            record["biomt"] = self._biomt.summary()
+        self._results.write(record)
         self._results.close()
         if self._biomt is not None:
             self._biomt.close()
