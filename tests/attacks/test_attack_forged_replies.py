@@ -133,7 +133,7 @@ def test_forged_bolster_answers_neither_remove_a_device_nor_refuse_a_user(
         wait_for(lambda: link.counts["acknowledged"] >= 30, 20, "acknowledged Stores")
         assert link.active and link.counts["refused"] == 0, link.counts
         # the forged answers reached the device's Store calls, and were ignored there
-        assert link._store.rejected >= 10, link._store.rejected
+        assert link._storing.rejected >= 10, link._storing.rejected
         # a physician's signed Access: only the bolster's proven answer is taken
         ks = w.ks
         client = w.client(f"{NS}/bolster_a/access")

@@ -151,6 +151,11 @@ class StoreLink:
             on_error=lambda exc: None,
         )
 
+    @property
+    def rejected(self) -> int:
+        """Answers to our Stores ignored for not proving they were the bolster's."""
+        return int(getattr(self._store, "rejected", 0))
+
     def close(self) -> None:
         if self._ack_log is not None:
             self._ack_log.close()
