@@ -13,20 +13,11 @@ import os
 import time
 from typing import Any
 
-from iomt.core.biomt import UserDirectory
-from iomt.core.biomt import sharing_events as core
-from iomt.core.biomt.clock import ClockNs
 from iomt.core.biomt.sharing_events import (
-    EVENT_KINDS,
-    DeviceLedger,
     EventNotRecorded,
     EventQueue,
-    RecordAck,
-    ReporterKeys,
     ReportLost,
     ReportOutcome,
-    SharingEvent,
-    SharingReport,
 )
 from iomt.core.replies import ReplyChecker
 from iomt.crypto.signing import Signer
@@ -36,15 +27,7 @@ from iomt.nodes.biomt_wire import raise_for_status, reply_check
 from iomt.nodes.calls import Calls
 from iomt.runtime import Node
 
-# the messages stay importable from here too (the bolster node's ~/record service)
-__all__ = [
-    "EVENT_KINDS",
-    "EventReporter",
-    "RecordAck",
-    "SharingEvent",
-    "SharingRecorder",
-    "SharingReport",
-]
+__all__ = ["EventReporter"]
 
 
 class EventReporter:
@@ -141,20 +124,3 @@ class EventReporter:
                 log.warning("sharing event refused: %s", outcome.reason)
             else:
                 log.warning("%d sharing events refused: %s", outcome.count, outcome.error)
-
-
-class SharingRecorder(core.SharingRecorder):
-    """:class:`iomt.core.biomt.sharing_events.SharingRecorder` on the wall clock."""
-
-    def __init__(
-        self,
-        *,
-        bolster_id: str,
-        view: DeviceLedger,
-        users: UserDirectory,
-        keystore: ReporterKeys,
-        clock: ClockNs = time.time_ns,
-    ) -> None:
-        super().__init__(
-            bolster_id=bolster_id, view=view, users=users, keystore=keystore, clock=clock
-        )

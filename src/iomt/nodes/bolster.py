@@ -38,13 +38,13 @@ from iomt.core.biomt import (
     FacilityCA,
 )
 from iomt.core.biomt.admission import MasterAdmission
+from iomt.core.biomt.sharing_events import SharingRecorder
 from iomt.core.biomt.sync_client import CloudSyncClient
 from iomt.core.replies import ReplyChecker
 from iomt.errors import IomtError
 from iomt.ledger import SqliteStorage
 from iomt.msg import BolsterService, SessionHandshake
 from iomt.nodes import biomt_wire as bw
-from iomt.nodes.biomt_events import SharingRecorder
 from iomt.nodes.biomt_ledger import LedgerView
 from iomt.nodes.bolster_base import BaseServices
 from iomt.nodes.bolster_costs import ServiceCosts, phases
@@ -123,7 +123,7 @@ class BolsterNode(Node):
         )
         self.view = LedgerView(self.bolster, secret)
         self.recorder = SharingRecorder(
-            bolster_id=name, view=self.view, users=self.users, keystore=ks
+            bolster_id=name, view=self.view, users=self.users, keystore=ks, clock=time.time_ns
         )
         self.calls = Calls(self)
         self._results = ResultsWriter(c.results)

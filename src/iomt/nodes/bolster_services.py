@@ -57,9 +57,9 @@ from iomt.core.biomt import (
 )
 from iomt.core.biomt.admission import MasterAdmission
 from iomt.core.biomt.bodies import OriginBody
+from iomt.core.biomt.sharing_events import SharingRecorder, SharingReport
 from iomt.errors import IomtError
 from iomt.nodes import biomt_wire as bw
-from iomt.nodes.biomt_events import SharingRecorder, SharingReport
 from iomt.nodes.biomt_ledger import LedgerView
 from iomt.nodes.bolster_costs import Handler
 from iomt.nodes.bolster_feed import Answers, LedgerFeed
