@@ -178,7 +178,7 @@ KEYWORD_DEFAULTS = {
     "iomt.capture.recorder:recorder_node",
 }
 #: The same for the sections a node hands on to a part of itself.
-SECTIONS_ON_KEYWORDS = {DeviceBiomt, Cluster}
+SECTIONS_ON_KEYWORDS: set[type[Params]] = set()
 
 SECTIONS = {
     DeviceBiomt: "iomt.nodes.biomt_device:BiomtDeviceLink",
