@@ -30,6 +30,7 @@ from iomt.capture.plaintext import VitalsFinding, parse_vitals_sample, scan_vita
 from iomt.capture.player import PlayStats, play
 from iomt.capture.radio import RadioMap
 from iomt.capture.recorder import Recorder, RecorderStats, record, recorder_node
+from iomt.topology.params import RecorderParams
 
 __all__ = [
     "AuditReport",
@@ -41,6 +42,7 @@ __all__ = [
     "PlayStats",
     "RadioMap",
     "Recorder",
+    "RecorderParams",
     "RecorderStats",
     "SignatureVerifier",
     "Transmission",
