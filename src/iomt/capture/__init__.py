@@ -17,7 +17,8 @@ measurement from recorded traffic instead of from counters:
   :func:`~iomt.capture.player.play` (``iomt bag play``) mirror ``ros2 bag info``/``play``.
 
 The layer sits above the runtime: it may use :mod:`iomt.runtime`, :mod:`iomt.msg`,
-cyclonedds and rosbags. See docs/capture.md.
+cyclonedds and rosbags, and :mod:`iomt.topology.params` for the recorder's parameters
+(:class:`~iomt.topology.params.RecorderParams`). See docs/capture.md.
 """
 
 from __future__ import annotations
