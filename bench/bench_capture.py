@@ -30,7 +30,7 @@ from pathlib import Path
 
 from capture.bags import T0, service_event
 from capture.traffic import PROVIDER, envelope, seal, vitals
-from iomt.capture import CaptureTypes, audit, parse_vitals_sample, scan_vitals
+from iomt.capture import CaptureTypes, RecorderParams, audit, parse_vitals_sample, scan_vitals
 from iomt.capture.interfaces import RESPONSE_SENT
 from iomt.capture.recorder import BagWriter, Recorder
 from iomt.msg import DataShare, SecureEnvelope, encode, join_service_sample
@@ -139,7 +139,7 @@ def _dds_rate(types: CaptureTypes, n: int, *, record: bool) -> float:
         node = Node("pub", context=ctx)
         recorder = None
         if record:
-            recorder = Recorder("rec", context=ctx, output=Path(tmp) / "bag", types=types)
+            recorder = Recorder(ctx, types, name="rec", config=RecorderParams(output=f"{tmp}/bag"))
             sink: Node = recorder
         else:
             sink = Node("sub", context=ctx)

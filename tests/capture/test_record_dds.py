@@ -7,7 +7,7 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from cyclonedds.pub import DataWriter
@@ -18,10 +18,12 @@ from capture.traffic import envelope, padded, vitals
 from iomt.capture.audit import audit
 from iomt.capture.bag import info, read_messages
 from iomt.capture.player import play
-from iomt.capture.recorder import MALFORMED_SUFFIX, BagWriter, Recorder
+from iomt.capture.recorder import MALFORMED_SUFFIX, BagWriter, Recorder, recorder_node
+from iomt.errors import ConfigurationError
 from iomt.msg import DataShare, Vitals, encode, join_service_sample
 from iomt.runtime import Context, Executor, Node, qos_profile_services_default
 from iomt.runtime._dds import write_raw
+from iomt.topology.params import RecorderParams
 from runtime.helpers import write_spec
 
 pytestmark = [pytest.mark.dds, pytest.mark.timeout(90)]
@@ -134,6 +136,12 @@ def test_record_refuses_an_existing_output(procs: Any, tmp_path: Path, domain_id
     assert "exists" in err
 
 
+def test_the_recorder_factory_refuses_no_output_naming_the_node() -> None:
+    """Refused before any node exists: no context is reached."""
+    with pytest.raises(ConfigurationError, match=r"^node /iomt/recorder: .* output directory"):
+        recorder_node(cast(Any, None), name="recorder", namespace="/iomt", output="")
+
+
 def test_recorder_as_a_container_node(procs: Any, tmp_path: Path, domain_id: int) -> None:
     bag, done = tmp_path / "bag", tmp_path / "done.json"
     recorder = {
@@ -159,7 +167,7 @@ FOREIGN_PEER = str(Path(__file__).with_name("foreign_peer.py"))
 def test_malformed_and_foreign_traffic_is_kept(procs: Any, tmp_path: Path, domain_id: int) -> None:
     ctx = Context(domain_id=domain_id)
     ex = Executor(ctx)
-    recorder = Recorder("recorder", context=ctx, output=tmp_path / "bag")
+    recorder = Recorder(ctx, name="recorder", config=RecorderParams(output=str(tmp_path / "bag")))
     ex.add_node(recorder)
     ex.spin_in_thread()
     try:

@@ -22,7 +22,7 @@ from iomt.nodes.biomt_device import BiomtDeviceLink
 from iomt.nodes.bolster import BolsterNode
 from iomt.nodes.calls import Calls
 from iomt.nodes.cloud import CloudNode
-from iomt.nodes.params import AdminParams, BolsterParams, CloudParams
+from iomt.nodes.params import AdminParams, BolsterParams, CloudParams, DeviceBiomt
 from iomt.runtime import Client, Context, Executor, Node
 
 NS = "/ward1"
@@ -142,8 +142,7 @@ class World:
                 calls=Calls(node),
                 kind="heart_rate",
                 owner=owner,
-                bolster="bolster_a",
-                admin="admin",
+                config=DeviceBiomt(bolster="bolster_a", admin="admin"),
             )
             self.links[device] = link
             self.sampling[device] = True

@@ -174,11 +174,9 @@ def test_parse_value_refuses(value: Any, tp: Any) -> None:
 #: with a default, held equal to the kind's fields below. Every other node takes its kind's
 #: ``Params`` as its one ``config`` parameter and its factory builds it. This list must only
 #: shrink: a kind converted and left here fails.
-KEYWORD_DEFAULTS = {
-    "iomt.capture.recorder:recorder_node",
-}
+KEYWORD_DEFAULTS: set[str] = set()
 #: The same for the sections a node hands on to a part of itself.
-SECTIONS_ON_KEYWORDS = {DeviceBiomt, Cluster}
+SECTIONS_ON_KEYWORDS: set[type[Params]] = set()
 
 SECTIONS = {
     DeviceBiomt: "iomt.nodes.biomt_device:BiomtDeviceLink",

@@ -17,7 +17,8 @@ measurement from recorded traffic instead of from counters:
   :func:`~iomt.capture.player.play` (``iomt bag play``) mirror ``ros2 bag info``/``play``.
 
 The layer sits above the runtime: it may use :mod:`iomt.runtime`, :mod:`iomt.msg`,
-cyclonedds and rosbags. See docs/capture.md.
+cyclonedds and rosbags, and :mod:`iomt.topology.params` for the recorder's parameters
+(:class:`~iomt.topology.params.RecorderParams`). See docs/capture.md.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from iomt.capture.plaintext import VitalsFinding, parse_vitals_sample, scan_vita
 from iomt.capture.player import PlayStats, play
 from iomt.capture.radio import RadioMap
 from iomt.capture.recorder import Recorder, RecorderStats, record, recorder_node
+from iomt.topology.params import RecorderParams
 
 __all__ = [
     "AuditReport",
@@ -41,6 +43,7 @@ __all__ = [
     "PlayStats",
     "RadioMap",
     "Recorder",
+    "RecorderParams",
     "RecorderStats",
     "SignatureVerifier",
     "Transmission",

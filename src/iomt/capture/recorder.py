@@ -36,7 +36,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,7 @@ from iomt.errors import ConfigurationError, ProtocolError
 from iomt.runtime import Context, Executor, Node, ReliabilityPolicy
 from iomt.runtime import naming as ros_naming
 from iomt.runtime.tap import DiscoveredWriter, PublicationWatcher, RawReader
+from iomt.topology.params import RecorderParams
 
 __all__ = [
     "MALFORMED_SUFFIX",
@@ -416,34 +417,33 @@ class _Channel:
 
 
 class Recorder(Node):
-    """A node that records the DDS domain into a rosbag2 bag at ``output``.
-
-    ``topics``: ROS names of the topics and services to record (default: all).
-    ``services``: also record services (default True). Stop with :meth:`close` (or
-    ``destroy_node``) after the executor has stopped; the bag is then complete.
+    """A node that records the DDS domain into a rosbag2 bag, as its ``config``
+    (:class:`~iomt.topology.params.RecorderParams`, one default per setting) says: at
+    ``output``, the ROS names in ``topics`` (None: all), services too unless ``services`` is
+    False. ``types``, the interfaces it encodes with, is a collaborator rather than a setting
+    (default: iomt's and ROS 2 Jazzy's). Stop with :meth:`close` (or ``destroy_node``) after
+    the executor has stopped; the bag is then complete.
     """
 
     def __init__(
         self,
-        node_name: str,
-        *,
         context: Context,
-        output: str | Path,
-        namespace: str = "/",
-        topics: Iterable[str] | None = None,
-        services: bool = True,
         types: CaptureTypes | None = None,
-        expect: Iterable[Sequence[str]] = (),
+        *,
+        name: str,
+        namespace: str = "/",
+        config: RecorderParams,
     ) -> None:
-        super().__init__(node_name, context=context, namespace=namespace)
+        super().__init__(name, context=context, namespace=namespace)
         # The recorder reads raw CDR and DDS discovery: the embedded runtime only (a ward on
         # the rclpy runtime is recorded by a recorder process on the embedded one).
         self._dds: Context = context
+        self.config = config
         self.types = types or CaptureTypes()
-        self.bag = BagWriter(output, self.types)
+        self.bag = BagWriter(config.output, self.types)
         self.stats = RecorderStats()
-        self.selected = None if topics is None else frozenset(topics)
-        self.record_services = services
+        self.selected = None if config.topics is None else frozenset(config.topics)
+        self.record_services = config.services
         self._lock = threading.RLock()
         self._channels: dict[str, _Channel] = {}  # bag topic -> channel
         self._subscribed: set[tuple[str, str]] = set()  # (DDS topic, DDS type)
@@ -454,7 +454,7 @@ class Recorder(Node):
         # Endpoints known in advance (from a launch plan) are subscribed now, before their
         # writers exist: a writer's first samples go out as soon as it matches, and a
         # reader created only after discovering the writer can miss them.
-        for ros_name, ros_type in expect:
+        for ros_name, ros_type in config.expect:
             self.expect(ros_name, ros_type)
 
     def expect(self, ros_name: str, ros_type: str) -> None:
@@ -701,51 +701,33 @@ class Recorder(Node):
             super().destroy_node()
 
 
-def recorder_node(
-    context: Context,
-    *,
-    name: str,
-    namespace: str = "/",
-    output: str,
-    topics: Sequence[str] | None = None,
-    services: bool = True,
-    expect: Sequence[Sequence[str]] = (),
-) -> Recorder:
+def recorder_node(context: Context, *, name: str, namespace: str = "/", **params: Any) -> Recorder:
     """Container factory: ``iomt.capture.recorder:recorder_node`` with ``{"output": DIR}``
-    (and optionally ``expect``: ``[[ros name, pkg/msg|srv/Type], ...]`` to subscribe at once)."""
-    if not output:
-        raise ConfigurationError("recorder_node needs an output directory")
-    return Recorder(
-        name,
-        context=context,
-        namespace=namespace,
-        output=output,
-        topics=topics,
-        services=services,
-        expect=expect,
-    )
+    (and optionally ``expect``: ``[[ros name, pkg/msg|srv/Type], ...]`` to subscribe at once),
+    parsed and checked as the plan's were."""
+    where = ros_naming.node_fqn(namespace, name)
+    config = RecorderParams.from_mapping(params, node=where)
+    if not config.output:
+        raise ConfigurationError(f"node {where}: recorder_node needs an output directory")
+    return Recorder(context, name=name, namespace=namespace, config=config)
 
 
 def record(
-    output: str | Path,
+    config: RecorderParams,
     *,
     domain_id: int | None = None,
     dds_config: str | None = None,
     duration_s: float | None = None,
-    topics: Sequence[str] | None = None,
-    services: bool = True,
     stop: threading.Event | None = None,
     on_ready: Callable[[Recorder], None] | None = None,
 ) -> RecorderStats:
-    """Record the domain until ``stop`` is set or ``duration_s`` has passed (what
-    ``iomt bag record`` runs). The bag is complete when this returns."""
+    """Record the domain as ``config`` says until ``stop`` is set or ``duration_s`` has
+    passed (what ``iomt bag record`` runs). The bag is complete when this returns."""
     stop = stop or threading.Event()
     context = Context(domain_id=domain_id, dds_config_name=dds_config)
     executor = Executor(context)
     try:
-        recorder = Recorder(
-            "iomt_bag_recorder", context=context, output=output, topics=topics, services=services
-        )
+        recorder = Recorder(context, name="iomt_bag_recorder", config=config)
     except BaseException:
         executor.close()
         context.shutdown()

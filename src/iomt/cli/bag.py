@@ -110,20 +110,21 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _record(args: argparse.Namespace) -> int:
-    from iomt.capture.recorder import record
+    from iomt.capture import RecorderParams, record
 
     stop = _stop_on_signals()
 
     def ready(_recorder: Any) -> None:
         print(f"RECORDING {args.output}", flush=True)
 
+    config = RecorderParams(
+        output=str(args.output), topics=args.topics, services=not args.no_services
+    )
     stats = record(
-        args.output,
+        config,
         domain_id=args.domain,
         dds_config=args.dds_config,
         duration_s=args.duration,
-        topics=args.topics,
-        services=not args.no_services,
         stop=stop,
         on_ready=ready,
     )

@@ -25,6 +25,7 @@ from iomt.launch.service import LaunchService
 from iomt.msg import Vitals
 from iomt.runtime import Context, Executor
 from iomt.topology import load
+from iomt.topology.params import RecorderParams
 
 REQUEST, RESPONSE = 1, 2
 Say = Callable[[str, str, str], None]  # (who, arrow text, what)
@@ -50,9 +51,8 @@ class Narrator(Recorder):
     def __init__(
         self, *, context: Context, output: Path, say: Say, expect: Sequence[Sequence[str]] = ()
     ) -> None:
-        super().__init__(
-            "narrator", context=context, output=output, namespace="/iomt", expect=expect
-        )
+        config = RecorderParams(output=str(output), expect=tuple((n, t) for n, t in expect))
+        super().__init__(context, name="narrator", namespace="/iomt", config=config)
         self._say = say
         self._announced: set[str] = set()
         # Samples of different topics are taken in whatever order the waitset reports

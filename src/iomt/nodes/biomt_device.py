@@ -41,6 +41,7 @@ from iomt.nodes.biomt_events import EventReporter
 from iomt.nodes.biomt_provisioning import ProvisioningLink
 from iomt.nodes.biomt_storing import StoreLink
 from iomt.nodes.calls import Calls
+from iomt.nodes.params import DeviceBiomt
 from iomt.runtime import Client, Node
 
 __all__ = ["BiomtDeviceLink"]
@@ -51,7 +52,7 @@ class BiomtDeviceLink:
 
     on_reading: Callable[[Reading, int], None]
 
-    def __init__(  # noqa: PLR0913  (keyword-only: the device's BIoMT parameters and its node's collaborators)
+    def __init__(  # noqa: PLR0913  (keyword-only: its node's collaborators, the device's BIoMT section and the link's pacing)
         self,
         node: Node,
         *,
@@ -60,18 +61,15 @@ class BiomtDeviceLink:
         calls: Calls,
         kind: str,
         owner: str,
-        bolster: str,
-        admin: str,
-        base: bool = True,
-        ack_log: str | None = None,
+        config: DeviceBiomt,
         report_period_s: float = 0.5,
-        store_timeout_s: float = 2.0,
         max_in_flight: int = 4,
         enrol_retry_s: float = 1.0,
         max_unstored: int = 256,
     ) -> None:
         self._node = node
         self._uri = identity.uri
+        bolster = config.bolster
         anchor = FacilityCA.from_keystore(keystore).anchor
         # every answer must prove itself (iomt.core.replies): the bolster's Store answers by
         # our shared key, the rest by the bolster's or the admin's certified signature
@@ -91,9 +89,9 @@ class BiomtDeviceLink:
             checker=checker,
             client=client,
             bolster=bolster,
-            base=base,
-            ack_log=ack_log,
-            timeout_s=store_timeout_s,
+            base=config.base,
+            ack_log=config.ack_log,
+            timeout_s=config.store_timeout_s,
         )
         self.on_reading = self._storing.on_reading
         # Stores in flight, and those that got no answer (iomt.core.uploads.StoreBacklog)
@@ -123,7 +121,7 @@ class BiomtDeviceLink:
             anchor=anchor,
             client=client,
             bolster=bolster,
-            admin=admin,
+            admin=config.admin,
             owner=owner,
             kind=kind,
             retry_s=enrol_retry_s,

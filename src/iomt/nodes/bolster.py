@@ -196,7 +196,7 @@ class BolsterNode(Node):
                 keystore=ks,
                 identity=identity,
                 state_path=storage / f"{name}.cluster.json",
-                **c.cluster,
+                config=c.cluster,
             )
         self.get_logger().info(
             "bolster %s: %d transactions, %d devices (opened in %.2f s)",

@@ -59,6 +59,7 @@ from iomt.msg import BolsterService, CheckpointWitness, ClusterHeadStatus, Clust
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.calls import Calls
 from iomt.nodes.cluster_state import ElectionState
+from iomt.nodes.params import Cluster
 from iomt.runtime import Client, Node
 
 __all__ = ["KINDS", "CheckpointSource", "ClusterAgent", "cluster_topic"]
@@ -85,7 +86,7 @@ def _body(service: str, resp: Any) -> bytes | IomtError:
 
 
 class ClusterAgent:
-    def __init__(  # noqa: PLR0913  (keyword-only: the cluster section of the bolster's parameters and what the agent uses of its node)
+    def __init__(  # noqa: PLR0913  (keyword-only: what the agent uses of its node, the bolster's cluster section and the election's timing)
         self,
         node: Node,
         *,
@@ -97,22 +98,21 @@ class ClusterAgent:
         keystore: Keystore,
         identity: Identity,
         state_path: Path,
-        id: str,
-        members: dict[str, int],
+        config: Cluster,
         tick_s: float = 0.1,
         heartbeat_s: float = 0.5,
         election_timeout_s: float = 1.5,
-        checkpoint_period_s: float = 2.0,
     ) -> None:
         self.node = node
         self._calls = calls
         self._checker = checker
-        self.cluster_id = id
+        self.cluster_id = cid = config.id
+        members = dict(config.members)
         self.me = node.get_name()
         self._state = ElectionState(state_path)
         term, voted_for = self._state.load()
         member = ClusterMember(
-            id,
+            cid,
             self.me,
             priority=int(members.get(self.me, 0)),  # not a member: refused by the duties
             signer=identity.signer,
@@ -137,24 +137,24 @@ class ClusterAgent:
         self._clients: dict[str, Client] = {}
 
         self._election_pub = node.create_publisher(
-            ClusterMessage, cluster_topic(id, "election"), 100
+            ClusterMessage, cluster_topic(cid, "election"), 100
         )
         node.create_subscription(
-            ClusterMessage, cluster_topic(id, "election"), self._on_message, 100
+            ClusterMessage, cluster_topic(cid, "election"), self._on_message, 100
         )
-        self._status_pub = node.create_publisher(ClusterHeadStatus, cluster_topic(id, "head"))
+        self._status_pub = node.create_publisher(ClusterHeadStatus, cluster_topic(cid, "head"))
         self._witness_pub = node.create_publisher(
-            CheckpointWitness, cluster_topic(id, "witness"), 100
+            CheckpointWitness, cluster_topic(cid, "witness"), 100
         )
         node.create_subscription(
-            CheckpointWitness, cluster_topic(id, "witness"), self._on_witness, 100
+            CheckpointWitness, cluster_topic(cid, "witness"), self._on_witness, 100
         )
         for m in members:
             if m != self.me:
                 self._client(m, "credentials")
                 self._client(m, "checkpoint")
         node.create_timer(tick_s, lambda: self._do(self.duties.tick()))
-        node.create_timer(checkpoint_period_s, lambda: self._do(self.duties.witness_round()))
+        node.create_timer(config.checkpoint_period_s, lambda: self._do(self.duties.witness_round()))
 
     def _on_message(self, msg: ClusterMessage) -> None:
         self._do(self.duties.receive(msg.sender, msg.to, int(msg.kind), bytes(msg.body)))

@@ -112,6 +112,9 @@ class DeviceNode(Node):
         )
         self._biomt: BiomtDeviceLink | None = None
         if c.mode is Mode.BIOMT:
+            if c.biomt is None:
+                where = self.get_fully_qualified_name()
+                raise ConfigurationError(f"node {where}: mode biomt needs parameter 'biomt'")
             # imported for BIoMT only: it brings the whole BIoMT core (0.5 s at start-up)
             from iomt.nodes.biomt_device import BiomtDeviceLink  # noqa: PLC0415
 
@@ -122,7 +125,7 @@ class DeviceNode(Node):
                 calls=self.calls,
                 kind=c.kind,
                 owner=c.wallet,
-                **dict(c.biomt or {}),
+                config=c.biomt,
             )
             self.listener.on_shared = self._biomt.shared
         if c.mode.shares:

@@ -67,7 +67,8 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class RecorderParams(Params):
-    """The bag recorder (iomt.capture.recorder, a node of the capture layer, above this one)."""
+    """The bag recorder (iomt.capture.recorder, a node of the capture layer above this one,
+    which takes these as its ``config``)."""
 
     output: str
     topics: tuple[str, ...] | None = None
