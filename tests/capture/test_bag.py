@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -245,10 +246,31 @@ def test_bag_writer_refuses_an_existing_directory(tmp_path: Path) -> None:
         BagWriter(tmp_path / "taken", TYPES)
 
 
+def _open_with_connections(cls: Any, path: Path, plan: list[tuple[str, Any, list[Any]]]) -> Any:
+    """A version-9 MCAP bag opened with ``cls`` (rosbags' Writer or the recorder's), with a
+    connection per (topic, channel type, offered QoS profiles) of ``plan``."""
+    from rosbags.rosbag2 import StoragePlugin
+
+    path.parent.mkdir()
+    w = cls(path, version=9, storage_plugin=StoragePlugin.MCAP)
+    w.open()
+    conns = [
+        w.add_connection(
+            topic,
+            kind.name,
+            msgdef=kind.definition,
+            rihs01=kind.type_hash,
+            offered_qos_profiles=qos,
+        )
+        for topic, kind, qos in plan
+    ]
+    return w, conns
+
+
 def test_the_recorders_writer_writes_what_rosbags_writer_writes(tmp_path: Path) -> None:
     """The recorder's writer (connections added and written in O(1)) leaves the same bag as
     rosbags' own Writer: the same MCAP bytes and the same metadata.yaml."""
-    from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
+    from rosbags.rosbag2 import Writer, WriterError
 
     from iomt.capture.recorder import _writer_class
 
@@ -264,19 +286,7 @@ def test_the_recorders_writer_writes_what_rosbags_writer_writes(tmp_path: Path) 
     bags = {}
     for name, cls in (("stock", Writer), ("recorder", _writer_class())):
         path = tmp_path / name / "bag"
-        path.parent.mkdir()
-        w = cls(path, version=9, storage_plugin=StoragePlugin.MCAP)
-        w.open()
-        conns = [
-            w.add_connection(
-                topic,
-                vitals_type.name,
-                msgdef=vitals_type.definition,
-                rihs01=vitals_type.type_hash,
-                offered_qos_profiles=qos,
-            )
-            for topic, qos in plan
-        ]
+        w, conns = _open_with_connections(cls, path, [(t, vitals_type, q) for t, q in plan])
         with pytest.raises(WriterError):
             w.add_connection(
                 "/b",
@@ -299,7 +309,7 @@ def test_the_recorders_metadata_is_the_stock_writers_for_many_connections(tmp_pa
     emitted once per shape, is byte for byte the stock writer's: topic names of every length
     (short ones, ones the emitter moves to the next line), names that need quoting, several
     types and QoS lists, repeated shapes, counts of every size."""
-    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.rosbag2 import Writer
 
     from iomt.capture.recorder import _writer_class
 
@@ -312,19 +322,7 @@ def test_the_recorders_metadata_is_the_stock_writers_for_many_connections(tmp_pa
     bags = {}
     for label, cls in (("stock", Writer), ("recorder", _writer_class())):
         path = tmp_path / label / "bag"
-        path.parent.mkdir()
-        w = cls(path, version=9, storage_plugin=StoragePlugin.MCAP)
-        w.open()
-        conns = [
-            w.add_connection(
-                topic,
-                kind.name,
-                msgdef=kind.definition,
-                rihs01=kind.type_hash,
-                offered_qos_profiles=qos,
-            )
-            for topic, kind, qos in plan
-        ]
+        w, conns = _open_with_connections(cls, path, plan)
         for i, conn in enumerate(conns):
             for j in range((i * 7) % 23):
                 w.write(conn, T0 + i * 100 + j, b"\x00\x01\x00\x00" + bytes(8))
