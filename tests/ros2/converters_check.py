@@ -8,6 +8,7 @@ Prints one JSON line: {"checked": N, "failures": [...]}.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import sys
@@ -44,6 +45,23 @@ def ros_class(name: str) -> object:
     return getattr(getattr(module, service), part)
 
 
+def integral(value: object) -> object:
+    """``value`` with every float field, at any depth, holding the int nearest it.
+
+    Python code hands ints to float fields (``round()`` returns one); rclpy's C layer,
+    built with assertions, aborts the process on them unless the converter coerces.
+    """
+    if isinstance(value, list):
+        return [integral(v) for v in value]
+    if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        return value
+    changes = {}
+    for field in dataclasses.fields(value):
+        inner = getattr(value, field.name)
+        changes[field.name] = round(inner) if isinstance(inner, float) else integral(inner)
+    return dataclasses.replace(value, **changes)
+
+
 def main() -> int:
     rng = random.Random(7)
     checked, failures = 0, []
@@ -59,7 +77,17 @@ def main() -> int:
             for label, got in (("cdr", back), ("from_ros", again), ("rclpy-cdr", via_cdr)):
                 if canonical(name, got) != canonical(name, value):
                     failures.append(f"{name} {label}")
+            ints = integral(value)
+            as_floats = iomt_type.deserialize(ints.serialize())
+            coerced = iomt_type.deserialize(serialize_message(to_ros(ints, cls)))
+            if canonical(name, coerced) != canonical(name, as_floats):
+                failures.append(f"{name} ints in float fields")
             checked += 1
+    try:  # a float in an integer field: a Python error, not an abort in rclpy's C layer
+        to_ros(iomt.msg.Vitals(seq=1.5), ros_class("iomt_interfaces/msg/Vitals"))  # type: ignore[arg-type]
+        failures.append("Vitals: a float in seq was accepted")
+    except TypeError:
+        pass
     print(json.dumps({"checked": checked, "types": len(names()), "failures": failures}))
     return 0
 

@@ -67,5 +67,8 @@ class VitalsGenerator:
         self._sys = min(max(self._sys, 80.0), 200.0)
         self._dia = min(max(self._dia, 45.0), 120.0, self._sys - 15.0)
         return Reading(
-            self.kind, self._seq, systolic_mmhg=round(self._sys), diastolic_mmhg=round(self._dia)
+            self.kind,
+            self._seq,
+            systolic_mmhg=float(round(self._sys)),  # whole mmHg, as a float field's value
+            diastolic_mmhg=float(round(self._dia)),
         )

@@ -23,6 +23,7 @@ import array
 import importlib
 import itertools
 import logging
+import operator
 import os
 import threading
 import typing
@@ -91,6 +92,10 @@ def from_ros(ros_msg: Any, msg_type: Any) -> Any:
 
 
 _OCTETS = ("sequence<uint8", "sequence<octet")
+_REALS = frozenset({"float", "double", "long double"})
+_INTEGERS = frozenset(
+    {"int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "octet"}
+)
 _CONVERTERS: dict[tuple[Any, Any], _Converter] = {}
 
 
@@ -111,8 +116,12 @@ class _Converter:
     So the converter writes rclpy's slots (``_<field>``, what its setters store after
     checking) directly, with the values in the types those setters store
     (``array.array('B')`` for octets, lists for other sequences, nested messages
-    converted recursively). Both classes come from the same interface file, so the
-    fields match; rclpy's C layer checks types and bounds again when it serializes.
+    converted recursively, ``float`` for real fields). The types matter: rclpy's C layer is
+    built with assertions and aborts the process on an ``int`` in a float field (Python
+    code writes them: ``round()`` returns one), so reals are coerced and integers pass
+    ``operator.index`` (a float there is a ``TypeError``, not an abort). Both classes come
+    from the same interface file, so the fields match; rclpy's C layer checks types and
+    bounds again when it serializes.
     """
 
     def __init__(self, msg_type: Any, ros_class: Any) -> None:
@@ -133,6 +142,10 @@ class _Converter:
                 self.fields.append((name, "strings", None))
             elif field_type.startswith("sequence<") or "[" in field_type:
                 self.fields.append((name, "checked", None))  # numeric arrays: via setters
+            elif field_type in _REALS:
+                self.fields.append((name, "real", None))
+            elif field_type in _INTEGERS:
+                self.fields.append((name, "integer", None))
             else:
                 self.fields.append((name, "plain", None))
 
@@ -157,6 +170,10 @@ class _Converter:
                 setattr(out, "_" + name, list(value))
             elif kind == "checked":
                 setattr(out, name, value)
+            elif kind == "real":
+                setattr(out, "_" + name, float(value))
+            elif kind == "integer":
+                setattr(out, "_" + name, operator.index(value))
             else:
                 setattr(out, "_" + name, value)
         return out
