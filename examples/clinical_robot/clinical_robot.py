@@ -31,6 +31,7 @@ a care-team member, and the patient must consent to it (``iomt launch scale_10 .
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 import rclpy
@@ -95,15 +96,25 @@ class ClinicalRobot(Node):
             self.on_envelope,
             QoSProfile(history=HistoryPolicy.KEEP_ALL),
         )
-        self.asked = False
+        self.asked = self.granted = False
+        self.asked_at = 0.0
+        self.wallet_future: Any = None
+        # A reply can be lost to the service race of ROS 2 (the request reached the wallet
+        # before the wallet's side discovered this client's reply reader): ask again.
+        self.wallet_patience_s = max(5 * period, 2.0)
         self.create_timer(period, self.tick)
 
     # -- Alg. 1.1 ------------------------------------------------------------------------
 
     def tick(self) -> None:
-        if not self.asked:
-            if self.wallet.service_is_ready():
+        if not self.granted:
+            waited = time.monotonic() - self.asked_at
+            if self.asked and waited > self.wallet_patience_s:
+                self.get_logger().warning(f"no answer from the wallet in {waited:.1f} s; again")
+                self.asked = False
+            if not self.asked and self.wallet.service_is_ready():
                 self.asked = True
+                self.asked_at = time.monotonic()
                 self.ask_wallet()
             return
         for uri, client in self.devices.items():
@@ -121,9 +132,12 @@ class ClinicalRobot(Node):
             nonce=list(t.nonce),
             proof=list(t.proof),
         )
-        self.wallet.call_async(request).add_done_callback(self.on_grants)
+        self.wallet_future = self.wallet.call_async(request)
+        self.wallet_future.add_done_callback(self.on_grants)
 
     def on_grants(self, future: Any) -> None:
+        if future is not self.wallet_future or self.granted:
+            return  # an answer to an earlier ask, or tokens already held
         response = future.result()
         grants = [grant_of(d) for d in response.devices]
         statement = device_info_statement(
@@ -141,6 +155,7 @@ class ClinicalRobot(Node):
             self.get_logger().error(f"the wallet refused: {response.reason}")
             self.asked = False
             return
+        self.granted = True
         for grant in self.core.accept_grants(grants):
             name = grant.uri.rsplit("/", 1)[1]
             self.devices[grant.uri] = self.create_client(
