@@ -81,7 +81,7 @@ BOLSTER_SERVICES = (
     "base/observe",
 )
 PHYSICIAN_ROLE = "physician"
-#: devices per process of a BIoMT ward unless told (the sharing ward's default is 100)
+#: devices per process of a BIoMT ward unless told (the sharing ward's default is 200)
 DEVICES_PER_PROCESS = 50
 
 

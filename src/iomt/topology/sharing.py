@@ -53,7 +53,7 @@ TECHNIQUES = ("ecc",)
 SharingMode = Literal["distributed", "centralized", "base"]
 MODES: tuple[SharingMode, ...] = ("distributed", "centralized", "base")
 CARE_TEAM = 4
-DEVICES_PER_PROCESS = 100
+DEVICES_PER_PROCESS = 200
 WALLETS_PER_PROCESS = 200
 REQUESTS = 2000
 CONCURRENCY = 4
@@ -221,9 +221,12 @@ def sharing_plan(  # noqa: PLR0913  (its keyword-only arguments are the topology
     # cells, so most hearers of an announcement (and most converters of a device) live in
     # the announcing device's own process -- the process decodes and verifies it once,
     # and DDS delivers it locally instead of to every device process of the ward.
-    # 100 devices and 200 wallets per process: every process (a DDS participant) keeps
+    # 200 devices and 200 wallets per process: every process (a DDS participant) keeps
     # what discovery told it about every endpoint of the ward (~2 KiB each) on top of the
-    # interpreter, so at 400 devices fewer, larger processes save a few hundred MiB.
+    # interpreter and matches each of them, so at 400 devices fewer, larger processes
+    # save memory and start-up CPU: 2 device processes instead of 4 (100 per process)
+    # took 1-1.7 s less to become ready and 140-165 MiB less PSS, at the same requests/s,
+    # CPU per request and access time (docs/sharing.md).
     processes = split_into_groups(
         sorted(device_nodes, key=lambda d: _hilbert_key(d, side)),
         devices_per_process or DEVICES_PER_PROCESS,
