@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -140,6 +141,59 @@ def test_the_recorder_factory_refuses_no_output_naming_the_node() -> None:
     """Refused before any node exists: no context is reached."""
     with pytest.raises(ConfigurationError, match=r"^node /iomt/recorder: .* output directory"):
         recorder_node(cast(Any, None), name="recorder", namespace="/iomt", output="")
+
+
+@pytest.mark.parametrize("batch_ms", [-1.0, 1001.0, float("nan")])
+def test_the_recorder_refuses_a_batch_out_of_range_naming_the_node(batch_ms: float) -> None:
+    with pytest.raises(ConfigurationError, match=r"^node /iomt/recorder: batch_ms must be"):
+        recorder_node(
+            cast(Any, None), name="recorder", namespace="/iomt", output="bag", batch_ms=batch_ms
+        )
+
+
+def test_a_burst_arriving_while_the_recorder_lets_samples_gather_is_kept_whole(
+    tmp_path: Path, domain_id: int
+) -> None:
+    """The recorder takes samples in batches (``batch_ms``): what arrives meanwhile waits
+    in its KEEP_ALL readers, none overwritten, and a clean stop takes the rest."""
+    ctx = Context(domain_id=domain_id)
+    config = RecorderParams(output=str(tmp_path / "bag"), batch_ms=200.0)
+    recorder = Recorder(ctx, name="recorder", config=config)
+    assert recorder.spin_pause_s == 0.2
+    ex = Executor(ctx)
+    ex.add_node(recorder)
+    stop = threading.Event()
+
+    def loop() -> None:  # the container's loop: spin, then let samples gather
+        while not stop.is_set():
+            ex.spin_once(0.1)
+            stop.wait(recorder.spin_pause_s)
+
+    spinner = threading.Thread(target=loop, daemon=True)
+    spinner.start()
+    burst = 400
+    try:
+        writer = DataWriter(
+            ctx.participant, ctx.topic("rt/t/vitals", Vitals, qos_profile_services_default)
+        )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not writer.get_matched_subscriptions():
+            time.sleep(0.05)
+        for i in range(burst):
+            write_raw(writer, encode(vitals(i)))
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and recorder.stats.messages < burst // 2:
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        spinner.join(5)
+        stats = recorder.close()
+        recorder.destroy_node()
+        ex.close()
+        ctx.shutdown()
+    assert stats.messages == burst and stats.dropped == 0
+    seqs = [TYPES.decode(m.data, m.msgtype).seq for m in read_messages(tmp_path / "bag")]
+    assert seqs == [vitals(i).seq for i in range(burst)]
 
 
 def test_recorder_as_a_container_node(procs: Any, tmp_path: Path, domain_id: int) -> None:

@@ -21,11 +21,13 @@ dimension's label is the DDS topic it arrived on.
 Bags are MCAP, metadata.yaml version 9, written by rosbags; each connection carries its
 ``ros2msg`` definition, RIHS01 hash and the QoS profiles its writers offered. Readers are
 KEEP_ALL (reliable when every writer is), so a sample is never overwritten before it is
-taken; what DDS still reports lost, what could not be written, and the topics that could
-not be recorded are counted and left in metadata.yaml's ``custom_data`` under
-``iomt.recorder`` (shown by ``iomt bag info``). A bag is complete after a clean stop:
-:meth:`Recorder.close` (also run by ``destroy_node``) takes what is still queued, then
-writes the MCAP summary and metadata.yaml.
+taken -- which lets the recorder wake once per batch: after a wake-up it lets samples
+gather for ``batch_ms`` (10 ms) before taking them, so a message's log time is when it was
+taken, at most that much after it arrived. What DDS still reports lost, what could not
+be written, and the topics that could not be recorded are counted and left in
+metadata.yaml's ``custom_data`` under ``iomt.recorder`` (shown by ``iomt bag info``). A
+bag is complete after a clean stop: :meth:`Recorder.close` (also run by ``destroy_node``)
+takes what is still queued, then writes the MCAP summary and metadata.yaml.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+#: the longest a recorder may let samples gather after a wake-up (RecorderParams.batch_ms)
+MAX_BATCH_MS = 1000.0
 
 #: Channel suffix for rq/rr samples that could not be turned into service events.
 MALFORMED_SUFFIX = "/_malformed_samples"
@@ -434,6 +438,11 @@ class Recorder(Node):
         namespace: str = "/",
         config: RecorderParams,
     ) -> None:
+        if not 0.0 <= config.batch_ms <= MAX_BATCH_MS:
+            where = ros_naming.node_fqn(namespace, name)
+            raise ConfigurationError(
+                f"node {where}: batch_ms must be 0..{MAX_BATCH_MS:g}, not {config.batch_ms:g}"
+            )
         super().__init__(name, context=context, namespace=namespace)
         # The recorder reads raw CDR and DDS discovery: the embedded runtime only (a ward on
         # the rclpy runtime is recorded by a recorder process on the embedded one).
@@ -444,6 +453,7 @@ class Recorder(Node):
         self.stats = RecorderStats()
         self.selected = None if config.topics is None else frozenset(config.topics)
         self.record_services = config.services
+        self.spin_pause_s = config.batch_ms / 1000
         self._lock = threading.RLock()
         self._channels: dict[str, _Channel] = {}  # bag topic -> channel
         self._subscribed: set[tuple[str, str]] = set()  # (DDS topic, DDS type)
@@ -745,6 +755,8 @@ def record(
                     break
                 timeout = min(timeout, remaining)
             executor.spin_once(timeout)
+            if recorder.spin_pause_s:
+                stop.wait(recorder.spin_pause_s)
     finally:
         executor.close()
         try:

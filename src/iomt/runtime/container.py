@@ -227,9 +227,12 @@ def run(
     print(f"READY {len(container.nodes)}", flush=True)
     if ready_file:
         Path(ready_file).write_text(f"READY {len(container.nodes)}\n", encoding="utf-8")
+    pause = max((node.spin_pause_s for node in container.nodes), default=0.0)
     try:
         while not stop.is_set():
             container.executor.spin_once(0.5)
+            if pause:
+                stop.wait(pause)
     finally:
         container.shutdown()
     return 0

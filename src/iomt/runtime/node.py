@@ -30,6 +30,11 @@ def _profile(qos: QoSProfile | int) -> QoSProfile:
 
 
 class Node:
+    #: How long the loop hosting this node pauses after each spin, so that samples gather
+    #: and one wake-up takes many (a process's loop pauses for the longest its nodes ask).
+    #: 0 for everything on a request path; a bag recorder asks for a few milliseconds.
+    spin_pause_s: float = 0.0
+
     def __init__(self, node_name: str, *, context: RuntimeContext, namespace: str = "/") -> None:
         self.context = context
         self._name = naming.validate_node_name(node_name)

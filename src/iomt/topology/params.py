@@ -75,6 +75,10 @@ class RecorderParams(Params):
     services: bool = True
     # [ros name, pkg/msg|srv/Type]: subscribed to before the ward starts
     expect: tuple[tuple[str, str], ...] = ()
+    # After a wake-up the recorder lets samples gather this long before it takes them: one
+    # wake-up per batch instead of one per sample (a third of its CPU at 400 devices). Its
+    # readers keep every sample (KEEP_ALL); a message's log time is when it was taken.
+    batch_ms: float = 10.0
 
 
 #: node factory (``package.module:callable``) -> the type of its parameters
