@@ -23,7 +23,7 @@ from iomt.crypto.keystore import Keystore
 from iomt.crypto.revocation import RevocationKind
 from iomt.crypto.roles import IOMT_OID_ARC, CertifiedRole, Role
 from iomt.crypto.sessions import HandshakeInitiator, HandshakeResponder
-from iomt.crypto.signing import Ed25519Signer
+from iomt.crypto.signing import Ed25519Signer, Verifier
 from iomt.crypto.techniques import (
     AbePolicy,
     AssociatedData,
@@ -318,3 +318,36 @@ def test_cli_sets_and_shows_roles(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert roles == {"hr_1": "device (none)", "wallet_1": "wallet"}
     assert cli_main(["keystore", "list", ks]) == 0
     assert "wallet" in capsys.readouterr().out
+
+
+def test_a_remembered_certificate_is_still_checked_for_name_time_and_revocation(
+    store: Keystore, clock: FakeClock
+) -> None:
+    """The CA signature of a credential is checked once; what can change is checked every
+    time it is presented."""
+    validator = store.credential_validator()
+    cert = store.certificate_der("dr-bob")
+    key = validator("dr-bob", cert)
+    assert validator("dr-bob", cert) is key  # remembered: the same certified key
+    with pytest.raises(CertificateError, match="not 'dev-001'"):
+        validator("dev-001", cert)
+    assert isinstance(validator("dr-bob", cert), Verifier)
+    clock.advance(400 * 86400)  # past the certificate's validity
+    with pytest.raises(CertificateError, match="valid"):
+        validator("dr-bob", cert)
+    clock.advance(-400 * 86400)
+    store.revoke(RevocationKind.KEY, key.fingerprint(), reason="stolen")
+    with pytest.raises(CertificateRevokedError):
+        validator("dr-bob", cert)
+
+
+def test_a_tampered_credential_is_refused_though_the_original_was_remembered(
+    store: Keystore,
+) -> None:
+    validator = store.credential_validator()
+    cert = store.certificate_der("dr-bob")
+    validator("dr-bob", cert)
+    tampered = bytearray(cert)
+    tampered[-5] ^= 0x01  # inside the CA's signature
+    with pytest.raises(CertificateError):
+        validator("dr-bob", bytes(tampered))

@@ -322,7 +322,10 @@ class NeighbourTable:
         lowest hop count first (1-hop entries know their full capability; 2-hop entries
         only their own technique, as advertised)."""
         limit = self.max_hops if max_hops is None else max_hops
-        return [n for n in self.neighbours() if n.hops <= limit and n.can_apply(technique)]
+        # 1 hop (every device that cannot encrypt): skip building the 2-hop list, which
+        # costs a look at each neighbour's advertised entries on every conversion
+        found = self.one_hop_nearest() if limit <= 1 else self.neighbours()
+        return [n for n in found if n.hops <= limit and n.can_apply(technique)]
 
     def one_hop_nearest(self) -> list[Neighbour]:
         """Live 1-hop neighbours, nearest first (as ``neighbours()`` lists them, without

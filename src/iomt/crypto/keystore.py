@@ -224,6 +224,22 @@ class Identity:
 # --- the keystore --------------------------------------------------------------------
 
 
+#: certificates whose CA signature a keystore remembers having checked
+CHECKED_CERTIFICATES_MAX = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A certificate's CA signature was found good: what it certifies."""
+
+    cn: str
+    serial: int
+    not_before: dt.datetime
+    not_after: dt.datetime
+    key: Verifier | EccPublicKey
+    fingerprint: str | None  # a signing key's, for revocation
+
+
 class Keystore:
     """A keystore directory. Use ``Keystore.create(path)`` or ``Keystore.open(path)``."""
 
@@ -236,6 +252,8 @@ class Keystore:
             _read(root / "revocation.json").decode("utf-8", "replace")
         )
         self._public_params: FamePublicParams | None = None
+        # DER credential -> what its CA signature check found (credential_validator)
+        self._checked: dict[bytes, _Checked] = {}
 
     def __repr__(self) -> str:
         return f"Keystore({str(self.root)!r}, facility={self.facility!r})"
@@ -366,54 +384,86 @@ class Keystore:
         Returns the certified key: a Verifier for signing certificates, an EccPublicKey for
         key-agreement certificates. Raises CertificateError / CertificateRevokedError.
         """
+        checked = self._check_issued(certificate, signing=signing)
+        self._check_current(checked, name)
+        return checked.key
+
+    def _check_issued(self, certificate: x509.Certificate, *, signing: bool) -> _Checked:
+        """What a certificate says once and for all: the CA's signature, its holder, its
+        key usage and its key."""
         try:
             certificate.verify_directly_issued_by(self._ca_cert)
         except (ValueError, TypeError, InvalidSignature) as exc:
             raise CertificateError(f"not issued by the {self.facility} CA: {exc}") from None
-        now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
-        if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
-            raise CertificateError(
-                f"certificate valid {certificate.not_valid_before_utc:%Y-%m-%d} .. "
-                f"{certificate.not_valid_after_utc:%Y-%m-%d}, now {now:%Y-%m-%d %H:%M}"
-            )
         cns = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        cn = str(cns[0].value) if cns else ""
-        if name is not None and cn != name:
-            raise CertificateError(f"certificate is for {cn!r}, not {name!r}")
         try:
             usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
         except x509.ExtensionNotFound:
             raise CertificateError("certificate has no key usage") from None
         if (usage.digital_signature if signing else usage.key_agreement) is not True:
             raise CertificateError("certificate key usage does not allow this use")
-        if self._revocations.is_certificate_revoked(
-            certificate.serial_number
-        ) or self._revocations.is_identity_revoked(cn):
-            raise CertificateRevokedError(f"certificate of {cn!r} is revoked")
         try:
             if signing:
-                key = verifier_from_key(certificate.public_key())
-                if self._revocations.is_key_revoked(key.fingerprint()):
-                    raise CertificateRevokedError(f"key of {cn!r} is revoked")
-                return key
-            pub = certificate.public_key()
-            if not isinstance(pub, ec.EllipticCurvePublicKey):
-                raise CertificateError("key-agreement certificate does not hold a P-256 key")
-            return EccPublicKey(pub)
+                key: Verifier | EccPublicKey = verifier_from_key(certificate.public_key())
+            else:
+                pub = certificate.public_key()
+                if not isinstance(pub, ec.EllipticCurvePublicKey):
+                    raise CertificateError("key-agreement certificate does not hold a P-256 key")
+                key = EccPublicKey(pub)
         except KeyFormatError as exc:
             raise CertificateError(f"unusable certified key: {exc}") from None
+        return _Checked(
+            cn=str(cns[0].value) if cns else "",
+            serial=certificate.serial_number,
+            not_before=certificate.not_valid_before_utc,
+            not_after=certificate.not_valid_after_utc,
+            key=key,
+            fingerprint=key.fingerprint() if isinstance(key, Verifier) else None,
+        )
+
+    def _check_current(self, checked: _Checked, name: str | None) -> None:
+        """What can change after a certificate was issued, or differs per use: the time,
+        the name it is presented for, and revocation (of it, its holder or its key)."""
+        now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
+        if not checked.not_before <= now <= checked.not_after:
+            raise CertificateError(
+                f"certificate valid {checked.not_before:%Y-%m-%d} .. "
+                f"{checked.not_after:%Y-%m-%d}, now {now:%Y-%m-%d %H:%M}"
+            )
+        if name is not None and checked.cn != name:
+            raise CertificateError(f"certificate is for {checked.cn!r}, not {name!r}")
+        if self._revocations.is_certificate_revoked(
+            checked.serial
+        ) or self._revocations.is_identity_revoked(checked.cn):
+            raise CertificateRevokedError(f"certificate of {checked.cn!r} is revoked")
+        if checked.fingerprint is not None and self._revocations.is_key_revoked(
+            checked.fingerprint
+        ):
+            raise CertificateRevokedError(f"key of {checked.cn!r} is revoked")
 
     def credential_validator(self) -> CredentialValidator:
-        """A session-handshake validator: the credential is a DER certificate from this CA."""
+        """A session-handshake validator: the credential is a DER certificate from this CA.
+
+        A certificate's CA signature, key usage and key are checked once per keystore (per
+        process): a device process of 200 devices otherwise verified each provider's
+        certificate 200 times, and each of the ward's first contacts paid for two ECDSA
+        verifications. Its validity period, the name it is presented for and revocation
+        are checked at every use."""
 
         def validate(name: str, credential: bytes) -> Verifier:
-            try:
-                cert = x509.load_der_x509_certificate(credential)
-            except ValueError:
-                raise CertificateError("credential is not a DER certificate") from None
-            key = self.validate_certificate(cert, name=name, signing=True)
-            assert isinstance(key, Verifier)
-            return key
+            checked = self._checked.get(credential)
+            if checked is None:
+                try:
+                    cert = x509.load_der_x509_certificate(credential)
+                except ValueError:
+                    raise CertificateError("credential is not a DER certificate") from None
+                checked = self._check_issued(cert, signing=True)
+                if len(self._checked) >= CHECKED_CERTIFICATES_MAX:
+                    self._checked.clear()  # a flood of certificates costs re-checks, not memory
+                self._checked[credential] = checked
+            self._check_current(checked, name)
+            assert isinstance(checked.key, Verifier)
+            return checked.key
 
         return validate
 

@@ -61,6 +61,13 @@ def matched_subscriptions(writer: Any) -> list[int]:
     return _matched(writer.get_matched_subscriptions)
 
 
+def matched_subscription_count(writer: Any) -> int:
+    """How many readers are matched to ``writer`` (Cyclone's PUBLICATION_MATCHED count:
+    no listing, so cheap enough for a check every second on each of hundreds of nodes)."""
+    status: Any = writer.get_publication_matched_status()
+    return int(status.current_count)
+
+
 def matched_publications(reader: Any) -> list[int]:
     """Instance handles of the writers matched to ``reader`` (see matched_subscriptions)."""
     return _matched(reader.get_matched_publications)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from cyclonedds.pub import DataWriter
 
 from iomt.errors import TransportError
-from iomt.runtime._dds import delete_entity, matched_subscriptions, write_raw
+from iomt.runtime._dds import delete_entity, matched_subscription_count, write_raw
 from iomt.runtime._wire import type_hash_user_data
 from iomt.runtime.api import Publisher
 from iomt.runtime.qos import QoSProfile
@@ -52,7 +52,7 @@ class DdsPublisher(Publisher[MsgT]):
         write_raw(self._writer, cdr)
 
     def get_subscription_count(self) -> int:
-        return len(matched_subscriptions(self._writer))
+        return matched_subscription_count(self._writer)
 
     def destroy(self) -> None:
         delete_entity(self._writer)
