@@ -65,7 +65,9 @@ def main() -> None:
                 w.clock.advance(SECOND)
                 w.store(dev, bpm)
                 n += 1
-                print("stored", dev.pseudonym, n, flush=True)
+                # one write per line: a kill cannot land between its words
+                sys.stdout.write(f"stored {dev.pseudonym} {n}\n")
+                sys.stdout.flush()
     raise SystemExit(f"{op}: not killed")
 
 

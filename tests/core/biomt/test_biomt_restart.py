@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import random
-import selectors
 import signal
 import subprocess
 import time
@@ -132,19 +131,14 @@ def test_restart_completes_a_remove_whose_process_was_killed(tmp_path: Path, pro
     w.close()
 
 
-def _read_until(proc: subprocess.Popen[str], acks: int, timeout_s: float) -> list[str]:
-    assert proc.stdout is not None
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    lines: list[str] = []
+def _read_until(procs: Any, proc: subprocess.Popen[str], acks: int, timeout_s: float) -> list[str]:
+    """The first ``acks`` "stored" lines, read by bytes: what was read past them stays with
+    the process for ``communicate`` (a text stream's read-ahead would lose it)."""
     deadline = time.monotonic() + timeout_s
-    while sum(line.startswith("stored ") for line in lines) < acks:
-        assert time.monotonic() < deadline, f"bolster too slow: {lines[-3:]}"
-        if sel.select(timeout=1):
-            line = proc.stdout.readline()
-            assert line, f"bolster exited: {proc.stderr.read() if proc.stderr else ''}"
-            lines.append(line.strip())
-    return lines
+    return [
+        procs.wait_for_line(proc, "stored ", max(0.1, deadline - time.monotonic())).strip()
+        for _ in range(acks)
+    ]
 
 
 @pytest.mark.slow
@@ -156,12 +150,15 @@ def test_a_bolster_killed_at_a_random_moment_loses_nothing_acknowledged(
     """Provisioning and storing in a loop; SIGKILL from outside, anywhere in an operation."""
     rng = random.Random(20260 + round_)
     proc = procs.start(str(CHILD), str(tmp_path), "loop")
-    lines = _read_until(proc, rng.randint(4, 30), 60)
+    lines = _read_until(procs, proc, rng.randint(4, 30), 60)
     time.sleep(rng.uniform(0, 0.02))  # land somewhere inside the next operation
     os.killpg(proc.pid, signal.SIGKILL)
     out, _err = proc.communicate(timeout=10)
     assert proc.returncode == -signal.SIGKILL
-    lines += out.splitlines()  # acknowledged before the kill, still in the pipe
+    # acknowledged before the kill, still in the pipe; a last line without its newline
+    # was cut short by the kill and never acknowledged
+    *complete, _cut = out.split("\n")
+    lines += complete
     acked: dict[str, int] = {}
     for line in lines:
         if line.startswith("stored "):
