@@ -7,11 +7,15 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 # The two peers install (Kilted builds iomt_interfaces with colcon: about a minute the first
 # time) while the code is linted and type-checked; a failure anywhere stops the rest.
-trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
+# Each runs in a process group of its own (set -m), so that stopping it also stops its pip
+# and colcon children.
+trap 'for job in $(jobs -p); do kill -- "-$job" 2>/dev/null || true; done' EXIT
+set -m
 scripts/ros2.sh kilted >/dev/null &
 kilted=$!
 scripts/ros2.sh jazzy >/dev/null &
 jazzy=$!
+set +m
 .venv/bin/ruff check src tests bench launch examples
 .venv/bin/ruff format --check src tests bench launch examples
 .venv/bin/mypy
