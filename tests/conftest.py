@@ -1,10 +1,14 @@
-"""Shared fixtures: a fresh DDS domain per test, and subprocesses that always get reaped."""
+"""Shared fixtures: a fresh DDS domain per test, and subprocesses that always get reaped.
+
+scripts/test.sh runs the suite on two pytest-xdist workers (``--dist loadfile``): a test
+file runs on one worker, so its module-scoped fixture (often a whole ward) starts once. A
+session-scoped fixture starts once per worker that needs it. Hypothesis has no deadline:
+tests check behaviour, and a second worker on two cores makes any example's time wander."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -13,15 +17,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+from domains import fresh_domain
 
 ROOT = Path(__file__).resolve().parents[1]
-_rng = random.SystemRandom()
+
+settings.register_profile("iomt", deadline=None)
+settings.load_profile("iomt")
 
 
 @pytest.fixture
 def domain_id() -> int:
     """A DDS domain of its own for this test (several test runs may share the machine)."""
-    return _rng.randint(1, 230)
+    return fresh_domain()
 
 
 class _Proc(subprocess.Popen[str]):

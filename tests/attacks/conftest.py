@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from attack_wards import (
     wait_for,
 )
 
+from domains import fresh_domain
 from netns import isolated
 
 
@@ -41,7 +41,7 @@ def launches() -> Iterator[list[Launch]]:
 @pytest.fixture(scope="session")
 def attacked_biomt_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AttackedRun]:
     run_dir = tmp_path_factory.mktemp("attacked") / "run"
-    domain = random.SystemRandom().randint(1, 230)
+    domain = fresh_domain()
     t0 = time.monotonic()
     with isolated() as prefix:
         launch = Launch(

@@ -12,7 +12,8 @@ issue 11::
         --victim hr_0 --x 3.0 --y 4.0
 
 Every one prints ``READY`` when its endpoints exist, and ``STATS {json}`` when it stops
-(SIGTERM/SIGINT, or the end of a flood). ``ReplyForger`` is also usable in-process.
+(SIGTERM/SIGINT, or the end of a flood; ``replies`` also prints them on SIGUSR1).
+``ReplyForger`` is also usable in-process.
 
 * **replies** -- finding 1: for every request it sees on the named services it writes
   ``copies`` replies carrying the request's own header (client id and sequence number, both
@@ -220,6 +221,7 @@ def cmd_replies(args: argparse.Namespace) -> int:
         name, _, kind = spec.partition("=")
         services[name] = srv_type(kind)
     forger = ReplyForger(node, services, copies=args.copies, misaddress=args.misaddress)
+    signal.signal(signal.SIGUSR1, lambda *_: _print("STATS", dict(forger.counts)))
     print("READY", flush=True)
     try:
         run.spin()

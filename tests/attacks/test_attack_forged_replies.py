@@ -19,6 +19,8 @@ from __future__ import annotations
 import copy
 import json
 import os
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,13 @@ def start_forger(
     proc = procs.start(*args)
     procs.wait_for_line(proc, "READY", 30)
     return proc
+
+
+def current_stats(procs: Any, proc: Any) -> dict[str, int]:
+    """The forger's counts so far (SIGUSR1 makes it print them)."""
+    proc.send_signal(signal.SIGUSR1)
+    line = procs.wait_for_line(proc, "STATS ", 10).strip()
+    return dict(json.loads(line[len("STATS ") :]))
 
 
 def stop_and_stats(proc: Any) -> dict[str, int]:
@@ -147,7 +156,8 @@ def test_forged_bolster_answers_neither_remove_a_device_nor_refuse_a_user(
             "the forger",
         )
         checker = ReplyChecker(ks.credential_validator())
-        for _ in range(5):
+
+        def ask() -> None:
             req = w.requester("dr_a").access("bolster_a", link.device.pseudonym, since=0)
             ask = BolsterService.Request(requester="dr_a", body=req.to_bytes())
             accept = bw.reply_check(
@@ -164,6 +174,16 @@ def test_forged_bolster_answers_neither_remove_a_device_nor_refuse_a_user(
             forged = copy.deepcopy(resp)
             forged.body = bytes(resp.body)[:-1] + bytes([resp.body[-1] ^ 1])
             assert not accept(forged)
+
+        for _ in range(5):
+            ask()
+        # The client saw the forger's reader, but the forger may not have seen the client's
+        # writer yet (discovery is per side): requests sent before then never reach it. Ask
+        # on until it has answered five of them, so the attack surely happened.
+        deadline = time.monotonic() + 20
+        while current_stats(procs, forger).get(f"{NS}/bolster_a/access", 0) < 5 * 4:
+            assert time.monotonic() < deadline, "the forger never saw five Access requests"
+            ask()
     finally:
         w.close()
         stats = stop_and_stats(forger)

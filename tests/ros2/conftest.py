@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from domains import fresh_domain
 
 ROOT = Path(__file__).resolve().parents[2]
 PEER = Path(__file__).with_name("peer.py")
@@ -105,7 +106,7 @@ def jazzy() -> Peer:
 @pytest.fixture
 def ros_domain() -> int:
     """A domain of its own (the rclpy peers also use it through ROS_DOMAIN_ID)."""
-    return random.SystemRandom().randint(1, 230)
+    return fresh_domain()
 
 
 @contextlib.contextmanager

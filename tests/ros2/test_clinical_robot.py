@@ -8,13 +8,13 @@ what the robot republishes; the values must be plausible vitals of patient 0 onl
 from __future__ import annotations
 
 import json
-import random
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from domains import fresh_domain
 from ros2.wards import nodes_of, ward
 
 pytestmark = [pytest.mark.dds, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -30,7 +30,7 @@ TOPICS = {
 def test_the_clinical_robot_reads_its_patients_vitals_end_to_end(
     ros2: Any, procs: Any, tmp_path: Path
 ) -> None:
-    domain = random.SystemRandom().randint(1, 230)
+    domain = fresh_domain()
     with ward(tmp_path / "ward", domain, runtime="rclpy", peer=ros2, robots=1) as (plan, _svc):
         devices = {
             n.name: n.params["capability"] for n in nodes_of(plan) if n.name in ("hr_0", "bp_0")

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 import iomt.msg
+from domains import fresh_domain
 from iomt.topology import LaunchPlan
 from ros2.wards import fqn, nodes_of, ward
 
@@ -27,9 +28,7 @@ BARE = "_CREATED_BY_BARE_DDS_APP_"
 
 @pytest.fixture(scope="module")
 def embedded_ward(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LaunchPlan, int]]:
-    import random
-
-    domain_id = random.SystemRandom().randint(1, 230)
+    domain_id = fresh_domain()
     with ward(tmp_path_factory.mktemp("ward"), domain_id) as (plan, _service):
         yield plan, domain_id
 

@@ -9,7 +9,6 @@ nodes, and a reading published by iomt arrives at the ROS 2 node.
 from __future__ import annotations
 
 import json
-import random
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from domains import fresh_domain
 from netns import lan
 
 pytestmark = [pytest.mark.dds, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -39,7 +39,7 @@ for i in range(600):
 def test_lan_config_meets_a_stock_ros2_node_on_another_host(
     ros2: Any, procs: Any, tmp_path: Path
 ) -> None:
-    domain = random.SystemRandom().randint(1, 230)
+    domain = fresh_domain()
     with lan(2) as net:
         talker = procs.start_with(
             *net.exec_prefix(0), sys.executable, "-c", IOMT_TALKER, str(domain), env=procs.env()

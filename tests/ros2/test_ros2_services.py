@@ -13,7 +13,6 @@ sealed readings, is examples/clinical_robot (test_clinical_robot.py).
 from __future__ import annotations
 
 import json
-import random
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from domains import fresh_domain
 from ros2.wards import nodes_of, ward
 
 pytestmark = [pytest.mark.dds, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -31,7 +31,7 @@ NONCE = list(range(16))
 
 
 def _domain() -> int:
-    return random.SystemRandom().randint(1, 230)
+    return fresh_domain()
 
 
 @pytest.fixture(scope="module")
