@@ -1,7 +1,7 @@
 """Bilal & Hassan at 400 devices: cost per request independent of ward size (issue 10).
 
     python bench/bench_scale_sharing.py [--requests 100000] [--concurrency 8]
-                                        [--latency-requests 10000] [--central-requests 20000]
+                                        [--latency-requests 100000] [--central-requests 20000]
                                         [--skip ...] [--domain 150] [--keep DIR] [--json]
 
 One invocation, four full launches (real processes on DDS, recorder on, crypto on):
@@ -50,7 +50,13 @@ def main() -> int:
     )
     parser.add_argument("--requests", type=int, default=100_000, help="dist400 requests")
     parser.add_argument("--central-requests", type=int, default=None, help="default: --requests")
-    parser.add_argument("--latency-requests", type=int, default=10_000)
+    parser.add_argument(
+        "--latency-requests",
+        type=int,
+        default=100_000,
+        help="requests in each latency run (the paper's 100,000: in 10,000 at 400 devices "
+        "half the requests overlap the 800 first contacts of 2 providers with 400 devices)",
+    )
     parser.add_argument("--concurrency", type=int, default=8, help="per provider (throughput)")
     parser.add_argument("--devices", type=int, default=400)
     parser.add_argument("--small", type=int, default=10, help="the small ward of the ratio")
