@@ -30,13 +30,9 @@ STRANGER = "iomt://ward1/stranger"
 NONCE = list(range(16))
 
 
-def _domain() -> int:
-    return fresh_domain()
-
-
 @pytest.fixture(scope="module")
 def distributed(ros2: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    domain = _domain()
+    domain = fresh_domain()
     with ward(tmp_path_factory.mktemp("distributed"), domain, runtime="rclpy", peer=ros2) as (
         plan,
         _service,
@@ -121,7 +117,7 @@ def test_a_stock_client_gets_answers_from_a_distributed_wards_services(
 
 
 def test_a_stock_client_gets_answers_from_the_central_server(ros2: Any, tmp_path: Path) -> None:
-    domain = _domain()
+    domain = fresh_domain()
     with ward(tmp_path, domain, runtime="rclpy", peer=ros2, mode="centralized", record=False):
         upload = _call(
             ros2,
@@ -144,7 +140,7 @@ def test_a_stock_client_gets_answers_from_the_central_server(ros2: Any, tmp_path
 def test_a_stock_client_gets_answers_from_bolster_and_cloud_services(
     ros2: Any, tmp_path: Path
 ) -> None:
-    domain = _domain()
+    domain = fresh_domain()
     with ward(tmp_path, domain, runtime="rclpy", peer=ros2, mode="biomt", record=False) as (
         plan,
         _service,
