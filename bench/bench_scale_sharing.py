@@ -26,6 +26,7 @@ process kind), PSS and ready time; the figures come from each run's report.json
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -79,6 +80,13 @@ def main() -> int:
         "(a checkout's src/, on PYTHONPATH), interleaved with this one, and print both",
     )
     parser.add_argument("--no-record", action="store_true", help="runs without the recorder")
+    parser.add_argument(
+        "--cpus",
+        choices=("auto", "split", "off"),
+        default="auto",
+        help="CPU placement of the ward's processes (iomt launch --cpus; default auto: "
+        "split while requests in flight <= CPUs)",
+    )
     parser.add_argument("--domain", type=int, default=150)
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--keep", type=Path, default=None, help="keep run dirs here")
@@ -89,6 +97,8 @@ def main() -> int:
         return ab(args)
 
     from iomt.experiments.sharing import ExperimentConfig, run
+
+    config_fields = {f.name for f in dataclasses.fields(ExperimentConfig)}
 
     lat = {"providers": args.latency_providers}
     runs: dict[str, tuple[str, int, int, int, dict[str, Any]]] = {
@@ -132,6 +142,8 @@ def main() -> int:
                     record=not args.no_record,
                     timeout_s=args.timeout,
                     extra=extra,
+                    # a baseline tree (--baseline-src) may predate CPU placement
+                    **({"cpus": args.cpus} if "cpus" in config_fields else {}),
                 )
             )
             trials.setdefault(tag, []).append(summary(report))
@@ -177,6 +189,7 @@ def ab(args: argparse.Namespace) -> int:
         passthrough += ["--central-requests", str(args.central_requests)]
     if args.no_record:
         passthrough.append("--no-record")
+    passthrough += ["--cpus", args.cpus]
     for i, tag in enumerate(tags):
         order = ["baseline", "current"] if i % 2 == 0 else ["current", "baseline"]
         for j, variant in enumerate(order):

@@ -4,6 +4,7 @@ reports built from the results files and the bag."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,9 @@ from iomt.experiments.sharing import ExperimentConfig, run
 pytestmark = [pytest.mark.dds, pytest.mark.slow]
 
 
-def _run(tmp_path: Path, domain_id: int, mode: str, requests: int = 120) -> dict:  # type: ignore[type-arg]
+def _run(
+    tmp_path: Path, domain_id: int, mode: str, requests: int = 120, cpus: str = "auto"
+) -> dict:  # type: ignore[type-arg]
     return run(
         ExperimentConfig(
             "scale_10",
@@ -25,13 +28,14 @@ def _run(tmp_path: Path, domain_id: int, mode: str, requests: int = 120) -> dict
             run_dir=tmp_path / mode,
             timeout_s=90,
             concurrency=2,
+            cpus=cpus,
         )
     )
 
 
 @pytest.mark.timeout(150)
 def test_distributed_framework_end_to_end(tmp_path: Path, domain_id: int) -> None:
-    report = _run(tmp_path, domain_id, "distributed")
+    report = _run(tmp_path, domain_id, "distributed", cpus="split")
     req = report["requests"]
     assert req["total"] == 120
     assert req["failed"] == 0, req
@@ -74,6 +78,12 @@ def test_distributed_framework_end_to_end(tmp_path: Path, domain_id: int) -> Non
     assert res["cpu_ms_per_request_by_kind"]["providers"] > 0
     assert res["memory_pss_mib"] > 0 and res["ready_s"] > 0
     assert "## Cost of the run" in (tmp_path / "distributed" / "report.md").read_text()
+    # --cpus split: the providers and the devices answering them on CPUs of their own
+    placement = res["cpu_placement"]
+    if len(os.sched_getaffinity(0)) >= 2:
+        assert set(placement) == {"providers", "devices_0"}
+        assert not set(placement["providers"]) & set(placement["devices_0"])
+        assert "providers on CPU" in (tmp_path / "distributed" / "report.md").read_text()
     # the provider exported what it received as FHIR vital signs
     bundles = list((tmp_path / "distributed" / "fhir").glob("*.json"))
     assert bundles

@@ -23,6 +23,7 @@ from iomt.errors import ConfigurationError, TransportError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from iomt.launch.affinity import CPU_POLICIES
     from iomt.topology import available
 
     parser = subparsers.add_parser(
@@ -136,6 +137,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--place 'devices_*=ip netns exec host2' (with --dds-config lan); COMMAND must exec "
         "the container in place (repeatable)",
     )
+    parser.add_argument(
+        "--cpus",
+        choices=CPU_POLICIES,
+        default="auto",
+        help="sharing wards: split pins the providers' process and the processes answering "
+        "it (devices, or the central server) to separate halves of the CPUs; off pins "
+        "nothing; auto splits while the workload keeps no more requests in flight than "
+        "there are CPUs (default auto)",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(func=run)
 
@@ -215,6 +225,7 @@ def run_experiment(args: argparse.Namespace) -> int:
         extra={"robots": args.robots} if args.robots else {},
         restart=_restart_policy(args),
         placement=dict(args.place),
+        cpus=args.cpus,
     )
     console = Console(stderr=True)
     console.print(
@@ -310,6 +321,7 @@ def run_biomt(args: argparse.Namespace) -> int:
 def run_plain(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from iomt.launch.affinity import resolve_policy
     from iomt.launch.service import LaunchService, ensure_domain_free, total_pss_bytes
     from iomt.runtime import Context
     from iomt.runtime.graph import GraphReader
@@ -336,6 +348,7 @@ def run_plain(args: argparse.Namespace) -> int:
         runtime=args.runtime,
         restart=_restart_policy(args),
         placement=dict(args.place),
+        cpus=resolve_policy(args.cpus, outstanding=None),  # no workload: auto pins nothing
     ) as service:
         console.print(
             f"[bold]{plan.topology}[/]: {plan.description} — starting "

@@ -38,6 +38,7 @@ def _domain(text: str) -> int:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from iomt.experiments.reproduce import PAPERS, SCALES, SHARING_MODES
+    from iomt.launch.affinity import CPU_POLICIES
 
     parser = subparsers.add_parser(
         "reproduce",
@@ -82,6 +83,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the providers also export what they received as FHIR bundles (off: not part "
         "of the papers' experiments)",
     )
+    parser.add_argument(
+        "--cpus",
+        choices=[p for p in CPU_POLICIES if p != "auto"],
+        default="off",
+        help="split: every sharing run's providers' process and the processes answering it "
+        "on separate halves of the CPUs; off: no pinning (default: one placement for the "
+        "whole sweep, so the scales compare)",
+    )
     parser.add_argument("--domain", type=_domain, default=None)
     parser.add_argument("--dds-config", default=None)
     parser.add_argument("--run-dir", type=Path, default=None)
@@ -116,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         record=not args.no_record,
         fhir=args.fhir,
+        cpus=args.cpus,
         domain_id=args.domain,
         dds_config=args.dds_config,
         run_dir=run_dir,

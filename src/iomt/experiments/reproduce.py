@@ -72,6 +72,9 @@ class ReproduceConfig:
     #: the providers' FHIR export at stop: not part of either paper's experiments, and at
     #: 100,000 requests most of a large ward's stopping time
     fhir: bool = False
+    #: CPU placement of every sharing run's processes (iomt.launch.affinity: split or off,
+    #: the same for the whole sweep so that its scales compare)
+    cpus: str = "off"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -208,6 +211,7 @@ def _one(
                 extra={"fhir": cfg.fhir, **cfg.extra},
                 audit_later=cfg.record,
                 check_domain=check_domain,
+                cpus=cfg.cpus,
             ),
             on_progress=lambda s: progress(int(s["done"]), int(s["total"])),
         )
@@ -272,6 +276,7 @@ def method(cfg: ReproduceConfig) -> dict[str, Any]:
         "recorder": cfg.record,
         "requests_per_run": cfg.requests,
         "fhir_export": cfg.fhir,
+        "cpus": cfg.cpus,
     }
 
 
@@ -324,6 +329,12 @@ def render_markdown(doc: dict[str, Any]) -> str:
             "; the providers' FHIR export on."
             if m.get("fhir_export")
             else "; the providers' FHIR export off (`--fhir` turns it on)."
+        )
+        + (
+            " The providers' process and the processes answering it ran on separate halves "
+            "of the CPUs (`--cpus split`)."
+            if m.get("cpus", "off") == "split"
+            else ""
         ),
         "* So absolute times are this machine's and include DDS, Python and real "
         "cryptography; compare the trends (with the device count, between the modes) with "

@@ -143,6 +143,17 @@ def render_lines(res: dict[str, Any]) -> list[str]:
         f"Start-up used {f(res['cpu_s_startup'], '.1f')} CPU s; during the workload the run "
         f"kept {f(res['cpu_share_of_cores'], '.0%')} of the machine's cores busy.",
     ]
+    placement = res.get("cpu_placement")
+    if placement is not None:
+        pinned = ", ".join(
+            f"{name} on CPU {','.join(map(str, cpus))}" for name, cpus in sorted(placement.items())
+        )
+        lines += [
+            "",
+            f"CPUs (--cpus): {pinned}; every other process on any."
+            if pinned
+            else "CPUs (--cpus): no process pinned.",
+        ]
     warmup = res.get("warmup_s") or {}
     if "requesting" in warmup:
         lines += [

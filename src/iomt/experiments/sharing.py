@@ -33,6 +33,7 @@ from iomt.errors import ConfigurationError, TransportError
 from iomt.experiments import resources
 from iomt.experiments.at_rest import at_rest_line, at_rest_report
 from iomt.experiments.stats import summarize_ms
+from iomt.launch.affinity import resolve_policy
 from iomt.launch.provision import provision
 from iomt.launch.service import (
     LaunchService,
@@ -84,6 +85,8 @@ class ExperimentConfig:
     #: leave the bag's audit (Fig. 6's numbers) to ``complete_audit``: ``iomt reproduce``
     #: runs it at the lowest CPU priority while the next run goes
     audit_later: bool = False
+    #: CPU placement of the ward's processes (iomt.launch.affinity: auto, split or off)
+    cpus: str = "auto"
 
     def resolved_run_dir(self) -> Path:
         return self.run_dir or Path("runs") / (
@@ -184,9 +187,10 @@ def _run(cfg: ExperimentConfig, *, on_progress: ProgressCallback | None = None) 
             runtime=cfg.runtime,
             restart=cfg.restart,
             placement=cfg.placement,
+            cpus=resolve_policy(cfg.cpus, outstanding=len(providers) * cfg.concurrency),
         ) as service:
             timings["ready_s"] = round(service.start(ready_timeout_s=180), 3)
-            cpu["at_ready"] = resources.cpu_sample(service)
+            cpu.update(at_ready=resources.cpu_sample(service), placement=service.cpu_placement)
             t_work = time.monotonic()
             cpu["t_ready"] = t_work
             try:
@@ -240,6 +244,7 @@ def _resources(
         pss_mib=pss,
     )
     summary["warmup_s"] = _warmup(run_dir, cpu["t_ready"])
+    summary["cpu_placement"] = {k: list(v) for k, v in cpu["placement"].items()}
     return summary
 
 

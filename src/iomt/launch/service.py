@@ -23,6 +23,10 @@ to close the race with a launcher that died first): SIGKILL the launcher and its
 stops with it. PDEATHSIG follows the *thread* that started the child: start and supervise
 from one long-lived thread (the main thread, as ``iomt launch`` does).
 
+**CPUs.** ``cpus="split"`` pins the providers' process and the processes answering it to
+disjoint halves of the CPUs (:mod:`iomt.launch.affinity`; ``cpu_placement`` says which);
+each container pins itself before it starts a thread (``--cpus``), restarts included.
+
 **Placement.** ``placement`` maps process-name patterns (fnmatch) to a command prefix that
 runs the container elsewhere: ``{"devices_*": ["ip", "netns", "exec", "host2"]}``. The
 prefix must exec the container in place (``ip netns exec``, ``nsenter``, ``chroot``: the
@@ -49,6 +53,7 @@ from typing import Any
 import psutil
 
 from iomt.errors import ConfigurationError, TransportError
+from iomt.launch.affinity import cpu_plan
 from iomt.topology.registry import WARD_NAMESPACES
 from iomt.topology.spec import LaunchPlan, ProcessSpec
 
@@ -144,7 +149,7 @@ class RunningProcess:
 
 
 class LaunchService:
-    def __init__(
+    def __init__(  # noqa: PLR0913  (keyword-only after the plan: how each process is run)
         self,
         plan: LaunchPlan,
         *,
@@ -157,6 +162,7 @@ class LaunchService:
         python: str | None = None,
         restart: RestartPolicy = NO_RESTARTS,
         placement: Mapping[str, Sequence[str]] | None = None,
+        cpus: str = "off",
     ) -> None:
         self.plan = plan
         self.runtime = runtime
@@ -169,6 +175,8 @@ class LaunchService:
         self.extra_env = extra_env or {}
         self.restart = restart
         self.placement = {k: list(v) for k, v in (placement or {}).items()}
+        # process name -> the CPUs it is pinned to (iomt.launch.affinity; the others: any)
+        self.cpu_placement = cpu_plan((p.name for p in plan.processes), cpus)
         self.processes: list[RunningProcess] = []
         self.crashes: list[Crash] = []
         self.lost: list[str] = []
@@ -216,6 +224,8 @@ class LaunchService:
             cmd += ["--domain", str(self.domain_id)]
         if self.dds_config:
             cmd += ["--dds-config", self.dds_config]
+        if proc.name in self.cpu_placement:
+            cmd += ["--cpus", ",".join(map(str, self.cpu_placement[proc.name]))]
         return cmd
 
     def _popen(

@@ -147,6 +147,17 @@ def die_with_launcher() -> bool:
     return os.getppid() == int(expected)
 
 
+def _cpu_list(text: str) -> frozenset[int]:
+    """``"0,2"`` -> {0, 2} (argparse reports anything else as a usage error)."""
+    try:
+        cpus = frozenset(int(part) for part in text.split(","))
+    except ValueError:
+        cpus = frozenset()
+    if not cpus or min(cpus) < 0:
+        raise argparse.ArgumentTypeError(f"expected CPU numbers like 0,1, got {text!r}")
+    return cpus
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if not die_with_launcher():
         print("container: the launcher is gone; not starting", file=sys.stderr)
@@ -164,7 +175,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--ready-file", default=None, help="also write READY to this file (for supervisors)"
     )
+    parser.add_argument(
+        "--cpus",
+        default=None,
+        type=_cpu_list,
+        help="run only on these CPUs, e.g. 0,1 (set before any thread starts, so every "
+        "thread of the process inherits it)",
+    )
     args = parser.parse_args(argv)
+    if args.cpus is not None:
+        try:
+            os.sched_setaffinity(0, args.cpus)
+        except OSError as exc:
+            print(f"container: --cpus {sorted(args.cpus)}: {exc}", file=sys.stderr)
+            return 2
     # Nodes write readings, ledgers and keys: owner-only, whoever started the container.
     os.umask(0o077)
     logging.basicConfig(
