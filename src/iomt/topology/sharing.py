@@ -60,6 +60,8 @@ CONCURRENCY = 4
 SAMPLE_PERIOD_S = 1.0
 START_DELAY_S = 3.0
 ANNOUNCE_PERIOD_S = 20.0  # the paper's registration period
+#: the case study's conversion deadline (its first order to a converter waits for discovery)
+CASE_STUDY_CONVERT_TIMEOUT_S = 5.0
 
 
 def deal_capabilities(
@@ -367,6 +369,11 @@ def case_study_plan(
                 seed=seed,
                 storage_dir=str(run / "storage"),
                 results=str(run / "results" / "devices.jsonl"),
+                # A device's first order to a converter also waits for discovery to match
+                # the converter's service (its client is made then); on a loaded machine
+                # that alone took over the default 1 s, and the demo's one CP-ABE request
+                # was refused ("no response in time").
+                convert_timeout_s=CASE_STUDY_CONVERT_TIMEOUT_S,
             ),
         )
 
