@@ -11,21 +11,15 @@ The driver itself (the process following ``/iomt/progress``) counts as ``driver`
 from __future__ import annotations
 
 import os
-import re
 from collections import defaultdict
 from typing import Any
 
 import psutil
 
 from iomt.launch.service import LaunchService
+from iomt.topology.spec import process_kind
 
 DRIVER = "driver"
-_GROUP_NUMBER = re.compile(r"_\d+$")
-
-
-def process_kind(name: str) -> str:
-    """``devices_3`` -> ``devices``; ``providers`` -> ``providers``."""
-    return _GROUP_NUMBER.sub("", name)
 
 
 def cpu_sample_of_driver() -> float:

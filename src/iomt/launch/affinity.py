@@ -22,10 +22,10 @@ both sides (a BIoMT ward, the case study), or a machine with one CPU, is not pin
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Collection, Iterable
 
 from iomt.errors import ConfigurationError
+from iomt.topology.spec import process_kind
 
 __all__ = ["CPU_POLICIES", "cpu_plan", "resolve_policy"]
 
@@ -33,13 +33,7 @@ __all__ = ["CPU_POLICIES", "cpu_plan", "resolve_policy"]
 #: answerers on disjoint halves of the CPUs; ``off``: no pinning
 CPU_POLICIES = ("auto", "split", "off")
 
-_GROUP_NUMBER = re.compile(r"_\d+$")
 _ASKERS = frozenset({"providers"})
-
-
-def _kind(name: str) -> str:
-    """``devices_3`` -> ``devices`` (processes of one kind are numbered groups)."""
-    return _GROUP_NUMBER.sub("", name)
 
 
 def resolve_policy(
@@ -68,7 +62,7 @@ def cpu_plan(
     cpus = sorted(os.sched_getaffinity(0) if available is None else available)
     if policy == "off" or len(cpus) < 2:
         return {}
-    kinds = {_kind(n) for n in names}
+    kinds = {process_kind(n) for n in names}
     # Who answers the providers: the central server in the centralized baseline (the
     # devices only upload to it there), else the devices themselves.
     answerers = frozenset({"central"}) if "central" in kinds else frozenset({"devices"})
@@ -78,7 +72,7 @@ def cpu_plan(
     askers_cpus, answerers_cpus = tuple(cpus[:half]), tuple(cpus[half:])
     plan: dict[str, tuple[int, ...]] = {}
     for name in names:
-        kind = _kind(name)
+        kind = process_kind(name)
         if kind in _ASKERS:
             plan[name] = askers_cpus
         elif kind in answerers:

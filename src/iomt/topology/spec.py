@@ -6,6 +6,7 @@ supervisor and the ROS 2 launch files only render it. Nothing here starts anythi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -131,6 +132,15 @@ class LaunchPlan:
             if proc.name == name:
                 return proc
         raise ConfigurationError(f"topology {self.topology} has no process {name!r}")
+
+
+_GROUP_NUMBER = re.compile(r"_\d+$")
+
+
+def process_kind(name: str) -> str:
+    """``devices_3`` -> ``devices``; ``providers`` -> ``providers`` (the groups
+    :func:`split_into_groups` numbers are one kind)."""
+    return _GROUP_NUMBER.sub("", name)
 
 
 def split_into_groups(
