@@ -153,7 +153,7 @@ class FakeNode:
     def __init__(self) -> None:
         self.clients: list[tuple[Any, str]] = []
 
-    def create_client(self, srv_type: Any, name: str) -> str:
+    def create_client(self, srv_type: Any, name: str, *, shared: bool = False) -> str:
         self.clients.append((srv_type, name))
         return name
 

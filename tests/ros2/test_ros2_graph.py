@@ -65,6 +65,15 @@ def test_a_stock_ros2_node_sees_every_iomt_node_topic_and_service(
     hr0 = graph["by_node"]["/ward1/hr_0"]
     assert "/ward1/hr_0/data_share" in hr0["services"]
     assert any(t.startswith("/iomt/registration/") for t in hr0["publishers"])
+    # A process's nodes share one DDS reader per radio cell and one DDS client per peer
+    # service (iomt.runtime.shared); `ros2 node info` still shows it under each of them.
+    for node in nodes_of(plan):
+        info = graph["by_node"][fqn(node)]
+        if node.factory.endswith("device_node"):
+            assert any(t.startswith("/iomt/registration/") for t in info["subscriptions"]), node
+        if node.factory.endswith("provider_node"):
+            asked = [s for s in info["clients"] if s.endswith("/data_share")]
+            assert len(asked) >= 2, (fqn(node), info["clients"])
 
 
 def test_per_topic_endpoint_info_carries_iomt_type_hashes(

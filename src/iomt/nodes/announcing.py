@@ -124,10 +124,13 @@ class Announcer:
         self._pub = node.create_publisher(
             Registration, cell_topic(cell_of(x, y, size)), ANNOUNCE_QOS
         )
-        # raw: the process decodes each announcement once for all its devices
+        # raw: the process decodes each announcement once for all its devices; shared: the
+        # process's devices that hear a cell share one DDS reader of it
         on_cdr: Any = self._on_registration
         for cell in nearby_cells(x, y, size):
-            node.create_subscription(Registration, cell_topic(cell), on_cdr, HEAR_QOS, raw=True)
+            node.create_subscription(
+                Registration, cell_topic(cell), on_cdr, HEAR_QOS, raw=True, shared=True
+            )
         node.create_timer(period_s, self._announce)
         node.create_timer(period_s, self._expire)
         # First announcement soon after start, not a whole period later.

@@ -162,7 +162,10 @@ class Endpoints:
         key = f"{peer_uri}#{service}"
         client = self._clients.get(key)
         if client is None:
-            client = self._node.create_client(srv_type, f"{fqn_of(peer_uri)}/{service}")
+            # shared: the process's providers that ask this peer share one DDS client
+            client = self._node.create_client(
+                srv_type, f"{fqn_of(peer_uri)}/{service}", shared=True
+            )
             self._clients[key] = client
         return client
 

@@ -3,7 +3,8 @@
 Each is made once per neighbour, when first needed: a conversion plan reaching the
 neighbour, or -- for the few neighbours a plan tries first
 (:meth:`iomt.core.device.DeviceCore.prepares_converter`) -- as soon as it registers, so
-that its endpoints are matched before the first request needs them.
+that its endpoints are matched before the first request needs them. The process's devices
+that call the same neighbour share one DDS client of it (``iomt.runtime.shared``).
 """
 
 from __future__ import annotations
@@ -30,14 +31,16 @@ class PeerClients:
     def convert(self, peer_uri: str) -> Client:
         client = self._convert.get(peer_uri)
         if client is None:
-            client = self._node.create_client(Convert, f"{fqn_of(peer_uri)}/convert")
+            client = self._node.create_client(Convert, f"{fqn_of(peer_uri)}/convert", shared=True)
             self._convert[peer_uri] = client
         return client
 
     def handshake(self, peer_uri: str) -> Client:
         client = self._handshake.get(peer_uri)
         if client is None:
-            client = self._node.create_client(SessionHandshake, f"{fqn_of(peer_uri)}/handshake")
+            client = self._node.create_client(
+                SessionHandshake, f"{fqn_of(peer_uri)}/handshake", shared=True
+            )
             self._handshake[peer_uri] = client
         return client
 

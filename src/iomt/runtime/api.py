@@ -240,7 +240,9 @@ class RuntimeContext(ABC):
         qos: QoSProfile,
         *,
         raw: bool,
-    ) -> Subscription[MsgT]: ...
+        shared: bool = False,
+    ) -> Subscription[MsgT]:
+        """``shared``: the process's nodes may share one endpoint (a runtime may ignore it)."""
 
     @abstractmethod
     def create_service(
@@ -261,7 +263,10 @@ class RuntimeContext(ABC):
         srv_type: ServiceType[Any, Any, Any, Any],
         name: str,
         qos: QoSProfile,
-    ) -> Client: ...
+        *,
+        shared: bool = False,
+    ) -> Client:
+        """``shared``: the process's nodes may share one endpoint (a runtime may ignore it)."""
 
     @abstractmethod
     def create_timer(

@@ -65,6 +65,9 @@ _LOG_EVERY = 1000
 class _Call:
     future: Future[Any]
     accept: Accept | None
+    # who made the call: this client, or one node's handle on it when nodes share it
+    # (iomt.runtime.shared); a refused reply counts against that caller
+    owner: Any = None
 
 
 class DdsClient(Waitable, Client):
@@ -114,7 +117,9 @@ class DdsClient(Waitable, Client):
 
     # -- calling ------------------------------------------------------------------------------
 
-    def call_async(self, request: Any, accept: Accept | None = None) -> Future[Any]:
+    def call_async(
+        self, request: Any, accept: Accept | None = None, *, owner: Any = None
+    ) -> Future[Any]:
         if not isinstance(request, self._types.Request):
             raise TypeError(
                 f"{self.service_name} takes {self._types.Request.__name__}, "
@@ -123,7 +128,7 @@ class DdsClient(Waitable, Client):
         seq = next_request_seq()
         future: Future[Any] = Future()
         with self._lock:
-            self._pending[seq] = _Call(future, accept)
+            self._pending[seq] = _Call(future, accept, owner)
         try:
             self._writer.write(self.srv_type.request_to_wire(request, self.client_guid, seq))
         except Exception as exc:
@@ -138,10 +143,12 @@ class DdsClient(Waitable, Client):
         request: Any,
         timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
         accept: Accept | None = None,
+        *,
+        owner: Any = None,
     ) -> Any:
         """Send ``request`` and wait for its response; ``ServiceTimeoutError`` at the deadline."""
         ws, guard = self._private_waitset()
-        future = self.call_async(request, accept)
+        future = self.call_async(request, accept, owner=owner)
         # Only a synchronous caller needs waking when another thread completes its future
         # (a guard-condition set is a C call: not paid on the asynchronous path).
         future.add_done_callback(lambda _f: guard.set(True))
@@ -179,6 +186,14 @@ class DdsClient(Waitable, Client):
                     del self._pending[seq]
         future.cancel()
 
+    def cancel_calls_of(self, owner: Any) -> None:
+        """Cancel the pending calls ``owner`` made (a node's handle is going away)."""
+        with self._lock:
+            mine = [seq for seq, call in self._pending.items() if call.owner is owner]
+            calls = [self._pending.pop(seq) for seq in mine]
+        for call in calls:
+            call.future.cancel()
+
     # -- replies ------------------------------------------------------------------------------
 
     def execute(self) -> None:
@@ -209,7 +224,7 @@ class DdsClient(Waitable, Client):
             except Exception as exc:
                 self.dropped += 1
                 if call.accept is not None:  # a patient call: anyone can write garbage
-                    self._refused(seq, f"does not decode: {exc}")
+                    self._refused(seq, call, f"does not decode: {exc}")
                     continue
                 if self._take(seq, call):
                     call.future.set_exception(
@@ -218,7 +233,7 @@ class DdsClient(Waitable, Client):
                         )
                     )
                 continue
-            if call.accept is not None and not self._accepts(call.accept, response, seq):
+            if call.accept is not None and not self._accepts(call, response, seq):
                 continue
             if self._take(seq, call):
                 call.future.set_result(response)
@@ -231,18 +246,21 @@ class DdsClient(Waitable, Client):
             del self._pending[seq]
             return True
 
-    def _accepts(self, accept: Accept, response: Any, seq: int) -> bool:
+    def _accepts(self, call: _Call, response: Any, seq: int) -> bool:
+        assert call.accept is not None
         try:
-            if accept(response):
+            if call.accept(response):
                 return True
             why = "failed its acceptance check"
         except Exception as exc:  # a check that raises refuses
             why = f"failed its acceptance check: {exc}"
-        self._refused(seq, why)
+        self._refused(seq, call, why)
         return False
 
-    def _refused(self, seq: int, why: str) -> None:
+    def _refused(self, seq: int, call: _Call, why: str) -> None:
         self.rejected += 1
+        if call.owner is not None:
+            call.owner.rejected += 1
         level = logging.WARNING if self.rejected % _LOG_EVERY == 1 else logging.DEBUG
         log.log(
             level,

@@ -32,6 +32,7 @@ from iomt.runtime.executor import Executor
 from iomt.runtime.publisher import DdsPublisher
 from iomt.runtime.qos import QoSProfile, qos_profile_latched
 from iomt.runtime.service import DdsService
+from iomt.runtime.shared import SharedClient, SharedReader, SharedSubscription
 from iomt.runtime.subscription import DdsSubscription
 from iomt.runtime.timer import Timer
 
@@ -44,6 +45,14 @@ DISCOVERY_INFO_TOPIC = "ros_discovery_info"
 # Announce the graph at most this often: every announcement carries all of the process's
 # endpoints, so announcing per endpoint costs O(n^2) when a node creates n of them.
 GRAPH_COALESCE_S = 0.05
+
+
+@dataclass
+class _Shared:
+    """A shared endpoint and how many handles each node holds on it."""
+
+    entity: DdsClient | SharedReader
+    holders: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -110,6 +119,7 @@ class Context(api.RuntimeContext):
         self._topics: dict[tuple[str, type], Topic[Any]] = {}
         self._client_service_ids = 0
         self._nodes: dict[int, _NodeEntities] = {}
+        self._shared: dict[tuple[Any, ...], _Shared] = {}
         self._batch_depth = 0
         self._graph_dirty = False
         self._flush_pending = False
@@ -172,7 +182,23 @@ class Context(api.RuntimeContext):
         qos: QoSProfile,
         *,
         raw: bool,
+        shared: bool = False,
     ) -> api.Subscription[MsgT]:
+        if shared:
+            key = ("subscription", topic, msg_type, qos, raw)
+            dds_topic = naming.topic_to_dds(topic)
+            reader = self._share(
+                key, node, lambda: SharedReader(self, msg_type, topic, dds_topic, qos, raw=raw)
+            )
+            assert isinstance(reader, SharedReader)
+            handle: SharedSubscription[MsgT] = SharedSubscription(
+                reader, callback, lambda: self._unshare(key, node._key)
+            )
+            reader.join(handle)
+            self.add_endpoint(node._key, reader.gid, is_writer=False)
+            node._add_waitable(reader)
+            node._add_waitable(reader.replay)
+            return handle
         sub = DdsSubscription(
             self, msg_type, topic, naming.topic_to_dds(topic), callback, qos, raw=raw
         )
@@ -205,13 +231,26 @@ class Context(api.RuntimeContext):
         srv_type: ServiceType[Any, Any, Any, Any],
         name: str,
         qos: QoSProfile,
+        *,
+        shared: bool = False,
     ) -> api.Client:
-        cli = DdsClient(self, srv_type, name, naming.service_to_dds(name), qos)
+        handle: api.Client
+        if shared:
+            key = ("client", name, srv_type, qos)
+            base = self._share(
+                key, node, lambda: DdsClient(self, srv_type, name, naming.service_to_dds(name), qos)
+            )
+            assert isinstance(base, DdsClient)
+            cli = base
+            handle = SharedClient(base, lambda: self._unshare(key, node._key))
+        else:
+            cli = DdsClient(self, srv_type, name, naming.service_to_dds(name), qos)
+            handle = cli
         with self.graph_batch():
             self.add_endpoint(node._key, cli.writer_gid, is_writer=True)
             self.add_endpoint(node._key, cli.reader_gid, is_writer=False)
         node._add_waitable(cli)
-        return cli
+        return handle
 
     def create_timer(
         self, node: api.NodeHandle, period_s: float, callback: Callable[[], None]
@@ -219,6 +258,52 @@ class Context(api.RuntimeContext):
         timer = Timer(period_s, callback)
         node._add_timer(timer)
         return timer
+
+    # -- endpoints the process's nodes share (iomt.runtime.shared) -------------------------------
+
+    def _share(
+        self,
+        key: tuple[Any, ...],
+        node: api.NodeHandle,
+        make: Callable[[], DdsClient | SharedReader],
+    ) -> DdsClient | SharedReader:
+        with self._lock:
+            entry = self._shared.get(key)
+            if entry is None:
+                entry = self._shared[key] = _Shared(make())
+                entry.entity.shared = True
+            entry.holders[node._key] = entry.holders.get(node._key, 0) + 1
+            return entry.entity
+
+    def _unshare(self, key: tuple[Any, ...], node_key: int) -> None:
+        """A node let go of a handle: the node stops listing the endpoint once it holds no
+        other handle on it, and the endpoint goes with the last holder."""
+        with self._lock:
+            entry = self._shared.get(key)
+            if entry is None:
+                return
+            left = entry.holders.get(node_key, 0) - 1
+            if left > 0:
+                entry.holders[node_key] = left
+                return
+            entry.holders.pop(node_key, None)
+            entity = entry.entity
+            gids = (
+                (entity.writer_gid, entity.reader_gid)
+                if isinstance(entity, DdsClient)
+                else (entity.gid,)
+            )
+            for gid in gids:
+                self.remove_endpoint(node_key, gid)
+            if entry.holders:
+                return
+            del self._shared[key]
+        entity.destroy()
+
+    def shared_endpoints(self) -> int:
+        """How many shared endpoints the process has (clients and readers)."""
+        with self._lock:
+            return len(self._shared)
 
     # -- the graph as ROS 2 tools see it ------------------------------------------------------
 

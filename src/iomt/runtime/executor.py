@@ -68,8 +68,11 @@ class Executor(api.Executor):
             if node not in self._nodes:
                 return
             self._nodes.remove(node)
+            # a shared endpoint stays attached while another node here holds it
+            held = {id(w) for other in self._nodes for w in other.waitables if w.shared}
             for waitable in node.waitables:
-                self.remove_waitable(waitable)
+                if id(waitable) not in held:
+                    self.remove_waitable(waitable)
             node._set_executor(None)
 
     @property

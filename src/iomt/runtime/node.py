@@ -92,10 +92,19 @@ class Node:
         qos_profile: QoSProfile | int = 10,
         *,
         raw: bool = False,
+        shared: bool = False,
     ) -> Subscription[MsgT]:
-        """``raw=True`` hands the callback the CDR bytes instead of a message (recorders)."""
+        """``raw=True`` hands the callback the CDR bytes instead of a message (recorders);
+        ``shared=True`` lets the process's nodes that subscribe alike share one DDS reader
+        (``iomt.runtime.shared``)."""
         sub = self.context.create_subscription(
-            self, msg_type, self.resolve_name(topic), callback, _profile(qos_profile), raw=raw
+            self,
+            msg_type,
+            self.resolve_name(topic),
+            callback,
+            _profile(qos_profile),
+            raw=raw,
+            shared=shared,
         )
         self.subscriptions.append(sub)
         return sub
@@ -123,8 +132,13 @@ class Node:
         srv_name: str,
         *,
         qos_profile: QoSProfile = qos_profile_services_default,
+        shared: bool = False,
     ) -> Client:
-        cli = self.context.create_client(self, srv_type, self.resolve_name(srv_name), qos_profile)
+        """``shared=True`` lets the process's nodes that call the same service share one DDS
+        client (``iomt.runtime.shared``); each call stays this node's."""
+        cli = self.context.create_client(
+            self, srv_type, self.resolve_name(srv_name), qos_profile, shared=shared
+        )
         self.clients.append(cli)
         return cli
 
@@ -156,8 +170,9 @@ class Node:
             timer.cancel()
         entities: list[Any] = [*self.subscriptions, *self.services, *self.clients]
         known = {id(e) for e in entities}
-        # Waitables a node made itself (a recorder's raw readers) go too.
-        entities += [w for w in self.waitables if id(w) not in known]
+        # Waitables a node made itself (a recorder's raw readers) go too; shared ones go
+        # with their last handle (in entities).
+        entities += [w for w in self.waitables if id(w) not in known and not w.shared]
         for entity in (*entities, *self.publishers):
             entity.destroy()
         for group in (self.subscriptions, self.services, self.clients, self.publishers):

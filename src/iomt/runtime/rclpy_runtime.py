@@ -686,7 +686,9 @@ class RclpyContext(api.RuntimeContext):
         qos: QoSProfile,
         *,
         raw: bool,
+        shared: bool = False,
     ) -> api.Subscription[MsgT]:
+        # rclpy makes an endpoint per node; there is nothing to share at this level
         return RclpySubscription(self.ros_node(node), msg_type, topic, callback, qos, raw=raw)
 
     def create_service(
@@ -707,6 +709,8 @@ class RclpyContext(api.RuntimeContext):
         srv_type: ServiceType[Any, Any, Any, Any],
         name: str,
         qos: QoSProfile,
+        *,
+        shared: bool = False,
     ) -> api.Client:
         return RclpyClient(self.ros_node(node), srv_type, name, qos)
 

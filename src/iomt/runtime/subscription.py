@@ -69,10 +69,13 @@ class DdsSubscription(Waitable, Subscription[MsgT]):
                         exc,
                     )
                     continue
-            try:
-                self.callback(msg)
-            except Exception:
-                log.exception("%s: subscription callback failed", self.topic_name)
+            self._deliver(msg, info)
+
+    def _deliver(self, msg: Any, info: Any) -> None:
+        try:
+            self.callback(msg)
+        except Exception:
+            log.exception("%s: subscription callback failed", self.topic_name)
 
     def get_publisher_count(self) -> int:
         return len(matched_publications(self._reader))

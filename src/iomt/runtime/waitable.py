@@ -17,6 +17,9 @@ class Waitable(ABC):
     """An entity with a DDS condition; ``execute`` runs on the executor's thread."""
 
     condition: Any
+    #: held by several nodes of the process (iomt.runtime.shared): a node that goes leaves
+    #: it to the others, and it is destroyed with its last handle, not with a node
+    shared: bool = False
 
     @abstractmethod
     def execute(self) -> None:
