@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -114,3 +117,74 @@ def test_iomt_launch_reports_all_nodes_visible(tmp_path: Path, domain_id: int, p
     assert set(summary["exit_codes"].values()) == {0}
     for log in (tmp_path / "logs").glob("*.log"):
         assert "Traceback" not in log.read_text(), log
+
+
+def _cyclone_threads(pid: int) -> set[str]:
+    names = {(t / "comm").read_text().strip() for t in Path(f"/proc/{pid}/task").iterdir()}
+    return names & {"recv", "tev", "dq.builtins", "gc"}
+
+
+@pytest.mark.dds
+@pytest.mark.timeout(60)
+def test_a_container_started_early_joins_dds_only_after_its_go(
+    tmp_path: Path, domain_id: int, procs
+) -> None:
+    """A later stage's processes start with the first and import their node modules, but
+    stay off DDS until the launcher's go file: the recorder is subscribed before anyone
+    else is on the bus."""
+    spec = tmp_path / "sensors.json"
+    spec.write_text(json.dumps(load("demo").processes[0].to_json()), encoding="utf-8")
+    go, ready = tmp_path / "stage_0.go", tmp_path / "sensors.ready"
+    args = ["--spec", str(spec), "--domain", str(domain_id), "--ready-file", str(ready)]
+    proc = procs.start("-m", "iomt.runtime.container", *args, "--start-after", str(go))
+    time.sleep(2.0)  # long enough to import and, were it not waiting, to be READY
+    assert proc.poll() is None and not ready.exists()
+    assert _cyclone_threads(proc.pid) == set()
+    go.write_text("GO\n")
+    procs.wait_for_line(proc, "READY", 30)
+    deadline = time.monotonic() + 10  # the file follows the line
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ready.exists() and _cyclone_threads(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+
+
+@pytest.mark.timeout(60)
+def test_a_container_waiting_for_its_go_stops_cleanly_or_refuses_a_bad_spec(
+    tmp_path: Path, procs
+) -> None:
+    spec = tmp_path / "sensors.json"
+    spec.write_text(json.dumps(load("demo").processes[0].to_json()), encoding="utf-8")
+    never = str(tmp_path / "never.go")
+    waiting = procs.start(
+        "-m", "iomt.runtime.container", "--spec", str(spec), "--start-after", never
+    )
+    time.sleep(1.0)
+    waiting.send_signal(signal.SIGTERM)
+    assert waiting.wait(10) == 0
+    raw = json.loads(spec.read_text())
+    raw["nodes"][0]["factory"] = "iomt.nodes.nowhere:sensor"
+    spec.write_text(json.dumps(raw), encoding="utf-8")
+    bad = procs.start("-m", "iomt.runtime.container", "--spec", str(spec), "--start-after", never)
+    _, err = bad.communicate(timeout=30)
+    assert bad.returncode == 2 and "cannot load node factory" in err
+
+
+@pytest.mark.dds
+@pytest.mark.timeout(90)
+def test_the_launcher_lets_a_later_stage_on_dds_only_once_the_earlier_is_ready(
+    tmp_path: Path, domain_id: int
+) -> None:
+    demo = load("demo")
+    first, second = demo.processes
+    plan = dataclasses.replace(demo, processes=(dataclasses.replace(first, stage=-1), second))
+    with LaunchService(plan, run_dir=tmp_path, domain_id=domain_id) as service:
+        service.start(ready_timeout_s=30)
+        later = [p for p in service.processes if p.spec.name == second.name]
+        assert "--start-after" in later[0].popen.args
+        go = tmp_path / "specs" / "stage_0.go"
+        first_ready = (tmp_path / "specs" / f"{first.name}.ready").stat().st_mtime
+        assert go.stat().st_mtime >= first_ready
+        assert all(p.ready for p in service.processes)
+        assert set(service.stop().values()) == {0}

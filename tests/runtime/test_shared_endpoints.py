@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from iomt.errors import ServiceTimeoutError
+from iomt.errors import ConfigurationError, ServiceTimeoutError
 from iomt.runtime import Context, DurabilityPolicy, Executor, HistoryPolicy, Node, QoSProfile
 from runtime.helpers import wait_for
 from runtime.ifaces import AddTwoInts, Chatter
@@ -180,3 +180,25 @@ def test_unshared_endpoints_stay_one_per_node(bus) -> None:
     assert _graph(ctx, a)[0].isdisjoint(_graph(ctx, b)[0])
     assert wait_for(cb.service_is_ready, 10, lambda: time.sleep(0.01))
     assert ca.call(AddTwoInts.Request(a=1, b=2), timeout_s=5).total == 3
+
+
+def test_nodes_share_one_writer_of_a_volatile_topic_and_not_of_a_latched_one(bus) -> None:
+    server, ctx, ex = bus
+    got: list[int] = []
+    server.create_subscription(Chatter, "/t/inbox", lambda m: got.append(m.seq), 50)
+    a, b = _node(ctx, ex, "a"), _node(ctx, ex, "b")
+    pa = a.create_publisher(Chatter, "/t/inbox", 50, shared=True)
+    pb = b.create_publisher(Chatter, "/t/inbox", 50, shared=True)
+    assert pa.base is pb.base and ctx.shared_endpoints() == 1  # type: ignore[attr-defined]
+    assert _graph(ctx, a)[1] == _graph(ctx, b)[1] != set()
+    assert wait_for(lambda: pa.get_subscription_count() == 1, 10, lambda: time.sleep(0.01))
+    pa.publish(Chatter(seq=1))
+    pb.publish(Chatter(seq=2))
+    assert wait_for(lambda: sorted(got) == [1, 2], 10, lambda: time.sleep(0.01))
+    with pytest.raises(ConfigurationError, match="transient-local"):
+        a.create_publisher(Chatter, "/t/cell", LATCHED, shared=True)
+    a.destroy_node()
+    pb.publish(Chatter(seq=3))  # b's handle keeps the writer
+    assert wait_for(lambda: 3 in got, 10, lambda: time.sleep(0.01))
+    pb.destroy()
+    assert ctx.shared_endpoints() == 0

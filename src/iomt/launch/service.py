@@ -178,6 +178,8 @@ class LaunchService:
         # process name -> the CPUs it is pinned to (iomt.launch.affinity; the others: any)
         self.cpu_placement = cpu_plan((p.name for p in plan.processes), cpus)
         self.processes: list[RunningProcess] = []
+        # a later stage's processes wait for this file before joining DDS (start())
+        self._go_files: dict[str, Path] = {}
         self.crashes: list[Crash] = []
         self.lost: list[str] = []
         self.restart_count = 0
@@ -194,9 +196,24 @@ class LaunchService:
         self._env[LAUNCHER_PID_ENV] = str(os.getpid())
         t0 = self._t0 = time.monotonic()
         deadline = t0 + ready_timeout_s
-        for stage in sorted({p.stage for p in self.plan.processes}):
-            started = [self._spawn(proc) for proc in self.plan.processes if proc.stage == stage]
-            self._wait_ready(started, deadline, ready_timeout_s)
+        stages = sorted({p.stage for p in self.plan.processes})
+        # Every process starts at once, but a later stage's only imports its node modules
+        # and waits for its go file before it joins DDS: the start-up's Python work runs
+        # while the earlier stage (the recorder) subscribes, on the core it leaves idle.
+        for stage in stages[1:]:
+            go = self.run_dir / "specs" / f"stage_{stage}.go"
+            go.unlink(missing_ok=True)
+            for proc in self.plan.processes:
+                if proc.stage == stage:
+                    self._go_files[proc.name] = go
+        started = {
+            stage: [self._spawn(proc) for proc in self.plan.processes if proc.stage == stage]
+            for stage in stages
+        }
+        for stage in stages:
+            if stage != stages[0]:
+                (self.run_dir / "specs" / f"stage_{stage}.go").write_text("GO\n", encoding="utf-8")
+            self._wait_ready(started[stage], deadline, ready_timeout_s)
         return time.monotonic() - t0
 
     def prefix_for(self, name: str) -> list[str]:
@@ -226,6 +243,8 @@ class LaunchService:
             cmd += ["--dds-config", self.dds_config]
         if proc.name in self.cpu_placement:
             cmd += ["--cpus", ",".join(map(str, self.cpu_placement[proc.name]))]
+        if proc.name in self._go_files:
+            cmd += ["--start-after", str(self._go_files[proc.name])]
         return cmd
 
     def _popen(
@@ -271,7 +290,7 @@ class LaunchService:
                 waiting = [p.spec.name for p in started if not p.ready]
                 self.stop()
                 raise TransportError(f"not READY within {ready_timeout_s:g} s: {waiting}")
-            time.sleep(0.05)
+            time.sleep(0.01)
 
     # -- supervision ------------------------------------------------------------------------
 

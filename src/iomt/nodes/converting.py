@@ -109,7 +109,8 @@ class ConvertService:
         pub = self._inboxes.get(requester_uri)
         if pub is None:
             topic = f"{fqn_of(requester_uri)}/inbox"
-            pub = self._node.create_publisher(SecureEnvelope, topic, INBOX_QOS)
+            # shared: the process's converters answering this requester share one writer
+            pub = self._node.create_publisher(SecureEnvelope, topic, INBOX_QOS, shared=True)
             self._inboxes[requester_uri] = pub
         return pub
 

@@ -227,8 +227,15 @@ class RuntimeContext(ABC):
 
     @abstractmethod
     def create_publisher(
-        self, node: NodeHandle, msg_type: type[MsgT], topic: str, qos: QoSProfile
-    ) -> Publisher[MsgT]: ...
+        self,
+        node: NodeHandle,
+        msg_type: type[MsgT],
+        topic: str,
+        qos: QoSProfile,
+        *,
+        shared: bool = False,
+    ) -> Publisher[MsgT]:
+        """``shared``: the process's nodes may share one endpoint (a runtime may ignore it)."""
 
     @abstractmethod
     def create_subscription(

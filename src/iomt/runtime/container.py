@@ -120,6 +120,9 @@ class Container:
         self.context.shutdown()
 
 
+#: how often a process started early looks for its go file (--start-after)
+GO_POLL_S = 0.005
+
 PR_SET_PDEATHSIG = 1
 #: set by the launcher (iomt.launch.service.LAUNCHER_PID_ENV): the pid we must not outlive
 LAUNCHER_PID_ENV = "IOMT_LAUNCHER_PID"
@@ -176,6 +179,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--ready-file", default=None, help="also write READY to this file (for supervisors)"
     )
     parser.add_argument(
+        "--start-after",
+        default=None,
+        help="import the node modules, then wait until this file exists before joining "
+        "DDS (a launcher's go for this process's stage)",
+    )
+    parser.add_argument(
         "--cpus",
         default=None,
         type=_cpu_list,
@@ -207,7 +216,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         dds_config=args.dds_config,
         ready_file=args.ready_file,
         runtime=args.runtime,
+        start_after=args.start_after,
     )
+
+
+def _wait_for_go(specs: Sequence[ContainerNode], go: Path, stop: threading.Event) -> bool:
+    """Import the nodes' modules (most of a process's own start-up), then wait for ``go``;
+    False if told to stop first."""
+    for factory in {spec.factory for spec in specs}:
+        load_factory(factory)
+    while not go.exists():
+        if stop.wait(GO_POLL_S):
+            return False
+    return True
 
 
 def run(
@@ -217,22 +238,32 @@ def run(
     dds_config: str | None = None,
     ready_file: str | None = None,
     runtime: str = "embedded",
+    start_after: str | None = None,
 ) -> int:
     """Host ``specs`` until SIGINT/SIGTERM; returns the process exit code."""
+    stop = threading.Event()
+    container: Container | None = None
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        stop.set()
+        if container is not None:
+            container.executor.wake()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    if start_after is not None:
+        try:
+            if not _wait_for_go(specs, Path(start_after), stop):
+                return 0
+        except IomtError as exc:
+            print(f"container: {exc}", file=sys.stderr)
+            return 2
     try:
         context = make_context(runtime, domain_id=domain_id, dds_config=dds_config)
     except IomtError as exc:
         print(f"container: {exc}", file=sys.stderr)
         return 2
     container = Container(context)
-    stop = threading.Event()
-
-    def on_signal(_signum: int, _frame: object) -> None:
-        stop.set()
-        container.executor.wake()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, on_signal)
     profile_dir = os.environ.get(PROFILE_ENV)
     startup_profile = None
     if profile_dir:

@@ -22,7 +22,7 @@ from cyclonedds.domain import Domain, DomainParticipant
 from cyclonedds.pub import DataWriter
 from cyclonedds.topic import Topic
 
-from iomt.errors import TransportError
+from iomt.errors import ConfigurationError, TransportError
 from iomt.msg import Gid, NodeEntitiesInfo, ParticipantEntitiesInfo, ServiceType, encode
 from iomt.runtime import api, naming
 from iomt.runtime import config as dds_config
@@ -30,9 +30,9 @@ from iomt.runtime._dds import delete_entity, write_raw
 from iomt.runtime.client import DdsClient
 from iomt.runtime.executor import Executor
 from iomt.runtime.publisher import DdsPublisher
-from iomt.runtime.qos import QoSProfile, qos_profile_latched
+from iomt.runtime.qos import DurabilityPolicy, QoSProfile, qos_profile_latched
 from iomt.runtime.service import DdsService
-from iomt.runtime.shared import SharedClient, SharedReader, SharedSubscription
+from iomt.runtime.shared import SharedClient, SharedPublisher, SharedReader, SharedSubscription
 from iomt.runtime.subscription import DdsSubscription
 from iomt.runtime.timer import Timer
 
@@ -51,7 +51,7 @@ GRAPH_COALESCE_S = 0.05
 class _Shared:
     """A shared endpoint and how many handles each node holds on it."""
 
-    entity: DdsClient | SharedReader
+    entity: DdsClient | SharedReader | DdsPublisher[Any]
     holders: dict[int, int] = field(default_factory=dict)
 
 
@@ -167,9 +167,29 @@ class Context(api.RuntimeContext):
         self.remove_node(node._key)
 
     def create_publisher(
-        self, node: api.NodeHandle, msg_type: type[MsgT], topic: str, qos: QoSProfile
+        self,
+        node: api.NodeHandle,
+        msg_type: type[MsgT],
+        topic: str,
+        qos: QoSProfile,
+        *,
+        shared: bool = False,
     ) -> api.Publisher[MsgT]:
-        pub = DdsPublisher(self, msg_type, topic, naming.topic_to_dds(topic), qos)
+        dds_topic = naming.topic_to_dds(topic)
+        if shared:
+            if qos.durability is DurabilityPolicy.TRANSIENT_LOCAL:
+                raise ConfigurationError(
+                    f"{topic}: a transient-local publisher is not shared (its history "
+                    "would hold every node's samples together)"
+                )
+            key = ("publisher", topic, msg_type, qos)
+            base = self._share(
+                key, node, lambda: DdsPublisher(self, msg_type, topic, dds_topic, qos)
+            )
+            assert isinstance(base, DdsPublisher)
+            self.add_endpoint(node._key, base.gid, is_writer=True)
+            return SharedPublisher(base, lambda: self._unshare(key, node._key))
+        pub = DdsPublisher(self, msg_type, topic, dds_topic, qos)
         self.add_endpoint(node._key, pub.gid, is_writer=True)
         return pub
 
@@ -265,13 +285,14 @@ class Context(api.RuntimeContext):
         self,
         key: tuple[Any, ...],
         node: api.NodeHandle,
-        make: Callable[[], DdsClient | SharedReader],
-    ) -> DdsClient | SharedReader:
+        make: Callable[[], DdsClient | SharedReader | DdsPublisher[Any]],
+    ) -> DdsClient | SharedReader | DdsPublisher[Any]:
         with self._lock:
             entry = self._shared.get(key)
             if entry is None:
                 entry = self._shared[key] = _Shared(make())
-                entry.entity.shared = True
+                if not isinstance(entry.entity, DdsPublisher):  # the executor's waitables
+                    entry.entity.shared = True
             entry.holders[node._key] = entry.holders.get(node._key, 0) + 1
             return entry.entity
 

@@ -76,10 +76,17 @@ class Node:
     # -- entities ---------------------------------------------------------------------------
 
     def create_publisher(
-        self, msg_type: type[MsgT], topic: str, qos_profile: QoSProfile | int = 10
+        self,
+        msg_type: type[MsgT],
+        topic: str,
+        qos_profile: QoSProfile | int = 10,
+        *,
+        shared: bool = False,
     ) -> Publisher[MsgT]:
+        """``shared=True`` lets the process's nodes that publish alike on a volatile topic
+        share one DDS writer (``iomt.runtime.shared``)."""
         pub = self.context.create_publisher(
-            self, msg_type, self.resolve_name(topic), _profile(qos_profile)
+            self, msg_type, self.resolve_name(topic), _profile(qos_profile), shared=shared
         )
         self.publishers.append(pub)
         return pub

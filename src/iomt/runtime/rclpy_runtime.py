@@ -673,7 +673,13 @@ class RclpyContext(api.RuntimeContext):
             ros_node.destroy_node()
 
     def create_publisher(
-        self, node: api.NodeHandle, msg_type: type[MsgT], topic: str, qos: QoSProfile
+        self,
+        node: api.NodeHandle,
+        msg_type: type[MsgT],
+        topic: str,
+        qos: QoSProfile,
+        *,
+        shared: bool = False,
     ) -> api.Publisher[MsgT]:
         return RclpyPublisher(self.ros_node(node), msg_type, topic, qos)
 

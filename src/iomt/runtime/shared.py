@@ -1,9 +1,10 @@
-"""Endpoints the nodes of one process share: one DDS client per service, one DDS reader
-per topic, asked for with ``shared=True``.
+"""Endpoints the nodes of one process share: one DDS client per service, one DDS reader or
+(volatile) writer per topic, asked for with ``shared=True``.
 
 A ward packs hundreds of nodes into a process, and many of them talk to the same peers:
 the providers of a process ask the same devices, the devices of a process hear the same
-radio cells. With one DDS endpoint per node, each reply or announcement arrives once per
+radio cells, the converters of a process answer the same providers' inboxes. With one DDS
+endpoint per node, each reply or announcement arrives once per
 node in the process, and every participant in the domain discovers and matches every one
 of those endpoints. At 400 devices that was about 21,000 endpoints, and discovering them
 was most of the ward's start-up. A shared endpoint is made once per process (per service
@@ -33,8 +34,9 @@ from cyclonedds.core import GuardCondition
 
 from iomt.runtime._dds import delete_entity, matched_publications
 from iomt.runtime._wire import UINT64_MASK
-from iomt.runtime.api import Accept, Client, Subscription
+from iomt.runtime.api import Accept, Client, Publisher, Subscription
 from iomt.runtime.client import DEFAULT_CALL_TIMEOUT_S, DdsClient
+from iomt.runtime.publisher import DdsPublisher
 from iomt.runtime.qos import DurabilityPolicy, HistoryPolicy, QoSProfile
 from iomt.runtime.subscription import DdsSubscription
 from iomt.runtime.task import Future
@@ -47,7 +49,34 @@ log = logging.getLogger(__name__)
 
 MsgT = TypeVar("MsgT")
 
-__all__ = ["SharedClient", "SharedReader", "SharedSubscription"]
+__all__ = ["SharedClient", "SharedPublisher", "SharedReader", "SharedSubscription"]
+
+
+class SharedPublisher(Publisher[MsgT]):
+    """One node's handle on a writer the process's nodes share (volatile topics only: a
+    transient-local writer's history would hold the nodes' samples together)."""
+
+    def __init__(self, base: DdsPublisher[MsgT], release: Callable[[], None]) -> None:
+        self.base = base
+        self.topic_name = base.topic_name
+        self.msg_type = base.msg_type
+        self._release = release
+        self._released = False
+
+    def publish(self, msg: MsgT) -> None:
+        self.base.publish(msg)
+
+    def publish_raw(self, cdr: bytes) -> None:
+        self.base.publish_raw(cdr)
+
+    def get_subscription_count(self) -> int:
+        return self.base.get_subscription_count()
+
+    def destroy(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        self._release()
 
 
 class SharedClient(Client):
