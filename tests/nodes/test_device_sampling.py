@@ -152,9 +152,11 @@ def test_a_devices_record_in_the_results(keystore: Keystore) -> None:
 class FakeNode:
     def __init__(self) -> None:
         self.clients: list[tuple[Any, str]] = []
+        self.shared: dict[str, bool] = {}
 
     def create_client(self, srv_type: Any, name: str, *, shared: bool = False) -> str:
         self.clients.append((srv_type, name))
+        self.shared[name] = shared
         return name
 
 
@@ -178,6 +180,9 @@ def test_a_neighbours_clients_are_made_once_each() -> None:
         (Convert, "/ward1/bp_1/convert"),
         (SessionHandshake, "/ward1/bp_1/handshake"),
     ]
+    # the process's devices share a neighbour's convert client; a handshake client is each
+    # device's own: the neighbour bounds handshake work per request writer
+    assert node.shared == {"/ward1/bp_1/convert": True, "/ward1/bp_1/handshake": False}
 
 
 @pytest.mark.parametrize("prepares", [True, False])

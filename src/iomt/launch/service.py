@@ -188,7 +188,8 @@ class LaunchService:
         self._stopping = False
 
     def start(self, ready_timeout_s: float = 60.0) -> float:
-        """Start all processes, stage by stage; return seconds until all were READY."""
+        """Start all processes, each stage on DDS once the one before is READY; return
+        seconds until all were READY."""
         make_private_dir(self.run_dir)
         make_private_dir(self.run_dir / "specs")
         make_private_dir(self.run_dir / "logs")

@@ -158,19 +158,22 @@ class Endpoints:
         self._centralized = centralized
         self._clients: dict[str, Client] = {}
 
-    def client(self, peer_uri: str, service: str, srv_type: Any) -> Client:
+    def client(self, peer_uri: str, service: str, srv_type: Any, *, shared: bool = True) -> Client:
+        """``shared``: the process's providers that ask this peer share one DDS client."""
         key = f"{peer_uri}#{service}"
         client = self._clients.get(key)
         if client is None:
-            # shared: the process's providers that ask this peer share one DDS client
             client = self._node.create_client(
-                srv_type, f"{fqn_of(peer_uri)}/{service}", shared=True
+                srv_type, f"{fqn_of(peer_uri)}/{service}", shared=shared
             )
             self._clients[key] = client
         return client
 
     def handshake(self, peer_uri: str) -> Client:
-        return self.client(peer_uri, "handshake", SessionHandshake)
+        # Never shared: a responder bounds handshake work per request writer (the source
+        # the transport names, iomt.core.channels.HandshakeLimits), so every provider
+        # needs a writer, and a budget, of its own.
+        return self.client(peer_uri, "handshake", SessionHandshake, shared=False)
 
     def device_info(self, wallet_uri: str) -> Client:
         return self.client(wallet_uri, "device_info", DeviceInfoRequest)

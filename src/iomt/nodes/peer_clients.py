@@ -4,7 +4,8 @@ Each is made once per neighbour, when first needed: a conversion plan reaching t
 neighbour, or -- for the few neighbours a plan tries first
 (:meth:`iomt.core.device.DeviceCore.prepares_converter`) -- as soon as it registers, so
 that its endpoints are matched before the first request needs them. The process's devices
-that call the same neighbour share one DDS client of it (``iomt.runtime.shared``).
+that call the same neighbour's ``convert`` share one DDS client of it
+(``iomt.runtime.shared``); ``handshake`` clients are each device's own.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ class PeerClients:
     def handshake(self, peer_uri: str) -> Client:
         client = self._handshake.get(peer_uri)
         if client is None:
-            client = self._node.create_client(
-                SessionHandshake, f"{fqn_of(peer_uri)}/handshake", shared=True
-            )
+            # never shared: a responder bounds handshake work per request writer
+            # (iomt.core.channels.HandshakeLimits), so each device needs its own
+            client = self._node.create_client(SessionHandshake, f"{fqn_of(peer_uri)}/handshake")
             self._handshake[peer_uri] = client
         return client
 

@@ -79,8 +79,8 @@ class ProcessSpec:
 
     name: str
     nodes: tuple[NodeSpec, ...]
-    # Processes start stage by stage, each stage READY before the next (a recorder first,
-    # so it is listening before anyone talks).
+    # A later stage joins DDS only when the one before is READY (a recorder first, so it
+    # is listening before anyone talks); iomt launch starts its processes early, to import.
     stage: int = 0
     # None: the runtime the launch chose; "embedded" pins a process to Cyclone DDS (the bag
     # recorder reads raw DDS, so it records a ward on either runtime from there).
