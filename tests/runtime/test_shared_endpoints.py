@@ -55,12 +55,18 @@ def _adder(server: Node, name: str = "/t/add") -> None:
     server.create_service(AddTwoInts, name, add)
 
 
-def test_nodes_share_one_client_and_each_gets_its_own_answers(bus) -> None:
-    server, ctx, ex = bus
+def _two_callers(server: Node, ctx: Context, ex: Executor) -> tuple[Node, Node, Any, Any]:
+    """An adding server, and two nodes of the callers' process, each with a shared client."""
     _adder(server)
     a, b = _node(ctx, ex, "a"), _node(ctx, ex, "b")
     ca = a.create_client(AddTwoInts, "/t/add", shared=True)
     cb = b.create_client(AddTwoInts, "/t/add", shared=True)
+    return a, b, ca, cb
+
+
+def test_nodes_share_one_client_and_each_gets_its_own_answers(bus) -> None:
+    a, b, ca, cb = _two_callers(*bus)
+    ctx = bus[1]
     assert ca is not cb and ca.base is cb.base  # type: ignore[attr-defined]
     assert ctx.shared_endpoints() == 1
     # the graph lists the one client under both nodes (ros2 node info shows it for each)
@@ -74,11 +80,7 @@ def test_nodes_share_one_client_and_each_gets_its_own_answers(bus) -> None:
 
 
 def test_a_refused_reply_counts_against_the_handle_that_called(bus) -> None:
-    server, ctx, ex = bus
-    _adder(server)
-    a, b = _node(ctx, ex, "a"), _node(ctx, ex, "b")
-    ca = a.create_client(AddTwoInts, "/t/add", shared=True)
-    cb = b.create_client(AddTwoInts, "/t/add", shared=True)
+    _, _, ca, cb = _two_callers(*bus)
     assert wait_for(ca.service_is_ready, 10, lambda: time.sleep(0.01))
     with pytest.raises(ServiceTimeoutError):
         ca.call(AddTwoInts.Request(a=1, b=1), timeout_s=1.0, accept=lambda _r: False)
@@ -87,11 +89,8 @@ def test_a_refused_reply_counts_against_the_handle_that_called(bus) -> None:
 
 
 def test_a_node_that_goes_leaves_the_client_to_the_others_and_the_last_takes_it(bus) -> None:
-    server, ctx, ex = bus
-    _adder(server)
-    a, b = _node(ctx, ex, "a"), _node(ctx, ex, "b")
-    ca = a.create_client(AddTwoInts, "/t/add", shared=True)
-    cb = b.create_client(AddTwoInts, "/t/add", shared=True)
+    a, b, ca, cb = _two_callers(*bus)
+    ctx = bus[1]
     assert wait_for(ca.service_is_ready, 10, lambda: time.sleep(0.01))
     pending = ca.call_async(AddTwoInts.Request(a=1, b=1))
     a.destroy_node()

@@ -52,7 +52,25 @@ MsgT = TypeVar("MsgT")
 __all__ = ["SharedClient", "SharedPublisher", "SharedReader", "SharedSubscription"]
 
 
-class SharedPublisher(Publisher[MsgT]):
+class _Handle:
+    """A node's hold on a shared endpoint: let go once, then tell the context."""
+
+    def _hold(self, release: Callable[[], None]) -> None:
+        self._release = release
+        self._released = False
+
+    def destroy(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        self._let_go()
+        self._release()
+
+    def _let_go(self) -> None:
+        """What the handle undoes on the endpoint itself before the context is told."""
+
+
+class SharedPublisher(_Handle, Publisher[MsgT]):
     """One node's handle on a writer the process's nodes share (volatile topics only: a
     transient-local writer's history would hold the nodes' samples together)."""
 
@@ -60,8 +78,7 @@ class SharedPublisher(Publisher[MsgT]):
         self.base = base
         self.topic_name = base.topic_name
         self.msg_type = base.msg_type
-        self._release = release
-        self._released = False
+        self._hold(release)
 
     def publish(self, msg: MsgT) -> None:
         self.base.publish(msg)
@@ -72,22 +89,15 @@ class SharedPublisher(Publisher[MsgT]):
     def get_subscription_count(self) -> int:
         return self.base.get_subscription_count()
 
-    def destroy(self) -> None:
-        if self._released:
-            return
-        self._released = True
-        self._release()
 
-
-class SharedClient(Client):
+class SharedClient(_Handle, Client):
     """One node's handle on a client the process's nodes share."""
 
     def __init__(self, base: DdsClient, release: Callable[[], None]) -> None:
         self.base = base
         self.service_name = base.service_name
         self.rejected = 0
-        self._release = release
-        self._released = False
+        self._hold(release)
 
     def call_async(self, request: Any, accept: Accept | None = None) -> Future[Any]:
         return self.base.call_async(request, accept, owner=self)
@@ -107,12 +117,8 @@ class SharedClient(Client):
     def matched(self) -> bool:
         return self.base.matched
 
-    def destroy(self) -> None:
-        if self._released:
-            return
-        self._released = True
+    def _let_go(self) -> None:
         self.base.cancel_calls_of(self)
-        self._release()
 
 
 class SharedReader(DdsSubscription[Any]):
@@ -209,7 +215,7 @@ class _Replay(Waitable):
         self._reader.run_replay()
 
 
-class SharedSubscription(Subscription[MsgT]):
+class SharedSubscription(_Handle, Subscription[MsgT]):
     """One node's handle on a reader the process's nodes share."""
 
     def __init__(
@@ -219,8 +225,7 @@ class SharedSubscription(Subscription[MsgT]):
         self.topic_name = base.topic_name
         self.msg_type = base.msg_type
         self.callback = callback
-        self._release = release
-        self._released = False
+        self._hold(release)
 
     @property
     def dropped(self) -> int:  # type: ignore[override]
@@ -236,9 +241,5 @@ class SharedSubscription(Subscription[MsgT]):
     def get_publisher_count(self) -> int:
         return self.base.get_publisher_count()
 
-    def destroy(self) -> None:
-        if self._released:
-            return
-        self._released = True
+    def _let_go(self) -> None:
         self.base.leave(self)
-        self._release()
