@@ -57,6 +57,8 @@ def test_uploads_missed_while_the_server_was_down_are_retried(
             ex.spin_once(0.05)
         missed = set(range(1, device.seq + 1))
         assert device.uploads.retried == 0  # no retries into the void
+        # the server has none of our readings: the device's process holds READY back
+        assert device.warming_up()
         central = CentralNode(
             ctx,
             name="central",
@@ -73,6 +75,7 @@ def test_uploads_missed_while_the_server_was_down_are_retried(
             ex.spin_once(0.05)
         assert missed <= _stored(tmp_path / "central")
         assert device.uploads.dropped == 0 and device.uploads.retried > 0
+        assert not device.warming_up()
         # the server hands out the newest reading, not the last retried one
         assert central._latest[device.uri].seq == max(_stored(tmp_path / "central"))
     finally:

@@ -51,3 +51,36 @@ def member(context: Context, *, name: str, namespace: str = "/") -> Node:
 def adder_cb(req: Any, resp: Any) -> Any:
     resp.total = req.a + req.b
     return resp
+
+
+class _Warming(Node):
+    """Warm once its timer fired (``warm_after_s``; never if None); then writes ``mark``."""
+
+    def __init__(
+        self, context: Context, name: str, namespace: str, warm_after_s: float | None, mark: str
+    ) -> None:
+        super().__init__(name, context=context, namespace=namespace)
+        self._warm = False
+        self._mark = mark
+        if warm_after_s is not None:
+            self._timer = self.create_timer(warm_after_s, self._warmed)
+
+    def _warmed(self) -> None:
+        self._timer.cancel()
+        self._warm = True
+        with open(self._mark, "w", encoding="utf-8") as f:
+            f.write("warm\n")
+
+    def warming_up(self) -> bool:
+        return not self._warm
+
+
+def warming(
+    context: Context,
+    *,
+    name: str,
+    namespace: str = "/",
+    warm_after_s: float | None = 0.5,
+    mark: str,
+) -> Node:
+    return _Warming(context, name, namespace, warm_after_s, mark)

@@ -18,6 +18,7 @@ from iomt.launch.service import LaunchService
 from iomt.resources import share_dir
 from iomt.topology import available, load
 from iomt.topology.spec import LaunchPlan, NodeSpec, ProcessSpec
+from runtime.helpers import write_spec
 
 
 def test_plans_are_pure_and_seeded() -> None:
@@ -188,3 +189,83 @@ def test_the_launcher_lets_a_later_stage_on_dds_only_once_the_earlier_is_ready(
         assert go.stat().st_mtime >= first_ready
         assert all(p.ready for p in service.processes)
         assert set(service.stop().values()) == {0}
+
+
+def _warming_spec(path: Path, mark: Path, warm_after_s: float | None) -> Path:
+    node = {
+        "factory": "runtime.nodes:warming",
+        "name": "warming",
+        "namespace": "/w",
+        "params": {"warm_after_s": warm_after_s, "mark": str(mark)},
+    }
+    return write_spec(path, [node])
+
+
+@pytest.mark.dds
+@pytest.mark.timeout(60)
+def test_a_container_is_ready_only_once_every_node_is_warm(
+    tmp_path: Path, domain_id: int, procs
+) -> None:
+    """A node still warming up (a device of the centralized baseline whose first reading
+    the server has not stored) holds its process's READY back; the executor spins
+    meanwhile, so the node's own timers and calls get it warm."""
+    mark = tmp_path / "warm"
+    spec = _warming_spec(tmp_path / "w.json", mark, 1.0)
+    proc = procs.start(
+        "-m", "iomt.runtime.container", "--spec", str(spec), "--domain", str(domain_id)
+    )
+    procs.wait_for_line(proc, "READY", 30)
+    assert mark.exists()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+
+
+@pytest.mark.dds
+@pytest.mark.timeout(60)
+def test_a_node_that_never_warms_holds_ready_back_only_until_the_bound(
+    tmp_path: Path, domain_id: int, procs
+) -> None:
+    spec = _warming_spec(tmp_path / "w.json", tmp_path / "warm", None)
+    args = ["--spec", str(spec), "--domain", str(domain_id), "--warm-up-timeout", "1"]
+    proc = procs.start("-m", "iomt.runtime.container", *args)
+    procs.wait_for_line(proc, "READY", 30)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert "1 node(s) still warming up: /w/warming" in err
+
+
+@pytest.mark.dds
+@pytest.mark.timeout(60)
+def test_a_container_stopped_while_warming_up_exits_cleanly_without_ready(
+    tmp_path: Path, domain_id: int, procs
+) -> None:
+    spec = _warming_spec(tmp_path / "w.json", tmp_path / "warm", None)
+    ready = tmp_path / "w.ready"
+    args = ["--spec", str(spec), "--domain", str(domain_id), "--ready-file", str(ready)]
+    proc = procs.start("-m", "iomt.runtime.container", *args)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "READY" not in out and not ready.exists()
+
+
+def test_bad_warm_up_timeouts_are_usage_errors(tmp_path: Path) -> None:
+    spec = _warming_spec(tmp_path / "w.json", tmp_path / "warm", None)
+    for bad in ("-1", "soon", "nan", "inf"):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "iomt.runtime.container",
+                "--spec",
+                str(spec),
+                "--warm-up-timeout",
+                bad,
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2 and "expected seconds >= 0" in done.stderr, bad

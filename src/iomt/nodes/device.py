@@ -154,6 +154,11 @@ class DeviceNode(Node):
         self.create_timer(c.sample_period_s, self.sampler.sample)
         self._first_sample = self.create_timer(0.05, self._sample_once)
 
+    def warming_up(self) -> bool:
+        # the centralized baseline: until the server has a reading of ours, a request for
+        # one could only be refused (no-data); the process is READY when it has
+        return self._upload is not None and not self._upload.answered
+
     @property
     def seq(self) -> int:
         """The latest reading's number."""

@@ -37,6 +37,9 @@ class UploadLink:
         self._on_transfer = on_transfer
         # readings the server has not acknowledged yet
         self.backlog: UploadBacklog[Vitals] = UploadBacklog(clock=time.perf_counter_ns)
+        #: the server has answered an upload (stored or refused it): until then the device
+        #: is warming up (its process holds READY back, iomt.runtime.container)
+        self.answered = False
 
     def add(self, seq: int, reading: Vitals) -> None:
         self._do(self.backlog.add(seq, reading))
@@ -61,6 +64,7 @@ class UploadLink:
                 )
 
     def _uploaded(self, seq: int, resp: Any) -> None:
+        self.answered = True
         if resp.status == Upload.Response.STATUS_STORED:
             self._do(self.backlog.on_stored(seq))
         elif self.backlog.on_refused(seq):  # final: retrying would only add load

@@ -10,8 +10,9 @@ the runtime ignorant of what the nodes are; the topology layer decides, and has 
     python -m iomt.runtime.container --spec group-3.json [--domain N] [--dds-config lan]
                                      [--runtime embedded|rclpy]
 
-The container prints ``READY <n_nodes>`` on stdout once every node exists and the graph
-has been announced, then spins until SIGINT/SIGTERM, when it destroys its nodes and its
+The container prints ``READY <n_nodes>`` on stdout once every node exists, none is still
+warming up (``Node.warming_up``, at most ``WARM_UP_TIMEOUT_S``) and the graph has been
+announced, then spins until SIGINT/SIGTERM, when it destroys its nodes and its
 participant so peers see it leave at once instead of after the lease expires.
 """
 
@@ -26,6 +27,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,6 +122,29 @@ class Container:
         self.context.shutdown()
 
 
+#: the longest a process holds READY back for nodes still warming up (Node.warming_up)
+WARM_UP_TIMEOUT_S = 30.0
+
+
+def _warm_up(
+    container: Container, stop: threading.Event, timeout_s: float = WARM_UP_TIMEOUT_S
+) -> None:
+    """Spin until no node is warming up, the bound passes (READY then, with a warning
+    naming the nodes: a later stage must not wait forever on one) or we are stopped."""
+    deadline = time.monotonic() + timeout_s
+    while not stop.is_set():
+        cold = [n.get_fully_qualified_name() for n in container.nodes if n.warming_up()]
+        if not cold:
+            return
+        if time.monotonic() >= deadline:
+            shown = ", ".join(cold[:5]) + (f" and {len(cold) - 5} more" if len(cold) > 5 else "")
+            log.warning(
+                "READY after %g s with %d node(s) still warming up: %s", timeout_s, len(cold), shown
+            )
+            return
+        container.executor.spin_once(0.05)
+
+
 #: how often a process started early looks for its go file (--start-after)
 GO_POLL_S = 0.005
 
@@ -161,6 +186,16 @@ def _cpu_list(text: str) -> frozenset[int]:
     return cpus
 
 
+def _non_negative_s(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if not die_with_launcher():
         print("container: the launcher is gone; not starting", file=sys.stderr)
@@ -183,6 +218,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="import the node modules, then wait until this file exists before joining "
         "DDS (a launcher's go for this process's stage)",
+    )
+    parser.add_argument(
+        "--warm-up-timeout",
+        type=_non_negative_s,
+        default=WARM_UP_TIMEOUT_S,
+        help="hold READY back at most this long (s) for nodes still warming up",
     )
     parser.add_argument(
         "--cpus",
@@ -217,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ready_file=args.ready_file,
         runtime=args.runtime,
         start_after=args.start_after,
+        warm_up_timeout_s=args.warm_up_timeout,
     )
 
 
@@ -239,6 +281,7 @@ def run(
     ready_file: str | None = None,
     runtime: str = "embedded",
     start_after: str | None = None,
+    warm_up_timeout_s: float = WARM_UP_TIMEOUT_S,
 ) -> int:
     """Host ``specs`` until SIGINT/SIGTERM; returns the process exit code."""
     stop = threading.Event()
@@ -279,18 +322,28 @@ def run(
     gc.freeze()
     if startup_profile is not None:
         startup_profile()
+    try:
+        _serve(container, stop, ready_file, warm_up_timeout_s)
+    finally:
+        container.shutdown()
+    return 0
+
+
+def _serve(
+    container: Container, stop: threading.Event, ready_file: str | None, warm_up_timeout_s: float
+) -> None:
+    """Announce READY once warm, then spin until stopped."""
+    _warm_up(container, stop, warm_up_timeout_s)
+    if stop.is_set():
+        return
     print(f"READY {len(container.nodes)}", flush=True)
     if ready_file:
         Path(ready_file).write_text(f"READY {len(container.nodes)}\n", encoding="utf-8")
     pause = max((node.spin_pause_s for node in container.nodes), default=0.0)
-    try:
-        while not stop.is_set():
-            container.executor.spin_once(0.5)
-            if pause:
-                stop.wait(pause)
-    finally:
-        container.shutdown()
-    return 0
+    while not stop.is_set():
+        container.executor.spin_once(0.5)
+        if pause:
+            stop.wait(pause)
 
 
 #: A directory: SIGUSR1 starts a CPU-time cProfile of the executor thread, SIGUSR2 stops it

@@ -35,6 +35,12 @@ class Node:
     #: 0 for everything on a request path; a bag recorder asks for a few milliseconds.
     spin_pause_s: float = 0.0
 
+    def warming_up(self) -> bool:
+        """True while the node is not yet ready for the work its process announces READY
+        for (a device of the centralized baseline, until the server stored its first
+        reading): the container holds READY back until no node is, within a bound."""
+        return False
+
     def __init__(self, node_name: str, *, context: RuntimeContext, namespace: str = "/") -> None:
         self.context = context
         self._name = naming.validate_node_name(node_name)
