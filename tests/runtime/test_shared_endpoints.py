@@ -149,6 +149,34 @@ def test_a_late_handle_gets_the_latched_samples_a_reader_of_its_own_would_get(bu
     assert sorted(first) == [0, 1, 10, 11, 20, 21, 99]  # the first got nothing twice
 
 
+def test_a_shared_reader_keeps_samples_of_live_writers_only_as_peers_come_and_go(bus) -> None:
+    """Peers that restart for ever must not grow the table of kept samples: it is pruned
+    against the matched writers whenever it has doubled, and a late handle still gets the
+    live writers' latest."""
+    server, ctx, ex = bus
+    node_a = _node(ctx, ex, "a")
+    got: list[int] = []
+    sub = node_a.create_subscription(
+        Chatter, "/t/cell1", lambda m: got.append(m.seq), HEAR, shared=True
+    )
+    staying = server.create_publisher(Chatter, "/t/cell1", LATCHED)
+    assert wait_for(lambda: staying.get_subscription_count() == 1, 10, lambda: time.sleep(0.01))
+    staying.publish(Chatter(seq=-1))
+    for i in range(60):  # a peer restarting 60 times: a new writer each time
+        w = server.create_publisher(Chatter, "/t/cell1", LATCHED)
+        assert wait_for(lambda w=w: w.get_subscription_count() == 1, 10, lambda: time.sleep(0.005))
+        w.publish(Chatter(seq=i))
+        assert wait_for(lambda i=i: i in got, 10, lambda: time.sleep(0.005))
+        w.destroy()
+        server.publishers.remove(w)
+    assert len(sub.base._latest) <= 2 * 16  # the floor, doubled: never one per departed writer
+    late: list[int] = []
+    node_b = _node(ctx, ex, "b")
+    node_b.create_subscription(Chatter, "/t/cell1", lambda m: late.append(m.seq), HEAR, shared=True)
+    assert wait_for(lambda: -1 in late, 10, lambda: time.sleep(0.01))
+    assert late == [-1]  # the live writer's latest; none of the 60 that left
+
+
 def test_a_volatile_shared_topic_replays_nothing(bus) -> None:
     server, ctx, ex = bus
     pub = server.create_publisher(Chatter, "/t/news", 10)

@@ -121,6 +121,10 @@ class SharedClient(_Handle, Client):
         self.base.cancel_calls_of(self)
 
 
+#: a shared reader's table of writers is pruned first when it holds this many
+_PRUNE_FLOOR = 16
+
+
 class SharedReader(DdsSubscription[Any]):
     """The one DDS reader behind a process's shared subscriptions of a topic."""
 
@@ -144,6 +148,7 @@ class SharedReader(DdsSubscription[Any]):
         self._depth = qos.depth if qos.history is HistoryPolicy.KEEP_LAST else 1
         # writer (publication handle) -> its latest samples, for handles that join later
         self._latest: dict[int, deque[Any]] = {}
+        self._prune_at = _PRUNE_FLOOR
         self.replay = _Replay(self, GuardCondition(context.participant))
 
     @staticmethod
@@ -175,6 +180,8 @@ class SharedReader(DdsSubscription[Any]):
                 writer = info.publication_handle & UINT64_MASK
                 kept = self._latest.get(writer)
                 if kept is None:
+                    if len(self._latest) >= self._prune_at:
+                        self._prune()
                     kept = self._latest[writer] = deque(maxlen=self._depth)
                 kept.append(msg)
             handles = [h for h in self.handles if h not in self._joining]
@@ -188,14 +195,21 @@ class SharedReader(DdsSubscription[Any]):
             if not joining:
                 return
             # a writer that left is not replayed (a new reader would not hear it either)
-            # (the listing gives handles as signed 64-bit integers, sample infos unsigned)
-            live = {h & UINT64_MASK for h in matched_publications(self._reader)}
-            for gone in [w for w in self._latest if w not in live]:
-                del self._latest[gone]
+            self._prune()
             kept = [msg for samples in self._latest.values() for msg in samples]
         for handle in joining:
             for msg in kept:
                 handle.deliver(msg)
+
+    def _prune(self) -> None:
+        """Forget the samples of writers that left (the lock held). Also run when the table
+        has doubled since the last time, so peers that come and go for ever cost memory in
+        proportion to the live ones only, at O(1) per new writer."""
+        # (the listing gives handles as signed 64-bit integers, sample infos unsigned)
+        live = {h & UINT64_MASK for h in matched_publications(self._reader)}
+        for gone in [w for w in self._latest if w not in live]:
+            del self._latest[gone]
+        self._prune_at = max(_PRUNE_FLOOR, 2 * len(self._latest))
 
     def destroy(self) -> None:
         delete_entity(self.replay.condition)
