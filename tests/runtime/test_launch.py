@@ -201,19 +201,26 @@ def _warming_spec(path: Path, mark: Path, warm_after_s: float | None) -> Path:
     return write_spec(path, [node])
 
 
+def _start_warming(
+    procs, tmp_path: Path, domain_id: int, warm_after_s: float | None, *extra: str
+) -> tuple[subprocess.Popen[str], Path]:
+    """A container of one node that is warm ``warm_after_s`` after it starts (never: None);
+    the node writes the returned mark file when it is."""
+    mark = tmp_path / "warm"
+    spec = _warming_spec(tmp_path / "w.json", mark, warm_after_s)
+    args = ["--spec", str(spec), "--domain", str(domain_id), *extra]
+    return procs.start("-m", "iomt.runtime.container", *args), mark
+
+
 @pytest.mark.dds
 @pytest.mark.timeout(60)
 def test_a_container_is_ready_only_once_every_node_is_warm(
     tmp_path: Path, domain_id: int, procs
 ) -> None:
-    """A node still warming up (a device of the centralized baseline whose first reading
-    the server has not stored) holds its process's READY back; the executor spins
+    """A node still warming up (a device of the centralized baseline whose first upload
+    the server has not answered) holds its process's READY back; the executor spins
     meanwhile, so the node's own timers and calls get it warm."""
-    mark = tmp_path / "warm"
-    spec = _warming_spec(tmp_path / "w.json", mark, 1.0)
-    proc = procs.start(
-        "-m", "iomt.runtime.container", "--spec", str(spec), "--domain", str(domain_id)
-    )
+    proc, mark = _start_warming(procs, tmp_path, domain_id, 1.0)
     procs.wait_for_line(proc, "READY", 30)
     assert mark.exists()
     proc.send_signal(signal.SIGTERM)
@@ -225,9 +232,7 @@ def test_a_container_is_ready_only_once_every_node_is_warm(
 def test_a_node_that_never_warms_holds_ready_back_only_until_the_bound(
     tmp_path: Path, domain_id: int, procs
 ) -> None:
-    spec = _warming_spec(tmp_path / "w.json", tmp_path / "warm", None)
-    args = ["--spec", str(spec), "--domain", str(domain_id), "--warm-up-timeout", "1"]
-    proc = procs.start("-m", "iomt.runtime.container", *args)
+    proc, _ = _start_warming(procs, tmp_path, domain_id, None, "--warm-up-timeout", "1")
     procs.wait_for_line(proc, "READY", 30)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=10)
@@ -240,10 +245,8 @@ def test_a_node_that_never_warms_holds_ready_back_only_until_the_bound(
 def test_a_container_stopped_while_warming_up_exits_cleanly_without_ready(
     tmp_path: Path, domain_id: int, procs
 ) -> None:
-    spec = _warming_spec(tmp_path / "w.json", tmp_path / "warm", None)
     ready = tmp_path / "w.ready"
-    args = ["--spec", str(spec), "--domain", str(domain_id), "--ready-file", str(ready)]
-    proc = procs.start("-m", "iomt.runtime.container", *args)
+    proc, _ = _start_warming(procs, tmp_path, domain_id, None, "--ready-file", str(ready))
     time.sleep(2.0)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=10)

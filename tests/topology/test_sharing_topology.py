@@ -85,8 +85,8 @@ def test_without_fhir_the_providers_export_nothing() -> None:
 
 @pytest.mark.parametrize("mode", ["distributed", "centralized", "base"])
 def test_centralized_providers_start_a_stage_after_the_devices_uploads(mode: str) -> None:
-    """In the centralized baseline a device's process is READY once the server stored its
-    first reading, and the providers join only then: none is asked for before."""
+    """In the centralized baseline a device's process is READY once the server answered its
+    first upload, and the providers join only then: none is asked for before."""
     plan = sharing_plan(10, mode=mode, run_dir="/tmp/unused")
     stage = {p.name: p.stage for p in plan.processes}
     later = 1 if mode == "centralized" else 0

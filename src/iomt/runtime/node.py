@@ -37,8 +37,8 @@ class Node:
 
     def warming_up(self) -> bool:
         """True while the node is not yet ready for the work its process announces READY
-        for (a device of the centralized baseline, until the server stored its first
-        reading): the container holds READY back until no node is, within a bound."""
+        for (a device of the centralized baseline, until the server answered its first
+        upload): the container holds READY back until no node is, within a bound."""
         return False
 
     def __init__(self, node_name: str, *, context: RuntimeContext, namespace: str = "/") -> None:

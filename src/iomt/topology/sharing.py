@@ -235,8 +235,8 @@ def sharing_plan(  # noqa: PLR0913  (its keyword-only arguments are the topology
         "devices_",
     )
     processes += split_into_groups(wallet_nodes, wallets_per_process, "wallets_")
-    # In the centralized baseline a device's process is READY only once the server stored
-    # its first reading (DeviceNode.warming_up), and the providers join a stage later: the
+    # In the centralized baseline a device's process is READY only once the server answered
+    # its first upload (DeviceNode.warming_up), and the providers join a stage later: the
     # workload never asks the server for a device it has heard nothing from yet.
     providers_stage = 1 if mode == "centralized" else 0
     processes.append(ProcessSpec("providers", tuple(provider_nodes), stage=providers_stage))
