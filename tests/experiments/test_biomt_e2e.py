@@ -72,7 +72,10 @@ def test_biomt_experiment_end_to_end(tmp_path: Path, domain_id: int) -> None:
     )
     # the cluster head cosigned checkpoints; the cloud took the sealed blocks
     assert any(c and c["is_head"] and c["witnessed"] > 0 for c in report["clusters"])
-    assert report["cloud"]["put"] > 0
+    # before the ward stopped, every bolster's cloud sync caught up with its ledger
+    sync = report["cloud_sync"]
+    assert all(row["caught_up"] for row in sync["bolsters"].values()), sync
+    assert report["cloud"]["put"] > 0, (report["cloud"], sync)
     # report, markdown and plots on disk
     run_dir = tmp_path / "run"
     assert json.loads((run_dir / "report.json").read_text())["schema"] == "iomt.experiments.biomt/1"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
@@ -12,11 +13,13 @@ from iomt.core.biomt import (
     AccessResult,
     CloudBlockNotFoundError,
     CloudResponse,
+    CloudSyncStatus,
     CommunicationGrant,
     HistoryResult,
     Outcome,
 )
 from iomt.ledger import TxType
+from iomt.msg import BolsterService
 from iomt.nodes import biomt_wire as bw
 from iomt.nodes.biomt_events import EventReporter
 from iomt.nodes.cloud import CloudNode
@@ -37,6 +40,13 @@ def test_cloud_redirect_fetch_by_number_and_hash(tmp_path: Path, domain_id: int)
         wait_for(lambda: w.bolster.sync.counts["evicted"] >= 6, 15, "blocks synced and evicted")
         w.sampling["hr_1"] = False
         wait_for(lambda: link.stores.in_flight == 0, 10, "hr_1's last Stores answered")
+        # anyone may ask how far the sync has come; the answer carries the bolster's proof
+        ask = BolsterService.Request(requester="anyone", body=os.urandom(16))
+        answer = w.client(f"{NS}/bolster_a/cloud_status", BolsterService).call(
+            ask, 5.0, bw.reply_check(w.bolster.checker, "bolster/cloud_status", "bolster_a", ask)
+        )
+        status = CloudSyncStatus.from_bytes(bw.raise_for_status("cloud_status", answer))
+        assert 0 < status.synced <= status.sealed <= status.transactions
         doctor = w.requester("dr_a")
         request = doctor.access("bolster_a", device)
         result = AccessResult.from_bytes(w.ok("access", request.to_bytes(), "dr_a"))

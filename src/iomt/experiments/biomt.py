@@ -47,7 +47,7 @@ from typing import Any
 from iomt.capture import RadioMap, read_messages
 from iomt.capture import audit as bag_audit
 from iomt.capture import info as bag_info
-from iomt.core.biomt import HistoryResult, Requester
+from iomt.core.biomt import CloudSyncStatus, HistoryResult, Requester
 from iomt.core.replies import ReplyChecker
 from iomt.crypto.keystore import Keystore
 from iomt.errors import ConfigurationError, IomtError, TransportError
@@ -78,6 +78,10 @@ PAPER: dict[str, Any] = {
 }
 OPS = ("store", "access", "observe", "update")
 TARGET_OVERHEAD_P50_MS = 1.0
+#: how long the end of a run waits for the bolsters' cloud sync to catch up: a block seals
+#: at most 2 s after its first transaction and is pushed within 1 s (the topology's
+#: defaults), and a push that got no answer is sent again a round later
+CLOUD_DRAIN_TIMEOUT_S = 20.0
 
 
 @dataclass
@@ -219,6 +223,66 @@ def read_history(
     ]
 
 
+def drain_cloud_sync(
+    node: Node,
+    keystore: Keystore,
+    bolsters: list[str],
+    *,
+    timeout_s: float = CLOUD_DRAIN_TIMEOUT_S,
+    namespace: str = "/ward1",
+) -> dict[str, Any]:
+    """Wait until every bolster's cloud holds what its ledger held when the wait began
+    (sealed, pushed and acknowledged), asking each bolster's ``~/cloud_status`` and taking
+    only its signed answers: the report then says what reached the cloud, not where a sync
+    round happened to be when the ward stopped. A bolster that has not caught up within
+    ``timeout_s`` (or does not answer) is reported as lagging; the run goes on."""
+    checker = ReplyChecker(keystore.credential_validator())
+    t0 = time.monotonic()
+    deadline = t0 + timeout_s
+    clients = {
+        b: node.create_client(BolsterService, f"{namespace}/{b}/cloud_status") for b in bolsters
+    }
+    targets: dict[str, int] = {}
+    last: dict[str, CloudSyncStatus | str] = {}
+    waiting = set(bolsters)
+    found: set[str] = set()
+    while waiting and time.monotonic() < deadline:
+        for b in sorted(waiting):
+            # a fresh nonce as body: an earlier answer's proof does not fit this request
+            ask = BolsterService.Request(requester=node.get_name(), body=os.urandom(16))
+            accept = bw.reply_check(
+                checker, "bolster/cloud_status", b, ask, key=keystore.verifier(b)
+            )
+            left = max(0.1, min(5.0, deadline - time.monotonic()))
+            if b not in found:
+                if not clients[b].wait_for_service(left):
+                    last[b] = f"{b}/cloud_status is not available"
+                    continue
+                found.add(b)
+            try:
+                response = clients[b].call(ask, left, accept)
+                status = CloudSyncStatus.from_bytes(bw.raise_for_status("cloud_status", response))
+            except IomtError as exc:
+                last[b] = str(exc)
+                continue
+            last[b] = status
+            targets.setdefault(b, status.transactions)
+            if status.synced >= targets[b]:
+                waiting.discard(b)
+        if waiting:
+            time.sleep(0.25)
+    out: dict[str, Any] = {"waited_s": round(time.monotonic() - t0, 3), "bolsters": {}}
+    for b in bolsters:
+        seen = last.get(b)
+        row: dict[str, Any] = {"caught_up": b not in waiting, "target": targets.get(b)}
+        if isinstance(seen, CloudSyncStatus):
+            row.update(transactions=seen.transactions, sealed=seen.sealed, synced=seen.synced)
+        elif seen is not None:
+            row["error"] = seen
+        out["bolsters"][b] = row
+    return out
+
+
 def run(cfg: BiomtConfig, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
     """Provision, launch, drive, stop, report (see the module doc). Everything the run
     writes is owner-only (umask 077 meanwhile): readings, keys, ledgers, bags."""
@@ -268,6 +332,10 @@ def _run(cfg: BiomtConfig, *, on_progress: ProgressCallback | None = None) -> di
             service.settle()  # a process restarting now comes back before the ward stops
             # let the last event batches reach the ledgers before the patient looks
             time.sleep(1.5)
+            cloud_sync = drain_cloud_sync(
+                watcher.node, keystore, list(plan.facts["biomt"]["bolsters"])
+            )
+            timings["cloud_drain_s"] = cloud_sync["waited_s"]
             patient, patient_bolster = _pick_patient(plan, run_dir)
             try:
                 history = read_history(watcher.node, keystore, patient, patient_bolster)
@@ -280,6 +348,7 @@ def _run(cfg: BiomtConfig, *, on_progress: ProgressCallback | None = None) -> di
         watcher.close()
     report = build_report(plan, run_dir, timings, codes, keystore, history, patient)
     report["supervision"] = supervision
+    report["cloud_sync"] = cloud_sync
     (run_dir / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     (run_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")
     return report
@@ -810,6 +879,16 @@ def render_markdown(r: dict[str, Any]) -> str:
             )
     if r.get("cloud"):
         lines.append(f"* Cloud: {r['cloud']}.")
+    sync = r.get("cloud_sync")
+    if sync:
+        lagging = sorted(b for b, row in sync["bolsters"].items() if not row["caught_up"])
+        lines.append(
+            f"* Cloud sync at the end of the run: what every bolster's ledger held when the "
+            f"workload ended is sealed and in the cloud (waited {sync['waited_s']} s)."
+            if not lagging
+            else f"* Cloud sync at the end of the run: **{', '.join(lagging)} had not caught "
+            f"up** after {sync['waited_s']} s ({ {b: sync['bolsters'][b] for b in lagging} })."
+        )
     if r.get("master"):
         lines.append(f"* Master bolster: {r['master']}.")
     t = r.get("traffic")

@@ -31,6 +31,9 @@ What the node serves:
 ``~/devices``          the authorized device pseudonyms (the privacy header: public anyway)
 ``~/credentials``      the bolster's certificates; ``~/checkpoint`` a fresh signed
                        checkpoint + consistency proof for the cluster head
+``~/cloud_status``     how many of the ledger's transactions are sealed, and how many of
+                       those the cloud holds (counts only: the checkpoint's size is public;
+                       the body is ignored, a fresh nonce binds the answer to the request)
 ``~/record``           the sharing framework's events (see :mod:`iomt.nodes.biomt_events`)
 ``~/base/...``         the paper's no-crypto base (Fig. 3): store / access / observe through
                        the same node and service path, on :class:`~iomt.core.biomt.BaseBolster`
@@ -69,7 +72,7 @@ from iomt.runtime import Responder
 __all__ = ["OPEN_SERVICES", "Table1Services", "proven"]
 
 #: services anyone may call: their answers are signed within the signature budget
-OPEN_SERVICES = frozenset({"devices", "credentials", "pair_key_status"})
+OPEN_SERVICES = frozenset({"devices", "credentials", "pair_key_status", "cloud_status"})
 
 
 def proven(proofs: bw.ServiceReplies, op: str, handler: Handler) -> Handler:
@@ -122,6 +125,7 @@ class Table1Services:
             "devices": self._on_devices,
             "credentials": self._on_credentials,
             "checkpoint": self._on_checkpoint,
+            "cloud_status": self._on_cloud_status,
             "record": self._on_record,
             "attest": self._sessions.on_attest,
         }
@@ -230,6 +234,10 @@ class Table1Services:
         except IomtError as exc:
             return self._answers.refuse(responder, "checkpoint", exc)
         self._answers.answer(responder, submission.to_bytes())
+        return None
+
+    def _on_cloud_status(self, _req: Any, responder: Responder) -> int | None:
+        self._answers.answer(responder, self._bolster.cloud_status().to_bytes())
         return None
 
     def _on_record(self, req: Any, responder: Responder) -> int | None:

@@ -17,6 +17,7 @@ from iomt.core.biomt import (
     Cloud,
     CloudAddress,
     CloudBlockNotFoundError,
+    CloudSyncStatus,
     IdentifiedRecord,
     Measurement,
     RequestAuthenticationError,
@@ -219,6 +220,29 @@ def test_sync_evict_and_redirect_to_the_cloud(tmp_path: Path) -> None:
     bolster._cloud.verifier = cloud.verifier
     assert bolster.cloud_batches() == []
     w.close()
+
+
+def test_sync_status_follows_sealing_and_acks() -> None:
+    w, cloud = _evicting_world()
+    dev = w.device()
+    # what is sealed at the start has no Store data: a sync round finds that out
+    assert w.bolster.cloud_status().synced == 0
+    assert w.bolster.cloud_batches() == []
+    start = w.bolster.cloud_status()
+    assert start.synced == start.sealed == start.transactions > 0
+    for _ in range(9):
+        w.store(dev, 70)
+    status = w.bolster.cloud_status()
+    assert status.transactions == start.transactions + 9
+    assert status.sealed == start.transactions + 8  # two full blocks of 4, one open
+    assert status.synced == start.synced  # the cloud holds neither block yet
+    (first, second) = w.bolster.cloud_batches()
+    # an ack for the second block alone does not move the leading synced prefix
+    w.bolster.cloud_synced(cloud.put(second))
+    assert w.bolster.cloud_status().synced == start.synced
+    w.bolster.cloud_synced(cloud.put(first))
+    assert w.bolster.cloud_status().synced == status.sealed
+    assert CloudSyncStatus.from_bytes(status.to_bytes()) == status
 
 
 def test_cloud_requires_block_number_hash_and_credential(world: World) -> None:

@@ -43,6 +43,7 @@ from .cloud import (
     CloudPayload,
     CloudRequest,
     CloudResponse,
+    CloudSyncStatus,
     IdentifiedRecord,
     anonymize,
 )
@@ -182,6 +183,7 @@ __all__ = [
     "CloudPayload",
     "CloudRequest",
     "CloudResponse",
+    "CloudSyncStatus",
     "ClusterHead",
     "ClusterMember",
     "CommunicationDeniedError",

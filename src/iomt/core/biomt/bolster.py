@@ -38,7 +38,8 @@ method                     service (module): what happens
                            or an admin, sealed to them
 ``session_*``              :mod:`.user_sessions`: the same on a user's session, and the
                            attestation of a session's requests
-``cloud_batches/_synced``  :mod:`.cloud_sync`: anonymized blocks to the cloud; its acks
+``cloud_batches/_synced``  :mod:`.cloud_sync`: anonymized blocks to the cloud; its acks;
+``cloud_status``           how far that has come
 =========================  ==================================================================
 
 Every transaction body is encrypted (AES-256-GCM under an HKDF-derived body key, bound to
@@ -82,7 +83,7 @@ from iomt.ledger import (
 
 from .checks import RequestChecks
 from .clock import ClockNs, Rng
-from .cloud import CloudAck, CloudBatch
+from .cloud import CloudAck, CloudBatch, CloudSyncStatus
 from .cloud_sync import CloudSync
 from .cluster import CheckpointRequest, CheckpointSubmission
 from .config import BolsterConfig, Retention
@@ -402,6 +403,10 @@ class Bolster:
     def cloud_batches(self, *, max_blocks: int = 16) -> list[CloudBatch]:
         """Anonymized copies of sealed blocks' Store data not yet acknowledged by the cloud."""
         return self._cloud.batches(max_blocks=max_blocks)
+
+    def cloud_status(self) -> CloudSyncStatus:
+        """How much of the ledger is sealed, and how much of that the cloud holds."""
+        return self._cloud.status()
 
     def cloud_synced(self, ack: CloudAck) -> int:
         """The cloud holds a block: mark it synced and, per retention, evict local copies.

@@ -233,6 +233,21 @@ class CloudAck(Message):
 
 
 @dataclass(frozen=True, slots=True)
+class CloudSyncStatus(Message):
+    """How far a bolster's cloud sync has come, in transactions of its ledger:
+    ``transactions`` logged, ``sealed`` in sealed blocks, ``synced`` in the leading sealed
+    blocks the cloud holds (or that had no Store data to share). ``synced == transactions``
+    once everything logged so far is sealed and in the cloud."""
+
+    transactions: int
+    sealed: int
+    synced: int
+
+    TAG = tag("iomt/biomt/cloud-sync-status/v1")
+    FIELDS = (("transactions", U64), ("sealed", U64), ("synced", U64))
+
+
+@dataclass(frozen=True, slots=True)
 class CloudRequest(Message):
     """A user asks for one block's anonymized data, by ledger, block number and hash."""
 

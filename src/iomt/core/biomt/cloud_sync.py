@@ -5,6 +5,7 @@ each sealed block's Store records the cloud has not acknowledged yet, records in
 that says nothing about arrival. :meth:`CloudSync.synced` takes the cloud's signed ack of a
 block (by ledger, index and hash) and, with retention ``evict-after-sync``, evicts the
 block's local records -- Access then redirects to the cloud by block address.
+:meth:`CloudSync.status` says how far the sync has come.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from iomt.crypto.signing import Verifier
 from iomt.errors import AuthenticationError
 from iomt.ledger import RecordNotFoundError, TxType
 
-from .cloud import CloudAck, CloudBatch, IdentifiedRecord, anonymize
+from .cloud import CloudAck, CloudBatch, CloudSyncStatus, IdentifiedRecord, anonymize
 from .config import Retention
 from .errors import RequestAuthenticationError
 from .keys import record_aad
@@ -81,6 +82,20 @@ class CloudSync:
             batch = CloudBatch(state.bolster_id, state.log_id, index, block_hash, tuple(records))
             out.append(replace(batch, signature=state.identity.signer.sign(batch.signed_bytes())))
         return out
+
+    def status(self) -> CloudSyncStatus:
+        """How much of the ledger is sealed, and how much of that the cloud holds (the
+        leading blocks each acknowledged or found to have nothing to share)."""
+        state = self._state
+        sealed = synced = 0
+        in_order = True
+        for index, (first, count, _hash) in enumerate(state.blocks):
+            sealed = first + count if count else sealed
+            if in_order and (count == 0 or index in state.synced):
+                synced = sealed
+            else:
+                in_order = False
+        return CloudSyncStatus(state.ledger.size, sealed, synced)
 
     def synced(self, ack: CloudAck) -> int:
         """The cloud holds a block: mark it synced and, per retention, evict local copies.
