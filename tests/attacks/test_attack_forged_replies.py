@@ -140,9 +140,11 @@ def test_forged_bolster_answers_neither_remove_a_device_nor_refuse_a_user(
         link = w.links["hr_1"]
         wait_for(lambda: link.active, 20, "provisioning despite forged answers")
         wait_for(lambda: link.counts["acknowledged"] >= 30, 20, "acknowledged Stores")
+        # the forged answers reach the device's Store calls and are ignored there; how many
+        # win the race with the bolster's depends on the load, and the forger discovers the
+        # device's writer on its own schedule: the device stores on until ten have
+        wait_for(lambda: link._storing.rejected >= 10, 20, "forged Store answers rejected")
         assert link.active and link.counts["refused"] == 0, link.counts
-        # the forged answers reached the device's Store calls, and were ignored there
-        assert link._storing.rejected >= 10, link._storing.rejected
         # a physician's signed Access: only the bolster's proven answer is taken
         ks = w.ks
         client = w.client(f"{NS}/bolster_a/access")
