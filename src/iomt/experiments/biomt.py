@@ -66,7 +66,7 @@ from iomt.launch.service import (
 from iomt.ledger import SqliteStorage, TxType
 from iomt.msg import BiomtProgress, BiomtTransaction, BolsterService, WorkloadProgress
 from iomt.nodes import biomt_wire as bw
-from iomt.runtime import Context, Executor, Node
+from iomt.runtime import Client, Context, Executor, Node
 from iomt.topology import LaunchPlan, load
 
 __all__ = ["PAPER", "BiomtConfig", "build_report", "read_history", "render_markdown", "run"]
@@ -184,6 +184,21 @@ class _Watcher:
         self.ctx.shutdown()
 
 
+def _proven_answer(
+    client: Client,
+    ask: Any,
+    checker: ReplyChecker,
+    keystore: Keystore,
+    bolster: str,
+    op: str,
+    timeout_s: float,
+) -> bytes:
+    """``ask`` on ``bolster``'s ``op``: the body of its answer to this request whose proof
+    verifies against its key (iomt.core.replies); a refusal or no answer raises."""
+    accept = bw.reply_check(checker, f"bolster/{op}", bolster, ask, key=keystore.verifier(bolster))
+    return bw.raise_for_status(op, client.call(ask, timeout_s, accept))
+
+
 def read_history(
     node: Node, keystore: Keystore, patient: str, bolster: str, namespace: str = "/ward1"
 ) -> list[dict[str, Any]]:
@@ -198,13 +213,9 @@ def read_history(
         raise TransportError(f"{bolster}/history is not available")
     request = requester.history(bolster, patient)
     ask = BolsterService.Request(requester=patient, body=request.to_bytes())
-    # only the bolster's signed answer to this request (iomt.core.replies)
     checker = ReplyChecker(keystore.credential_validator())
-    accept = bw.reply_check(
-        checker, "bolster/history", bolster, ask, key=keystore.verifier(bolster)
-    )
-    response = client.call(ask, 10.0, accept)
-    result = HistoryResult.from_bytes(bw.raise_for_status("history", response))
+    answer = _proven_answer(client, ask, checker, keystore, bolster, "history", 10.0)
+    result = HistoryResult.from_bytes(answer)
     payload = requester.open_history(request, result)
     return [
         {
@@ -250,9 +261,6 @@ def drain_cloud_sync(
         for b in sorted(waiting):
             # a fresh nonce as body: an earlier answer's proof does not fit this request
             ask = BolsterService.Request(requester=node.get_name(), body=os.urandom(16))
-            accept = bw.reply_check(
-                checker, "bolster/cloud_status", b, ask, key=keystore.verifier(b)
-            )
             left = max(0.1, min(5.0, deadline - time.monotonic()))
             if b not in found:
                 if not clients[b].wait_for_service(left):
@@ -260,8 +268,8 @@ def drain_cloud_sync(
                     continue
                 found.add(b)
             try:
-                response = clients[b].call(ask, left, accept)
-                status = CloudSyncStatus.from_bytes(bw.raise_for_status("cloud_status", response))
+                answer = _proven_answer(clients[b], ask, checker, keystore, b, "cloud_status", left)
+                status = CloudSyncStatus.from_bytes(answer)
             except IomtError as exc:
                 last[b] = str(exc)
                 continue
