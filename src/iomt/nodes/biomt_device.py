@@ -77,8 +77,10 @@ class BiomtDeviceLink:
         self.device = BiomtDevice(self._uri, anchor=anchor, clock=time.time_ns, rng=os.urandom)
         ns = node.get_namespace().rstrip("/")
 
+        # the process's devices share one DDS client per service (iomt.runtime.shared): the
+        # bolster and the admin bound nothing per request writer
         def client(peer: str, service: str) -> Client:
-            return node.create_client(BolsterService, f"{ns}/{peer}/{service}")
+            return node.create_client(BolsterService, f"{ns}/{peer}/{service}", shared=True)
 
         # 2. Store (iomt.nodes.biomt_storing)
         self._stores = DeviceStores(self.device, max_in_flight=max_in_flight, capacity=max_unstored)

@@ -86,13 +86,18 @@ class BiomtPhysician:
         )
         self._timeout = request_timeout_s
         ns = node.get_namespace().rstrip("/")
+        # the process's physicians share one DDS client per bolster service
+        # (iomt.runtime.shared), but each keeps its own handshake client: a bolster bounds
+        # handshake work per request writer
         self._clients: dict[str, Client] = {
-            f"{b}/{s}": node.create_client(
-                SessionHandshake if s == "handshake" else BolsterService, f"{ns}/{b}/{s}"
-            )
+            f"{b}/{s}": node.create_client(BolsterService, f"{ns}/{b}/{s}", shared=True)
             for b in c.bolsters
-            for s in (*_BOLSTER_SERVICES, "handshake")
+            for s in _BOLSTER_SERVICES
         }
+        for b in c.bolsters:
+            self._clients[f"{b}/handshake"] = node.create_client(
+                SessionHandshake, f"{ns}/{b}/handshake"
+            )
         self.user_sessions = UserSessions(
             node,
             self.requester,
@@ -119,7 +124,11 @@ class BiomtPhysician:
             work=self.work,
             calls=calls,
             checker=self._checker,
-            cloud=node.create_client(CloudService, f"{ns}/{c.cloud}/get") if c.cloud else None,
+            cloud=(
+                node.create_client(CloudService, f"{ns}/{c.cloud}/get", shared=True)
+                if c.cloud
+                else None
+            ),
             cloud_id=c.cloud,
             error=self._error,
             timeout_s=request_timeout_s,
